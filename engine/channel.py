@@ -1,0 +1,70 @@
+"""The command channel into the engine thread.
+
+Callers on any thread post a callable and get a :class:`concurrent.futures.Future`;
+the engine thread runs the callables in order. A socketpair wakes the engine's
+``select`` at once, so commands wait neither for a tick nor for an alert.
+"""
+
+from __future__ import annotations
+
+import collections
+import socket
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from .errors import EngineStoppedError
+
+Command = tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]
+
+
+class CommandChannel:
+    def __init__(self) -> None:
+        self._queue: collections.deque[Command] = collections.deque()
+        self._lock = threading.Lock()
+        self._closed = False
+        self.wake_r, self._wake_w = socket.socketpair()
+        self.wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+
+    def post(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        fut: Future[Any] = Future()
+        with self._lock:
+            if self._closed:
+                fut.set_exception(EngineStoppedError("the engine is not running"))
+                return fut
+            self._queue.append((fn, args, fut))
+        self.wake()
+        return fut
+
+    def wake(self) -> None:
+        try:
+            self._wake_w.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass  # the pipe is full: the engine is awake already
+
+    def drain_wakeups(self) -> None:
+        try:
+            while self.wake_r.recv(4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def take(self) -> list[Command]:
+        with self._lock:
+            items = list(self._queue)
+            self._queue.clear()
+        return items
+
+    def close(self) -> list[Command]:
+        """Refuse new commands; return the ones never run."""
+        with self._lock:
+            self._closed = True
+            items = list(self._queue)
+            self._queue.clear()
+        return items
+
+    def dispose(self) -> None:
+        self.wake_r.close()
+        self._wake_w.close()

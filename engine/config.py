@@ -1,0 +1,292 @@
+"""Typed configuration, read from TOML.
+
+Every key is optional and documented here, in one declaration: the defaults
+live in the Struct fields and nowhere else. Unknown keys and bad values are
+errors that name the key path and the file. Nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from .errors import ConfigError
+from .paths import Paths, resolve_paths
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 is not supported, kept for tooling
+    import tomli as tomllib
+
+
+class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class NetworkConfig(_Section):
+    """How the session meets the network."""
+
+    listen_interfaces: str = "0.0.0.0:6881,[::]:6881"
+    """Comma-separated ``host:port`` pairs to listen on (libtorrent syntax); port 0 picks one."""
+    enable_dht: bool = True
+    """Find peers through the mainline DHT."""
+    enable_lsd: bool = True
+    """Local service discovery (multicast on the LAN)."""
+    enable_pex: bool = True
+    """Peer exchange with connected peers (applies to every torrent, live)."""
+    enable_upnp: bool = True
+    """Ask the router to forward the listen port (UPnP)."""
+    enable_natpmp: bool = True
+    """Ask the router to forward the listen port (NAT-PMP)."""
+    enable_utp: bool = True
+    """Use uTP (UDP) besides TCP for peer connections."""
+    dht_bootstrap_nodes: list[str] = msgspec.field(
+        default_factory=lambda: [
+            "dht.libtorrent.org:25401",
+            "router.bittorrent.com:6881",
+            "router.utorrent.com:6881",
+        ]
+    )
+    """``host:port`` DHT nodes used to join the network."""
+    encryption: Literal["enabled", "forced", "disabled"] = "enabled"
+    """Peer wire encryption: allow both, require it, or never use it."""
+    connections_limit: int = 500
+    """Maximum peer connections across all torrents."""
+    allow_multiple_connections_per_ip: bool = False
+    """Accept several peers from one address (needed for swarms on one host)."""
+
+
+class RatesConfig(_Section):
+    """Global rate limits in bytes per second; 0 means unlimited."""
+
+    download: int = 0
+    """Global download limit, bytes/s."""
+    upload: int = 0
+    """Global upload limit, bytes/s."""
+
+
+class QueueConfig(_Section):
+    """How many torrents run at once; the rest wait in the queue. -1 is unlimited."""
+
+    active_downloads: int = 8
+    """Torrents downloading at once."""
+    active_seeds: int = -1
+    """Torrents seeding at once (libtorrent's default of 5 is too few for hosting)."""
+    active_limit: int = -1
+    """All active torrents together."""
+
+
+class SeedingConfig(_Section):
+    """When a finished torrent stops seeding by itself. 0 disables a limit."""
+
+    ratio_limit: float = 0.0
+    """Stop seeding once uploaded/downloaded reaches this ratio."""
+    seed_time_limit: int = 0
+    """Stop seeding after this many seconds spent seeding."""
+
+
+class ProxyConfig(_Section):
+    """An outgoing proxy for peers and trackers."""
+
+    type: Literal["none", "socks5", "http"] = "none"
+    """Proxy protocol."""
+    host: str = ""
+    """Proxy host name or address."""
+    port: int = 0
+    """Proxy port."""
+    username: str = ""
+    """User name, when the proxy needs one."""
+    password: str = ""
+    """Password, when the proxy needs one."""
+    peers: bool = True
+    """Send peer connections through the proxy."""
+    trackers: bool = True
+    """Send tracker requests through the proxy."""
+    hostnames: bool = True
+    """Let the proxy resolve host names (no local DNS lookups)."""
+
+
+class StorageConfig(_Section):
+    """Where data goes and how it is written."""
+
+    download_dir: str = ""
+    """Default download folder; empty means the platform's Downloads folder."""
+    disk_io: Literal["default", "pread", "posix", "mmap"] = "pread"
+    """libtorrent disk backend; pread measured best here (docs/benchmarks.md)."""
+    hashing_threads: int = 2
+    """Threads hashing pieces (recheck speed nearly doubles with 2 on 2 cores)."""
+    resume_save_interval: float = 60.0
+    """Seconds between periodic saves of resume data for changed torrents."""
+
+
+class LimitsConfig(_Section):
+    """Bounds on untrusted input, checked before libtorrent sees it."""
+
+    max_torrent_file_size: int = 32 * 1024 * 1024
+    """Largest .torrent file accepted, bytes."""
+    max_files: int = 100_000
+    """Most files one torrent may list."""
+    max_pieces: int = 0x200000
+    """Most pieces one torrent may have."""
+    max_decode_tokens: int = 3_000_000
+    """Most bencode tokens in one .torrent or resume file."""
+    max_decode_depth: int = 100
+    """Deepest bencode nesting accepted."""
+
+
+class EngineConfig(_Section):
+    """The engine thread itself."""
+
+    snapshot_hz: float = 4.0
+    """Snapshots published per second (plus one on every important change)."""
+    stop_timeout: float = 15.0
+    """Seconds ``stop`` waits for resume data before giving up."""
+    tick_interval_ms: int = 100
+    """libtorrent's internal tick; 100 makes connect_peer take effect within 0.1 s."""
+
+
+class PerformanceConfig(_Section):
+    """Throughput knobs, measured in bench/ (docs/benchmarks.md)."""
+
+    send_buffer_watermark_kib: int = 3072
+    """Upper bound of a peer's send buffer; 3 MiB measured ~1.5x seed throughput."""
+    send_buffer_low_watermark_kib: int = 1024
+    """Refill the send buffer when it drops below this."""
+    send_buffer_watermark_factor: int = 150
+    """Percent of the upload rate kept buffered per peer."""
+
+
+class Config(_Section):
+    """The whole configuration file."""
+
+    network: NetworkConfig = msgspec.field(default_factory=NetworkConfig)
+    rates: RatesConfig = msgspec.field(default_factory=RatesConfig)
+    queue: QueueConfig = msgspec.field(default_factory=QueueConfig)
+    seeding: SeedingConfig = msgspec.field(default_factory=SeedingConfig)
+    proxy: ProxyConfig = msgspec.field(default_factory=ProxyConfig)
+    storage: StorageConfig = msgspec.field(default_factory=StorageConfig)
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    engine: EngineConfig = msgspec.field(default_factory=EngineConfig)
+    performance: PerformanceConfig = msgspec.field(default_factory=PerformanceConfig)
+
+
+_CHECKS: list[tuple[str, Any, str]] = [
+    ("network.connections_limit", lambda v: v >= 2, "must be at least 2"),
+    ("rates.download", lambda v: v >= 0, "must be >= 0 (0 is unlimited)"),
+    ("rates.upload", lambda v: v >= 0, "must be >= 0 (0 is unlimited)"),
+    ("queue.active_downloads", lambda v: v >= -1, "must be -1 (unlimited) or more"),
+    ("queue.active_seeds", lambda v: v >= -1, "must be -1 (unlimited) or more"),
+    ("queue.active_limit", lambda v: v >= -1, "must be -1 (unlimited) or more"),
+    ("seeding.ratio_limit", lambda v: v >= 0, "must be >= 0 (0 disables it)"),
+    ("seeding.seed_time_limit", lambda v: v >= 0, "must be >= 0 (0 disables it)"),
+    ("proxy.port", lambda v: 0 <= v <= 65535, "must be a port number (0-65535)"),
+    ("storage.hashing_threads", lambda v: 1 <= v <= 64, "must be between 1 and 64"),
+    ("storage.resume_save_interval", lambda v: v >= 1, "must be at least 1 second"),
+    ("limits.max_torrent_file_size", lambda v: v >= 1024, "must be at least 1024 bytes"),
+    ("limits.max_files", lambda v: v >= 1, "must be at least 1"),
+    ("limits.max_pieces", lambda v: v >= 1, "must be at least 1"),
+    ("limits.max_decode_tokens", lambda v: v >= 1000, "must be at least 1000"),
+    ("limits.max_decode_depth", lambda v: v >= 10, "must be at least 10"),
+    ("engine.snapshot_hz", lambda v: 0.2 <= v <= 60, "must be between 0.2 and 60"),
+    ("engine.stop_timeout", lambda v: 0 < v <= 600, "must be between 0 and 600 seconds"),
+    ("engine.tick_interval_ms", lambda v: 10 <= v <= 1000, "must be between 10 and 1000"),
+]
+
+
+def _get(cfg: Config, dotted: str) -> Any:
+    obj: Any = cfg
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def validate(cfg: Config, *, path: str | None = None) -> Config:
+    """Check value ranges that types alone cannot express."""
+    for key, ok, why in _CHECKS:
+        value = _get(cfg, key)
+        if not ok(value):
+            raise ConfigError(f"{key} = {value!r} {why}", path=path, key=key)
+    if cfg.proxy.type != "none" and (not cfg.proxy.host or not cfg.proxy.port):
+        raise ConfigError("proxy.host and proxy.port are required with a proxy", path=path,
+                          key="proxy")
+    for i, node in enumerate(cfg.network.dht_bootstrap_nodes):
+        host, sep, port = node.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{node!r} is not host:port", path=path,
+                              key=f"network.dht_bootstrap_nodes[{i}]")
+    return cfg
+
+
+def from_dict(raw: dict[str, Any], *, path: str | None = None) -> Config:
+    """Build a :class:`Config` from a parsed TOML mapping, strictly."""
+    try:
+        cfg = msgspec.convert(raw, Config, strict=True)
+    except msgspec.ValidationError as exc:
+        # msgspec says "... - at `$.network.connections_limit`"; keep the key visible.
+        message = str(exc)
+        key = None
+        if " - at `$." in message:
+            message, _, rest = message.partition(" - at `$.")
+            key = rest.rstrip("`")
+        raise ConfigError(message, path=path, key=key) from None
+    return validate(cfg, path=path)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedConfig:
+    """A config together with where it came from."""
+
+    config: Config
+    paths: Paths
+    file_values: frozenset[str]
+    """Dotted keys whose value came from the file (the rest are defaults)."""
+    file_exists: bool
+
+    def source_of(self, key: str) -> str:
+        """``"file"`` or ``"default"`` for a dotted key."""
+        return "file" if key in self.file_values else "default"
+
+    def download_dir(self) -> Path:
+        configured = self.config.storage.download_dir
+        return Path(configured).expanduser() if configured else self.paths.default_download_dir
+
+
+def _dotted_keys(raw: dict[str, Any], prefix: str = "") -> Iterator[str]:
+    for key, value in raw.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from _dotted_keys(value, dotted + ".")
+        else:
+            yield dotted
+
+
+def load(paths: Paths | None = None) -> LoadedConfig:
+    """Read the config file (if any) for these paths; defaults fill the rest."""
+    paths = paths or resolve_paths()
+    file = paths.config_file
+    raw: dict[str, Any] = {}
+    exists = file.is_file()
+    if exists:
+        try:
+            raw = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"not valid TOML: {exc}", path=str(file)) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read: {exc}", path=str(file)) from None
+    cfg = from_dict(raw, path=str(file))
+    return LoadedConfig(cfg, paths, frozenset(_dotted_keys(raw)), exists)
+
+
+def flatten(cfg: Config) -> dict[str, Any]:
+    """Every setting as ``{"section.key": value}``, in declaration order."""
+    out: dict[str, Any] = {}
+    for section in cfg.__struct_fields__:
+        sub = getattr(cfg, section)
+        for field in sub.__struct_fields__:
+            out[f"{section}.{field}"] = getattr(sub, field)
+    return out

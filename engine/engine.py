@@ -1,0 +1,440 @@
+"""The Engine: one thread that owns the libtorrent session.
+
+Frontends call the public methods from any thread; each posts a command to the
+engine thread and returns a :class:`concurrent.futures.Future`. State leaves
+as immutable :class:`~engine.state.Snapshot` values (one reference swap per
+publication) and as ordered :mod:`~engine.events` on subscriber streams.
+
+The loop sleeps in ``select`` on two sockets: libtorrent's alert notification
+and the command channel's wake-up, so it reacts at once to either and uses no
+CPU when idle. Snapshots are requested with ``post_torrent_updates`` at
+``engine.snapshot_hz``, so their cost follows what changed, not the session size.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+from .channel import CommandChannel
+from .config import Config, LoadedConfig
+from .config import load as load_config
+from .errors import EngineError, EngineLockedError, EngineStoppedError, TidegateError
+from .events import Event, EventStream, Log
+from .requests import AddRequest
+from .state import EMPTY_SNAPSHOT, Snapshot, TorrentDetails
+from .torrents import session as lt_session
+from .torrents.manager import TorrentManager
+from .torrents.resume import ResumeStore
+
+T = TypeVar("T")
+
+
+class Engine:
+    """The torrent engine. Start it, send it commands, read its snapshots.
+
+    Args:
+        loaded: the configuration with its paths; read from the environment when None.
+        state_dir: folder for resume data (and the lock); ``<data>/resume`` by default.
+        restore: add every torrent saved in ``state_dir`` on start.
+        download_dir: default download folder, overriding the config.
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedConfig | None = None,
+        *,
+        state_dir: Path | None = None,
+        restore: bool = True,
+        download_dir: Path | None = None,
+    ):
+        self.loaded = loaded or load_config()
+        self.config: Config = self.loaded.config
+        self.state_dir = state_dir or self.loaded.paths.resume_dir
+        self.download_dir = (download_dir or self.loaded.download_dir()).expanduser()
+        self._restore = restore
+        self._channel = CommandChannel()
+        self._snapshot: Snapshot = EMPTY_SNAPSHOT
+        self._snap_cond = threading.Condition()
+        self._streams: list[EventStream] = []
+        self._streams_lock = threading.Lock()
+        self._event_seq = 0
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._lock_fd: int | None = None
+        self._manager: TorrentManager | None = None
+        self.crash: BaseException | None = None
+        """Set if the engine thread died of an unexpected exception."""
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, timeout: float = 10.0) -> Engine:
+        """Start the engine thread; returns once the session listens."""
+        if self._thread is not None:
+            raise EngineError("engine already started")
+        self._take_lock()
+        self._thread = threading.Thread(target=self._run, name="tidegate-engine", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            self.stop()
+            raise EngineError(f"engine did not start within {timeout} s")
+        if self._startup_error is not None:
+            self._release_lock()
+            raise self._startup_error
+        return self
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Save resume data for every torrent and stop, within a bounded time."""
+        if self._thread is None:
+            return
+        self._stopping.set()
+        self._channel.wake()
+        limit = (timeout or self.config.engine.stop_timeout) + 10.0
+        self._thread.join(limit)
+        if self._thread.is_alive():
+            raise EngineError(f"engine thread did not stop within {limit:.0f} s")
+        self._release_lock()
+
+    def __enter__(self) -> Engine:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._ready.is_set() and not self._stopped.is_set()
+
+    def _take_lock(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        lock_path = self.state_dir / "engine.lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise EngineLockedError(
+                f"{self.state_dir} is in use by process {holder}; stop it or use another "
+                "TIDEGATE_HOME") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # ------------------------------------------------------------------ state out
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The newest snapshot (an immutable value; safe from any thread)."""
+        return self._snapshot
+
+    def wait_for(
+        self, predicate: Callable[[Snapshot], bool], timeout: float
+    ) -> Snapshot:
+        """Block until a snapshot satisfies ``predicate``; raise TimeoutError otherwise."""
+        deadline = time.monotonic() + timeout
+        with self._snap_cond:
+            while True:
+                snap = self._snapshot
+                if predicate(snap):
+                    return snap
+                if self._stopped.is_set():
+                    raise EngineStoppedError("the engine stopped while waiting")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"condition not met within {timeout} s")
+                self._snap_cond.wait(min(left, 0.5))
+
+    def subscribe(self, maxsize: int = 10_000) -> EventStream:
+        """A new ordered stream of events from now on."""
+        stream = EventStream(maxsize)
+        with self._streams_lock:
+            self._streams.append(stream)
+        return stream
+
+    def unsubscribe(self, stream: EventStream) -> None:
+        stream.closed = True
+        with self._streams_lock:
+            if stream in self._streams:
+                self._streams.remove(stream)
+
+    def _emit(self, event: Event) -> None:
+        self._event_seq += 1
+        stamped = msgspec.structs.replace(event, seq=self._event_seq, time=time.time())
+        with self._streams_lock:
+            streams = list(self._streams)
+        for s in streams:
+            s._put(stamped)
+
+    # ------------------------------------------------------------------ commands
+
+    def _call(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        if not self.running:
+            fut: Future[Any] = Future()
+            fut.set_exception(EngineStoppedError("the engine is not running"))
+            return fut
+        return self._channel.post(fn, *args)
+
+    def _m(self) -> TorrentManager:
+        assert self._manager is not None
+        return self._manager
+
+    def add(self, request: AddRequest) -> Future[str]:
+        """Add a torrent; resolves to its id once libtorrent has it."""
+        return self._call(lambda fut: self._m().add(request, fut), _DEFERRED)
+
+    def pause(self, torrent_id: str) -> Future[None]:
+        return self._call(lambda: self._m().pause(torrent_id))
+
+    def resume(self, torrent_id: str) -> Future[None]:
+        return self._call(lambda: self._m().resume(torrent_id))
+
+    def remove(self, torrent_id: str, delete_data: bool = False) -> Future[None]:
+        """Remove a torrent (and its downloaded data when ``delete_data``)."""
+        return self._call(lambda fut: self._m().remove(torrent_id, delete_data, fut), _DEFERRED)
+
+    def recheck(self, torrent_id: str) -> Future[None]:
+        return self._call(lambda: self._m().recheck(torrent_id))
+
+    def reannounce(self, torrent_id: str) -> Future[None]:
+        return self._call(lambda: self._m().reannounce(torrent_id))
+
+    def move(self, torrent_id: str, folder: str) -> Future[str]:
+        """Move a torrent's data; resolves to the new folder once moved."""
+        return self._call(lambda fut: self._m().move(torrent_id, folder, fut), _DEFERRED)
+
+    def set_limits(self, torrent_id: str, down: int | None = None,
+                   up: int | None = None) -> Future[None]:
+        """Per-torrent rate limits in bytes/s (0 is unlimited, None leaves it)."""
+        return self._call(lambda: self._m().set_limits(torrent_id, down, up))
+
+    def set_global_limits(self, down: int | None = None, up: int | None = None) -> Future[None]:
+        def apply() -> None:
+            rates = self.config.rates
+            new = msgspec.structs.replace(
+                rates, download=rates.download if down is None else down,
+                upload=rates.upload if up is None else up)
+            self._apply_config(msgspec.structs.replace(self.config, rates=new))
+        return self._call(apply)
+
+    def set_share_limits(self, torrent_id: str, ratio: float | None = None,
+                         seed_time: int | None = None) -> Future[None]:
+        """Per-torrent ratio / seed-time (s) limits; -1 follows the config, 0 disables."""
+        return self._call(lambda: self._m().set_share_limits(torrent_id, ratio, seed_time))
+
+    def set_file_priorities(self, torrent_id: str, priorities: dict[int, int]) -> Future[None]:
+        """Set priorities (0 skip .. 7 high) for the given file indexes."""
+        return self._call(lambda: self._m().set_file_priorities(torrent_id, dict(priorities)))
+
+    def set_sequential(self, torrent_id: str, on: bool) -> Future[None]:
+        return self._call(lambda: self._m().set_sequential(torrent_id, on))
+
+    def add_trackers(self, torrent_id: str, urls: Iterable[str]) -> Future[None]:
+        return self._call(lambda: self._m().add_trackers(torrent_id, list(urls)))
+
+    def remove_trackers(self, torrent_id: str, urls: Iterable[str]) -> Future[None]:
+        return self._call(lambda: self._m().remove_trackers(torrent_id, list(urls)))
+
+    def add_peers(self, torrent_id: str, peers: Iterable[str]) -> Future[None]:
+        """Connect to peers given as ``ip:port``."""
+        return self._call(lambda: self._m().add_peers(torrent_id, list(peers)))
+
+    def flush(self, torrent_id: str) -> Future[None]:
+        """Resolve once the torrent's written data has reached the disk."""
+        return self._call(lambda fut: self._m().flush(torrent_id, fut), _DEFERRED)
+
+    def details(self, torrent_id: str) -> Future[TorrentDetails]:
+        """Files, peers, trackers and pieces of one torrent."""
+        return self._call(lambda: self._m().details(torrent_id))
+
+    def save_resume_data(self) -> Future[None]:
+        """Resolve once resume data of every torrent is on disk."""
+        return self._call(lambda fut: self._save_all(fut), _DEFERRED)
+
+    def apply_config(self, config: Config) -> Future[None]:
+        """Apply a new configuration live (what libtorrent allows without restart)."""
+        return self._call(lambda: self._apply_config(config))
+
+    def _apply_config(self, config: Config) -> None:
+        self.config = config
+        m = self._m()
+        m.cfg = config
+        m.ses.apply_settings(lt_session.settings_for(config))
+        lt_session.assert_safety(m.ses)
+        m.apply_pex()
+        m.dirty = True
+
+    def _save_all(self, fut: Future[None]) -> None:
+        self._m().save_all(only_modified=False)
+        self._save_waiters.append(fut)
+
+    # ------------------------------------------------------------------ the thread
+
+    def _run(self) -> None:
+        alert_r, alert_w = socket.socketpair()
+        alert_r.setblocking(False)
+        sel = selectors.DefaultSelector()
+        self._save_waiters: list[Future[None]] = []
+        try:
+            try:
+                ses = lt_session.make_session(self.config)
+                ses.set_alert_fd(alert_w.fileno())
+                store = ResumeStore(self.state_dir, self.config.limits)
+                m = TorrentManager(ses, self.config, store, self.download_dir, self._emit)
+                self._manager = m
+                self._wait_listening(ses, m)
+                if self._restore:
+                    m.restore()
+            except TidegateError as exc:
+                self._startup_error = exc
+                self._ready.set()
+                return
+            sel.register(alert_r, selectors.EVENT_READ)
+            sel.register(self._channel.wake_r, selectors.EVENT_READ)
+            self._ready.set()
+            self._loop(ses, m, sel, alert_r)
+            self._shutdown(ses, m)
+            # Drop every reference so the session is destroyed (and its alert
+            # notifications end) before the notification socket closes.
+            m.ses = None
+            del ses
+        except BaseException as exc:  # the thread must never die silently
+            self.crash = exc
+            self._emit(Log(level="critical", message=f"engine crashed: {exc!r}"))
+            for _fn, _args, fut in self._channel.close():
+                fut.set_exception(EngineStoppedError(f"engine crashed: {exc!r}"))
+            raise
+        finally:
+            self._manager = None
+            self._stopped.set()
+            self._publish_stopped()
+            sel.close()
+            alert_r.close()
+            alert_w.close()
+            self._ready.set()
+
+    def _wait_listening(self, ses: Any, m: TorrentManager, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not m.listen_port and time.monotonic() < deadline:
+            ses.wait_for_alert(100)
+            m.handle_alerts(ses.pop_alerts())
+
+    def _loop(self, ses: Any, m: TorrentManager, sel: selectors.BaseSelector,
+              alert_r: socket.socket) -> None:
+        period = 1.0 / self.config.engine.snapshot_hz
+        next_snap = time.monotonic()
+        next_save = time.monotonic() + self.config.storage.resume_save_interval
+        next_limits = time.monotonic() + 1.0
+        while not self._stopping.is_set():
+            now = time.monotonic()
+            wait = max(0.0, min(next_snap, next_save, next_limits) - now)
+            sel.select(wait)
+            _drain(alert_r)
+            self._channel.drain_wakeups()
+            for fn, args, fut in self._channel.take():
+                self._run_command(fn, args, fut)
+            m.handle_alerts(ses.pop_alerts())
+            self._resolve_save_waiters(m)
+            now = time.monotonic()
+            if now >= next_snap:
+                ses.post_torrent_updates()
+                ses.post_session_stats()
+                next_snap = now + period
+            if m.dirty:
+                self._publish(m)
+            if now >= next_save:
+                m.save_all(only_modified=True)
+                next_save = now + self.config.storage.resume_save_interval
+            if now >= next_limits:
+                m.enforce_share_limits()
+                next_limits = now + 1.0
+
+    def _run_command(self, fn: Callable[..., Any], args: tuple[Any, ...],
+                     fut: Future[Any]) -> None:
+        if not fut.set_running_or_notify_cancel():
+            return
+        try:
+            if args and args[0] is _DEFERRED:
+                fn(fut)  # resolved later, by an alert
+            else:
+                fut.set_result(fn(*args))
+        except TidegateError as exc:
+            if not fut.done():
+                fut.set_exception(exc)
+        except (RuntimeError, ValueError, TypeError, KeyError, OSError) as exc:
+            # libtorrent reports invalid handles and bad arguments as these
+            if not fut.done():
+                fut.set_exception(EngineError(f"libtorrent: {exc}"))
+
+    def _resolve_save_waiters(self, m: TorrentManager) -> None:
+        if self._save_waiters and m.saves_outstanding == 0:
+            for fut in self._save_waiters:
+                if not fut.done():
+                    fut.set_result(None)
+            self._save_waiters.clear()
+
+    def _publish(self, m: TorrentManager) -> None:
+        m.dirty = False
+        torrents = {tid: t.state for tid, t in m.torrents.items() if t.state is not None}
+        snap = Snapshot(seq=self._snapshot.seq + 1, time=time.time(), torrents=torrents,
+                        stats=m.stats)
+        with self._snap_cond:
+            self._snapshot = snap
+            self._snap_cond.notify_all()
+
+    def _publish_stopped(self) -> None:
+        old = self._snapshot
+        with self._snap_cond:
+            self._snapshot = Snapshot(seq=old.seq + 1, time=time.time(), torrents=old.torrents,
+                                      stats=old.stats, running=False)
+            self._snap_cond.notify_all()
+
+    def _shutdown(self, ses: Any, m: TorrentManager) -> None:
+        """Refuse commands, save resume data for every torrent, close the session."""
+        for _fn, _args, fut in self._channel.close():
+            fut.set_exception(EngineStoppedError("the engine is stopping"))
+        ses.pause()
+        m.save_all(only_modified=False)
+        deadline = time.monotonic() + self.config.engine.stop_timeout
+        while m.saves_outstanding and time.monotonic() < deadline:
+            ses.wait_for_alert(100)
+            m.handle_alerts(ses.pop_alerts())
+        if m.saves_outstanding:
+            self._emit(Log(level="error", message=f"{m.saves_outstanding} torrents did not "
+                                                  "save resume data before the stop timeout"))
+        m.handle_alerts(ses.pop_alerts())
+        self._resolve_save_waiters(m)
+        self._publish(m)
+
+
+class _Deferred:
+    """Marker: the command resolves its future itself, later."""
+
+
+_DEFERRED = _Deferred()
+
+
+def _drain(sock: socket.socket) -> None:
+    try:
+        while sock.recv(4096):
+            pass
+    except (BlockingIOError, OSError):
+        pass

@@ -1,0 +1,88 @@
+"""The engine's exception hierarchy.
+
+One root (:class:`TidegateError`) so frontends can catch everything the engine
+raises on purpose, and subclasses per failure so they can tell a bad input (the
+user's fault, or a hostile file) from a fault of ours. Foreign exceptions
+(libtorrent's RuntimeError, OSError) are translated into these at the boundary.
+"""
+
+from __future__ import annotations
+
+
+class TidegateError(Exception):
+    """Root of every error the engine raises deliberately."""
+
+
+class ConfigError(TidegateError):
+    """The configuration file or a configuration value is invalid.
+
+    The message names the file and the key path.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, key: str | None = None):
+        where = " ".join(part for part in (path and f"in {path}", key and f"at {key}") if part)
+        super().__init__(f"{message} ({where})" if where else message)
+        self.path = path
+        self.key = key
+
+
+class InputError(TidegateError):
+    """Something handed to the engine (a .torrent, magnet, hash, path) is invalid.
+
+    Attributes:
+        source: the input as the user gave it (a path, a URI), for the message.
+    """
+
+    def __init__(self, source: str, reason: str):
+        shown = source if len(source) <= 120 else source[:117] + "..."
+        super().__init__(f"{shown}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class BadTorrentError(InputError):
+    """A .torrent file is unreadable, oversized, malformed or unsafe."""
+
+
+class BadMagnetError(InputError):
+    """A magnet URI or bare info-hash is malformed."""
+
+
+class UnsafePathError(BadTorrentError):
+    """A torrent names a file that would land outside its download folder."""
+
+
+class EngineError(TidegateError):
+    """A command could not be carried out by the engine."""
+
+
+class EngineStoppedError(EngineError):
+    """The engine is not running (never started, stopped, or crashed)."""
+
+
+class UnknownTorrentError(EngineError):
+    """No torrent matches the given id."""
+
+    def __init__(self, torrent_id: str):
+        super().__init__(f"no torrent with id {torrent_id!r}")
+        self.torrent_id = torrent_id
+
+
+class DuplicateTorrentError(EngineError):
+    """The torrent is already in the session."""
+
+    def __init__(self, torrent_id: str):
+        super().__init__(f"torrent {torrent_id} is already added")
+        self.torrent_id = torrent_id
+
+
+class EngineLockedError(EngineError):
+    """Another process already runs an engine on this data directory."""
+
+
+class CreateError(TidegateError):
+    """Torrent creation failed (unreadable path, empty folder, bad piece size)."""
+
+
+class CancelledError(TidegateError):
+    """A long operation was cancelled by the caller."""

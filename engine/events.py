@@ -1,0 +1,153 @@
+"""Discrete events, delivered in order on the engine's message channel.
+
+Every event carries ``seq`` (one counter for the whole engine, no gaps as sent)
+so a consumer that misses some can tell and resynchronise from a snapshot.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+
+import msgspec
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    seq: int = 0
+    time: float = 0.0
+
+
+class TorrentAdded(Event, frozen=True, kw_only=True):
+    torrent_id: str
+    name: str
+
+
+class MetadataReceived(Event, frozen=True, kw_only=True):
+    torrent_id: str
+    name: str
+    awaiting_selection: bool
+    """True for a metadata-first add: nothing downloads until files are chosen."""
+
+
+class TorrentCompleted(Event, frozen=True, kw_only=True):
+    """Every wanted byte is downloaded, hash-checked and flushed to disk."""
+
+    torrent_id: str
+    name: str
+
+
+class TorrentErrored(Event, frozen=True, kw_only=True):
+    torrent_id: str
+    message: str
+    file: str = ""
+
+
+class TrackerError(Event, frozen=True, kw_only=True):
+    torrent_id: str
+    url: str
+    message: str
+
+
+class StorageMoved(Event, frozen=True, kw_only=True):
+    torrent_id: str
+    path: str
+
+
+class StorageMoveFailed(Event, frozen=True, kw_only=True):
+    torrent_id: str
+    message: str
+
+
+class TorrentRemoved(Event, frozen=True, kw_only=True):
+    torrent_id: str
+    data_deleted: bool
+
+
+class TorrentPaused(Event, frozen=True, kw_only=True):
+    torrent_id: str
+    reason: str = "user"
+
+
+class TorrentResumed(Event, frozen=True, kw_only=True):
+    torrent_id: str
+
+
+class TorrentChecked(Event, frozen=True, kw_only=True):
+    torrent_id: str
+    progress: float
+
+
+class ShareLimitReached(Event, frozen=True, kw_only=True):
+    torrent_id: str
+    reason: str
+
+
+class ResumeDataError(Event, frozen=True, kw_only=True):
+    """A saved torrent could not be restored (the file is kept, renamed)."""
+
+    file: str
+    message: str
+
+
+class Log(Event, frozen=True, kw_only=True):
+    level: str
+    message: str
+
+
+class EventsLost(Event, frozen=True, kw_only=True):
+    """The subscriber fell behind and ``count`` events were dropped for it."""
+
+    count: int
+
+
+class EventStream:
+    """One subscriber's ordered view of the event channel.
+
+    Bounded: a subscriber that stops reading loses the oldest backlog beyond
+    ``maxsize`` and receives an :class:`EventsLost` marker instead, so a stuck
+    reader never makes the engine grow without limit.
+    """
+
+    def __init__(self, maxsize: int = 10_000):
+        self._queue: queue.Queue[Event] = queue.Queue(maxsize)
+        self._lost = 0
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def _put(self, event: Event) -> None:
+        with self._lock:
+            if self._lost:
+                try:
+                    self._queue.put_nowait(EventsLost(seq=event.seq, time=event.time,
+                                                      count=self._lost))
+                    self._lost = 0
+                except queue.Full:
+                    self._lost += 1
+                    return
+            try:
+                self._queue.put_nowait(event)
+            except queue.Full:
+                self._lost += 1
+
+    def get(self, timeout: float | None = None) -> Event | None:
+        """The next event, or None after ``timeout`` seconds."""
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def drain(self) -> list[Event]:
+        """Every event waiting now, without blocking."""
+        out: list[Event] = []
+        while True:
+            try:
+                out.append(self._queue.get_nowait())
+            except queue.Empty:
+                return out
+
+    def __iter__(self) -> Iterator[Event]:
+        while not self.closed:
+            event = self.get(timeout=0.25)
+            if event is not None:
+                yield event

@@ -1,0 +1,56 @@
+"""Where tidegate keeps its config, data and runtime files.
+
+``TIDEGATE_HOME`` relocates all three under one folder (tests use it); otherwise
+the platform's directories are used. Nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+APP = "tidegate"
+
+
+@dataclass(frozen=True, slots=True)
+class Paths:
+    """The three roots tidegate uses."""
+
+    config_file: Path
+    """The TOML config file (may not exist: every key has a default)."""
+    data_dir: Path
+    """Resume data, keys, chains: everything that must survive a restart."""
+    runtime_dir: Path
+    """Sockets and lock files for a running daemon."""
+    default_download_dir: Path
+    """Where downloads go when neither the command nor the config says."""
+
+    @property
+    def resume_dir(self) -> Path:
+        return self.data_dir / "resume"
+
+
+def resolve_paths(environ: dict[str, str] | None = None) -> Paths:
+    """Compute the paths from the environment (``TIDEGATE_HOME``) or the platform."""
+    env = os.environ if environ is None else environ
+    home = env.get("TIDEGATE_HOME")
+    if home:
+        root = Path(home).expanduser().resolve()
+        return Paths(
+            config_file=root / "config.toml",
+            data_dir=root / "data",
+            runtime_dir=root / "run",
+            default_download_dir=root / "downloads",
+        )
+    config_file = Path(env["TIDEGATE_CONFIG"]) if env.get("TIDEGATE_CONFIG") else (
+        Path(platformdirs.user_config_dir(APP)) / "config.toml"
+    )
+    return Paths(
+        config_file=config_file,
+        data_dir=Path(platformdirs.user_data_dir(APP)),
+        runtime_dir=Path(platformdirs.user_runtime_dir(APP)),
+        default_download_dir=Path(platformdirs.user_downloads_dir()),
+    )

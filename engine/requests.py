@@ -1,0 +1,71 @@
+"""Arguments of engine commands that are richer than a few scalars.
+
+These are plain serialisable values (no paths opened, no libtorrent objects),
+so the same request can be made in-process or sent to a daemon.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import msgspec
+
+from .errors import InputError
+
+
+class AddRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """What to add and how."""
+
+    torrent: bytes | None = None
+    """The bytes of a .torrent file (read by the caller)."""
+    uri: str | None = None
+    """A magnet URI or a bare info-hash, when ``torrent`` is None."""
+    source: str = ""
+    """How the user named it (a path or the URI), for error messages."""
+    save_path: str | None = None
+    """Download folder; the configured default when None."""
+    paused: bool = False
+    sequential: bool = False
+    file_priorities: tuple[int, ...] | None = None
+    """One priority (0-7) per file, in the torrent's file order."""
+    metadata_first: bool = False
+    """Stop once metadata arrives so files can be chosen before any payload."""
+    trackers: tuple[str, ...] = ()
+    peers: tuple[str, ...] = ()
+    """``ip:port`` or ``[ipv6]:port`` peers to connect to right away."""
+    download_limit: int = 0
+    upload_limit: int = 0
+    ratio_limit: float = -1.0
+    seed_time_limit: int = -1
+
+
+def parse_peer(text: str) -> tuple[str, int]:
+    """Parse ``ip:port`` or ``[ipv6]:port`` into an address and port."""
+    t = text.strip()
+    if t.startswith("["):
+        host, sep, port = t[1:].partition("]:")
+    else:
+        host, sep, port = t.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(text, "not a peer address (expected IP:PORT or [IPv6]:PORT)")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        raise InputError(text, "peer host must be an IP address (names are resolved by the "
+                               "frontend)") from None
+    return str(ip), int(port)
+
+
+def check_tracker_url(url: str) -> str:
+    u = url.strip()
+    if not u.lower().startswith(("http://", "https://", "udp://")):
+        raise InputError(url, "tracker URL must start with http://, https:// or udp://")
+    if len(u) > 2048 or any(ord(c) < 0x21 for c in u):
+        raise InputError(url, "tracker URL is too long or contains spaces/control characters")
+    return u
+
+
+def check_priority(value: int, where: str) -> int:
+    if not isinstance(value, int) or not 0 <= value <= 7:
+        raise InputError(where, f"priority {value!r} is not between 0 (skip) and 7 (highest)")
+    return value

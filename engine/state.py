@@ -1,0 +1,160 @@
+"""Immutable values that leave the engine: snapshots and details.
+
+A :class:`Snapshot` is replaced whole on every publication; torrents that did
+not change are the very same :class:`TorrentState` objects as in the previous
+snapshot. Nothing here holds a libtorrent object, a lock or a socket, so a
+snapshot can be read from any thread and serialised as it is.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+
+import msgspec
+
+
+class Phase(enum.StrEnum):
+    """What a torrent is doing, from the user's point of view."""
+
+    CHECKING = "checking"
+    METADATA = "metadata"
+    """Fetching metadata from peers (magnet)."""
+    CHOOSE_FILES = "choose-files"
+    """Metadata arrived for a metadata-first add; waiting for the user to pick files."""
+    DOWNLOADING = "downloading"
+    SEEDING = "seeding"
+    FINISHED = "finished"
+    """All wanted files are complete, not seeding (some files deselected)."""
+    PAUSED = "paused"
+    QUEUED = "queued"
+    MOVING = "moving"
+    ERROR = "error"
+
+
+class TorrentState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One torrent as of one snapshot."""
+
+    id: str
+    """Stable id: the v1 info-hash in hex, or the v2 one when there is no v1."""
+    name: str
+    info_hash_v1: str | None
+    info_hash_v2: str | None
+    phase: Phase
+    progress: float
+    """Fraction of wanted bytes done, 0..1."""
+    total_size: int
+    """Bytes in the torrent (0 until metadata)."""
+    wanted: int
+    """Bytes selected for download."""
+    wanted_done: int
+    download_rate: int
+    """Payload bytes/s."""
+    upload_rate: int
+    num_peers: int
+    num_seeds: int
+    swarm_seeds: int
+    """Seeds in the swarm according to trackers (-1 unknown)."""
+    swarm_peers: int
+    all_time_download: int
+    all_time_upload: int
+    ratio: float
+    eta: int
+    """Seconds to completion, -1 when unknown or not downloading."""
+    save_path: str
+    added_time: int
+    completed_time: int
+    seeding_time: int
+    has_metadata: bool
+    paused: bool
+    """Stopped by the user (or a share limit); not merely queued."""
+    sequential: bool
+    queue_position: int
+    download_limit: int
+    upload_limit: int
+    ratio_limit: float
+    """This torrent's ratio limit; -1 means the global default."""
+    seed_time_limit: int
+    """Seconds; -1 means the global default."""
+    complete_on_disk: bool
+    """Finished and flushed: every wanted byte is on disk."""
+    error: str
+    num_pieces: int
+    pieces_done: int
+
+
+class SessionStats(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Whole-session numbers."""
+
+    download_rate: int = 0
+    upload_rate: int = 0
+    payload_download_rate: int = 0
+    payload_upload_rate: int = 0
+    total_download: int = 0
+    total_upload: int = 0
+    dht_nodes: int = 0
+    num_peers: int = 0
+    listen_port: int = 0
+    download_limit: int = 0
+    upload_limit: int = 0
+
+
+class Snapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """The whole session at one moment. Replaced, never mutated."""
+
+    seq: int
+    """Increases by one with every snapshot."""
+    time: float
+    torrents: Mapping[str, TorrentState]
+    stats: SessionStats
+    running: bool = True
+
+
+EMPTY_SNAPSHOT = Snapshot(seq=0, time=0.0, torrents={}, stats=SessionStats(), running=False)
+
+
+class FileState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    index: int
+    path: str
+    size: int
+    done: int
+    priority: int
+    """0 skip, 1 low, 4 normal, 7 high."""
+
+
+class PeerState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    address: str
+    port: int
+    client: str
+    flags: str
+    """Short letters: S seed, E encrypted, U uTP, I incoming, C choked us, c we choke."""
+    download_rate: int
+    upload_rate: int
+    progress: float
+
+
+class TrackerState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    url: str
+    tier: int
+    status: str
+    seeds: int
+    leechers: int
+    next_announce: int
+    """Seconds until the next announce, -1 unknown."""
+    last_error: str
+
+
+class TorrentDetails(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Per-torrent details fetched on demand (not in every snapshot)."""
+
+    torrent: TorrentState
+    files: tuple[FileState, ...]
+    peers: tuple[PeerState, ...]
+    trackers: tuple[TrackerState, ...]
+    pieces: bytes
+    """One byte per piece: 1 have, 0 missing."""
+    piece_length: int
+    comment: str
+    creator: str
+    private: bool
+    magnet: str

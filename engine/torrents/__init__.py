@@ -1,0 +1,1 @@
+"""Everything that touches libtorrent. Only the Engine thread calls into here."""

@@ -1,0 +1,196 @@
+"""Turning untrusted input into add_torrent_params, or a clear error.
+
+Every .torrent, magnet URI and info-hash passes through here before libtorrent
+sees it. Sizes are checked first (libtorrent does not enforce its own buffer
+limit for in-memory torrents), decoding runs with tight limits, and every file
+path is checked to stay inside the download folder even after libtorrent's own
+sanitising.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path, PurePosixPath
+
+import libtorrent as lt
+
+from ..config import LimitsConfig
+from ..errors import BadMagnetError, BadTorrentError, UnsafePathError
+
+MAX_MAGNET_LENGTH = 16 * 1024
+_HEX40 = re.compile(r"^[0-9a-fA-F]{40}$")
+_B32 = re.compile(r"^[A-Za-z2-7]{32}$")
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+_WINDOWS_RESERVED = {
+    "con", "prn", "aux", "nul",
+    *(f"com{i}" for i in range(1, 10)),
+    *(f"lpt{i}" for i in range(1, 10)),
+}
+
+
+def looks_like_uri(text: str) -> bool:
+    """True for a magnet URI or a bare info-hash (as opposed to a file path)."""
+    t = text.strip()
+    return t.lower().startswith("magnet:") or bool(
+        _HEX40.match(t) or _B32.match(t) or _HEX64.match(t)
+    )
+
+
+def read_torrent_file(path: str | Path, limits: LimitsConfig) -> bytes:
+    """Read a .torrent file, refusing anything that is not a small regular file."""
+    p = Path(path)
+    shown = str(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise BadTorrentError(shown, "no such file") from None
+    except OSError as exc:
+        raise BadTorrentError(shown, f"cannot read: {exc.strerror or exc}") from None
+    if not p.is_file():
+        raise BadTorrentError(shown, "not a regular file")
+    if st.st_size > limits.max_torrent_file_size:
+        raise BadTorrentError(
+            shown, f"{st.st_size} bytes is larger than the limit of "
+                   f"{limits.max_torrent_file_size} (limits.max_torrent_file_size)")
+    try:
+        with p.open("rb") as f:
+            data = f.read(limits.max_torrent_file_size + 1)
+    except OSError as exc:
+        raise BadTorrentError(shown, f"cannot read: {exc.strerror or exc}") from None
+    if len(data) > limits.max_torrent_file_size:
+        raise BadTorrentError(shown, "grew past the size limit while being read")
+    return data
+
+
+def _lt_limits(limits: LimitsConfig) -> dict[str, int]:
+    return {
+        "max_buffer_size": limits.max_torrent_file_size,
+        "max_pieces": limits.max_pieces,
+        "max_decode_depth": limits.max_decode_depth,
+        "max_decode_tokens": limits.max_decode_tokens,
+    }
+
+
+def parse_torrent(data: bytes, source: str, limits: LimitsConfig) -> lt.add_torrent_params:
+    """Decode .torrent bytes into add_torrent_params, with every check applied."""
+    if len(data) > limits.max_torrent_file_size:
+        raise BadTorrentError(source, f"{len(data)} bytes is larger than the limit of "
+                                      f"{limits.max_torrent_file_size}")
+    if not data:
+        raise BadTorrentError(source, "empty file")
+    if data[:1] != b"d":
+        raise BadTorrentError(source, "not a torrent file (does not start with a bencoded dict)")
+    try:
+        atp = lt.load_torrent_buffer(data, _lt_limits(limits))
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise BadTorrentError(source, f"malformed torrent: {exc}") from None
+    ti = atp.ti
+    if ti is None or not ti.is_valid():
+        raise BadTorrentError(source, "malformed torrent: no valid info dictionary")
+    files = ti.files()
+    if files.num_files() > limits.max_files:
+        raise BadTorrentError(source, f"{files.num_files()} files is more than the limit of "
+                                      f"{limits.max_files} (limits.max_files)")
+    if ti.total_size() <= 0:
+        raise BadTorrentError(source, "torrent has no data")
+    renamed = check_file_paths(files, source)
+    if renamed:
+        atp.renamed_files = renamed
+    return atp
+
+
+def check_file_paths(files: lt.file_storage, source: str) -> dict[int, str]:
+    """Verify every file stays inside the torrent's folder.
+
+    Returns renames for names that are reserved on Windows (``CON``, ``NUL``...),
+    which would otherwise break a copy of the download to a Windows share.
+    Raises :class:`UnsafePathError` for anything that could escape.
+    """
+    renames: dict[int, str] = {}
+    for i in range(files.num_files()):
+        if files.file_flags(i) & lt.file_storage.flag_pad_file:
+            continue
+        raw = files.file_path(i)
+        _check_relative(raw, source, f"file {i}")
+        if files.file_flags(i) & lt.file_storage.flag_symlink:
+            target = files.symlink(i)
+            parent = PurePosixPath(raw.replace("\\", "/")).parent
+            _check_relative(str(parent / target) if target else raw, source,
+                            f"symlink target of file {i}")
+        parts = raw.replace("\\", "/").split("/")
+        fixed = [p + "_" if p.split(".")[0].lower() in _WINDOWS_RESERVED else p for p in parts]
+        if fixed != parts:
+            renames[i] = "/".join(fixed)
+    return renames
+
+
+def _check_relative(raw: str, source: str, what: str) -> None:
+    if "\x00" in raw:
+        raise UnsafePathError(source, f"{what} has a NUL byte in its path")
+    norm = raw.replace("\\", "/")
+    path = PurePosixPath(norm)
+    if path.is_absolute() or re.match(r"^[A-Za-z]:", norm):
+        raise UnsafePathError(source, f"{what} has an absolute path {raw!r}")
+    depth = 0
+    for part in path.parts:
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                raise UnsafePathError(source, f"{what} escapes the download folder: {raw!r}")
+        elif part not in ("", "."):
+            depth += 1
+
+
+def parse_uri(text: str, source: str | None = None) -> lt.add_torrent_params:
+    """Parse a magnet URI or a bare info-hash (v1 hex/base32, v2 hex)."""
+    raw = text.strip()
+    shown = source or raw
+    if _HEX40.match(raw):
+        return _from_hash(lt.sha1_hash(bytes.fromhex(raw)))
+    if _B32.match(raw):
+        return _from_hash(lt.sha1_hash(base64.b32decode(raw.upper())))
+    if _HEX64.match(raw):
+        return _from_hash(lt.sha256_hash(bytes.fromhex(raw)))
+    if not raw.lower().startswith("magnet:?"):
+        raise BadMagnetError(shown, "not a magnet URI (magnet:?xt=...) nor an info-hash "
+                                    "(40 or 64 hex digits, or 32 base32 characters)")
+    if len(raw) > MAX_MAGNET_LENGTH:
+        raise BadMagnetError(shown, f"magnet URI longer than {MAX_MAGNET_LENGTH} characters")
+    if any(ord(c) < 0x21 or ord(c) > 0x7E for c in raw):
+        raise BadMagnetError(shown, "magnet URI contains spaces, control or non-ASCII "
+                                    "characters (it must be percent-encoded)")
+    lowered = raw.lower()
+    if "xt=urn:btih:" not in lowered and "xt=urn:btmh:" not in lowered:
+        raise BadMagnetError(shown, "magnet URI has no BitTorrent info-hash "
+                                    "(xt=urn:btih:... or xt=urn:btmh:...)")
+    try:
+        atp = lt.parse_magnet_uri(raw)
+    except (RuntimeError, ValueError) as exc:
+        raise BadMagnetError(shown, f"malformed magnet URI: {exc}") from None
+    ih = atp.info_hashes
+    if not (ih.has_v1() or ih.has_v2()):
+        raise BadMagnetError(shown, "magnet URI has an invalid info-hash")
+    return atp
+
+
+def _from_hash(digest: lt.sha1_hash | lt.sha256_hash) -> lt.add_torrent_params:
+    atp = lt.add_torrent_params()
+    atp.info_hashes = lt.info_hash_t(digest)
+    return atp
+
+
+def torrent_id(ih: lt.info_hash_t) -> str:
+    """Our id for a torrent: the v1 hash in hex, else the v2 hash in hex."""
+    if ih.has_v1():
+        return str(ih.v1)
+    return str(ih.v2)
+
+
+def hash_hex(ih: lt.info_hash_t) -> tuple[str | None, str | None]:
+    return (str(ih.v1) if ih.has_v1() else None, str(ih.v2) if ih.has_v2() else None)
+
+
+def valid_id(text: str) -> bool:
+    return bool(_HEX40.match(text) or _HEX64.match(text))
+

@@ -1,0 +1,152 @@
+"""Resume data on disk: one file per torrent, written atomically.
+
+A file is ``<id>.resume``: libtorrent's bencoded resume data with one extra key,
+``tidegate``, holding our own per-torrent settings (share limits, the
+metadata-first flag), so a single rename commits both. Writes go to a temp
+file, are fsynced, renamed over the old file, and the directory is fsynced: a
+crash leaves either the old or the new file, never a torn one. A file that
+cannot be read back is renamed ``*.corrupt`` and reported, never deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import libtorrent as lt
+import msgspec
+
+from ..config import LimitsConfig
+from .inputs import valid_id
+
+SUFFIX = ".resume"
+EXTRA_KEY = b"tidegate"
+
+
+class TorrentExtras(msgspec.Struct, kw_only=True):
+    """tidegate's own per-torrent settings, saved beside libtorrent's resume data."""
+
+    ratio_limit: float = -1.0
+    """-1 means use the global default; 0 means no limit."""
+    seed_time_limit: int = -1
+    metadata_first: bool = False
+    """Pause once metadata arrives so the user can choose files."""
+    stopped_by_limit: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    torrent_id: str
+    params: lt.add_torrent_params
+    extras: TorrentExtras
+
+
+@dataclass(frozen=True, slots=True)
+class Corrupt:
+    file: Path
+    message: str
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves the old or the new content."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+class ResumeStore:
+    """The folder of resume files for one engine."""
+
+    def __init__(self, folder: Path, limits: LimitsConfig):
+        self.folder = folder
+        self._limits = limits
+
+    def path(self, torrent_id: str) -> Path:
+        return self.folder / f"{torrent_id}{SUFFIX}"
+
+    def save(self, torrent_id: str, params: lt.add_torrent_params, extras: TorrentExtras) -> None:
+        buf = lt.write_resume_data_buf(params)
+        entry: dict[bytes, Any] = lt.bdecode(buf)
+        entry[EXTRA_KEY] = msgspec.json.encode(extras)
+        atomic_write(self.path(torrent_id), lt.bencode(entry))
+
+    def delete(self, torrent_id: str) -> None:
+        try:
+            self.path(torrent_id).unlink()
+        except FileNotFoundError:
+            pass
+
+    def exists(self, torrent_id: str) -> bool:
+        return self.path(torrent_id).is_file()
+
+    def load(self, torrent_id: str) -> Saved | Corrupt:
+        return self._read(self.path(torrent_id))
+
+    def load_all(self) -> Iterator[Saved | Corrupt]:
+        if not self.folder.is_dir():
+            return
+        for file in sorted(self.folder.glob(f"*{SUFFIX}")):
+            yield self._read(file)
+
+    def _read(self, file: Path) -> Saved | Corrupt:
+        torrent_id = file.name[: -len(SUFFIX)]
+        if not valid_id(torrent_id):
+            return self._quarantine(file, "file name is not an info-hash")
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            return Corrupt(file, f"cannot read: {exc}")
+        if len(data) > self._limits.max_torrent_file_size * 2:
+            return self._quarantine(file, "resume file is larger than the size limit")
+        limits = {
+            "max_buffer_size": self._limits.max_torrent_file_size * 2,
+            "max_pieces": self._limits.max_pieces,
+            "max_decode_depth": self._limits.max_decode_depth,
+            "max_decode_tokens": self._limits.max_decode_tokens,
+        }
+        try:
+            params = lt.read_resume_data(data, limits)
+            entry = lt.bdecode(data)
+        except (RuntimeError, ValueError, TypeError) as exc:
+            return self._quarantine(file, f"malformed resume data: {exc}")
+        extras = TorrentExtras()
+        raw = entry.get(EXTRA_KEY) if isinstance(entry, dict) else None
+        if raw is not None:
+            try:
+                extras = msgspec.json.decode(raw, type=TorrentExtras)
+            except (msgspec.DecodeError, TypeError) as exc:
+                return self._quarantine(file, f"malformed tidegate settings: {exc}")
+        ih = params.info_hashes
+        if not (ih.has_v1() or ih.has_v2()):
+            return self._quarantine(file, "resume data has no info-hash")
+        if torrent_id not in (str(ih.v1), str(ih.v2)):
+            return self._quarantine(file, "file name does not match the torrent's info-hash")
+        return Saved(torrent_id, params, extras)
+
+    def _quarantine(self, file: Path, message: str) -> Corrupt:
+        target = file.with_name(file.name + ".corrupt")
+        try:
+            os.replace(file, target)
+        except OSError:
+            target = file
+        return Corrupt(target, message)

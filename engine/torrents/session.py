@@ -1,0 +1,125 @@
+"""Building and checking libtorrent session settings from our config.
+
+The settings are a pure function of :class:`~engine.config.Config`, so the
+same dict serves session creation and live re-application.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import libtorrent as lt
+
+from ..config import Config
+from ..errors import EngineError
+
+ALERT_MASK = (
+    lt.alert_category.error
+    | lt.alert_category.status
+    | lt.alert_category.storage
+    | lt.alert_category.tracker
+    | lt.alert_category.file_progress
+)
+
+_ENC = {
+    "enabled": (lt.enc_policy.enabled, lt.enc_level.both),
+    "forced": (lt.enc_policy.forced, lt.enc_level.rc4),
+    "disabled": (lt.enc_policy.disabled, lt.enc_level.plaintext),
+}
+_PROXY = {
+    "none": lt.proxy_type_t.none,
+    "socks5": lt.proxy_type_t.socks5,
+    "http": lt.proxy_type_t.http,
+}
+
+# Settings we rely on for safety; asserted after every apply.
+SAFETY = {"ssrf_mitigation": True, "validate_https_trackers": True, "allow_idna": False}
+
+USER_AGENT = "tidegate/0.1"
+PEER_FINGERPRINT = "-TG0100-"
+
+
+def settings_for(cfg: Config) -> dict[str, Any]:
+    """The libtorrent settings dict for this config."""
+    net = cfg.network
+    enc_policy, enc_level = _ENC[net.encryption]
+    proxy = cfg.proxy
+    proxy_type = _PROXY[proxy.type]
+    if proxy.type != "none" and proxy.username:
+        proxy_type = lt.proxy_type_t.socks5_pw if proxy.type == "socks5" else lt.proxy_type_t.http_pw
+    perf = cfg.performance
+    return {
+        "user_agent": USER_AGENT,
+        "peer_fingerprint": PEER_FINGERPRINT,
+        "alert_mask": int(ALERT_MASK),
+        "alert_queue_size": 100_000,
+        "listen_interfaces": net.listen_interfaces,
+        "enable_dht": net.enable_dht,
+        "enable_lsd": net.enable_lsd,
+        "enable_upnp": net.enable_upnp,
+        "enable_natpmp": net.enable_natpmp,
+        "enable_outgoing_utp": net.enable_utp,
+        "enable_incoming_utp": net.enable_utp,
+        "dht_bootstrap_nodes": ",".join(net.dht_bootstrap_nodes),
+        "in_enc_policy": int(enc_policy),
+        "out_enc_policy": int(enc_policy),
+        "allowed_enc_level": int(enc_level),
+        "connections_limit": net.connections_limit,
+        "allow_multiple_connections_per_ip": net.allow_multiple_connections_per_ip,
+        "download_rate_limit": cfg.rates.download,
+        "upload_rate_limit": cfg.rates.upload,
+        "active_downloads": cfg.queue.active_downloads,
+        "active_seeds": cfg.queue.active_seeds,
+        "active_limit": cfg.queue.active_limit,
+        "active_checking": 1,
+        "proxy_type": int(proxy_type),
+        "proxy_hostname": proxy.host,
+        "proxy_port": proxy.port,
+        "proxy_username": proxy.username,
+        "proxy_password": proxy.password,
+        "proxy_peer_connections": proxy.peers,
+        "proxy_tracker_connections": proxy.trackers,
+        "proxy_hostnames": proxy.hostnames,
+        "hashing_threads": cfg.storage.hashing_threads,
+        "tick_interval": cfg.engine.tick_interval_ms,
+        "send_buffer_watermark": perf.send_buffer_watermark_kib * 1024,
+        "send_buffer_low_watermark": perf.send_buffer_low_watermark_kib * 1024,
+        "send_buffer_watermark_factor": perf.send_buffer_watermark_factor,
+        "stop_tracker_timeout": 2,
+        **SAFETY,
+    }
+
+
+def disk_io_name(cfg: Config) -> str:
+    """The binding's name for the configured disk backend."""
+    return {
+        "default": "default_disk_io_constructor",
+        "pread": "pread_disk_io_constructor",
+        "posix": "posix_disk_io_constructor",
+        "mmap": "mmap_disk_io_constructor",
+    }[cfg.storage.disk_io]
+
+
+def make_session(cfg: Config) -> lt.session:
+    """Create a session for this config and check the safety settings took."""
+    params = lt.session_params()
+    params.settings = settings_for(cfg)
+    params.disk_io_constructor = disk_io_name(cfg)
+    try:
+        ses = lt.session(params)
+    except (RuntimeError, KeyError) as exc:
+        raise EngineError(f"libtorrent refused the session settings: {exc}") from None
+    ses.add_extension("ut_metadata")
+    ses.add_extension("smart_ban")
+    # Always loaded; PEX is switched per torrent (disable_pex flag) so it can change live.
+    ses.add_extension("ut_pex")
+    assert_safety(ses)
+    return ses
+
+
+def assert_safety(ses: lt.session) -> None:
+    """Fail loudly if a safety setting is not what we require."""
+    current = ses.get_settings()
+    for key, wanted in SAFETY.items():
+        if current.get(key) != wanted:
+            raise EngineError(f"libtorrent setting {key} is {current.get(key)!r}, need {wanted!r}")
