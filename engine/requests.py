@@ -30,6 +30,8 @@ class AddRequest(msgspec.Struct, frozen=True, kw_only=True):
     """One priority (0-7) per file, in the torrent's file order."""
     metadata_first: bool = False
     """Stop once metadata arrives so files can be chosen before any payload."""
+    seed_mode: bool = False
+    """Trust that the data is complete (just created here): no full recheck."""
     trackers: tuple[str, ...] = ()
     peers: tuple[str, ...] = ()
     """``ip:port`` or ``[ipv6]:port`` peers to connect to right away."""

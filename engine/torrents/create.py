@@ -122,7 +122,8 @@ def create_torrent(
         magnet=lt.make_magnet_uri(ti),
         name=ti.name(),
         total_size=ti.total_size(),
-        num_files=ti.num_files(),
+        num_files=sum(1 for i in range(ti.num_files())
+                      if not ti.files().file_flags(i) & lt.file_storage.flag_pad_file),
         num_pieces=ti.num_pieces(),
         piece_size=ti.piece_length(),
     )

@@ -46,7 +46,7 @@ from ..events import (
 from ..requests import AddRequest, check_priority, check_tracker_url, parse_peer
 from ..state import SessionStats, TorrentDetails, TorrentState
 from . import inputs, status
-from .resume import Corrupt, ResumeStore, TorrentExtras
+from .resume import Corrupt, ResumeStore, Saved, TorrentExtras
 
 _SAVE_FLAGS = lt.save_resume_flags_t.save_info_dict
 _TF = lt.torrent_flags
@@ -205,7 +205,20 @@ class TorrentManager:
             flags |= _TF.sequential_download
         if req.metadata_first:
             flags |= _TF.default_dont_download
+        if req.seed_mode and atp.ti is not None:
+            flags |= _TF.seed_mode
         atp.flags = flags
+        extras = TorrentExtras(ratio_limit=req.ratio_limit, seed_time_limit=req.seed_time_limit,
+                               metadata_first=req.metadata_first)
+        saved = self.store.load(torrent_id) if self.store.exists(torrent_id) else None
+        if isinstance(saved, Saved) and saved.params.save_path == atp.save_path:
+            # Added again after an interruption: continue from the saved state.
+            saved.params.flags = (saved.params.flags & ~(_TF.paused | _TF.auto_managed)) | (
+                flags & (_TF.paused | _TF.auto_managed)) | _TF.duplicate_is_error
+            if atp.ti is not None and saved.params.ti is None:
+                saved.params.ti = atp.ti
+            atp = saved.params
+            extras = saved.extras
         self._pex_flag(atp)
         if req.file_priorities is not None:
             if atp.ti is None:
@@ -218,14 +231,12 @@ class TorrentManager:
             atp.file_priorities = [check_priority(p, source) for p in req.file_priorities]
         trackers = [check_tracker_url(u) for u in req.trackers]
         if trackers:
-            atp.trackers = list(atp.trackers) + trackers
+            atp.trackers = list(dict.fromkeys([*atp.trackers, *trackers]))
         peers = [parse_peer(p) for p in req.peers]
         if req.download_limit:
             atp.download_limit = req.download_limit
         if req.upload_limit:
             atp.upload_limit = req.upload_limit
-        extras = TorrentExtras(ratio_limit=req.ratio_limit, seed_time_limit=req.seed_time_limit,
-                               metadata_first=req.metadata_first)
         self._pending_adds[torrent_id] = (fut, extras, req)
         self._pending_peers[torrent_id] = peers
         self.ses.async_add_torrent(atp)
@@ -365,7 +376,7 @@ class TorrentManager:
     def details(self, torrent_id: str) -> TorrentDetails:
         t = self.get(torrent_id)
         h = t.handle
-        s = h.status(lt.status_flags_t.query_pieces)
+        s = h.status()  # every query flag: name, pieces, ...
         state = status.torrent_state(t.id, s, t.extras, t.flushed)
         ti = h.torrent_file()
         files = status.files_of(h, ti) if ti is not None else ()

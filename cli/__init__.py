@@ -1,0 +1,1 @@
+"""The ``tidegate`` command. It reaches the engine only through its public API."""

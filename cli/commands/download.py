@@ -1,0 +1,122 @@
+"""``tidegate download``: fetch one torrent with an embedded engine, then exit.
+
+Exits 0 only when every wanted byte is downloaded, hash-checked and flushed to
+disk. On Ctrl-C or failure the engine stops cleanly, so resume data is kept and
+running the same command again continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+from engine import AddRequest, Engine, Phase
+from engine.events import TorrentErrored
+from engine.metainfo import looks_like_uri, read_torrent_file
+
+from .. import fmt
+from ..console import err, note, print_json
+from ..session import load_config, oneshot_engine, resolve_peer
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("download", help="download one torrent and exit when it is complete")
+    p.add_argument("source", metavar="TORRENT|MAGNET", help=".torrent file, magnet URI or hash")
+    p.add_argument("-d", "--dir", help="download folder (default: the configured one)")
+    p.add_argument("--peer", action="append", default=[], metavar="HOST:PORT",
+                   help="connect to this peer (repeatable); works with no tracker or DHT")
+    p.add_argument("--seed", action="store_true", help="keep seeding after the download")
+    p.add_argument("--sequential", action="store_true", help="download pieces in order")
+    p.add_argument("--listen", metavar="HOST:PORT", help="listen address for peers")
+    p.add_argument("--timeout", type=float, default=0,
+                   help="give up after this many seconds (default: never)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(run=run)
+
+
+def request_for(source: str, loaded_limits: object, **kwargs: object) -> AddRequest:
+    if looks_like_uri(source):
+        return AddRequest(uri=source, source=source, **kwargs)  # type: ignore[arg-type]
+    data = read_torrent_file(source, loaded_limits)  # type: ignore[arg-type]
+    return AddRequest(torrent=data, source=source, **kwargs)  # type: ignore[arg-type]
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = load_config(args.listen)
+    target = Path(args.dir).expanduser().resolve() if args.dir else loaded.download_dir()
+    peers = tuple(resolve_peer(p) for p in args.peer)
+    req = request_for(args.source, loaded.config.limits, save_path=str(target), peers=peers,
+                      sequential=args.sequential)
+    key = f"{args.source}|{target}"
+    engine = oneshot_engine(loaded, key, target)
+    engine.start()
+    events = engine.subscribe()
+    interrupted = False
+    try:
+        tid = engine.add(req).result(30)
+        ok, message = _watch(engine, tid, events, args.timeout, quiet=args.json)
+        if ok and args.seed:
+            note("download complete; seeding until interrupted (Ctrl-C)")
+            _seed_forever(engine, tid)
+    except KeyboardInterrupt:
+        interrupted = True
+        ok, message = False, "interrupted; run the same command again to continue"
+    finally:
+        snap = engine.snapshot
+        engine.stop()
+    state = snap.torrents.get(tid) if "tid" in locals() else None
+    if ok and state is not None:
+        engine_dir = engine.state_dir
+        for f in engine_dir.glob("*.resume"):
+            f.unlink()  # done: nothing to continue next time
+        if args.json:
+            print_json({"id": state.id, "name": state.name, "path": str(target / state.name),
+                        "size": state.total_size, "info_hash_v1": state.info_hash_v1,
+                        "info_hash_v2": state.info_hash_v2})
+        else:
+            err.print(f"[green]complete[/green]: {state.name} ({fmt.size(state.total_size)}) "
+                      f"in {target}", markup=True, highlight=False)
+        return 0
+    from ..console import fail
+
+    fail(message)
+    return 130 if interrupted else 1
+
+
+def _watch(engine: Engine, tid: str, events: object, timeout: float,
+           quiet: bool) -> tuple[bool, str]:
+    deadline = time.monotonic() + timeout if timeout > 0 else None
+    columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+               TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[peers]}"),
+               TimeRemainingColumn()]
+    with Progress(*columns, console=err, transient=True, disable=quiet) as bar:
+        task = bar.add_task("metadata", total=None, rate="", peers="")
+        while True:
+            for ev in events.drain():  # type: ignore[attr-defined]
+                if isinstance(ev, TorrentErrored) and ev.torrent_id == tid:
+                    return False, f"{ev.message} {ev.file}".strip()
+            try:
+                snap = engine.wait_for(lambda s: s.torrents.get(tid) is not None, 1.0)
+            except TimeoutError:
+                continue
+            st = snap.torrents[tid]
+            if st.phase == Phase.ERROR:
+                return False, st.error
+            if st.complete_on_disk:
+                return True, ""
+            bar.update(task, description=st.name[:40], total=st.wanted or None,
+                       completed=st.wanted_done, rate=fmt.rate(st.download_rate),
+                       peers=f"{st.num_peers} peers")
+            if deadline is not None and time.monotonic() > deadline:
+                return False, f"not complete after {timeout:g} s ({st.progress:.0%}); " \
+                              "resume data kept, run again to continue"
+            engine.wait_for(lambda s, seq=snap.seq: s.seq > seq, 5.0)
+
+
+def _seed_forever(engine: Engine, tid: str) -> None:
+    from .seed import show_seeding
+
+    show_seeding(engine, tid)

@@ -1,0 +1,101 @@
+"""``tidegate info`` and ``tidegate config``: look without changing anything."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.table import Table
+
+from engine import config as config_mod
+from engine.metainfo import describe_torrent, describe_uri, looks_like_uri, read_torrent_file
+
+from .. import fmt
+from ..console import out, print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="show what a .torrent or magnet contains")
+    p.add_argument("source", metavar="TORRENT|MAGNET")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run_info)
+
+    c = sub.add_parser("config", help="show the effective configuration and where each value "
+                                      "comes from")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(run=run_config)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    loaded = config_mod.load()
+    if looks_like_uri(args.source):
+        meta = describe_uri(args.source)
+    else:
+        meta = describe_torrent(read_torrent_file(args.source, loaded.config.limits),
+                                args.source, loaded.config.limits)
+    if args.json:
+        print_json(meta)
+        return 0
+    out.print(f"name:        {meta.name or '(unknown until metadata)'}", markup=False)
+    if meta.info_hash_v1:
+        out.print(f"info-hash v1: {meta.info_hash_v1}")
+    if meta.info_hash_v2:
+        out.print(f"info-hash v2: {meta.info_hash_v2}")
+    if meta.has_metadata:
+        out.print(f"size:        {fmt.size(meta.total_size)} in {len(meta.files)} files, "
+                  f"{meta.num_pieces} pieces of {fmt.size(meta.piece_size)}")
+        out.print(f"private:     {'yes' if meta.private else 'no'}")
+        if meta.comment:
+            out.print(f"comment:     {meta.comment}", markup=False)
+        if meta.creator:
+            out.print(f"created by:  {meta.creator}", markup=False)
+    for url in meta.trackers:
+        out.print(f"tracker:     {url}", markup=False)
+    for url in meta.web_seeds:
+        out.print(f"web seed:    {url}", markup=False)
+    if meta.files:
+        table = Table("size", "path", box=None, show_header=True, pad_edge=False)
+        for f in meta.files:
+            table.add_row(fmt.size(f.size), f.path)
+        out.print(table, markup=False)
+    out.print(f"magnet:      {meta.magnet}", markup=False)
+    return 0
+
+
+def run_config(args: argparse.Namespace) -> int:
+    loaded = config_mod.load()
+    values = config_mod.flatten(loaded.config)
+    if args.json:
+        print_json({
+            "config_file": str(loaded.paths.config_file),
+            "config_file_exists": loaded.file_exists,
+            "data_dir": str(loaded.paths.data_dir),
+            "runtime_dir": str(loaded.paths.runtime_dir),
+            "download_dir": str(loaded.download_dir()),
+            "settings": {k: {"value": v, "source": loaded.source_of(k)}
+                         for k, v in values.items()},
+        })
+        return 0
+    state = "" if loaded.file_exists else " (absent: all defaults)"
+    out.print(f"# config file: {loaded.paths.config_file}{state}", markup=False)
+    out.print(f"# data dir:    {loaded.paths.data_dir}", markup=False)
+    out.print(f"# downloads:   {loaded.download_dir()}", markup=False)
+    section = None
+    for key, value in values.items():
+        sec, name = key.split(".", 1)
+        if sec != section:
+            out.print(f"\n[{sec}]", markup=False)
+            section = sec
+        shown = "********" if name == "password" and value else value
+        source = loaded.source_of(key)
+        out.print(f"{name} = {_toml(shown)}  # {source}", markup=False)
+    return 0
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return str(value)

@@ -1,0 +1,52 @@
+"""Entry point of the ``tidegate`` command: parse, dispatch, map errors to exit codes.
+
+Exit codes: 0 success, 1 failure (the message says why), 2 bad usage,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from engine.errors import ConfigError, TidegateError
+
+from .commands import create, download, info, seed
+from .console import fail
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tidegate",
+        description="A terminal BitTorrent client and distributed site-hosting engine.",
+        epilog="TIDEGATE_HOME relocates config, data and runtime files.")
+    parser.add_argument("--version", action="version", version="tidegate 0.1.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (download, create, seed, info):
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        fail("interrupted")
+        return 130
+    except ConfigError as exc:
+        fail(str(exc), "fix the file, or run `tidegate config` to see every key and default")
+        return 1
+    except TidegateError as exc:
+        fail(str(exc))
+        return 1
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
