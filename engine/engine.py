@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 import msgspec
@@ -393,7 +394,8 @@ class Engine:
 
     def _publish(self, m: TorrentManager) -> None:
         m.dirty = False
-        torrents = {tid: t.state for tid, t in m.torrents.items() if t.state is not None}
+        torrents = MappingProxyType(
+            {tid: t.state for tid, t in m.torrents.items() if t.state is not None})
         snap = Snapshot(seq=self._snapshot.seq + 1, time=time.time(), torrents=torrents,
                         stats=m.stats)
         with self._snap_cond:

@@ -123,7 +123,7 @@ def create_torrent(
         name=ti.name(),
         total_size=ti.total_size(),
         num_files=sum(1 for i in range(ti.num_files())
-                      if not ti.files().file_flags(i) & lt.file_storage.flag_pad_file),
+                      if not ti.layout().file_flags(i) & lt.file_storage.flag_pad_file),
         num_pieces=ti.num_pieces(),
         piece_size=ti.piece_length(),
     )

@@ -88,7 +88,7 @@ def parse_torrent(data: bytes, source: str, limits: LimitsConfig) -> lt.add_torr
     ti = atp.ti
     if ti is None or not ti.is_valid():
         raise BadTorrentError(source, "malformed torrent: no valid info dictionary")
-    files = ti.files()
+    files = ti.layout()
     if files.num_files() > limits.max_files:
         raise BadTorrentError(source, f"{files.num_files()} files is more than the limit of "
                                       f"{limits.max_files} (limits.max_files)")

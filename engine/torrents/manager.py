@@ -468,12 +468,16 @@ class TorrentManager:
             tid = self._by_handle.get(s.handle)
             t = self.torrents.get(tid) if tid else None
             if t is not None:
-                t.state = status.torrent_state(t.id, s, t.extras, t.flushed)
-        self.dirty = True
+                self._set_state(t, status.torrent_state(t.id, s, t.extras, t.flushed))
 
     def refresh(self, t: _Torrent) -> None:
-        t.state = status.torrent_state(t.id, t.handle.status(), t.extras, t.flushed)
-        self.dirty = True
+        self._set_state(t, status.torrent_state(t.id, t.handle.status(), t.extras, t.flushed))
+
+    def _set_state(self, t: _Torrent, new: TorrentState) -> None:
+        # Keep the old object when nothing changed, so snapshots share it.
+        if new != t.state:
+            t.state = new
+            self.dirty = True
 
     def _on_finished(self, a: lt.torrent_finished_alert) -> None:
         t = self._torrent_of(a)
@@ -505,7 +509,7 @@ class TorrentManager:
         ti = t.handle.torrent_file()
         if ti is not None:
             try:
-                renames = inputs.check_file_paths(ti.files(), t.id)
+                renames = inputs.check_file_paths(ti.layout(), t.id)
             except InputError as exc:
                 # Hostile metadata from a peer: stop before any byte is written.
                 t.handle.unset_flags(_TF.auto_managed)

@@ -96,7 +96,7 @@ def torrent_state(
 
 
 def files_of(h: lt.torrent_handle, ti: lt.torrent_info) -> tuple[FileState, ...]:
-    fs = ti.files()
+    fs = ti.layout()
     progress = h.file_progress()
     prios = h.get_file_priorities()
     out = []
