@@ -68,6 +68,8 @@ class RatesConfig(_Section):
     """Global download limit, bytes/s."""
     upload: int = 0
     """Global upload limit, bytes/s."""
+    limit_local_peers: bool = False
+    """Apply the limits to peers on the LAN and loopback too (libtorrent exempts them)."""
 
 
 class QueueConfig(_Section):

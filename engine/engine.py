@@ -279,6 +279,7 @@ class Engine:
         m = self._m()
         m.cfg = config
         m.ses.apply_settings(lt_session.settings_for(config))
+        lt_session.apply_peer_classes(m.ses, config)
         lt_session.assert_safety(m.ses)
         m.apply_pex()
         m.dirty = True

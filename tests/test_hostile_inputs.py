@@ -110,9 +110,8 @@ def tree(root: Path, skip: Path | None = None) -> set[str]:
 
 def inside(path: str | Path, root: Path) -> bool:
     lexical = os.path.normpath(os.path.abspath(path))
-    real = os.path.realpath(path)
-    r = os.path.realpath(root)
-    return lexical.startswith(str(root) + os.sep) and real.startswith(r + os.sep) or real == r
+    real, r = os.path.realpath(path), os.path.realpath(root)
+    return lexical.startswith(str(root) + os.sep) and real.startswith(r + os.sep)
 
 
 # ---------------------------------------------------------------- 1. .torrent bytes
@@ -157,20 +156,17 @@ def test_bad_torrent_bytes_rejected(case):
     (LimitsConfig(max_torrent_file_size=2048), GOOD + b"x" * 3000, "larger than the limit"),
     (LimitsConfig(max_files=3), make_torrent("t", [[f"f{i}"] for i in range(5)])[0],
      "5 files is more than the limit of 3"),
-    (LimitsConfig(max_decode_depth=10), b"d1:x" + b"l" * 20 + b"e" * 20 + b"e", "depth"),
-    (LimitsConfig(max_decode_tokens=1000), benc({"x": list(range(2000)), "info": {}}),
-     "malformed"),
+    (LimitsConfig(max_decode_depth=10), GOOD[:-1] + benc("x") + b"l" * 20 + b"e" * 21, "depth"),
+    (LimitsConfig(max_decode_tokens=1000), GOOD[:-1] + benc("x") + benc(list(range(999))) + b"e",
+     "item count limit"),
 ], ids=["size", "files", "depth", "tokens"])
 def test_limits_enforced(limits, data, why):
     with pytest.raises(BadTorrentError) as ei:
         inputs.parse_torrent(data, "big.torrent", limits)
     names_input(ei.value, "big.torrent")
     assert why in ei.value.reason
-    # the same bytes are fine under the default limits, or rejected for another reason
-    try:
-        inputs.parse_torrent(data, "x", LimitsConfig())
-    except BadTorrentError as exc:
-        assert why not in exc.reason
+    # the very same bytes pass under the default limits: it is the limit that bites
+    assert inputs.parse_torrent(data, "x", LimitsConfig()).ti.num_files() > 0
 
 
 def test_bad_torrent_via_engine_names_source_and_creates_nothing(make_engine, tmp_path):
@@ -297,7 +293,7 @@ def hostile_swarm(case, make_engine, tmp_path):
         assert not seed.exists()
         return None
     ida = a.add(AddRequest(torrent=data, source=source, save_path=str(seed))).result(10)
-    fs = lt.load_torrent_buffer(data).ti.files()
+    fs = lt.load_torrent_buffer(data).ti.layout()  # files() is deprecated
     renamed = dict(atp.renamed_files)
     expected = {}
     for i in range(fs.num_files()):
@@ -318,7 +314,7 @@ def assert_contained(tmp_path: Path, dl: Path, expected: dict[str, bytes],
                      outside_before: set[str], etc_before: set[str]) -> None:
     sandbox = dl.parent
     for entry in tree(sandbox):
-        assert inside(entry, dl), f"{entry} lies outside {dl}"
+        assert entry == str(dl) or inside(entry, dl), f"{entry} lies outside {dl}"
     got = {os.path.relpath(p, dl): Path(p).read_bytes() for p in tree(dl)
            if os.path.isfile(p) and not os.path.islink(p)}
     assert got == expected
@@ -359,14 +355,29 @@ def test_traversal_contained_in_real_transfer(case, via, make_engine, tmp_path):
     assert_contained(tmp_path, dl, expected, outside_before, etc_before)
 
 
+def storage(path: str, link: str | None = None) -> lt.file_storage:
+    fs = lt.file_storage()
+    fs.add_file("t/ok", 5)
+    if link is None:
+        fs.add_file(path, 10)
+    else:
+        fs.add_file(path, 0, lt.file_storage.flag_symlink, 0, link)
+    return fs
+
+
 def test_unsafe_path_check_rejects_escapes():
-    """Our own check (run again after libtorrent's sanitising) refuses every escape."""
-    for raw in ("../x", "t/../../x", "/etc/passwd", "C:\\x", "t\\..\\..\\x", "a\x00b"):
+    """Our own check (run after libtorrent's sanitising) refuses unsanitised escapes."""
+    for raw in ("../x", "t/../../x", "/etc/passwd", "C:\\x", "t\\..\\..\\x"):
         with pytest.raises(UnsafePathError) as ei:
-            inputs._check_relative(raw, "src.torrent", "file 0")
+            inputs.check_file_paths(storage(raw), "src.torrent")
         names_input(ei.value, "src.torrent")
+        assert repr(raw) in ei.value.reason
+    with pytest.raises(UnsafePathError, match="symlink target of file 1"):
+        inputs.check_file_paths(storage("t/d/ln", "../../../../etc/passwd"), "src.torrent")
     for raw in ("t/a", "t/../t/a", "t/./a", "t\\a"):
-        inputs._check_relative(raw, "src.torrent", "file 0")
+        assert inputs.check_file_paths(storage(raw), "src.torrent") == {}
+    assert inputs.check_file_paths(storage("t/d/ln", "ok"), "src.torrent") == {}
+    assert inputs.check_file_paths(storage("t/d/CON"), "s") == {1: "t/d/CON_"}
 
 
 # ---------------------------------------------------------------- engine bugs (reported)
@@ -391,3 +402,15 @@ def test_details_paths_match_disk_after_reserved_rename(make_engine, tmp_path):
     a, ida, _data, expected = swarm
     paths = {os.path.normpath(f.path) for f in a.details(ida).result(10).files}
     assert paths == set(expected)
+
+
+@pytest.mark.xfail(strict=True, reason="check_file_paths joins file_storage.symlink() (relative "
+                                       "to the save path) onto the link's folder, so it misses "
+                                       "a symlink escaping by exactly its own depth")
+def test_symlink_escaping_save_path_is_refused():
+    fs = storage("t/ln", "../../etc/passwd")
+    target = fs.symlink(1)
+    assert target == "t/../../etc/passwd"  # i.e. <save_path>/../etc/passwd
+    assert os.path.normpath(os.path.join("/save", target)) == "/etc/passwd"
+    with pytest.raises(UnsafePathError):
+        inputs.check_file_paths(fs, "src.torrent")

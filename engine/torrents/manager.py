@@ -224,11 +224,14 @@ class TorrentManager:
             if atp.ti is None:
                 raise InputError(source, "file priorities need a .torrent (a magnet has no "
                                          "file list yet; use metadata-first instead)")
-            n = atp.ti.num_files()
-            if len(req.file_priorities) != n:
+            real = _real_files(atp.ti.layout())
+            if len(req.file_priorities) != len(real):
                 raise InputError(source, f"{len(req.file_priorities)} priorities given for "
-                                         f"{n} files")
-            atp.file_priorities = [check_priority(p, source) for p in req.file_priorities]
+                                         f"{len(real)} files")
+            prios = [0] * atp.ti.num_files()
+            for index, prio in zip(real, req.file_priorities, strict=True):
+                prios[index] = check_priority(prio, source)
+            atp.file_priorities = prios
         trackers = [check_tracker_url(u) for u in req.trackers]
         if trackers:
             atp.trackers = list(dict.fromkeys([*atp.trackers, *trackers]))
@@ -324,11 +327,12 @@ class TorrentManager:
         ti = t.handle.torrent_file()
         if ti is None:
             raise EngineError(f"torrent {torrent_id} has no metadata yet; wait for it")
-        n = ti.num_files()
+        real = set(_real_files(ti.layout()))
         current = list(t.handle.get_file_priorities())
         for index, prio in priorities.items():
-            if not 0 <= index < n:
-                raise InputError(str(index), f"file index out of range (0..{n - 1})")
+            if index not in real:
+                raise InputError(str(index), f"torrent {torrent_id} has no file with index "
+                                             f"{index}")
             current[index] = check_priority(prio, f"file {index}")
         t.handle.prioritize_files(current)
         self._save_soon(t)
@@ -666,6 +670,12 @@ class TorrentManager:
             upload_limit=self.cfg.rates.upload,
         )
         self.dirty = True
+
+
+def _real_files(fs: lt.file_storage) -> list[int]:
+    """Indexes of the files a user sees (pad files left out)."""
+    return [i for i in range(fs.num_files())
+            if not fs.file_flags(i) & lt.file_storage.flag_pad_file]
 
 
 def _limit(value: int, what: str) -> int:

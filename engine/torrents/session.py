@@ -113,8 +113,31 @@ def make_session(cfg: Config) -> lt.session:
     ses.add_extension("smart_ban")
     # Always loaded; PEX is switched per torrent (disable_pex flag) so it can change live.
     ses.add_extension("ut_pex")
+    apply_peer_classes(ses, cfg)
     assert_safety(ses)
     return ses
+
+
+_LOCAL_RANGES = [
+    ("10.0.0.0", "10.255.255.255"), ("172.16.0.0", "172.31.255.255"),
+    ("192.168.0.0", "192.168.255.255"), ("169.254.0.0", "169.254.255.255"),
+    ("127.0.0.0", "127.255.255.255"), ("::1", "::1"),
+    ("fe80::", "febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+    ("fc00::", "fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+]
+
+
+def apply_peer_classes(ses: lt.session, cfg: Config) -> None:
+    """Put every peer in the global (rate-limited) class; LAN peers stay exempt
+    unless ``rates.limit_local_peers``."""
+    f = lt.ip_filter()
+    global_class = 1 << ses.global_peer_class_id
+    f.add_rule("0.0.0.0", "255.255.255.255", global_class)
+    f.add_rule("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", global_class)
+    if not cfg.rates.limit_local_peers:
+        for start, end in _LOCAL_RANGES:
+            f.add_rule(start, end, 1 << ses.local_peer_class_id)
+    ses.set_peer_class_filter(f)
 
 
 def assert_safety(ses: lt.session) -> None:

@@ -53,7 +53,9 @@ def torrent_state(
     v1, v2 = hash_hex(s.info_hashes)
     phase = phase_of(s, extras)
     remaining = s.total_wanted - s.total_wanted_done
-    rate = s.download_payload_rate
+    # libtorrent stops updating a paused torrent, so its last rates would linger.
+    idle = phase in (Phase.PAUSED, Phase.QUEUED, Phase.CHOOSE_FILES, Phase.ERROR)
+    rate = 0 if idle else s.download_payload_rate
     eta = remaining // rate if (phase == Phase.DOWNLOADING and rate > 0) else -1
     return TorrentState(
         id=torrent_id,
@@ -65,8 +67,8 @@ def torrent_state(
         total_size=s.total if s.has_metadata else 0,
         wanted=s.total_wanted,
         wanted_done=s.total_wanted_done,
-        download_rate=s.download_payload_rate,
-        upload_rate=s.upload_payload_rate,
+        download_rate=rate,
+        upload_rate=0 if idle else s.upload_payload_rate,
         num_peers=s.num_peers,
         num_seeds=s.num_seeds,
         swarm_seeds=s.num_complete,

@@ -1,0 +1,140 @@
+"""Download one torrent from one peer with bare libtorrent, as a baseline for tidegate.
+
+Usage: python bench/raw_libtorrent.py TORRENT SAVE_DIR HOST:PORT [pread|posix|mmap|default]
+
+Applies the same libtorrent settings ``tidegate download`` applies with the loopback bench
+config (copied from engine/torrents/session.py and engine/config.py; nothing is imported
+from tidegate), adds the torrent, dials the peer, waits for torrent_finished_alert, then
+flush_cache() and cache_flushed_alert, and exits 0. Prints one JSON line with its own
+timings (start_to_added_s counts from the first line of this script, after
+the interpreter started). Exit 1 on a torrent or
+file error, 2 on bad usage, 3 on timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+T_START = time.monotonic()
+
+import libtorrent as lt  # noqa: E402  (imported after the clock starts on purpose)
+
+TIMEOUT_S = 600.0
+
+DISK_IO = {
+    "default": "default_disk_io_constructor",
+    "pread": "pread_disk_io_constructor",
+    "posix": "posix_disk_io_constructor",
+    "mmap": "mmap_disk_io_constructor",
+}
+
+ALERT_MASK = (
+    lt.alert_category.error
+    | lt.alert_category.status
+    | lt.alert_category.storage
+    | lt.alert_category.tracker
+    | lt.alert_category.file_progress
+)
+
+# engine/torrents/session.py settings_for() with the bench config (loopback, no DHT/LSD/
+# UPnP/NAT-PMP/uTP, several connections per IP) and every other key at tidegate's default.
+SETTINGS = {
+    "user_agent": "tidegate/0.1",
+    "peer_fingerprint": "-TG0100-",
+    "alert_mask": int(ALERT_MASK),
+    "alert_queue_size": 100_000,
+    "listen_interfaces": "127.0.0.1:0",
+    "enable_dht": False,
+    "enable_lsd": False,
+    "enable_upnp": False,
+    "enable_natpmp": False,
+    "enable_outgoing_utp": False,
+    "enable_incoming_utp": False,
+    "dht_bootstrap_nodes": "dht.libtorrent.org:25401,router.bittorrent.com:6881,"
+                           "router.utorrent.com:6881",
+    "in_enc_policy": int(lt.enc_policy.enabled),
+    "out_enc_policy": int(lt.enc_policy.enabled),
+    "allowed_enc_level": int(lt.enc_level.both),
+    "connections_limit": 500,
+    "allow_multiple_connections_per_ip": True,
+    "download_rate_limit": 0,
+    "upload_rate_limit": 0,
+    "active_downloads": 8,
+    "active_seeds": -1,
+    "active_limit": -1,
+    "active_checking": 1,
+    "proxy_type": int(lt.proxy_type_t.none),
+    "proxy_hostname": "",
+    "proxy_port": 0,
+    "proxy_username": "",
+    "proxy_password": "",
+    "proxy_peer_connections": True,
+    "proxy_tracker_connections": True,
+    "proxy_hostnames": True,
+    "hashing_threads": 2,
+    "tick_interval": 100,
+    "send_buffer_watermark": 3072 * 1024,
+    "send_buffer_low_watermark": 1024 * 1024,
+    "send_buffer_watermark_factor": 150,
+    "stop_tracker_timeout": 2,
+    "ssrf_mitigation": True,
+    "validate_https_trackers": True,
+    "allow_idna": False,
+}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) not in (3, 4) or (len(argv) == 4 and argv[3] not in DISK_IO):
+        print(__doc__.strip().splitlines()[2], file=sys.stderr)
+        return 2
+    torrent, save_dir, peer = argv[0], argv[1], argv[2]
+    disk_io = argv[3] if len(argv) == 4 else "pread"
+    host, _, port = peer.rpartition(":")
+
+    params = lt.session_params()
+    params.settings = SETTINGS
+    params.disk_io_constructor = DISK_IO[disk_io]
+    ses = lt.session(params)
+    ses.add_extension("ut_metadata")
+    ses.add_extension("smart_ban")
+    ses.add_extension("ut_pex")
+
+    atp = lt.add_torrent_params()
+    atp.ti = lt.torrent_info(torrent)
+    atp.save_path = save_dir
+    tf = lt.torrent_flags
+    atp.flags = ((tf.default_flags & ~tf.paused) | tf.duplicate_is_error) & ~tf.disable_pex
+    handle = ses.add_torrent(atp)
+    handle.connect_peer((host.strip("[]"), int(port)))
+    t_added = time.monotonic()
+
+    t_finished = None
+    deadline = t_added + TIMEOUT_S
+    while time.monotonic() < deadline:
+        ses.wait_for_alert(500)
+        for a in ses.pop_alerts():
+            if isinstance(a, lt.torrent_finished_alert):
+                t_finished = time.monotonic()
+                handle.flush_cache()
+            elif isinstance(a, lt.cache_flushed_alert) and t_finished is not None:
+                t_flushed = time.monotonic()
+                size = atp.ti.total_size()
+                print(json.dumps({
+                    "bytes": size,
+                    "start_to_added_s": round(t_added - T_START, 4),
+                    "added_to_finished_s": round(t_finished - t_added, 4),
+                    "finished_to_flushed_s": round(t_flushed - t_finished, 4),
+                    "added_to_flushed_s": round(t_flushed - t_added, 4),
+                }), flush=True)
+                return 0
+            elif isinstance(a, (lt.torrent_error_alert, lt.file_error_alert)):
+                print(json.dumps({"error": a.message()}), flush=True)
+                return 1
+    print(json.dumps({"error": f"not finished within {TIMEOUT_S:g} s"}), flush=True)
+    return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
