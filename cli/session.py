@@ -44,7 +44,7 @@ def resolve_peer(text: str) -> str:
         infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
         raise InputError(text, f"cannot resolve {host!r}: {exc}") from None
-    addr = infos[0][4][0]
+    addr = str(infos[0][4][0])
     return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
 
 

@@ -7,7 +7,7 @@ errors that name the key path and the file. Nothing is read at import time.
 
 from __future__ import annotations
 
-import sys
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,17 +18,12 @@ import msgspec
 from .errors import ConfigError
 from .paths import Paths, resolve_paths
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 is not supported, kept for tooling
-    import tomli as tomllib
-
 
 class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     pass
 
 
-class NetworkConfig(_Section):
+class NetworkConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """How the session meets the network."""
 
     listen_interfaces: str = "0.0.0.0:6881,[::]:6881"
@@ -61,7 +56,7 @@ class NetworkConfig(_Section):
     """Accept several peers from one address (needed for swarms on one host)."""
 
 
-class RatesConfig(_Section):
+class RatesConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Global rate limits in bytes per second; 0 means unlimited."""
 
     download: int = 0
@@ -72,7 +67,7 @@ class RatesConfig(_Section):
     """Apply the limits to peers on the LAN and loopback too (libtorrent exempts them)."""
 
 
-class QueueConfig(_Section):
+class QueueConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """How many torrents run at once; the rest wait in the queue. -1 is unlimited."""
 
     active_downloads: int = 8
@@ -83,7 +78,7 @@ class QueueConfig(_Section):
     """All active torrents together."""
 
 
-class SeedingConfig(_Section):
+class SeedingConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """When a finished torrent stops seeding by itself. 0 disables a limit."""
 
     ratio_limit: float = 0.0
@@ -92,7 +87,7 @@ class SeedingConfig(_Section):
     """Stop seeding after this many seconds spent seeding."""
 
 
-class ProxyConfig(_Section):
+class ProxyConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """An outgoing proxy for peers and trackers."""
 
     type: Literal["none", "socks5", "http"] = "none"
@@ -113,7 +108,7 @@ class ProxyConfig(_Section):
     """Let the proxy resolve host names (no local DNS lookups)."""
 
 
-class StorageConfig(_Section):
+class StorageConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Where data goes and how it is written."""
 
     download_dir: str = ""
@@ -126,7 +121,7 @@ class StorageConfig(_Section):
     """Seconds between periodic saves of resume data for changed torrents."""
 
 
-class LimitsConfig(_Section):
+class LimitsConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Bounds on untrusted input, checked before libtorrent sees it."""
 
     max_torrent_file_size: int = 32 * 1024 * 1024
@@ -141,7 +136,7 @@ class LimitsConfig(_Section):
     """Deepest bencode nesting accepted."""
 
 
-class EngineConfig(_Section):
+class EngineConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The engine thread itself."""
 
     snapshot_hz: float = 4.0
@@ -152,7 +147,7 @@ class EngineConfig(_Section):
     """libtorrent's internal tick; 100 makes connect_peer take effect within 0.1 s."""
 
 
-class PerformanceConfig(_Section):
+class PerformanceConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Throughput knobs, measured in bench/ (docs/benchmarks.md)."""
 
     send_buffer_watermark_kib: int = 3072
@@ -163,7 +158,7 @@ class PerformanceConfig(_Section):
     """Percent of the upload rate kept buffered per peer."""
 
 
-class Config(_Section):
+class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole configuration file."""
 
     network: NetworkConfig = msgspec.field(default_factory=NetworkConfig)

@@ -278,7 +278,7 @@ class Engine:
         self.config = config
         m = self._m()
         m.cfg = config
-        m.ses.apply_settings(lt_session.settings_for(config))
+        m.ses.apply_settings(lt_session.settings_for(config))  # type: ignore[arg-type]
         lt_session.apply_peer_classes(m.ses, config)
         lt_session.assert_safety(m.ses)
         m.apply_pex()
@@ -316,7 +316,7 @@ class Engine:
             self._shutdown(ses, m)
             # Drop every reference so the session is destroyed (and its alert
             # notifications end) before the notification socket closes.
-            m.ses = None
+            m.ses = None  # type: ignore[assignment]
             del ses
         except BaseException as exc:  # the thread must never die silently
             self.crash = exc

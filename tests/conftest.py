@@ -79,7 +79,8 @@ def port_of(engine: Engine) -> int:
     return snap.stats.listen_port
 
 
-def make_payload(root: Path, name: str = "payload", sizes: tuple[int, ...] = (3_000_000, 5)) -> Path:
+def make_payload(root: Path, name: str = "payload",
+                 sizes: tuple[int, ...] = (3_000_000, 5)) -> Path:
     folder = root / name
     folder.mkdir(parents=True)
     for i, size in enumerate(sizes):

@@ -7,10 +7,11 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from engine.metainfo import CreateSpec, create_torrent
+from engine.metainfo import CreateSpec, Format, create_torrent
 
 from .. import fmt
 from ..console import err, out, print_json
@@ -30,8 +31,8 @@ def add_format_options(p: argparse.ArgumentParser) -> None:
                    help="piece size, e.g. 256K or 4M (default: chosen from the total size)")
 
 
-def spec_format(args: argparse.Namespace) -> str:
-    return args.format or "hybrid"
+def spec_format(args: argparse.Namespace) -> Format:
+    return cast(Format, args.format or "hybrid")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from engine import AddRequest, Engine, Phase
+from engine import AddRequest, Engine, Phase, Snapshot
 from engine.events import TorrentErrored
 from engine.metainfo import looks_like_uri, read_torrent_file
 
@@ -113,7 +114,11 @@ def _watch(engine: Engine, tid: str, events: object, timeout: float,
             if deadline is not None and time.monotonic() > deadline:
                 return False, f"not complete after {timeout:g} s ({st.progress:.0%}); " \
                               "resume data kept, run again to continue"
-            engine.wait_for(lambda s, seq=snap.seq: s.seq > seq, 5.0)
+            engine.wait_for(_newer_than(snap.seq), 5.0)
+
+
+def _newer_than(seq: int) -> Callable[[Snapshot], bool]:
+    return lambda s: s.seq > seq
 
 
 def _seed_forever(engine: Engine, tid: str) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.live import Live
 from rich.text import Text
 
-from engine import AddRequest, Engine, Phase
+from engine import AddRequest, Engine, Phase, Snapshot
 from engine.metainfo import CreateSpec, create_torrent, read_torrent_file
 
 from .. import fmt
@@ -86,6 +87,10 @@ def _serve(loaded: object, req: AddRequest, key: str, as_json: bool,
     return 0
 
 
+def _newer_than(seq: int) -> Callable[[Snapshot], bool]:
+    return lambda s: s.seq > seq
+
+
 def show_seeding(engine: Engine, tid: str, quiet: bool = False) -> None:
     """Show upload progress until interrupted."""
     warned = False
@@ -93,7 +98,7 @@ def show_seeding(engine: Engine, tid: str, quiet: bool = False) -> None:
               redirect_stdout=False) as live:
         seq = 0
         while True:
-            snap = engine.wait_for(lambda s, n=seq: s.seq > n, 10**6)
+            snap = engine.wait_for(_newer_than(seq), 10**6)
             seq = snap.seq
             st = snap.torrents.get(tid)
             if st is None:

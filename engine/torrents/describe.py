@@ -38,6 +38,7 @@ class MetaInfo(msgspec.Struct, frozen=True, kw_only=True):
 def describe_torrent(data: bytes, source: str, limits: LimitsConfig) -> MetaInfo:
     atp = inputs.parse_torrent(data, source, limits)
     ti = atp.ti
+    assert ti is not None  # parse_torrent guarantees metadata
     fs = ti.layout()
     v1, v2 = inputs.hash_hex(ti.info_hashes())
     files = tuple(

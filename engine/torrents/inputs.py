@@ -82,7 +82,8 @@ def parse_torrent(data: bytes, source: str, limits: LimitsConfig) -> lt.add_torr
     if data[:1] != b"d":
         raise BadTorrentError(source, "not a torrent file (does not start with a bencoded dict)")
     try:
-        atp = lt.load_torrent_buffer(data, _lt_limits(limits))
+        # the stubs type the second argument wrongly: the binding takes load_torrent_limits keys
+        atp = lt.load_torrent_buffer(data, _lt_limits(limits))  # type: ignore[call-overload]
     except (RuntimeError, ValueError, TypeError) as exc:
         raise BadTorrentError(source, f"malformed torrent: {exc}") from None
     ti = atp.ti

@@ -49,6 +49,7 @@ from . import inputs, status
 from .resume import Corrupt, ResumeStore, Saved, TorrentExtras
 
 _SAVE_FLAGS = lt.save_resume_flags_t.save_info_dict
+_PendingAdd = tuple["Future[str] | None", TorrentExtras, "AddRequest | None"]
 _TF = lt.torrent_flags
 
 
@@ -83,7 +84,7 @@ class TorrentManager:
         self.emit = emit
         self.torrents: dict[str, _Torrent] = {}
         self._by_handle: dict[lt.torrent_handle, str] = {}
-        self._pending_adds: dict[str, tuple[Future[str] | None, TorrentExtras, AddRequest | None]] = {}
+        self._pending_adds: dict[str, _PendingAdd] = {}
         self._pending_moves: dict[str, Future[str]] = {}
         self._pending_removes: dict[str, tuple[Future[None], bool]] = {}
         self._pending_flush: dict[str, list[Future[None]]] = {}
@@ -179,6 +180,7 @@ class TorrentManager:
         source = req.source or ("<torrent bytes>" if req.torrent is not None else req.uri or "")
         if req.torrent is not None:
             atp = inputs.parse_torrent(req.torrent, source, self.cfg.limits)
+            assert atp.ti is not None  # parse_torrent guarantees metadata
             ih = atp.ti.info_hashes()
         elif req.uri:
             atp = inputs.parse_uri(req.uri, source)
@@ -600,8 +602,7 @@ class TorrentManager:
         t = self._torrent_of(a)
         if t is not None:
             self.refresh(t)
-            self.emit(TorrentErrored(torrent_id=t.id, message=a.error.message(),
-                                     file=a.filename()))
+            self.emit(TorrentErrored(torrent_id=t.id, message=a.error.message()))
 
     def _on_file_error(self, a: lt.file_error_alert) -> None:
         t = self._torrent_of(a)

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import libtorrent as lt
 import msgspec
@@ -86,7 +86,7 @@ class ResumeStore:
 
     def save(self, torrent_id: str, params: lt.add_torrent_params, extras: TorrentExtras) -> None:
         buf = lt.write_resume_data_buf(params)
-        entry: dict[bytes, Any] = lt.bdecode(buf)
+        entry = cast(dict[bytes, Any], lt.bdecode(buf))
         entry[EXTRA_KEY] = msgspec.json.encode(extras)
         atomic_write(self.path(torrent_id), lt.bencode(entry))
 
@@ -125,13 +125,13 @@ class ResumeStore:
             "max_decode_tokens": self._limits.max_decode_tokens,
         }
         try:
-            params = lt.read_resume_data(data, limits)
+            params = lt.read_resume_data(data, limits)  # type: ignore[call-overload]
             entry = lt.bdecode(data)
         except (RuntimeError, ValueError, TypeError) as exc:
             return self._quarantine(file, f"malformed resume data: {exc}")
         extras = TorrentExtras()
-        raw = entry.get(EXTRA_KEY) if isinstance(entry, dict) else None
-        if raw is not None:
+        raw = cast(dict[bytes, Any], entry).get(EXTRA_KEY) if isinstance(entry, dict) else None
+        if isinstance(raw, bytes):
             try:
                 extras = msgspec.json.decode(raw, type=TorrentExtras)
             except (msgspec.DecodeError, TypeError) as exc:

@@ -46,7 +46,8 @@ def settings_for(cfg: Config) -> dict[str, Any]:
     proxy = cfg.proxy
     proxy_type = _PROXY[proxy.type]
     if proxy.type != "none" and proxy.username:
-        proxy_type = lt.proxy_type_t.socks5_pw if proxy.type == "socks5" else lt.proxy_type_t.http_pw
+        with_password = {"socks5": lt.proxy_type_t.socks5_pw, "http": lt.proxy_type_t.http_pw}
+        proxy_type = with_password[proxy.type]
     perf = cfg.performance
     return {
         "user_agent": USER_AGENT,
@@ -103,7 +104,7 @@ def disk_io_name(cfg: Config) -> str:
 def make_session(cfg: Config) -> lt.session:
     """Create a session for this config and check the safety settings took."""
     params = lt.session_params()
-    params.settings = settings_for(cfg)
+    params.settings = settings_for(cfg)  # type: ignore[assignment]  # binding takes dicts
     params.disk_io_constructor = disk_io_name(cfg)
     try:
         ses = lt.session(params)

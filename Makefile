@@ -1,0 +1,34 @@
+# Set-up and everyday tasks. `make run` and `make test` work on a fresh machine.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: venv run test lint bench clean
+
+$(BIN)/tidegate: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(BIN)/tidegate
+
+# The main job. Until the TUI lands this is the CLI: `make run ARGS="share ~/Music"`.
+run: venv
+	$(BIN)/tidegate $(ARGS)
+
+test: venv
+	$(BIN)/ruff check engine cli tui tests bench
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/ruff check engine cli tui tests bench
+	$(BIN)/mypy
+
+bench: venv
+	$(BIN)/python bench/download_vs_raw.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
