@@ -383,8 +383,6 @@ def test_unsafe_path_check_rejects_escapes():
 # ---------------------------------------------------------------- engine bugs (reported)
 
 
-@pytest.mark.xfail(strict=True, reason="reserved-name rename keeps the stem: con.txt -> "
-                                       "con.txt_ is still CON on Windows")
 def test_reserved_name_rename_is_not_reserved():
     data, _ = make_torrent("t", [["dir", "con.txt"], ["ok"]])
     atp = inputs.parse_torrent(data, "x", LimitsConfig())
@@ -394,8 +392,6 @@ def test_reserved_name_rename_is_not_reserved():
         assert part.split(".")[0].lower() not in {"con", "prn", "aux", "nul"}, renamed[0]
 
 
-@pytest.mark.xfail(strict=True, reason="details().files shows the pre-rename path (t/CON), "
-                                       "not the file on disk (t/CON_)")
 def test_details_paths_match_disk_after_reserved_rename(make_engine, tmp_path):
     swarm = hostile_swarm("reserved-names", make_engine, tmp_path)
     assert swarm is not None
@@ -404,9 +400,6 @@ def test_details_paths_match_disk_after_reserved_rename(make_engine, tmp_path):
     assert paths == set(expected)
 
 
-@pytest.mark.xfail(strict=True, reason="check_file_paths joins file_storage.symlink() (relative "
-                                       "to the save path) onto the link's folder, so it misses "
-                                       "a symlink escaping by exactly its own depth")
 def test_symlink_escaping_save_path_is_refused():
     fs = storage("t/ln", "../../etc/passwd")
     target = fs.symlink(1)

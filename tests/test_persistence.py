@@ -55,7 +55,8 @@ def test_restart_mid_download_resumes_without_recheck(make_engine: EngineFactory
 
     again = engine_at(home).start()
     try:
-        snap = again.wait_for(lambda s: tid in s.torrents and s.torrents[tid].has_metadata, 10)
+        snap = again.wait_for(lambda s: tid in s.torrents and s.torrents[tid].has_metadata
+                              and s.torrents[tid].phase != "checking", 10)
         restored = snap.torrents[tid]
         # came back with what it had: nothing was thrown away or rehashed from zero
         assert restored.wanted_done >= before.wanted_done

@@ -115,15 +115,19 @@ def check_file_paths(files: lt.file_storage, source: str) -> dict[int, str]:
         raw = files.file_path(i)
         _check_relative(raw, source, f"file {i}")
         if files.file_flags(i) & lt.file_storage.flag_symlink:
-            target = files.symlink(i)
-            parent = PurePosixPath(raw.replace("\\", "/")).parent
-            _check_relative(str(parent / target) if target else raw, source,
-                            f"symlink target of file {i}")
+            # libtorrent gives the target relative to the save path
+            _check_relative(files.symlink(i) or raw, source, f"symlink target of file {i}")
         parts = raw.replace("\\", "/").split("/")
-        fixed = [p + "_" if p.split(".")[0].lower() in _WINDOWS_RESERVED else p for p in parts]
+        fixed = [_unreserve(p) for p in parts]
         if fixed != parts:
             renames[i] = "/".join(fixed)
     return renames
+
+
+def _unreserve(name: str) -> str:
+    """``CON`` -> ``CON_``, ``nul.tar.gz`` -> ``nul_.tar.gz``: Windows reserves the stem."""
+    stem, dot, rest = name.partition(".")
+    return f"{stem}_{dot}{rest}" if stem.lower() in _WINDOWS_RESERVED else name
 
 
 def _check_relative(raw: str, source: str, what: str) -> None:

@@ -101,11 +101,12 @@ def files_of(h: lt.torrent_handle, ti: lt.torrent_info) -> tuple[FileState, ...]
     fs = ti.layout()
     progress = h.file_progress()
     prios = h.get_file_priorities()
+    renamed = h.status(lt.status_flags_t.query_renamed_files).renamed_files
     out = []
     for i in range(fs.num_files()):
         if fs.file_flags(i) & lt.file_storage.flag_pad_file:
             continue
-        out.append(FileState(index=i, path=fs.file_path(i), size=fs.file_size(i),
+        out.append(FileState(index=i, path=renamed.file_path(fs, i), size=fs.file_size(i),
                              done=int(progress[i]), priority=int(prios[i])))
     return tuple(out)
 
