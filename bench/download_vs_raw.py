@@ -39,6 +39,7 @@ RAW_SCRIPT = HERE / "raw_libtorrent.py"
 MODES = ("pread", "posix", "mmap", "default")
 PAYLOAD_NAME = "payload.bin"
 CHUNK = 16 << 20
+SAMPLE_S = 0.05
 
 CONFIG = """\
 [network]
@@ -71,6 +72,7 @@ class Child:
         self.status: int | None = None
         self.rusage: Any = None
         self.t_end = 0.0
+        self.peak_kib = dict.fromkeys(("RssAnon", "RssFile", "RssShmem"), 0)
         self._log_file = open(log, "wb")  # closed in _reaped()
         self.t_start = time.monotonic()
         self.proc = subprocess.Popen(
@@ -92,17 +94,42 @@ class Child:
     def peak_rss_mib(self) -> float:
         return self.rusage.ru_maxrss / 1024  # KiB on Linux
 
+    def peak_mib(self, key: str) -> float:
+        return self.peak_kib[key] / 1024
+
     @property
     def cpu_s(self) -> float:
         return self.rusage.ru_utime + self.rusage.ru_stime
 
-    def wait(self, timeout: float) -> bool:
-        """Reap the child if it exits within ``timeout`` seconds; False if it did not."""
+    def sample(self) -> None:
+        """Record the largest anonymous and file-backed RSS seen in /proc so far."""
+        try:
+            text = Path(f"/proc/{self.pid}/status").read_text()
+        except OSError:
+            return
+        for line in text.splitlines():
+            key, _, value = line.partition(":")
+            if key in self.peak_kib:
+                self.peak_kib[key] = max(self.peak_kib[key], int(value.split()[0]))
+
+    def wait(self, timeout: float, sample: tuple[Child, ...] = ()) -> bool:
+        """Reap the child if it exits within ``timeout`` seconds; False if it did not.
+
+        While waiting, the memory of this child and of ``sample`` is read every
+        SAMPLE_S seconds; the exit itself wakes the wait at once (pidfd).
+        """
         if self.status is not None:
             return True
-        ready, _, _ = select.select([self._pidfd], [], [], max(0.0, timeout))
-        if not ready:
-            return False
+        deadline = time.monotonic() + timeout
+        while True:
+            for child in (self, *sample):
+                child.sample()
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self._pidfd], [], [], max(0.0, min(left, SAMPLE_S)))
+            if ready:
+                break
+            if left <= 0:
+                return False
         self.t_end = time.monotonic()
         _, wstatus, self.rusage = os.wait4(self.pid, 0)
         self.status = os.waitstatus_to_exitcode(wstatus)
@@ -255,10 +282,22 @@ class Run:
     wall_s: float
     mb_s: float
     peak_rss_mib: float
+    """ru_maxrss from wait4: everything resident, mapped file pages included."""
+    peak_anon_mib: float
+    """Largest RssAnon sampled from /proc every SAMPLE_S seconds."""
+    peak_file_mib: float
+    """Largest RssFile sampled the same way (mapped file pages: large with mmap)."""
     cpu_s: float
     sha_ok: bool
     inproc_s: float | None = None
     """raw only: add_torrent -> cache_flushed_alert inside the process."""
+
+
+@dataclass
+class SeedMemory:
+    peak_rss_mib: float
+    peak_anon_mib: float
+    peak_file_mib: float
 
 
 @dataclass
@@ -270,10 +309,11 @@ class Bench:
     src_dir: Path
     rounds: int
     timeout: float
+    settle: float
     tidegate: str
 
     def download(self, mode: str, side: str, rnd: int, port: int, env: dict[str, str],
-                 logs: Path) -> Run:
+                 logs: Path, seed: Child) -> Run:
         target = self.tmp / mode / f"dl-{side}-{rnd}"
         target.mkdir(parents=True)
         if side == "tidegate":
@@ -283,9 +323,12 @@ class Bench:
             argv = [sys.executable, str(RAW_SCRIPT), str(self.torrent), str(target),
                     f"127.0.0.1:{port}", mode]
         log = logs / f"{side}-{rnd}.log"
+        # Let the memory freed by the previous round settle (see bench/README.md: on a VM
+        # with free page reporting, reusing just-freed pages is much faster than new ones).
+        time.sleep(self.settle)
         child = Child(f"{side} download ({mode}, round {rnd})", argv, env, log)
         try:
-            if not child.wait(self.timeout):
+            if not child.wait(self.timeout, sample=(seed,)):
                 raise BenchError(f"{child.name} did not finish within {self.timeout:g} s\n"
                                  f"{child.log_tail()}")
         finally:
@@ -299,14 +342,14 @@ class Bench:
         ok = sha256_of(target / PAYLOAD_NAME) == self.sha
         shutil.rmtree(target)
         os.sync()  # no writeback of this round's data may spill into the next one
-        run = Run(mode, rnd, side, child.wall, self.size / child.wall / 1e6,
-                  child.peak_rss_mib, child.cpu_s, ok, inproc)
         if not ok:
             raise BenchError(f"{child.name}: SHA-256 of the downloaded file differs")
-        return run
+        return Run(mode, rnd, side, child.wall, self.size / child.wall / 1e6,
+                   child.peak_rss_mib, child.peak_mib("RssAnon"), child.peak_mib("RssFile"),
+                   child.cpu_s, ok, inproc)
 
-    def run_mode(self, mode: str) -> tuple[list[Run], float]:
-        """All rounds for one disk backend; returns the runs and the seed's peak RSS."""
+    def run_mode(self, mode: str) -> tuple[list[Run], SeedMemory]:
+        """All rounds for one disk backend; returns the runs and the seed's memory."""
         base = self.tmp / mode
         logs = base / "logs"
         seed_env = make_home(base / "seed-home", mode)
@@ -326,40 +369,44 @@ class Bench:
             # Unmeasured warm-up pair: the seed checks its data before it serves, and
             # both downloaders get their files into the page cache once.
             for side in ("raw", "tidegate"):
-                self.download(mode, side, 0, port, dl_env, logs)
+                self.download(mode, side, 0, port, dl_env, logs, seed)
             for rnd in range(1, self.rounds + 1):
                 order = ("tidegate", "raw") if rnd % 2 else ("raw", "tidegate")
                 for side in order:
-                    run = self.download(mode, side, rnd, port, dl_env, logs)
+                    run = self.download(mode, side, rnd, port, dl_env, logs, seed)
                     runs.append(run)
                     print(f"  {mode:7} round {rnd} {side:8} {run.wall_s:7.3f} s "
                           f"{run.mb_s:7.1f} MB/s  peak RSS {run.peak_rss_mib:7.1f} MiB",
                           file=sys.stderr, flush=True)
         finally:
             seed.stop()
-        seed_rss = seed.peak_rss_mib if seed.rusage is not None else float("nan")
+        rss = seed.peak_rss_mib if seed.rusage is not None else float("nan")
+        memory = SeedMemory(rss, seed.peak_mib("RssAnon"), seed.peak_mib("RssFile"))
         shutil.rmtree(base, ignore_errors=True)
-        return runs, seed_rss
+        return runs, memory
 
 
 # --------------------------------------------------------------------------- report
 
+SIDES = ("tidegate", "raw")
 
-def summarize(mode: str, size: int, runs: list[Run], seed_rss: float) -> dict[str, Any]:
-    by = {side: [r for r in runs if r.side == side] for side in ("tidegate", "raw")}
+
+def summarize(mode: str, size: int, runs: list[Run], seed: SeedMemory) -> dict[str, Any]:
+    by = {side: [r for r in runs if r.side == side] for side in SIDES}
     paired = []
     for rnd in sorted({r.round for r in runs}):
         t = [r for r in by["tidegate"] if r.round == rnd]
         w = [r for r in by["raw"] if r.round == rnd]
         if t and w:
             paired.append(w[0].wall_s / t[0].wall_s)
-    out: dict[str, Any] = {"mode": mode, "seed_peak_rss_mib": seed_rss}
+    out: dict[str, Any] = {"mode": mode, "seed": asdict(seed)}
     for side, rs in by.items():
         out[side] = {
             "wall_s": median([r.wall_s for r in rs]),
             "mb_s": median([r.mb_s for r in rs]),
             "peak_rss_mib": median([r.peak_rss_mib for r in rs]),
-            "max_peak_rss_mib": max((r.peak_rss_mib for r in rs), default=float("nan")),
+            "peak_anon_mib": median([r.peak_anon_mib for r in rs]),
+            "peak_file_mib": median([r.peak_file_mib for r in rs]),
             "cpu_s": median([r.cpu_s for r in rs]),
         }
     inproc = [r.inproc_s for r in by["raw"] if r.inproc_s]
@@ -371,33 +418,39 @@ def summarize(mode: str, size: int, runs: list[Run], seed_rss: float) -> dict[st
 
 def print_mode(mode: str, runs: list[Run], s: dict[str, Any], out: TextIO) -> None:
     print(f"\n### disk_io = {mode}\n", file=out)
-    print("| round | downloader | wall s | MB/s | peak RSS MiB | CPU s | sha256 |", file=out)
-    print("|---|---|---:|---:|---:|---:|---|", file=out)
+    print("| round | downloader | wall s | MB/s | peak RSS MiB | anon MiB | file MiB | CPU s "
+          "| sha256 |", file=out)
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|", file=out)
     for r in runs:
         print(f"| {r.round} | {r.side} | {r.wall_s:.3f} | {r.mb_s:.1f} | "
-              f"{r.peak_rss_mib:.1f} | {r.cpu_s:.2f} | {'ok' if r.sha_ok else 'BAD'} |",
-              file=out)
-    for side in ("tidegate", "raw"):
+              f"{r.peak_rss_mib:.1f} | {r.peak_anon_mib:.1f} | {r.peak_file_mib:.1f} | "
+              f"{r.cpu_s:.2f} | {'ok' if r.sha_ok else 'BAD'} |", file=out)
+    for side in SIDES:
         m = s[side]
         print(f"| median | {side} | {m['wall_s']:.3f} | {m['mb_s']:.1f} | "
-              f"{m['peak_rss_mib']:.1f} | {m['cpu_s']:.2f} | |", file=out)
-    print(f"\nthroughput ratio tidegate/raw: {s['ratio']:.3f} (ratio of medians; "
-          f"median of per-round ratios {s['ratio_paired_median']:.3f}); raw in-process "
-          f"add->flushed median {s['raw']['inproc_mb_s']:.1f} MB/s; seed peak RSS "
-          f"{s['seed_peak_rss_mib']:.1f} MiB", file=out)
+              f"{m['peak_rss_mib']:.1f} | {m['peak_anon_mib']:.1f} | {m['peak_file_mib']:.1f} "
+              f"| {m['cpu_s']:.2f} | |", file=out)
+    seed = s["seed"]
+    print(f"\nthroughput ratio tidegate/raw: {s['ratio']:.3f} (ratio of medians; median of "
+          f"per-round ratios {s['ratio_paired_median']:.3f}); raw in-process add->flushed "
+          f"median {s['raw']['inproc_mb_s']:.1f} MB/s; seed peak RSS "
+          f"{seed['peak_rss_mib']:.1f} MiB (anon {seed['peak_anon_mib']:.1f}, file "
+          f"{seed['peak_file_mib']:.1f})", file=out)
 
 
 def print_summary(summaries: list[dict[str, Any]], out: TextIO) -> None:
     print("\n### Medians per disk I/O mode\n", file=out)
-    print("| disk_io | tidegate MB/s | raw MB/s | ratio | tidegate peak RSS MiB | "
-          "raw peak RSS MiB | seed peak RSS MiB | tidegate CPU s | raw CPU s |", file=out)
+    print("| disk_io | tidegate MB/s | raw MB/s | ratio | tidegate peak RSS MiB (anon) | "
+          "raw peak RSS MiB (anon) | seed peak RSS MiB (anon) | tidegate CPU s | raw CPU s |",
+          file=out)
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|", file=out)
     for s in summaries:
-        t, w = s["tidegate"], s["raw"]
+        t, w, seed = s["tidegate"], s["raw"], s["seed"]
         print(f"| {s['mode']} | {t['mb_s']:.1f} | {w['mb_s']:.1f} | {s['ratio']:.3f} | "
-              f"{t['peak_rss_mib']:.1f} | {w['peak_rss_mib']:.1f} | "
-              f"{s['seed_peak_rss_mib']:.1f} | {t['cpu_s']:.2f} | {w['cpu_s']:.2f} |",
-              file=out)
+              f"{t['peak_rss_mib']:.1f} ({t['peak_anon_mib']:.1f}) | "
+              f"{w['peak_rss_mib']:.1f} ({w['peak_anon_mib']:.1f}) | "
+              f"{seed['peak_rss_mib']:.1f} ({seed['peak_anon_mib']:.1f}) | "
+              f"{t['cpu_s']:.2f} | {w['cpu_s']:.2f} |", file=out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -409,6 +462,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="torrent format (default hybrid)")
     p.add_argument("--disk-io", type=parse_modes, default=["pread"], metavar="MODES",
                    help="comma-separated: pread,posix,mmap,default (default pread)")
+    p.add_argument("--settle", type=float, default=4.0,
+                   help="seconds to wait before each download (default 4; see README)")
     p.add_argument("--timeout", type=float, default=300.0,
                    help="seconds one download may take before it counts as failed")
     p.add_argument("--tmp", default=None, help="parent folder for the temporary data")
@@ -416,10 +471,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.rounds < 1:
         p.error("--rounds must be at least 1")
+    if args.settle < 0:
+        p.error("--settle must be >= 0")
 
     tmp = Path(tempfile.mkdtemp(prefix="tidegate-bench-", dir=args.tmp))
     summaries: list[dict[str, Any]] = []
     all_runs: list[Run] = []
+    started = time.monotonic()
     try:
         exe = tidegate_exe()
         src_dir = tmp / "src"
@@ -437,11 +495,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise BenchError(f"tidegate create failed\n{create.log_tail()}")
         finally:
             create.stop()
-        bench = Bench(tmp, args.size, sha, torrent, src_dir, args.rounds, args.timeout, exe)
+        bench = Bench(tmp, args.size, sha, torrent, src_dir, args.rounds, args.timeout,
+                      args.settle, exe)
         for mode in args.disk_io:
-            runs, seed_rss = bench.run_mode(mode)
+            runs, seed = bench.run_mode(mode)
             all_runs += runs
-            summaries.append(summarize(mode, args.size, runs, seed_rss))
+            summaries.append(summarize(mode, args.size, runs, seed))
             print_mode(mode, runs, summaries[-1], sys.stdout)
             sys.stdout.flush()
     except BenchError as exc:
@@ -455,13 +514,15 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"\n{args.size / (1 << 20):.0f} MiB {args.format} torrent, {args.rounds} rounds per "
-          f"mode; whole-process wall time (spawn to exit), MB = 10^6 bytes; "
-          f"{os.cpu_count()} CPUs, Python {platform.python_version()}", file=sys.stdout)
+          f"mode, {args.settle:g} s settle; whole-process wall time (spawn to exit), "
+          f"MB = 10^6 bytes; {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+          f"bench took {time.monotonic() - started:.0f} s", file=sys.stdout)
     print_summary(summaries, sys.stdout)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(
             {"size": args.size, "format": args.format, "rounds": args.rounds,
-             "runs": [asdict(r) for r in all_runs], "summaries": summaries}, indent=2))
+             "settle": args.settle, "runs": [asdict(r) for r in all_runs],
+             "summaries": summaries}, indent=2))
     return 0
 
 

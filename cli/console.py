@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 
 out = Console(soft_wrap=True, highlight=False)
@@ -23,8 +24,22 @@ def print_json(value: Any) -> None:
     sys.stdout.flush()
 
 
+def printable(text: str) -> str:
+    """Text from torrents, peers or users, made safe for a terminal: no escape
+    sequences, no control or bidi characters, no Rich markup."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0 or 0x202A <= code <= 0x202E \
+                or 0x2066 <= code <= 0x2069:
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return escape("".join(out))
+
+
 def fail(message: str, hint: str | None = None) -> None:
-    body = message if hint is None else f"{message}\n\n[dim]{hint}[/dim]"
+    body = printable(message) if hint is None else f"{printable(message)}\n\n[dim]{hint}[/dim]"
     err.print(Panel(body, title="tidegate: error", title_align="left", border_style="red",
                     expand=False), markup=True)
 

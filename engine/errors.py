@@ -35,6 +35,7 @@ class InputError(TidegateError):
 
     def __init__(self, source: str, reason: str):
         shown = source if len(source) <= 120 else source[:117] + "..."
+        shown = shown if shown.strip() else "(empty input)"
         super().__init__(f"{shown}: {reason}")
         self.source = source
         self.reason = reason

@@ -7,6 +7,7 @@ the platform's directories are used. Nothing is created at import time.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,9 +49,13 @@ def resolve_paths(environ: dict[str, str] | None = None) -> Paths:
     config_file = Path(env["TIDEGATE_CONFIG"]) if env.get("TIDEGATE_CONFIG") else (
         Path(platformdirs.user_config_dir(APP)) / "config.toml"
     )
+    with warnings.catch_warnings():
+        # without XDG_RUNTIME_DIR platformdirs falls back to /tmp/runtime-UID and warns
+        warnings.simplefilter("ignore")
+        runtime = Path(platformdirs.user_runtime_dir(APP))
     return Paths(
         config_file=config_file,
         data_dir=Path(platformdirs.user_data_dir(APP)),
-        runtime_dir=Path(platformdirs.user_runtime_dir(APP)),
+        runtime_dir=runtime,
         default_download_dir=Path(platformdirs.user_downloads_dir()),
     )

@@ -93,7 +93,7 @@ def make_torrent(folder: Path, fmt: str = "hybrid", **kw: Any) -> Created:
 
 
 def start_seed(engine: Engine, created: Created, folder: Path) -> str:
-    tid = engine.add(AddRequest(torrent=created.data, save_path=str(folder.parent))).result(10)
+    tid = engine.add(AddRequest(torrent=created.data, save_path=created.save_path)).result(10)
     engine.wait_for(lambda s: tid in s.torrents and s.torrents[tid].phase == "seeding", 15)
     return tid
 

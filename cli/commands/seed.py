@@ -59,7 +59,7 @@ def run_share(args: argparse.Namespace) -> int:
             raise
     if args.output:
         Path(args.output).write_bytes(created.data)
-    req = AddRequest(torrent=created.data, source=str(path), save_path=str(path.parent),
+    req = AddRequest(torrent=created.data, source=str(path), save_path=created.save_path,
                      seed_mode=True)
     return _serve(loaded, req, f"share|{path}", args.json, created.magnet)
 

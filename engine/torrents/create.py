@@ -51,6 +51,8 @@ class Created:
     num_files: int
     num_pieces: int
     piece_size: int
+    save_path: str
+    """The folder to seed from: the torrent's files are found relative to it."""
 
 
 class _Cancelled(Exception):
@@ -115,6 +117,11 @@ def create_torrent(
     data = lt.bencode(ct.generate())
     ti = lt.torrent_info(data)
     ih = ti.info_hashes()
+    # A folder holding one file becomes a single-file torrent in v2 (the folder
+    # name is dropped), so the data then lives inside ``root`` itself.
+    first = ti.layout().file_path(0)
+    save_path = root.parent if first.split("/")[0] == root.name and \
+        (root.is_file() or "/" in first) else root
     return Created(
         data=data,
         info_hash_v1=str(ih.v1) if ih.has_v1() else None,
@@ -126,4 +133,5 @@ def create_torrent(
                       if not ti.layout().file_flags(i) & lt.file_storage.flag_pad_file),
         num_pieces=ti.num_pieces(),
         piece_size=ti.piece_length(),
+        save_path=str(save_path),
     )

@@ -50,8 +50,9 @@ def describe_torrent(data: bytes, source: str, limits: LimitsConfig) -> MetaInfo
         source=source, name=ti.name(), info_hash_v1=v1, info_hash_v2=v2, has_metadata=True,
         total_size=ti.total_size(), piece_size=ti.piece_length(), num_pieces=ti.num_pieces(),
         private=bool(ti.priv()), comment=ti.comment(), creator=ti.creator(),
-        creation_date=int(ti.creation_date()), trackers=tuple(t.url for t in ti.trackers()),
-        web_seeds=tuple(w["url"] for w in ti.web_seeds()), files=files,
+        # load_torrent_buffer moves trackers and web seeds into the add params
+        creation_date=int(ti.creation_date()), trackers=tuple(atp.trackers),
+        web_seeds=tuple(atp.url_seeds), files=files,
         magnet=lt.make_magnet_uri(ti))
 
 
