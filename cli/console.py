@@ -15,12 +15,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
+from engine.state import enc_hook
+
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(msgspec.to_builtins(value), indent=2, ensure_ascii=False) + "\n")
+    data = msgspec.to_builtins(value, enc_hook=enc_hook)
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()
 
 

@@ -76,6 +76,8 @@ class QueueConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     """Torrents seeding at once (libtorrent's default of 5 is too few for hosting)."""
     active_limit: int = -1
     """All active torrents together."""
+    dont_count_slow_torrents: bool = False
+    """Let torrents with no transfer leave their slot to the next in the queue."""
 
 
 class SeedingConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):

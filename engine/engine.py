@@ -270,6 +270,10 @@ class Engine:
         """Resolve once resume data of every torrent is on disk."""
         return self._call(lambda fut: self._save_all(fut), _DEFERRED)
 
+    def session_settings(self) -> Future[dict[str, Any]]:
+        """libtorrent's effective settings (for diagnostics and tests)."""
+        return self._call(lambda: dict(self._m().ses.get_settings()))
+
     def apply_config(self, config: Config) -> Future[None]:
         """Apply a new configuration live (what libtorrent allows without restart)."""
         return self._call(lambda: self._apply_config(config))

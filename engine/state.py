@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from types import MappingProxyType
 
 import msgspec
 
@@ -108,6 +109,13 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     torrents: Mapping[str, TorrentState]
     stats: SessionStats
     running: bool = True
+
+
+def enc_hook(obj: object) -> object:
+    """msgspec encode hook for engine values (read-only mappings become dicts)."""
+    if isinstance(obj, MappingProxyType):
+        return dict(obj)
+    raise NotImplementedError(f"cannot encode {type(obj).__name__}")
 
 
 EMPTY_SNAPSHOT = Snapshot(seq=0, time=0.0, torrents={}, stats=SessionStats(), running=False)

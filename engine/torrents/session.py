@@ -73,6 +73,7 @@ def settings_for(cfg: Config) -> dict[str, Any]:
         "active_seeds": cfg.queue.active_seeds,
         "active_limit": cfg.queue.active_limit,
         "active_checking": 1,
+        "dont_count_slow_torrents": cfg.queue.dont_count_slow_torrents,
         "proxy_type": int(proxy_type),
         "proxy_hostname": proxy.host,
         "proxy_port": proxy.port,
