@@ -28,8 +28,13 @@ def print_json(value: Any) -> None:
 
 
 def printable(text: str) -> str:
-    """Text from torrents, peers or users, made safe for a terminal: no escape
-    sequences, no control or bidi characters, no Rich markup."""
+    """:func:`clean` text with Rich markup escaped, for strings printed with markup."""
+    return escape(clean(text))
+
+
+def clean(text: str) -> str:
+    """Text from torrents, peers or users, made safe for a terminal: escape
+    sequences, control and bidi characters are shown as ``\\xNN``/``\\uNNNN``."""
     out = []
     for ch in text:
         code = ord(ch)
@@ -38,7 +43,7 @@ def printable(text: str) -> str:
             out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
         else:
             out.append(ch)
-    return escape("".join(out))
+    return "".join(out)
 
 
 def fail(message: str, hint: str | None = None) -> None:

@@ -201,3 +201,19 @@ def test_share_one_file_folder_in_every_format(tmp_path: Path, procs: list[Proc]
     assert res.returncode == 0, res.stderr
     got = tree_bytes(tmp_path / "dl")
     assert list(got.values()) == [(folder / "file0.bin").read_bytes()]
+
+
+def test_hostile_names_never_reach_the_terminal(tmp_path: Path) -> None:
+    from engine.metainfo import CreateSpec, create_torrent
+
+    evil = "\x1b]0;owned\x07[red]x[/red]\u202etxt.exe\x1b[2J"
+    folder = tmp_path / "src" / "pay"
+    folder.mkdir(parents=True)
+    (folder / "f.bin").write_bytes(b"x" * 1000)
+    made = create_torrent(CreateSpec(path=str(folder), comment=evil))
+    t = tmp_path / "evil.torrent"
+    t.write_bytes(made.data)
+    res = run(["info", str(t)], home_with_config(tmp_path / "h"))
+    assert res.returncode == 0
+    assert "\x1b" not in res.stdout and "\u202e" not in res.stdout and "\x07" not in res.stdout
+    assert "\\x1b]0;owned\\x07[red]x[/red]\\u202etxt.exe" in res.stdout

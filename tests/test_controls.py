@@ -56,7 +56,7 @@ def test_remove_keeps_or_deletes_data(make_engine: EngineFactory, tmp_path: Path
     eng = make_engine("a")
     events = eng.subscribe()
     tid = start_seed(eng, created, folder)
-    assert eng.loaded.paths.resume_dir.joinpath(f"{tid}.resume").exists() or True
+    eng.wait_for(lambda s: (eng.state_dir / f"{tid}.resume").exists(), 5)
     eng.remove(tid).result(10)
     eng.wait_for(lambda s: tid not in s.torrents, 5)
     assert (folder / "file0.bin").exists()

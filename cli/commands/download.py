@@ -19,8 +19,9 @@ from engine.events import TorrentErrored
 from engine.metainfo import looks_like_uri, read_torrent_file
 
 from .. import fmt
-from ..console import err, note, print_json
+from ..console import err, fail, note, print_json, printable
 from ..session import load_config, oneshot_engine, resolve_peer
+from .seed import show_seeding
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,40 +52,38 @@ def run(args: argparse.Namespace) -> int:
     peers = tuple(resolve_peer(p) for p in args.peer)
     req = request_for(args.source, loaded.config.limits, save_path=str(target), peers=peers,
                       sequential=args.sequential)
-    key = f"{args.source}|{target}"
-    engine = oneshot_engine(loaded, key, target)
+    engine = oneshot_engine(loaded, f"{args.source}|{target}", target)
     engine.start()
     events = engine.subscribe()
+    tid: str | None = None
     interrupted = False
     try:
         tid = engine.add(req).result(30)
         ok, message = _watch(engine, tid, events, args.timeout, quiet=args.json)
         if ok and args.seed:
             note("download complete; seeding until interrupted (Ctrl-C)")
-            _seed_forever(engine, tid)
+            show_seeding(engine, tid)
     except KeyboardInterrupt:
         interrupted = True
         ok, message = False, "interrupted; run the same command again to continue"
     finally:
         snap = engine.snapshot
         engine.stop()
-    state = snap.torrents.get(tid) if "tid" in locals() else None
-    if ok and state is not None:
-        engine_dir = engine.state_dir
-        for f in engine_dir.glob("*.resume"):
-            f.unlink()  # done: nothing to continue next time
-        if args.json:
-            print_json({"id": state.id, "name": state.name, "path": str(target / state.name),
-                        "size": state.total_size, "info_hash_v1": state.info_hash_v1,
-                        "info_hash_v2": state.info_hash_v2})
-        else:
-            err.print(f"[green]complete[/green]: {state.name} ({fmt.size(state.total_size)}) "
-                      f"in {target}", markup=True, highlight=False)
-        return 0
-    from ..console import fail
-
-    fail(message)
-    return 130 if interrupted else 1
+    state = snap.torrents.get(tid) if tid else None
+    if not ok or state is None:
+        fail(message)
+        return 130 if interrupted else 1
+    for f in engine.state_dir.glob("*.resume"):
+        f.unlink()  # complete: nothing to continue next time
+    if args.json:
+        print_json({"id": state.id, "name": state.name, "path": str(target / state.name),
+                    "size": state.total_size, "info_hash_v1": state.info_hash_v1,
+                    "info_hash_v2": state.info_hash_v2})
+    else:
+        err.print(f"[green]complete[/green]: {printable(state.name)} "
+                  f"({fmt.size(state.total_size)}) in {printable(str(target))}",
+                  markup=True, highlight=False)
+    return 0
 
 
 def _watch(engine: Engine, tid: str, events: object, timeout: float,
@@ -108,7 +107,7 @@ def _watch(engine: Engine, tid: str, events: object, timeout: float,
                 return False, st.error
             if st.complete_on_disk:
                 return True, ""
-            bar.update(task, description=st.name[:40], total=st.wanted or None,
+            bar.update(task, description=printable(st.name)[:40], total=st.wanted or None,
                        completed=st.wanted_done, rate=fmt.rate(st.download_rate),
                        peers=f"{st.num_peers} peers")
             if deadline is not None and time.monotonic() > deadline:
@@ -119,9 +118,3 @@ def _watch(engine: Engine, tid: str, events: object, timeout: float,
 
 def _newer_than(seq: int) -> Callable[[Snapshot], bool]:
     return lambda s: s.seq > seq
-
-
-def _seed_forever(engine: Engine, tid: str) -> None:
-    from .seed import show_seeding
-
-    show_seeding(engine, tid)

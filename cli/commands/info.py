@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 
 from rich.table import Table
+from rich.text import Text
 
 from engine import config as config_mod
 from engine.metainfo import describe_torrent, describe_uri, looks_like_uri, read_torrent_file
 
 from .. import fmt
-from ..console import out, print_json
+from ..console import clean, out, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +36,7 @@ def run_info(args: argparse.Namespace) -> int:
     if args.json:
         print_json(meta)
         return 0
-    out.print(f"name:        {meta.name or '(unknown until metadata)'}", markup=False)
+    out.print(f"name:        {clean(meta.name) or '(unknown until metadata)'}", markup=False)
     if meta.info_hash_v1:
         out.print(f"info-hash v1: {meta.info_hash_v1}")
     if meta.info_hash_v2:
@@ -45,19 +46,19 @@ def run_info(args: argparse.Namespace) -> int:
                   f"{meta.num_pieces} pieces of {fmt.size(meta.piece_size)}")
         out.print(f"private:     {'yes' if meta.private else 'no'}")
         if meta.comment:
-            out.print(f"comment:     {meta.comment}", markup=False)
+            out.print(f"comment:     {clean(meta.comment)}", markup=False)
         if meta.creator:
-            out.print(f"created by:  {meta.creator}", markup=False)
+            out.print(f"created by:  {clean(meta.creator)}", markup=False)
     for url in meta.trackers:
-        out.print(f"tracker:     {url}", markup=False)
+        out.print(f"tracker:     {clean(url)}", markup=False)
     for url in meta.web_seeds:
-        out.print(f"web seed:    {url}", markup=False)
+        out.print(f"web seed:    {clean(url)}", markup=False)
     if meta.files:
         table = Table("size", "path", box=None, show_header=True, pad_edge=False)
         for f in meta.files:
-            table.add_row(fmt.size(f.size), f.path)
+            table.add_row(fmt.size(f.size), Text(clean(f.path)))
         out.print(table, markup=False)
-    out.print(f"magnet:      {meta.magnet}", markup=False)
+    out.print(f"magnet:      {clean(meta.magnet)}", markup=False)
     return 0
 
 

@@ -14,7 +14,7 @@ from engine import AddRequest, Engine, Phase, Snapshot
 from engine.metainfo import CreateSpec, create_torrent, read_torrent_file
 
 from .. import fmt
-from ..console import err, note, out, print_json
+from ..console import clean, err, note, out, print_json
 from ..session import load_config, oneshot_engine
 from .create import add_format_options, hashing_progress, spec_format
 
@@ -109,6 +109,6 @@ def show_seeding(engine: Engine, tid: str, quiet: bool = False) -> None:
                      "seeding what there is")
             if not quiet:
                 live.update(Text(
-                    f"{st.name[:40]}  {st.phase}  up {fmt.rate(st.upload_rate)}  "
+                    f"{clean(st.name)[:40]}  {st.phase}  up {fmt.rate(st.upload_rate)}  "
                     f"sent {fmt.size(st.all_time_upload)}  ratio {st.ratio:.2f}  "
                     f"peers {st.num_peers}"), refresh=True)

@@ -552,8 +552,8 @@ class TorrentManager:
             self._outstanding_saves.discard(tid)
 
     def _on_removed(self, a: lt.torrent_removed_alert) -> None:
-        tid = inputs.torrent_id(a.info_hashes) if hasattr(a, "info_hashes") else None
-        if tid is None or tid not in self._pending_removes:
+        tid = inputs.torrent_id(a.info_hashes)
+        if tid not in self._pending_removes:
             return
         fut, delete = self._pending_removes[tid]
         if not delete:
