@@ -72,7 +72,7 @@ def test_restart_mid_download_resumes_without_recheck(make_engine: EngineFactory
 
 def test_paused_state_and_extras_survive_restart(tmp_path: Path) -> None:
     folder = make_payload(tmp_path / "src", sizes=(100_000,))
-    created = make_torrent(folder)
+    created = make_torrent(folder, comment="kept across restarts", private=True)
     home = tmp_path / "a"
     eng = engine_at(home).start()
     try:
@@ -90,6 +90,8 @@ def test_paused_state_and_extras_survive_restart(tmp_path: Path) -> None:
         assert st.paused and st.phase == "paused"
         assert (st.ratio_limit, st.seed_time_limit) == (2.5, 3600)
         assert st.progress == 1.0
+        details = eng.details(tid).result(5)
+        assert details.comment == "kept across restarts" and details.private
     finally:
         eng.stop()
 

@@ -49,9 +49,9 @@ def describe_torrent(data: bytes, source: str, limits: LimitsConfig) -> MetaInfo
     return MetaInfo(
         source=source, name=ti.name(), info_hash_v1=v1, info_hash_v2=v2, has_metadata=True,
         total_size=ti.total_size(), piece_size=ti.piece_length(), num_pieces=ti.num_pieces(),
-        private=bool(ti.priv()), comment=ti.comment(), creator=ti.creator(),
-        # load_torrent_buffer moves trackers and web seeds into the add params
-        creation_date=int(ti.creation_date()), trackers=tuple(atp.trackers),
+        # load_torrent_buffer moves these fields out of torrent_info into the add params
+        private=bool(ti.priv()), comment=atp.comment, creator=atp.created_by,
+        creation_date=int(atp.creation_date), trackers=tuple(atp.trackers),
         web_seeds=tuple(atp.url_seeds), files=files,
         magnet=lt.make_magnet_uri(ti))
 

@@ -211,7 +211,8 @@ class TorrentManager:
             flags |= _TF.seed_mode
         atp.flags = flags
         extras = TorrentExtras(ratio_limit=req.ratio_limit, seed_time_limit=req.seed_time_limit,
-                               metadata_first=req.metadata_first)
+                               metadata_first=req.metadata_first, comment=atp.comment,
+                               creator=atp.created_by)
         saved = self.store.load(torrent_id) if self.store.exists(torrent_id) else None
         if isinstance(saved, Saved) and saved.params.save_path == atp.save_path:
             # Added again after an interruption: continue from the saved state.
@@ -392,8 +393,8 @@ class TorrentManager:
             torrent=state, files=files, peers=status.peers_of(h),
             trackers=status.trackers_of(h), pieces=pieces,
             piece_length=ti.piece_length() if ti is not None else 0,
-            comment=ti.comment() if ti is not None else "",
-            creator=ti.creator() if ti is not None else "",
+            comment=t.extras.comment,
+            creator=t.extras.creator,
             private=bool(ti.priv()) if ti is not None else False, magnet=magnet)
 
     def apply_pex(self) -> None:

@@ -36,6 +36,9 @@ class TorrentExtras(msgspec.Struct, kw_only=True):
     metadata_first: bool = False
     """Pause once metadata arrives so the user can choose files."""
     stopped_by_limit: bool = False
+    comment: str = ""
+    """The .torrent's comment (libtorrent keeps it only in the add params)."""
+    creator: str = ""
 
 
 @dataclass(frozen=True, slots=True)
