@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 failure (the message says why), 2 bad usage,
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from engine.errors import ConfigError, TidegateError
@@ -27,7 +28,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM and SIGHUP stop as cleanly as Ctrl-C: resume data is saved.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):

@@ -130,7 +130,9 @@ def test_create_info_and_seed_torrent_file(tmp_path: Path, procs: list[Proc]) ->
     assert tree_bytes(tmp_path / "dl" / "payload") == tree_bytes(folder)
 
 
-def test_interrupted_download_continues_on_rerun(tmp_path: Path, procs: list[Proc]) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_download_continues_on_rerun(tmp_path: Path, procs: list[Proc],
+                                                 sig: signal.Signals) -> None:
     folder = make_payload(tmp_path / "src", sizes=(4_000_000,))
     port = free_port()
     slow = "\n[rates]\nupload = 500000\nlimit_local_peers = true\n"
@@ -143,7 +145,8 @@ def test_interrupted_download_continues_on_rerun(tmp_path: Path, procs: list[Pro
     first = Proc(args, env)
     procs.append(first)
     time.sleep(3.0)
-    assert first.stop() == 130
+    first.p.send_signal(sig)
+    assert first.p.wait(20) == 130
     assert "run the same command again" in first.p.stderr.read()
     saved = list((tmp_path / "h2" / "data" / "oneshot").rglob("*.resume"))
     assert len(saved) == 1
