@@ -9,8 +9,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import cast
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
 from engine.metainfo import CreateSpec, Format, create_torrent
 
 from .. import fmt
@@ -50,9 +48,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 @contextlib.contextmanager
 def hashing_progress(quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     columns = [TextColumn("hashing"), BarColumn(), MofNCompleteColumn(), TextColumn("pieces"),
                TimeRemainingColumn()]
-    with Progress(*columns, console=err, transient=True, disable=quiet) as bar:
+    with Progress(*columns, console=err, transient=True, disable=quiet or not err.is_terminal,
+                  refresh_per_second=4) as bar:
         task = bar.add_task("hash", total=None)
 
         def on_progress(done: int, total: int) -> None:

@@ -12,8 +12,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-
 from engine import AddRequest, Engine, Phase, Snapshot
 from engine.events import TorrentErrored
 from engine.metainfo import looks_like_uri, read_torrent_file
@@ -89,10 +87,21 @@ def run(args: argparse.Namespace) -> int:
 def _watch(engine: Engine, tid: str, events: object, timeout: float,
            quiet: bool) -> tuple[bool, str]:
     deadline = time.monotonic() + timeout if timeout > 0 else None
+    # imported here: rich.progress costs ~20 ms of start-up that other commands need not pay
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[peers]}"),
                TimeRemainingColumn()]
-    with Progress(*columns, console=err, transient=True, disable=quiet) as bar:
+    live = not quiet and err.is_terminal
+    with Progress(*columns, console=err, transient=True, disable=not live,
+                  refresh_per_second=4) as bar:
         task = bar.add_task("metadata", total=None, rate="", peers="")
         while True:
             for ev in events.drain():  # type: ignore[attr-defined]

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from rich.table import Table
-from rich.text import Text
-
 from engine import config as config_mod
 from engine.metainfo import describe_torrent, describe_uri, looks_like_uri, read_torrent_file
 
@@ -54,6 +51,9 @@ def run_info(args: argparse.Namespace) -> int:
     for url in meta.web_seeds:
         out.print(f"web seed:    {clean(url)}", markup=False)
     if meta.files:
+        from rich.table import Table
+        from rich.text import Text
+
         table = Table("size", "path", box=None, show_header=True, pad_edge=False)
         for f in meta.files:
             table.add_row(fmt.size(f.size), Text(clean(f.path)))

@@ -7,9 +7,6 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from rich.live import Live
-from rich.text import Text
-
 from engine import AddRequest, Engine, Phase, Snapshot
 from engine.metainfo import CreateSpec, create_torrent, read_torrent_file
 
@@ -93,6 +90,9 @@ def _newer_than(seq: int) -> Callable[[Snapshot], bool]:
 
 def show_seeding(engine: Engine, tid: str, quiet: bool = False) -> None:
     """Show upload progress until interrupted."""
+    from rich.live import Live
+    from rich.text import Text
+
     warned = False
     with Live(Text(""), console=err, transient=True, auto_refresh=False,
               redirect_stdout=False) as live:
