@@ -111,10 +111,9 @@ def make_session(cfg: Config) -> lt.session:
         ses = lt.session(params)
     except (RuntimeError, KeyError) as exc:
         raise EngineError(f"libtorrent refused the session settings: {exc}") from None
-    ses.add_extension("ut_metadata")
-    ses.add_extension("smart_ban")
-    # Always loaded; PEX is switched per torrent (disable_pex flag) so it can change live.
-    ses.add_extension("ut_pex")
+    # session_params already carries the default plugins (ut_metadata, ut_pex,
+    # smart_ban); adding them again would run each twice per peer. PEX is switched
+    # per torrent (disable_pex) so it can change live.
     apply_peer_classes(ses, cfg)
     assert_safety(ses)
     return ses
