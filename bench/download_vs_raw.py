@@ -6,7 +6,9 @@ Generates a random payload, makes a .torrent with ``tidegate create``, starts on
 tidegate code), each into a fresh folder that is deleted afterwards. Every downloaded file
 is checked against the source's SHA-256. Times are whole-process wall times, from spawning
 the downloader to its exit (so interpreter start and libtorrent import count on both
-sides); peak RSS is the downloader's ru_maxrss from wait4.
+sides); peak RSS is the downloader's ru_maxrss from wait4, and anonymous / file-backed RSS
+are sampled from /proc. Each download waits ``--settle`` seconds first, so that memory freed
+by the previous round is in the same state every time (bench/README.md says why).
 
 With ``--disk-io pread,posix,mmap`` the whole comparison runs once per backend (the seed
 and both downloaders use that backend) and a summary per backend is printed at the end.
@@ -122,10 +124,12 @@ class Child:
             return True
         deadline = time.monotonic() + timeout
         while True:
-            for child in (self, *sample):
-                child.sample()
+            if SAMPLE_S:
+                for child in (self, *sample):
+                    child.sample()
             left = deadline - time.monotonic()
-            ready, _, _ = select.select([self._pidfd], [], [], max(0.0, min(left, SAMPLE_S)))
+            step = min(left, SAMPLE_S) if SAMPLE_S else left
+            ready, _, _ = select.select([self._pidfd], [], [], max(0.0, step))
             if ready:
                 break
             if left <= 0:
@@ -265,6 +269,36 @@ def tidegate_exe() -> str:
     if not found:
         raise BenchError("no tidegate command: activate the project's virtualenv")
     return found
+
+
+def run_quietly(name: str, argv: list[str], log: Path, timeout: float = 30.0) -> str:
+    """Run a short helper command; its output, or "" if it failed."""
+    child = Child(name, argv, dict(os.environ), log)
+    try:
+        ok = child.wait(timeout) and child.status == 0
+    finally:
+        child.stop()
+    return log.read_text(errors="replace").strip() if ok else ""
+
+
+def tidegate_source(tmp: Path) -> str:
+    """Where the tidegate under test imports from, with a hash of its source.
+
+    Another engineer may edit engine/ and cli/ while the bench runs: the hash is taken
+    before and after, so a changed version is noticed.
+    """
+    root = run_quietly("python", [sys.executable, "-c", "import os, engine; print(os.path."
+                                  "dirname(os.path.dirname(os.path.abspath(engine.__file__))))"],
+                       tmp / "source.log")
+    if not root:
+        return "unknown"
+    h = hashlib.sha256()
+    for sub in ("engine", "cli"):
+        for f in sorted((Path(root) / sub).rglob("*.py")):
+            h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+    commit = run_quietly("git", ["git", "-C", root, "rev-parse", "--short", "HEAD"],
+                         tmp / "git.log")
+    return f"{root} (git {commit or 'n/a'}, source sha256 {h.hexdigest()[:12]})"
 
 
 def median(values: list[float]) -> float:
@@ -453,7 +487,12 @@ def print_summary(summaries: list[dict[str, Any]], out: TextIO) -> None:
               f"{t['cpu_s']:.2f} | {w['cpu_s']:.2f} |", file=out)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    global SAMPLE_S
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=parse_size, default=1 << 30,
                    help="payload size, e.g. 256M or 1G (default 1G)")
@@ -464,6 +503,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma-separated: pread,posix,mmap,default (default pread)")
     p.add_argument("--settle", type=float, default=4.0,
                    help="seconds to wait before each download (default 4; see README)")
+    p.add_argument("--sample", type=float, default=0.05, metavar="SECONDS",
+                   help="how often anon/file RSS is read from /proc (default 0.05; 0: never)")
     p.add_argument("--timeout", type=float, default=300.0,
                    help="seconds one download may take before it counts as failed")
     p.add_argument("--tmp", default=None, help="parent folder for the temporary data")
@@ -473,13 +514,23 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--rounds must be at least 1")
     if args.settle < 0:
         p.error("--settle must be >= 0")
+    if args.sample < 0:
+        p.error("--sample must be >= 0")
+    SAMPLE_S = args.sample
 
+    # A shell starts background jobs with SIGINT ignored, and children inherit that: then
+    # neither we nor the tidegate processes would react to it. Catch SIGINT and SIGTERM so
+    # the finally block below always stops the children and removes the data.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
     tmp = Path(tempfile.mkdtemp(prefix="tidegate-bench-", dir=args.tmp))
     summaries: list[dict[str, Any]] = []
     all_runs: list[Run] = []
     started = time.monotonic()
     try:
         exe = tidegate_exe()
+        source = tidegate_source(tmp)
+        print(f"tidegate under test: {source}", file=sys.stderr, flush=True)
         src_dir = tmp / "src"
         src_dir.mkdir()
         print(f"writing {args.size / (1 << 20):.0f} MiB of random data in {tmp}",
@@ -503,6 +554,7 @@ def main(argv: list[str] | None = None) -> int:
             summaries.append(summarize(mode, args.size, runs, seed))
             print_mode(mode, runs, summaries[-1], sys.stdout)
             sys.stdout.flush()
+        source_after = tidegate_source(tmp)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -517,11 +569,15 @@ def main(argv: list[str] | None = None) -> int:
           f"mode, {args.settle:g} s settle; whole-process wall time (spawn to exit), "
           f"MB = 10^6 bytes; {os.cpu_count()} CPUs, Python {platform.python_version()}; "
           f"bench took {time.monotonic() - started:.0f} s", file=sys.stdout)
+    print(f"tidegate under test: {source}", file=sys.stdout)
+    if source_after != source:
+        print(f"WARNING: tidegate changed during the run; now {source_after}", file=sys.stdout)
     print_summary(summaries, sys.stdout)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(
             {"size": args.size, "format": args.format, "rounds": args.rounds,
-             "settle": args.settle, "runs": [asdict(r) for r in all_runs],
+             "settle": args.settle, "tidegate": source, "tidegate_after": source_after,
+             "runs": [asdict(r) for r in all_runs],
              "summaries": summaries}, indent=2))
     return 0
 

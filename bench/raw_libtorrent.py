@@ -65,6 +65,7 @@ SETTINGS = {
     "active_seeds": -1,
     "active_limit": -1,
     "active_checking": 1,
+    "dont_count_slow_torrents": False,
     "proxy_type": int(lt.proxy_type_t.none),
     "proxy_hostname": "",
     "proxy_port": 0,
@@ -84,6 +85,14 @@ SETTINGS = {
     "allow_idna": False,
 }
 
+LOCAL_RANGES = [
+    ("10.0.0.0", "10.255.255.255"), ("172.16.0.0", "172.31.255.255"),
+    ("192.168.0.0", "192.168.255.255"), ("169.254.0.0", "169.254.255.255"),
+    ("127.0.0.0", "127.255.255.255"), ("::1", "::1"),
+    ("fe80::", "febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+    ("fc00::", "fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+]
+
 
 def main(argv: list[str]) -> int:
     if len(argv) not in (3, 4) or (len(argv) == 4 and argv[3] not in DISK_IO):
@@ -96,10 +105,16 @@ def main(argv: list[str]) -> int:
     params = lt.session_params()
     params.settings = SETTINGS
     params.disk_io_constructor = DISK_IO[disk_io]
-    ses = lt.session(params)
-    ses.add_extension("ut_metadata")
-    ses.add_extension("smart_ban")
-    ses.add_extension("ut_pex")
+    ses = lt.session(params)  # session_params carries ut_metadata, ut_pex and smart_ban
+    # engine/torrents/session.py apply_peer_classes(): everyone in the global class, local
+    # networks (loopback included) in the local class, exempt from the global rate limits.
+    ip_filter = lt.ip_filter()
+    ip_filter.add_rule("0.0.0.0", "255.255.255.255", 1 << ses.global_peer_class_id)
+    ip_filter.add_rule("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+                       1 << ses.global_peer_class_id)
+    for start, end in LOCAL_RANGES:
+        ip_filter.add_rule(start, end, 1 << ses.local_peer_class_id)
+    ses.set_peer_class_filter(ip_filter)
 
     atp = lt.add_torrent_params()
     atp.ti = lt.torrent_info(torrent)

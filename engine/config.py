@@ -116,7 +116,8 @@ class StorageConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=T
     download_dir: str = ""
     """Default download folder; empty means the platform's Downloads folder."""
     disk_io: Literal["default", "pread", "posix", "mmap"] = "pread"
-    """libtorrent disk backend; pread measured best here (docs/benchmarks.md)."""
+    """libtorrent disk backend. pread: throughput equal to or better than mmap with a
+    fraction of the memory (mmap shows the data size as RSS); see docs/benchmarks.md."""
     hashing_threads: int = 2
     """Threads hashing pieces (recheck speed nearly doubles with 2 on 2 cores)."""
     resume_save_interval: float = 60.0

@@ -8,6 +8,7 @@ running the same command again continues where it stopped.
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -71,8 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if not ok or state is None:
         fail(message)
         return 130 if interrupted else 1
-    for f in engine.state_dir.glob("*.resume"):
-        f.unlink()  # complete: nothing to continue next time
+    shutil.rmtree(engine.state_dir, ignore_errors=True)  # complete: nothing to continue
     if args.json:
         print_json({"id": state.id, "name": state.name, "path": str(target / state.name),
                     "size": state.total_size, "info_hash_v1": state.info_hash_v1,

@@ -67,7 +67,9 @@ def _serve(loaded: object, req: AddRequest, key: str, as_json: bool,
     engine.start()
     try:
         tid = engine.add(req).result(30)
-        snap = engine.wait_for(lambda s: tid in s.torrents, 10)
+        # announce only once the data check is over and the torrent really serves
+        snap = engine.wait_for(lambda s: tid in s.torrents and s.torrents[tid].phase not in
+                               ("checking", "metadata"), 3600)
         port = snap.stats.listen_port or engine.snapshot.stats.listen_port
         details = engine.details(tid).result(10)
         if as_json:
