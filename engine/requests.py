@@ -29,7 +29,7 @@ class AddRequest(msgspec.Struct, frozen=True, kw_only=True):
     file_priorities: tuple[int, ...] | None = None
     """One priority (0-7) per file, in the torrent's file order."""
     metadata_first: bool = False
-    """Stop once metadata arrives so files can be chosen before any payload."""
+    """Fetch metadata but no payload until files are chosen and ``resume`` is called."""
     seed_mode: bool = False
     """Trust that the data is complete (just created here): no full recheck."""
     trackers: tuple[str, ...] = ()

@@ -22,7 +22,8 @@ class Phase(enum.StrEnum):
     METADATA = "metadata"
     """Fetching metadata from peers (magnet)."""
     CHOOSE_FILES = "choose-files"
-    """Metadata arrived for a metadata-first add; waiting for the user to pick files."""
+    """Metadata arrived for a metadata-first add; no payload is requested until the user
+    picks files (``set_file_priorities``) and starts it (``resume``)."""
     DOWNLOADING = "downloading"
     SEEDING = "seeding"
     FINISHED = "finished"

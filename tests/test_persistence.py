@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -169,10 +170,12 @@ def test_metadata_first_waits_for_file_choice(make_engine: EngineFactory, tmp_pa
     assert st.has_metadata and st.wanted_done == 0 and st.all_time_download == 0
     assert not any(p.is_file() for p in dest.rglob("*"))  # no payload byte written
     files = leech.details(tid).result(5).files
-    assert [f.priority for f in files] == [0, 0]
-    leech.set_file_priorities(tid, {files[1].index: 4}).result(5)
+    assert [f.priority for f in files] == [4, 4]  # all chosen, as in a picker dialog
+    time.sleep(1.0)
+    st = leech.snapshot.torrents[tid]
+    assert st.phase == "choose-files" and st.wanted_done == 0 and st.all_time_download == 0
+    leech.set_file_priorities(tid, {files[0].index: 0}).result(5)
     leech.resume(tid).result(5)
-    leech.add_peers(tid, [f"127.0.0.1:{port_of(seed)}"]).result(5)
     done = leech.wait_for(lambda s: s.torrents[tid].complete_on_disk, 20).torrents[tid]
     assert done.wanted == 300_000
     assert (dest / folder.name / "file1.bin").read_bytes() == (folder / "file1.bin").read_bytes()

@@ -64,6 +64,7 @@ class _Torrent:
     flushed: bool = True
     """False between torrent_finished_alert and cache_flushed_alert."""
     peers: list[tuple[str, int]] = field(default_factory=list)
+    """Peers the user named (--peer, add_peers): dialled again on every resume."""
 
 
 class TorrentManager:
@@ -206,7 +207,11 @@ class TorrentManager:
         if req.sequential:
             flags |= _TF.sequential_download
         if req.metadata_first:
-            flags |= _TF.default_dont_download
+            # Upload mode fetches metadata but never requests payload. Priorities of
+            # zero (default_dont_download) would instead make the torrent "finished",
+            # after which libtorrent never redials the seeds it dropped when files are
+            # chosen (seen as a hang here; qBittorrent issue 6336 is the same).
+            flags |= _TF.upload_mode
         if req.seed_mode and atp.ti is not None:
             flags |= _TF.seed_mode
         atp.flags = flags
@@ -257,10 +262,13 @@ class TorrentManager:
         t = self.get(torrent_id)
         if t.extras.metadata_first and t.handle.status().has_metadata:
             t.extras.metadata_first = False  # the user has chosen: download now
+            t.handle.unset_flags(_TF.upload_mode)
         t.extras.stopped_by_limit = False
         t.handle.clear_error()
         t.handle.set_flags(_TF.auto_managed)
         t.handle.resume()
+        for peer in t.peers:
+            t.handle.connect_peer(peer)
         self._save_soon(t)
 
     def remove(self, torrent_id: str, delete_data: bool, fut: Future[None]) -> None:
@@ -373,6 +381,8 @@ class TorrentManager:
     def add_peers(self, torrent_id: str, peers: list[str]) -> None:
         t = self.get(torrent_id)
         for p in [parse_peer(p) for p in peers]:
+            if p not in t.peers:
+                t.peers.append(p)
             t.handle.connect_peer(p)
 
     def flush(self, torrent_id: str, fut: Future[None]) -> None:
@@ -528,9 +538,6 @@ class TorrentManager:
                 return
             for index, name in renames.items():
                 t.handle.rename_file(index, name)
-        if t.extras.metadata_first:
-            t.handle.unset_flags(_TF.auto_managed)
-            t.handle.pause()
         self._save_soon(t)
         self.refresh(t)
         self.emit(MetadataReceived(torrent_id=t.id, name=t.handle.status().name,
@@ -629,13 +636,16 @@ class TorrentManager:
         if t is not None:
             self.refresh(t)
             if t.state is not None and t.state.paused:
-                reason = "share limit" if t.extras.stopped_by_limit else (
-                    "choose files" if t.extras.metadata_first else "user")
+                reason = "share limit" if t.extras.stopped_by_limit else "user"
                 self.emit(TorrentPaused(torrent_id=t.id, reason=reason))
 
     def _on_resumed(self, a: lt.torrent_resumed_alert) -> None:
         t = self._torrent_of(a)
         if t is not None:
+            # connect_peer on a torrent that is still paused is dropped silently, so
+            # peers the user named are dialled again once the torrent really runs.
+            for peer in t.peers:
+                t.handle.connect_peer(peer)
             self.refresh(t)
             self.emit(TorrentResumed(torrent_id=t.id))
 

@@ -28,9 +28,10 @@ def phase_of(s: lt.torrent_status, extras: TorrentExtras) -> Phase:
     paused = bool(s.flags & lt.torrent_flags.paused)
     if s.state in _CHECKING:
         return Phase.CHECKING
+    if extras.metadata_first and s.has_metadata and not (
+            paused and not s.flags & lt.torrent_flags.auto_managed):
+        return Phase.CHOOSE_FILES
     if paused:
-        if extras.metadata_first and s.has_metadata:
-            return Phase.CHOOSE_FILES
         auto = bool(s.flags & lt.torrent_flags.auto_managed)
         return Phase.QUEUED if auto else Phase.PAUSED
     if s.state == _S.downloading_metadata:
