@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import cast
 
-from engine.metainfo import CreateSpec, Format, create_torrent
+from engine.metainfo import Created, CreateSpec, Format, create_torrent
 
 from .. import fmt
 from ..console import err, out, print_json
@@ -68,17 +67,18 @@ def hashing_progress(quiet: bool) -> Iterator[Callable[[int, int], None]]:
         yield on_progress
 
 
+def build(spec: CreateSpec, quiet: bool) -> Created:
+    """Hash with a progress bar on stderr. Ctrl-C raises out of the per-piece callback,
+    which stops hashing at the next piece."""
+    with hashing_progress(quiet) as on_progress:
+        return create_torrent(spec, on_progress)
+
+
 def run(args: argparse.Namespace) -> int:
     spec = CreateSpec(path=args.path, format=spec_format(args), trackers=tuple(args.tracker),
                       web_seeds=tuple(args.web_seed), comment=args.comment, private=args.private,
                       piece_size=args.piece_size or 0)
-    cancel = threading.Event()
-    with hashing_progress(quiet=args.json) as on_progress:
-        try:
-            created = create_torrent(spec, on_progress, cancel)
-        except KeyboardInterrupt:
-            cancel.set()
-            raise
+    created = build(spec, quiet=args.json)
     target = Path(args.output) if args.output else Path(f"{created.name}.torrent")
     tmp = target.with_name(target.name + ".part")
     tmp.write_bytes(created.data)

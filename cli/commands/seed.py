@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from engine import AddRequest, Engine, Phase, Snapshot
-from engine.metainfo import CreateSpec, create_torrent, read_torrent_file
+from engine.metainfo import CreateSpec, read_torrent_file
 
 from .. import fmt
 from ..console import clean, err, note, out, print_json
 from ..session import load_config, oneshot_engine
-from .create import add_format_options, hashing_progress, spec_format
+from .create import add_format_options, build, spec_format
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,13 +46,7 @@ def run_share(args: argparse.Namespace) -> int:
     path = Path(args.path).expanduser().resolve()
     spec = CreateSpec(path=str(path), format=spec_format(args), trackers=tuple(args.tracker),
                       piece_size=args.piece_size or 0)
-    cancel = threading.Event()
-    with hashing_progress(quiet=args.json) as on_progress:
-        try:
-            created = create_torrent(spec, on_progress, cancel)
-        except KeyboardInterrupt:
-            cancel.set()
-            raise
+    created = build(spec, quiet=args.json)
     if args.output:
         Path(args.output).write_bytes(created.data)
     req = AddRequest(torrent=created.data, source=str(path), save_path=created.save_path,
