@@ -1,156 +1,37 @@
-"""The torrent side of the engine thread: handles, commands and alerts.
+"""Torrent commands on the engine thread.
 
-Only the engine thread touches a :class:`TorrentManager`. Commands mutate
-libtorrent through handles; alerts are translated at once into engine values
-(an alert is invalid after the next ``pop_alerts``) by a table keyed on alert
-type. Commands that finish on an alert (add, move, remove, flush) park their
-future until that alert arrives.
+:class:`TorrentManager` adds the commands (add, pause, move, priorities, ...)
+to the :class:`~engine.torrents.alerts.TorrentTable`. Commands change libtorrent
+through handles; those that finish on an alert park their future in the table
+until the alert arrives.
 """
 
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import libtorrent as lt
 
-from ..config import Config
 from ..errors import (
     DuplicateTorrentError,
     EngineError,
     InputError,
-    UnknownTorrentError,
 )
 from ..events import (
-    Event,
-    Log,
-    MetadataReceived,
     ResumeDataError,
     ShareLimitReached,
-    StorageMoved,
-    StorageMoveFailed,
-    TorrentAdded,
-    TorrentChecked,
-    TorrentCompleted,
-    TorrentErrored,
-    TorrentPaused,
-    TorrentRemoved,
-    TorrentResumed,
-    TrackerError,
 )
 from ..requests import AddRequest, check_priority, check_tracker_url, parse_peer
-from ..state import SessionStats, TorrentDetails, TorrentState
+from ..state import TorrentDetails
 from . import inputs, status
-from .resume import Corrupt, ResumeStore, Saved, TorrentExtras
-
-_SAVE_FLAGS = lt.save_resume_flags_t.save_info_dict
-_PendingAdd = tuple["Future[str] | None", TorrentExtras, "AddRequest | None"]
-_TF = lt.torrent_flags
+from .alerts import _TF, TorrentTable
+from .resume import Corrupt, Saved, TorrentExtras
 
 
-@dataclass
-class _Torrent:
-    """What the engine thread keeps per torrent."""
-
-    id: str
-    handle: lt.torrent_handle
-    extras: TorrentExtras
-    state: TorrentState | None = None
-    flushed: bool = True
-    """False between torrent_finished_alert and cache_flushed_alert."""
-    peers: list[tuple[str, int]] = field(default_factory=list)
-    """Peers the user named (--peer, add_peers): dialled again on every resume."""
-
-
-class TorrentManager:
-    """Owns the libtorrent session's torrents on the engine thread."""
-
-    def __init__(
-        self,
-        ses: lt.session,
-        cfg: Config,
-        store: ResumeStore,
-        default_save_path: Path,
-        emit: Callable[[Event], None],
-    ):
-        self.ses = ses
-        self.cfg = cfg
-        self.store = store
-        self.default_save_path = default_save_path
-        self.emit = emit
-        self.torrents: dict[str, _Torrent] = {}
-        self._by_handle: dict[lt.torrent_handle, str] = {}
-        self._pending_adds: dict[str, _PendingAdd] = {}
-        self._pending_moves: dict[str, Future[str]] = {}
-        self._pending_removes: dict[str, tuple[Future[None], bool]] = {}
-        self._pending_flush: dict[str, list[Future[None]]] = {}
-        self._pending_peers: dict[str, list[tuple[str, int]]] = {}
-        self._outstanding_saves: set[str] = set()
-        self.dirty = False
-        """Set when something changed that deserves a snapshot right away."""
-        self.stats = SessionStats()
-        self._last_counters: tuple[float, dict[str, int]] | None = None
-        self.listen_port = 0
-        self._handlers: dict[type, Callable[[Any], None]] = {
-            lt.add_torrent_alert: self._on_added,
-            lt.state_update_alert: self._on_state_update,
-            lt.torrent_finished_alert: self._on_finished,
-            lt.cache_flushed_alert: self._on_flushed,
-            lt.metadata_received_alert: self._on_metadata,
-            lt.save_resume_data_alert: self._on_resume_saved,
-            lt.save_resume_data_failed_alert: self._on_resume_failed,
-            lt.torrent_removed_alert: self._on_removed,
-            lt.torrent_deleted_alert: self._on_deleted,
-            lt.torrent_delete_failed_alert: self._on_delete_failed,
-            lt.storage_moved_alert: self._on_moved,
-            lt.storage_moved_failed_alert: self._on_move_failed,
-            lt.torrent_error_alert: self._on_torrent_error,
-            lt.file_error_alert: self._on_file_error,
-            lt.tracker_error_alert: self._on_tracker_error,
-            lt.torrent_checked_alert: self._on_checked,
-            lt.torrent_paused_alert: self._on_paused,
-            lt.torrent_resumed_alert: self._on_resumed,
-            lt.session_stats_alert: self._on_session_stats,
-            lt.listen_succeeded_alert: self._on_listen_ok,
-            lt.listen_failed_alert: self._on_listen_failed,
-        }
-
-    # ------------------------------------------------------------------ helpers
-
-    def get(self, torrent_id: str) -> _Torrent:
-        t = self.torrents.get(torrent_id)
-        if t is None:
-            raise UnknownTorrentError(torrent_id)
-        return t
-
-    def _id_for(self, handle: lt.torrent_handle) -> str | None:
-        return self._by_handle.get(handle)
-
-    def _save_soon(self, t: _Torrent) -> None:
-        """Ask libtorrent for fresh resume data (written when the alert comes)."""
-        if t.handle.is_valid():
-            t.handle.save_resume_data(_SAVE_FLAGS)
-            self._outstanding_saves.add(t.id)
-        self.dirty = True
-
-    def save_all(self, only_modified: bool) -> int:
-        flags = _SAVE_FLAGS | (lt.save_resume_flags_t.only_if_modified if only_modified else 0)
-        n = 0
-        for t in self.torrents.values():
-            if t.handle.is_valid():
-                t.handle.save_resume_data(flags)
-                self._outstanding_saves.add(t.id)
-                n += 1
-        return n
-
-    @property
-    def saves_outstanding(self) -> int:
-        return len(self._outstanding_saves)
+class TorrentManager(TorrentTable):
+    """The engine thread's torrents: state, alerts and commands."""
 
     # ------------------------------------------------------------------ restore
 
@@ -278,15 +159,6 @@ class TorrentManager:
         self.ses.remove_torrent(t.handle, flags)
         self._forget(t)
         self.store.delete(torrent_id)
-
-    def _forget(self, t: _Torrent) -> None:
-        self.torrents.pop(t.id, None)
-        self._by_handle.pop(t.handle, None)
-        self._outstanding_saves.discard(t.id)
-        for fut in self._pending_flush.pop(t.id, []):
-            if not fut.done():
-                fut.set_exception(EngineError(f"torrent {t.id} was removed"))
-        self.dirty = True
 
     def recheck(self, torrent_id: str) -> None:
         t = self.get(torrent_id)
@@ -441,248 +313,6 @@ class TorrentManager:
                 t.handle.pause()
                 self._save_soon(t)
                 self.emit(ShareLimitReached(torrent_id=t.id, reason=reason))
-
-    # ------------------------------------------------------------------ alerts
-
-    def handle_alerts(self, alerts: list[Any]) -> None:
-        for a in alerts:
-            handler = self._handlers.get(type(a))
-            if handler is not None:
-                handler(a)
-
-    def _torrent_of(self, a: Any) -> _Torrent | None:
-        tid = self._id_for(a.handle)
-        return self.torrents.get(tid) if tid else None
-
-    def _on_added(self, a: lt.add_torrent_alert) -> None:
-        p = a.params
-        ih = p.ti.info_hashes() if p.ti is not None else p.info_hashes
-        torrent_id = inputs.torrent_id(ih)
-        fut, extras, req = self._pending_adds.pop(torrent_id, (None, TorrentExtras(), None))
-        peers = self._pending_peers.pop(torrent_id, [])
-        if a.error.value():
-            message = a.error.message()
-            if fut is not None and not fut.done():
-                fut.set_exception(EngineError(f"could not add {torrent_id}: {message}"))
-            else:
-                self.emit(ResumeDataError(file=str(self.store.path(torrent_id)), message=message))
-            return
-        h = a.handle
-        t = _Torrent(id=torrent_id, handle=h, extras=extras, peers=peers)
-        self.torrents[torrent_id] = t
-        self._by_handle[h] = torrent_id
-        for peer in peers:
-            h.connect_peer(peer)
-        if req is not None:  # a new torrent, not a restored one: persist it now
-            self._save_soon(t)
-        self.emit(TorrentAdded(torrent_id=torrent_id, name=h.status().name or torrent_id))
-        if fut is not None and not fut.done():
-            fut.set_result(torrent_id)
-        self.dirty = True
-
-    def _on_state_update(self, a: lt.state_update_alert) -> None:
-        for s in a.status:
-            tid = self._by_handle.get(s.handle)
-            t = self.torrents.get(tid) if tid else None
-            if t is not None:
-                self._set_state(t, status.torrent_state(t.id, s, t.extras, t.flushed))
-
-    def refresh(self, t: _Torrent) -> None:
-        self._set_state(t, status.torrent_state(t.id, t.handle.status(), t.extras, t.flushed))
-
-    def _set_state(self, t: _Torrent, new: TorrentState) -> None:
-        # Keep the old object when nothing changed, so snapshots share it.
-        if new != t.state:
-            t.state = new
-            self.dirty = True
-
-    def _on_finished(self, a: lt.torrent_finished_alert) -> None:
-        t = self._torrent_of(a)
-        if t is None:
-            return
-        # The finished alert comes before the data is on disk: flush first.
-        t.flushed = False
-        t.handle.flush_cache()
-        self.refresh(t)
-
-    def _on_flushed(self, a: lt.cache_flushed_alert) -> None:
-        t = self._torrent_of(a)
-        if t is None:
-            return
-        was_pending = not t.flushed
-        t.flushed = True
-        for fut in self._pending_flush.pop(t.id, []):
-            if not fut.done():
-                fut.set_result(None)
-        self.refresh(t)
-        if was_pending and t.state is not None and t.state.complete_on_disk:
-            self._save_soon(t)
-            self.emit(TorrentCompleted(torrent_id=t.id, name=t.state.name))
-
-    def _on_metadata(self, a: lt.metadata_received_alert) -> None:
-        t = self._torrent_of(a)
-        if t is None:
-            return
-        ti = t.handle.torrent_file()
-        if ti is not None:
-            try:
-                renames = inputs.check_file_paths(ti.layout(), t.id)
-            except InputError as exc:
-                # Hostile metadata from a peer: stop before any byte is written.
-                t.handle.unset_flags(_TF.auto_managed)
-                t.handle.pause()
-                self.ses.remove_torrent(t.handle, 0)
-                self._forget(t)
-                self.store.delete(t.id)
-                self.emit(TorrentErrored(torrent_id=t.id, message=str(exc)))
-                return
-            for index, name in renames.items():
-                t.handle.rename_file(index, name)
-        self._save_soon(t)
-        self.refresh(t)
-        self.emit(MetadataReceived(torrent_id=t.id, name=t.handle.status().name,
-                                   awaiting_selection=t.extras.metadata_first))
-
-    def _on_resume_saved(self, a: lt.save_resume_data_alert) -> None:
-        tid = self._id_for(a.handle)
-        if tid is None:
-            return
-        self._outstanding_saves.discard(tid)
-        t = self.torrents[tid]
-        try:
-            self.store.save(tid, a.params, t.extras)
-        except OSError as exc:
-            self.emit(Log(level="error", message=f"cannot write resume data for {tid}: {exc}"))
-
-    def _on_resume_failed(self, a: lt.save_resume_data_failed_alert) -> None:
-        tid = self._id_for(a.handle)
-        if tid is not None:
-            self._outstanding_saves.discard(tid)
-
-    def _on_removed(self, a: lt.torrent_removed_alert) -> None:
-        tid = inputs.torrent_id(a.info_hashes)
-        if tid not in self._pending_removes:
-            return
-        fut, delete = self._pending_removes[tid]
-        if not delete:
-            self._pending_removes.pop(tid)
-            fut.set_result(None)
-            self.emit(TorrentRemoved(torrent_id=tid, data_deleted=False))
-
-    def _on_deleted(self, a: lt.torrent_deleted_alert) -> None:
-        tid = inputs.torrent_id(a.info_hashes)
-        entry = self._pending_removes.pop(tid, None)
-        if entry is not None:
-            entry[0].set_result(None)
-            self.emit(TorrentRemoved(torrent_id=tid, data_deleted=True))
-
-    def _on_delete_failed(self, a: lt.torrent_delete_failed_alert) -> None:
-        tid = inputs.torrent_id(a.info_hashes)
-        entry = self._pending_removes.pop(tid, None)
-        if entry is not None:
-            entry[0].set_exception(EngineError(f"removed {tid} but could not delete its data: "
-                                               f"{a.error.message()}"))
-            self.emit(TorrentRemoved(torrent_id=tid, data_deleted=False))
-
-    def _on_moved(self, a: lt.storage_moved_alert) -> None:
-        t = self._torrent_of(a)
-        if t is None:
-            return
-        path = a.storage_path()
-        fut = self._pending_moves.pop(t.id, None)
-        if fut is not None and not fut.done():
-            fut.set_result(path)
-        self._save_soon(t)
-        self.refresh(t)
-        self.emit(StorageMoved(torrent_id=t.id, path=path))
-
-    def _on_move_failed(self, a: lt.storage_moved_failed_alert) -> None:
-        t = self._torrent_of(a)
-        if t is None:
-            return
-        message = f"{a.error.message()} ({a.file_path()})" if a.file_path() else a.error.message()
-        fut = self._pending_moves.pop(t.id, None)
-        if fut is not None and not fut.done():
-            fut.set_exception(EngineError(f"could not move {t.id}: {message}"))
-        self.emit(StorageMoveFailed(torrent_id=t.id, message=message))
-
-    def _on_torrent_error(self, a: lt.torrent_error_alert) -> None:
-        t = self._torrent_of(a)
-        if t is not None:
-            self.refresh(t)
-            self.emit(TorrentErrored(torrent_id=t.id, message=a.error.message()))
-
-    def _on_file_error(self, a: lt.file_error_alert) -> None:
-        t = self._torrent_of(a)
-        if t is not None:
-            self.emit(TorrentErrored(torrent_id=t.id, message=a.error.message(),
-                                     file=a.filename()))
-
-    def _on_tracker_error(self, a: lt.tracker_error_alert) -> None:
-        t = self._torrent_of(a)
-        if t is not None:
-            msg = a.error_message() or a.error.message()
-            self.emit(TrackerError(torrent_id=t.id, url=a.tracker_url(), message=msg))
-
-    def _on_checked(self, a: lt.torrent_checked_alert) -> None:
-        t = self._torrent_of(a)
-        if t is not None:
-            self.refresh(t)
-            progress = t.state.progress if t.state else 0.0
-            self.emit(TorrentChecked(torrent_id=t.id, progress=progress))
-
-    def _on_paused(self, a: lt.torrent_paused_alert) -> None:
-        t = self._torrent_of(a)
-        if t is not None:
-            self.refresh(t)
-            if t.state is not None and t.state.paused:
-                reason = "share limit" if t.extras.stopped_by_limit else "user"
-                self.emit(TorrentPaused(torrent_id=t.id, reason=reason))
-
-    def _on_resumed(self, a: lt.torrent_resumed_alert) -> None:
-        t = self._torrent_of(a)
-        if t is not None:
-            # connect_peer on a torrent that is still paused is dropped silently, so
-            # peers the user named are dialled again once the torrent really runs.
-            for peer in t.peers:
-                t.handle.connect_peer(peer)
-            self.refresh(t)
-            self.emit(TorrentResumed(torrent_id=t.id))
-
-    def _on_listen_ok(self, a: lt.listen_succeeded_alert) -> None:
-        if a.socket_type == lt.socket_type_t.tcp or not self.listen_port:
-            self.listen_port = a.port
-
-    def _on_listen_failed(self, a: lt.listen_failed_alert) -> None:
-        self.emit(Log(level="error", message=f"cannot listen on {a.address}:{a.port}: "
-                                             f"{a.error.message()}"))
-
-    def _on_session_stats(self, a: lt.session_stats_alert) -> None:
-        values: dict[str, int] = a.values
-        now = time.monotonic()
-        keys = ("net.recv_bytes", "net.sent_bytes", "net.recv_payload_bytes",
-                "net.sent_payload_bytes")
-        rates = dict.fromkeys(keys, 0)
-        if self._last_counters is not None:
-            then, old = self._last_counters
-            dt = max(now - then, 1e-3)
-            rates = {k: max(0, int((values.get(k, 0) - old.get(k, 0)) / dt)) for k in keys}
-        self._last_counters = (now, {k: values.get(k, 0) for k in keys})
-        self.stats = SessionStats(
-            download_rate=rates["net.recv_bytes"],
-            upload_rate=rates["net.sent_bytes"],
-            payload_download_rate=rates["net.recv_payload_bytes"],
-            payload_upload_rate=rates["net.sent_payload_bytes"],
-            total_download=values.get("net.recv_bytes", 0),
-            total_upload=values.get("net.sent_bytes", 0),
-            dht_nodes=values.get("dht.dht_nodes", 0),
-            num_peers=values.get("peer.num_peers_connected", 0),
-            listen_port=self.listen_port,
-            download_limit=self.cfg.rates.download,
-            upload_limit=self.cfg.rates.upload,
-        )
-        self.dirty = True
-
 
 def _real_files(fs: lt.file_storage) -> list[int]:
     """Indexes of the files a user sees (pad files left out)."""
