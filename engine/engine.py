@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 
@@ -37,8 +37,6 @@ from .state import EMPTY_SNAPSHOT, Snapshot, TorrentDetails
 from .torrents import session as lt_session
 from .torrents.manager import TorrentManager
 from .torrents.resume import ResumeStore
-
-T = TypeVar("T")
 
 
 class Engine:
@@ -77,6 +75,8 @@ class Engine:
         self._startup_error: BaseException | None = None
         self._lock_fd: int | None = None
         self._manager: TorrentManager | None = None
+        self._save_waiters: list[Future[None]] = []
+        """save_resume_data() callers, resolved when no save is outstanding."""
         self.crash: BaseException | None = None
         """Set if the engine thread died of an unexpected exception."""
 
@@ -298,7 +298,6 @@ class Engine:
         alert_r, alert_w = socket.socketpair()
         alert_r.setblocking(False)
         sel = selectors.DefaultSelector()
-        self._save_waiters: list[Future[None]] = []
         try:
             try:
                 ses = lt_session.make_session(self.config)

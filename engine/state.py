@@ -136,7 +136,7 @@ class PeerState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     port: int
     client: str
     flags: str
-    """Short letters: S seed, E encrypted, U uTP, I incoming, C choked us, c we choke."""
+    """Short letters: S seed, E encrypted, I incoming, C choked us, c we choke."""
     download_rate: int
     upload_rate: int
     progress: float

@@ -55,15 +55,20 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 EngineFactory = Callable[..., Engine]
 
 
+def build_engine(home: Path, **sections: dict[str, Any]) -> Engine:
+    """An unstarted engine on loopback whose TIDEGATE_HOME is ``home``."""
+    cfg = from_dict(merge(LOOPBACK, sections))
+    return Engine(LoadedConfig(cfg, resolve_paths({"TIDEGATE_HOME": str(home)}), frozenset(),
+                               False))
+
+
 @pytest.fixture
 def make_engine(tmp_path: Path) -> Iterator[EngineFactory]:
     """``make_engine(name, **config_sections)`` -> a started Engine on loopback."""
     started: list[Engine] = []
 
     def factory(name: str, start: bool = True, **sections: dict[str, Any]) -> Engine:
-        cfg = from_dict(merge(LOOPBACK, sections))
-        paths = resolve_paths({"TIDEGATE_HOME": str(tmp_path / name)})
-        engine = Engine(LoadedConfig(cfg, paths, frozenset(), False))
+        engine = build_engine(tmp_path / name, **sections)
         if start:
             engine.start()
             started.append(engine)

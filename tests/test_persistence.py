@@ -5,19 +5,18 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from engine import AddRequest, Engine
-from engine.config import LoadedConfig, from_dict
 from engine.errors import EngineLockedError
 from engine.events import ResumeDataError
-from engine.paths import resolve_paths
 from engine.torrents.resume import atomic_write
 
 from .conftest import (
-    LOOPBACK,
     EngineFactory,
+    build_engine,
     make_payload,
     make_torrent,
     merge,
@@ -29,10 +28,8 @@ from .conftest import (
 LIMITED = {"rates": {"limit_local_peers": True}}
 
 
-def engine_at(home: Path, **sections) -> Engine:
-    cfg = from_dict(merge(merge(LOOPBACK, LIMITED), sections))
-    return Engine(LoadedConfig(cfg, resolve_paths({"TIDEGATE_HOME": str(home)}), frozenset(),
-                               False))
+def engine_at(home: Path, **sections: dict[str, Any]) -> Engine:
+    return build_engine(home, **merge(LIMITED, sections))
 
 
 def test_restart_mid_download_resumes_without_recheck(make_engine: EngineFactory,
@@ -198,3 +195,18 @@ def test_ratio_limit_stops_seeding(make_engine: EngineFactory, tmp_path: Path) -
 
     reached = [e for e in events.drain() if isinstance(e, ShareLimitReached)]
     assert reached and "ratio" in reached[0].reason
+
+
+def test_seed_time_limit_stops_an_idle_seed(make_engine: EngineFactory, tmp_path: Path) -> None:
+    from engine.events import ShareLimitReached
+
+    folder = make_payload(tmp_path / "src", sizes=(50_000,))
+    seed = make_engine("seed")
+    events = seed.subscribe()
+    tid = start_seed(seed, make_torrent(folder), folder)
+    seed.set_share_limits(tid, seed_time=2).result(5)
+    # no peer ever connects: only the seeding clock can trigger the limit
+    st = seed.wait_for(lambda s: s.torrents[tid].paused, 10).torrents[tid]
+    assert st.phase == "paused"
+    reached = [e for e in events.drain() if isinstance(e, ShareLimitReached)]
+    assert reached and reached[0].reason.startswith("seeded for")

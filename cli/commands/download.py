@@ -12,8 +12,10 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from engine import AddRequest, Engine, Phase, Snapshot
+from engine.config import LimitsConfig
 from engine.events import TorrentErrored
 from engine.metainfo import looks_like_uri, read_torrent_file
 
@@ -38,11 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def request_for(source: str, loaded_limits: object, **kwargs: object) -> AddRequest:
+def request_for(source: str, limits: LimitsConfig, **options: Any) -> AddRequest:
+    """An AddRequest for a magnet/hash or a .torrent path (read here, on the caller's side)."""
     if looks_like_uri(source):
-        return AddRequest(uri=source, source=source, **kwargs)  # type: ignore[arg-type]
-    data = read_torrent_file(source, loaded_limits)  # type: ignore[arg-type]
-    return AddRequest(torrent=data, source=source, **kwargs)  # type: ignore[arg-type]
+        return AddRequest(uri=source, source=source, **options)
+    return AddRequest(torrent=read_torrent_file(source, limits), source=source, **options)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -56,6 +56,8 @@ class _Torrent:
     handle: lt.torrent_handle
     extras: TorrentExtras
     state: TorrentState | None = None
+    state_at: float = 0.0
+    """``time.monotonic()`` when ``state`` last changed."""
     flushed: bool = True
     """False between torrent_finished_alert and cache_flushed_alert."""
     peers: list[tuple[str, int]] = field(default_factory=list)
@@ -208,6 +210,7 @@ class TorrentTable:
         # Keep the old object when nothing changed, so snapshots share it.
         if new != t.state:
             t.state = new
+            t.state_at = time.monotonic()
             self.dirty = True
 
     def _on_finished(self, a: lt.torrent_finished_alert) -> None:

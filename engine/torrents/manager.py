@@ -9,6 +9,7 @@ until the alert arrives.
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -289,7 +290,11 @@ class TorrentManager(TorrentTable):
     # ------------------------------------------------------------------ limits
 
     def enforce_share_limits(self) -> None:
-        """Pause seeding torrents that reached their ratio or seed-time limit."""
+        """Pause seeding torrents that reached their ratio or seed-time limit.
+
+        Runs every second over the table's states: no libtorrent call per torrent
+        (``status()`` costs ~0.1 ms each, a second per 10,000 torrents)."""
+        now = time.monotonic()
         for t in list(self.torrents.values()):
             st = t.state
             if st is None or st.paused or not st.has_metadata or st.phase != "seeding":
@@ -300,13 +305,14 @@ class TorrentManager(TorrentTable):
                 self.cfg.seeding.seed_time_limit
             if not ratio_limit and not time_limit:
                 continue
-            s = t.handle.status()
+            # libtorrent need not report a seed whose only change is its seeding time,
+            # so that time is the state's value plus the time since it was recorded.
+            seeded = st.seeding_time + int(now - t.state_at)
             reason = ""
-            if ratio_limit and status.ratio_of(s) >= ratio_limit:
-                reason = f"ratio {status.ratio_of(s):.2f} reached the limit {ratio_limit:g}"
-            elif time_limit and s.seeding_duration.total_seconds() >= time_limit:
-                reason = f"seeded for {int(s.seeding_duration.total_seconds())} s " \
-                         f"(limit {time_limit} s)"
+            if ratio_limit and st.ratio >= ratio_limit:
+                reason = f"ratio {st.ratio:.2f} reached the limit {ratio_limit:g}"
+            elif time_limit and seeded >= time_limit:
+                reason = f"seeded for {seeded} s (limit {time_limit} s)"
             if reason:
                 t.extras.stopped_by_limit = True
                 t.handle.unset_flags(_TF.auto_managed)

@@ -87,8 +87,8 @@ def torrent_state(
         and not (s.flags & lt.torrent_flags.auto_managed),
         sequential=bool(s.flags & lt.torrent_flags.sequential_download),
         queue_position=int(s.queue_position),
-        download_limit=max(0, s.download_limit) if hasattr(s, "download_limit") else 0,
-        upload_limit=max(0, s.upload_limit) if hasattr(s, "upload_limit") else 0,
+        download_limit=max(0, s.download_limit),
+        upload_limit=max(0, s.upload_limit),
         ratio_limit=extras.ratio_limit,
         seed_time_limit=extras.seed_time_limit,
         complete_on_disk=bool(s.is_finished and s.has_metadata and flushed and s.total_wanted > 0),
@@ -119,8 +119,6 @@ def _peer_flags(p: lt.peer_info) -> str:
         letters.append("S")
     if f & (lt.peer_info.rc4_encrypted | lt.peer_info.plaintext_encrypted):
         letters.append("E")
-    if f & lt.peer_info.utp_socket if hasattr(lt.peer_info, "utp_socket") else False:
-        letters.append("U")
     if not f & lt.peer_info.local_connection:
         letters.append("I")
     if f & lt.peer_info.remote_choked:
