@@ -161,6 +161,38 @@ class PerformanceConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fiel
     """Percent of the upload rate kept buffered per peer."""
 
 
+class ApiConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The daemon's engine API over ZeroMQ (docs/api.md)."""
+
+    endpoint: str = ""
+    """Command socket the daemon binds and clients dial. Empty: ``ipc://<runtime dir>/api.sock``.
+    A ``tcp://HOST:PORT`` endpoint always requires CURVE keys."""
+    publish_endpoint: str = ""
+    """Snapshot and event socket. Empty: ``ipc://<runtime dir>/events.sock``, or for tcp the
+    command port + 1 (``*`` when the command port is ``*``)."""
+    authorized_keys: list[str] = msgspec.field(default_factory=list)
+    """CURVE public keys (Z85) of clients allowed on tcp endpoints
+    (`tidegate daemon --show-keys` prints a machine's client key)."""
+    server_key: str = ""
+    """For clients dialling tcp: the daemon's CURVE public key. Empty: this machine's own
+    daemon key (from the data folder)."""
+    request_timeout: float = 15.0
+    """Seconds a client waits for a reply before it reports the daemon unavailable."""
+    max_message_size: int = 64 * 1024 * 1024
+    """Largest message any API socket accepts, bytes; larger ones drop the connection."""
+
+
+class BusConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The component bus between the Smart Proxy, the Blockchain Handler and Hosting."""
+
+    blockchain_endpoint: str = "inproc://tidegate-bus-blockchain"
+    """Where the Blockchain Handler receives ``{"hostname"}`` requests."""
+    hosting_endpoint: str = "inproc://tidegate-bus-hosting"
+    """Where the Hosting Component receives ``{"time", "snapshot", "hosts"}`` messages."""
+    hostname_dedup_seconds: float = 5.0
+    """A hostname request repeated within this window is sent once."""
+
+
 class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole configuration file."""
 
@@ -173,6 +205,8 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     engine: EngineConfig = msgspec.field(default_factory=EngineConfig)
     performance: PerformanceConfig = msgspec.field(default_factory=PerformanceConfig)
+    api: ApiConfig = msgspec.field(default_factory=ApiConfig)
+    bus: BusConfig = msgspec.field(default_factory=BusConfig)
 
 
 _CHECKS: list[tuple[str, Any, str]] = [
@@ -195,6 +229,10 @@ _CHECKS: list[tuple[str, Any, str]] = [
     ("engine.snapshot_hz", lambda v: 0.2 <= v <= 60, "must be between 0.2 and 60"),
     ("engine.stop_timeout", lambda v: 0 < v <= 600, "must be between 0 and 600 seconds"),
     ("engine.tick_interval_ms", lambda v: 10 <= v <= 1000, "must be between 10 and 1000"),
+    ("api.request_timeout", lambda v: 0 < v <= 3600, "must be between 0 and 3600 seconds"),
+    ("api.max_message_size", lambda v: 1 << 20 <= v <= 1 << 30,
+     "must be between 1 MiB and 1 GiB"),
+    ("bus.hostname_dedup_seconds", lambda v: 0 <= v <= 3600, "must be between 0 and 3600"),
 ]
 
 

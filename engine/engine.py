@@ -13,8 +13,6 @@ CPU when idle. Snapshots are requested with ``post_torrent_updates`` at
 
 from __future__ import annotations
 
-import fcntl
-import os
 import selectors
 import socket
 import threading
@@ -30,8 +28,9 @@ import msgspec
 from .channel import CommandChannel
 from .config import Config, LoadedConfig
 from .config import load as load_config
-from .errors import EngineError, EngineLockedError, EngineStoppedError, TidegateError
+from .errors import EngineError, EngineStoppedError, TidegateError
 from .events import Event, EventStream, Log
+from .lockfile import PidLock
 from .requests import AddRequest
 from .state import EMPTY_SNAPSHOT, Snapshot, TorrentDetails
 from .torrents import session as lt_session
@@ -73,7 +72,8 @@ class Engine:
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._startup_error: BaseException | None = None
-        self._lock_fd: int | None = None
+        self._lock = PidLock(self.state_dir / "engine.lock", str(self.state_dir))
+        self._listeners: list[Callable[[], None]] = []
         self._manager: TorrentManager | None = None
         self._save_waiters: list[Future[None]] = []
         """save_resume_data() callers, resolved when no save is outstanding."""
@@ -120,25 +120,10 @@ class Engine:
         return self._ready.is_set() and not self._stopped.is_set()
 
     def _take_lock(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        lock_path = self.state_dir / "engine.lock"
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise EngineLockedError(
-                f"{self.state_dir} is in use by process {holder}; stop it or use another "
-                "TIDEGATE_HOME") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._lock_fd = fd
+        self._lock.acquire()
 
     def _release_lock(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        self._lock.release()
 
     # ------------------------------------------------------------------ state out
 
@@ -177,6 +162,30 @@ class Engine:
             if stream in self._streams:
                 self._streams.remove(stream)
 
+    @property
+    def event_seq(self) -> int:
+        """The seq of the newest event emitted."""
+        return self._event_seq
+
+    def add_listener(self, wake: Callable[[], None]) -> None:
+        """Call ``wake()`` after every snapshot publication and every event.
+
+        It runs on the engine thread, so it must be quick and must not block or
+        call the engine: the API server uses it to wake its own thread.
+        """
+        self._listeners.append(wake)
+
+    def remove_listener(self, wake: Callable[[], None]) -> None:
+        if wake in self._listeners:
+            self._listeners.remove(wake)
+
+    def _notify(self) -> None:
+        for wake in list(self._listeners):
+            try:
+                wake()
+            except Exception:  # a listener must never take the engine down
+                pass
+
     def _emit(self, event: Event) -> None:
         self._event_seq += 1
         stamped = msgspec.structs.replace(event, seq=self._event_seq, time=time.time())
@@ -184,6 +193,7 @@ class Engine:
             streams = list(self._streams)
         for s in streams:
             s._put(stamped)
+        self._notify()
 
     # ------------------------------------------------------------------ commands
 
@@ -405,6 +415,7 @@ class Engine:
         with self._snap_cond:
             self._snapshot = snap
             self._snap_cond.notify_all()
+        self._notify()
 
     def _publish_stopped(self) -> None:
         old = self._snapshot
@@ -412,6 +423,7 @@ class Engine:
             self._snapshot = Snapshot(seq=old.seq + 1, time=time.time(), torrents=old.torrents,
                                       stats=old.stats, running=False)
             self._snap_cond.notify_all()
+        self._notify()
 
     def _shutdown(self, ses: Any, m: TorrentManager) -> None:
         """Refuse commands, save resume data for every torrent, close the session."""

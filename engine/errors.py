@@ -87,3 +87,23 @@ class CreateError(TidegateError):
 
 class CancelledError(TidegateError):
     """A long operation was cancelled by the caller."""
+
+
+class ApiError(TidegateError):
+    """Talking to a daemon over the engine API failed."""
+
+
+class DaemonUnavailableError(ApiError):
+    """No daemon answers at the endpoint (not running, unreachable, or our key is refused)."""
+
+
+class ProtocolError(ApiError):
+    """The daemon rejected a request as malformed, unknown, oversized or of another version.
+
+    Attributes:
+        code: the protocol's error code (``bad_request``, ``unknown_command``, ...).
+    """
+
+    def __init__(self, message: str, code: str = "bad_request"):
+        super().__init__(message)
+        self.code = code

@@ -95,10 +95,23 @@ class Log(Event, frozen=True, kw_only=True):
     message: str
 
 
+class DaemonConnection(Event, frozen=True, kw_only=True):
+    """A remote client lost or regained its daemon (emitted by the client, not the engine)."""
+
+    connected: bool
+    endpoint: str
+    message: str = ""
+
+
 class EventsLost(Event, frozen=True, kw_only=True):
     """The subscriber fell behind and ``count`` events were dropped for it."""
 
     count: int
+
+
+def event_types() -> tuple[type[Event], ...]:
+    """Every concrete event class (for decoding a tagged union)."""
+    return tuple(Event.__subclasses__())
 
 
 class EventStream:

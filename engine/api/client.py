@@ -1,0 +1,597 @@
+"""RemoteEngine: the engine interface, served by a daemon over ZeroMQ.
+
+It satisfies :class:`engine.interface.EngineAPI` like the in-process
+:class:`engine.Engine`: commands return futures, ``snapshot`` is the newest
+immutable state, ``subscribe`` gives an ordered event stream.
+
+One thread (``tidegate-client``) owns the DEALER (commands) and SUB
+(publications) sockets; callers post requests to it through a deque and a
+socketpair wake-up. State follows ZeroMQ's "clone" pattern: subscribe, ask for
+a full snapshot, then apply each :class:`~engine.api.protocol.Delta` whose
+``base`` is the snapshot we hold. A gap (a delta, beat or event that shows we
+missed something) triggers a fresh full snapshot, so a client that falls
+behind gets the newest state, never a backlog. Events lost in a gap are
+reported as one :class:`~engine.events.EventsLost`.
+
+The daemon going away is noticed at once on ipc (the connection drops) and
+within ``liveness`` seconds otherwise (heartbeats stop); pending requests fail
+with :class:`DaemonUnavailableError`, and the client reconnects by itself when
+the daemon returns (a new ``epoch`` means a new daemon: full resync).
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from types import MappingProxyType
+from typing import Any
+
+import msgspec
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from ..config import Config
+from ..errors import DaemonUnavailableError, EngineStoppedError, ProtocolError
+from ..events import DaemonConnection, Event, EventsLost, EventStream
+from ..requests import AddRequest
+from ..state import EMPTY_SNAPSHOT, Snapshot, TorrentDetails
+from . import protocol as p
+from . import sockets
+from .keys import KeyPair
+
+LIVENESS = 3.5
+"""Seconds without any publication (beats come every second) before the daemon counts as gone."""
+PROBE_INTERVAL = 0.5
+"""Seconds between ``hello`` attempts while disconnected."""
+MAX_BUFFERED = 64
+"""Deltas kept while a resync is in flight."""
+
+Outgoing = tuple[int, str, dict[str, Any], "Future[Any]", float]
+
+
+class RemoteEngine:
+    """A client of one daemon. Start it, send it commands, read its snapshots.
+
+    Args:
+        endpoint: the daemon's command endpoint (``ipc://...`` or ``tcp://HOST:PORT``).
+        client_keys: this client's CURVE key pair (tcp only).
+        server_key: the daemon's CURVE public key (tcp only).
+        timeout: seconds a command waits for its reply.
+        max_message_size: requests larger than this are refused before sending.
+        context: the process's ZeroMQ context; the global instance when None.
+    """
+
+    def __init__(self, endpoint: str, *, client_keys: KeyPair | None = None,
+                 server_key: str | None = None, timeout: float = 15.0,
+                 max_message_size: int = 64 * 1024 * 1024,
+                 context: zmq.Context | None = None, liveness: float = LIVENESS):
+        self.endpoint = sockets.check_endpoint(endpoint, "--connect")
+        self.client_keys = client_keys
+        self.server_key = server_key
+        self.timeout = timeout
+        self.max_message_size = max_message_size
+        self.liveness = liveness
+        self.context = context or zmq.Context.instance()
+        self.epoch: str | None = None
+        self.daemon_pid: int | None = None
+        self.counters: collections.Counter[str] = collections.Counter()
+        """resyncs, events_lost, disconnects, replies."""
+        self._snapshot: Snapshot = EMPTY_SNAPSHOT
+        self._snap_cond = threading.Condition()
+        self._connected = False
+        self._auth_failed = False
+        self._streams: list[EventStream] = []
+        self._streams_lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._out: collections.deque[Outgoing] = collections.deque()
+        self._out_lock = threading.Lock()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._stopping = threading.Event()
+        self._synced = threading.Event()
+        self._thread: threading.Thread | None = None
+        # owned by the client thread only:
+        self._pending: dict[int, tuple[str, Future[Any], float]] = {}
+        self._internal: dict[int, tuple[str, float]] = {}
+        self._poller = zmq.Poller()
+        self._resyncing = False
+        self._buffered: list[p.Delta] = []
+        self._event_seq = 0
+        self._sub: zmq.Socket | None = None
+        self._sub_endpoint = ""
+        self._last_heard = 0.0
+        self._next_probe = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, timeout: float = 5.0) -> RemoteEngine:
+        """Connect and wait for the first full snapshot.
+
+        Raises:
+            DaemonUnavailableError: nothing answered within ``timeout`` seconds.
+        """
+        if self._thread is not None:
+            raise EngineStoppedError("client already started")
+        self._thread = threading.Thread(target=self._run, name="tidegate-client", daemon=True)
+        self._thread.start()
+        if not self._synced.wait(timeout):
+            self.stop()
+            raise DaemonUnavailableError(self._unavailable(f"within {timeout:g} s"))
+        return self
+
+    def stop(self) -> None:
+        """Disconnect (the daemon keeps running). Pending commands fail."""
+        self._stopping.set()
+        self._wake()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(5.0)
+        with self._snap_cond:
+            self._snap_cond.notify_all()
+        for s in list(self._streams):
+            s.closed = True
+
+    def __enter__(self) -> RemoteEngine:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def connected(self) -> bool:
+        """True while the daemon answers (heartbeats arrive)."""
+        return self._connected
+
+    @property
+    def running(self) -> bool:
+        return self._connected and self._snapshot.running and not self._stopping.is_set()
+
+    def _unavailable(self, when: str) -> str:
+        if self._auth_failed:
+            return (f"the daemon at {self.endpoint} refused this client's CURVE key; add the "
+                    "key printed by `tidegate daemon --show-keys` on this machine to the "
+                    "daemon's api.authorized_keys")
+        path = sockets.ipc_path(self.endpoint)
+        hint = "start one with `tidegate daemon`"
+        if path is not None and not path.exists():
+            hint = f"no socket at {path}; {hint}"
+        elif sockets.is_tcp(self.endpoint):
+            hint = ("it is not running, unreachable, or does not know this client's key "
+                    f"(api.authorized_keys); {hint}")
+        return f"no tidegate daemon answers at {self.endpoint} {when} ({hint})"
+
+    # ------------------------------------------------------------------ state out
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The newest snapshot received (an immutable value)."""
+        return self._snapshot
+
+    def wait_for(self, predicate: Callable[[Snapshot], bool], timeout: float) -> Snapshot:
+        """Block until a snapshot satisfies ``predicate``; TimeoutError otherwise.
+
+        A daemon that goes away and returns within ``timeout`` does not end the wait.
+        """
+        deadline = time.monotonic() + timeout
+        with self._snap_cond:
+            while True:
+                snap = self._snapshot
+                if predicate(snap):
+                    return snap
+                if self._stopping.is_set():
+                    raise EngineStoppedError("the client was stopped while waiting")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"condition not met within {timeout} s")
+                self._snap_cond.wait(min(left, 0.5))
+
+    def subscribe(self, maxsize: int = 10_000) -> EventStream:
+        stream = EventStream(maxsize)
+        with self._streams_lock:
+            self._streams.append(stream)
+        return stream
+
+    def unsubscribe(self, stream: EventStream) -> None:
+        stream.closed = True
+        with self._streams_lock:
+            if stream in self._streams:
+                self._streams.remove(stream)
+
+    def _deliver(self, event: Event) -> None:
+        with self._streams_lock:
+            streams = list(self._streams)
+        for s in streams:
+            s._put(event)
+
+    def _set_snapshot(self, snap: Snapshot) -> None:
+        with self._snap_cond:
+            self._snapshot = snap
+            self._snap_cond.notify_all()
+
+    # ------------------------------------------------------------------ commands
+
+    def call(self, cmd: str, timeout: float | None = None, **args: Any) -> Future[Any]:
+        """Send any protocol command; the future resolves to its typed result."""
+        fut: Future[Any] = Future()
+        if self._stopping.is_set() or self._thread is None:
+            fut.set_exception(EngineStoppedError("the client is not started"))
+            return fut
+        args = msgspec.to_builtins(args)
+        deadline = time.monotonic() + (timeout or self.timeout)
+        with self._out_lock:
+            self._out.append((next(self._ids), cmd, args, fut, deadline))
+        self._wake()
+        return fut
+
+    def add(self, request: AddRequest) -> Future[str]:
+        return self.call("add", request=request)
+
+    def pause(self, torrent_id: str) -> Future[None]:
+        return self.call("pause", torrent_id=torrent_id)
+
+    def resume(self, torrent_id: str) -> Future[None]:
+        return self.call("resume", torrent_id=torrent_id)
+
+    def remove(self, torrent_id: str, delete_data: bool = False) -> Future[None]:
+        return self.call("remove", torrent_id=torrent_id, delete_data=delete_data)
+
+    def recheck(self, torrent_id: str) -> Future[None]:
+        return self.call("recheck", torrent_id=torrent_id)
+
+    def reannounce(self, torrent_id: str) -> Future[None]:
+        return self.call("reannounce", torrent_id=torrent_id)
+
+    def move(self, torrent_id: str, folder: str) -> Future[str]:
+        return self.call("move", torrent_id=torrent_id, folder=folder)
+
+    def set_limits(self, torrent_id: str, down: int | None = None,
+                   up: int | None = None) -> Future[None]:
+        return self.call("set_limits", torrent_id=torrent_id, down=down, up=up)
+
+    def set_global_limits(self, down: int | None = None, up: int | None = None) -> Future[None]:
+        return self.call("set_global_limits", down=down, up=up)
+
+    def set_share_limits(self, torrent_id: str, ratio: float | None = None,
+                         seed_time: int | None = None) -> Future[None]:
+        return self.call("set_share_limits", torrent_id=torrent_id, ratio=ratio,
+                         seed_time=seed_time)
+
+    def set_file_priorities(self, torrent_id: str, priorities: dict[int, int]) -> Future[None]:
+        return self.call("set_file_priorities", torrent_id=torrent_id,
+                         priorities=dict(priorities))
+
+    def set_sequential(self, torrent_id: str, on: bool) -> Future[None]:
+        return self.call("set_sequential", torrent_id=torrent_id, on=on)
+
+    def add_trackers(self, torrent_id: str, urls: Iterable[str]) -> Future[None]:
+        return self.call("add_trackers", torrent_id=torrent_id, urls=list(urls))
+
+    def remove_trackers(self, torrent_id: str, urls: Iterable[str]) -> Future[None]:
+        return self.call("remove_trackers", torrent_id=torrent_id, urls=list(urls))
+
+    def add_peers(self, torrent_id: str, peers: Iterable[str]) -> Future[None]:
+        return self.call("add_peers", torrent_id=torrent_id, peers=list(peers))
+
+    def flush(self, torrent_id: str) -> Future[None]:
+        return self.call("flush", torrent_id=torrent_id)
+
+    def details(self, torrent_id: str) -> Future[TorrentDetails]:
+        return self.call("details", torrent_id=torrent_id)
+
+    def save_resume_data(self) -> Future[None]:
+        return self.call("save_resume_data")
+
+    def session_settings(self) -> Future[dict[str, Any]]:
+        return self.call("session_settings")
+
+    def apply_config(self, config: Config) -> Future[None]:
+        return self.call("apply_config", config=config)
+
+    def shutdown_daemon(self) -> Future[None]:
+        """Ask the daemon to save everything and exit."""
+        return self.call("shutdown")
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"\0")
+        except OSError:
+            pass
+
+    # ------------------------------------------------------------------ the thread
+
+    def _run(self) -> None:
+        dealer = self.context.socket(zmq.DEALER)
+        sockets.configure(dealer, self.max_message_size * 2 + 65536)
+        # Queue only to a live connection: a command sent while the daemon is gone fails at
+        # once instead of running minutes later when it returns.
+        dealer.setsockopt(zmq.IMMEDIATE, 1)
+        monitor = dealer.get_monitor_socket(
+            zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+            | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        poller = self._poller
+        try:
+            sockets.connect(dealer, self.endpoint, self.client_keys, self.server_key)
+            poller.register(dealer, zmq.POLLIN)
+            poller.register(monitor, zmq.POLLIN)
+            poller.register(self._wake_r, zmq.POLLIN)
+            while not self._stopping.is_set():
+                self._turn(poller, dealer, monitor)
+        finally:
+            err = EngineStoppedError("the client stopped")
+            for _cmd, fut, _dl in self._pending.values():
+                _fail(fut, err)
+            with self._out_lock:
+                for item in self._out:
+                    _fail(item[3], err)
+                self._out.clear()
+            dealer.disable_monitor()
+            monitor.close(linger=0)
+            dealer.close(linger=0)
+            if self._sub is not None:
+                self._sub.close(linger=0)
+            self._wake_r.close()
+            self._wake_w.close()
+
+    def _turn(self, poller: zmq.Poller, dealer: zmq.Socket, monitor: zmq.Socket) -> None:
+        now = time.monotonic()
+        waits = [dl for _c, _f, dl in self._pending.values()]
+        waits.extend(dl for _c, dl in self._internal.values())
+        waits.append(self._next_probe if not self._connected else now + 0.5)
+        if self._connected:
+            waits.append(self._last_heard + self.liveness)
+        timeout_ms = max(0, int((min(waits) - now) * 1000)) + 1
+        ready = dict(poller.poll(timeout_ms))
+        if self._wake_r.fileno() in ready or self._wake_r in ready:
+            _drain(self._wake_r)
+        if monitor in ready:
+            self._on_monitor(monitor, dealer)
+        self._send_out(dealer)
+        if dealer in ready:
+            self._read_replies(dealer)
+        if self._sub is not None and self._sub in ready:
+            self._read_publications(dealer)
+        self._check_time(dealer)
+
+    def _on_monitor(self, monitor: zmq.Socket, dealer: zmq.Socket) -> None:
+        while True:
+            try:
+                msg = recv_monitor_message(monitor, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            event = msg["event"]
+            if event == zmq.EVENT_CONNECTED:
+                self._auth_failed = False
+                self._next_probe = 0.0  # say hello now
+            elif event == zmq.EVENT_DISCONNECTED and self._connected:
+                self._lost(dealer, "the connection to the daemon closed")
+            elif event in (zmq.EVENT_HANDSHAKE_FAILED_AUTH,
+                           zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL):
+                self._auth_failed = True
+
+    def _send_raw(self, dealer: zmq.Socket, rid: int, cmd: str,
+                  args: dict[str, Any]) -> Exception | None:
+        frames = p.encode_request(rid, cmd, args)
+        if len(frames[1]) > self.max_message_size:
+            return ProtocolError(f"{cmd}: request of {len(frames[1])} bytes exceeds the limit "
+                                 f"of {self.max_message_size} bytes", "too_large")
+        try:
+            dealer.send_multipart(frames, zmq.NOBLOCK)
+        except zmq.Again:
+            return DaemonUnavailableError(self._unavailable("now"))
+        return None
+
+    def _send_out(self, dealer: zmq.Socket) -> None:
+        with self._out_lock:
+            items = list(self._out)
+            self._out.clear()
+        for rid, cmd, args, fut, deadline in items:
+            if not fut.set_running_or_notify_cancel():
+                continue
+            error = self._send_raw(dealer, rid, cmd, args)
+            if error is not None:
+                _fail(fut, error)
+            else:
+                self._pending[rid] = (cmd, fut, deadline)
+
+    def _internal_request(self, dealer: zmq.Socket, cmd: str) -> None:
+        rid = next(self._ids)
+        if self._send_raw(dealer, rid, cmd, {}) is None:
+            self._internal[rid] = (cmd, time.monotonic() + min(self.timeout, 5.0))
+            if cmd == "snapshot":
+                self._resyncing = True
+
+    def _read_replies(self, dealer: zmq.Socket) -> None:
+        for _ in range(1000):
+            try:
+                frames = dealer.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                reply = p.parse_reply(frames)
+            except ProtocolError:
+                self.counters["bad_replies"] += 1
+                continue
+            self.counters["replies"] += 1
+            if reply.id in self._internal:
+                self._on_internal(dealer, self._internal.pop(reply.id)[0], reply)
+                continue
+            entry = self._pending.pop(reply.id, None) if reply.id is not None else None
+            if entry is None:
+                continue  # a late reply to a request that already timed out
+            cmd, fut, _dl = entry
+            try:
+                fut.set_result(p.result_of(cmd, reply))
+            except Exception as exc:
+                _fail(fut, exc)
+
+    def _on_internal(self, dealer: zmq.Socket, cmd: str, reply: p.Reply) -> None:
+        try:
+            result = p.result_of(cmd, reply)
+        except Exception:
+            self.counters["bad_replies"] += 1
+            if cmd == "snapshot":
+                self._resyncing = False
+            return
+        if isinstance(result, p.Hello):
+            self.daemon_pid = result.pid
+            self._connect_sub(result.publish)
+            self._last_heard = time.monotonic()
+            if result.epoch != self.epoch or not self._connected:
+                self._internal_request(dealer, "snapshot")
+        elif isinstance(result, p.FullSnapshot):
+            self._on_full(result)
+
+    def _connect_sub(self, publish: str) -> None:
+        endpoint = publish
+        if sockets.is_tcp(publish) and sockets.is_tcp(self.endpoint):
+            # the daemon reports what it bound (maybe 0.0.0.0): dial the host we dialled
+            host = self.endpoint[len("tcp://"):].rpartition(":")[0]
+            endpoint = f"tcp://{host}:{publish.rpartition(':')[2]}"
+        if self._sub is not None and endpoint == self._sub_endpoint:
+            return
+        if self._sub is not None:
+            self._sub.close(linger=0)
+        sub = self.context.socket(zmq.SUB)
+        sockets.configure(sub, self.max_message_size * 2 + 65536, hwm=100)
+        for topic in p.TOPICS:
+            sub.setsockopt(zmq.SUBSCRIBE, topic)
+        sockets.connect(sub, endpoint, self.client_keys, self.server_key)
+        self._sub, self._sub_endpoint = sub, endpoint
+        self._poller.register(sub, zmq.POLLIN)
+
+    def _on_full(self, full: p.FullSnapshot) -> None:
+        snap = full.snapshot
+        was_connected = self._connected
+        new_epoch = full.epoch != self.epoch
+        self.epoch = full.epoch
+        if new_epoch:
+            self._event_seq = full.event_seq
+        elif full.event_seq > self._event_seq:
+            self._lose_events(full.event_seq - self._event_seq, full.event_seq)
+        snap = msgspec.structs.replace(snap, torrents=MappingProxyType(dict(snap.torrents)))
+        for d in sorted(self._buffered, key=lambda d: d.seq):
+            if d.epoch == self.epoch and d.base == snap.seq:
+                snap = _applied(snap, d)
+        self._buffered.clear()
+        self._resyncing = False
+        self._connected = True
+        self._last_heard = time.monotonic()
+        self._set_snapshot(snap)
+        self.counters["resyncs"] += 1
+        if not was_connected:
+            self._deliver(DaemonConnection(seq=0, time=time.time(), connected=True,
+                                           endpoint=self.endpoint))
+        self._synced.set()
+
+    def _read_publications(self, dealer: zmq.Socket) -> None:
+        assert self._sub is not None
+        for _ in range(1000):
+            try:
+                frames = self._sub.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self._last_heard = time.monotonic()
+            try:
+                pub = p.parse_publication(frames)
+            except ProtocolError:
+                self.counters["bad_publications"] += 1
+                continue
+            if pub.epoch != self.epoch:
+                if not self._resyncing:
+                    self._internal_request(dealer, "hello")
+                continue
+            if isinstance(pub, p.Delta):
+                self._on_delta(dealer, pub)
+            elif isinstance(pub, p.EventFrame):
+                self._on_event(pub.event)
+            else:
+                self._on_beat(dealer, pub)
+
+    def _on_delta(self, dealer: zmq.Socket, delta: p.Delta) -> None:
+        if self._resyncing:
+            if len(self._buffered) < MAX_BUFFERED:
+                self._buffered.append(delta)
+            return
+        snap = self._snapshot
+        if delta.base == snap.seq:
+            self._set_snapshot(_applied(snap, delta))
+        elif delta.seq > snap.seq:
+            self._buffered.append(delta)
+            self._internal_request(dealer, "snapshot")  # missed one: start again from full
+
+    def _on_event(self, event: Event) -> None:
+        if event.seq <= self._event_seq:
+            return
+        if event.seq > self._event_seq + 1:
+            self._lose_events(event.seq - self._event_seq - 1, event.seq)
+        self._event_seq = event.seq
+        self._deliver(event)
+
+    def _lose_events(self, count: int, seq: int) -> None:
+        self.counters["events_lost"] += count
+        self._deliver(EventsLost(seq=seq, time=time.time(), count=count))
+
+    def _on_beat(self, dealer: zmq.Socket, beat: p.Beat) -> None:
+        if beat.event_seq > self._event_seq:
+            self._lose_events(beat.event_seq - self._event_seq, beat.event_seq)
+            self._event_seq = beat.event_seq
+        if beat.snapshot_seq > self._snapshot.seq and not self._resyncing:
+            self._internal_request(dealer, "snapshot")
+
+    def _check_time(self, dealer: zmq.Socket) -> None:
+        now = time.monotonic()
+        for rid in [rid for rid, (_c, _f, dl) in self._pending.items() if dl <= now]:
+            cmd, fut, _dl = self._pending.pop(rid)
+            _fail(fut, DaemonUnavailableError(
+                f"no reply to `{cmd}` within {self.timeout:g} s from {self.endpoint}"))
+        if self._connected and now - self._last_heard > self.liveness:
+            self._lost(dealer, f"no heartbeat from the daemon for {self.liveness:g} s")
+        for rid in [rid for rid, (_c, dl) in self._internal.items() if dl <= now]:
+            cmd, _dl = self._internal.pop(rid)
+            if cmd == "snapshot":
+                self._resyncing = False  # the next beat or delta asks again
+        if not self._connected and now >= self._next_probe:
+            self._next_probe = now + PROBE_INTERVAL
+            self._internal.clear()
+            self._resyncing = False
+            self._internal_request(dealer, "hello")
+
+    def _lost(self, dealer: zmq.Socket, why: str) -> None:
+        self._connected = False
+        self.counters["disconnects"] += 1
+        self._next_probe = time.monotonic() + PROBE_INTERVAL
+        error = DaemonUnavailableError(f"{why} ({self.endpoint}); the request was not "
+                                       "answered")
+        for cmd, fut, _dl in self._pending.values():
+            _fail(fut, DaemonUnavailableError(f"`{cmd}`: {error}"))
+        self._pending.clear()
+        self._set_snapshot(msgspec.structs.replace(self._snapshot, running=False))
+        self._deliver(DaemonConnection(seq=0, time=time.time(), connected=False,
+                                       endpoint=self.endpoint, message=why))
+
+
+def _applied(snap: Snapshot, delta: p.Delta) -> Snapshot:
+    return Snapshot(seq=delta.seq, time=delta.time,
+                    torrents=MappingProxyType(p.apply(snap, delta)), stats=delta.stats,
+                    running=delta.running)
+
+
+def _fail(fut: Future[Any], exc: BaseException) -> None:
+    if not fut.done():
+        try:
+            fut.set_exception(exc)
+        except Exception:  # concurrent.futures.InvalidStateError in a race with cancel
+            pass
+
+
+def _drain(sock: socket.socket) -> None:
+    try:
+        while sock.recv(4096):
+            pass
+    except OSError:
+        pass
