@@ -118,6 +118,9 @@ class RemoteEngine:
         """
         if self._thread is not None:
             raise EngineStoppedError("client already started")
+        path = sockets.ipc_path(self.endpoint)
+        if path is not None and not path.exists():
+            raise DaemonUnavailableError(self._unavailable("now"))
         self._thread = threading.Thread(target=self._run, name="tidegate-client", daemon=True)
         self._thread.start()
         if not self._synced.wait(timeout):

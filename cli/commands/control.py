@@ -1,0 +1,177 @@
+"""Daemon commands that change torrents: pause, resume, recheck, reannounce, rm,
+prio, limit, move.
+
+Every id is resolved before anything is sent, so a typo in the third id
+changes nothing; then each command's result is reported on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from engine.api import RemoteEngine
+from engine.errors import InputError, TidegateError
+
+from .. import fmt
+from ..console import clean, fail, note
+from ..remote import add_connect_options, connect, resolve, resolve_all
+
+PRIORITIES = {"skip": 0, "low": 1, "normal": 4, "high": 7}
+
+_SIMPLE: dict[str, tuple[str, Callable[[RemoteEngine, str], Future[Any]]]] = {
+    "pause": ("stop torrents until resumed", lambda c, t: c.pause(t)),
+    "resume": ("start paused torrents", lambda c, t: c.resume(t)),
+    "recheck": ("hash-check torrents' data again", lambda c, t: c.recheck(t)),
+    "reannounce": ("announce to trackers now", lambda c, t: c.reannounce(t)),
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    for name, (help_text, _fn) in _SIMPLE.items():
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("ids", nargs="+", metavar="ID", help="list number or info-hash prefix")
+        add_connect_options(p)
+        p.set_defaults(run=run_simple, action=name)
+
+    rm = sub.add_parser("rm", help="remove torrents from the daemon")
+    rm.add_argument("ids", nargs="+", metavar="ID")
+    rm.add_argument("--delete-data", action="store_true", help="also delete downloaded files")
+    add_connect_options(rm)
+    rm.set_defaults(run=run_rm)
+
+    pr = sub.add_parser("prio", help="set file priorities: prio ID FILE... LEVEL")
+    pr.add_argument("id", metavar="ID")
+    pr.add_argument("files", nargs="+", metavar="FILE",
+                    help="file index or path (shell patterns allowed), then the LEVEL: "
+                         "skip, low, normal, high or 0-7")
+    add_connect_options(pr)
+    pr.set_defaults(run=run_prio)
+
+    lim = sub.add_parser("limit", help="rate limits of one torrent, or global without ID")
+    lim.add_argument("id", nargs="?", metavar="ID")
+    lim.add_argument("--down", metavar="RATE", help="e.g. 500K, 2M; 0 is unlimited")
+    lim.add_argument("--up", metavar="RATE", help="e.g. 500K, 2M; 0 is unlimited")
+    add_connect_options(lim)
+    lim.set_defaults(run=run_limit)
+
+    mv = sub.add_parser("move", help="move a torrent's data to another folder")
+    mv.add_argument("id", metavar="ID")
+    mv.add_argument("folder", metavar="DIR")
+    add_connect_options(mv)
+    mv.set_defaults(run=run_move)
+
+
+def _report(client: RemoteEngine, jobs: list[tuple[str, Future[Any]]], done: str) -> int:
+    failed = 0
+    for tid, fut in jobs:
+        state = client.snapshot.torrents.get(tid)
+        name = clean(state.name) if state else tid
+        try:
+            fut.result()
+        except TidegateError as exc:
+            failed += 1
+            fail(f"{name}: {exc}")
+            continue
+        note(f"{done}: {name}")
+    return 1 if failed else 0
+
+
+def run_simple(args: argparse.Namespace) -> int:
+    _help, fn = _SIMPLE[args.action]
+    client = connect(args)
+    try:
+        ids = resolve_all(client.snapshot, args.ids)
+        return _report(client, [(t, fn(client, t)) for t in ids], args.action)
+    finally:
+        client.stop()
+
+
+def run_rm(args: argparse.Namespace) -> int:
+    client = connect(args)
+    try:
+        ids = resolve_all(client.snapshot, args.ids)
+        jobs = [(t, client.remove(t, args.delete_data)) for t in ids]
+        return _report(client, jobs, "removed with its data" if args.delete_data else "removed")
+    finally:
+        client.stop()
+
+
+def parse_level(text: str) -> int:
+    t = text.strip().lower()
+    if t in PRIORITIES:
+        return PRIORITIES[t]
+    if t.isdigit() and 0 <= int(t) <= 7:
+        return int(t)
+    raise InputError(text, "priority must be skip, low, normal, high or a number 0-7")
+
+
+def run_prio(args: argparse.Namespace) -> int:
+    if len(args.files) < 2:
+        raise InputError(" ".join(args.files), "give at least one FILE and then a LEVEL")
+    *selectors, level_text = args.files
+    level = parse_level(level_text)
+    client = connect(args)
+    try:
+        tid = resolve(client.snapshot, args.id)
+        details = client.details(tid).result()
+        chosen: dict[int, int] = {}
+        for sel in selectors:
+            hits = [f.index for f in details.files
+                    if (sel.isdigit() and f.index == int(sel))
+                    or f.path == sel or Path(f.path).name == sel
+                    or fnmatch.fnmatchcase(f.path, sel)]
+            if not hits:
+                raise InputError(sel, f"no file of {clean(details.torrent.name)} matches (see "
+                                      f"`tidegate show {args.id}`)")
+            chosen.update(dict.fromkeys(hits, level))
+        client.set_file_priorities(tid, chosen).result()
+    finally:
+        client.stop()
+    note(f"priority {level} set on {len(chosen)} file(s)")
+    return 0
+
+
+def run_limit(args: argparse.Namespace) -> int:
+    down = _rate(args.down, "--down") if args.down is not None else None
+    up = _rate(args.up, "--up") if args.up is not None else None
+    if down is None and up is None:
+        raise InputError("limit", "give --down RATE and/or --up RATE (0 is unlimited)")
+    client = connect(args)
+    try:
+        if args.id is None:
+            client.set_global_limits(down, up).result()
+            what = "global"
+        else:
+            tid = resolve(client.snapshot, args.id)
+            client.set_limits(tid, down, up).result()
+            what = tid[:8]
+    finally:
+        client.stop()
+    shown = ", ".join(f"{k} {fmt.rate(v) if v else 'unlimited'}"
+                      for k, v in (("down", down), ("up", up)) if v is not None)
+    note(f"{what} limits: {shown}")
+    return 0
+
+
+def _rate(text: str, flag: str) -> int:
+    try:
+        return fmt.parse_rate(text)
+    except ValueError as exc:
+        raise InputError(f"{flag} {text}", str(exc)) from None
+
+
+def run_move(args: argparse.Namespace) -> int:
+    folder = str(Path(args.folder).expanduser().resolve())
+    client = connect(args)
+    try:
+        tid = resolve(client.snapshot, args.id)
+        new = client.move(tid, folder).result()
+    finally:
+        client.stop()
+    note(f"moved to {clean(new)}")
+    return 0

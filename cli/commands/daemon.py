@@ -1,0 +1,94 @@
+"""``tidegate daemon`` and ``tidegate stop-daemon``.
+
+The daemon runs until SIGTERM, SIGINT, SIGHUP or a ``shutdown`` request; each
+stops it the same way (API closed, resume data saved, engine stopped) and the
+process exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+
+from engine.api.daemon import Daemon, client_keys, default_endpoint, server_keys
+from engine.config import load
+from engine.errors import EngineLockedError
+from engine.lockfile import PidLock
+
+from ..console import note
+from ..remote import add_connect_options, connect
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("daemon", help="run the engine headless, driven by `tidegate` commands")
+    p.add_argument("--endpoint", metavar="ENDPOINT",
+                   help="command endpoint (ipc://PATH, or tcp://HOST:PORT with CURVE)")
+    p.add_argument("--publish", metavar="ENDPOINT", help="snapshot/event endpoint")
+    p.add_argument("--json", action="store_true",
+                   help="print {pid, endpoint, publish, server_key} as one JSON line once ready")
+    p.add_argument("--show-keys", action="store_true",
+                   help="print this machine's CURVE public keys (daemon and client) and exit")
+    p.set_defaults(run=run)
+
+    s = sub.add_parser("stop-daemon", help="ask the running daemon to save and exit")
+    add_connect_options(s)
+    s.set_defaults(run=run_stop)
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = load()
+    if args.show_keys:
+        print(f"daemon  {server_keys(loaded).public}")
+        print(f"client  {client_keys(loaded).public}")
+        return 0
+    daemon = Daemon(loaded, endpoint=args.endpoint, publish_endpoint=args.publish)
+
+    def stop(signum: int, frame: object) -> None:
+        daemon.request_stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, stop)
+    daemon.start()
+    try:
+        info = daemon.info
+        if args.json:
+            sys.stdout.write(json.dumps(info) + "\n")
+            sys.stdout.flush()
+        note(f"tidegate daemon (pid {info['pid']}) serving {info['endpoint']}, publishing on "
+             f"{info['publish']}")
+        while not daemon.wait(1.0):
+            pass
+        note("stopping: saving resume data")
+    finally:
+        daemon.stop()
+    return 0
+
+
+def run_stop(args: argparse.Namespace) -> int:
+    loaded = load()
+    client = connect(args, loaded)
+    try:
+        pid = client.daemon_pid
+        client.shutdown_daemon().result(client.timeout)
+    finally:
+        client.stop()
+    if client.endpoint != default_endpoint(loaded):
+        note(f"the daemon at {client.endpoint} is stopping")
+        return 0
+    # our own daemon: wait until it has saved everything and released its data folder
+    limit = loaded.config.engine.stop_timeout + 10
+    deadline = time.monotonic() + limit
+    lock = PidLock(loaded.paths.data_dir / "daemon.lock", "the data folder")
+    while time.monotonic() < deadline:
+        try:
+            lock.acquire().release()
+        except EngineLockedError:
+            time.sleep(0.1)
+            continue
+        note(f"daemon (pid {pid}) stopped")
+        return 0
+    note(f"daemon (pid {pid}) is still stopping after {limit:g} s")
+    return 1

@@ -1,0 +1,92 @@
+"""Connecting the CLI to a running daemon, and naming torrents by id or number."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable
+
+from engine.api import RemoteEngine
+from engine.api.daemon import client_keys, default_endpoint, keys_dir
+from engine.api.keys import check_public_key
+from engine.config import LoadedConfig, load
+from engine.errors import InputError
+from engine.state import Snapshot, TorrentState
+
+CONNECT_TIMEOUT = 3.0
+"""Seconds to wait for a daemon before saying none is running."""
+
+
+def add_connect_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--connect", metavar="ENDPOINT",
+                   help="daemon endpoint (default: api.endpoint, or this user's ipc socket)")
+    p.add_argument("--server-key", metavar="KEY",
+                   help="the daemon's CURVE public key, for tcp:// endpoints")
+
+
+def connect(args: argparse.Namespace, loaded: LoadedConfig | None = None) -> RemoteEngine:
+    """A started client of the daemon named by ``--connect`` or the config.
+
+    Raises:
+        DaemonUnavailableError: no daemon answers; the message says how to start one.
+    """
+    loaded = loaded or load()
+    api = loaded.config.api
+    endpoint = getattr(args, "connect", None) or default_endpoint(loaded)
+    keys = server_key = None
+    if endpoint.startswith("tcp://"):
+        keys = client_keys(loaded)
+        server_key = getattr(args, "server_key", None) or api.server_key or _local_server_key(
+            loaded)
+        if server_key:
+            server_key = check_public_key(server_key, "--server-key")
+    client = RemoteEngine(endpoint, client_keys=keys, server_key=server_key,
+                          timeout=api.request_timeout, max_message_size=api.max_message_size)
+    return client.start(CONNECT_TIMEOUT)
+
+
+def _local_server_key(loaded: LoadedConfig) -> str | None:
+    public = keys_dir(loaded) / "server.key"
+    if not public.exists():
+        return None
+    for line in public.read_text().splitlines():
+        if "public-key" in line:
+            return line.split("=", 1)[1].strip().strip('"')
+    return None
+
+
+def ordered(snapshot: Snapshot) -> list[TorrentState]:
+    """Torrents in list order (``tidegate ls`` numbers them from 1)."""
+    return sorted(snapshot.torrents.values(), key=lambda t: (t.added_time, t.name, t.id))
+
+
+def resolve(snapshot: Snapshot, ref: str) -> str:
+    """The id of the torrent named by a list number or an info-hash prefix.
+
+    A number of up to 6 digits is a list number; anything else is a prefix of the
+    v1 or v2 info-hash (case-insensitive).
+    """
+    torrents = ordered(snapshot)
+    text = ref.strip().lower()
+    if text.isdigit() and len(text) <= 6:
+        n = int(text)
+        if not 1 <= n <= len(torrents):
+            raise InputError(ref, f"no torrent number {n}: the list has {len(torrents)} "
+                                  "(see `tidegate ls`)")
+        return torrents[n - 1].id
+    if not text:
+        raise InputError(ref, "empty torrent id")
+    matches = [t for t in torrents
+               if t.id.startswith(text) or (t.info_hash_v2 or "").startswith(text)]
+    if not matches:
+        raise InputError(ref, "no torrent has this id prefix or list number (see `tidegate ls`)")
+    if len(matches) > 1:
+        names = ", ".join(t.id[:12] for t in matches[:5])
+        raise InputError(ref, f"ambiguous: {len(matches)} torrents match ({names}...); give "
+                              "more characters")
+    return matches[0].id
+
+
+def resolve_all(snapshot: Snapshot, refs: Iterable[str]) -> list[str]:
+    """Every id, resolved before anything is done, so one typo changes nothing."""
+    ids = [resolve(snapshot, r) for r in refs]
+    return list(dict.fromkeys(ids))
