@@ -106,3 +106,7 @@ def start_seed(engine: Engine, created: Created, folder: Path) -> str:
 def tree_bytes(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
             if p.is_file()}
+
+
+# The real-daemon fixture, available to every test module (defined next to DaemonProc).
+from .daemon_util import daemons  # noqa: E402, F401

@@ -24,7 +24,7 @@ from engine.events import (
 )
 
 from .conftest import EngineFactory, make_payload, make_torrent, port_of, start_seed, tree_bytes
-from .daemon_util import ROOT, TIDEGATE, DaemonProc, daemons, env_for, short_home  # noqa: F401
+from .daemon_util import ROOT, TIDEGATE, DaemonProc, env_for, short_home
 
 
 def test_download_by_magnet_through_the_daemon(tmp_path: Path, make_engine: EngineFactory,
