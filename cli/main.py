@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         fail("interrupted")
         return 130
     except ConfigError as exc:
-        fail(str(exc), "fix the file, or run `tidegate config` to see every key and default")
+        fail(str(exc), "fix the file, or run `tidegate config` to see every key and default"
+             if exc.path else None)
         return 1
     except TidegateError as exc:
         fail(str(exc))

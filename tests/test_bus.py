@@ -360,13 +360,15 @@ def test_ipc_across_processes(short_dir: str) -> None:
             assert chain.recv(5.0) == HostnameRequest("site.onion")
             assert chain.recv(0.3) is None, "the sender's two repeats were de-duplicated"
         finally:
-            os.kill(proc.pid, signal.SIGTERM)
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGTERM)
             try:
-                proc.wait(timeout=5)
+                out, err = proc.communicate(timeout=5)
             except subprocess.TimeoutExpired:
                 proc.kill()
-                proc.wait(timeout=5)
-        assert proc.returncode == -signal.SIGTERM
+                out, err = proc.communicate(timeout=5)
+        assert proc.returncode == -signal.SIGTERM, err
+        assert out == "sent\n"
     assert not sock_file.exists(), "closing the Inbox removes its socket file"
 
 

@@ -36,7 +36,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from ..config import Config
-from ..errors import DaemonUnavailableError, EngineStoppedError, ProtocolError
+from ..errors import ConfigError, DaemonUnavailableError, EngineStoppedError, ProtocolError
 from ..events import DaemonConnection, Event, EventsLost, EventStream
 from ..requests import AddRequest
 from ..state import EMPTY_SNAPSHOT, Snapshot, TorrentDetails
@@ -71,6 +71,10 @@ class RemoteEngine:
                  max_message_size: int = 64 * 1024 * 1024,
                  context: zmq.Context | None = None, liveness: float = LIVENESS):
         self.endpoint = sockets.check_endpoint(endpoint, "--connect")
+        if sockets.is_tcp(self.endpoint) and (client_keys is None or not server_key):
+            raise ConfigError(f"connecting to {self.endpoint} needs CURVE keys: the daemon's "
+                              "public key (--server-key or api.server_key) and this client's "
+                              "key pair")
         self.client_keys = client_keys
         self.server_key = server_key
         self.timeout = timeout
@@ -140,7 +144,7 @@ class RemoteEngine:
             s.closed = True
 
     def __enter__(self) -> RemoteEngine:
-        return self.start()
+        return self if self._thread is not None else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

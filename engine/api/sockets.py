@@ -2,7 +2,7 @@
 
 Measured pitfalls of pyzmq 27 / libzmq 4.3 shape this module (../docs/api.md):
 every socket gets a maximum message size and bounded queues; ipc socket files
-are created 0755 under the default umask, so their folder is made 0700 and the
+are created 0755 under the default umask, so a folder created for them is 0700 and the
 file chmod-ed 0600 right after bind; a ``tcp://`` endpoint is never bound or
 dialled without CURVE.
 """
@@ -73,9 +73,9 @@ def bind(sock: zmq.Socket, endpoint: str, keys: KeyPair | None) -> str:
         sock.curve_secretkey = keys.secret.encode()
         sock.curve_publickey = keys.public.encode()
     path = ipc_path(endpoint)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(path.parent, 0o700)
+    if path is not None and not path.parent.exists():
+        # only a folder we create is narrowed (never a shared one such as /tmp)
+        path.parent.mkdir(parents=True, mode=0o700)
     try:
         sock.bind(endpoint)
     except zmq.ZMQError as exc:
