@@ -23,13 +23,13 @@ import pytest
 
 from engine.api import RemoteEngine
 
-from .conftest import LOOPBACK_TOML
-
 TIDEGATE = [sys.executable, "-m", "cli.main"]
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def short_home(extra_toml: str = "") -> Path:
+    from .conftest import LOOPBACK_TOML  # here: conftest imports this module
+
     home = Path(tempfile.mkdtemp(prefix="tg", dir="/tmp"))
     (home / "config.toml").write_text(LOOPBACK_TOML + "\n[storage]\nresume_save_interval = 1.0\n"
                                       + extra_toml)

@@ -168,8 +168,9 @@ class RemoteEngine:
         if path is not None and not path.exists():
             hint = f"no socket at {path}; {hint}"
         elif sockets.is_tcp(self.endpoint):
-            hint = ("it is not running, unreachable, or does not know this client's key "
-                    f"(api.authorized_keys); {hint}")
+            hint = ("no CURVE handshake completed: it is not running or unreachable, it does "
+                    "not list this client's key in api.authorized_keys, or its key is not the "
+                    f"server key given (--server-key, api.server_key); {hint}")
         return f"no tidegate daemon answers at {self.endpoint} {when} ({hint})"
 
     # ------------------------------------------------------------------ state out
