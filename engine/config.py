@@ -168,8 +168,8 @@ class ApiConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True)
     """Command socket the daemon binds and clients dial. Empty: ``ipc://<runtime dir>/api.sock``.
     A ``tcp://HOST:PORT`` endpoint always requires CURVE keys."""
     publish_endpoint: str = ""
-    """Snapshot and event socket. Empty: ``ipc://<runtime dir>/events.sock``, or for tcp the
-    command port + 1 (``*`` when the command port is ``*``)."""
+    """Snapshot and event socket. Empty: next to the command socket (``api.sock`` ->
+    ``api-events.sock``), or for tcp the command port + 1 (``*`` when the port is ``*``)."""
     authorized_keys: list[str] = msgspec.field(default_factory=list)
     """CURVE public keys (Z85) of clients allowed on tcp endpoints
     (`tidegate daemon --show-keys` prints a machine's client key)."""
@@ -179,7 +179,8 @@ class ApiConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True)
     request_timeout: float = 15.0
     """Seconds a client waits for a reply before it reports the daemon unavailable."""
     max_message_size: int = 64 * 1024 * 1024
-    """Largest message any API socket accepts, bytes; larger ones drop the connection."""
+    """Largest request the daemon reads, bytes. Up to twice this it answers ``too_large``;
+    beyond that libzmq drops the sender's connection without a reply."""
 
 
 class BusConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -211,8 +212,8 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
 
 _CHECKS: list[tuple[str, Any, str]] = [
     ("network.connections_limit", lambda v: v >= 2, "must be at least 2"),
-    ("rates.download", lambda v: v >= 0, "must be >= 0 (0 is unlimited)"),
-    ("rates.upload", lambda v: v >= 0, "must be >= 0 (0 is unlimited)"),
+    ("rates.download", lambda v: 0 <= v < 2**31, "must be 0 (unlimited) to 2147483647"),
+    ("rates.upload", lambda v: 0 <= v < 2**31, "must be 0 (unlimited) to 2147483647"),
     ("queue.active_downloads", lambda v: v >= -1, "must be -1 (unlimited) or more"),
     ("queue.active_seeds", lambda v: v >= -1, "must be -1 (unlimited) or more"),
     ("queue.active_limit", lambda v: v >= -1, "must be -1 (unlimited) or more"),

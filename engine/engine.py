@@ -31,7 +31,7 @@ from .config import load as load_config
 from .errors import EngineError, EngineStoppedError, TidegateError
 from .events import Event, EventStream, Log
 from .lockfile import PidLock
-from .requests import AddRequest
+from .requests import AddRequest, check_rate
 from .state import EMPTY_SNAPSHOT, Snapshot, TorrentDetails
 from .torrents import session as lt_session
 from .torrents.manager import TorrentManager
@@ -239,6 +239,9 @@ class Engine:
 
     def set_global_limits(self, down: int | None = None, up: int | None = None) -> Future[None]:
         def apply() -> None:
+            for value, what in ((down, "global download limit"), (up, "global upload limit")):
+                if value is not None:
+                    check_rate(value, what)
             rates = self.config.rates
             new = msgspec.structs.replace(
                 rates, download=rates.download if down is None else down,
@@ -398,6 +401,10 @@ class Engine:
             # libtorrent reports invalid handles and bad arguments as these
             if not fut.done():
                 fut.set_exception(EngineError(f"libtorrent: {exc}"))
+        except Exception as exc:  # a bug in one command must not stop the engine
+            self._emit(Log(level="error", message=f"command failed unexpectedly: {exc!r}"))
+            if not fut.done():
+                fut.set_exception(EngineError(f"internal error: {exc!r}"))
 
     def _resolve_save_waiters(self, m: TorrentManager) -> None:
         if self._save_waiters and m.saves_outstanding == 0:

@@ -13,7 +13,7 @@ import msgspec
 from .errors import InputError
 
 
-class AddRequest(msgspec.Struct, frozen=True, kw_only=True):
+class AddRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """What to add and how."""
 
     torrent: bytes | None = None
@@ -65,6 +65,25 @@ def check_tracker_url(url: str) -> str:
     if len(u) > 2048 or any(ord(c) < 0x21 for c in u):
         raise InputError(url, "tracker URL is too long or contains spaces/control characters")
     return u
+
+
+MAX_RATE = 2**31 - 1
+"""Largest rate limit libtorrent accepts, bytes/s (its limits are 32-bit ints)."""
+
+
+def check_rate(value: int, what: str) -> int:
+    """A rate limit in bytes/s: 0 (unlimited) up to :data:`MAX_RATE`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RATE:
+        raise InputError(str(value), f"{what} must be 0 (unlimited) or a bytes/s value up to "
+                                     f"{MAX_RATE}")
+    return value
+
+
+def check_share_limit(value: float, what: str) -> float:
+    """A ratio or seed-time limit: -1 (the global default), 0 (none) or more."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= -1:
+        raise InputError(str(value), f"{what} must be -1 (global default), 0 (none) or more")
+    return value
 
 
 def check_priority(value: int, where: str) -> int:

@@ -37,7 +37,7 @@ def test_values_and_provenance(tmp_path: Path) -> None:
     ("[network]\nconnections_limit = 'x'\n", "network.connections_limit", "Expected `int`"),
     ("[network]\nbogus = 1\n", "network", "unknown field `bogus`"),
     ("[nope]\na = 1\n", None, "unknown field `nope`"),
-    ("[rates]\nupload = -5\n", "rates.upload", "must be >= 0"),
+    ("[rates]\nupload = -5\n", "rates.upload", "must be 0 (unlimited) to 2147483647"),
     ("[network]\nencryption = 'maybe'\n", "network.encryption", "Invalid enum value 'maybe'"),
     ("[proxy]\ntype = 'socks5'\n", "proxy", "proxy.host and proxy.port are required"),
     ("[network]\ndht_bootstrap_nodes = ['nohost']\n", "network.dht_bootstrap_nodes[0]",

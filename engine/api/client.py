@@ -84,7 +84,9 @@ class RemoteEngine:
         self.epoch: str | None = None
         self.daemon_pid: int | None = None
         self.counters: collections.Counter[str] = collections.Counter()
-        """resyncs, events_lost, disconnects, replies."""
+        """resyncs, events_lost, disconnects, replies, internal_errors."""
+        self.last_error = ""
+        """The last unexpected error inside the client thread (for diagnostics)."""
         self._snapshot: Snapshot = EMPTY_SNAPSHOT
         self._snap_cond = threading.Condition()
         self._connected = False
@@ -328,7 +330,14 @@ class RemoteEngine:
             poller.register(monitor, zmq.POLLIN)
             poller.register(self._wake_r, zmq.POLLIN)
             while not self._stopping.is_set():
-                self._turn(poller, dealer, monitor)
+                try:
+                    self._turn(poller, dealer, monitor)
+                except zmq.ContextTerminated:
+                    break
+                except Exception as exc:  # keep serving callers; show what went wrong
+                    self.counters["internal_errors"] += 1
+                    self.last_error = repr(exc)
+                    time.sleep(0.05)
         finally:
             err = EngineStoppedError("the client stopped")
             for _cmd, fut, _dl in self._pending.values():
@@ -479,8 +488,8 @@ class RemoteEngine:
         self.epoch = full.epoch
         if new_epoch:
             self._event_seq = full.event_seq
-        elif full.event_seq > self._event_seq:
-            self._lose_events(full.event_seq - self._event_seq, full.event_seq)
+        # Same daemon: events up to full.event_seq may still be in flight on the SUB
+        # socket; real losses show as gaps in later events or beats.
         snap = msgspec.structs.replace(snap, torrents=MappingProxyType(dict(snap.torrents)))
         for d in sorted(self._buffered, key=lambda d: d.seq):
             if d.epoch == self.epoch and d.base == snap.seq:

@@ -255,6 +255,14 @@ ERROR_CODES: dict[str, type[errors.TidegateError]] = {
 
 _FIELDS = ("torrent_id", "source", "reason", "path", "key")
 
+_ATTRIBUTES: tuple[tuple[type[errors.TidegateError], tuple[str, ...]], ...] = (
+    (errors.UnknownTorrentError, ("torrent_id",)),
+    (errors.DuplicateTorrentError, ("torrent_id",)),
+    (errors.InputError, ("source", "reason")),
+    (errors.ConfigError, ("path", "key")),
+)
+"""The attributes each exception class carries (None is a value too)."""
+
 
 def error_body(exc: BaseException) -> ErrorBody:
     """The wire form of an exception raised by an engine command."""
@@ -282,9 +290,10 @@ def error_from_body(body: ErrorBody) -> errors.TidegateError:
         return errors.ProtocolError(body.message, body.code)
     exc = cls.__new__(cls)
     Exception.__init__(exc, body.message)
-    for name, value in body.fields.items():
-        if name in _FIELDS:
-            setattr(exc, name, value)
+    for kind, names in _ATTRIBUTES:
+        if issubclass(cls, kind):
+            for name in names:
+                setattr(exc, name, body.fields.get(name))
     return exc
 
 
@@ -332,9 +341,9 @@ def parse_request(frames: list[bytes], max_size: int) -> Decoded | Reply:
                                            f"{max_size} bytes")
     try:
         req = _request_decoder.decode(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         return protocol_error("bad_request", f"request body is not a valid msgpack request "
-                                             f"{{id, cmd, args}}: {exc}")
+                                             f"{{id, cmd, args}}: {exc}", _readable_id(body))
     if not 0 <= req.id <= MAX_ID:
         return protocol_error("bad_request", "request id must be between 0 and 2**63-1")
     args_type = COMMANDS.get(req.cmd)
@@ -346,6 +355,16 @@ def parse_request(frames: list[bytes], max_size: int) -> Decoded | Reply:
     except msgspec.ValidationError as exc:
         return protocol_error("bad_args", f"{req.cmd}: {_args_path(exc)}", req.id)
     return Decoded(req.id, req.cmd, args)
+
+
+def _readable_id(body: bytes) -> int | None:
+    """The id of a request that failed validation, when one can still be read."""
+    try:
+        raw = msgspec.msgpack.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    rid = raw.get("id") if isinstance(raw, dict) else None
+    return rid if type(rid) is int and 0 <= rid <= MAX_ID else None
 
 
 def _args_path(exc: msgspec.ValidationError) -> str:
@@ -368,7 +387,7 @@ def parse_reply(frames: list[bytes]) -> Reply:
                                    "it another tidegate version?", "bad_version")
     try:
         return _reply_decoder.decode(frames[1])
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise errors.ProtocolError(f"unreadable reply from the daemon: {exc}") from None
 
 
@@ -405,7 +424,7 @@ def parse_publication(frames: list[bytes]) -> Publication:
             return _event_decoder.decode(body)
         if topic == TOPIC_BEAT:
             return _beat_decoder.decode(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise errors.ProtocolError(f"unreadable {topic!r} publication: {exc}") from None
     raise errors.ProtocolError(f"unknown topic {topic[:32]!r}", "bad_frame")
 

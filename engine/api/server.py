@@ -190,6 +190,10 @@ class ApiServer:
             except ConfigError as exc:
                 self._error = exc
                 return
+            except Exception as exc:  # e.g. an unusable ipc folder
+                self._error = ConfigError(f"cannot listen on {self.endpoint} / "
+                                          f"{self.publish_endpoint}: {exc}")
+                return
             finally:
                 self._ready.set()
             self._serve(router, pub)
@@ -258,11 +262,16 @@ class ApiServer:
                 continue  # an identity with no body: nothing to answer
             identity, rest = frames[0], frames[1:]
             self.counters["requests"] += 1
-            parsed = p.parse_request(rest, self.max_message_size)
-            if isinstance(parsed, p.Reply):
-                self._reply(router, identity, parsed)
-                continue
-            self._handle(router, identity, parsed)
+            try:
+                parsed = p.parse_request(rest, self.max_message_size)
+                if isinstance(parsed, p.Reply):
+                    self._reply(router, identity, parsed)
+                    continue
+                self._handle(router, identity, parsed)
+            except Exception as exc:  # one bad request must never stop the server
+                self.counters["internal_errors"] += 1
+                self._reply(router, identity, p.protocol_error(
+                    "internal", f"the daemon failed on this request: {exc!r}"))
 
     def _handle(self, router: zmq.Socket, identity: bytes, req: p.Decoded) -> None:
         if req.cmd == "hello":

@@ -73,15 +73,15 @@ def bind(sock: zmq.Socket, endpoint: str, keys: KeyPair | None) -> str:
         sock.curve_secretkey = keys.secret.encode()
         sock.curve_publickey = keys.public.encode()
     path = ipc_path(endpoint)
-    if path is not None and not path.parent.exists():
-        # only a folder we create is narrowed (never a shared one such as /tmp)
-        path.parent.mkdir(parents=True, mode=0o700)
     try:
+        if path is not None and not path.parent.exists():
+            # only a folder we create is narrowed (never a shared one such as /tmp)
+            path.parent.mkdir(parents=True, mode=0o700)
         sock.bind(endpoint)
-    except zmq.ZMQError as exc:
+        if path is not None:
+            os.chmod(path, 0o600)
+    except (zmq.ZMQError, OSError) as exc:
         raise ConfigError(f"cannot listen on {endpoint}: {exc}") from None
-    if path is not None:
-        os.chmod(path, 0o600)
     last = sock.getsockopt(zmq.LAST_ENDPOINT)
     return last.decode() if isinstance(last, bytes) else str(last)
 

@@ -24,7 +24,14 @@ from ..events import (
     ResumeDataError,
     ShareLimitReached,
 )
-from ..requests import AddRequest, check_priority, check_tracker_url, parse_peer
+from ..requests import (
+    AddRequest,
+    check_priority,
+    check_rate,
+    check_share_limit,
+    check_tracker_url,
+    parse_peer,
+)
 from ..state import TorrentDetails
 from . import inputs, status
 from .alerts import _TF, TorrentTable
@@ -97,6 +104,8 @@ class TorrentManager(TorrentTable):
         if req.seed_mode and atp.ti is not None:
             flags |= _TF.seed_mode
         atp.flags = flags
+        check_share_limit(req.ratio_limit, "ratio limit")
+        check_share_limit(req.seed_time_limit, "seed time limit")
         extras = TorrentExtras(ratio_limit=req.ratio_limit, seed_time_limit=req.seed_time_limit,
                                metadata_first=req.metadata_first, comment=atp.comment,
                                creator=atp.created_by)
@@ -126,9 +135,9 @@ class TorrentManager(TorrentTable):
         if trackers:
             atp.trackers = list(dict.fromkeys([*atp.trackers, *trackers]))
         peers = [parse_peer(p) for p in req.peers]
-        if req.download_limit:
+        if check_rate(req.download_limit, "download limit"):
             atp.download_limit = req.download_limit
-        if req.upload_limit:
+        if check_rate(req.upload_limit, "upload limit"):
             atp.upload_limit = req.upload_limit
         self._pending_adds[torrent_id] = (fut, extras, req)
         self._pending_peers[torrent_id] = peers
@@ -197,13 +206,9 @@ class TorrentManager(TorrentTable):
     def set_share_limits(self, torrent_id: str, ratio: float | None, seed_time: int | None) -> None:
         t = self.get(torrent_id)
         if ratio is not None:
-            if ratio < -1:
-                raise InputError(str(ratio), "ratio limit must be -1 (global), 0 (none) or more")
-            t.extras.ratio_limit = float(ratio)
+            t.extras.ratio_limit = float(check_share_limit(ratio, "ratio limit"))
         if seed_time is not None:
-            if seed_time < -1:
-                raise InputError(str(seed_time), "seed time limit must be -1, 0 or more seconds")
-            t.extras.seed_time_limit = int(seed_time)
+            t.extras.seed_time_limit = int(check_share_limit(seed_time, "seed time limit"))
         self._save_soon(t)
 
     def set_file_priorities(self, torrent_id: str, priorities: dict[int, int]) -> None:
@@ -327,6 +332,4 @@ def _real_files(fs: lt.file_storage) -> list[int]:
 
 
 def _limit(value: int, what: str) -> int:
-    if not isinstance(value, int) or value < 0:
-        raise InputError(str(value), f"{what} must be 0 (unlimited) or a positive bytes/s value")
-    return value if value > 0 else -1
+    return check_rate(value, what) or -1

@@ -1,0 +1,67 @@
+"""ApiServer and RemoteEngine in one process (inproc), and faults at their edges."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import zmq
+
+from engine import AddRequest
+from engine.api import RemoteEngine
+from engine.api.server import ApiServer
+from engine.errors import ConfigError, InputError, UnknownTorrentError
+
+from .conftest import EngineFactory
+
+
+@pytest.fixture
+def served(make_engine: EngineFactory) -> Iterator[tuple[ApiServer, RemoteEngine]]:
+    engine = make_engine("e")
+    ctx = zmq.Context()
+    server = ApiServer(engine, "inproc://tg-cmd", "inproc://tg-pub", context=ctx).start()
+    client = RemoteEngine("inproc://tg-cmd", context=ctx, timeout=5).start(5)
+    yield server, client
+    client.stop()
+    server.stop()
+    ctx.term()
+
+
+def test_inproc_round_trip_and_errors_keep_their_class(
+        served: tuple[ApiServer, RemoteEngine]) -> None:
+    server, client = served
+    tid = client.add(AddRequest(uri="magnet:?xt=urn:btih:" + "ab" * 20, source="m",
+                                paused=True)).result(5)
+    client.wait_for(lambda s: tid in s.torrents, 5)
+    with pytest.raises(UnknownTorrentError) as info:
+        client.resume("ff" * 20).result(5)
+    assert info.value.torrent_id == "ff" * 20
+    assert server.counters["error:unknown_torrent"] == 1
+    assert server.counters["deltas"] >= 1
+
+
+@pytest.mark.parametrize("limits", [{"down": -5}, {"up": 2**31}, {"down": 2**62}])
+def test_global_limits_are_range_checked(served: tuple[ApiServer, RemoteEngine],
+                                         limits: dict[str, int]) -> None:
+    _server, client = served
+    before = client.snapshot.stats.download_limit
+    with pytest.raises(InputError, match="global .* limit must be 0 .unlimited. or a bytes/s"):
+        client.set_global_limits(**limits).result(5)
+    client.set_global_limits(down=1000).result(5)  # the engine still works
+    client.wait_for(lambda s: s.stats.download_limit == 1000, 5)
+    assert before == 0
+
+
+def test_an_unusable_ipc_folder_is_a_clear_error_at_start(make_engine: EngineFactory,
+                                                          tmp_path: Path) -> None:
+    engine = make_engine("e")
+    blocker = Path("/tmp") / f"tgblock{tmp_path.name[-8:]}"
+    blocker.write_text("a file where a folder should be")
+    try:
+        server = ApiServer(engine, f"ipc://{blocker}/sub/api.sock", f"ipc://{blocker}/sub/ev.sock")
+        with pytest.raises(ConfigError, match="cannot listen on"):
+            server.start()
+    finally:
+        blocker.unlink()
+    assert engine.running
