@@ -25,6 +25,7 @@ from typing import Any
 
 import msgspec
 
+from .board import StateBoard
 from .channel import CommandChannel
 from .config import Config, LoadedConfig
 from .config import load as load_config
@@ -32,7 +33,7 @@ from .errors import EngineError, EngineStoppedError, TidegateError
 from .events import Event, EventStream, Log
 from .lockfile import PidLock
 from .requests import AddRequest, check_rate
-from .state import EMPTY_SNAPSHOT, Snapshot, TorrentDetails
+from .state import Snapshot, TorrentDetails
 from .torrents import session as lt_session
 from .torrents.manager import TorrentManager
 from .torrents.resume import ResumeStore
@@ -62,10 +63,7 @@ class Engine:
         self.download_dir = (download_dir or self.loaded.download_dir()).expanduser()
         self._restore = restore
         self._channel = CommandChannel()
-        self._snapshot: Snapshot = EMPTY_SNAPSHOT
-        self._snap_cond = threading.Condition()
-        self._streams: list[EventStream] = []
-        self._streams_lock = threading.Lock()
+        self._board = StateBoard()
         self._event_seq = 0
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -130,37 +128,20 @@ class Engine:
     @property
     def snapshot(self) -> Snapshot:
         """The newest snapshot (an immutable value; safe from any thread)."""
-        return self._snapshot
+        return self._board.snapshot
 
-    def wait_for(
-        self, predicate: Callable[[Snapshot], bool], timeout: float
-    ) -> Snapshot:
+    def wait_for(self, predicate: Callable[[Snapshot], bool], timeout: float) -> Snapshot:
         """Block until a snapshot satisfies ``predicate``; raise TimeoutError otherwise."""
-        deadline = time.monotonic() + timeout
-        with self._snap_cond:
-            while True:
-                snap = self._snapshot
-                if predicate(snap):
-                    return snap
-                if self._stopped.is_set():
-                    raise EngineStoppedError("the engine stopped while waiting")
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"condition not met within {timeout} s")
-                self._snap_cond.wait(min(left, 0.5))
+        return self._board.wait_for(
+            predicate, timeout,
+            lambda: "the engine stopped while waiting" if self._stopped.is_set() else None)
 
     def subscribe(self, maxsize: int = 10_000) -> EventStream:
         """A new ordered stream of events from now on."""
-        stream = EventStream(maxsize)
-        with self._streams_lock:
-            self._streams.append(stream)
-        return stream
+        return self._board.subscribe(maxsize)
 
     def unsubscribe(self, stream: EventStream) -> None:
-        stream.closed = True
-        with self._streams_lock:
-            if stream in self._streams:
-                self._streams.remove(stream)
+        self._board.unsubscribe(stream)
 
     @property
     def event_seq(self) -> int:
@@ -189,10 +170,7 @@ class Engine:
     def _emit(self, event: Event) -> None:
         self._event_seq += 1
         stamped = msgspec.structs.replace(event, seq=self._event_seq, time=time.time())
-        with self._streams_lock:
-            streams = list(self._streams)
-        for s in streams:
-            s._put(stamped)
+        self._board.deliver(stamped)
         self._notify()
 
     # ------------------------------------------------------------------ commands
@@ -417,19 +395,15 @@ class Engine:
         m.dirty = False
         torrents = MappingProxyType(
             {tid: t.state for tid, t in m.torrents.items() if t.state is not None})
-        snap = Snapshot(seq=self._snapshot.seq + 1, time=time.time(), torrents=torrents,
+        snap = Snapshot(seq=self._board.snapshot.seq + 1, time=time.time(), torrents=torrents,
                         stats=m.stats)
-        with self._snap_cond:
-            self._snapshot = snap
-            self._snap_cond.notify_all()
+        self._board.publish(snap)
         self._notify()
 
     def _publish_stopped(self) -> None:
-        old = self._snapshot
-        with self._snap_cond:
-            self._snapshot = Snapshot(seq=old.seq + 1, time=time.time(), torrents=old.torrents,
-                                      stats=old.stats, running=False)
-            self._snap_cond.notify_all()
+        old = self._board.snapshot
+        self._board.publish(Snapshot(seq=old.seq + 1, time=time.time(), torrents=old.torrents,
+                                     stats=old.stats, running=False))
         self._notify()
 
     def _shutdown(self, ses: Any, m: TorrentManager) -> None:

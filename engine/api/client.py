@@ -35,11 +35,12 @@ import msgspec
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
+from ..board import StateBoard
 from ..config import Config
 from ..errors import ConfigError, DaemonUnavailableError, EngineStoppedError, ProtocolError
 from ..events import DaemonConnection, Event, EventsLost, EventStream
 from ..requests import AddRequest
-from ..state import EMPTY_SNAPSHOT, Snapshot, TorrentDetails
+from ..state import Snapshot, TorrentDetails
 from . import protocol as p
 from . import sockets
 from .keys import KeyPair
@@ -87,12 +88,9 @@ class RemoteEngine:
         """resyncs, events_lost, disconnects, replies, internal_errors."""
         self.last_error = ""
         """The last unexpected error inside the client thread (for diagnostics)."""
-        self._snapshot: Snapshot = EMPTY_SNAPSHOT
-        self._snap_cond = threading.Condition()
+        self._board = StateBoard()
         self._connected = False
         self._auth_failed = False
-        self._streams: list[EventStream] = []
-        self._streams_lock = threading.Lock()
         self._ids = itertools.count(1)
         self._out: collections.deque[Outgoing] = collections.deque()
         self._out_lock = threading.Lock()
@@ -140,10 +138,8 @@ class RemoteEngine:
         self._wake()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(5.0)
-        with self._snap_cond:
-            self._snap_cond.notify_all()
-        for s in list(self._streams):
-            s.closed = True
+        self._board.wake()
+        self._board.close_streams()
 
     def __enter__(self) -> RemoteEngine:
         return self if self._thread is not None else self.start()
@@ -158,7 +154,7 @@ class RemoteEngine:
 
     @property
     def running(self) -> bool:
-        return self._connected and self._snapshot.running and not self._stopping.is_set()
+        return self._connected and self._board.snapshot.running and not self._stopping.is_set()
 
     def _unavailable(self, when: str) -> str:
         if self._auth_failed:
@@ -180,48 +176,22 @@ class RemoteEngine:
     @property
     def snapshot(self) -> Snapshot:
         """The newest snapshot received (an immutable value)."""
-        return self._snapshot
+        return self._board.snapshot
 
     def wait_for(self, predicate: Callable[[Snapshot], bool], timeout: float) -> Snapshot:
         """Block until a snapshot satisfies ``predicate``; TimeoutError otherwise.
 
         A daemon that goes away and returns within ``timeout`` does not end the wait.
         """
-        deadline = time.monotonic() + timeout
-        with self._snap_cond:
-            while True:
-                snap = self._snapshot
-                if predicate(snap):
-                    return snap
-                if self._stopping.is_set():
-                    raise EngineStoppedError("the client was stopped while waiting")
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"condition not met within {timeout} s")
-                self._snap_cond.wait(min(left, 0.5))
+        return self._board.wait_for(
+            predicate, timeout,
+            lambda: "the client was stopped while waiting" if self._stopping.is_set() else None)
 
     def subscribe(self, maxsize: int = 10_000) -> EventStream:
-        stream = EventStream(maxsize)
-        with self._streams_lock:
-            self._streams.append(stream)
-        return stream
+        return self._board.subscribe(maxsize)
 
     def unsubscribe(self, stream: EventStream) -> None:
-        stream.closed = True
-        with self._streams_lock:
-            if stream in self._streams:
-                self._streams.remove(stream)
-
-    def _deliver(self, event: Event) -> None:
-        with self._streams_lock:
-            streams = list(self._streams)
-        for s in streams:
-            s._put(event)
-
-    def _set_snapshot(self, snap: Snapshot) -> None:
-        with self._snap_cond:
-            self._snapshot = snap
-            self._snap_cond.notify_all()
+        self._board.unsubscribe(stream)
 
     # ------------------------------------------------------------------ commands
 
@@ -498,10 +468,10 @@ class RemoteEngine:
         self._resyncing = False
         self._connected = True
         self._last_heard = time.monotonic()
-        self._set_snapshot(snap)
+        self._board.publish(snap)
         self.counters["resyncs"] += 1
         if not was_connected:
-            self._deliver(DaemonConnection(seq=0, time=time.time(), connected=True,
+            self._board.deliver(DaemonConnection(seq=0, time=time.time(), connected=True,
                                            endpoint=self.endpoint))
         self._synced.set()
 
@@ -534,9 +504,9 @@ class RemoteEngine:
             if len(self._buffered) < MAX_BUFFERED:
                 self._buffered.append(delta)
             return
-        snap = self._snapshot
+        snap = self._board.snapshot
         if delta.base == snap.seq:
-            self._set_snapshot(_applied(snap, delta))
+            self._board.publish(_applied(snap, delta))
         elif delta.seq > snap.seq:
             self._buffered.append(delta)
             self._internal_request(dealer, "snapshot")  # missed one: start again from full
@@ -547,17 +517,17 @@ class RemoteEngine:
         if event.seq > self._event_seq + 1:
             self._lose_events(event.seq - self._event_seq - 1, event.seq)
         self._event_seq = event.seq
-        self._deliver(event)
+        self._board.deliver(event)
 
     def _lose_events(self, count: int, seq: int) -> None:
         self.counters["events_lost"] += count
-        self._deliver(EventsLost(seq=seq, time=time.time(), count=count))
+        self._board.deliver(EventsLost(seq=seq, time=time.time(), count=count))
 
     def _on_beat(self, dealer: zmq.Socket, beat: p.Beat) -> None:
         if beat.event_seq > self._event_seq:
             self._lose_events(beat.event_seq - self._event_seq, beat.event_seq)
             self._event_seq = beat.event_seq
-        if beat.snapshot_seq > self._snapshot.seq and not self._resyncing:
+        if beat.snapshot_seq > self._board.snapshot.seq and not self._resyncing:
             self._internal_request(dealer, "snapshot")
 
     def _check_time(self, dealer: zmq.Socket) -> None:
@@ -587,8 +557,8 @@ class RemoteEngine:
         for cmd, fut, _dl in self._pending.values():
             _fail(fut, DaemonUnavailableError(f"`{cmd}`: {error}"))
         self._pending.clear()
-        self._set_snapshot(msgspec.structs.replace(self._snapshot, running=False))
-        self._deliver(DaemonConnection(seq=0, time=time.time(), connected=False,
+        self._board.publish(msgspec.structs.replace(self._board.snapshot, running=False))
+        self._board.deliver(DaemonConnection(seq=0, time=time.time(), connected=False,
                                        endpoint=self.endpoint, message=why))
 
 

@@ -1,0 +1,87 @@
+"""The newest snapshot and the event subscribers: what every engine front shares.
+
+Both :class:`engine.Engine` and :class:`engine.api.RemoteEngine` publish
+snapshots (one reference swap under a condition variable) and deliver events
+to bounded subscriber streams; this is that mechanism, written once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from .errors import EngineStoppedError
+from .events import Event, EventStream
+from .state import EMPTY_SNAPSHOT, Snapshot
+
+
+class StateBoard:
+    """Holds the newest :class:`Snapshot`; wakes waiters; fans events out."""
+
+    def __init__(self) -> None:
+        self._snapshot: Snapshot = EMPTY_SNAPSHOT
+        self._cond = threading.Condition()
+        self._streams: list[EventStream] = []
+        self._streams_lock = threading.Lock()
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def publish(self, snapshot: Snapshot) -> None:
+        """Replace the snapshot (one reference swap) and wake every waiter."""
+        with self._cond:
+            self._snapshot = snapshot
+            self._cond.notify_all()
+
+    def wake(self) -> None:
+        """Wake waiters without a new snapshot (so they re-check ``stopped``)."""
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_for(self, predicate: Callable[[Snapshot], bool], timeout: float,
+                 stopped: Callable[[], str | None]) -> Snapshot:
+        """Block until a snapshot satisfies ``predicate``.
+
+        Raises:
+            TimeoutError: not within ``timeout`` seconds.
+            EngineStoppedError: ``stopped()`` returned a reason.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                snap = self._snapshot
+                if predicate(snap):
+                    return snap
+                reason = stopped()
+                if reason:
+                    raise EngineStoppedError(reason)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"condition not met within {timeout} s")
+                self._cond.wait(min(left, 0.5))
+
+    def subscribe(self, maxsize: int = 10_000) -> EventStream:
+        """A new ordered stream of events from now on."""
+        stream = EventStream(maxsize)
+        with self._streams_lock:
+            self._streams.append(stream)
+        return stream
+
+    def unsubscribe(self, stream: EventStream) -> None:
+        stream.closed = True
+        with self._streams_lock:
+            if stream in self._streams:
+                self._streams.remove(stream)
+
+    def deliver(self, event: Event) -> None:
+        with self._streams_lock:
+            streams = list(self._streams)
+        for s in streams:
+            s._put(event)
+
+    def close_streams(self) -> None:
+        with self._streams_lock:
+            for s in self._streams:
+                s.closed = True
