@@ -65,3 +65,14 @@ def test_an_unusable_ipc_folder_is_a_clear_error_at_start(make_engine: EngineFac
     finally:
         blocker.unlink()
     assert engine.running
+
+
+def test_a_burst_beyond_the_queue_waits_instead_of_failing(
+        served: tuple[ApiServer, RemoteEngine]) -> None:
+    _server, client = served
+    tid = client.add(AddRequest(uri="magnet:?xt=urn:btih:" + "ac" * 20, source="m",
+                                paused=True)).result(5)
+    # well past the 1000-message high-water marks; each may take its time (timeout 60 s)
+    futures = [client.call("pause", timeout=60, torrent_id=tid) for _ in range(5000)]
+    assert [f.result(60) for f in futures] == [None] * 5000
+    assert client.connected

@@ -51,6 +51,9 @@ PROBE_INTERVAL = 0.5
 """Seconds between ``hello`` attempts while disconnected."""
 MAX_BUFFERED = 64
 """Deltas kept while a resync is in flight."""
+MAX_PENDING = 1024
+"""Requests in flight at once; more wait in the client (the daemon answers ``busy`` past 4096
+over all its clients)."""
 
 Outgoing = tuple[int, str, dict[str, Any], "Future[Any]", float]
 
@@ -104,6 +107,8 @@ class RemoteEngine:
         self._pending: dict[int, tuple[str, Future[Any], float]] = {}
         self._internal: dict[int, tuple[str, float]] = {}
         self._poller = zmq.Poller()
+        self._blocked = False
+        """Requests wait in ``_out`` because the daemon's queue is full."""
         self._resyncing = False
         self._buffered: list[p.Delta] = []
         self._event_seq = 0
@@ -328,6 +333,8 @@ class RemoteEngine:
         now = time.monotonic()
         waits = [dl for _c, _f, dl in self._pending.values()]
         waits.extend(dl for _c, dl in self._internal.values())
+        with self._out_lock:
+            waits.extend(item[4] for item in self._out)
         waits.append(self._next_probe if not self._connected else now + 0.5)
         if self._connected:
             waits.append(self._last_heard + self.liveness)
@@ -362,6 +369,7 @@ class RemoteEngine:
 
     def _send_raw(self, dealer: zmq.Socket, rid: int, cmd: str,
                   args: dict[str, Any]) -> Exception | None:
+        """Send one request; an exception for the caller, :data:`_FULL`, or None when sent."""
         frames = p.encode_request(rid, cmd, args)
         if len(frames[1]) > self.max_message_size:
             return ProtocolError(f"{cmd}: request of {len(frames[1])} bytes exceeds the limit "
@@ -369,21 +377,43 @@ class RemoteEngine:
         try:
             dealer.send_multipart(frames, zmq.NOBLOCK)
         except zmq.Again:
-            return DaemonUnavailableError(self._unavailable("now"))
+            # No connection (IMMEDIATE), or the queue to a busy daemon is full.
+            return _FULL if self._connected else DaemonUnavailableError(
+                self._unavailable("now"))
         return None
 
     def _send_out(self, dealer: zmq.Socket) -> None:
         with self._out_lock:
             items = list(self._out)
             self._out.clear()
-        for rid, cmd, args, fut, deadline in items:
-            if not fut.set_running_or_notify_cancel():
+        now = time.monotonic()
+        for i, (rid, cmd, args, fut, deadline) in enumerate(items):
+            if fut.done():
+                continue  # cancelled by the caller before it was sent
+            if now >= deadline:
+                _fail(fut, DaemonUnavailableError(
+                    f"`{cmd}` could not be sent within {self.timeout:g} s: the daemon at "
+                    f"{self.endpoint} is not reading"))
                 continue
-            error = self._send_raw(dealer, rid, cmd, args)
-            if error is not None:
-                _fail(fut, error)
+            outcome = (_FULL if len(self._pending) >= MAX_PENDING
+                       else self._send_raw(dealer, rid, cmd, args))
+            if outcome is _FULL:
+                # back-pressure: keep the rest, in order, until the socket is writable
+                with self._out_lock:
+                    self._out.extendleft(reversed(items[i:]))
+                # writable again or a reply frees a slot, whichever comes first
+                self._set_blocked(dealer, len(self._pending) < MAX_PENDING)
+                return
+            if outcome is not None:
+                _fail(fut, outcome)
             else:
                 self._pending[rid] = (cmd, fut, deadline)
+        self._set_blocked(dealer, False)
+
+    def _set_blocked(self, dealer: zmq.Socket, blocked: bool) -> None:
+        if blocked != self._blocked:
+            self._blocked = blocked
+            self._poller.modify(dealer, zmq.POLLIN | (zmq.POLLOUT if blocked else 0))
 
     def _internal_request(self, dealer: zmq.Socket, cmd: str) -> None:
         rid = next(self._ids)
@@ -412,9 +442,15 @@ class RemoteEngine:
                 continue  # a late reply to a request that already timed out
             cmd, fut, _dl = entry
             try:
-                fut.set_result(p.result_of(cmd, reply))
+                result = p.result_of(cmd, reply)
             except Exception as exc:
                 _fail(fut, exc)
+                continue
+            if not fut.done():  # the caller may have cancelled it
+                try:
+                    fut.set_result(result)
+                except Exception:  # InvalidStateError: cancelled in between
+                    pass
 
     def _on_internal(self, dealer: zmq.Socket, cmd: str, reply: p.Reply) -> None:
         try:
@@ -560,6 +596,13 @@ class RemoteEngine:
         self._board.publish(msgspec.structs.replace(self._board.snapshot, running=False))
         self._board.deliver(DaemonConnection(seq=0, time=time.time(), connected=False,
                                        endpoint=self.endpoint, message=why))
+
+
+class _Full(Exception):
+    """The send queue to a connected daemon is full: retry when writable."""
+
+
+_FULL = _Full()
 
 
 def _applied(snap: Snapshot, delta: p.Delta) -> Snapshot:
