@@ -8,13 +8,13 @@ the engine thread runs the callables in order. A socketpair wakes the engine's
 from __future__ import annotations
 
 import collections
-import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
 from .errors import EngineStoppedError
+from .waker import Waker
 
 Command = tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]
 
@@ -24,9 +24,7 @@ class CommandChannel:
         self._queue: collections.deque[Command] = collections.deque()
         self._lock = threading.Lock()
         self._closed = False
-        self.wake_r, self._wake_w = socket.socketpair()
-        self.wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
+        self.waker = Waker()
 
     def post(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         fut: Future[Any] = Future()
@@ -35,21 +33,8 @@ class CommandChannel:
                 fut.set_exception(EngineStoppedError("the engine is not running"))
                 return fut
             self._queue.append((fn, args, fut))
-        self.wake()
+        self.waker.wake()
         return fut
-
-    def wake(self) -> None:
-        try:
-            self._wake_w.send(b"\0")
-        except (BlockingIOError, OSError):
-            pass  # the pipe is full: the engine is awake already
-
-    def drain_wakeups(self) -> None:
-        try:
-            while self.wake_r.recv(4096):
-                pass
-        except (BlockingIOError, OSError):
-            pass
 
     def take(self) -> list[Command]:
         with self._lock:
@@ -66,5 +51,4 @@ class CommandChannel:
         return items
 
     def dispose(self) -> None:
-        self.wake_r.close()
-        self._wake_w.close()
+        self.waker.close()

@@ -37,6 +37,7 @@ from .state import Snapshot, TorrentDetails
 from .torrents import session as lt_session
 from .torrents.manager import TorrentManager
 from .torrents.resume import ResumeStore
+from .waker import drain
 
 
 class Engine:
@@ -100,7 +101,7 @@ class Engine:
         if self._thread is None:
             return
         self._stopping.set()
-        self._channel.wake()
+        self._channel.waker.wake()
         limit = (timeout or self.config.engine.stop_timeout) + 10.0
         self._thread.join(limit)
         if self._thread.is_alive():
@@ -304,7 +305,7 @@ class Engine:
                 self._ready.set()
                 return
             sel.register(alert_r, selectors.EVENT_READ)
-            sel.register(self._channel.wake_r, selectors.EVENT_READ)
+            sel.register(self._channel.waker.reader, selectors.EVENT_READ)
             self._ready.set()
             self._loop(ses, m, sel, alert_r)
             self._shutdown(ses, m)
@@ -343,8 +344,8 @@ class Engine:
             now = time.monotonic()
             wait = max(0.0, min(next_snap, next_save, next_limits) - now)
             sel.select(wait)
-            _drain(alert_r)
-            self._channel.drain_wakeups()
+            drain(alert_r)
+            self._channel.waker.drain()
             for fn, args, fut in self._channel.take():
                 self._run_command(fn, args, fut)
             m.handle_alerts(ses.pop_alerts())
@@ -430,10 +431,3 @@ class _Deferred:
 
 _DEFERRED = _Deferred()
 
-
-def _drain(sock: socket.socket) -> None:
-    try:
-        while sock.recv(4096):
-            pass
-    except (BlockingIOError, OSError):
-        pass

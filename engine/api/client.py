@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import collections
 import itertools
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -41,6 +40,7 @@ from ..errors import ConfigError, DaemonUnavailableError, EngineStoppedError, Pr
 from ..events import DaemonConnection, Event, EventsLost, EventStream
 from ..requests import AddRequest
 from ..state import Snapshot, TorrentDetails
+from ..waker import Waker
 from . import protocol as p
 from . import sockets
 from .keys import KeyPair
@@ -51,9 +51,10 @@ PROBE_INTERVAL = 0.5
 """Seconds between ``hello`` attempts while disconnected."""
 MAX_BUFFERED = 64
 """Deltas kept while a resync is in flight."""
-MAX_PENDING = 1024
-"""Requests in flight at once; more wait in the client (the daemon answers ``busy`` past 4096
-over all its clients)."""
+MAX_PENDING = 256
+"""Requests in flight at once; more wait in the client. Kept well under the sockets'
+high-water mark of 1000 (libzmq counts frames, and a reply is 2-3), so the daemon never has
+to drop a reply to us for a full queue; the daemon answers ``busy`` past 4096 overall."""
 
 Outgoing = tuple[int, str, dict[str, Any], "Future[Any]", float]
 
@@ -97,9 +98,7 @@ class RemoteEngine:
         self._ids = itertools.count(1)
         self._out: collections.deque[Outgoing] = collections.deque()
         self._out_lock = threading.Lock()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
+        self._waker = Waker()
         self._stopping = threading.Event()
         self._synced = threading.Event()
         self._thread: threading.Thread | None = None
@@ -282,10 +281,7 @@ class RemoteEngine:
         return self.call("shutdown")
 
     def _wake(self) -> None:
-        try:
-            self._wake_w.send(b"\0")
-        except OSError:
-            pass
+        self._waker.wake()
 
     # ------------------------------------------------------------------ the thread
 
@@ -303,7 +299,7 @@ class RemoteEngine:
             sockets.connect(dealer, self.endpoint, self.client_keys, self.server_key)
             poller.register(dealer, zmq.POLLIN)
             poller.register(monitor, zmq.POLLIN)
-            poller.register(self._wake_r, zmq.POLLIN)
+            poller.register(self._waker.reader, zmq.POLLIN)
             while not self._stopping.is_set():
                 try:
                     self._turn(poller, dealer, monitor)
@@ -326,8 +322,7 @@ class RemoteEngine:
             dealer.close(linger=0)
             if self._sub is not None:
                 self._sub.close(linger=0)
-            self._wake_r.close()
-            self._wake_w.close()
+            self._waker.close()
 
     def _turn(self, poller: zmq.Poller, dealer: zmq.Socket, monitor: zmq.Socket) -> None:
         now = time.monotonic()
@@ -340,8 +335,8 @@ class RemoteEngine:
             waits.append(self._last_heard + self.liveness)
         timeout_ms = max(0, int((min(waits) - now) * 1000)) + 1
         ready = dict(poller.poll(timeout_ms))
-        if self._wake_r.fileno() in ready or self._wake_r in ready:
-            _drain(self._wake_r)
+        if self._waker.reader.fileno() in ready or self._waker.reader in ready:
+            self._waker.drain()
         if monitor in ready:
             self._on_monitor(monitor, dealer)
         self._send_out(dealer)
@@ -618,10 +613,3 @@ def _fail(fut: Future[Any], exc: BaseException) -> None:
         except Exception:  # concurrent.futures.InvalidStateError in a race with cancel
             pass
 
-
-def _drain(sock: socket.socket) -> None:
-    try:
-        while sock.recv(4096):
-            pass
-    except OSError:
-        pass

@@ -17,7 +17,6 @@ from __future__ import annotations
 import collections
 import os
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -32,6 +31,7 @@ from ..engine import Engine
 from ..errors import ConfigError, EngineError
 from ..events import EventsLost
 from ..state import Snapshot
+from ..waker import Waker
 from . import protocol as p
 from . import sockets
 from .keys import KeyPair
@@ -114,9 +114,7 @@ class ApiServer:
         self.bound_publish = ""
         self.counters: collections.Counter[str] = collections.Counter()
         """requests, errors (by code), replies, deltas, events, beats."""
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
+        self._waker = Waker()
         self._done: collections.deque[tuple[bytes, int, str, Future[Any]]] = \
             collections.deque()
         self._inflight = 0
@@ -165,14 +163,10 @@ class ApiServer:
             self._auth = None
         for ep in (self.bound_endpoint, self.bound_publish):
             sockets.remove_ipc_file(ep)
-        self._wake_r.close()
-        self._wake_w.close()
+        self._waker.close()
 
     def _wake(self) -> None:
-        try:
-            self._wake_w.send(b"\0")
-        except OSError:
-            pass  # full: the server is awake already (or closed at stop)
+        self._waker.wake()
 
     # ------------------------------------------------------------------ the thread
 
@@ -204,13 +198,13 @@ class ApiServer:
     def _serve(self, router: zmq.Socket, pub: zmq.Socket) -> None:
         poller = zmq.Poller()
         poller.register(router, zmq.POLLIN)
-        poller.register(self._wake_r, zmq.POLLIN)
+        poller.register(self._waker.reader, zmq.POLLIN)
         next_beat = time.monotonic()
         while not self._stopping.is_set():
             timeout_ms = max(0, int((next_beat - time.monotonic()) * 1000))
             ready = dict(poller.poll(timeout_ms))
-            if self._wake_r.fileno() in ready or self._wake_r in ready:
-                _drain(self._wake_r)
+            if self._waker.reader.fileno() in ready or self._waker.reader in ready:
+                self._waker.drain()
             self._publish_state(pub)
             self._publish_events(pub)
             if router in ready:
@@ -331,11 +325,4 @@ class ApiServer:
         except zmq.ZMQError:
             self.counters["replies_dropped"] += 1  # that client is gone
 
-
-def _drain(sock: socket.socket) -> None:
-    try:
-        while sock.recv(4096):
-            pass
-    except OSError:
-        pass
 
