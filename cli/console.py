@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
+from engine.safetext import clean
 from engine.state import enc_hook
 
 out = Console(soft_wrap=True, highlight=False)
@@ -30,20 +31,6 @@ def print_json(value: Any) -> None:
 def printable(text: str) -> str:
     """:func:`clean` text with Rich markup escaped, for strings printed with markup."""
     return escape(clean(text))
-
-
-def clean(text: str) -> str:
-    """Text from torrents, peers or users, made safe for a terminal: escape
-    sequences, control and bidi characters are shown as ``\\xNN``/``\\uNNNN``."""
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0 or 0x202A <= code <= 0x202E \
-                or 0x2066 <= code <= 0x2069:
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 def fail(message: str, hint: str | None = None) -> None:

@@ -12,7 +12,7 @@ import sys
 
 from engine.errors import ConfigError, TidegateError
 
-from .commands import control, create, daemon, download, info, seed, torrents
+from .commands import control, create, daemon, download, info, seed, torrents, tui
 from .console import fail
 
 
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="TIDEGATE_HOME relocates config, data and runtime files.")
     parser.add_argument("--version", action="version", version="tidegate 0.1.0")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (download, create, seed, info, daemon, torrents, control):
+    for module in (tui, download, create, seed, info, daemon, torrents, control):
         module.register(sub)
     return parser
 
@@ -39,8 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
-        parser.print_help()
-        return 0
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            parser.print_help()  # no terminal to draw on: say what there is instead
+            return 0
+        args = parser.parse_args(["tui"])
     try:
         return int(args.run(args))
     except KeyboardInterrupt:

@@ -99,6 +99,8 @@ class SessionStats(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     listen_port: int = 0
     download_limit: int = 0
     upload_limit: int = 0
+    free_disk: int = -1
+    """Bytes free on the default download folder's file system (-1 unknown)."""
 
 
 class Snapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -161,7 +163,7 @@ class TorrentDetails(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     peers: tuple[PeerState, ...]
     trackers: tuple[TrackerState, ...]
     pieces: bytes
-    """One byte per piece: 1 have, 0 missing."""
+    """One byte per piece: 0 missing, 1 have, 2 downloading (some blocks requested or in)."""
     piece_length: int
     comment: str
     creator: str

@@ -14,10 +14,10 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from engine import units as fmt
 from engine.api import RemoteEngine
 from engine.errors import InputError, TidegateError
 
-from .. import fmt
 from ..console import clean, fail, note
 from ..remote import add_connect_options, connect, resolve, resolve_all
 

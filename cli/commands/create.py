@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import cast
 
+from engine import units as fmt
 from engine.metainfo import Created, CreateSpec, Format, create_torrent
 
-from .. import fmt
 from ..console import err, out, print_json
 
 

@@ -12,14 +12,12 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from engine import AddRequest, Engine, Phase, Snapshot
-from engine.config import LimitsConfig
+from engine import Engine, Phase, Snapshot
+from engine import units as fmt
 from engine.events import TorrentErrored
-from engine.metainfo import looks_like_uri, read_torrent_file
+from engine.metainfo import request_for
 
-from .. import fmt
 from ..console import err, fail, note, print_json, printable
 from ..session import load_config, oneshot_engine, resolve_peer
 from .seed import show_seeding
@@ -38,13 +36,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="give up after this many seconds (default: never)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(run=run)
-
-
-def request_for(source: str, limits: LimitsConfig, **options: Any) -> AddRequest:
-    """An AddRequest for a magnet/hash or a .torrent path (read here, on the caller's side)."""
-    if looks_like_uri(source):
-        return AddRequest(uri=source, source=source, **options)
-    return AddRequest(torrent=read_torrent_file(source, limits), source=source, **options)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from engine import config as config_mod
+from engine import units as fmt
 from engine.metainfo import describe_torrent, describe_uri, looks_like_uri, read_torrent_file
 
-from .. import fmt
 from ..console import clean, out, print_json
 
 

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine import AddRequest, Engine, Phase, Snapshot
+from engine import units as fmt
 from engine.metainfo import CreateSpec, read_torrent_file
 
-from .. import fmt
 from ..console import clean, err, note, out, print_json
 from ..session import load_config, oneshot_engine
 from .create import add_format_options, build, spec_format

@@ -6,15 +6,15 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
+from engine import units as fmt
 from engine.config import load
 from engine.errors import TidegateError
+from engine.metainfo import request_for
 from engine.state import Snapshot, TorrentDetails, TorrentState
 
-from .. import fmt
 from ..console import clean, err, fail, out, print_json
 from ..remote import add_connect_options, connect, ordered, resolve
 from ..session import resolve_peer
-from .download import request_for
 
 
 def register(sub: argparse._SubParsersAction) -> None:

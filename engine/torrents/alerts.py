@@ -8,6 +8,7 @@ dispatched by alert type through a dict. Commands live in
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -374,6 +375,16 @@ class TorrentTable:
         self.emit(Log(level="error", message=f"cannot listen on {a.address}:{a.port}: "
                                              f"{a.error.message()}"))
 
+    def _free_disk(self) -> int:
+        """Free bytes where downloads go (the nearest existing folder, as it may not exist yet)."""
+        path = Path(self.default_save_path)
+        for folder in (path, *path.parents):
+            try:
+                return shutil.disk_usage(folder).free
+            except OSError:
+                continue
+        return -1
+
     def _on_session_stats(self, a: lt.session_stats_alert) -> None:
         values: dict[str, int] = a.values
         now = time.monotonic()
@@ -397,6 +408,7 @@ class TorrentTable:
             listen_port=self.listen_port,
             download_limit=self.cfg.rates.download,
             upload_limit=self.cfg.rates.upload,
+            free_disk=self._free_disk(),
         )
         self.dirty = True
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import libtorrent as lt
 
@@ -275,7 +277,7 @@ class TorrentManager(TorrentTable):
         state = status.torrent_state(t.id, s, t.extras, t.flushed)
         ti = h.torrent_file()
         files = status.files_of(h, ti) if ti is not None else ()
-        pieces = bytes(1 if p else 0 for p in s.pieces) if ti is not None else b""
+        pieces = piece_map(s.pieces, h.get_download_queue()) if ti is not None else b""
         magnet = lt.make_magnet_uri(h)
         return TorrentDetails(
             torrent=state, files=files, peers=status.peers_of(h),
@@ -333,3 +335,13 @@ def _real_files(fs: lt.file_storage) -> list[int]:
 
 def _limit(value: int, what: str) -> int:
     return check_rate(value, what) or -1
+
+
+def piece_map(have: Sequence[bool], queue: Iterable[Mapping[str, Any]]) -> bytes:
+    """One byte per piece: 0 missing, 1 have, 2 downloading (partly requested or received)."""
+    out = bytearray(1 if p else 0 for p in have)
+    for partial in queue:
+        i = partial.get("piece_index", -1)
+        if 0 <= i < len(out) and not out[i]:
+            out[i] = 2
+    return bytes(out)

@@ -1,4 +1,4 @@
-"""Human formatting and parsing of sizes, rates and durations."""
+"""Human units: sizes, rates and durations, formatted and parsed (shared by every frontend)."""
 
 from __future__ import annotations
 

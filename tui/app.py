@@ -1,0 +1,352 @@
+"""The Textual app: one engine (embedded or a daemon's), its screens and its actions.
+
+The app never touches libtorrent. :class:`~tui.bridge.EngineBridge` brings
+snapshots and events in as messages; the app keeps the newest snapshot in the
+reactive :attr:`TidegateApp.snapshot` that screens watch, and turns user
+actions into engine commands whose futures report back as
+:class:`~tui.messages.CommandDone` notifications. No command blocks the UI.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from functools import partial
+from typing import Any
+
+from textual.app import App, SystemCommand
+from textual.notifications import SeverityLevel
+from textual.reactive import reactive
+from textual.screen import ModalScreen, Screen
+
+from engine import events as ev
+from engine.config import LimitsConfig
+from engine.interface import EngineAPI
+from engine.requests import AddRequest
+from engine.safetext import clean
+from engine.state import EMPTY_SNAPSHOT, Snapshot
+
+from .actions import ACTIONS, MAIN_ONLY, bindings
+from .bridge import EngineBridge
+from .history import RateHistory
+from .messages import CommandDone, EngineEvent, EngineGone, SnapshotChanged
+
+_GATED = frozenset(a.name.partition("(")[0] for a in ACTIONS) - {"quit", "help"}
+
+BATCH_IN_THREAD = 64
+"""Batches larger than this are submitted from a worker thread, not the UI's."""
+
+
+class TidegateApp(App[None]):
+    """tidegate's terminal UI on any :class:`~engine.interface.EngineAPI`.
+
+    Args:
+        engine: a started engine or daemon client; the app does not stop it.
+        connection: what the status bar says about it ("embedded", "daemon ipc://…").
+        bridge: feed the app from the engine (tests of rendering pass False and
+            set :attr:`snapshot` themselves).
+        limits: input limits for .torrent files the add dialog reads.
+    """
+
+    TITLE = "tidegate"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = bindings(exclude=MAIN_ONLY)
+    NOTIFICATION_TIMEOUT = 4
+
+    snapshot: reactive[Snapshot] = reactive(EMPTY_SNAPSHOT, always_update=True)
+
+    def __init__(self, engine: EngineAPI, *, connection: str = "embedded",
+                 bridge: bool = True, limits: LimitsConfig | None = None) -> None:
+        super().__init__()
+        self.engine = engine
+        self.limits = limits or LimitsConfig()
+        self.connection = connection
+        self.rates = RateHistory()
+        self.connected = True
+        self._use_bridge = bridge
+        self._bridge: EngineBridge | None = None
+        self.last_done: CommandDone | None = None
+        """The newest finished command batch (tests read it)."""
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def on_mount(self) -> None:
+        from .screens.main import MainScreen
+
+        self.push_screen(MainScreen(self.connection))
+        if self._use_bridge:
+            self.snapshot = self.engine.snapshot
+            self._bridge = EngineBridge(self.engine, self).start()
+
+    def on_unmount(self) -> None:
+        if self._bridge is not None:
+            self._bridge.stop()
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Like :meth:`App.notify`, but markup is off unless asked for: messages quote
+        torrent names and engine errors, which are hostile text."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    # ------------------------------------------------------------------ engine in
+
+    def on_snapshot_changed(self, message: SnapshotChanged) -> None:
+        self.rates.add(message.snapshot)
+        self.snapshot = message.snapshot
+
+    def on_engine_gone(self, message: EngineGone) -> None:
+        self.connected = False
+        self.notify(f"{message.reason}; quit with q", title="Engine stopped",
+                    severity="error", timeout=30)
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        text = describe_event(message.event, self.snapshot)
+        if text is None:
+            return
+        title, body, severity = text
+        self.notify(body, title=title, severity=severity)
+        if isinstance(message.event, ev.DaemonConnection):
+            self.connected = message.event.connected
+
+    # ------------------------------------------------------------------ commands out
+
+    def run_command(self, what: str, targets: Sequence[str],
+                    start: Callable[[str], Future[Any]]) -> None:
+        """Run ``start(id)`` for every target; one notification when all are done."""
+        if not targets:
+            self.notify("no torrent selected", severity="warning")
+            return
+        ids = list(targets)
+        if len(ids) > BATCH_IN_THREAD:
+            threading.Thread(target=self._submit, args=(what, ids, start),
+                             name="tui-submit", daemon=True).start()
+        else:
+            self._submit(what, ids, start)
+
+    def run_one(self, what: str, future_factory: Callable[[], Future[Any]]) -> None:
+        """Run one command that is not about a torrent (add, global limits)."""
+        self._submit(what, [""], lambda _id: future_factory())
+
+    def _submit(self, what: str, ids: list[str], start: Callable[[str], Future[Any]]) -> None:
+        lock = threading.Lock()
+        left = [len(ids)]
+        errors: list[tuple[str, BaseException]] = []
+        results: list[Any] = []
+
+        def finished(tid: str, fut: Future[Any]) -> None:
+            exc = fut.exception()
+            with lock:
+                if exc is not None:
+                    errors.append((tid, exc))
+                else:
+                    results.append(fut.result())
+                left[0] -= 1
+                last = left[0] == 0
+            if last:
+                self.post_message(CommandDone(what, len(ids) - len(errors), errors,
+                                              results[0] if len(results) == 1 else None))
+
+        for tid in ids:
+            try:
+                fut = start(tid)
+            except Exception as exc:  # a bad argument raised before any future existed
+                fut = Future()
+                fut.set_exception(exc)
+            fut.add_done_callback(partial(finished, tid))
+
+    def on_command_done(self, message: CommandDone) -> None:
+        self.last_done = message
+        if not message.errors:
+            self.notify(message.what if message.done == 1 or not message.what
+                        else f"{message.what} ({message.done})")
+            return
+        tid, first = message.errors[0]
+        name = self.snapshot.torrents[tid].name if tid in self.snapshot.torrents else tid
+        more = f" (and {len(message.errors) - 1} more)" if len(message.errors) > 1 else ""
+        who = f"{clean(name)}: " if name else ""
+        self.notify(f"{who}{clean(str(first))}{more}", title=f"{message.what} failed",
+                    severity="error", timeout=10)
+
+    def targets(self) -> list[str]:
+        """The torrents an action applies to on the current screen."""
+        get = getattr(self.screen, "targets", None)
+        return list(get()) if get is not None else []
+
+    # ------------------------------------------------------------------ actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if isinstance(self.screen, ModalScreen) and action in _GATED:
+            return False  # keys typed in a dialog are not commands to the list behind it
+        return True
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for action in ACTIONS:
+            if action.name in MAIN_ONLY and not hasattr(screen, "targets"):
+                continue
+            yield SystemCommand(action.title, action.help,
+                                partial(self.run_action, action.name, screen))
+
+    def _torrent_action(self, what: str, method: Callable[[str], Future[Any]]) -> None:
+        self.run_command(what, self.targets(), method)
+
+    def action_pause(self) -> None:
+        self._torrent_action("Paused", self.engine.pause)
+
+    def action_resume(self) -> None:
+        self._torrent_action("Resumed", self.engine.resume)
+
+    def action_pause_resume(self) -> None:
+        ids = self.targets()
+        states = [self.snapshot.torrents[t] for t in ids if t in self.snapshot.torrents]
+        if states and all(s.paused for s in states):
+            self.action_resume()
+        else:
+            self.action_pause()
+
+    def action_recheck(self) -> None:
+        self._torrent_action("Recheck started", self.engine.recheck)
+
+    def action_reannounce(self) -> None:
+        self._torrent_action("Reannounced", self.engine.reannounce)
+
+    def action_sequential(self) -> None:
+        ids = self.targets()
+        states = [self.snapshot.torrents[t] for t in ids if t in self.snapshot.torrents]
+        on = not (states and all(s.sequential for s in states))
+        self.run_command("Sequential on" if on else "Sequential off", ids,
+                         lambda tid: self.engine.set_sequential(tid, on))
+
+    def action_remove(self) -> None:
+        from .screens.dialogs import RemoveDialog
+
+        ids = self.targets()
+        if not ids:
+            self.notify("no torrent selected", severity="warning")
+            return
+        names = [self.snapshot.torrents[t].name for t in ids if t in self.snapshot.torrents]
+
+        def done(answer: bool | None) -> None:
+            if answer is None:
+                return
+            self.run_command("Removed and data deleted" if answer else "Removed", ids,
+                             lambda tid: self.engine.remove(tid, delete_data=answer))
+
+        self.push_screen(RemoveDialog(names), done)
+
+    def action_add(self) -> None:
+        from .screens.dialogs import AddDialog
+
+        def done(request: AddRequest | None) -> None:
+            if request is not None:
+                self.run_one("Added", lambda: self.engine.add(request))
+
+        self.push_screen(AddDialog(self.limits), done)
+
+    def action_move(self) -> None:
+        from .screens.dialogs import MoveDialog
+
+        ids = self.targets()
+        if not ids:
+            self.notify("no torrent selected", severity="warning")
+            return
+        first = self.snapshot.torrents.get(ids[0])
+
+        def done(folder: str | None) -> None:
+            if folder:
+                self.run_command("Moved", ids, lambda tid: self.engine.move(tid, folder))
+
+        self.push_screen(MoveDialog(first.save_path if first else ""), done)
+
+    def action_limits(self) -> None:
+        from .screens.dialogs import LimitsDialog
+
+        ids = self.targets()
+        if not ids:
+            self.notify("no torrent selected", severity="warning")
+            return
+        first = self.snapshot.torrents.get(ids[0])
+        current = (first.download_limit, first.upload_limit) if first else (0, 0)
+
+        def done(limits: tuple[int, int] | None) -> None:
+            if limits is not None:
+                down, up = limits
+                self.run_command("Limits set", ids,
+                                 lambda tid: self.engine.set_limits(tid, down=down, up=up))
+
+        self.push_screen(LimitsDialog(f"Limits for {len(ids)} torrent(s)", current), done)
+
+    def action_global_limits(self) -> None:
+        from .screens.dialogs import LimitsDialog
+
+        s = self.snapshot.stats
+
+        def done(limits: tuple[int, int] | None) -> None:
+            if limits is not None:
+                down, up = limits
+                self.run_one("Global limits set",
+                             lambda: self.engine.set_global_limits(down=down, up=up))
+
+        self.push_screen(LimitsDialog("Global limits", (s.download_limit, s.upload_limit)),
+                         done)
+
+    def action_priorities(self) -> None:
+        ids = self.targets()
+        if ids:
+            self.open_details(ids[0], tab="files")
+        else:
+            self.notify("no torrent selected", severity="warning")
+
+    def open_details(self, torrent_id: str, tab: str = "files") -> None:
+        from .screens.detail import DetailScreen
+
+        if isinstance(self.screen, DetailScreen):
+            self.screen.show_tab(tab)
+            return
+        self.push_screen(DetailScreen(torrent_id, tab=tab))
+
+    def action_sites(self) -> None:
+        from .screens.sites import SitesScreen
+
+        if not isinstance(self.screen, SitesScreen):
+            self.push_screen(SitesScreen())
+
+    def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_toggle_dark(self) -> None:
+        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+
+
+def describe_event(event: ev.Event, snap: Snapshot) -> tuple[str, str, SeverityLevel] | None:
+    """``(title, body, severity)`` of the notification an event deserves, if any."""
+    def name(tid: str) -> str:
+        t = snap.torrents.get(tid)
+        return clean(t.name) if t is not None and t.name else tid[:12]
+
+    match event:
+        case ev.TorrentCompleted(torrent_id=tid, name=n):
+            return "Download complete", clean(n) or name(tid), "information"
+        case ev.MetadataReceived(name=n, awaiting_selection=True):
+            return "Choose files", f"{clean(n)}: pick files (f), then resume (p)", "information"
+        case ev.TorrentErrored(torrent_id=tid, message=m):
+            return "Torrent error", f"{name(tid)}: {clean(m)}", "error"
+        case ev.StorageMoveFailed(torrent_id=tid, message=m):
+            return "Move failed", f"{name(tid)}: {clean(m)}", "error"
+        case ev.ShareLimitReached(torrent_id=tid, reason=r):
+            return "Share limit reached", f"{name(tid)}: {clean(r)}", "information"
+        case ev.ResumeDataError(file=f, message=m):
+            return "Saved torrent not restored", f"{clean(f)}: {clean(m)}", "error"
+        case ev.DaemonConnection(connected=c, endpoint=e, message=m):
+            if c:
+                return "Daemon connected", clean(e), "information"
+            return "Daemon connection lost", clean(m or e), "error"
+        case ev.EventsLost(count=n):
+            return "Events skipped", f"{n} engine events were not shown", "warning"
+        case ev.Log(level="error", message=m):
+            return "Engine", clean(m), "error"
+    return None

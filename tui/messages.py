@@ -1,0 +1,55 @@
+"""Messages that carry engine output into the app, and command results back.
+
+Messages up, attributes down: the bridge threads post these to the app
+(``post_message`` is thread-safe); the app turns them into attributes of its
+screens. :class:`SnapshotChanged` replaces an older one still queued, so a UI
+that falls behind skips straight to the newest state instead of replaying it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.message import Message
+
+from engine.events import Event
+from engine.state import Snapshot
+
+
+class SnapshotChanged(Message):
+    """The engine published a new snapshot."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SnapshotChanged)
+
+
+class EngineEvent(Message):
+    """One event from the engine's ordered channel."""
+
+    def __init__(self, event: Event) -> None:
+        super().__init__()
+        self.event = event
+
+
+class EngineGone(Message):
+    """The engine stopped or the daemon went away for good."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+
+class CommandDone(Message):
+    """A batch of engine commands finished (posted from whichever thread resolved it)."""
+
+    def __init__(self, what: str, done: int, errors: list[tuple[str, BaseException]],
+                 result: Any = None) -> None:
+        super().__init__()
+        self.what = what
+        self.done = done
+        self.errors = errors
+        self.result = result

@@ -1,0 +1,188 @@
+"""The torrent list as data: columns, state filters, text filter and sort order.
+
+Pure functions over :class:`engine.state.TorrentState` values, with no widget
+in sight, so the list's behaviour is tested directly and the table widget only
+draws what this module decides. Built for 10,000 torrents: one pass to filter,
+one sort, and no per-row allocation beyond the sort key.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from engine import units
+from engine.safetext import clean
+from engine.state import Phase, TorrentState
+
+Align = Literal["left", "right"]
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of the torrent table."""
+
+    key: str
+    title: str
+    width: int
+    """Cells; 0 for the one flexible column (the name)."""
+    keep: int
+    """Lower is kept longer when the terminal is narrow."""
+    sort_key: Callable[[TorrentState], Any]
+    text: Callable[[TorrentState], str]
+    align: Align = "right"
+
+
+def _peers(t: TorrentState) -> str:
+    return f"{t.num_peers}/{t.num_seeds}"
+
+
+def _eta(t: TorrentState) -> str:
+    return units.duration(t.eta) if t.eta >= 0 else "-"
+
+
+def _ratio(t: TorrentState) -> str:
+    return f"{t.ratio:.2f}" if t.ratio < 100 else "99+"
+
+
+def _added(t: TorrentState) -> str:
+    return time.strftime("%Y-%m-%d", time.localtime(t.added_time)) if t.added_time else "-"
+
+
+def _rate(n: int) -> str:
+    return units.rate(n) if n else ""
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("name", "Name", 0, 0, lambda t: t.name.casefold(), lambda t: clean(t.name),
+           "left"),
+    Column("size", "Size", 10, 2, lambda t: t.total_size, lambda t: units.size(t.total_size)),
+    Column("progress", "Progress", 12, 1, lambda t: t.progress, lambda t: f"{t.progress:.0%}",
+           "left"),
+    Column("state", "State", 12, 1, lambda t: t.phase.value, lambda t: state_label(t), "left"),
+    Column("down", "Down", 11, 3, lambda t: t.download_rate, lambda t: _rate(t.download_rate)),
+    Column("up", "Up", 11, 3, lambda t: t.upload_rate, lambda t: _rate(t.upload_rate)),
+    Column("peers", "Peers/S", 8, 5, lambda t: (t.num_peers, t.num_seeds), _peers),
+    Column("eta", "ETA", 7, 4, lambda t: t.eta if t.eta >= 0 else 1 << 62, _eta),
+    Column("ratio", "Ratio", 6, 6, lambda t: t.ratio, _ratio),
+    Column("added", "Added", 11, 7, lambda t: t.added_time, _added),
+)
+COLUMN_KEYS = tuple(c.key for c in COLUMNS)
+BY_KEY = {c.key: c for c in COLUMNS}
+MIN_NAME = 16
+"""The name keeps at least this many cells; other columns drop out first."""
+
+
+def state_label(t: TorrentState) -> str:
+    if t.error:
+        return "error"
+    return t.phase.value
+
+
+def layout(width: int, columns: Sequence[Column] = COLUMNS) -> list[tuple[Column, int, int]]:
+    """``(column, x, width)`` for each column that fits in ``width`` cells.
+
+    Columns drop out by ``keep`` (highest first) until the name has at least
+    :data:`MIN_NAME` cells; the name takes whatever is left. One space separates
+    columns.
+    """
+    shown = list(columns)
+    def fixed(cols: list[Column]) -> int:
+        return sum(c.width + 1 for c in cols if c.width)
+    while width - fixed(shown) < MIN_NAME and any(c.width for c in shown):
+        worst = max((c for c in shown if c.width), key=lambda c: c.keep)
+        shown.remove(worst)
+    out = []
+    x = 0
+    name_width = max(1, width - fixed(shown))
+    for c in shown:
+        w = c.width or name_width
+        out.append((c, x, w))
+        x += w + 1
+    return out
+
+
+# ---------------------------------------------------------------------- state filters
+
+@dataclass(frozen=True, slots=True)
+class StateFilter:
+    key: str
+    title: str
+    test: Callable[[TorrentState], bool]
+
+
+def _downloading(t: TorrentState) -> bool:
+    return t.phase in (Phase.DOWNLOADING, Phase.METADATA, Phase.CHOOSE_FILES) or (
+        t.phase is Phase.QUEUED and t.progress < 1.0)
+
+
+def _seeding(t: TorrentState) -> bool:
+    return t.phase in (Phase.SEEDING, Phase.FINISHED) or (
+        t.phase is Phase.QUEUED and t.progress >= 1.0)
+
+
+STATE_FILTERS: tuple[StateFilter, ...] = (
+    StateFilter("all", "All", lambda t: True),
+    StateFilter("downloading", "Downloading", _downloading),
+    StateFilter("seeding", "Seeding", _seeding),
+    StateFilter("paused", "Paused", lambda t: t.phase is Phase.PAUSED),
+    StateFilter("errored", "Errored", lambda t: t.phase is Phase.ERROR or bool(t.error)),
+    StateFilter("checking", "Checking", lambda t: t.phase in (Phase.CHECKING, Phase.MOVING)),
+)
+FILTER_BY_KEY = {f.key: f for f in STATE_FILTERS}
+
+
+def count_states(torrents: Iterable[TorrentState]) -> dict[str, int]:
+    """How many torrents each state filter shows."""
+    counts = dict.fromkeys(FILTER_BY_KEY, 0)
+    tests = [(f.key, f.test) for f in STATE_FILTERS[1:]]
+    n = 0
+    for t in torrents:
+        n += 1
+        for key, test in tests:
+            if test(t):
+                counts[key] += 1
+    counts["all"] = n
+    return counts
+
+
+# ---------------------------------------------------------------------- the view
+
+@dataclass(frozen=True, slots=True)
+class ViewSpec:
+    """What the user asked the list to show."""
+
+    text: str = ""
+    """Case-insensitive substring of the name, or an info-hash prefix."""
+    state: str = "all"
+    sort: str = "added"
+    reverse: bool = False
+
+
+def matches_text(t: TorrentState, needle: str) -> bool:
+    """``needle`` is already casefolded."""
+    return (needle in t.name.casefold() or t.id.startswith(needle)
+            or (t.info_hash_v2 or "").startswith(needle))
+
+
+def rows(torrents: Mapping[str, TorrentState], spec: ViewSpec) -> list[TorrentState]:
+    """The torrents ``spec`` shows, in its order (ties broken by name, then id)."""
+    test = FILTER_BY_KEY[spec.state].test
+    needle = spec.text.strip().casefold()
+    if needle:
+        chosen = [t for t in torrents.values() if test(t) and matches_text(t, needle)]
+    elif spec.state == "all":
+        chosen = list(torrents.values())
+    else:
+        chosen = [t for t in torrents.values() if test(t)]
+    key = BY_KEY[spec.sort].sort_key
+    chosen.sort(key=lambda t: (t.name.casefold(), t.id))
+    chosen.sort(key=key, reverse=spec.reverse)  # stable: ties keep name order
+    return chosen
+
+
+def next_sort(spec: ViewSpec, step: int) -> ViewSpec:
+    i = (COLUMN_KEYS.index(spec.sort) + step) % len(COLUMN_KEYS)
+    return ViewSpec(spec.text, spec.state, COLUMN_KEYS[i], spec.reverse)

@@ -1,0 +1,1 @@
+"""Screens of the TUI: the list, details, dialogs, help and sites."""

@@ -1,0 +1,229 @@
+"""Modal dialogs for actions that need an answer: add, remove, move, limits.
+
+Each dialog validates what the user typed and shows the problem under the
+field; it is dismissed only with a value the engine can take (or with None on
+cancel). Reading a .torrent file happens here, on the frontend's side, as the
+CLI does, so the same dialog works with a remote daemon.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TypeVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.suggester import Suggester
+from textual.widgets import Button, Checkbox, Input, Label, Static
+
+from engine import units
+from engine.config import LimitsConfig
+from engine.errors import TidegateError
+from engine.metainfo import looks_like_uri, request_for
+from engine.requests import MAX_RATE, AddRequest
+from engine.safetext import clean
+
+DIALOG_CSS = """
+ModalScreen { align: center middle; }
+ModalScreen > Vertical {
+    width: 76; max-width: 100%; height: auto; max-height: 100%;
+    border: thick $primary; background: $surface; padding: 0 1;
+}
+ModalScreen .title { text-style: bold; width: 100%; }
+ModalScreen .problem { color: $error; height: auto; }
+ModalScreen Horizontal { height: auto; align-horizontal: right; }
+ModalScreen Button { margin: 0 1; min-width: 10; }
+ModalScreen Input { margin: 0 0 1 0; }
+"""
+
+
+class PathSuggester(Suggester):
+    """Completes file-system paths: the one match, or the longest common prefix."""
+
+    def __init__(self, dirs_only: bool = False) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.dirs_only = dirs_only
+
+    async def get_suggestion(self, value: str) -> str | None:
+        return complete_path(value, self.dirs_only)
+
+
+def complete_path(value: str, dirs_only: bool = False) -> str | None:
+    """The completion of ``value`` as a path, or None (magnets are not paths)."""
+    if not value or looks_like_uri(value):
+        return None
+    expanded = os.path.expanduser(value)
+    folder, _, prefix = expanded.rpartition(os.sep)
+    folder = folder or ("/" if expanded.startswith(os.sep) else ".")
+    try:
+        with os.scandir(folder) as entries:
+            names = sorted(e.name + (os.sep if e.is_dir() else "") for e in entries
+                           if e.name.startswith(prefix) and (e.is_dir() or not dirs_only)
+                           and (prefix.startswith(".") or not e.name.startswith(".")))
+    except OSError:
+        return None
+    if not names:
+        return None
+    common = os.path.commonprefix(names)
+    if len(common) <= len(prefix):
+        return None
+    return value + common[len(prefix):]
+
+
+_T = TypeVar("_T")
+
+
+class _Dialog(ModalScreen[_T | None]):
+    DEFAULT_CSS = DIALOG_CSS
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def problem(self, text: str) -> None:
+        self.query_one(".problem", Static).update(Text(clean(text)))
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+
+def _buttons(ok: str, variant: str = "primary") -> Horizontal:
+    return Horizontal(Button("Cancel", id="cancel"),
+                      Button(ok, id="ok", variant=variant))  # type: ignore[arg-type]
+
+
+class AddDialog(_Dialog[AddRequest]):
+    """A .torrent path (with completion), a magnet link or an info-hash."""
+
+    def __init__(self, limits: LimitsConfig | None = None) -> None:
+        super().__init__()
+        self.limits = limits or LimitsConfig()
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Add torrent", classes="title")
+            yield Label("A .torrent file (→ completes the path), a magnet link or an info-hash")
+            yield Input(id="source", suggester=PathSuggester(),
+                        placeholder="~/Downloads/file.torrent or magnet:?xt=…")
+            yield Label("Download folder (empty: the default)")
+            yield Input(id="folder", suggester=PathSuggester(dirs_only=True))
+            yield Checkbox("Start paused", id="paused")
+            yield Checkbox("Choose files before downloading", id="choose")
+            yield Checkbox("Sequential (for streaming)", id="sequential")
+            yield Static("", classes="problem")
+            yield _buttons("Add")
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        source = self.query_one("#source", Input).value.strip()
+        folder = self.query_one("#folder", Input).value.strip()
+        if not source:
+            self.problem("type a path, a magnet link or an info-hash")
+            return
+        if not looks_like_uri(source):
+            source = os.path.expanduser(source)
+        save_path = str(Path(folder).expanduser().resolve()) if folder else None
+        try:
+            request: AddRequest = request_for(
+                source, self.limits, save_path=save_path,
+                paused=self.query_one("#paused", Checkbox).value,
+                metadata_first=self.query_one("#choose", Checkbox).value,
+                sequential=self.query_one("#sequential", Checkbox).value)
+        except TidegateError as exc:
+            self.problem(str(exc))
+            return
+        self.dismiss(request)
+
+
+class RemoveDialog(_Dialog[bool]):
+    """Asks before removing; answers True to delete data too, False to keep it."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__()
+        self.names = names
+
+    def compose(self) -> ComposeResult:
+        shown = ", ".join(clean(n) for n in self.names[:3])
+        if len(self.names) > 3:
+            shown += f" and {len(self.names) - 3} more"
+        with Vertical():
+            yield Label(f"Remove {len(self.names)} torrent(s)?", classes="title")
+            yield Label(Text(shown))
+            yield Checkbox("Also delete the downloaded data", id="delete")
+            yield Static("", classes="problem")
+            yield _buttons("Remove", "error")
+
+    def on_mount(self) -> None:
+        self.query_one("#ok", Button).focus()
+
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        self.dismiss(self.query_one("#delete", Checkbox).value)
+
+
+class MoveDialog(_Dialog[str]):
+    """A destination folder, with completion."""
+
+    def __init__(self, current: str) -> None:
+        super().__init__()
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Move data to", classes="title")
+            yield Input(self.current, id="folder", suggester=PathSuggester(dirs_only=True))
+            yield Static("", classes="problem")
+            yield _buttons("Move")
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        text = self.query_one("#folder", Input).value.strip()
+        if not text:
+            self.problem("type a folder")
+            return
+        self.dismiss(str(Path(text).expanduser().resolve()))
+
+
+class LimitsDialog(_Dialog[tuple[int, int]]):
+    """Download and upload limits: ``0`` unlimited, ``500K``, ``2M``, ``1.5MiB/s``."""
+
+    def __init__(self, title: str, current: tuple[int, int]) -> None:
+        super().__init__()
+        self.heading = title
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        down, up = (units.rate(v) if v else "0" for v in self.current)
+        with Vertical():
+            yield Label(self.heading, classes="title")
+            yield Label("Download limit (0 = unlimited; 500K, 2M, 1.5MiB/s)")
+            yield Input(down, id="down")
+            yield Label("Upload limit")
+            yield Input(up, id="up")
+            yield Static("", classes="problem")
+            yield _buttons("Set")
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        values = []
+        for field in ("down", "up"):
+            text = self.query_one(f"#{field}", Input).value
+            try:
+                value = units.parse_rate(text.replace(" ", ""))
+            except ValueError as exc:
+                self.problem(f"{field}: {exc}")
+                return
+            if value > MAX_RATE:
+                self.problem(f"{field}: at most {units.rate(MAX_RATE)}")
+                return
+            values.append(value)
+        self.dismiss((values[0], values[1]))

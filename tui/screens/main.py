@@ -1,0 +1,151 @@
+"""The main screen: state filters, the filter box, the torrent list and the status bar.
+
+It watches the app's snapshot, asks :mod:`tui.model` which rows to show in which
+order, and hands them to the table. Marks and the cursor are kept by torrent id,
+so they survive re-sorting and filtering.
+"""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer, Input
+
+from engine.state import Snapshot
+
+from ..actions import MAIN_ONLY, bindings
+from ..model import ViewSpec, count_states, next_sort, rows
+from ..widgets.state_tabs import StateTabs
+from ..widgets.status_bar import StatusBar
+from ..widgets.torrent_table import TorrentTable
+
+
+class MainScreen(Screen[None]):
+    """The torrent list."""
+
+    BINDINGS = bindings(MAIN_ONLY)
+    DEFAULT_CSS = """
+    MainScreen #filter { height: 1; border: none; padding: 0 1; background: $surface; }
+    MainScreen #filter:focus { background: $boost; }
+    """
+
+    def __init__(self, connection: str) -> None:
+        super().__init__()
+        self.connection = connection
+        self.spec = ViewSpec()
+        self.marked: frozenset[str] = frozenset()
+        self.shown: list[str] = []
+        self._snapshot: Snapshot | None = None
+
+    def compose(self) -> ComposeResult:
+        yield StateTabs(id="states")
+        yield Input(placeholder="/ filter by name or hash", id="filter", compact=True)
+        yield TorrentTable(id="torrents")
+        yield Footer()
+        yield StatusBar(self.connection, id="status")
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "snapshot", self._on_snapshot)
+        self.query_one(TorrentTable).focus()
+
+    @property
+    def table(self) -> TorrentTable:
+        return self.query_one(TorrentTable)
+
+    # ------------------------------------------------------------------ state in
+
+    def _on_snapshot(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+        self.refresh_rows()
+
+    def refresh_rows(self) -> None:
+        """Recompute the shown rows from the newest snapshot and the view spec."""
+        snap = self._snapshot
+        if snap is None:
+            return
+        shown = rows(snap.torrents, self.spec)
+        self.shown = [t.id for t in shown]
+        if self.marked and not self.marked <= snap.torrents.keys():
+            self.marked = frozenset(m for m in self.marked if m in snap.torrents)
+        self.table.show(shown, self.marked, self.spec.sort, self.spec.reverse)
+        self.query_one(StateTabs).show(self.spec.state, count_states(snap.torrents.values()))
+        self.query_one(StatusBar).show(snap.stats, len(shown), len(snap.torrents),
+                                       len(self.marked), getattr(self.app, "connected", True))
+
+    def targets(self) -> list[str]:
+        """Marked torrents, or the one under the cursor."""
+        if self.marked:
+            return [tid for tid in self.shown if tid in self.marked] or sorted(self.marked)
+        cursor = self.table.cursor_id
+        return [cursor] if cursor else []
+
+    # ------------------------------------------------------------------ messages up
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.spec = ViewSpec(event.value, self.spec.state, self.spec.sort, self.spec.reverse)
+        self.refresh_rows()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.table.focus()
+
+    @on(StateTabs.Changed)
+    def _tab_clicked(self, event: StateTabs.Changed) -> None:
+        self.action_state_filter(event.key)
+
+    @on(TorrentTable.SortClicked)
+    def _sort_clicked(self, event: TorrentTable.SortClicked) -> None:
+        reverse = not self.spec.reverse if event.key == self.spec.sort else self.spec.reverse
+        self.spec = ViewSpec(self.spec.text, self.spec.state, event.key, reverse)
+        self.refresh_rows()
+
+    @on(TorrentTable.Activated)
+    def _activated(self, event: TorrentTable.Activated) -> None:
+        self.app.open_details(event.torrent_id, tab="files")  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------ actions
+
+    def action_details(self) -> None:
+        cursor = self.table.cursor_id
+        if cursor:
+            self.app.open_details(cursor, tab="files")  # type: ignore[attr-defined]
+
+    def action_mark(self) -> None:
+        cursor = self.table.cursor_id
+        if cursor:
+            self.marked = self.marked ^ {cursor}
+            self.table.action_cursor(1)
+            self.refresh_rows()
+
+    def action_mark_all(self) -> None:
+        self.marked = frozenset(self.shown)
+        self.refresh_rows()
+
+    def action_unmark(self) -> None:
+        filt = self.query_one("#filter", Input)
+        if self.focused is filt or self.spec.text:
+            filt.value = ""
+            self.table.focus()
+        else:
+            self.marked = frozenset()
+        self.refresh_rows()
+
+    def action_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_state_filter(self, key: str) -> None:
+        self.spec = ViewSpec(self.spec.text, key, self.spec.sort, self.spec.reverse)
+        self.refresh_rows()
+
+    def action_sort(self, step: int) -> None:
+        self.spec = next_sort(self.spec, step)
+        self.refresh_rows()
+
+    def action_sort_reverse(self) -> None:
+        self.spec = ViewSpec(self.spec.text, self.spec.state, self.spec.sort,
+                             not self.spec.reverse)
+        self.refresh_rows()
+
+
