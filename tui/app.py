@@ -10,6 +10,7 @@ actions into engine commands whose futures report back as
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from functools import partial
@@ -67,7 +68,9 @@ class TidegateApp(App[None]):
         self._use_bridge = bridge
         self._bridge: EngineBridge | None = None
         self.last_done: CommandDone | None = None
-        """The newest finished command batch (tests read it)."""
+        """The newest finished command batch."""
+        self.notified: deque[tuple[str, str, str]] = deque(maxlen=100)
+        """Recent notifications as ``(title, message, severity)``, newest last."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -87,6 +90,7 @@ class TidegateApp(App[None]):
                timeout: float | None = None, markup: bool = False) -> None:
         """Like :meth:`App.notify`, but markup is off unless asked for: messages quote
         torrent names and engine errors, which are hostile text."""
+        self.notified.append((title, message, severity))
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     # ------------------------------------------------------------------ engine in
@@ -185,8 +189,9 @@ class TidegateApp(App[None]):
         for action in ACTIONS:
             if action.name in MAIN_ONLY and not hasattr(screen, "targets"):
                 continue
+            target = screen if action.name in MAIN_ONLY else self
             yield SystemCommand(action.title, action.help,
-                                partial(self.run_action, action.name, screen))
+                                partial(self.run_action, action.name, target))
 
     def _torrent_action(self, what: str, method: Callable[[str], Future[Any]]) -> None:
         self.run_command(what, self.targets(), method)

@@ -14,7 +14,6 @@ import argparse
 from engine import Engine
 from engine.config import LoadedConfig, load
 from engine.errors import EngineLockedError
-from engine.interface import EngineAPI
 from engine.lockfile import PidLock
 
 from ..console import note
@@ -73,11 +72,11 @@ def run_demo() -> int:
 
     note("starting a demo swarm on 127.0.0.1 (sample content is being generated)…")
     with DemoSwarm() as swarm:
-        engine: EngineAPI = Engine(swarm.main_config()).start()
+        engine = swarm.main_engine().start()
         try:
             for request in swarm.requests():
                 engine.add(request).result(30)
             run_app(engine, connection="embedded demo", limits=None)
         finally:
-            engine.stop()  # type: ignore[attr-defined]
+            engine.stop()  # before the swarm: its folder holds this engine's state
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -65,6 +66,10 @@ class _Torrent:
     """Peers the user named (--peer, add_peers): dialled again on every resume."""
 
 
+RATE_WINDOW = 2.0
+"""Seconds over which session-wide rates are measured."""
+
+
 class TorrentTable:
     """Per-torrent state and alert handling; only the engine thread uses it."""
 
@@ -92,7 +97,8 @@ class TorrentTable:
         self.dirty = False
         """Set when something changed that deserves a snapshot right away."""
         self.stats = SessionStats()
-        self._last_counters: tuple[float, dict[str, int]] | None = None
+        self._counters: deque[tuple[float, dict[str, int]]] = deque()
+        """Recent session counters; rates are measured over about :data:`RATE_WINDOW`."""
         self.listen_port = 0
         self._handlers: dict[type, Callable[[Any], None]] = {
             lt.add_torrent_alert: self._on_added,
@@ -391,11 +397,15 @@ class TorrentTable:
         keys = ("net.recv_bytes", "net.sent_bytes", "net.recv_payload_bytes",
                 "net.sent_payload_bytes")
         rates = dict.fromkeys(keys, 0)
-        if self._last_counters is not None:
-            then, old = self._last_counters
+        # libtorrent's rate limiter sends in bursts: a rate over one 0.25 s stats period
+        # swings between 0 and several times the limit, so measure over a longer window
+        while len(self._counters) > 1 and now - self._counters[1][0] >= RATE_WINDOW:
+            self._counters.popleft()
+        if self._counters:
+            then, old = self._counters[0]
             dt = max(now - then, 1e-3)
             rates = {k: max(0, int((values.get(k, 0) - old.get(k, 0)) / dt)) for k in keys}
-        self._last_counters = (now, {k: values.get(k, 0) for k in keys})
+        self._counters.append((now, {k: values.get(k, 0) for k in keys}))
         self.stats = SessionStats(
             download_rate=rates["net.recv_bytes"],
             upload_rate=rates["net.sent_bytes"],
