@@ -29,16 +29,16 @@ from engine.requests import MAX_RATE, AddRequest
 from engine.safetext import clean
 
 DIALOG_CSS = """
-ModalScreen { align: center middle; }
-ModalScreen > Vertical {
+Dialog { align: center middle; }
+Dialog > Vertical {
     width: 76; max-width: 100%; height: auto; max-height: 100%;
-    border: thick $primary; background: $surface; padding: 0 1;
+    border: round $primary; background: $surface; padding: 0 1;
 }
-ModalScreen .title { text-style: bold; width: 100%; }
-ModalScreen .problem { color: $error; height: auto; }
-ModalScreen Horizontal { height: auto; align-horizontal: right; }
-ModalScreen Button { margin: 0 1; min-width: 10; }
-ModalScreen Input { margin: 0 0 1 0; }
+Dialog .title { text-style: bold; width: 100%; color: $primary; }
+Dialog .problem { color: $error; height: auto; }
+Dialog Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
+Dialog Button { margin: 0 0 0 2; min-width: 10; }
+Dialog Input { margin: 0 0 1 0; background: $boost; }
 """
 
 
@@ -78,7 +78,7 @@ def complete_path(value: str, dirs_only: bool = False) -> str | None:
 _T = TypeVar("_T")
 
 
-class _Dialog(ModalScreen[_T | None]):
+class Dialog(ModalScreen[_T | None]):
     DEFAULT_CSS = DIALOG_CSS
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
@@ -94,11 +94,11 @@ class _Dialog(ModalScreen[_T | None]):
 
 
 def _buttons(ok: str, variant: str = "primary") -> Horizontal:
-    return Horizontal(Button("Cancel", id="cancel"),
-                      Button(ok, id="ok", variant=variant))  # type: ignore[arg-type]
+    return Horizontal(Button("Cancel", id="cancel", compact=True),
+                      Button(ok, id="ok", variant=variant, compact=True))  # type: ignore[arg-type]
 
 
-class AddDialog(_Dialog[AddRequest]):
+class AddDialog(Dialog[AddRequest]):
     """A .torrent path (with completion), a magnet link or an info-hash."""
 
     def __init__(self, limits: LimitsConfig | None = None) -> None:
@@ -109,13 +109,13 @@ class AddDialog(_Dialog[AddRequest]):
         with Vertical():
             yield Label("Add torrent", classes="title")
             yield Label("A .torrent file (→ completes the path), a magnet link or an info-hash")
-            yield Input(id="source", suggester=PathSuggester(),
+            yield Input(id="source", suggester=PathSuggester(), compact=True,
                         placeholder="~/Downloads/file.torrent or magnet:?xt=…")
             yield Label("Download folder (empty: the default)")
-            yield Input(id="folder", suggester=PathSuggester(dirs_only=True))
-            yield Checkbox("Start paused", id="paused")
-            yield Checkbox("Choose files before downloading", id="choose")
-            yield Checkbox("Sequential (for streaming)", id="sequential")
+            yield Input(id="folder", suggester=PathSuggester(dirs_only=True), compact=True)
+            yield Checkbox("Start paused", id="paused", compact=True)
+            yield Checkbox("Choose files before downloading", id="choose", compact=True)
+            yield Checkbox("Sequential (for streaming)", id="sequential", compact=True)
             yield Static("", classes="problem")
             yield _buttons("Add")
 
@@ -142,7 +142,7 @@ class AddDialog(_Dialog[AddRequest]):
         self.dismiss(request)
 
 
-class RemoveDialog(_Dialog[bool]):
+class RemoveDialog(Dialog[bool]):
     """Asks before removing; answers True to delete data too, False to keep it."""
 
     def __init__(self, names: list[str]) -> None:
@@ -156,7 +156,7 @@ class RemoveDialog(_Dialog[bool]):
         with Vertical():
             yield Label(f"Remove {len(self.names)} torrent(s)?", classes="title")
             yield Label(Text(shown))
-            yield Checkbox("Also delete the downloaded data", id="delete")
+            yield Checkbox("Also delete the downloaded data", id="delete", compact=True)
             yield Static("", classes="problem")
             yield _buttons("Remove", "error")
 
@@ -168,7 +168,7 @@ class RemoveDialog(_Dialog[bool]):
         self.dismiss(self.query_one("#delete", Checkbox).value)
 
 
-class MoveDialog(_Dialog[str]):
+class MoveDialog(Dialog[str]):
     """A destination folder, with completion."""
 
     def __init__(self, current: str) -> None:
@@ -178,7 +178,8 @@ class MoveDialog(_Dialog[str]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("Move data to", classes="title")
-            yield Input(self.current, id="folder", suggester=PathSuggester(dirs_only=True))
+            yield Input(self.current, id="folder", suggester=PathSuggester(dirs_only=True),
+                        compact=True)
             yield Static("", classes="problem")
             yield _buttons("Move")
 
@@ -192,7 +193,7 @@ class MoveDialog(_Dialog[str]):
         self.dismiss(str(Path(text).expanduser().resolve()))
 
 
-class LimitsDialog(_Dialog[tuple[int, int]]):
+class LimitsDialog(Dialog[tuple[int, int]]):
     """Download and upload limits: ``0`` unlimited, ``500K``, ``2M``, ``1.5MiB/s``."""
 
     def __init__(self, title: str, current: tuple[int, int]) -> None:
@@ -205,9 +206,9 @@ class LimitsDialog(_Dialog[tuple[int, int]]):
         with Vertical():
             yield Label(self.heading, classes="title")
             yield Label("Download limit (0 = unlimited; 500K, 2M, 1.5MiB/s)")
-            yield Input(down, id="down")
+            yield Input(down, id="down", compact=True)
             yield Label("Upload limit")
-            yield Input(up, id="up")
+            yield Input(up, id="up", compact=True)
             yield Static("", classes="problem")
             yield _buttons("Set")
 

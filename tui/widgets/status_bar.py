@@ -41,7 +41,8 @@ class StatusBar(Widget):
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f"↓ {units.rate(s.payload_download_rate)}", "bold")
         text.append(f" ↑ {units.rate(s.payload_upload_rate)}", "bold")
-        text.append(f"  Σ↓ {units.size(s.total_download)} Σ↑ {units.size(s.total_upload)}")
+        if self.size.width >= 100:
+            text.append(f"  Σ↓ {units.size(s.total_download)} Σ↑ {units.size(s.total_upload)}")
         text.append(f"  DHT {s.dht_nodes}")
         text.append(f"  free {units.size(s.free_disk) if s.free_disk >= 0 else '?'}")
         listed = f"{shown}/{total}" if shown != total else f"{total}"
