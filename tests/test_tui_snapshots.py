@@ -77,3 +77,49 @@ def test_dialogs(snap_compare: Compare, key: str) -> None:
 def test_palette(snap_compare: Compare) -> None:
     assert snap_compare(app(), terminal_size=SMALL,
                         run_before=after("ctrl+p", *"limit", settle=0.8))
+
+
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Times on screen in UTC, whatever the machine's zone."""
+    import time
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+
+
+def _rates_wave(instance: TidegateApp, tid: str) -> None:
+    import math
+    from collections import deque
+
+    from .still_engine import NOON
+
+    instance.rates.series[tid] = deque(
+        (NOON - 300 + i, int(2_000_000 + 1_500_000 * math.sin(i / 20)),
+         int(400_000 + 300_000 * math.cos(i / 35))) for i in range(301))
+    instance.rates.active[tid] = float(NOON)
+
+
+@pytest.mark.parametrize("tab", ["F", "P", "T", "C", "D", "I"])
+def test_detail_tabs(snap_compare: Compare, utc: None, tab: str) -> None:
+    instance = app()
+    bunny = "02" * 20
+
+    async def run(pilot: Pilot[Any]) -> None:
+        await after()(pilot)
+        _rates_wave(instance, bunny)
+        pilot.app.open_details(bunny)  # type: ignore[attr-defined]
+        await pilot.pause(0.3)
+        await pilot.press(tab)
+        await pilot.pause(0.5)
+
+    assert snap_compare(instance, terminal_size=LARGE if tab == "D" else SMALL, run_before=run)
+
+
+def test_detail_of_a_hostile_name(snap_compare: Compare, utc: None) -> None:
+    async def run(pilot: Pilot[Any]) -> None:
+        await after("home")(pilot)
+        await pilot.press("enter", "I")
+        await pilot.pause(0.5)
+
+    assert snap_compare(app(), terminal_size=SMALL, run_before=run)

@@ -307,8 +307,10 @@ class TidegateApp(App[None]):
         from .screens.detail import DetailScreen
 
         if isinstance(self.screen, DetailScreen):
-            self.screen.show_tab(tab)
-            return
+            if self.screen.targets() == [torrent_id]:
+                self.screen.show_tab(tab)
+                return
+            self.pop_screen()
         self.push_screen(DetailScreen(torrent_id, tab=tab))
 
     def action_sites(self) -> None:

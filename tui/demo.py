@@ -120,22 +120,28 @@ class DemoSwarm:
 
     @property
     def base(self) -> Path:
+        """The working folder (known once started, or when given)."""
         if self.root is None:
             raise RuntimeError("the demo swarm is not started")
         return self.root
 
     @property
     def content_dir(self) -> Path:
+        """Where the sample payloads are written and seeded from."""
         return self.base / "content"
 
     @property
     def download_dir(self) -> Path:
+        """Where the frontend's engine downloads to."""
         return self.base / "downloads"
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self, timeout: float = 30.0) -> DemoSwarm:
-        """Write the content, create the torrents and start seeding; bounded by ``timeout``.
+        """Write the content, create the torrents and start seeding (~1 s at scale 1).
+
+        Args:
+            timeout: bound on each wait (an engine starting, an add, seeding everything).
 
         Raises:
             TimeoutError: a seeder did not listen or seed everything within ``timeout``.

@@ -313,22 +313,23 @@ class TorrentTable:
         if t is None:
             return
         path = a.storage_path()
+        self._save_soon(t)
+        self.refresh(t)
+        # the event first: whoever waits on the future sees it in their stream already
+        self.emit(StorageMoved(torrent_id=t.id, path=path))
         fut = self._pending_moves.pop(t.id, None)
         if fut is not None and not fut.done():
             fut.set_result(path)
-        self._save_soon(t)
-        self.refresh(t)
-        self.emit(StorageMoved(torrent_id=t.id, path=path))
 
     def _on_move_failed(self, a: lt.storage_moved_failed_alert) -> None:
         t = self._torrent_of(a)
         if t is None:
             return
         message = f"{a.error.message()} ({a.file_path()})" if a.file_path() else a.error.message()
+        self.emit(StorageMoveFailed(torrent_id=t.id, message=message))
         fut = self._pending_moves.pop(t.id, None)
         if fut is not None and not fut.done():
             fut.set_exception(EngineError(f"could not move {t.id}: {message}"))
-        self.emit(StorageMoveFailed(torrent_id=t.id, message=message))
 
     def _on_torrent_error(self, a: lt.torrent_error_alert) -> None:
         t = self._torrent_of(a)

@@ -6,7 +6,10 @@ values, so nothing from libtorrent outlives the engine thread's loop iteration.
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import libtorrent as lt
 
@@ -154,7 +157,7 @@ def trackers_of(h: lt.torrent_handle) -> tuple[TrackerState, ...]:
                     leechers = max(leechers, ih["scrape_incomplete"])
                 err = ih.get("last_error") or {}
                 if err.get("value"):
-                    last_error = ih.get("message") or f"error {err.get('value')}"
+                    last_error = ih.get("message") or _error_text(err)
                     status = "error"
                 elif ih.get("updating"):
                     status = "announcing"
@@ -166,3 +169,15 @@ def trackers_of(h: lt.torrent_handle) -> tuple[TrackerState, ...]:
         out.append(TrackerState(url=t["url"], tier=int(t["tier"]), status=status, seeds=seeds,
                                 leechers=leechers, next_announce=next_in, last_error=last_error))
     return tuple(out)
+
+
+def _error_text(err: Mapping[str, Any]) -> str:
+    """libtorrent reports tracker errors as ``{value, category}``; name them like strerror."""
+    value = err.get("value")
+    category = str(err.get("category", ""))
+    if isinstance(value, int) and category in ("system", "generic", "asio.system", ""):
+        try:
+            return os.strerror(value)
+        except ValueError:
+            pass
+    return f"{category} error {value}".strip()

@@ -14,13 +14,24 @@ from ..actions import ACTIONS, key_text
 EXTRA: tuple[tuple[str, str], ...] = (
     ("up/down, j/k, pgup/pgdn, home/end", "Move in the list"),
     ("mouse", "Click a row to select it, double-click for details, click a column title "
-              "to sort (again to invert), click a state filter"),
+              "to sort (again to invert), click a state filter or a tab"),
     ("ctrl+p", "Command palette: every action by name"),
     ("→ (in a path field)", "Accept the path completion"),
-    ("Details: tab / shift+tab", "Next / previous tab"),
-    ("Details, Files: space, + / -", "Toggle a file or folder; raise / lower its priority"),
-    ("Details: escape", "Back to the list"),
 )
+
+
+def _screen_keys() -> list[tuple[str, str, str]]:
+    """``(keys, where, what)`` for the detail screen's and the files tree's own bindings."""
+    from ..widgets.files_tree import FilesTree
+    from .detail import DetailScreen
+
+    out = []
+    for where, bindings in (("Details", DetailScreen.BINDINGS), ("Files tab", FilesTree.BINDINGS)):
+        for b in bindings:
+            if isinstance(b, Binding):
+                out.append((b.key.replace("equals_sign", "=").replace("plus", "+")
+                            .replace("minus", "-"), where, b.description))
+    return out
 
 
 def help_table() -> Table:
@@ -32,6 +43,8 @@ def help_table() -> Table:
         table.add_row(key_text(action), action.title, action.help)
     for keys, what in EXTRA:
         table.add_row(keys, "", what)
+    for keys, where, what in _screen_keys():
+        table.add_row(keys, where, what)
     return table
 
 

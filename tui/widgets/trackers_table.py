@@ -1,0 +1,43 @@
+"""The Trackers tab: each tracker's tier, status, swarm counts, next announce and last error.
+
+Tracker URLs and their error messages come from the torrent and from remote
+servers: both are cleaned and shown as :class:`rich.text.Text`. Rows are keyed
+by URL (see :class:`~tui.widgets.peers_table.KeyedTable`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+
+from engine import units
+from engine.safetext import clean
+from engine.state import TrackerState
+
+from .peers_table import KeyedTable, right
+
+
+def _count(n: int) -> Text:
+    return right(str(n) if n >= 0 else "?")
+
+
+class TrackersTable(KeyedTable):
+    """One row per tracker URL."""
+
+    COLUMNS = (("url", "URL"), ("tier", "Tier"), ("status", "Status"), ("seeds", "Seeds"),
+               ("leechers", "Leechers"), ("next", "Next announce"), ("error", "Last error"))
+
+    def show(self, trackers: Sequence[TrackerState]) -> None:
+        """Display ``trackers`` (the newest list from the engine)."""
+        rows = []
+        for t in trackers:
+            url = clean(t.url)
+            status = Text(clean(t.status), no_wrap=True,
+                          style="bold" if t.status == "error" else "")
+            rows.append((url, (Text(url, no_wrap=True), right(str(t.tier)), status,
+                               _count(t.seeds), _count(t.leechers),
+                               right(units.duration(t.next_announce)
+                                     if t.next_announce >= 0 else "?"),
+                               Text(clean(t.last_error), no_wrap=True))))
+        self.sync(rows)
