@@ -13,9 +13,9 @@ $(BIN)/tidegate: pyproject.toml
 
 venv: $(BIN)/tidegate
 
-# The main job. Until the TUI lands this is the CLI: `make run ARGS="share ~/Music"`.
+# The main job: the TUI on an embedded engine (or the running daemon). `make run ARGS="--demo"`.
 run: venv
-	$(BIN)/tidegate $(ARGS)
+	$(BIN)/tidegate tui $(ARGS)
 
 test: venv
 	$(BIN)/ruff check engine cli tui tests bench

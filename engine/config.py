@@ -329,3 +329,25 @@ def flatten(cfg: Config) -> dict[str, Any]:
         for field in sub.__struct_fields__:
             out[f"{section}.{field}"] = getattr(sub, field)
     return out
+
+
+LOOPBACK_NETWORK: dict[str, Any] = {
+    "listen_interfaces": "127.0.0.1:0",
+    "enable_dht": False,
+    "enable_lsd": False,
+    "enable_upnp": False,
+    "enable_natpmp": False,
+    "enable_utp": False,
+    "allow_multiple_connections_per_ip": True,
+}
+"""The ``[network]`` section of a swarm that lives on 127.0.0.1 alone (the demo, tests and
+benchmarks): no DHT, LSD or port mapping, TCP only, several peers per address."""
+
+
+def loopback_toml() -> str:
+    """:data:`LOOPBACK_NETWORK` as a config.toml section."""
+    lines = ["[network]"]
+    for key, value in LOOPBACK_NETWORK.items():
+        lines.append(f"{key} = " + (("true" if value else "false") if isinstance(value, bool)
+                                    else f'"{value}"'))
+    return "\n".join(lines) + "\n"

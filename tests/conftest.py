@@ -13,33 +13,16 @@ from typing import Any
 import pytest
 
 from engine import AddRequest, Engine
-from engine.config import LoadedConfig, from_dict
+from engine.config import LOOPBACK_NETWORK, LoadedConfig, from_dict, loopback_toml
 from engine.metainfo import Created, CreateSpec, create_torrent
 from engine.paths import resolve_paths
 
 LOOPBACK: dict[str, Any] = {
-    "network": {
-        "listen_interfaces": "127.0.0.1:0",
-        "enable_dht": False,
-        "enable_lsd": False,
-        "enable_upnp": False,
-        "enable_natpmp": False,
-        "enable_utp": False,
-        "allow_multiple_connections_per_ip": True,
-    },
+    "network": dict(LOOPBACK_NETWORK),
     "storage": {"resume_save_interval": 1.0},
 }
 
-LOOPBACK_TOML = """
-[network]
-listen_interfaces = "127.0.0.1:0"
-enable_dht = false
-enable_lsd = false
-enable_upnp = false
-enable_natpmp = false
-enable_utp = false
-allow_multiple_connections_per_ip = true
-"""
+LOOPBACK_TOML = "\n" + loopback_toml()
 
 
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import AddRequest, Engine, Snapshot
-from engine.config import LoadedConfig, from_dict
+from engine.config import LOOPBACK_NETWORK, LoadedConfig, from_dict
 from engine.errors import TidegateError
 from engine.metainfo import Created, CreateSpec, Format, create_torrent
 from engine.paths import resolve_paths
@@ -31,15 +31,6 @@ MiB = 1024 * 1024
 DEFAULT_SEED_RATE = 3 * MiB // 2
 """Upload limit of each seeder, bytes/s: three seeders give ~4.5 MiB/s, about a minute."""
 
-_NETWORK: dict[str, Any] = {
-    "listen_interfaces": "127.0.0.1:0",
-    "enable_dht": False,
-    "enable_lsd": False,
-    "enable_upnp": False,
-    "enable_natpmp": False,
-    "enable_utp": False,
-    "allow_multiple_connections_per_ip": True,
-}
 _WORDS = ("tide harbour gate lantern keel buoy gull drift anchor current swell reef dune "
           "beacon ebb flood mooring pier salt chart compass ashore ferry cove").split()
 _TRACKS = ("Low Tide", "Harbour Lights", "Breakwater", "Undertow", "Slack Water", "Spring Tide",
@@ -47,7 +38,7 @@ _TRACKS = ("Low Tide", "Harbour Lights", "Breakwater", "Undertow", "Slack Water"
 
 
 def _loaded(home: Path, **sections: dict[str, Any]) -> LoadedConfig:
-    raw: dict[str, Any] = {"network": dict(_NETWORK), **sections}
+    raw: dict[str, Any] = {"network": dict(LOOPBACK_NETWORK), **sections}
     return LoadedConfig(from_dict(raw), resolve_paths({"TIDEGATE_HOME": str(home)}),
                         frozenset(), False)
 

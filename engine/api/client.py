@@ -337,11 +337,11 @@ class RemoteEngine:
         ready = dict(poller.poll(timeout_ms))
         if self._waker.reader.fileno() in ready or self._waker.reader in ready:
             self._waker.drain()
+        if dealer in ready:  # before the monitor: a reply may precede the disconnect
+            self._read_replies(dealer)
         if monitor in ready:
             self._on_monitor(monitor, dealer)
         self._send_out(dealer)
-        if dealer in ready:
-            self._read_replies(dealer)
         if self._sub is not None and self._sub in ready:
             self._read_publications(dealer)
         self._check_time(dealer)
@@ -580,12 +580,17 @@ class RemoteEngine:
             self._internal_request(dealer, "hello")
 
     def _lost(self, dealer: zmq.Socket, why: str) -> None:
+        self._read_replies(dealer)  # replies that arrived before the connection closed count
         self._connected = False
         self.counters["disconnects"] += 1
         self._next_probe = time.monotonic() + PROBE_INTERVAL
         error = DaemonUnavailableError(f"{why} ({self.endpoint}); the request was not "
                                        "answered")
         for cmd, fut, _dl in self._pending.values():
+            if cmd == "shutdown":  # closing the connection is what a shutdown does
+                if not fut.done():
+                    fut.set_result(None)
+                continue
             _fail(fut, DaemonUnavailableError(f"`{cmd}`: {error}"))
         self._pending.clear()
         self._board.publish(msgspec.structs.replace(self._board.snapshot, running=False))

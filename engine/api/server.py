@@ -64,6 +64,8 @@ HANDLERS: dict[str, Handler] = {
 
 BEAT_INTERVAL = 1.0
 """Seconds between heartbeats on the PUB socket."""
+CLOSE_LINGER = 500
+"""Milliseconds the ROUTER may spend flushing queued replies when the server stops."""
 PUB_HWM = 100
 """Publications queued per subscriber before ZeroMQ drops (the client then resyncs)."""
 MAX_INFLIGHT = 4096
@@ -192,7 +194,9 @@ class ApiServer:
                 self._ready.set()
             self._serve(router, pub)
         finally:
-            router.close(linger=0)
+            # up to CLOSE_LINGER ms to flush replies already queued (the one to `shutdown`
+            # above all); the daemon never waits on a client longer than that
+            router.close(linger=CLOSE_LINGER)
             pub.close(linger=0)
 
     def _serve(self, router: zmq.Socket, pub: zmq.Socket) -> None:
