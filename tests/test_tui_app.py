@@ -132,6 +132,8 @@ def test_state_filters_by_number_and_by_click(engine: Engine) -> None:
         await until(pilot, lambda: len(screen.shown) == 2)
         await pilot.press("5")
         assert screen.shown == []
+        await pilot.pause(0.1)
+        assert "Nothing matches" in table_lines(app)[2]
         await pilot.click("#states", offset=(2, 0))  # " 1 All n"
         assert screen.spec.state == "all" and len(screen.shown) == 3
 

@@ -18,7 +18,7 @@ from ..actions import MAIN_ONLY, bindings
 from ..model import ViewSpec, count_states, next_sort, rows
 from ..widgets.state_tabs import StateTabs
 from ..widgets.status_bar import StatusBar
-from ..widgets.torrent_table import TorrentTable
+from ..widgets.torrent_table import EMPTY_HINT, FILTERED_HINT, TorrentTable
 
 
 class MainScreen(Screen[None]):
@@ -68,6 +68,7 @@ class MainScreen(Screen[None]):
         self.shown = [t.id for t in shown]
         if self.marked and not self.marked <= snap.torrents.keys():
             self.marked = frozenset(m for m in self.marked if m in snap.torrents)
+        self.table.empty_hint = FILTERED_HINT if snap.torrents else EMPTY_HINT
         self.table.show(shown, self.marked, self.spec.sort, self.spec.reverse)
         self.query_one(StateTabs).show(self.spec.state, count_states(snap.torrents.values()))
         self.query_one(StatusBar).show(snap.stats, len(shown), len(snap.torrents),

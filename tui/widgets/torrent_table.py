@@ -27,6 +27,8 @@ from engine.state import Phase, TorrentState
 
 from ..model import BY_KEY, Column, layout
 
+EMPTY_HINT = "No torrents yet: press a to add one (a .torrent or a magnet), ? for every key."
+FILTERED_HINT = "Nothing matches: esc clears the text filter, 1 shows every state."
 BAR_FULL = "█"
 BAR_EMPTY = "░"
 
@@ -112,6 +114,8 @@ class TorrentTable(ScrollView, can_focus=True):
         self._cache: dict[tuple[str, int, bool, bool], Strip] = {}
         self._cache_width = -1
         self._cursor_id: str | None = None
+        self.empty_hint = EMPTY_HINT
+        """What an empty list says (the screen sets it when a filter hides everything)."""
 
     # ------------------------------------------------------------------ attributes down
 
@@ -205,6 +209,9 @@ class TorrentTable(ScrollView, can_focus=True):
         if y == 0:
             return self._header(width)
         index = y - 1 + round(self.scroll_offset.y)
+        if not self.rows and y == 2:
+            hint = f"  {self.empty_hint}"
+            return Strip([Segment(set_cell_size(hint, width), self._style("paused"))])
         if not 0 <= index < len(self.rows):
             return Strip.blank(width, self.rich_style)
         state = self.rows[index]
