@@ -100,8 +100,11 @@ def make_home(n: int) -> Path:
                 for c in made]
         for fut in futs:
             fut.result(300)
+        deadline = time.monotonic() + 600  # each new torrent's resume file, written once
+        while sum(1 for _ in home.rglob("*.resume")) < n and time.monotonic() < deadline:
+            time.sleep(0.5)
     finally:
-        engine.stop()
+        engine.stop(timeout=300)  # saves all again: over the default 25 s at 10,000 on a busy box
     return home
 
 
