@@ -1,26 +1,21 @@
 """Benchmark the TUI's key-press latency in a real terminal, at 100 and 10,000 torrents.
 
-Each size gets its own TIDEGATE_HOME under /tmp, filled with tiny seeding torrents (1 KiB,
-v1, ``seed_mode``) by an Engine that is then stopped, so the TUI restores them. For each
-mode -- ``embedded`` (``tidegate tui --embedded``: engine and UI share one process and
-its GIL) and ``daemon`` (``tidegate daemon`` in the background, left to finish restoring,
-then ``tidegate tui``, which attaches) -- and size, the app runs in a 120x40 tmux pane.
-Once the status bar says "N torrents", keys go in with ``send-keys`` and the pane is read
-with ``capture-pane -p -e`` in a loop (both through one tmux control-mode client, no
-process per poll) until the key's effect is on screen:
+Each size gets a TIDEGATE_HOME under /tmp with that many 1 KiB v1 torrents, added with
+``seed_mode`` by an Engine that is then stopped, so the TUI restores them. In each mode,
+``embedded`` (``tidegate tui --embedded``: engine and UI share a process and its GIL) and
+``daemon`` (``tidegate daemon``, left to finish restoring, then ``tidegate tui``, which
+attaches), the app runs in a 120x40 tmux pane. Once the state tabs say "All N" and the
+process has used under 30% of a core for 3 s in a row (restoring done), keys go in with
+``send-keys`` and ``capture-pane -p -e`` is polled (both through one tmux control-mode
+client, no process per poll) until the key's effect is on screen: **down** the cursor row
+moved; **sort** ``>`` the header shows the next sort column; **filter** a letter typed
+after ``/`` and the status bar says "k/N"; **clear** backspace and it says "N" again.
+Then **churn**: ctrl+a marks all, ``p`` pauses all, ``p`` resumes all, and up/down
+alternate every ``--gap`` s until the tabs say all paused (then none) plus 2 s.
+Latency = send to changed capture; the baseline is the first size, in the same run. No
+effect within ``--timeout`` s is a timeout; three in a row mark the block frozen.
 
-* down:   the cursor row moved (or the list scrolled);
-* sort:   ``>``, the header shows the next sort column (the rows are re-sorted with it);
-* filter: one letter typed into the filter box (after ``/``), the status bar says "k/N";
-* clear:  backspace, the status bar says "N torrents" again.
-
-Then churn: ctrl+a marks every torrent and ``p`` pauses them all, ``p`` again resumes them
-all, while up/down alternate every ``--gap`` s; the latency of each, until the state tabs
-say all paused (then none) plus 2 s. Latency is send to changed capture; the baseline is
-the same measurement at 100 torrents in the same run. A key that shows no effect within
-``--timeout`` s counts as a timeout; three in a row mark the app frozen and end that block.
-
-    python bench/tui_latency.py                       # both modes, 100 and 10,000
+    python bench/tui_latency.py                  # both modes, 100 and 10,000 (10-20 min)
     python bench/tui_latency.py --sizes 100,1000 --modes daemon --samples 20
 """
 
@@ -42,31 +37,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# The same as LOOPBACK_TOML in tests/conftest.py: loopback only, DHT and friends off.
-LOOPBACK_TOML = """
-[network]
-listen_interfaces = "127.0.0.1:0"
-enable_dht = false
-enable_lsd = false
-enable_upnp = false
-enable_natpmp = false
-enable_utp = false
-allow_multiple_connections_per_ip = true
-"""
 LETTERS = "ghijklmnopqrsuvwxyz"  # in no info-hash (hex) and not in ".dat"
 ANSI = re.compile(r"\x1b\[[0-9;:?]*[A-Za-z]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 SGR = re.compile(r"\x1b\[([0-9;:]*)m")
 COUNT = re.compile(r"(?:(\d+)/)?(\d+) torrents")
-BG_CODES = set(range(40, 48)) | set(range(100, 108))
+BG_CODES = {str(c) for c in (*range(40, 48), *range(100, 108))}
 Result = dict[str, Any]
 
 
 class Frozen(Exception):
     pass
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -82,12 +62,12 @@ def cpu_s(pid: int) -> float:
 def make_home(n: int) -> Path:
     """A TIDEGATE_HOME whose engine restores ``n`` seeding torrents."""
     from engine import AddRequest, Engine
-    from engine.config import load
+    from engine.config import load, loopback_toml
     from engine.metainfo import CreateSpec, create_torrent
     from engine.paths import resolve_paths
 
     home = Path(tempfile.mkdtemp(prefix="tgb", dir="/tmp"))
-    (home / "config.toml").write_text(LOOPBACK_TOML)
+    (home / "config.toml").write_text(loopback_toml())  # as tests' LOOPBACK_TOML
     (home / "payload").mkdir()
     made = []
     for i in range(n):
@@ -96,20 +76,19 @@ def make_home(n: int) -> Path:
         made.append(create_torrent(CreateSpec(path=str(f), format="v1")))
     engine = Engine(load(resolve_paths({"TIDEGATE_HOME": str(home)}))).start()
     try:
-        futs = [engine.add(AddRequest(torrent=c.data, save_path=c.save_path, seed_mode=True))
-                for c in made]
-        for fut in futs:
+        for fut in [engine.add(AddRequest(torrent=c.data, save_path=c.save_path,
+                                          seed_mode=True)) for c in made]:
             fut.result(300)
         deadline = time.monotonic() + 600  # each new torrent's resume file, written once
         while sum(1 for _ in home.rglob("*.resume")) < n and time.monotonic() < deadline:
             time.sleep(0.5)
     finally:
-        engine.stop(timeout=300)  # saves all again: over the default 25 s at 10,000 on a busy box
+        engine.stop(timeout=300)  # saves all again: over its default 25 s at 10,000 if busy
     return home
 
 
 class Tmux:
-    """One tmux server on a private socket, one 120x40 session, a control-mode client."""
+    """A tmux server on a private socket, one 120x40 session, one control-mode client."""
 
     def __init__(self, name: str) -> None:
         self.base = ["tmux", "-L", name]
@@ -120,39 +99,37 @@ class Tmux:
         self.ctl = subprocess.Popen(self.base + ["-C", "attach", "-t", "b"], bufsize=0,
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.buf = b""
-        self._block()  # the reply to attaching
+        self._reply()  # to attaching
         self.cmd("refresh-client -f no-output")
+        self.socket = self.cmd("display -p '#{socket_path}'").strip()
 
-    def _line(self, deadline: float) -> bytes:
+    def _reply(self) -> str:
         assert self.ctl.stdout is not None
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self.ctl.stdout], [], [], left)[0]:
-                raise TimeoutError("tmux did not answer")
-            chunk = os.read(self.ctl.stdout.fileno(), 1 << 16)
-            if not chunk:
-                raise EOFError("tmux control client ended")
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\n")
-        return line
-
-    def _block(self) -> str:
         deadline, out, inside = time.monotonic() + 10, list[bytes](), False
         while True:
-            line = self._line(deadline)
+            while b"\n" not in self.buf:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self.ctl.stdout], [], [], left)[0]:
+                    raise TimeoutError("tmux did not answer")
+                chunk = os.read(self.ctl.stdout.fileno(), 1 << 16)
+                if not chunk:
+                    raise EOFError("the tmux control client ended")
+                self.buf += chunk
+            line, _, self.buf = self.buf.partition(b"\n")
             if line.startswith(b"%begin"):
                 inside, out = True, []
             elif inside and line.startswith((b"%end", b"%error")):
+                text = b"\n".join(out).decode(errors="replace")
                 if line.startswith(b"%error"):
-                    raise RuntimeError(b"\n".join(out).decode(errors="replace"))
-                return b"\n".join(out).decode(errors="replace")
+                    raise RuntimeError(text)
+                return text
             elif inside:
                 out.append(line)
 
     def cmd(self, command: str) -> str:
         assert self.ctl.stdin is not None
         self.ctl.stdin.write(command.encode() + b"\n")
-        return self._block()
+        return self._reply()
 
     def send(self, key: str, literal: bool = False) -> None:
         self.cmd(f"send-keys -t b {'-l ' if literal else ''}'{key}'")
@@ -168,6 +145,7 @@ class Tmux:
             self.ctl.terminate()
             self.ctl.wait(5)
         subprocess.run(self.base + ["kill-server"], capture_output=True, timeout=10)
+        Path(self.socket).unlink(missing_ok=True)
 
 
 def plain(cap: str) -> list[str]:
@@ -189,7 +167,7 @@ def row_bgs(cap: str) -> list[set[str | None]]:
                     i += width - 1
                 elif ps[i] in ("", "0", "49"):
                     bg = None
-                elif ps[i].isdigit() and int(ps[i]) in BG_CODES:
+                elif ps[i] in BG_CODES:
                     bg = ps[i]
                 i += 1
             seen.add(bg)
@@ -198,7 +176,7 @@ def row_bgs(cap: str) -> list[set[str | None]]:
 
 
 def lone_bgs(cap: str) -> set[str | None]:
-    """Backgrounds used on one table row only: the cursor's (focused or not)."""
+    """Backgrounds used on one table row only: the cursor's."""
     rows = row_bgs(cap)
     return {bg for bg in set().union(*rows) if sum(bg in r for r in rows) == 1}
 
@@ -215,17 +193,6 @@ def counts(cap: str) -> tuple[int, int] | None:
     return (int(m.group(1) or m.group(2)), int(m.group(2))) if m else None
 
 
-def probe(tm: Tmux, key: str, done: Callable[[str, str], bool], timeout: float) -> float | None:
-    before = tm.capture()
-    t0 = time.perf_counter()
-    tm.send(key)
-    while time.perf_counter() - t0 < timeout:
-        if done(before, tm.capture()):
-            return time.perf_counter() - t0
-        time.sleep(0.002)
-    return None
-
-
 def wait(tm: Tmux, test: Callable[[str], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -236,30 +203,33 @@ def wait(tm: Tmux, test: Callable[[str], bool], timeout: float) -> bool:
 
 
 def measure(tm: Tmux, n: int, args: argparse.Namespace, res: Result) -> None:
-    lat: dict[str, list[float]] = res["lat"]
     misses = [0]
 
     def take(kind: str, key: str, done: Callable[[str, str], bool]) -> None:
-        t = probe(tm, key, done, args.timeout)
-        lat.setdefault(kind, [])
-        if t is None:
+        before = tm.capture()
+        t0 = time.perf_counter()
+        tm.send(key)
+        while not (ok := done(before, tm.capture())) and time.perf_counter() - t0 < args.timeout:
+            time.sleep(0.002)
+        t = time.perf_counter() - t0
+        if not ok:
             res["timeouts"][kind] = res["timeouts"].get(kind, 0) + 1
             misses[0] += 1
             if misses[0] >= 3:
                 raise Frozen(f"no reaction to 3 keys in a row ({kind})")
         else:
             misses[0] = 0
-            lat[kind].append(t)
+            res["lat"].setdefault(kind, []).append(t)
         time.sleep(args.gap)
 
-    found = lone_bgs(tm.capture())  # the cursor: blurred and focused
+    found = lone_bgs(tm.capture())  # the cursor, focused or blurred
     for key in ("Down", "Up"):
         before = tm.capture()
         tm.send(key)
         wait(tm, before.__ne__, 2)
         found |= lone_bgs(tm.capture())
     if not found:
-        raise Frozen("the cursor row is not recognisable")
+        raise Frozen("no cursor row on screen")
 
     def moved(a: str, b: str) -> bool:
         return cursor(a, found) != cursor(b, found)
@@ -284,41 +254,51 @@ def measure(tm: Tmux, n: int, args: argparse.Namespace, res: Result) -> None:
         raise Frozen("ctrl+a did not mark every torrent")
     for kind, target in (("churn pause", n), ("churn resume", 0)):
         tm.send("p")
-        t0 = time.monotonic()
-        end = t0 + args.churn_timeout
-        settled: float | None = None
-        keys = 0
-        while time.monotonic() < end and (settled is None or time.monotonic() < settled + 2):
-            take(kind, "Down" if keys % 2 == 0 else "Up", moved)
-            keys += 1
-            tabs = plain(tm.capture())[0]
-            m = re.search(r"Paused (\d+)", tabs)
-            if settled is None and m and int(m.group(1)) == target:
-                settled = time.monotonic()
-                res[f"{kind} s"] = settled - t0
+        t0, done_at, i, toasts = time.monotonic(), 0.0, 0, dict[str, None]()
+        while time.monotonic() < t0 + args.churn_timeout and (
+                not done_at or time.monotonic() < done_at + 2):
+            take(kind, ("Down", "Up")[i % 2], moved)
+            i += 1
+            screen = plain(tm.capture())
+            toasts.update((t.split("▌")[-1].strip(), None) for t in screen if "▌" in t)
+            m = re.search(r"Paused (\d+)", screen[0])
+            if not done_at and m and int(m.group(1)) == target:
+                done_at = time.monotonic()
+                res[f"{kind} s"] = done_at - t0
+        res[f"{kind} toasts"] = " / ".join(t for t in list(toasts)[:12] if t)
+        if not done_at:
+            res[f"{kind} s"] = f"not done in {args.churn_timeout:g} s ({screen[0].strip()})"
+            break
     tm.send("Escape")
     time.sleep(0.5)  # a key right after escape would be read as alt+key
     wait(tm, lambda c: "marked)" not in "".join(plain(c)), 30)
 
 
+def settle(pid: int, cores: float, timeout: float) -> tuple[float, float]:
+    """Wait until ``pid`` uses under ``cores`` CPU for 3 s in a row: (seconds, its CPU %)."""
+    t0, quiet, use = time.monotonic(), 0, math.nan
+    while quiet < 3 and time.monotonic() - t0 < timeout:
+        c0 = cpu_s(pid)
+        time.sleep(1)
+        use = cpu_s(pid) - c0
+        quiet = quiet + 1 if use < cores else 0
+    return time.monotonic() - t0, use * 100
+
+
 def block(mode: str, n: int, home: Path, args: argparse.Namespace, res: Result) -> None:
-    env = dict(os.environ, TIDEGATE_HOME=str(home))
     daemon: subprocess.Popen[str] | None = None
     tm: Tmux | None = None
     tui = 0
     try:
         if mode == "daemon":
             with open(home / "daemon.log", "a") as err:
-                daemon = subprocess.Popen([args.tidegate, "daemon", "--json"], env=env,
+                daemon = subprocess.Popen([args.tidegate, "daemon", "--json"],
+                                          env=dict(os.environ, TIDEGATE_HOME=str(home)),
                                           stdout=subprocess.PIPE, stderr=err, text=True)
             assert daemon.stdout is not None
             if not select.select([daemon.stdout], [], [], 120)[0] or not daemon.stdout.readline():
                 raise Frozen("the daemon did not start")
-            deadline, idle = time.monotonic() + 300, 0  # let it finish restoring first
-            while time.monotonic() < deadline and idle < 3:
-                c0 = cpu_s(daemon.pid)
-                time.sleep(1)
-                idle = idle + 1 if cpu_s(daemon.pid) - c0 < 0.1 else 0
+            res["daemon settled s"], _ = settle(daemon.pid, 0.1, 300)  # restored
         tm = Tmux(f"tgb{os.getpid()}{mode}{n}")
         tm.send(f"exec env TIDEGATE_HOME={home} {args.tidegate} tui"
                 + (" --embedded" if mode == "embedded" else ""), literal=True)
@@ -328,56 +308,52 @@ def block(mode: str, n: int, home: Path, args: argparse.Namespace, res: Result) 
         if not wait(tm, lambda c: f" All {n} " in plain(c)[0], args.startup_timeout):
             raise Frozen(f"the list did not show {n} torrents in {args.startup_timeout:g} s")
         res["startup s"] = time.monotonic() - t0
-        last, still = tm.capture(), time.monotonic()
-        while time.monotonic() - still < 1 and time.monotonic() - t0 < args.startup_timeout:
-            time.sleep(0.05)
-            if (cap := tm.capture()) != last:
-                last, still = cap, time.monotonic()
-        c0 = cpu_s(tui)
-        time.sleep(2)
-        res["idle cpu %"] = (cpu_s(tui) - c0) / 2 * 100
+        res["settled s"], res["idle cpu %"] = settle(tui, 0.3, 120)
         measure(tm, n, args, res)
         q0 = time.monotonic()
         while time.monotonic() - q0 < 120 and tm.pane("pane_dead") != "1":
-            tm.send("q")  # again every 5 s while it has not quit
+            tm.send("q")  # again every 5 s until it has quit
             wait(tm, lambda c: tm.pane("pane_dead") == "1", 5)
         res["quit s"] = time.monotonic() - q0
     except Frozen as exc:
         res["frozen"] = str(exc)
-        log(f"  {mode} {n}: FROZEN: {exc}")
+        print(f"  {mode} {n}: FROZEN: {exc}", file=sys.stderr, flush=True)
     finally:
-        for pid, grace in ((tui, 10), (daemon.pid if daemon else 0, 60)):
-            stop_pid(pid, grace)
+        stop_pid(tui, 10)
         if daemon is not None:
+            stop_pid(daemon.pid, 120)
             daemon.wait(5)
         if tm is not None:
             tm.close()
 
 
 def stop_pid(pid: int, grace: float) -> None:
-    if pid <= 0 or not Path(f"/proc/{pid}").exists():
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
-        if Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z":
-            return
-        time.sleep(0.1)
-    if Path(f"/proc/{pid}").exists():
-        os.kill(pid, signal.SIGKILL)
+    """SIGTERM, then SIGKILL after ``grace`` s (a zombie counts as gone)."""
+    def alive() -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+        except OSError:
+            return False
+
+    if pid > 0 and alive():
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if alive():
+            os.kill(pid, signal.SIGKILL)
 
 
 def report(results: list[Result], base: int) -> None:
-    p50s = {(r["mode"], r["n"], k): pct(v, 50) for r in results for k, v in r["lat"].items()}
-    print("| mode | torrents | key | n | p50 ms | p95 ms | max ms | timeouts | p50 / "
-          f"{base} |\n|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    p50 = {(r["mode"], r["n"], k): pct(v, 50) for r in results for k, v in r["lat"].items()}
+    print(f"| mode | torrents | key | n | p50 ms | p95 ms | max ms | timeouts | p50 / {base} |\n"
+          "|---|---:|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
         for kind, v in r["lat"].items():
-            ratio = p50s[(r["mode"], r["n"], kind)] / p50s.get((r["mode"], base, kind), math.nan)
+            ratio = p50[(r["mode"], r["n"], kind)] / p50.get((r["mode"], base, kind), math.nan)
             print(f"| {r['mode']} | {r['n']:,} | {kind} | {len(v)} | {pct(v, 50) * 1e3:.1f} | "
                   f"{pct(v, 95) * 1e3:.1f} | {max(v, default=math.nan) * 1e3:.1f} | "
                   f"{r['timeouts'].get(kind, 0)} | {ratio:.2f} |")
-    print()
     for r in results:
         extra = {k: v for k, v in r.items() if k not in ("mode", "n", "lat", "timeouts")}
         print(f"{r['mode']} {r['n']:,}: " + ", ".join(
@@ -394,7 +370,7 @@ def main() -> int:
     ap.add_argument("--startup-timeout", type=float, default=300.0)
     ap.add_argument("--churn-timeout", type=float, default=180.0)
     ap.add_argument("--tidegate", default=str(Path(sys.executable).parent / "tidegate"))
-    ap.add_argument("--json-out", metavar="FILE")
+    ap.add_argument("--json-out", metavar="FILE", help="keep every sample")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -404,13 +380,12 @@ def main() -> int:
         for n in sizes:
             t0 = time.monotonic()
             homes[n] = make_home(n)
-            log(f"{n:,} torrents ready in {time.monotonic() - t0:.1f} s ({homes[n]})")
+            print(f"{n:,} torrents made in {time.monotonic() - t0:.0f} s", file=sys.stderr)
         for i, mode in enumerate(args.modes.split(",")):
             for n in sizes if i % 2 == 0 else sizes[::-1]:
-                log(f"{mode}, {n:,} torrents…")
-                res: Result = {"mode": mode, "n": n, "lat": {}, "timeouts": {}}
-                results.append(res)
-                block(mode, n, homes[n], args, res)
+                print(f"{mode}, {n:,} torrents…", file=sys.stderr, flush=True)
+                results.append({"mode": mode, "n": n, "lat": {}, "timeouts": {}})
+                block(mode, n, homes[n], args, results[-1])
     finally:
         for home in homes.values():
             shutil.rmtree(home, ignore_errors=True)
