@@ -328,3 +328,21 @@ def test_palette_runs_actions_and_help_lists_every_key(engine: Engine) -> None:
 
 def test_view_spec_model_matches_the_list() -> None:
     assert rows({}, ViewSpec()) == []
+
+
+def test_a_burst_of_events_becomes_one_summary_not_thousands_of_toasts(engine: Engine) -> None:
+    from engine.events import TorrentCompleted
+    from tui.messages import EngineEvent
+
+    async def body(app: TidegateApp, pilot: Pilot[None]) -> None:
+        await loaded(app, pilot, 3)
+        before = len(app.notified)
+        for i in range(2000):
+            app.post_message(EngineEvent(TorrentCompleted(seq=i, torrent_id="x", name=f"t{i}")))
+        await until(pilot, lambda: any("more not shown" in m for _t, m, _s in app.notified),
+                    what="the summary")
+        shown = list(app.notified)[before:]
+        assert len(shown) <= 10
+        assert any("1995 more" in m for _t, m, _s in shown), shown
+
+    run_app(engine, body)

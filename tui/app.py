@@ -10,6 +10,7 @@ actions into engine commands whose futures report back as
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
@@ -35,6 +36,8 @@ from .messages import CommandDone, EngineEvent, EngineGone, SnapshotChanged
 
 _GATED = frozenset(a.name.partition("(")[0] for a in ACTIONS) - {"quit", "help"}
 
+TOASTS_PER_SECOND = 5
+"""Event notifications shown one by one per second; the rest are counted per title."""
 BATCH_IN_THREAD = 64
 """Batches larger than this are submitted from a worker thread, not the UI's."""
 
@@ -69,6 +72,10 @@ class TidegateApp(App[None]):
         self._bridge: EngineBridge | None = None
         self.last_done: CommandDone | None = None
         """The newest finished command batch."""
+        self._burst_start = 0.0
+        self._burst_count = 0
+        self._held: dict[str, int] = {}
+        self._flush_timer_set = False
         self.notified: deque[tuple[str, str, str]] = deque(maxlen=100)
         """Recent notifications as ``(title, message, severity)``, newest last."""
 
@@ -109,9 +116,27 @@ class TidegateApp(App[None]):
         if text is None:
             return
         title, body, severity = text
+        now = time.monotonic()
+        if now - self._burst_start > 1.0:
+            self._burst_start, self._burst_count = now, 0
+        self._burst_count += 1
+        if self._burst_count > TOASTS_PER_SECOND:
+            # a burst (thousands of seeds restored at once) is summed up, not toasted one
+            # by one: every toast costs layout work and a late one can stall Textual
+            self._held[title] = self._held.get(title, 0) + 1
+            if not self._flush_timer_set:
+                self._flush_timer_set = True
+                self.set_timer(1.0, self._flush_held)
+            return
         self.notify(body, title=title, severity=severity)
         if isinstance(message.event, ev.DaemonConnection):
             self.connected = message.event.connected
+
+    def _flush_held(self) -> None:
+        self._flush_timer_set = False
+        held, self._held = self._held, {}
+        for title, count in held.items():
+            self.notify(f"{count} more not shown one by one", title=title)
 
     # ------------------------------------------------------------------ commands out
 
