@@ -69,20 +69,13 @@ from engine import AddRequest, Engine
 from engine.api import protocol as p
 from engine.api.client import RemoteEngine
 from engine.api.server import ApiServer
-from engine.config import LoadedConfig, from_dict
+from engine.config import LOOPBACK_NETWORK, LoadedConfig, from_dict
 from engine.metainfo import CreateSpec, create_torrent
 from engine.paths import resolve_paths
 from engine.state import Snapshot, TorrentState, enc_hook
 
 CONFIG: dict[str, Any] = {
-    "network": {
-        "listen_interfaces": "127.0.0.1:0",
-        "enable_dht": False,
-        "enable_lsd": False,
-        "enable_upnp": False,
-        "enable_natpmp": False,
-        "enable_utp": False,
-    },
+    "network": dict(LOOPBACK_NETWORK),
     # Every interval the engine asks for resume data of every torrent, and seeding
     # torrents always count as modified: at 10,000 torrents that is 10,000 fsynced files
     # written on the engine thread. Out of the way here; docs/benchmarks.md measures it.
