@@ -25,7 +25,7 @@ from textual.strip import Strip
 
 from engine.state import Phase, TorrentState
 
-from ..model import BY_KEY, Column, layout
+from ..model import layout
 
 EMPTY_HINT = "No torrents yet: press a to add one (a .torrent or a magnet), ? for every key."
 FILTERED_HINT = "Nothing matches: esc clears the text filter, 1 shows every state."
@@ -258,16 +258,12 @@ class TorrentTable(ScrollView, can_focus=True):
                     style = state_style
                 elif column.key == "name" and is_marked:
                     style = base + self._style("marked")
-                text = _column_text(column, t)
+                text = column.text(t)
                 if column.key == "name":
                     text = ("● " if is_marked else "  ") + text
                 segments.append(Segment(_fit(text, w, column.align), style))
             segments.append(Segment(" ", base))
         return Strip(segments).adjust_cell_length(width, base)
-
-
-def _column_text(column: Column, t: TorrentState) -> str:
-    return column.text(t)
 
 
 def _state_class(t: TorrentState) -> str:
@@ -294,5 +290,3 @@ def _bar(progress: float, width: int, done: Style, todo: Style, base: Style) -> 
     return [Segment(BAR_FULL * filled, done), Segment(BAR_EMPTY * (bar_width - filled), todo),
             Segment(" " + label, base)]
 
-
-__all__ = ["TorrentTable", "BY_KEY"]
