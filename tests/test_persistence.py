@@ -51,7 +51,9 @@ def test_restart_mid_download_resumes_without_recheck(make_engine: EngineFactory
     assert 0 < before.wanted_done < before.wanted
     assert (home / "data" / "resume" / f"{tid}.resume").is_file()
 
-    again = engine_at(home).start()
+    again = engine_at(home)
+    events = again.subscribe()
+    again.start()
     try:
         snap = again.wait_for(lambda s: tid in s.torrents and s.torrents[tid].has_metadata
                               and s.torrents[tid].phase != "checking", 10)
@@ -63,6 +65,14 @@ def test_restart_mid_download_resumes_without_recheck(make_engine: EngineFactory
         # only the missing part crossed the wire again (plus at most a few pieces in flight)
         fetched_after = done.all_time_download - before.all_time_download
         assert fetched_after <= before.wanted - before.wanted_done + 8 * 65536
+        # finishing a torrent that was restored incomplete is news
+        again.wait_for(lambda s: s.torrents[tid].phase == "seeding", 10)
+        deadline = time.monotonic() + 5
+        kinds: list[str] = []
+        while "TorrentCompleted" not in kinds and time.monotonic() < deadline:
+            kinds += [type(e).__name__ for e in events.drain()]
+            time.sleep(0.05)
+        assert "TorrentCompleted" in kinds
     finally:
         again.stop()
     assert tree_bytes(tmp_path / "dl" / folder.name) == tree_bytes(folder)
@@ -92,6 +102,32 @@ def test_paused_state_and_extras_survive_restart(tmp_path: Path) -> None:
         assert st.progress == 1.0
         details = eng.details(tid).result(5)
         assert details.comment == "kept across restarts" and details.private
+    finally:
+        eng.stop()
+
+
+def test_restored_seed_is_not_reported_as_completed_again(tmp_path: Path) -> None:
+    folder = make_payload(tmp_path / "src", sizes=(200_000,))
+    created = make_torrent(folder, piece_size=16384)
+    home = tmp_path / "a"
+    eng = engine_at(home).start()
+    try:
+        tid = eng.add(AddRequest(torrent=created.data, save_path=str(folder.parent))).result(10)
+        eng.wait_for(lambda s: tid in s.torrents and s.torrents[tid].phase == "seeding", 10)
+    finally:
+        eng.stop()
+    resume = home / "data" / "resume" / f"{tid}.resume"
+    written = resume.stat().st_mtime_ns
+    eng = engine_at(home)
+    events = eng.subscribe()
+    eng.start()
+    try:
+        eng.wait_for(lambda s: tid in s.torrents and s.torrents[tid].phase == "seeding", 10)
+        time.sleep(1.0)  # the finished alert and the cache flush come after the first state
+        kinds = [type(e).__name__ for e in events.drain()]
+        # a thousand restored seeds must not each announce "completed" nor rewrite their file
+        assert "TorrentAdded" in kinds and "TorrentCompleted" not in kinds
+        assert resume.stat().st_mtime_ns == written
     finally:
         eng.stop()
 

@@ -42,7 +42,7 @@ from ..events import (
     TrackerError,
 )
 from ..requests import AddRequest
-from ..state import SessionStats, TorrentState
+from ..state import Phase, SessionStats, TorrentState
 from . import inputs, status
 from .resume import ResumeStore, TorrentExtras
 
@@ -64,6 +64,18 @@ class _Torrent:
     """False between torrent_finished_alert and cache_flushed_alert."""
     peers: list[tuple[str, int]] = field(default_factory=list)
     """Peers the user named (--peer, add_peers): dialled again on every resume."""
+    restored_complete: bool = False
+    """Restored from resume data that already had every piece: libtorrent still reports it
+    as finishing once, which is neither news for the user nor a reason to rewrite its file."""
+
+
+def has_every_piece(p: lt.add_torrent_params) -> bool:
+    """Whether resume data says every piece is already on disk."""
+    if p.ti is None:
+        return False
+    n = p.ti.num_pieces()
+    have = p.have_pieces  # padded to whole bytes
+    return len(have) >= n and all(have[:n])
 
 
 RATE_WINDOW = 2.0
@@ -94,6 +106,8 @@ class TorrentTable:
         self._pending_flush: dict[str, list[Future[None]]] = {}
         self._pending_peers: dict[str, list[tuple[str, int]]] = {}
         self._outstanding_saves: set[str] = set()
+        self._restoring_complete: set[str] = set()
+        """Ids being restored from resume data that had every piece."""
         self.dirty = False
         """Set when something changed that deserves a snapshot right away."""
         self.stats = SessionStats()
@@ -183,6 +197,8 @@ class TorrentTable:
         torrent_id = inputs.torrent_id(ih)
         fut, extras, req = self._pending_adds.pop(torrent_id, (None, TorrentExtras(), None))
         peers = self._pending_peers.pop(torrent_id, [])
+        restored_complete = torrent_id in self._restoring_complete
+        self._restoring_complete.discard(torrent_id)
         if a.error.value():
             message = a.error.message()
             if fut is not None and not fut.done():
@@ -191,7 +207,8 @@ class TorrentTable:
                 self.emit(ResumeDataError(file=str(self.store.path(torrent_id)), message=message))
             return
         h = a.handle
-        t = _Torrent(id=torrent_id, handle=h, extras=extras, peers=peers)
+        t = _Torrent(id=torrent_id, handle=h, extras=extras, peers=peers,
+                     restored_complete=restored_complete)
         self.torrents[torrent_id] = t
         self._by_handle[h] = torrent_id
         for peer in peers:
@@ -216,6 +233,8 @@ class TorrentTable:
     def _set_state(self, t: _Torrent, new: TorrentState) -> None:
         # Keep the old object when nothing changed, so snapshots share it.
         if new != t.state:
+            if new.phase == Phase.DOWNLOADING:
+                t.restored_complete = False  # data was missing after all: its finish is news
             t.state = new
             t.state_at = time.monotonic()
             self.dirty = True
@@ -240,6 +259,9 @@ class TorrentTable:
                 fut.set_result(None)
         self.refresh(t)
         if was_pending and t.state is not None and t.state.complete_on_disk:
+            if t.restored_complete:
+                t.restored_complete = False  # later completions (after a recheck) are news
+                return
             self._save_soon(t)
             self.emit(TorrentCompleted(torrent_id=t.id, name=t.state.name))
 

@@ -36,7 +36,7 @@ from ..requests import (
 )
 from ..state import TorrentDetails
 from . import inputs, status
-from .alerts import _TF, TorrentTable
+from .alerts import _TF, TorrentTable, has_every_piece
 from .resume import Corrupt, Saved, TorrentExtras
 
 
@@ -56,6 +56,8 @@ class TorrentManager(TorrentTable):
             atp.flags |= _TF.duplicate_is_error
             self._pex_flag(atp)
             self._pending_adds[item.torrent_id] = (None, item.extras, None)
+            if has_every_piece(atp):
+                self._restoring_complete.add(item.torrent_id)
             self.ses.async_add_torrent(atp)
             n += 1
         return n
