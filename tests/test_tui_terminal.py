@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import sys
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -16,7 +18,7 @@ from engine import AddRequest
 
 from .conftest import build_engine
 from .daemon_util import ROOT, env_for, short_home
-from .tmux_util import Tmux
+from .tmux_util import Tmux, alive
 
 pytestmark = pytest.mark.slow
 
@@ -112,6 +114,39 @@ def test_hostile_names_never_reach_the_terminal_and_quit_saves_state() -> None:
         snap = engine.wait_for(lambda s: HASH in s.torrents, 15)
         assert snap.torrents[HASH].sequential, "the change made in the TUI was saved"
         assert snap.torrents[HASH].name == HOSTILE, "the name itself is kept as it is"
+    finally:
+        engine.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.mark.parametrize("how", ["terminal closed", "SIGTERM"])
+def test_closing_the_terminal_or_sigterm_quits_like_q(how: str) -> None:
+    home = _home_with_hostile_torrent()
+    resume = home / "data" / "resume" / f"{HASH}.resume"
+    written = resume.stat().st_mtime_ns
+    term = Tmux(TIDEGATE + ["tui", "--embedded"], env_for(home), ROOT)
+    try:
+        term.wait(lambda t: "evil" in t, 30, "the list")
+        pid = term.program_pid()
+        if how == "SIGTERM":
+            os.kill(pid, signal.SIGTERM)
+            term.wait(lambda t: "EXIT:143" in t, 60, "exit status 128 + SIGTERM")
+            # the app quit through its own exit, so the terminal is put back as q leaves it
+            assert term.display("#{alternate_on}") == "0"
+            assert term.display("#{mouse_any_flag}") == "0"
+        else:
+            term.hang_up()
+        deadline = time.monotonic() + 60
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(pid), f"the TUI kept running after {how}"
+        # it stopped the engine the way q does, which saves every torrent's resume data
+        assert resume.stat().st_mtime_ns != written
+    finally:
+        term.close()
+    engine = build_engine(home).start()  # the engine lock was released
+    try:
+        engine.wait_for(lambda s: HASH in s.torrents, 15)
     finally:
         engine.stop()
         shutil.rmtree(home, ignore_errors=True)

@@ -54,6 +54,15 @@ class Tmux:
                 raise AssertionError(f"{what} not shown within {timeout} s; the pane:\n{text}")
             time.sleep(0.1)
 
+    def program_pid(self) -> int:
+        """The pid of the command itself (the pane's shell runs it as a child)."""
+        children = Path(f"/proc/{self.pane_pid}/task/{self.pane_pid}/children").read_text()
+        return int(children.split()[0])
+
+    def hang_up(self) -> None:
+        """Close the terminal as a closed window does: the program gets SIGHUP."""
+        self._run("kill-server", check=False)
+
     def close(self) -> None:
         """Stop the program (by the shell's process group) and the tmux server."""
         for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -62,14 +71,14 @@ class Tmux:
             except ProcessLookupError:
                 break
             deadline = time.monotonic() + 15
-            while time.monotonic() < deadline and _alive(self.pane_pid):
+            while time.monotonic() < deadline and alive(self.pane_pid):
                 time.sleep(0.1)
-            if not _alive(self.pane_pid):
+            if not alive(self.pane_pid):
                 break
         self._run("kill-server", check=False)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

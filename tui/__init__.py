@@ -10,6 +10,9 @@ from .app import TidegateApp
 __all__ = ["TidegateApp", "run_app"]
 
 
-def run_app(engine: EngineAPI, *, connection: str, limits: LimitsConfig | None = None) -> None:
-    """Run the app on ``engine`` until the user quits (the caller stops the engine)."""
-    TidegateApp(engine, connection=connection, limits=limits).run()
+def run_app(engine: EngineAPI, *, connection: str, limits: LimitsConfig | None = None) -> int:
+    """Run the app on ``engine`` until the user quits, the terminal goes away or SIGTERM
+    comes (the caller stops the engine); returns the exit status: 0, or 128 + signal."""
+    app = TidegateApp(engine, connection=connection, limits=limits)
+    app.run()
+    return app.return_code or 0

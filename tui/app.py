@@ -9,6 +9,8 @@ actions into engine commands whose futures report back as
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import threading
 import time
 from collections import deque
@@ -34,6 +36,7 @@ from .bridge import EngineBridge
 from .history import RateHistory
 from .messages import CommandDone, EngineEvent, EngineGone, SnapshotChanged
 
+QUIT_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 _GATED = frozenset(a.name.partition("(")[0] for a in ACTIONS) - {"quit", "help"}
 
 TOASTS_PER_SECOND = 5
@@ -78,6 +81,9 @@ class TidegateApp(App[None]):
         self._flush_timer_set = False
         self.notified: deque[tuple[str, str, str]] = deque(maxlen=100)
         """Recent notifications as ``(title, message, severity)``, newest last."""
+        self.quit_signal: signal.Signals | None = None
+        """Set when SIGHUP (terminal closed) or SIGTERM made the app quit."""
+        self._old_handlers: dict[signal.Signals, Any] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -88,8 +94,23 @@ class TidegateApp(App[None]):
         if self._use_bridge:
             self.snapshot = self.engine.snapshot
             self._bridge = EngineBridge(self.engine, self).start()
+        if threading.current_thread() is threading.main_thread():
+            # Closing the terminal window or a plain `kill` quits the way q does (the
+            # terminal restored, resume data saved), not from inside a half-drawn frame.
+            loop = asyncio.get_running_loop()
+            for sig in QUIT_SIGNALS:
+                self._old_handlers[sig] = signal.getsignal(sig)
+                loop.add_signal_handler(sig, self._quit_on_signal, sig)
+
+    def _quit_on_signal(self, sig: signal.Signals) -> None:
+        self.quit_signal = sig
+        self.exit(return_code=128 + sig)
 
     def on_unmount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig, old in self._old_handlers.items():
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, old)  # the caller's, for the engine's stop that follows
         if self._bridge is not None:
             self._bridge.stop()
 

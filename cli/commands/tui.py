@@ -10,6 +10,7 @@ throw-away folder, next to a seeder swarm on loopback with sample content.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from engine import Engine
 from engine.config import LoadedConfig, load
@@ -42,6 +43,14 @@ def daemon_running(loaded: LoadedConfig) -> bool:
     return False
 
 
+def quietly(fn: Callable[[str], None], text: str) -> None:
+    """Print, unless the terminal is gone (writes to a hung-up tty fail with EIO)."""
+    try:
+        fn(text)
+    except OSError:
+        pass
+
+
 def run(args: argparse.Namespace) -> int:
     from tui import run_app
 
@@ -52,18 +61,16 @@ def run(args: argparse.Namespace) -> int:
                                           and daemon_running(loaded)):
         client = connect(args, loaded)
         try:
-            run_app(client, connection=f"daemon {client.endpoint}",
-                    limits=loaded.config.limits)
+            return run_app(client, connection=f"daemon {client.endpoint}",
+                           limits=loaded.config.limits)
         finally:
             client.stop()
-        return 0
     engine = Engine(loaded).start()
     try:
-        run_app(engine, connection="embedded", limits=loaded.config.limits)
+        return run_app(engine, connection="embedded", limits=loaded.config.limits)
     finally:
-        note("saving resume data…")
+        quietly(note, "saving resume data…")  # the terminal may be gone (hangup)
         engine.stop()
-    return 0
 
 
 def run_demo() -> int:
@@ -76,7 +83,6 @@ def run_demo() -> int:
         try:
             for request in swarm.requests():
                 engine.add(request).result(30)
-            run_app(engine, connection="embedded demo", limits=None)
+            return run_app(engine, connection="embedded demo", limits=None)
         finally:
             engine.stop()  # before the swarm: its folder holds this engine's state
-    return 0
