@@ -394,8 +394,13 @@ class Engine:
 
     def _publish(self, m: TorrentManager) -> None:
         m.dirty = False
-        torrents = MappingProxyType(
-            {tid: t.state for tid, t in m.torrents.items() if t.state is not None})
+        torrents = self._board.snapshot.torrents
+        if m.torrents_changed or not self._board.snapshot.running:
+            # A new mapping only when a torrent changed: frontends and the API server
+            # skip their per-torrent work when it is the same object as last time.
+            torrents = MappingProxyType(
+                {tid: t.state for tid, t in m.torrents.items() if t.state is not None})
+            m.torrents_changed = False
         snap = Snapshot(seq=self._board.snapshot.seq + 1, time=time.time(), torrents=torrents,
                         stats=m.stats)
         self._board.publish(snap)

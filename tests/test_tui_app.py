@@ -147,6 +147,14 @@ def test_marks_select_several_for_pause_and_resume(engine: Engine) -> None:
         await pilot.press("space", "space")  # marks the first two, the cursor moves down
         first_two = set(screen.shown[:2])
         assert screen.marked == first_two
+        # the cursor back on a marked row: every cell of it, the name too, shows the cursor
+        await pilot.press("up")
+        table = screen.table
+        row = table.render_line(1 + table.cursor)
+        assert "●" in row.text
+        backgrounds = {seg.style.bgcolor for seg in row if seg.style and seg.text.strip()}
+        assert len(backgrounds) == 1, backgrounds
+        await pilot.press("down")
         await pilot.press("p")
         await until(pilot, lambda: all(engine.snapshot.torrents[t].paused for t in first_two),
                     what="marked torrents paused in the engine")

@@ -71,9 +71,9 @@ class Tmux:
             except ProcessLookupError:
                 break
             deadline = time.monotonic() + 15
-            while time.monotonic() < deadline and alive(self.pane_pid):
+            while time.monotonic() < deadline and _group_alive(self.pane_pid):
                 time.sleep(0.1)
-            if not alive(self.pane_pid):
+            if not _group_alive(self.pane_pid):
                 break
         self._run("kill-server", check=False)
 
@@ -81,6 +81,15 @@ class Tmux:
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any process is left in the group (the shell may be gone, its child not)."""
+    try:
+        os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     return True

@@ -10,6 +10,7 @@ actions into engine commands whose futures report back as
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import threading
 import time
@@ -37,6 +38,15 @@ from .history import RateHistory
 from .messages import CommandDone, EngineEvent, EngineGone, SnapshotChanged
 
 QUIT_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+
+
+def detach_terminal() -> None:
+    """Make file descriptors 0, 1 and 2 /dev/null (after the terminal hung up)."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+
 _GATED = frozenset(a.name.partition("(")[0] for a in ACTIONS) - {"quit", "help"}
 
 TOASTS_PER_SECOND = 5
@@ -99,17 +109,20 @@ class TidegateApp(App[None]):
             # terminal restored, resume data saved), not from inside a half-drawn frame.
             loop = asyncio.get_running_loop()
             for sig in QUIT_SIGNALS:
-                self._old_handlers[sig] = signal.getsignal(sig)
-                loop.add_signal_handler(sig, self._quit_on_signal, sig)
+                self._old_handlers[sig] = signal.signal(
+                    sig, lambda n, _f: self._on_quit_signal(loop, signal.Signals(n)))
 
-    def _quit_on_signal(self, sig: signal.Signals) -> None:
+    def _on_quit_signal(self, loop: asyncio.AbstractEventLoop, sig: signal.Signals) -> None:
+        if sig == signal.SIGHUP:
+            # The terminal is gone: writes to it fail, and Textual's writer thread dies
+            # of that, leaving the next write (restoring the terminal on exit) blocked
+            # on its full queue for ever. Point the standard streams at /dev/null first.
+            detach_terminal()
         self.quit_signal = sig
-        self.exit(return_code=128 + sig)
+        loop.call_soon_threadsafe(self.exit, None, 128 + sig)
 
     def on_unmount(self) -> None:
-        loop = asyncio.get_running_loop()
         for sig, old in self._old_handlers.items():
-            loop.remove_signal_handler(sig)
             signal.signal(sig, old)  # the caller's, for the engine's stop that follows
         if self._bridge is not None:
             self._bridge.stop()

@@ -606,8 +606,10 @@ _FULL = _Full()
 
 
 def _applied(snap: Snapshot, delta: p.Delta) -> Snapshot:
-    return Snapshot(seq=delta.seq, time=delta.time,
-                    torrents=MappingProxyType(p.apply(snap, delta)), stats=delta.stats,
+    torrents = snap.torrents  # kept as the same object when no torrent changed
+    if delta.changed or delta.removed:
+        torrents = MappingProxyType(p.apply(snap, delta))
+    return Snapshot(seq=delta.seq, time=delta.time, torrents=torrents, stats=delta.stats,
                     running=delta.running)
 
 

@@ -436,6 +436,8 @@ def diff(old: Snapshot, new: Snapshot, epoch: str) -> Delta:
     so a changed one is found by identity, without comparing values.
     """
     before = old.torrents
+    if before is new.torrents:
+        return Delta(epoch, new.seq, old.seq, new.time, [], [], new.stats, new.running)
     changed = [t for tid, t in new.torrents.items() if before.get(tid) is not t]
     removed = [tid for tid in before if tid not in new.torrents]
     return Delta(epoch, new.seq, old.seq, new.time, changed, removed, new.stats, new.running)

@@ -110,6 +110,9 @@ class TorrentTable:
         """Ids being restored from resume data that had every piece."""
         self.dirty = False
         """Set when something changed that deserves a snapshot right away."""
+        self.torrents_changed = True
+        """Set when a torrent was added, removed or changed state since the last snapshot;
+        when clear, the next snapshot reuses the previous torrents mapping."""
         self.stats = SessionStats()
         self._counters: deque[tuple[float, dict[str, int]]] = deque()
         """Recent session counters; rates are measured over about :data:`RATE_WINDOW`."""
@@ -171,6 +174,7 @@ class TorrentTable:
         return len(self._outstanding_saves)
 
     def _forget(self, t: _Torrent) -> None:
+        self.torrents_changed = True
         self.torrents.pop(t.id, None)
         self._by_handle.pop(t.handle, None)
         self._outstanding_saves.discard(t.id)
@@ -210,6 +214,7 @@ class TorrentTable:
         t = _Torrent(id=torrent_id, handle=h, extras=extras, peers=peers,
                      restored_complete=restored_complete)
         self.torrents[torrent_id] = t
+        self.torrents_changed = True
         self._by_handle[h] = torrent_id
         for peer in peers:
             h.connect_peer(peer)
@@ -237,7 +242,7 @@ class TorrentTable:
                 t.restored_complete = False  # data was missing after all: its finish is news
             t.state = new
             t.state_at = time.monotonic()
-            self.dirty = True
+            self.dirty = self.torrents_changed = True
 
     def _on_finished(self, a: lt.torrent_finished_alert) -> None:
         t = self._torrent_of(a)

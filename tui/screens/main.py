@@ -15,7 +15,7 @@ from textual.widgets import Footer, Input
 from engine.state import Snapshot
 
 from ..actions import MAIN_ONLY, bindings
-from ..model import ViewSpec, count_states, next_sort, rows
+from ..model import NameOrder, ViewSpec, count_states, next_sort, rows
 from ..widgets.state_tabs import StateTabs
 from ..widgets.status_bar import StatusBar
 from ..widgets.torrent_table import EMPTY_HINT, FILTERED_HINT, TorrentTable
@@ -37,6 +37,10 @@ class MainScreen(Screen[None]):
         self.marked: frozenset[str] = frozenset()
         self.shown: list[str] = []
         self._snapshot: Snapshot | None = None
+        self._order = NameOrder()
+        self._counts: dict[str, int] = {}
+        self._counted: object = None
+        """The torrents mapping ``_counts`` was made from."""
 
     def compose(self) -> ComposeResult:
         yield StateTabs(id="states")
@@ -56,22 +60,39 @@ class MainScreen(Screen[None]):
     # ------------------------------------------------------------------ state in
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
-        self._snapshot = snapshot
-        self.refresh_rows()
+        old, self._snapshot = self._snapshot, snapshot
+        if old is not None and old.torrents is snapshot.torrents:
+            self._show_status()  # no torrent changed (the engine reuses the mapping)
+        else:
+            self.refresh_rows()
 
     def refresh_rows(self) -> None:
         """Recompute the shown rows from the newest snapshot and the view spec."""
         snap = self._snapshot
         if snap is None:
             return
-        shown = rows(snap.torrents, self.spec)
+        shown = rows(snap.torrents, self.spec, self._order)
         self.shown = [t.id for t in shown]
         if self.marked and not self.marked <= snap.torrents.keys():
             self.marked = frozenset(m for m in self.marked if m in snap.torrents)
         self.table.empty_hint = FILTERED_HINT if snap.torrents else EMPTY_HINT
         self.table.show(shown, self.marked, self.spec.sort, self.spec.reverse)
-        self.query_one(StateTabs).show(self.spec.state, count_states(snap.torrents.values()))
-        self.query_one(StatusBar).show(snap.stats, len(shown), len(snap.torrents),
+        if snap.torrents is not self._counted:
+            self._counts = count_states(snap.torrents.values())
+            self._counted = snap.torrents
+        self._show_status()
+
+    def _show_marks(self) -> None:
+        """Marks changed, rows did not: no re-sort."""
+        self.table.show(self.table.rows, self.marked, self.spec.sort, self.spec.reverse)
+        self._show_status()
+
+    def _show_status(self) -> None:
+        snap = self._snapshot
+        if snap is None:
+            return
+        self.query_one(StateTabs).show(self.spec.state, self._counts)
+        self.query_one(StatusBar).show(snap.stats, len(self.shown), len(snap.torrents),
                                        len(self.marked), getattr(self.app, "connected", True))
 
     def targets(self) -> list[str]:
@@ -118,20 +139,21 @@ class MainScreen(Screen[None]):
         if cursor:
             self.marked = self.marked ^ {cursor}
             self.table.action_cursor(1)
-            self.refresh_rows()
+            self._show_marks()
 
     def action_mark_all(self) -> None:
         self.marked = frozenset(self.shown)
-        self.refresh_rows()
+        self._show_marks()
 
     def action_unmark(self) -> None:
         filt = self.query_one("#filter", Input)
         if self.focused is filt or self.spec.text:
             filt.value = ""
             self.table.focus()
+            self.refresh_rows()
         else:
             self.marked = frozenset()
-        self.refresh_rows()
+            self._show_marks()
 
     def action_filter(self) -> None:
         self.query_one("#filter", Input).focus()

@@ -110,7 +110,7 @@ class TorrentTable(ScrollView, can_focus=True):
         self.marked: frozenset[str] = frozenset()
         self.sort_key = "added"
         self.reverse = False
-        self._index: dict[str, int] = {}
+        self._index: dict[str, int] | None = {}
         self._cache: dict[tuple[str, int, bool, bool], Strip] = {}
         self._cache_width = -1
         self._cursor_id: str | None = None
@@ -120,6 +120,13 @@ class TorrentTable(ScrollView, can_focus=True):
     # ------------------------------------------------------------------ attributes down
 
     @property
+    def index(self) -> dict[str, int]:
+        """Row number by torrent id (built when first needed after a change of rows)."""
+        if self._index is None:
+            self._index = {t.id: i for i, t in enumerate(self.rows)}
+        return self._index
+
+    @property
     def cursor_id(self) -> str | None:
         """The id of the torrent under the cursor."""
         return self._cursor_id
@@ -127,16 +134,17 @@ class TorrentTable(ScrollView, can_focus=True):
     def show(self, rows: Sequence[TorrentState], marked: frozenset[str], sort_key: str,
              reverse: bool) -> None:
         """Display ``rows`` in this order; the cursor stays on its torrent if still shown."""
-        header_changed = (sort_key, reverse) != (self.sort_key, self.reverse)
+        previous = self._cursor_id
+        kept = rows is self.rows
         self.rows = rows
-        self._index = {t.id: i for i, t in enumerate(rows)}
+        if not kept:
+            self._index = None
         self.marked = marked
         self.sort_key, self.reverse = sort_key, reverse
-        if header_changed:
-            self._cache.clear()
         self.virtual_size = Size(self.size.width, len(rows) + 1)
-        previous = self._cursor_id
-        index = self._index.get(previous, self.cursor) if previous else self.cursor
+        index = self.cursor
+        if previous and not (index < len(rows) and rows[index].id == previous):
+            index = self.index.get(previous, index)
         self._set_cursor(index, announce=False)
         if self._cursor_id != previous:
             self.post_message(self.CursorMoved(self._cursor_id))
@@ -154,7 +162,7 @@ class TorrentTable(ScrollView, can_focus=True):
 
     def move_to(self, torrent_id: str) -> bool:
         """Put the cursor on ``torrent_id`` if it is shown."""
-        index = self._index.get(torrent_id)
+        index = self.index.get(torrent_id)
         if index is None:
             return False
         self._set_cursor(index)
@@ -229,6 +237,12 @@ class TorrentTable(ScrollView, can_focus=True):
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(f"torrent-table--{name}")
 
+    def _ink(self, name: str) -> Style:
+        """A component's colour and weight without its background, which would hide the
+        cursor's on the cells it styles."""
+        s = self._style(name)
+        return Style(color=s.color, bold=s.bold, dim=s.dim, italic=s.italic)
+
     def _header(self, width: int) -> Strip:
         base = self._style("header")
         sorted_style = self._style("sorted")
@@ -247,17 +261,17 @@ class TorrentTable(ScrollView, can_focus=True):
         if is_cursor:
             base = base + self._style("cursor")
         segments: list[Segment] = []
-        state_style = base + self._style(_state_class(t))
+        state_style = base + self._ink(_state_class(t))
         for column, _x, w in layout(width):
             if column.key == "progress":
-                segments += _bar(t.progress, w, base + self._style("bar-done"),
-                                 base + self._style("bar-todo"), base)
+                segments += _bar(t.progress, w, base + self._ink("bar-done"),
+                                 base + self._ink("bar-todo"), base)
             else:
                 style = base
                 if column.key == "state":
                     style = state_style
                 elif column.key == "name" and is_marked:
-                    style = base + self._style("marked")
+                    style = base + self._ink("marked")
                 text = column.text(t)
                 if column.key == "name":
                     text = ("● " if is_marked else "  ") + text
