@@ -290,11 +290,13 @@ class Engine:
         alert_r, alert_w = socket.socketpair()
         alert_r.setblocking(False)
         sel = selectors.DefaultSelector()
+        store: ResumeStore | None = None
         try:
             try:
                 ses = lt_session.make_session(self.config)
                 ses.set_alert_fd(alert_w.fileno())
-                store = ResumeStore(self.state_dir, self.config.limits)
+                store = ResumeStore(self.state_dir, self.config.limits,
+                                    on_written=self._channel.waker.wake)
                 m = TorrentManager(ses, self.config, store, self.download_dir, self._emit)
                 self._manager = m
                 self._wait_listening(ses, m)
@@ -320,6 +322,8 @@ class Engine:
                 fut.set_exception(EngineStoppedError(f"engine crashed: {exc!r}"))
             raise
         finally:
+            if store is not None:  # after a crash too: what was queued still gets written
+                store.close(self.config.engine.stop_timeout)
             self._manager = None
             self._stopped.set()
             self._publish_stopped()
@@ -349,6 +353,7 @@ class Engine:
             for fn, args, fut in self._channel.take():
                 self._run_command(fn, args, fut)
             m.handle_alerts(ses.pop_alerts())
+            m.report_write_errors()
             self._resolve_save_waiters(m)
             now = time.monotonic()
             if now >= next_snap:
@@ -422,10 +427,12 @@ class Engine:
         while m.saves_outstanding and time.monotonic() < deadline:
             ses.wait_for_alert(100)
             m.handle_alerts(ses.pop_alerts())
+        m.handle_alerts(ses.pop_alerts())
+        m.store.close(max(0.0, deadline - time.monotonic()))
+        m.report_write_errors()
         if m.saves_outstanding:
             self._emit(Log(level="error", message=f"{m.saves_outstanding} torrents did not "
                                                   "save resume data before the stop timeout"))
-        m.handle_alerts(ses.pop_alerts())
         self._resolve_save_waiters(m)
         self._publish(m)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,3 +77,26 @@ def test_a_burst_beyond_the_queue_waits_instead_of_failing(
     futures = [client.call("pause", timeout=60, torrent_id=tid) for _ in range(5000)]
     assert [f.result(60) for f in futures] == [None] * 5000
     assert client.connected
+
+
+def test_reply_deadlines_count_from_sending_not_from_queueing(
+        make_engine: EngineFactory) -> None:
+    engine = make_engine("e")
+    ctx = zmq.Context()
+    server = ApiServer(engine, "inproc://tg-cmd2", "inproc://tg-pub2", context=ctx).start()
+    client = RemoteEngine("inproc://tg-cmd2", context=ctx, timeout=0.5).start(5)
+    try:
+        tid = client.add(AddRequest(uri="magnet:?xt=urn:btih:" + "ad" * 20, source="m",
+                                    paused=True)).result(5)
+        start = time.monotonic()
+        # "pause all" of thousands: far more than may be in flight at once, so most wait
+        # in the client; together they take longer than one request's timeout
+        futures = [client.pause(tid) for _ in range(5000)]
+        errors = [f.exception(60) for f in futures]
+        took = time.monotonic() - start
+        assert took > 0.5, "too quick to show anything: raise the count"
+        assert errors == [None] * 5000, next(e for e in errors if e)
+    finally:
+        client.stop()
+        server.stop()
+        ctx.term()

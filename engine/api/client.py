@@ -56,7 +56,8 @@ MAX_PENDING = 256
 high-water mark of 1000 (libzmq counts frames, and a reply is 2-3), so the daemon never has
 to drop a reply to us for a full queue; the daemon answers ``busy`` past 4096 overall."""
 
-Outgoing = tuple[int, str, dict[str, Any], "Future[Any]", float]
+Outgoing = tuple[int, str, dict[str, Any], "Future[Any]", float, float]
+"""``(id, command, args, future, timeout, queued_at)``: a request not yet sent."""
 
 
 class RemoteEngine:
@@ -97,6 +98,8 @@ class RemoteEngine:
         self._auth_failed = False
         self._ids = itertools.count(1)
         self._out: collections.deque[Outgoing] = collections.deque()
+        self._last_reply = 0.0
+        """``time.monotonic()`` of the newest reply from the daemon."""
         self._out_lock = threading.Lock()
         self._waker = Waker()
         self._stopping = threading.Event()
@@ -206,9 +209,9 @@ class RemoteEngine:
             fut.set_exception(EngineStoppedError("the client is not started"))
             return fut
         args = msgspec.to_builtins(args)
-        deadline = time.monotonic() + (timeout or self.timeout)
         with self._out_lock:
-            self._out.append((next(self._ids), cmd, args, fut, deadline))
+            self._out.append((next(self._ids), cmd, args, fut, timeout or self.timeout,
+                              time.monotonic()))
         self._wake()
         return fut
 
@@ -329,7 +332,7 @@ class RemoteEngine:
         waits = [dl for _c, _f, dl in self._pending.values()]
         waits.extend(dl for _c, dl in self._internal.values())
         with self._out_lock:
-            waits.extend(item[4] for item in self._out)
+            waits.extend(self._send_deadline(item[4], item[5]) for item in self._out)
         waits.append(self._next_probe if not self._connected else now + 0.5)
         if self._connected:
             waits.append(self._last_heard + self.liveness)
@@ -382,12 +385,12 @@ class RemoteEngine:
             items = list(self._out)
             self._out.clear()
         now = time.monotonic()
-        for i, (rid, cmd, args, fut, deadline) in enumerate(items):
+        for i, (rid, cmd, args, fut, timeout, queued_at) in enumerate(items):
             if fut.done():
                 continue  # cancelled by the caller before it was sent
-            if now >= deadline:
+            if now >= self._send_deadline(timeout, queued_at):
                 _fail(fut, DaemonUnavailableError(
-                    f"`{cmd}` could not be sent within {self.timeout:g} s: the daemon at "
+                    f"`{cmd}` could not be sent within {timeout:g} s: the daemon at "
                     f"{self.endpoint} is not reading"))
                 continue
             outcome = (_FULL if len(self._pending) >= MAX_PENDING
@@ -401,9 +404,15 @@ class RemoteEngine:
                 return
             if outcome is not None:
                 _fail(fut, outcome)
-            else:
-                self._pending[rid] = (cmd, fut, deadline)
+            else:  # the reply deadline counts from now, not from when it was queued
+                self._pending[rid] = (cmd, fut, now + timeout)
         self._set_blocked(dealer, False)
+
+    def _send_deadline(self, timeout: float, queued_at: float) -> float:
+        """A request waiting behind :data:`MAX_PENDING` others gives up only when the
+        daemon has answered nothing for ``timeout``: 10,000 queued commands to a daemon
+        that replies steadily all go through, however long the whole batch takes."""
+        return max(queued_at, self._last_reply) + timeout
 
     def _set_blocked(self, dealer: zmq.Socket, blocked: bool) -> None:
         if blocked != self._blocked:
@@ -429,6 +438,7 @@ class RemoteEngine:
                 self.counters["bad_replies"] += 1
                 continue
             self.counters["replies"] += 1
+            self._last_reply = time.monotonic()
             if reply.id in self._internal:
                 self._on_internal(dealer, self._internal.pop(reply.id)[0], reply)
                 continue

@@ -171,7 +171,13 @@ class TorrentTable:
 
     @property
     def saves_outstanding(self) -> int:
-        return len(self._outstanding_saves)
+        """Resume data asked of libtorrent, or queued for disk, and not yet written."""
+        return len(self._outstanding_saves) + self.store.writer.outstanding
+
+    def report_write_errors(self) -> None:
+        """Report resume files the writer thread could not write (called on this thread)."""
+        for path, exc in self.store.writer.take_errors():
+            self.emit(Log(level="error", message=f"cannot write resume data {path}: {exc}"))
 
     def _forget(self, t: _Torrent) -> None:
         self.torrents_changed = True
@@ -300,10 +306,7 @@ class TorrentTable:
             return
         self._outstanding_saves.discard(tid)
         t = self.torrents[tid]
-        try:
-            self.store.save(tid, a.params, t.extras)
-        except OSError as exc:
-            self.emit(Log(level="error", message=f"cannot write resume data for {tid}: {exc}"))
+        self.store.save(tid, a.params, t.extras)  # queued: failures come via the writer
 
     def _on_resume_failed(self, a: lt.save_resume_data_failed_alert) -> None:
         tid = self._id_for(a.handle)

@@ -4,15 +4,15 @@ A file is ``<id>.resume``: libtorrent's bencoded resume data with one extra key,
 ``tidegate``, holding our own per-torrent settings (share limits, the
 metadata-first flag), so a single rename commits both. Writes go to a temp
 file, are fsynced, renamed over the old file, and the directory is fsynced: a
-crash leaves either the old or the new file, never a torn one. A file that
-cannot be read back is renamed ``*.corrupt`` and reported, never deleted.
+crash leaves either the old or the new file, never a torn one. The engine thread
+only encodes and queues; :class:`~.resume_writer.ResumeWriter` does the disk work.
+A file that cannot be read back is renamed ``*.corrupt`` and reported, never deleted.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -22,6 +22,7 @@ import msgspec
 
 from ..config import LimitsConfig
 from .inputs import valid_id
+from .resume_writer import DELETE, ResumeWriter, sync_folder, write_synced
 
 SUFFIX = ".resume"
 EXTRA_KEY = b"tidegate"
@@ -57,32 +58,23 @@ class Corrupt:
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a crash leaves the old or the new content."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    write_synced(path, data)
+    sync_folder(path.parent)
 
 
 class ResumeStore:
-    """The folder of resume files for one engine."""
+    """The folder of resume files for one engine.
 
-    def __init__(self, folder: Path, limits: LimitsConfig):
+    Saves and deletes are queued to a writer thread; :meth:`exists` and :meth:`load`
+    see queued changes first, so the store reads as if every write had happened.
+    Call :meth:`close` to finish writing.
+    """
+
+    def __init__(self, folder: Path, limits: LimitsConfig,
+                 on_written: Callable[[], None] = lambda: None):
         self.folder = folder
         self._limits = limits
+        self.writer = ResumeWriter(folder, on_written)
 
     def path(self, torrent_id: str) -> Path:
         return self.folder / f"{torrent_id}{SUFFIX}"
@@ -91,19 +83,25 @@ class ResumeStore:
         buf = lt.write_resume_data_buf(params)
         entry = cast(dict[bytes, Any], lt.bdecode(buf))
         entry[EXTRA_KEY] = msgspec.json.encode(extras)
-        atomic_write(self.path(torrent_id), lt.bencode(entry))
+        self.writer.put(self.path(torrent_id), lt.bencode(entry))
 
     def delete(self, torrent_id: str) -> None:
-        try:
-            self.path(torrent_id).unlink()
-        except FileNotFoundError:
-            pass
+        self.writer.put(self.path(torrent_id), DELETE)
 
     def exists(self, torrent_id: str) -> bool:
-        return self.path(torrent_id).is_file()
+        queued, data = self.writer.pending(self.path(torrent_id))
+        return data is not None if queued else self.path(torrent_id).is_file()
 
     def load(self, torrent_id: str) -> Saved | Corrupt:
-        return self._read(self.path(torrent_id))
+        path = self.path(torrent_id)
+        queued, data = self.writer.pending(path)
+        if queued and data is not None:
+            return self._parse(path, data)
+        return self._read(path)
+
+    def close(self, timeout: float) -> bool:
+        """Write everything queued and stop the writer; False if it ran out of time."""
+        return self.writer.close(timeout)
 
     def load_all(self) -> Iterator[Saved | Corrupt]:
         if not self.folder.is_dir():
@@ -119,6 +117,10 @@ class ResumeStore:
             data = file.read_bytes()
         except OSError as exc:
             return Corrupt(file, f"cannot read: {exc}")
+        return self._parse(file, data)
+
+    def _parse(self, file: Path, data: bytes) -> Saved | Corrupt:
+        torrent_id = file.name[: -len(SUFFIX)]
         if len(data) > self._limits.max_torrent_file_size * 2:
             return self._quarantine(file, "resume file is larger than the size limit")
         limits = {
