@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -340,13 +341,16 @@ def test_view_spec_model_matches_the_list() -> None:
 
 def test_a_burst_of_events_becomes_one_summary_not_thousands_of_toasts(engine: Engine) -> None:
     from engine.events import TorrentCompleted
-    from tui.messages import EngineEvent
+    from tui.messages import EngineEvents
 
     async def body(app: TidegateApp, pilot: Pilot[None]) -> None:
         await loaded(app, pilot, 3)
         before = len(app.notified)
-        for i in range(2000):
-            app.post_message(EngineEvent(TorrentCompleted(seq=i, torrent_id="x", name=f"t{i}")))
+        for i in range(1000):  # one by one, as a slow trickle would come
+            app.post_message(EngineEvents([TorrentCompleted(seq=i, torrent_id="x",
+                                                            name=f"t{i}")]))
+        app.post_message(EngineEvents([TorrentCompleted(seq=i, torrent_id="x", name=f"t{i}")
+                                       for i in range(1000, 2000)]))  # as a burst comes
         await until(pilot, lambda: any("more not shown" in m for _t, m, _s in app.notified),
                     what="the summary")
         shown = list(app.notified)[before:]
@@ -354,3 +358,36 @@ def test_a_burst_of_events_becomes_one_summary_not_thousands_of_toasts(engine: E
         assert any("1995 more" in m for _t, m, _s in shown), shown
 
     run_app(engine, body)
+
+
+def test_bridge_posts_only_events_worth_a_notification_in_batches(engine: Engine) -> None:
+    from tui.bridge import EngineBridge
+    from tui.messages import EngineEvents
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.messages: list[object] = []
+
+        def post_message(self, message: object) -> bool:
+            self.messages.append(message)
+            return True
+
+    target = Recorder()
+    bridge = EngineBridge(engine, target).start()  # type: ignore[arg-type]
+    try:
+        ids = list(engine.snapshot.torrents)
+        for tid in ids:
+            engine.pause(tid).result(5)
+        for tid in ids:
+            engine.resume(tid).result(5)
+        engine.set_share_limits(ids[0], seed_time=1).result(5)  # ShareLimitReached soon
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not any(
+                isinstance(m, EngineEvents) for m in target.messages):
+            time.sleep(0.05)
+    finally:
+        bridge.stop()
+    batches = [m.events for m in target.messages if isinstance(m, EngineEvents)]
+    kinds = {type(e).__name__ for batch in batches for e in batch}
+    # 6 pauses and resumes reached the engine's stream, none reached the UI thread
+    assert kinds == {"ShareLimitReached"}, kinds

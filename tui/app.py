@@ -35,7 +35,8 @@ from engine.state import EMPTY_SNAPSHOT, Snapshot
 from .actions import ACTIONS, MAIN_ONLY, bindings
 from .bridge import EngineBridge
 from .history import RateHistory
-from .messages import CommandDone, EngineEvent, EngineGone, SnapshotChanged
+from .messages import CommandDone, EngineEvents, EngineGone, SnapshotChanged
+from .notices import describe_event
 
 QUIT_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 
@@ -145,8 +146,14 @@ class TidegateApp(App[None]):
         self.notify(f"{message.reason}; quit with q", title="Engine stopped",
                     severity="error", timeout=30)
 
-    def on_engine_event(self, message: EngineEvent) -> None:
-        text = describe_event(message.event, self.snapshot)
+    def on_engine_events(self, message: EngineEvents) -> None:
+        for event in message.events:
+            self._notify_event(event)
+
+    def _notify_event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.DaemonConnection):
+            self.connected = event.connected
+        text = describe_event(event, self.snapshot)
         if text is None:
             return
         title, body, severity = text
@@ -163,8 +170,6 @@ class TidegateApp(App[None]):
                 self.set_timer(1.0, self._flush_held)
             return
         self.notify(body, title=title, severity=severity)
-        if isinstance(message.event, ev.DaemonConnection):
-            self.connected = message.event.connected
 
     def _flush_held(self) -> None:
         self._flush_timer_set = False
@@ -386,33 +391,3 @@ class TidegateApp(App[None]):
 
     def action_toggle_dark(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
-
-
-def describe_event(event: ev.Event, snap: Snapshot) -> tuple[str, str, SeverityLevel] | None:
-    """``(title, body, severity)`` of the notification an event deserves, if any."""
-    def name(tid: str) -> str:
-        t = snap.torrents.get(tid)
-        return clean(t.name) if t is not None and t.name else tid[:12]
-
-    match event:
-        case ev.TorrentCompleted(torrent_id=tid, name=n):
-            return "Download complete", clean(n) or name(tid), "information"
-        case ev.MetadataReceived(name=n, awaiting_selection=True):
-            return "Choose files", f"{clean(n)}: pick files (f), then resume (p)", "information"
-        case ev.TorrentErrored(torrent_id=tid, message=m):
-            return "Torrent error", f"{name(tid)}: {clean(m)}", "error"
-        case ev.StorageMoveFailed(torrent_id=tid, message=m):
-            return "Move failed", f"{name(tid)}: {clean(m)}", "error"
-        case ev.ShareLimitReached(torrent_id=tid, reason=r):
-            return "Share limit reached", f"{name(tid)}: {clean(r)}", "information"
-        case ev.ResumeDataError(file=f, message=m):
-            return "Saved torrent not restored", f"{clean(f)}: {clean(m)}", "error"
-        case ev.DaemonConnection(connected=c, endpoint=e, message=m):
-            if c:
-                return "Daemon connected", clean(e), "information"
-            return "Daemon connection lost", clean(m or e), "error"
-        case ev.EventsLost(count=n):
-            return "Events skipped", f"{n} engine events were not shown", "warning"
-        case ev.Log(level="error", message=m):
-            return "Engine", clean(m), "error"
-    return None

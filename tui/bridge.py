@@ -2,7 +2,9 @@
 
 One thread blocks in ``engine.wait_for`` until a snapshot newer than the last
 one exists and posts :class:`SnapshotChanged`; the other blocks on the event
-stream and posts :class:`EngineEvent`. Both work for the embedded
+stream, takes whatever else is waiting with it, keeps the kinds the app notifies
+about (:data:`tui.notices.NOTIFIED`) and posts them as one :class:`EngineEvents`:
+a burst of 10,000 events is one message, or none. Both work for the embedded
 :class:`engine.Engine` and for a daemon's :class:`engine.api.RemoteEngine`.
 """
 
@@ -17,7 +19,8 @@ from engine.errors import EngineStoppedError
 from engine.interface import EngineAPI
 from engine.state import Snapshot
 
-from .messages import EngineEvent, EngineGone, SnapshotChanged
+from .messages import EngineEvents, EngineGone, SnapshotChanged
+from .notices import NOTIFIED
 
 WAIT = 0.5
 """Seconds each blocking wait lasts before the thread checks that it should go on."""
@@ -62,9 +65,12 @@ class EngineBridge:
 
     def _events(self) -> None:
         while not self._stop.is_set():
-            event = self._stream.get(timeout=WAIT)
-            if event is not None:
-                self.target.post_message(EngineEvent(event))
+            first = self._stream.get(timeout=WAIT)
+            if first is None:
+                continue
+            wanted = [e for e in (first, *self._stream.drain()) if isinstance(e, NOTIFIED)]
+            if wanted:
+                self.target.post_message(EngineEvents(wanted))
 
 
 def _is_new(last: Snapshot | None, snap: Snapshot) -> bool:

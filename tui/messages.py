@@ -27,12 +27,12 @@ class SnapshotChanged(Message):
         return isinstance(message, SnapshotChanged)
 
 
-class EngineEvent(Message):
-    """One event from the engine's ordered channel."""
+class EngineEvents(Message):
+    """Events from the engine's ordered channel, in order: those that arrived together."""
 
-    def __init__(self, event: Event) -> None:
+    def __init__(self, events: list[Event]) -> None:
         super().__init__()
-        self.event = event
+        self.events = events
 
 
 class EngineGone(Message):

@@ -1,0 +1,51 @@
+"""Which engine events become notifications, and what they say.
+
+Only events a user should hear about are toasted; everything else (pauses, resumes,
+additions) is already visible in the list, and the command that caused it reports once
+per batch. :data:`NOTIFIED` lets the bridge drop the rest before they reach the UI
+thread, so a daemon pausing 10,000 torrents costs the app nothing per event.
+``EventsLost`` is not toasted: the list shows the engine's state whatever was lost,
+and the user could do nothing about it.
+"""
+
+from __future__ import annotations
+
+from textual.notifications import SeverityLevel
+
+from engine import events as ev
+from engine.safetext import clean
+from engine.state import Snapshot
+
+NOTIFIED: tuple[type[ev.Event], ...] = (
+    ev.TorrentCompleted, ev.MetadataReceived, ev.TorrentErrored, ev.StorageMoveFailed,
+    ev.ShareLimitReached, ev.ResumeDataError, ev.DaemonConnection, ev.Log,
+)
+"""Event types :func:`describe_event` may turn into a notification."""
+
+
+def describe_event(event: ev.Event, snap: Snapshot) -> tuple[str, str, SeverityLevel] | None:
+    """``(title, body, severity)`` of the notification an event deserves, if any."""
+    def name(tid: str) -> str:
+        t = snap.torrents.get(tid)
+        return clean(t.name) if t is not None and t.name else tid[:12]
+
+    match event:
+        case ev.TorrentCompleted(torrent_id=tid, name=n):
+            return "Download complete", clean(n) or name(tid), "information"
+        case ev.MetadataReceived(name=n, awaiting_selection=True):
+            return "Choose files", f"{clean(n)}: pick files (f), then resume (p)", "information"
+        case ev.TorrentErrored(torrent_id=tid, message=m):
+            return "Torrent error", f"{name(tid)}: {clean(m)}", "error"
+        case ev.StorageMoveFailed(torrent_id=tid, message=m):
+            return "Move failed", f"{name(tid)}: {clean(m)}", "error"
+        case ev.ShareLimitReached(torrent_id=tid, reason=r):
+            return "Share limit reached", f"{name(tid)}: {clean(r)}", "information"
+        case ev.ResumeDataError(file=f, message=m):
+            return "Saved torrent not restored", f"{clean(f)}: {clean(m)}", "error"
+        case ev.DaemonConnection(connected=c, endpoint=e, message=m):
+            if c:
+                return "Daemon connected", clean(e), "information"
+            return "Daemon connection lost", clean(m or e), "error"
+        case ev.Log(level="error", message=m):
+            return "Engine", clean(m), "error"
+    return None
