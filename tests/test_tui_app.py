@@ -390,4 +390,6 @@ def test_bridge_posts_only_events_worth_a_notification_in_batches(engine: Engine
     batches = [m.events for m in target.messages if isinstance(m, EngineEvents)]
     kinds = {type(e).__name__ for batch in batches for e in batch}
     # 6 pauses and resumes reached the engine's stream, none reached the UI thread
-    assert kinds == {"ShareLimitReached"}, kinds
+    # (the fixture's seeds may still report completing, which is worth a notification)
+    assert "ShareLimitReached" in kinds, kinds
+    assert kinds <= {"ShareLimitReached", "TorrentCompleted"}, kinds

@@ -80,3 +80,14 @@ def test_rate_history_records_active_torrents_only_and_forgets_them() -> None:
     assert session[0][0] >= 29 - 10 and session[-1] == (29.0, 29, 0)
     history.add(Snapshot(seq=5, time=99.0, torrents=MappingProxyType({}), stats=SessionStats()))
     assert history.of(SESSION)[-1][0] == 29.0, "an older snapshot is ignored"
+
+
+def test_rate_history_keeps_sampling_when_the_engine_reuses_its_mapping() -> None:
+    idle, busy = TORRENTS[2], TORRENTS[0]
+    history = RateHistory(window=100)
+    same = MappingProxyType({idle.id: idle, busy.id: busy})  # as the engine does when idle
+    for second in range(5):
+        history.add(Snapshot(seq=second + 1, time=float(second), torrents=same,
+                             stats=SessionStats()))
+    assert [t for t, _d, _u in history.of(busy.id)] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert history.of(idle.id) == []

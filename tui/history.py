@@ -38,7 +38,12 @@ class RateHistory:
                              snap.stats.payload_upload_rate))
         old = self._last.torrents if self._last is not None else {}
         series = self.series
-        for tid, state in snap.torrents.items():
+        # The same mapping means no torrent changed: only those being recorded need a sample.
+        ids = [k for k in series if k != SESSION] if old is snap.torrents else snap.torrents
+        for tid in ids:
+            state = snap.torrents.get(tid)
+            if state is None:
+                continue
             if state is old.get(tid) and tid not in series:
                 continue  # unchanged and not recorded: idle, nothing to do
             if state.download_rate or state.upload_rate:
