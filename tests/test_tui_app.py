@@ -355,7 +355,10 @@ def test_a_burst_of_events_becomes_one_summary_not_thousands_of_toasts(engine: E
                     what="the summary")
         shown = list(app.notified)[before:]
         assert len(shown) <= 10
-        assert any("1995 more" in m for _t, m, _s in shown), shown
+        # each of the 2000 is a toast of its own or counted in the summary, never lost
+        one_by_one = sum(1 for _t, m, _s in shown if m.startswith("t"))
+        summed = sum(int(m.split()[0]) for _t, m, _s in shown if "more not shown" in m)
+        assert one_by_one + summed >= 2000 and one_by_one <= 5, shown
 
     run_app(engine, body)
 

@@ -11,6 +11,7 @@ from typing import Any, cast
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from engine.interface import EngineAPI
 from tui.app import TidegateApp
@@ -38,6 +39,10 @@ def after(*keys: str, settle: float = 0.3) -> Callable[[Pilot[Any]], Awaitable[N
         for key in keys:
             await pilot.press(key)
         await pilot.pause(settle)
+        # a blinking cursor would make the picture depend on timing: keep it shown
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
+        await pilot.pause()
     return run
 
 

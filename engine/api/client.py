@@ -332,7 +332,8 @@ class RemoteEngine:
         waits = [dl for _c, _f, dl in self._pending.values()]
         waits.extend(dl for _c, dl in self._internal.values())
         with self._out_lock:
-            waits.extend(self._send_deadline(item[4], item[5]) for item in self._out)
+            if self._out:  # queued in order: the first one's deadline is the earliest
+                waits.append(self._send_deadline(self._out[0][4], self._out[0][5]))
         waits.append(self._next_probe if not self._connected else now + 0.5)
         if self._connected:
             waits.append(self._last_heard + self.liveness)
