@@ -1,0 +1,120 @@
+"""One site's chain on disk: an append-only file, fsynced on every append.
+
+Layout: the 8-byte magic ``TGCHAIN1``, then one record per entry, ``length`` (4 bytes,
+big-endian) + the entry's bytes + CRC-32 of those bytes (4 bytes, big-endian). History is
+never rewritten. On open every record is read and the whole chain verified again; a record
+cut short, or a last record whose CRC fails, is a torn tail from a crash during an append:
+it is cut off (and the cut fsynced), and no complete entry is lost. Damage anywhere else is
+an error naming the file and offset: such a file is never "repaired" by dropping history.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from pathlib import Path
+
+from .errors import ChainRejected
+from .verify import Chain
+
+MAGIC = b"TGCHAIN1"
+_LEN = struct.Struct(">I")
+
+
+class ChainStore:
+    """The verified chain of one site and the file that holds it."""
+
+    def __init__(self, path: Path, chain: Chain, cut: int) -> None:
+        self.path = path
+        self.chain = chain
+        self.cut_bytes = cut
+        """Bytes of torn tail removed when the file was opened (0 normally)."""
+
+    @classmethod
+    def open(cls, path: Path, address: str) -> ChainStore:
+        """Open (or create) ``path`` for the site at ``address``, verifying every entry."""
+        chain = Chain(address)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            _write_new(path)
+            return cls(path, chain, 0)
+        data = path.read_bytes()
+        if data[:len(MAGIC)] != MAGIC:
+            if MAGIC.startswith(data):  # crashed while creating it
+                _write_new(path)
+                return cls(path, chain, len(data))
+            raise ChainRejected("corrupt_store", f"{path}: not a tidegate chain file")
+        offset, good = len(MAGIC), len(MAGIC)
+        while offset < len(data):
+            record = _record_at(data, offset)
+            if record is None:  # cut short: a torn tail
+                break
+            raw, end = record
+            if zlib.crc32(raw) != _LEN.unpack_from(data, end - 4)[0]:
+                if end == len(data):
+                    break  # the last record, damaged mid-write: a torn tail
+                raise ChainRejected("corrupt_store", f"{path}: damaged record at byte {offset}")
+            try:
+                chain.accept(raw, None)
+            except ChainRejected as exc:
+                raise ChainRejected("corrupt_store", f"{path}: record at byte {offset}: "
+                                                     f"{exc}") from None
+            offset = good = end
+        cut = len(data) - good
+        if cut:
+            with open(path, "r+b") as f:
+                f.truncate(good)
+                os.fsync(f.fileno())
+        return cls(path, chain, cut)
+
+    def append(self, raw: bytes, now: float | None) -> bool:
+        """Verify ``raw`` as the next entry and append it durably; False if already held.
+
+        Nothing is written unless the entry is accepted, and the entry is only counted as
+        held in memory once it is on disk.
+        """
+        probe = Chain(self.chain.address, list(self.chain.entries), list(self.chain.hashes),
+                      self.chain.equivocating)
+        try:
+            if not probe.accept(raw, now):
+                return False
+        except ChainRejected:
+            self.chain.equivocating = probe.equivocating
+            raise
+        record = _LEN.pack(len(raw)) + raw + _LEN.pack(zlib.crc32(raw))
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            view = memoryview(record)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.chain.entries.append(probe.entries[-1])
+        self.chain.hashes.append(probe.hashes[-1])
+        return True
+
+
+def _record_at(data: bytes, offset: int) -> tuple[bytes, int] | None:
+    if offset + 4 > len(data):
+        return None
+    (n,) = _LEN.unpack_from(data, offset)
+    end = offset + 4 + n + 4
+    if end > len(data):
+        return None
+    return data[offset + 4:offset + 4 + n], end
+
+
+def _write_new(path: Path) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, MAGIC)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)

@@ -1,0 +1,91 @@
+"""A site's verified chain in memory: every rule that links one entry to the previous.
+
+:meth:`Chain.accept` takes an entry's bytes and either appends it (it is the next one and
+valid), recognises it (already held, byte for byte), or raises :class:`ChainRejected`:
+a seq gap, a broken prev link, time going backwards or too far ahead, or a second valid
+entry for a seq already held, which marks the site as **equivocating** for good.
+Time comes in as an argument (sans-IO): the caller's clock, or ``None`` to skip the
+future check when re-reading entries accepted earlier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .address import address_of, key_of_address
+from .entry import Entry, Genesis, Update, decode_entry, entry_hash
+from .errors import ChainRejected
+
+FUTURE_TOLERANCE = 600
+"""Seconds an entry's time may be ahead of the verifier's clock."""
+
+
+@dataclass
+class Chain:
+    """The entries of one site, verified from genesis."""
+
+    address: str
+    entries: list[Entry] = field(default_factory=list)
+    hashes: list[bytes] = field(default_factory=list)
+    equivocating: bool = False
+    """Two valid entries with one seq were seen: the owner signed a fork."""
+
+    def __post_init__(self) -> None:
+        self.key = key_of_address(self.address)
+        self.address = address_of(self.key)  # canonical spelling
+
+    @property
+    def height(self) -> int:
+        """The head's seq, or -1 when empty."""
+        return len(self.entries) - 1
+
+    @property
+    def head_hash(self) -> bytes | None:
+        return self.hashes[-1] if self.hashes else None
+
+    @property
+    def head(self) -> Entry | None:
+        return self.entries[-1] if self.entries else None
+
+    def check_head(self, seq: int, head_hash: bytes) -> bool:
+        """Judge an announced head (DHT, bus): True if it is news worth fetching.
+
+        A lower seq than held is a rollback; the same seq with another hash is a fork.
+        """
+        if seq < self.height:
+            raise ChainRejected("rollback", f"announced head {seq} is below the height "
+                                            f"{self.height} already verified")
+        if seq == self.height:
+            if head_hash != self.head_hash:
+                self.equivocating = True
+                raise ChainRejected("equivocation", f"another head for seq {seq}")
+            return False
+        return True
+
+    def accept(self, raw: bytes, now: float | None) -> bool:
+        """Append ``raw`` if it is the valid next entry; False if it is already held."""
+        entry = decode_entry(raw, self.key)
+        digest = entry_hash(raw)
+        if entry.seq <= self.height:
+            if self.hashes[entry.seq] == digest:
+                return False
+            self.equivocating = True
+            raise ChainRejected("equivocation", f"a second valid entry for seq {entry.seq}")
+        if entry.seq != self.height + 1:
+            raise ChainRejected("seq_gap", f"entry {entry.seq} after height {self.height}")
+        if isinstance(entry, Update):
+            head = self.entries[-1]
+            if entry.prev != self.hashes[-1]:
+                raise ChainRejected("bad_prev", f"entry {entry.seq} does not link to entry "
+                                                f"{head.seq}")
+            if entry.time < head.time:
+                raise ChainRejected("time_backwards", f"entry {entry.seq} is dated "
+                                    f"{entry.time}, before entry {head.seq} ({head.time})")
+        elif not isinstance(entry, Genesis):  # pragma: no cover - decode_entry's types
+            raise AssertionError(entry)
+        if now is not None and entry.time > now + FUTURE_TOLERANCE:
+            raise ChainRejected("time_future", f"entry {entry.seq} is dated "
+                                f"{entry.time - now:.0f} s in the future")
+        self.entries.append(entry)
+        self.hashes.append(digest)
+        return True
