@@ -198,6 +198,27 @@ def _is_hex(text: str, n: int) -> bool:
     return len(text) == n and all(c in "0123456789abcdef" for c in text)
 
 
+_NAMES: dict[bytes, str] = {}
+"""Path components already checked and decoded: names repeat across files and snapshots."""
+_ITEM_KEYS = ({b"path", b"size"}, {b"path", b"size", b"root"})
+
+
+def _name(p: object, i: int) -> str:
+    name = _NAMES.get(p) if isinstance(p, bytes) else None
+    if name is not None:
+        return name
+    if not isinstance(p, bytes):
+        raise ChainRejected("bad_manifest", f"files[{i}]: path is a non-empty list of names")
+    if p in (b"", b".", b"..") or b"/" in p or b"\\" in p or b"\0" in p or len(
+            p) > MAX_COMPONENT_BYTES:
+        raise ChainRejected("bad_manifest", f"files[{i}]: unsafe path component {p!r:.60}")
+    name = _text(p, f"files[{i}].path")
+    if len(_NAMES) >= 100_000:
+        _NAMES.clear()
+    _NAMES[p] = name
+    return name
+
+
 def _manifest(files: object) -> tuple[FileRecord, ...]:
     if not isinstance(files, list):
         raise _bad("files", "must be a list")
@@ -209,33 +230,29 @@ def _manifest(files: object) -> tuple[FileRecord, ...]:
     seen_dirs: set[tuple[str, ...]] = set()
     previous: list[bytes] | None = None
     for i, item in enumerate(files):
-        where = f"files[{i}]"
-        if not isinstance(item, dict) or not ({b"path", b"size"} <= set(item)
-                                              <= {b"path", b"size", b"root"}):
-            raise ChainRejected("bad_manifest", f"{where}: a dict of path, size and root")
+        if not isinstance(item, dict) or item.keys() not in _ITEM_KEYS:
+            raise ChainRejected("bad_manifest", f"files[{i}]: a dict of path, size and root")
         parts = item[b"path"]
-        if not isinstance(parts, list) or not parts or not all(
-                isinstance(p, bytes) for p in parts):
-            raise ChainRejected("bad_manifest", f"{where}: path is a non-empty list of names")
-        if sum(len(p) + 1 for p in parts) > MAX_PATH_BYTES:
-            raise ChainRejected("bad_manifest", f"{where}: path longer than {MAX_PATH_BYTES}")
-        for p in parts:
-            if p in (b"", b".", b"..") or b"/" in p or b"\\" in p or b"\0" in p or len(
-                    p) > MAX_COMPONENT_BYTES:
-                raise ChainRejected("bad_manifest", f"{where}: unsafe path component {p!r:.60}")
+        if not isinstance(parts, list) or not parts:
+            raise ChainRejected("bad_manifest", f"files[{i}]: path is a non-empty list of "
+                                                "names")
+        path = tuple([_name(p, i) for p in parts])
+        if len(path) > 1 and sum(map(len, parts)) + len(parts) > MAX_PATH_BYTES:
+            raise ChainRejected("bad_manifest", f"files[{i}]: path longer than "
+                                                f"{MAX_PATH_BYTES}")
         if previous is not None and not previous < parts:
-            raise ChainRejected("bad_manifest", f"{where}: paths must be sorted and unique")
+            raise ChainRejected("bad_manifest", f"files[{i}]: paths must be sorted and unique")
         previous = parts
-        path = tuple(_text(p, f"{where}.path") for p in parts)
         size = item[b"size"]
         if not isinstance(size, int) or not 0 <= size <= MAX_SIZE:
-            raise ChainRejected("bad_manifest", f"{where}: size must be 0..{MAX_SIZE}")
+            raise ChainRejected("bad_manifest", f"files[{i}]: size must be 0..{MAX_SIZE}")
         root = item.get(b"root")
-        if size > 0 and (not isinstance(root, bytes) or len(root) != 32):
-            raise ChainRejected("bad_manifest", f"{where}: a non-empty file needs a 32-byte "
-                                                "pieces root")
-        if size == 0 and root is not None:
-            raise ChainRejected("bad_manifest", f"{where}: an empty file has no pieces root")
+        if size:
+            if not isinstance(root, bytes) or len(root) != 32:
+                raise ChainRejected("bad_manifest", f"files[{i}]: a non-empty file needs a "
+                                                    "32-byte pieces root")
+        elif root is not None:
+            raise ChainRejected("bad_manifest", f"files[{i}]: an empty file has no pieces root")
         for n in range(1, len(path)):
             seen_dirs.add(path[:n])
         seen_files.add(path)
