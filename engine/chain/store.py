@@ -118,3 +118,26 @@ def _write_new(path: Path) -> None:
         os.fsync(dfd)
     finally:
         os.close(dfd)
+
+
+def encode_chain(raws: list[bytes]) -> bytes:
+    """The ``.tidegate/chain`` file of a snapshot: the store's format, entries 0..n-1."""
+    out = [MAGIC]
+    for raw in raws:
+        out += [_LEN.pack(len(raw)), raw, _LEN.pack(zlib.crc32(raw))]
+    return b"".join(out)
+
+
+def decode_chain(data: bytes, where: str) -> list[bytes]:
+    """The entries of a ``.tidegate/chain`` file; unlike a local store, any damage (a torn
+    tail included) is an error: the file came from someone else, whole or not at all."""
+    if data[:len(MAGIC)] != MAGIC:
+        raise ChainRejected("corrupt_store", f"{where}: not a tidegate chain file")
+    raws, offset = [], len(MAGIC)
+    while offset < len(data):
+        record = _record_at(data, offset)
+        if record is None or zlib.crc32(record[0]) != _LEN.unpack_from(data, record[1] - 4)[0]:
+            raise ChainRejected("corrupt_store", f"{where}: damaged record at byte {offset}")
+        raws.append(record[0])
+        offset = record[1]
+    return raws

@@ -1,0 +1,1 @@
+"""Sites: deterministic snapshots of a site's folder, and (later) publishing and following."""
