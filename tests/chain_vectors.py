@@ -13,7 +13,7 @@ from typing import Any
 import fastbencode
 
 from engine.chain import FileRecord, SiteKey, entry_hash, sign_genesis, sign_update
-from engine.chain.entry import SIGNING_PREFIX, magnet_for
+from engine.chain.entry import _signed, magnet_for
 
 SEED = bytes(range(32))
 OTHER_SEED = bytes(range(32, 64))
@@ -23,10 +23,10 @@ NOW = T0 + 1000
 
 
 def _resign(key: SiteKey, fields: dict[bytes, Any]) -> bytes:
+    """Sign ``fields`` as given (however invalid), replacing any signature."""
     fields = dict(fields)
     fields.pop(b"sig", None)
-    fields[b"sig"] = key.sign(SIGNING_PREFIX + fastbencode.bencode(fields))
-    return bytes(fastbencode.bencode(fields))
+    return _signed(key, fields)
 
 
 def build() -> dict[str, Any]:

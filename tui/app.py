@@ -31,7 +31,7 @@ from engine.config import LimitsConfig
 from engine.interface import EngineAPI
 from engine.requests import AddRequest
 from engine.safetext import clean
-from engine.state import EMPTY_SNAPSHOT, Snapshot
+from engine.state import EMPTY_SNAPSHOT, Snapshot, TorrentState
 
 from .actions import ACTIONS, MAIN_ONLY, bindings
 from .bridge import EngineBridge
@@ -280,9 +280,11 @@ class TidegateApp(App[None]):
     def action_resume(self) -> None:
         self._torrent_action("Resumed", self.engine.resume)
 
+    def _target_states(self) -> list[TorrentState]:
+        return [self.snapshot.torrents[t] for t in self.targets() if t in self.snapshot.torrents]
+
     def action_pause_resume(self) -> None:
-        ids = self.targets()
-        states = [self.snapshot.torrents[t] for t in ids if t in self.snapshot.torrents]
+        states = self._target_states()
         if states and all(s.paused for s in states):
             self.action_resume()
         else:
@@ -296,7 +298,7 @@ class TidegateApp(App[None]):
 
     def action_sequential(self) -> None:
         ids = self.targets()
-        states = [self.snapshot.torrents[t] for t in ids if t in self.snapshot.torrents]
+        states = self._target_states()
         on = not (states and all(s.sequential for s in states))
         self.run_command("Sequential on" if on else "Sequential off", ids,
                          lambda tid: self.engine.set_sequential(tid, on))

@@ -63,6 +63,11 @@ class Update:
 Entry = Genesis | Update
 
 
+def path_key(path: Sequence[str]) -> list[bytes]:
+    """The manifest's order: paths compared as lists of UTF-8 byte strings."""
+    return [c.encode() for c in path]
+
+
 def entry_hash(raw: bytes) -> bytes:
     return hashlib.sha256(raw).digest()
 
@@ -92,8 +97,8 @@ def sign_update(key: SiteKey, seq: int, prev: bytes, time: int, magnet: str,
                 files: Sequence[FileRecord]) -> Update:
     """Sign an UPDATE; ``files`` in any order (they are sorted by path)."""
     manifest = []
-    for f in sorted(files, key=lambda f: [c.encode() for c in f.path]):
-        item: dict[bytes, Any] = {b"path": [c.encode() for c in f.path], b"size": f.size}
+    for f in sorted(files, key=lambda f: path_key(f.path)):
+        item: dict[bytes, Any] = {b"path": path_key(f.path), b"size": f.size}
         if f.root is not None:
             item[b"root"] = f.root
         manifest.append(item)

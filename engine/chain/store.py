@@ -15,6 +15,7 @@ import struct
 import zlib
 from pathlib import Path
 
+from ..durable import sync_folder, write_synced
 from .errors import ChainRejected
 from .verify import Chain
 
@@ -74,14 +75,9 @@ class ChainStore:
         Nothing is written unless the entry is accepted, and the entry is only counted as
         held in memory once it is on disk.
         """
-        probe = Chain(self.chain.address, list(self.chain.entries), list(self.chain.hashes),
-                      self.chain.equivocating)
-        try:
-            if not probe.accept(raw, now):
-                return False
-        except ChainRejected:
-            self.chain.equivocating = probe.equivocating
-            raise
+        checked = self.chain.check(raw, now)
+        if checked is None:
+            return False
         record = _LEN.pack(len(raw)) + raw + _LEN.pack(zlib.crc32(raw))
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         try:
@@ -91,8 +87,7 @@ class ChainStore:
             os.fsync(fd)
         finally:
             os.close(fd)
-        self.chain.entries.append(probe.entries[-1])
-        self.chain.hashes.append(probe.hashes[-1])
+        self.chain.commit(*checked)
         return True
 
 
@@ -107,17 +102,8 @@ def _record_at(data: bytes, offset: int) -> tuple[bytes, int] | None:
 
 
 def _write_new(path: Path) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, MAGIC)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    write_synced(path, MAGIC)
+    sync_folder(path.parent)
 
 
 def encode_chain(raws: list[bytes]) -> bytes:

@@ -64,11 +64,26 @@ class Chain:
 
     def accept(self, raw: bytes, now: float | None) -> bool:
         """Append ``raw`` if it is the valid next entry; False if it is already held."""
+        checked = self.check(raw, now)
+        if checked is None:
+            return False
+        self.commit(*checked)
+        return True
+
+    def commit(self, entry: Entry, digest: bytes) -> None:
+        """Append an entry :meth:`check` returned (the store does so once it is on disk)."""
+        assert entry.seq == self.height + 1
+        self.entries.append(entry)
+        self.hashes.append(digest)
+
+    def check(self, raw: bytes, now: float | None) -> tuple[Entry, bytes] | None:
+        """``(entry, hash)`` if ``raw`` is the valid next entry, None if already held;
+        nothing is appended."""
         entry = decode_entry(raw, self.key)
         digest = entry_hash(raw)
         if entry.seq <= self.height:
             if self.hashes[entry.seq] == digest:
-                return False
+                return None
             self.equivocating = True
             raise ChainRejected("equivocation", f"a second valid entry for seq {entry.seq}")
         if entry.seq != self.height + 1:
@@ -86,6 +101,4 @@ class Chain:
         if now is not None and entry.time > now + FUTURE_TOLERANCE:
             raise ChainRejected("time_future", f"entry {entry.seq} is dated "
                                 f"{entry.time - now:.0f} s in the future")
-        self.entries.append(entry)
-        self.hashes.append(digest)
-        return True
+        return entry, digest

@@ -26,7 +26,7 @@ from pathlib import Path
 import libtorrent as lt
 
 from ..chain import FileRecord
-from ..chain.entry import magnet_for
+from ..chain.entry import magnet_for, path_key
 from ..errors import CreateError
 
 NAME = "site"
@@ -81,7 +81,7 @@ def scan(folder: Path, reserved: bool = False) -> list[tuple[tuple[str, ...], Pa
                 kind = "a symlink" if stat.S_ISLNK(mode) else "not a regular file"
                 raise CreateError(f"{path}: {kind}; snapshots hold regular files only")
             found.append(((*rel, name), path))
-    found.sort(key=lambda item: [c.encode() for c in item[0]])
+    found.sort(key=lambda item: path_key(item[0]))
     return found
 
 
@@ -125,7 +125,7 @@ def build(dest: Path) -> SiteSnapshot:
         parts = tuple(fs.file_path(i).split("/")[1:])
         size = fs.file_size(i)
         files.append(FileRecord(parts, size, fs.root(i).to_bytes() if size else None))
-    files.sort(key=lambda f: [c.encode() for c in f.path])
+    files.sort(key=lambda f: path_key(f.path))
     v2, v1 = ih.v2.to_bytes(), ih.v1.to_bytes()
     return SiteSnapshot(data, v2, v1, magnet_for(v2, v1), tuple(files), ti.piece_length(),
                         dest)

@@ -21,8 +21,9 @@ import libtorrent as lt
 import msgspec
 
 from ..config import LimitsConfig
+from ..durable import sync_folder, write_synced
 from .inputs import valid_id
-from .resume_writer import DELETE, ResumeWriter, sync_folder, write_synced
+from .resume_writer import DELETE, ResumeWriter
 
 SUFFIX = ".resume"
 EXTRA_KEY = b"tidegate"

@@ -14,42 +14,14 @@ readers see what is queued but not yet on disk.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from ..durable import sync_folder, write_synced
+
 DELETE = None
 """Queued instead of bytes: remove the file."""
-
-
-def write_synced(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file beside ``path``, fsync it and rename it over ``path``.
-
-    The folder still needs an fsync (:func:`sync_folder`) for the rename to be durable.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def sync_folder(folder: Path) -> None:
-    dfd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 class ResumeWriter:
