@@ -61,7 +61,7 @@ class _Torrent:
     state_at: float = 0.0
     """``time.monotonic()`` when ``state`` last changed."""
     flushed: bool = True
-    """False between torrent_finished_alert and cache_flushed_alert."""
+    """False while unfinished and between torrent_finished_alert and cache_flushed_alert."""
     peers: list[tuple[str, int]] = field(default_factory=list)
     """Peers the user named (--peer, add_peers): dialled again on every resume."""
     restored_complete: bool = False
@@ -236,10 +236,19 @@ class TorrentTable:
             tid = self._by_handle.get(s.handle)
             t = self.torrents.get(tid) if tid else None
             if t is not None:
-                self._set_state(t, status.torrent_state(t.id, s, t.extras, t.flushed))
+                self._set_state(t, self.state_of(t, s))
 
     def refresh(self, t: _Torrent) -> None:
-        self._set_state(t, status.torrent_state(t.id, t.handle.status(), t.extras, t.flushed))
+        self._set_state(t, self.state_of(t, t.handle.status()))
+
+    def state_of(self, t: _Torrent, s: lt.torrent_status) -> TorrentState:
+        """``s`` as a TorrentState. A torrent seen unfinished counts as not flushed, so
+        a state update that reports it finished before libtorrent's finished alert (both
+        can come in one batch, the data still in the disk cache) never claims
+        complete_on_disk; the flush that follows the finished alert sets it."""
+        if not s.is_finished:
+            t.flushed = False
+        return status.torrent_state(t.id, s, t.extras, t.flushed)
 
     def _set_state(self, t: _Torrent, new: TorrentState) -> None:
         # Keep the old object when nothing changed, so snapshots share it.

@@ -276,7 +276,7 @@ class TorrentManager(TorrentTable):
         t = self.get(torrent_id)
         h = t.handle
         s = h.status()  # every query flag: name, pieces, ...
-        state = status.torrent_state(t.id, s, t.extras, t.flushed)
+        state = self.state_of(t, s)
         ti = h.torrent_file()
         files = status.files_of(h, ti) if ti is not None else ()
         pieces = piece_map(s.pieces, h.get_download_queue()) if ti is not None else b""
