@@ -124,3 +124,25 @@ def test_engine_reports_a_resume_file_it_cannot_write(make_engine: EngineFactory
     assert f"{tid}.resume" in logs[0].message
     # the engine goes on: the torrent is there and seeding
     eng.wait_for(lambda s: tid in s.torrents and s.torrents[tid].phase == "seeding", 10)
+
+
+def test_delete_now_is_done_on_return_and_beats_a_queued_write(tmp_path: Path) -> None:
+    gate = _Gate()
+    writer = ResumeWriter(tmp_path, gate)
+    try:
+        a, b = tmp_path / "a", tmp_path / "b"
+        writer.put(a, b"on disk")
+        deadline = time.monotonic() + 5
+        while gate.batches == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        writer.put(a, b"queued after")  # the thread is held: this waits in the queue
+        writer.put(b, b"other")
+        writer.delete_now(a)
+        assert not a.exists(), "the delete was not done when it returned"
+        gate.open.set()
+        assert writer.flush(10)
+        assert not a.exists(), "the queued write brought the file back"
+        assert b.read_bytes() == b"other"
+    finally:
+        gate.open.set()
+        assert writer.close(10)

@@ -23,7 +23,7 @@ import msgspec
 from ..config import LimitsConfig
 from ..durable import sync_folder, write_synced
 from .inputs import valid_id
-from .resume_writer import DELETE, ResumeWriter
+from .resume_writer import ResumeWriter
 
 SUFFIX = ".resume"
 EXTRA_KEY = b"tidegate"
@@ -87,7 +87,8 @@ class ResumeStore:
         self.writer.put(self.path(torrent_id), lt.bencode(entry))
 
     def delete(self, torrent_id: str) -> None:
-        self.writer.put(self.path(torrent_id), DELETE)
+        """Gone when this returns (a removed torrent's file must not outlive the remove)."""
+        self.writer.delete_now(self.path(torrent_id))
 
     def exists(self, torrent_id: str) -> bool:
         queued, data = self.writer.pending(self.path(torrent_id))

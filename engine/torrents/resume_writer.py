@@ -36,7 +36,7 @@ class ResumeWriter:
         self._on_done = on_done
         self._cond = threading.Condition()
         self._queue: dict[Path, bytes | None] = {}
-        self._busy = 0
+        self._inflight: frozenset[Path] = frozenset()
         """Files taken by the thread and not yet durable."""
         self._errors: list[tuple[Path, OSError]] = []
         self._closing = False
@@ -53,6 +53,17 @@ class ResumeWriter:
             self._queue[path] = data
             self._cond.notify()
 
+    def delete_now(self, path: Path) -> None:
+        """Remove ``path`` before returning, dropping any queued write to it.
+
+        If the thread is writing it this very moment, wait for that batch first, so the
+        write can never land after the delete.
+        """
+        with self._cond:
+            self._queue.pop(path, None)
+            self._cond.wait_for(lambda: path not in self._inflight)
+            path.unlink(missing_ok=True)  # under the lock: the thread cannot take it now
+
     def pending(self, path: Path) -> tuple[bool, bytes | None]:
         """``(True, data)`` if ``path`` has a queued write (data None: a delete)."""
         with self._cond:
@@ -64,7 +75,7 @@ class ResumeWriter:
     def outstanding(self) -> int:
         """Queued or in-flight files (0 once everything asked for is durable)."""
         with self._cond:
-            return len(self._queue) + self._busy
+            return len(self._queue) + len(self._inflight)
 
     def take_errors(self) -> list[tuple[Path, OSError]]:
         with self._cond:
@@ -74,7 +85,8 @@ class ResumeWriter:
     def flush(self, timeout: float) -> bool:
         """Wait until everything queued so far is durable; False on timeout."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._queue and not self._busy, timeout)
+            return self._cond.wait_for(lambda: not self._queue and not self._inflight,
+                                       timeout)
 
     def close(self, timeout: float) -> bool:
         """Write what is queued, then stop the thread; False if it did not finish in time."""
@@ -91,10 +103,10 @@ class ResumeWriter:
                 if not self._queue:
                     return  # closing, and nothing left
                 batch, self._queue = self._queue, {}
-                self._busy = len(batch)
+                self._inflight = frozenset(batch)
             self._write(batch)
             with self._cond:
-                self._busy = 0
+                self._inflight = frozenset()
                 self._cond.notify_all()
             try:
                 self._on_done()
