@@ -54,6 +54,11 @@ class NetworkConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=T
     """Maximum peer connections across all torrents."""
     allow_multiple_connections_per_ip: bool = False
     """Accept several peers from one address (needed for swarms on one host)."""
+    dht_nodes: list[str] = msgspec.field(default_factory=list)
+    """``host:port`` DHT nodes added to the routing table at start (a private DHT)."""
+    dht_private_network: bool = False
+    """Let the DHT route through and store from loopback and LAN addresses, several nodes
+    per address (libtorrent refuses them by default): only for a DHT of your own nodes."""
 
 
 class RatesConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -194,6 +199,23 @@ class BusConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True)
     """A hostname request repeated within this window is sent once."""
 
 
+class SitesConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Published and followed sites (docs/sites.md)."""
+
+    enabled: bool = True
+    """Run the Blockchain Handler and the Hosting Component in the daemon and the TUI."""
+    poll_interval: float = 300.0
+    """Seconds between DHT lookups of each followed site's head."""
+    announce_interval: float = 1800.0
+    """Seconds between DHT puts of each owned site's head (BEP 44 items expire)."""
+    fetch_timeout: float = 600.0
+    """Seconds a chain or snapshot download may make no progress before it is retried."""
+    keep_snapshots: int = 3
+    """Snapshots of each site kept on disk and seeded; older ones are removed."""
+    push_endpoints: list[str] = msgspec.field(default_factory=list)
+    """Other nodes' ``bus.blockchain_endpoint`` s: told at once when a site here publishes."""
+
+
 class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole configuration file."""
 
@@ -208,6 +230,7 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     performance: PerformanceConfig = msgspec.field(default_factory=PerformanceConfig)
     api: ApiConfig = msgspec.field(default_factory=ApiConfig)
     bus: BusConfig = msgspec.field(default_factory=BusConfig)
+    sites: SitesConfig = msgspec.field(default_factory=SitesConfig)
 
 
 _CHECKS: list[tuple[str, Any, str]] = [
@@ -234,6 +257,10 @@ _CHECKS: list[tuple[str, Any, str]] = [
     ("api.max_message_size", lambda v: 1 << 20 <= v <= 1 << 30,
      "must be between 1 MiB and 1 GiB"),
     ("bus.hostname_dedup_seconds", lambda v: 0 <= v <= 3600, "must be between 0 and 3600"),
+    ("sites.poll_interval", lambda v: 0.1 <= v <= 86400, "must be between 0.1 and 86400"),
+    ("sites.announce_interval", lambda v: 1 <= v <= 86400, "must be between 1 and 86400"),
+    ("sites.fetch_timeout", lambda v: 1 <= v <= 86400, "must be between 1 and 86400"),
+    ("sites.keep_snapshots", lambda v: 1 <= v <= 1000, "must be between 1 and 1000"),
 ]
 
 
@@ -253,11 +280,12 @@ def validate(cfg: Config, *, path: str | None = None) -> Config:
     if cfg.proxy.type != "none" and (not cfg.proxy.host or not cfg.proxy.port):
         raise ConfigError("proxy.host and proxy.port are required with a proxy", path=path,
                           key="proxy")
-    for i, node in enumerate(cfg.network.dht_bootstrap_nodes):
-        host, sep, port = node.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigError(f"{node!r} is not host:port", path=path,
-                              key=f"network.dht_bootstrap_nodes[{i}]")
+    for field in ("dht_bootstrap_nodes", "dht_nodes"):
+        for i, node in enumerate(getattr(cfg.network, field)):
+            host, sep, port = node.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ConfigError(f"{node!r} is not host:port", path=path,
+                                  key=f"network.{field}[{i}]")
     return cfg
 
 

@@ -33,7 +33,8 @@ from .errors import EngineError, EngineStoppedError, TidegateError
 from .events import Event, EventStream, Log
 from .lockfile import PidLock
 from .requests import AddRequest, check_rate
-from .state import Snapshot, TorrentDetails
+from .sites.service import SitesService
+from .state import ChainEntryInfo, SiteReport, SiteState, Snapshot, TorrentDetails
 from .torrents import session as lt_session
 from .torrents.manager import TorrentManager
 from .torrents.resume import ResumeStore
@@ -48,6 +49,8 @@ class Engine:
         state_dir: folder for resume data (and the lock); ``<data>/resume`` by default.
         restore: add every torrent saved in ``state_dir`` on start.
         download_dir: default download folder, overriding the config.
+        sites: run the Blockchain Handler and the Hosting Component (``sites.enabled`` in
+            the config must allow it too); the daemon and the TUI do, one-shot jobs do not.
     """
 
     def __init__(
@@ -57,6 +60,7 @@ class Engine:
         state_dir: Path | None = None,
         restore: bool = True,
         download_dir: Path | None = None,
+        sites: bool = False,
     ):
         self.loaded = loaded or load_config()
         self.config: Config = self.loaded.config
@@ -78,6 +82,13 @@ class Engine:
         """save_resume_data() callers, resolved when no save is outstanding."""
         self.crash: BaseException | None = None
         """Set if the engine thread died of an unexpected exception."""
+        self._sites_state: MappingProxyType[str, SiteState] = MappingProxyType({})
+        self._dht_pinned: list[tuple[str, int]] = [
+            (h.strip("[]"), int(p)) for h, _, p in
+            (n.rpartition(":") for n in self.config.network.dht_nodes)]
+        self._sites: SitesService | None = None
+        if sites and self.config.sites.enabled:
+            self._sites = SitesService(self, self.loaded.paths.data_dir / "sites")
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -94,12 +105,20 @@ class Engine:
         if self._startup_error is not None:
             self._release_lock()
             raise self._startup_error
+        if self._sites is not None:
+            try:
+                self._sites.start()
+            except BaseException:
+                self.stop()
+                raise
         return self
 
     def stop(self, timeout: float | None = None) -> None:
         """Save resume data for every torrent and stop, within a bounded time."""
         if self._thread is None:
             return
+        if self._sites is not None:
+            self._sites.stop()
         self._stopping.set()
         self._channel.waker.wake()
         limit = (timeout or self.config.engine.stop_timeout) + 10.0
@@ -270,6 +289,85 @@ class Engine:
         """Apply a new configuration live (what libtorrent allows without restart)."""
         return self._call(lambda: self._apply_config(config))
 
+    # ------------------------------------------------------------------ sites
+
+    def _site_service(self) -> SitesService:
+        if self._sites is None:
+            raise EngineError("sites are not enabled in this engine (the daemon and the TUI "
+                              "run them; see sites.enabled in the config)")
+        return self._sites
+
+    def site_new(self, name: str, folder: str | None = None) -> Future[SiteState]:
+        """Create a site: a new key and its GENESIS; ``folder`` is what it publishes."""
+        return self._site_service().submit("new", name, folder)
+
+    def site_publish(self, site: str, folder: str | None = None) -> Future[SiteState]:
+        """Snapshot the site's folder, append an UPDATE, seed it and announce it."""
+        return self._site_service().submit("publish", site, folder)
+
+    def site_follow(self, address: str) -> Future[SiteState]:
+        """Follow a site by address: fetch, verify and seed each new snapshot."""
+        return self._site_service().submit("follow", address)
+
+    def site_unfollow(self, site: str, delete_data: bool = False) -> Future[None]:
+        return self._site_service().submit("unfollow", site, delete_data)
+
+    def site_check(self, site: str) -> Future[None]:
+        """Look the site's head up in the DHT now instead of at the next poll."""
+        return self._site_service().submit("check", site)
+
+    def site_list(self) -> Future[list[SiteState]]:
+        fut: Future[list[SiteState]] = Future()
+        fut.set_result(list(self._board.snapshot.sites.values()))
+        return fut
+
+    def site_log(self, site: str) -> Future[list[ChainEntryInfo]]:
+        return self._site_service().submit("log", site)
+
+    def site_verify(self, site: str, rebuild: str | None = None) -> Future[SiteReport]:
+        """Verify the chain from genesis and the newest snapshot's files on disk (and,
+        with ``rebuild``, rebuild the snapshot from a source folder and compare)."""
+        return self._site_service().submit("verify", site, rebuild)
+
+    def post_event(self, event: Event) -> None:
+        """Emit an event from another thread (the sites thread): it is stamped and delivered
+        on the engine thread, in order with the engine's own."""
+        self._call(lambda: self._emit(event))
+
+    def set_sites(self, sites: dict[str, SiteState]) -> Future[None]:
+        """Publish the sites' states in a new snapshot (from the sites thread); resolves
+        once that snapshot is out."""
+        def apply() -> None:
+            self._sites_state = MappingProxyType(dict(sites))
+            self._publish(self._m())
+        return self._call(apply)
+
+    def dht_put(self, seed: bytes, public: bytes, salt: bytes, value: bytes,
+                timeout: float = 30.0) -> Future[int]:
+        """Put a BEP 44 mutable item signed with the ed25519 ``seed``; resolves to the
+        number of nodes that stored it."""
+        return self._call(lambda fut: self._m().dht.put(seed, public, salt, value, timeout,
+                                                        fut), _DEFERRED)
+
+    def dht_get(self, public: bytes, salt: bytes, timeout: float = 30.0) -> Future[list[bytes]]:
+        """The values of a BEP 44 mutable item found in the DHT (maybe none)."""
+        return self._call(lambda fut: self._m().dht.get(public, salt, timeout, fut), _DEFERRED)
+
+    def add_dht_node(self, host: str, port: int) -> Future[None]:
+        """Add a node to the DHT routing table (a private DHT's bootstrap). Like the
+        config's ``network.dht_nodes`` it is pinned: pinged again whenever the routing
+        table holds fewer nodes than are pinned (libtorrent rebuilds its table when its
+        external address changes, and a private DHT has no bootstrap to rejoin by)."""
+        def add() -> None:
+            self._dht_pinned.append((host, port))
+            self._m().ses.add_dht_node((host, port))
+        return self._call(add)
+
+    def _repin_dht(self, m: TorrentManager) -> None:
+        if self._dht_pinned and m.stats.dht_nodes < len(self._dht_pinned):
+            for node in self._dht_pinned:
+                m.ses.add_dht_node(node)
+
     def _apply_config(self, config: Config) -> None:
         self.config = config
         m = self._m()
@@ -299,6 +397,8 @@ class Engine:
                                     on_written=self._channel.waker.wake)
                 m = TorrentManager(ses, self.config, store, self.download_dir, self._emit)
                 self._manager = m
+                for node in self._dht_pinned:
+                    ses.add_dht_node(node)
                 self._wait_listening(ses, m)
                 if self._restore:
                     m.restore()
@@ -344,6 +444,7 @@ class Engine:
         next_snap = time.monotonic()
         next_save = time.monotonic() + self.config.storage.resume_save_interval
         next_limits = time.monotonic() + 1.0
+        next_pin = time.monotonic() + 5.0
         while not self._stopping.is_set():
             now = time.monotonic()
             wait = max(0.0, min(next_snap, next_save, next_limits) - now)
@@ -356,6 +457,7 @@ class Engine:
             m.report_write_errors()
             self._resolve_save_waiters(m)
             now = time.monotonic()
+            m.dht.expire(now)
             if now >= next_snap:
                 ses.post_torrent_updates()
                 ses.post_session_stats()
@@ -368,6 +470,9 @@ class Engine:
             if now >= next_limits:
                 m.enforce_share_limits()
                 next_limits = now + 1.0
+            if now >= next_pin:
+                self._repin_dht(m)
+                next_pin = now + 5.0
 
     def _run_command(self, fn: Callable[..., Any], args: tuple[Any, ...],
                      fut: Future[Any]) -> None:
@@ -407,14 +512,14 @@ class Engine:
                 {tid: t.state for tid, t in m.torrents.items() if t.state is not None})
             m.torrents_changed = False
         snap = Snapshot(seq=self._board.snapshot.seq + 1, time=time.time(), torrents=torrents,
-                        stats=m.stats)
+                        stats=m.stats, sites=self._sites_state)
         self._board.publish(snap)
         self._notify()
 
     def _publish_stopped(self) -> None:
         old = self._board.snapshot
         self._board.publish(Snapshot(seq=old.seq + 1, time=time.time(), torrents=old.torrents,
-                                     stats=old.stats, running=False))
+                                     stats=old.stats, running=False, sites=old.sites))
         self._notify()
 
     def _shutdown(self, ses: Any, m: TorrentManager) -> None:

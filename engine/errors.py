@@ -77,6 +77,21 @@ class DuplicateTorrentError(EngineError):
         self.torrent_id = torrent_id
 
 
+class SiteError(EngineError):
+    """A site command could not be carried out (unknown site, missing key, bad folder)."""
+
+    def __init__(self, site: str, message: str):
+        super().__init__(f"{site}: {message}")
+        self.site = site
+
+
+class UnknownSiteError(SiteError):
+    """No published or followed site matches the given name or address."""
+
+    def __init__(self, site: str):
+        super().__init__(site, "no such site (see `tidegate site ls`)")
+
+
 class EngineLockedError(EngineError):
     """Another process already runs an engine on this data directory."""
 

@@ -90,6 +90,40 @@ class ResumeDataError(Event, frozen=True, kw_only=True):
     message: str
 
 
+class SiteUpdated(Event, frozen=True, kw_only=True):
+    """A site's chain grew: a verified new head (published here or fetched)."""
+
+    address: str
+    name: str
+    height: int
+
+
+class SiteRefused(Event, frozen=True, kw_only=True):
+    """Something announced or fetched for a site was refused; nothing was stored."""
+
+    address: str
+    reason: str
+    """A chain reason (``rollback``, ``equivocation``, ``bad_signature``...) or
+    ``bad_files`` (a snapshot's files do not match its manifest)."""
+    message: str
+
+
+class SiteHosted(Event, frozen=True, kw_only=True):
+    """A snapshot of a site is on disk, verified against its manifest, and seeding."""
+
+    address: str
+    snapshot: int
+    """The seq of the UPDATE naming the snapshot."""
+
+
+class SiteProgress(Event, frozen=True, kw_only=True):
+    """Publishing a site: bytes hashed so far (a few per second at most)."""
+
+    address: str
+    done: int
+    total: int
+
+
 class Log(Event, frozen=True, kw_only=True):
     level: str
     message: str

@@ -103,6 +103,88 @@ class SessionStats(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Bytes free on the default download folder's file system (-1 unknown)."""
 
 
+class SiteHosting(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """What the Hosting Component does for one site."""
+
+    seq: int = -1
+    """The newest snapshot verified and seeded (its UPDATE's seq), -1 none yet."""
+    fetching: int = -1
+    """The snapshot being downloaded or verified, -1 none."""
+    progress: float = 0.0
+    """Fraction of the fetched snapshot done, 0..1 (1 once seeded)."""
+    peers: int = 0
+    """Peers connected to this site's snapshot torrents."""
+    kept: int = 0
+    """Snapshots kept on disk (the retention policy prunes the rest)."""
+    checked: float = 0.0
+    """When the files last verified against the manifest (unix time, 0 never)."""
+    error: str = ""
+
+
+class SiteState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One published or followed site."""
+
+    address: str
+    """``<56 base32>.onion``: the site's key, and its identity."""
+    name: str
+    """From the site's GENESIS (or the name given to ``site new``)."""
+    owner: bool
+    """This data folder holds the site's key: it publishes."""
+    height: int
+    """The verified chain's head seq (-1 nothing verified yet)."""
+    head: str
+    """Hex SHA-256 of the head entry ("" none)."""
+    head_time: int
+    """The head entry's time (unix seconds, 0 none): its age shows a stale site."""
+    announced: int = -1
+    """The highest head seen announced (DHT or bus), -1 none."""
+    checked: float = 0.0
+    """When the DHT was last asked for the head (unix time, 0 never)."""
+    equivocating: bool = False
+    """The key signed two entries with one seq: nothing more is accepted."""
+    error: str = ""
+    """The last refusal or failure, with its reason ("" none)."""
+    source: str = ""
+    """The folder an owned site publishes from."""
+    hosting: SiteHosting = SiteHosting()
+
+
+class ChainEntryInfo(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One verified chain entry, as ``site log`` shows it."""
+
+    seq: int
+    kind: str
+    """``genesis`` or ``update``."""
+    time: int
+    hash: str
+    prev: str = ""
+    name: str = ""
+    magnet: str = ""
+    files: int = 0
+    size: int = 0
+    """Bytes in the snapshot's files."""
+
+
+class SiteReport(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """``site verify``: the chain from genesis and the snapshot's files on disk."""
+
+    address: str
+    height: int
+    snapshot: int
+    """The snapshot whose files were checked (-1 none on disk)."""
+    files: int
+    """Files hashed and compared with the manifest."""
+    bytes: int
+    problems: list[str]
+    """Every file that is missing or differs, and any chain fault; empty when all is well."""
+    rebuilt: bool = False
+    """A source folder was rebuilt and compared (``--rebuild``)."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
 class Snapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The whole session at one moment. Replaced, never mutated."""
 
@@ -112,6 +194,8 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     torrents: Mapping[str, TorrentState]
     stats: SessionStats
     running: bool = True
+    sites: Mapping[str, SiteState] = MappingProxyType({})
+    """Published and followed sites by address (a new mapping only when one changed)."""
 
 
 def enc_hook(obj: object) -> object:

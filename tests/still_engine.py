@@ -10,6 +10,8 @@ test_tui_terminal.py.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
@@ -25,6 +27,8 @@ from engine.state import (
     PeerState,
     Phase,
     SessionStats,
+    SiteHosting,
+    SiteState,
     Snapshot,
     TorrentDetails,
     TorrentState,
@@ -68,8 +72,33 @@ STATS = SessionStats(download_rate=3_500_000, upload_rate=1_000_000,
                      total_download=3_200_000_000, total_upload=1_100_000_000, dht_nodes=312,
                      num_peers=17, listen_port=6881, free_disk=412 * 1024**3)
 
+
+
+def site_address(seed: str) -> str:
+    """A fixed address-shaped string (56 base32 characters + .onion; not a real key)."""
+    digest = hashlib.sha512(seed.encode()).digest()
+    return base64.b32encode(digest).decode().lower()[:56] + ".onion"
+
+
+SITES = (
+    SiteState(address=site_address("harbour"), name="Harbour Notes", owner=True, height=4,
+              head="ab" * 32, head_time=NOON - 2 * 3600 - 300, announced=4,
+              source="/home/user/sites/harbour",
+              hosting=SiteHosting(seq=4, progress=1.0, peers=3, kept=2)),
+    SiteState(address=site_address("tides"), name="Tide Tables", owner=False, height=7,
+              head="cd" * 32, head_time=NOON - 3 * 86400, announced=9,
+              hosting=SiteHosting(seq=7, fetching=9, progress=0.42, peers=5, kept=1)),
+    SiteState(address=site_address("mirror"), name=HOSTILE, owner=False, height=2,
+              head="ef" * 32, head_time=NOON - 45, announced=2, equivocating=True,
+              error="seq 3: two entries signed by the key",
+              hosting=SiteHosting(seq=2, progress=1.0, peers=1, kept=1)),
+    SiteState(address=site_address("new"), name="", owner=False, height=-1, head="",
+              head_time=0, error="no head announced in the DHT yet"),
+)
+
 SNAPSHOT = Snapshot(seq=1, time=float(NOON), torrents=MappingProxyType(
-    {t.id: t for t in TORRENTS}), stats=STATS)
+    {t.id: t for t in TORRENTS}), stats=STATS,
+    sites=MappingProxyType({s.address: s for s in SITES}))
 
 FILES = (
     FileState(index=0, path="Big Buck Bunny (2008) 1080p/movie.mkv", size=1_400_000_000,

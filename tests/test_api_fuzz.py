@@ -280,6 +280,8 @@ def _typed(rng: random.Random, info: msgspec.structs.FieldInfo) -> Any:
     name = _type_name(info)
     if name == "str":
         return rand_text(rng, 60)
+    if name == "str | None":
+        return rng.choice([None, rand_text(rng, 60)])
     if name == "bool":
         return rng.random() < 0.5
     if name == "int | None":

@@ -17,6 +17,7 @@ import pytest
 
 from engine import errors
 from engine.api import protocol as p
+from engine.chain.errors import ChainRejected
 from engine.events import (
     DaemonConnection,
     Event,
@@ -25,6 +26,10 @@ from engine.events import (
     MetadataReceived,
     ResumeDataError,
     ShareLimitReached,
+    SiteHosted,
+    SiteProgress,
+    SiteRefused,
+    SiteUpdated,
     StorageMoved,
     StorageMoveFailed,
     TorrentAdded,
@@ -106,6 +111,14 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "save_resume_data": {},
     "session_settings": {},
     "apply_config": {"config": {"rates": {"download": 100}}},
+    "site_new": {"name": "blog", "folder": "/srv/www"},
+    "site_publish": {"site": "blog", "folder": None},
+    "site_follow": {"site": "a" * 56 + ".onion"},
+    "site_unfollow": {"site": "blog", "delete_data": True},
+    "site_check": {"site": "blog"},
+    "site_list": {},
+    "site_log": {"site": "blog"},
+    "site_verify": {"site": "blog", "rebuild": "/srv/www"},
     "shutdown": {},
 }
 
@@ -271,6 +284,7 @@ def _fields(cmd: str) -> list[msgspec.structs.FieldInfo]:
 
 WRONG_BY_TYPE: dict[str, list[Any]] = {
     "str": [7, None, b"bytes", ["x"], {"x": 1}],
+    "str | None": [7, b"bytes", ["x"], {"x": 1}, True],
     "bool": [1, 0, "true", None, 1.0],
     "int | None": [True, 1.5, "5", [1], {"a": 1}],
     "float | None": ["1.0", True, [1.0]],
@@ -393,6 +407,9 @@ def _instances() -> list[tuple[str, BaseException]]:
                                      key="network.connections_limit")),
         ("engine_stopped", e.EngineStoppedError("the engine is not running")),
         ("engine_locked", e.EngineLockedError("held by pid 42")),
+        ("unknown_site", e.UnknownSiteError("blog")),
+        ("site_error", e.SiteError("blog", "the key file is missing")),
+        ("chain_rejected", ChainRejected("rollback", "announced head 1 is below 2")),
         ("engine_error", e.EngineError("libtorrent: invalid torrent handle used")),
         ("create_error", e.CreateError("empty folder")),
         ("error", e.TidegateError("something general")),
@@ -657,6 +674,10 @@ def _one_of_each_event() -> list[Event]:
         Log(seq=14, level="warning", message="hi"),
         DaemonConnection(seq=15, connected=False, endpoint="ipc:///x", message="gone"),
         EventsLost(seq=16, count=3),
+        SiteUpdated(seq=17, address="a" * 56 + ".onion", name="blog", height=3),
+        SiteRefused(seq=18, address="a" * 56 + ".onion", reason="rollback", message="1 < 2"),
+        SiteHosted(seq=19, address="a" * 56 + ".onion", snapshot=2),
+        SiteProgress(seq=20, address="a" * 56 + ".onion", done=5, total=10),
     ]
 
 

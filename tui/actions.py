@@ -79,6 +79,11 @@ MAIN_ONLY = frozenset({"mark", "mark_all", "unmark", "filter", "sort(1)", "sort(
                        "state_filter('errored')", "state_filter('checking')", "details"})
 """Actions that only mean something on the torrent list."""
 
+ON_TORRENTS = frozenset({"pause_resume", "pause", "resume", "remove", "recheck", "reannounce",
+                         "move", "limits", "sequential", "priorities"})
+"""Actions on the selected torrents: off (not in the footer, the palette or the keys) on
+screens that select none, such as the sites view, where p and f are the sites' own."""
+
 
 def bindings(names: frozenset[str] | None = None, exclude: frozenset[str] = frozenset()
              ) -> list[BindingType]:

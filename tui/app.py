@@ -33,7 +33,7 @@ from engine.requests import AddRequest
 from engine.safetext import clean
 from engine.state import EMPTY_SNAPSHOT, Snapshot, TorrentState
 
-from .actions import ACTIONS, MAIN_ONLY, bindings
+from .actions import ACTIONS, MAIN_ONLY, ON_TORRENTS, bindings
 from .bridge import EngineBridge
 from .history import RateHistory
 from .messages import CommandDone, EngineEvents, EngineGone, SnapshotChanged
@@ -260,12 +260,15 @@ class TidegateApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if isinstance(self.screen, ModalScreen) and action in _GATED:
             return False  # keys typed in a dialog are not commands to the list behind it
+        if action in ON_TORRENTS and not hasattr(self.screen, "targets"):
+            return False  # no torrent is selected here (the sites view)
         return True
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for action in ACTIONS:
-            if action.name in MAIN_ONLY and not hasattr(screen, "targets"):
+            if (action.name in MAIN_ONLY or action.name in ON_TORRENTS) \
+                    and not hasattr(screen, "targets"):
                 continue
             target = screen if action.name in MAIN_ONLY else self
             yield SystemCommand(action.title, action.help,

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
                            limits=loaded.config.limits)
         finally:
             client.stop()
-    engine = Engine(loaded).start()
+    engine = Engine(loaded, sites=True).start()
     try:
         return run_app(engine, connection="embedded", limits=loaded.config.limits)
     finally:

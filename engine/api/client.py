@@ -39,7 +39,7 @@ from ..config import Config
 from ..errors import ConfigError, DaemonUnavailableError, EngineStoppedError, ProtocolError
 from ..events import DaemonConnection, Event, EventsLost, EventStream
 from ..requests import AddRequest
-from ..state import Snapshot, TorrentDetails
+from ..state import ChainEntryInfo, SiteReport, SiteState, Snapshot, TorrentDetails
 from ..waker import Waker
 from . import protocol as p
 from . import sockets
@@ -275,6 +275,32 @@ class RemoteEngine:
 
     def session_settings(self) -> Future[dict[str, Any]]:
         return self.call("session_settings")
+
+    def site_new(self, name: str, folder: str | None = None) -> Future[SiteState]:
+        return self.call("site_new", name=name, folder=folder)
+
+    def site_publish(self, site: str, folder: str | None = None) -> Future[SiteState]:
+        return self.call("site_publish", timeout=max(self.timeout, 3600.0), site=site,
+                         folder=folder)
+
+    def site_follow(self, address: str) -> Future[SiteState]:
+        return self.call("site_follow", site=address)
+
+    def site_unfollow(self, site: str, delete_data: bool = False) -> Future[None]:
+        return self.call("site_unfollow", site=site, delete_data=delete_data)
+
+    def site_check(self, site: str) -> Future[None]:
+        return self.call("site_check", site=site)
+
+    def site_list(self) -> Future[list[SiteState]]:
+        return self.call("site_list")
+
+    def site_log(self, site: str) -> Future[list[ChainEntryInfo]]:
+        return self.call("site_log", site=site)
+
+    def site_verify(self, site: str, rebuild: str | None = None) -> Future[SiteReport]:
+        return self.call("site_verify", timeout=max(self.timeout, 3600.0), site=site,
+                         rebuild=rebuild)
 
     def apply_config(self, config: Config) -> Future[None]:
         return self.call("apply_config", config=config)
@@ -620,8 +646,11 @@ def _applied(snap: Snapshot, delta: p.Delta) -> Snapshot:
     torrents = snap.torrents  # kept as the same object when no torrent changed
     if delta.changed or delta.removed:
         torrents = MappingProxyType(p.apply(snap, delta))
+    sites = snap.sites
+    if delta.sites is not None:
+        sites = MappingProxyType({s.address: s for s in delta.sites})
     return Snapshot(seq=delta.seq, time=delta.time, torrents=torrents, stats=delta.stats,
-                    running=delta.running)
+                    running=delta.running, sites=sites)
 
 
 def _fail(fut: Future[Any], exc: BaseException) -> None:

@@ -93,7 +93,7 @@ class Daemon:
             tcp = sockets.is_tcp(self.endpoint) or sockets.is_tcp(self.publish_endpoint)
             keys = server_keys(self.loaded) if tcp else None
             allowed = authorized_keys(self.loaded) if tcp else []
-            self.engine = Engine(self.loaded).start()
+            self.engine = Engine(self.loaded, sites=True).start()
             self.server = ApiServer(
                 self.engine, self.endpoint, self.publish_endpoint, keys=keys,
                 authorized_keys=allowed, max_message_size=self.loaded.config.api.max_message_size,

@@ -23,10 +23,20 @@ from typing import TYPE_CHECKING, Any, Union
 import msgspec
 
 from .. import errors
+from ..chain.errors import ChainRejected
 from ..config import Config
 from ..events import Event, event_types
 from ..requests import AddRequest
-from ..state import SessionStats, Snapshot, TorrentDetails, TorrentState, enc_hook
+from ..state import (
+    ChainEntryInfo,
+    SessionStats,
+    SiteReport,
+    SiteState,
+    Snapshot,
+    TorrentDetails,
+    TorrentState,
+    enc_hook,
+)
 
 VERSION = b"tidegate/1"
 """First frame of every request and reply, second of every publication."""
@@ -89,6 +99,8 @@ class Delta(msgspec.Struct, frozen=True):
     removed: list[str]
     stats: SessionStats
     running: bool
+    sites: list[SiteState] | None = None
+    """Every site when any changed since ``base``; None when none did."""
 
 
 class FullSnapshot(msgspec.Struct, frozen=True):
@@ -188,6 +200,30 @@ class ConfigArgs(_Args, frozen=True, forbid_unknown_fields=True):
     config: Config
 
 
+class SiteNewArgs(_Args, frozen=True, forbid_unknown_fields=True):
+    name: str
+    folder: str | None = None
+
+
+class SitePublishArgs(_Args, frozen=True, forbid_unknown_fields=True):
+    site: str
+    folder: str | None = None
+
+
+class SiteArgs(_Args, frozen=True, forbid_unknown_fields=True):
+    site: str
+
+
+class SiteUnfollowArgs(_Args, frozen=True, forbid_unknown_fields=True):
+    site: str
+    delete_data: bool = False
+
+
+class SiteVerifyArgs(_Args, frozen=True, forbid_unknown_fields=True):
+    site: str
+    rebuild: str | None = None
+
+
 COMMANDS: dict[str, type[_Args]] = {
     "hello": NoArgs,
     "snapshot": NoArgs,
@@ -211,6 +247,14 @@ COMMANDS: dict[str, type[_Args]] = {
     "save_resume_data": NoArgs,
     "session_settings": NoArgs,
     "apply_config": ConfigArgs,
+    "site_new": SiteNewArgs,
+    "site_publish": SitePublishArgs,
+    "site_follow": SiteArgs,
+    "site_unfollow": SiteUnfollowArgs,
+    "site_check": SiteArgs,
+    "site_list": NoArgs,
+    "site_log": SiteArgs,
+    "site_verify": SiteVerifyArgs,
     "shutdown": NoArgs,
 }
 """Every command and the type of its arguments (docs/api.md lists them for people)."""
@@ -222,6 +266,12 @@ RESULT_TYPES: dict[str, Any] = {
     "move": str,
     "details": TorrentDetails,
     "session_settings": dict[str, Any],
+    "site_new": SiteState,
+    "site_publish": SiteState,
+    "site_follow": SiteState,
+    "site_list": list[SiteState],
+    "site_log": list[ChainEntryInfo],
+    "site_verify": SiteReport,
 }
 """Commands whose reply carries a value; every other command replies ``None``."""
 
@@ -238,6 +288,9 @@ ERROR_CODES: dict[str, type[errors.TidegateError]] = {
     "bad_config": errors.ConfigError,
     "engine_stopped": errors.EngineStoppedError,
     "engine_locked": errors.EngineLockedError,
+    "unknown_site": errors.UnknownSiteError,
+    "site_error": errors.SiteError,
+    "chain_rejected": ChainRejected,
     "engine_error": errors.EngineError,
     "create_error": errors.CreateError,
     "error": errors.TidegateError,
@@ -253,13 +306,15 @@ ERROR_CODES: dict[str, type[errors.TidegateError]] = {
 }
 """Error code on the wire -> the exception the client raises (the in-process one)."""
 
-_FIELDS = ("torrent_id", "source", "reason", "path", "key")
+_FIELDS = ("torrent_id", "source", "reason", "path", "key", "site")
 
 _ATTRIBUTES: tuple[tuple[type[errors.TidegateError], tuple[str, ...]], ...] = (
     (errors.UnknownTorrentError, ("torrent_id",)),
     (errors.DuplicateTorrentError, ("torrent_id",)),
     (errors.InputError, ("source", "reason")),
     (errors.ConfigError, ("path", "key")),
+    (errors.SiteError, ("site",)),
+    (ChainRejected, ("reason",)),
 )
 """The attributes each exception class carries (None is a value too)."""
 
@@ -435,12 +490,14 @@ def diff(old: Snapshot, new: Snapshot, epoch: str) -> Delta:
     The engine keeps an unchanged torrent as the same object between snapshots,
     so a changed one is found by identity, without comparing values.
     """
+    sites = None if old.sites is new.sites else list(new.sites.values())
     before = old.torrents
     if before is new.torrents:
-        return Delta(epoch, new.seq, old.seq, new.time, [], [], new.stats, new.running)
+        return Delta(epoch, new.seq, old.seq, new.time, [], [], new.stats, new.running, sites)
     changed = [t for tid, t in new.torrents.items() if before.get(tid) is not t]
     removed = [tid for tid in before if tid not in new.torrents]
-    return Delta(epoch, new.seq, old.seq, new.time, changed, removed, new.stats, new.running)
+    return Delta(epoch, new.seq, old.seq, new.time, changed, removed, new.stats, new.running,
+                 sites)
 
 
 def apply(snapshot: Snapshot, delta: Delta) -> dict[str, TorrentState]:

@@ -59,6 +59,14 @@ HANDLERS: dict[str, Handler] = {
     "save_resume_data": lambda e, a: e.save_resume_data(),
     "session_settings": lambda e, a: e.session_settings(),
     "apply_config": lambda e, a: e.apply_config(validate(a.config)),
+    "site_new": lambda e, a: e.site_new(a.name, a.folder),
+    "site_publish": lambda e, a: e.site_publish(a.site, a.folder),
+    "site_follow": lambda e, a: e.site_follow(a.site),
+    "site_unfollow": lambda e, a: e.site_unfollow(a.site, a.delete_data),
+    "site_check": lambda e, a: e.site_check(a.site),
+    "site_list": lambda e, a: e.site_list(),
+    "site_log": lambda e, a: e.site_log(a.site),
+    "site_verify": lambda e, a: e.site_verify(a.site, a.rebuild),
 }
 """Engine commands by wire name; ``hello``, ``snapshot`` and ``shutdown`` are the server's."""
 

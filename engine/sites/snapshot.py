@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,25 +86,32 @@ def scan(folder: Path, reserved: bool = False) -> list[tuple[tuple[str, ...], Pa
     return found
 
 
-def stage(folder: Path, chain_file: bytes, dest: Path) -> None:
-    """Lay out ``dest/site/`` from ``folder`` plus the chain file (hard links when possible)."""
+def stage(folder: Path, chain_file: bytes, dest: Path, link: bool = False) -> None:
+    """Lay out ``dest/site/`` from ``folder`` plus the chain file.
+
+    Files are copied, so editing the source in place later cannot change a published
+    snapshot under its seeders; ``link`` hard-links instead (a throw-away rebuild)."""
     site = dest / NAME
     if site.exists():
         shutil.rmtree(site)
     for parts, source in scan(folder):
         target = site.joinpath(*parts)
         target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(source, target)
-        except OSError:
-            shutil.copyfile(source, target)
+        if link:
+            try:
+                os.link(source, target)
+                continue
+            except OSError:
+                pass
+        shutil.copyfile(source, target)
     chain = site.joinpath(*CHAIN_FILE)
     chain.parent.mkdir(parents=True, exist_ok=True)
     chain.write_bytes(chain_file)
 
 
-def build(dest: Path) -> SiteSnapshot:
-    """Hash ``dest/site/`` (laid out by :func:`stage`) into the snapshot torrent."""
+def build(dest: Path, progress: Callable[[int, int], None] | None = None) -> SiteSnapshot:
+    """Hash ``dest/site/`` (laid out by :func:`stage`) into the snapshot torrent;
+    ``progress(bytes done, total)`` is called as pieces are hashed."""
     entries = []
     for parts, path in scan(dest / NAME, reserved=True):
         entries.append(lt.create_file_entry("/".join((NAME, *parts)), path.stat().st_size))
@@ -111,7 +119,12 @@ def build(dest: Path) -> SiteSnapshot:
     try:
         ct = lt.create_torrent(entries, piece_size_for(total), 0)  # hybrid
         ct.set_creation_date(0)
-        lt.set_piece_hashes(ct, str(dest))
+        if progress is None:
+            lt.set_piece_hashes(ct, str(dest))
+        else:
+            piece = ct.piece_length()
+            lt.set_piece_hashes(ct, str(dest),
+                                lambda i: progress(min(total, (i + 1) * piece), total))
     except (RuntimeError, OSError, ValueError) as exc:
         raise CreateError(f"{dest / NAME}: cannot build the snapshot: {exc}") from None
     data = lt.bencode(ct.generate())
@@ -131,10 +144,11 @@ def build(dest: Path) -> SiteSnapshot:
                         dest)
 
 
-def snapshot(folder: Path, chain_file: bytes, dest: Path) -> SiteSnapshot:
+def snapshot(folder: Path, chain_file: bytes, dest: Path, *, link: bool = False,
+             progress: Callable[[int, int], None] | None = None) -> SiteSnapshot:
     """Stage ``folder`` with ``chain_file`` under ``dest`` and build its snapshot."""
-    stage(folder, chain_file, dest)
-    return build(dest)
+    stage(folder, chain_file, dest, link)
+    return build(dest, progress)
 
 
 def differences(expected: tuple[FileRecord, ...], magnet: str, built: SiteSnapshot) -> list[str]:

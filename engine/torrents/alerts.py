@@ -44,6 +44,7 @@ from ..events import (
 from ..requests import AddRequest
 from ..state import Phase, SessionStats, TorrentState
 from . import inputs, status
+from .dht import DhtItems
 from .resume import ResumeStore, TorrentExtras
 
 _SAVE_FLAGS = lt.save_resume_flags_t.save_info_dict
@@ -140,6 +141,8 @@ class TorrentTable:
             lt.listen_succeeded_alert: self._on_listen_ok,
             lt.listen_failed_alert: self._on_listen_failed,
         }
+        self.dht = DhtItems(ses)
+        self._handlers.update(self.dht.handlers())
 
     # ------------------------------------------------------------------ helpers
 

@@ -19,6 +19,8 @@ ALERT_MASK = (
     | lt.alert_category.storage
     | lt.alert_category.tracker
     | lt.alert_category.file_progress
+    | lt.alert_category.dht_operation  # BEP 44 get results (sites)
+    | lt.alert_category.dht  # BEP 44 put results (dht_put_alert is in this category)
 )
 
 _ENC = {
@@ -62,6 +64,14 @@ def settings_for(cfg: Config) -> dict[str, Any]:
         "enable_outgoing_utp": net.enable_utp,
         "enable_incoming_utp": net.enable_utp,
         "dht_bootstrap_nodes": ",".join(net.dht_bootstrap_nodes),
+        "dht_restrict_routing_ips": not net.dht_private_network,
+        "dht_restrict_search_ips": not net.dht_private_network,
+        "dht_ignore_dark_internet": not net.dht_private_network,
+        "dht_enforce_node_id": not net.dht_private_network,
+        "dht_prefer_verified_node_ids": not net.dht_private_network,
+        # libtorrent blocks an IP sending over 5 DHT requests/s for 5 minutes; a private
+        # DHT on one host is all one IP, so the whole network would block itself.
+        "dht_block_ratelimit": 100_000 if net.dht_private_network else 5,
         "in_enc_policy": int(enc_policy),
         "out_enc_policy": int(enc_policy),
         "allowed_enc_level": int(enc_level),

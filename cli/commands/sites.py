@@ -1,0 +1,397 @@
+"""``tidegate site ...``: publish and follow sites through the running daemon.
+
+``new``, ``publish``, ``follow``, ``unfollow``, ``check``, ``ls``, ``log`` and
+``verify``. A site is named by its name or its address (any spelling the engine
+accepts); the daemon resolves it, so an unknown one is the daemon's error, naming it.
+Folders are resolved here, against this shell's working folder, before they are sent.
+Site names, errors and manifest paths come from strangers (followed sites): every one
+goes through :func:`clean` before it reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine import units as fmt
+from engine.events import SiteProgress
+from engine.state import ChainEntryInfo, SiteReport, SiteState
+
+from ..console import clean, err, fail, note, out, print_json
+from ..remote import add_connect_options, connect
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    from engine.api import RemoteEngine
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    site = sub.add_parser("site", help="publish and follow sites (through the running daemon)",
+                          description="Sites are named by NAME (as given to `site new`, or "
+                                      "from a followed site's genesis) or by ADDRESS "
+                                      "(<56 base32>.onion).")
+    ss = site.add_subparsers(dest="site_command", metavar="SUBCOMMAND", required=True)
+
+    p = ss.add_parser("new", help="create a site: a new key and its genesis")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("folder", nargs="?", metavar="DIR", help="the folder it publishes "
+                   "(remembered; can be given to `publish` instead)")
+    p.add_argument("--json", action="store_true", help="print the new site as JSON")
+    add_connect_options(p)
+    p.set_defaults(run=run_new)
+
+    p = ss.add_parser("publish", help="snapshot the site's folder and announce the new head")
+    p.add_argument("site", metavar="NAME|ADDRESS")
+    p.add_argument("folder", nargs="?", metavar="DIR",
+                   help="publish this folder (remembered; default: the last one)")
+    p.add_argument("--json", action="store_true", help="print the site after publishing as JSON")
+    add_connect_options(p)
+    p.set_defaults(run=run_publish)
+
+    p = ss.add_parser("follow", help="follow a site by address: fetch, verify and seed it")
+    p.add_argument("address", metavar="ADDRESS")
+    p.add_argument("--json", action="store_true", help="print the followed site as JSON")
+    add_connect_options(p)
+    p.set_defaults(run=run_follow)
+
+    p = ss.add_parser("unfollow", help="stop following (or hosting) a site")
+    p.add_argument("site", metavar="NAME|ADDRESS")
+    p.add_argument("--delete-data", action="store_true",
+                   help="also delete its chain and snapshots (refused for owned sites)")
+    add_connect_options(p)
+    p.set_defaults(run=run_unfollow)
+
+    p = ss.add_parser("check", help="look the site's head up in the DHT now")
+    p.add_argument("site", metavar="NAME|ADDRESS")
+    add_connect_options(p)
+    p.set_defaults(run=run_check)
+
+    p = ss.add_parser("ls", help="list published and followed sites")
+    p.add_argument("--json", action="store_true", help="print every field as JSON")
+    add_connect_options(p)
+    p.set_defaults(run=run_ls)
+
+    p = ss.add_parser("log", help="the site's verified chain, from genesis")
+    p.add_argument("site", metavar="NAME|ADDRESS")
+    p.add_argument("--json", action="store_true", help="print every entry as JSON")
+    add_connect_options(p)
+    p.set_defaults(run=run_log)
+
+    p = ss.add_parser("verify", help="verify the chain and the hosted snapshot's files "
+                                     "(exit 1 on any problem)")
+    p.add_argument("site", metavar="NAME|ADDRESS")
+    p.add_argument("--rebuild", metavar="DIR",
+                   help="also rebuild the head's snapshot from this source folder and compare")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_connect_options(p)
+    p.set_defaults(run=run_verify)
+
+
+def _folder(text: str | None) -> str | None:
+    """A folder given on the command line, absolute (the daemon has another working folder)."""
+    return str(Path(text).expanduser().resolve()) if text else None
+
+
+def _address_of(sites: Mapping[str, SiteState], ref: str) -> str | None:
+    """The address of the site ``ref`` names in ``sites``, if it names exactly one.
+
+    Only used to pick this site's progress events; the daemon resolves for real."""
+    text = ref.strip()
+    lowered = text.lower()
+    if "://" in lowered:
+        lowered = lowered.split("://", 1)[1].split("/", 1)[0]
+    address = lowered if lowered.endswith(".onion") else lowered + ".onion"
+    if address in sites:
+        return address
+    named = [s.address for s in sites.values() if s.name == text]
+    return named[0] if len(named) == 1 else None
+
+
+# ---------------------------------------------------------------- new, publish, follow, ...
+
+
+def run_new(args: argparse.Namespace) -> int:
+    client = connect(args)
+    try:
+        state = client.site_new(args.name, _folder(args.folder)).result()
+    finally:
+        client.stop()
+    if args.json:
+        print_json(state)
+        return 0
+    out.print(state.address, markup=False)
+    name = _arg(state.name)
+    how = f"tidegate site publish {name}" + ("" if state.source else " DIR")
+    note(f"created {clean(state.name)} (height 0). Publish its folder with `{how}`; "
+         "the address is its identity: keep its key (in the daemon's data folder) safe.")
+    return 0
+
+
+def _arg(name: str) -> str:
+    """``name`` quoted for a shell when it needs it (for hints only)."""
+    return shlex.quote(clean(name))
+
+
+def run_publish(args: argparse.Namespace) -> int:
+    client = connect(args)
+    try:
+        sites = client.snapshot.sites
+        address = _address_of(sites, args.site)
+        before = sites[address].height if address else None
+        state = _publish(client, args.site, _folder(args.folder), address)
+    finally:
+        client.stop()
+    if args.json:
+        print_json(state)
+        return 0
+    out.print(f"height {state.height}\nhead   {state.head}", markup=False)
+    if before is not None and state.height == before:
+        note(f"{clean(state.name)}: nothing changed since height {before}; the head was "
+             "announced again")
+    else:
+        note(f"published {clean(state.name)} at height {state.height} ({state.address})")
+    return 0
+
+
+def _publish(client: RemoteEngine, site: str, folder: str | None,
+             address: str | None) -> SiteState:
+    """``site_publish``, with a progress bar on stderr (a terminal only) fed by the
+    daemon's :class:`SiteProgress` events for this site."""
+    if not err.is_terminal:
+        return client.site_publish(site, folder).result()
+    # imported here: rich.progress costs start-up time the other commands need not pay
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    stream = client.subscribe()
+    try:
+        columns = [TextColumn("publishing: {task.description}"), BarColumn(),
+                   DownloadColumn(binary_units=True), TransferSpeedColumn(),
+                   TimeRemainingColumn()]
+        with Progress(*columns, console=err, transient=True, refresh_per_second=4) as bar:
+            task = bar.add_task("copying the folder", total=None)
+            fut = client.site_publish(site, folder)
+            while not fut.done():
+                event = stream.get(timeout=0.1)
+                if isinstance(event, SiteProgress) and address in (None, event.address):
+                    bar.update(task, description="hashing", completed=event.done,
+                               total=event.total)
+            return fut.result()
+    except KeyboardInterrupt:
+        note("the daemon goes on publishing; `tidegate site ls` shows the result")
+        raise
+    finally:
+        client.unsubscribe(stream)
+
+
+def run_follow(args: argparse.Namespace) -> int:
+    client = connect(args)
+    try:
+        state = client.site_follow(args.address).result()
+    finally:
+        client.stop()
+    if args.json:
+        print_json(state)
+        return 0
+    out.print(state.address, markup=False)
+    if state.owner:
+        note(f"{clean(state.name)} is owned here: it is already hosted")
+    else:
+        note("following: its head is looked up in the DHT, then its chain and snapshot are "
+             "fetched and verified (watch `tidegate site ls`)")
+    return 0
+
+
+def run_unfollow(args: argparse.Namespace) -> int:
+    client = connect(args)
+    try:
+        client.site_unfollow(args.site, args.delete_data).result()
+    finally:
+        client.stop()
+    note(f"unfollowed {clean(args.site)}" + (" and deleted its data" if args.delete_data
+                                              else ""))
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    client = connect(args)
+    try:
+        client.site_check(args.site).result()
+        sites = client.snapshot.sites
+        address = _address_of(sites, args.site)
+    finally:
+        client.stop()
+    if address is not None and sites[address].owner:
+        note(f"{clean(sites[address].name)} is owned here: its head is announced, not looked "
+             "up (again every sites.announce_interval, and on each publish)")
+    else:
+        note(f"looking up the head of {clean(args.site)} now (see `tidegate site ls`)")
+    return 0
+
+
+# ---------------------------------------------------------------- ls
+
+
+def age(seconds: float) -> str:
+    """A short human age: ``12 s``, ``5 min``, ``3 h``, ``2 d``."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        return f"{s // 3600} h"
+    return f"{s // 86400} d"
+
+
+def ordered_sites(sites: Iterable[SiteState]) -> list[SiteState]:
+    return sorted(sites, key=lambda s: (s.name, s.address))
+
+
+def run_ls(args: argparse.Namespace) -> int:
+    client = connect(args)
+    try:
+        sites = ordered_sites(client.site_list().result())
+    finally:
+        client.stop()
+    if args.json:
+        print_json(sites)
+        return 0
+    if not sites:
+        note("no sites (create one with `tidegate site new NAME DIR`, or follow one with "
+             "`tidegate site follow ADDRESS`)")
+        return 0
+    from rich.table import Table
+    from rich.text import Text
+
+    now = time.time()
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col, justify in (("Name", "left"), ("Address", "left"), ("Role", "left"),
+                         ("Height", "right"), ("Age", "right"), ("Announced", "left"),
+                         ("Hosted", "right"), ("Progress", "right"), ("Peers", "right"),
+                         ("Error", "left")):
+        table.add_column(col, justify=justify,  # type: ignore[arg-type]
+                         no_wrap=col not in ("Name", "Error"))
+    for s in sites:
+        h = s.hosting
+        table.add_row(
+            Text(clean(s.name) or "-"), s.address, "owner" if s.owner else "follower",
+            str(s.height) if s.height >= 0 else "-",
+            age(now - s.head_time) if s.head_time else "-",
+            _announced(s), str(h.seq) if h.seq >= 0 else "-", _progress(s),
+            str(h.peers), Text(_errors(s), style="red"))
+    out.print(table, markup=False)
+    for s in sites:
+        if s.equivocating:
+            err.print(Text(f"WARNING: {clean(s.name) or s.address} ({s.address}) is "
+                           "EQUIVOCATING: its key signed two different entries for one seq. "
+                           "Nothing more is accepted from it; its owner's key may be stolen.",
+                           style="bold red"))
+    return 0
+
+
+def _announced(s: SiteState) -> Text | str:
+    from rich.text import Text
+
+    if s.equivocating:
+        return Text("EQUIVOCATING", style="bold red reverse")
+    if s.announced < 0:
+        return "-"
+    if s.announced > s.height:
+        return Text(f"{s.announced} (behind)", style="yellow")
+    return str(s.announced)
+
+
+def _progress(s: SiteState) -> str:
+    h = s.hosting
+    if h.fetching >= 0:
+        return f"{h.progress:.0%} of {h.fetching}"
+    return "100%" if h.seq >= 0 else "-"
+
+
+def _errors(s: SiteState) -> str:
+    parts = [s.error] + ([f"hosting: {s.hosting.error}"] if s.hosting.error else [])
+    return clean("; ".join(p for p in parts if p))
+
+
+# ---------------------------------------------------------------- log
+
+
+def iso_utc(unix: int) -> str:
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run_log(args: argparse.Namespace) -> int:
+    client = connect(args)
+    try:
+        entries = client.site_log(args.site).result()
+    finally:
+        client.stop()
+    if args.json:
+        print_json(entries)
+        return 0
+    for e in entries:
+        out.print(_entry_line(e), markup=False)
+    return 0
+
+
+def _entry_line(e: ChainEntryInfo) -> str:
+    head = f"{e.seq:>4}  {e.kind:<7}  {iso_utc(e.time)}  {e.hash[:16]}"
+    if e.kind == "genesis":
+        return f"{head}  name '{clean(e.name)}'"
+    return f"{head}  {e.files:>5} files  {fmt.size(e.size):>10}  {clean(e.magnet)}"
+
+
+# ---------------------------------------------------------------- verify
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    rebuild = _folder(args.rebuild)
+    client = connect(args)
+    try:
+        report = client.site_verify(args.site, rebuild).result()
+    finally:
+        client.stop()
+    if args.json:
+        print_json(report)
+    else:
+        _print_report(report, rebuild)
+    if report.problems:
+        fail(f"{report.address}: {len(report.problems)} problem(s) found"
+             + ("" if args.json else " (listed above)"))
+        return 1
+    return 0
+
+
+def _print_report(r: SiteReport, rebuild: str | None) -> None:
+    chain_ok = not any(p.startswith("chain:") for p in r.problems)
+    lines = [f"site      {r.address}",
+             f"chain     {'verified from genesis to' if chain_ok else 'FAULTY, see below;'} "
+             f"height {r.height}"]
+    if r.snapshot >= 0:
+        lines.append(f"snapshot  {r.snapshot}: {r.files} file(s) match its manifest "
+                     f"({fmt.size(r.bytes)} in the snapshot)")
+    else:
+        lines.append("snapshot  none on disk")
+    if r.rebuilt and rebuild is not None:
+        rebuilt_ok = not any(p.startswith("rebuild:") for p in r.problems)
+        lines.append(f"rebuild   {clean(rebuild)}: "
+                     + ("identical to the head's snapshot" if rebuilt_ok else "differs"))
+    if r.problems:
+        lines.append(f"problems  {len(r.problems)}:")
+        lines += [f"  {clean(p)}" for p in r.problems]
+    else:
+        lines.append("ok")
+    out.print("\n".join(lines), markup=False)

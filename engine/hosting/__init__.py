@@ -1,0 +1,1 @@
+"""The Hosting Component: downloads, verifies and seeds the snapshots of sites."""

@@ -1,0 +1,185 @@
+"""Where each site lives in the data folder, and what is remembered about it.
+
+One folder per site, named by its address::
+
+    sites/<address>/
+        site.json          name, owner, source folder (written atomically)
+        key                the site's ed25519 seed, 0600 (owned sites only)
+        chain              the verified chain (ChainStore: append-only, fsynced)
+        heads/<n>/chain    the chain torrent's file for height n (seeded)
+        snapshots/<n>/     snapshot n's files (under site/), seeded by Hosting
+        snapshots/<n>.torrent   snapshot n's metainfo, when made here
+        hosting.json       which snapshots Hosting keeps, and their torrent ids
+
+A folder whose ``site.json`` is unreadable is reported and left alone, never deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..chain import ChainStore, SiteKey
+from ..chain.address import address_of, key_of_address
+from ..chain.errors import ChainRejected
+from ..durable import sync_folder, write_synced
+from ..errors import SiteError, UnknownSiteError
+from ..requests import AddRequest
+
+MAX_NAME = 256
+
+
+@dataclass
+class SiteRecord:
+    """One site as the Blockchain Handler holds it (sites thread only)."""
+
+    folder: Path
+    address: str
+    name: str
+    owner: bool
+    source: str
+    store: ChainStore
+    announced: int = -1
+    checked: float = 0.0
+    error: str = ""
+    next_poll: float = 0.0
+    next_announce: float = 0.0
+    head_torrent: str = ""
+    """Id of the chain torrent seeded for the current height."""
+    fetch: Any = None
+    """The chain download in progress (:class:`engine.sites.handler.Fetch`)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key_path(self) -> Path:
+        return self.folder / "key"
+
+    def key(self) -> SiteKey:
+        """The site's key; never created here: a lost key is an error, not a new site."""
+        if not self.owner:
+            raise SiteError(self.name or self.address, "this site is followed here, not "
+                            "owned: only the holder of its key can publish")
+        if not self.key_path.exists():
+            raise SiteError(self.name, f"the key file {self.key_path} is missing. Restore it "
+                            "from a backup; a new key would be a different site")
+        return SiteKey.load(self.key_path)
+
+    def heads_dir(self, height: int) -> Path:
+        return self.folder / "heads" / str(height)
+
+    def snapshot_dir(self, seq: int) -> Path:
+        return self.folder / "snapshots" / str(seq)
+
+    def snapshot_torrent(self, seq: int) -> Path:
+        return self.folder / "snapshots" / f"{seq}.torrent"
+
+    def save(self) -> None:
+        data = {"v": 1, "name": self.name, "owner": self.owner, "source": self.source,
+                "announced": self.announced}
+        write_synced(self.folder / "site.json", json.dumps(data, indent=1).encode())
+        sync_folder(self.folder)
+
+
+def check_name(name: str) -> str:
+    clean = name.strip()
+    if not clean or len(clean.encode()) > MAX_NAME or any(ord(c) < 0x20 for c in clean):
+        raise SiteError(name or "(empty name)", f"a site name is 1 to {MAX_NAME} bytes of "
+                        "printable text")
+    if clean.endswith(".onion"):
+        raise SiteError(name, "a site name must not look like an address")
+    return clean
+
+
+def canonical_address(text: str) -> str | None:
+    """The address in canonical spelling, or None if ``text`` is not a valid one."""
+    t = text.strip().lower()
+    if t.startswith("http://") or t.startswith("https://"):
+        t = t.split("://", 1)[1].split("/", 1)[0]
+    if not t.endswith(".onion"):
+        t += ".onion"
+    try:
+        return address_of(key_of_address(t))
+    except ChainRejected:
+        return None
+
+
+class Registry:
+    """Every site in ``root``, by address."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.sites: dict[str, SiteRecord] = {}
+        self.problems: list[str] = []
+        """Site folders that could not be opened, and why."""
+
+    def load(self) -> None:
+        if not self.root.is_dir():
+            return
+        for folder in sorted(self.root.iterdir()):
+            if not folder.is_dir() or not folder.name.endswith(".onion"):
+                continue
+            try:
+                self.sites[folder.name] = self._open(folder)
+            except (OSError, ValueError, KeyError, ChainRejected) as exc:
+                self.problems.append(f"{folder}: {exc}")
+
+    def _open(self, folder: Path) -> SiteRecord:
+        address = canonical_address(folder.name)
+        if address != folder.name:
+            raise ValueError("the folder name is not a site address")
+        meta = json.loads((folder / "site.json").read_text())
+        store = ChainStore.open(folder / "chain", address)
+        rec = SiteRecord(folder, address, str(meta["name"]), bool(meta["owner"]),
+                         str(meta.get("source", "")), store)
+        rec.announced = int(meta.get("announced", -1))
+        return rec
+
+    def create(self, address: str, name: str, owner: bool, source: str) -> SiteRecord:
+        folder = self.root / address
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        store = ChainStore.open(folder / "chain", address)
+        rec = SiteRecord(folder, address, name, owner, source, store)
+        rec.save()
+        self.sites[address] = rec
+        return rec
+
+    def resolve(self, site: str) -> SiteRecord:
+        """A site by address (any spelling) or by name."""
+        address = canonical_address(site)
+        if address is not None and address in self.sites:
+            return self.sites[address]
+        named = [r for r in self.sites.values() if r.name == site.strip()]
+        if len(named) == 1:
+            return named[0]
+        if len(named) > 1:
+            raise SiteError(site, "several sites have this name; use an address: " +
+                            ", ".join(r.address for r in named))
+        raise UnknownSiteError(site)
+
+    def forget(self, rec: SiteRecord, delete: bool) -> None:
+        """Stop holding a site. Its folder is deleted, or kept (for the user) under
+        ``unfollowed/``, where the next start does not load it again."""
+        self.sites.pop(rec.address, None)
+        if delete:
+            shutil.rmtree(rec.folder, ignore_errors=True)
+            return
+        parked = self.root / "unfollowed" / rec.address
+        if parked.exists():
+            shutil.rmtree(parked)
+        parked.parent.mkdir(parents=True, exist_ok=True)
+        rec.folder.rename(parked)
+        sync_folder(self.root)
+
+
+def site_torrent(**fields: Any) -> AddRequest:
+    """An add request for a site's torrent: seeded without end (share limits off)."""
+    return AddRequest(ratio_limit=0.0, seed_time_limit=0, **fields)
+
+
+def now() -> int:
+    return int(time.time())

@@ -1,0 +1,236 @@
+"""The sites thread: runs the Blockchain Handler and the Hosting Component.
+
+One thread (``tidegate-sites``) owns both components and their bus sockets (pyzmq
+sockets belong to one thread). It sleeps in a ZeroMQ poller on the Handler's inbox
+(``{"hostname"}`` pushes), the Hosting inbox (``{"time", "snapshot", "hosts"}``) and a
+wake-up socket for commands, and ticks twice a second to follow downloads and polls.
+The two components talk over the bus even here, as they would across processes.
+Engine commands arrive as closures (:meth:`SitesService.submit`) and resolve futures;
+engine futures' callbacks come back the same way (:meth:`post`), so component state is
+only ever touched on this thread.
+
+ZeroMQ is imported when the thread starts, never by ``import engine``.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..chain import ChainRejected
+from ..errors import EngineStoppedError, SiteError, TidegateError
+from ..events import Log
+from ..state import SiteState
+from ..waker import Waker
+from .registry import Registry, SiteRecord
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+TICK = 0.5
+
+
+class SitesService:
+    def __init__(self, engine: Engine, root: Path):
+        self.engine = engine
+        self.root = root
+        self._tasks: collections.deque[tuple[Callable[[], Any], Future[Any] | None]] = \
+            collections.deque()
+        self._lock = threading.Lock()
+        self._waker = Waker()
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._published: dict[str, SiteState] = {}
+
+    # ------------------------------------------------------------------ any thread
+
+    def start(self, timeout: float = 30.0) -> None:
+        self._thread = threading.Thread(target=self._run, name="tidegate-sites", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise SiteError("sites", f"the sites thread did not start within {timeout:g} s")
+        if self._error is not None:
+            raise self._error
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._waker.wake()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for _fn, fut in self._drain():
+            if fut is not None and not fut.done():
+                fut.set_exception(EngineStoppedError("the engine is stopping"))
+
+    def submit(self, kind: str, *args: Any) -> Future[Any]:
+        """Run command ``kind`` on the sites thread; its future resolves with the result."""
+        fut: Future[Any] = Future()
+        if self._stop.is_set() or self._thread is None:
+            fut.set_exception(EngineStoppedError("sites are not running"))
+            return fut
+        with self._lock:
+            self._tasks.append((lambda: self._command(kind, *args), fut))
+        self._waker.wake()
+        return fut
+
+    def post(self, fn: Callable[[], None]) -> None:
+        with self._lock:
+            self._tasks.append((fn, None))
+        self._waker.wake()
+
+    def _drain(self) -> list[tuple[Callable[[], Any], Future[Any] | None]]:
+        with self._lock:
+            items = list(self._tasks)
+            self._tasks.clear()
+        return items
+
+    # ------------------------------------------------------------------ the thread
+
+    def _run(self) -> None:
+        import zmq
+
+        from ..api.bus import Inbox, Outbox, blockchain_inbox, hosting_inbox, update_outbox
+        from ..api.bus_messages import HostnameRequest, SiteUpdate
+        from ..hosting.hosting import HostingComponent
+        from .handler import BlockchainHandler
+
+        cfg = self.engine.config
+        inboxes: list[Any] = []
+        outboxes: list[Any] = []
+        try:
+            self.registry = Registry(self.root)
+            self.registry.load()
+            hostnames: Inbox[HostnameRequest] = blockchain_inbox(cfg)
+            inboxes.append(hostnames)
+            updates: Inbox[SiteUpdate] = hosting_inbox(cfg)
+            inboxes.append(updates)
+            to_hosting: Outbox[SiteUpdate] = update_outbox(cfg)
+            outboxes.append(to_hosting)
+            pushes = [Outbox(HostnameRequest, ep) for ep in cfg.sites.push_endpoints]
+            outboxes += pushes
+
+            def send_update(when: int, magnet: str, address: str) -> None:
+                to_hosting.send(SiteUpdate(time=when, snapshot=magnet, hosts=[address]))
+
+            def push(address: str) -> None:
+                for box in pushes:
+                    box.send(HostnameRequest(hostname=address))
+
+            self.handler = BlockchainHandler(self.engine, self.registry, self.post,
+                                             send_update, push)
+            self.hosting = HostingComponent(self.engine, self.registry,
+                                            cfg.sites.keep_snapshots, cfg.sites.fetch_timeout)
+            self.hosting.load()
+            self.handler.start()
+            self.hosting.start()
+        except BaseException as exc:
+            self._error = exc if isinstance(exc, TidegateError) else SiteError(
+                "sites", f"cannot start: {exc!r}")
+            for box in inboxes + outboxes:
+                box.close()
+            self._ready.set()
+            return
+        self._ready.set()
+        poller = zmq.Poller()
+        poller.register(hostnames.socket, zmq.POLLIN)
+        poller.register(updates.socket, zmq.POLLIN)
+        poller.register(self._waker.reader, zmq.POLLIN)
+        next_tick = 0.0
+        try:
+            while not self._stop.is_set():
+                wait = max(0.0, next_tick - time.monotonic())
+                poller.poll(int(wait * 1000) + 1)
+                self._waker.drain()
+                for fn, fut in self._drain():
+                    self._run_task(fn, fut)
+                while (req := hostnames.recv(0)) is not None:
+                    self.handler.on_hostname(req.hostname)
+                while (upd := updates.recv(0)) is not None:
+                    self.hosting.on_update(upd.time, upd.snapshot, upd.hosts,
+                                           self.engine.post_event)
+                mono = time.monotonic()
+                if mono >= next_tick:
+                    next_tick = mono + TICK
+                    self._guarded(partial(self.handler.tick, mono))
+                    self._guarded(partial(self.hosting.tick, mono, self.engine.post_event))
+                    self._publish()
+        finally:
+            for box in inboxes + outboxes:
+                box.close()
+            self._waker.close()
+
+    def _guarded(self, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except EngineStoppedError:
+            self._stop.set()
+        except Exception as exc:  # one bad site must not stop the others
+            self.engine.post_event(Log(level="error", message=f"sites: {exc!r}"))
+
+    def _run_task(self, fn: Callable[[], Any], fut: Future[Any] | None) -> None:
+        if fut is not None and not fut.set_running_or_notify_cancel():
+            return
+        try:
+            result = fn()
+        except (TidegateError, ChainRejected) as exc:
+            if fut is not None:
+                fut.set_exception(exc)
+            return
+        except Exception as exc:
+            self.engine.post_event(Log(level="error", message=f"sites: {exc!r}"))
+            if fut is not None:
+                fut.set_exception(SiteError("sites", f"internal error: {exc!r}"))
+            return
+        self._publish(wait=fut is not None)  # the caller's next snapshot shows the change
+        if fut is not None:
+            fut.set_result(result)
+
+    def _command(self, kind: str, *args: Any) -> Any:
+        h = self.handler
+        if kind == "new":
+            return self._state(h.new(*args))
+        if kind == "publish":
+            return self._state(h.publish(*args))
+        if kind == "follow":
+            return self._state(h.follow(*args))
+        if kind == "unfollow":
+            rec = self.registry.resolve(args[0])
+            h.unfollow(*args)
+            self.hosting.forget(rec.address, bool(args[1]))
+            return None
+        if kind == "check":
+            return h.check(*args)
+        if kind == "log":
+            return h.log(*args)
+        if kind == "verify":
+            rec = self.registry.resolve(args[0])
+            return h.verify(args[0], args[1], self.hosting.newest(rec.address))
+        raise SiteError(kind, "unknown site command")
+
+    def _state(self, rec: SiteRecord) -> SiteState:
+        chain = rec.store.chain
+        head = chain.head
+        return SiteState(
+            address=rec.address, name=rec.name, owner=rec.owner, height=chain.height,
+            head=chain.head_hash.hex() if chain.head_hash else "",
+            head_time=head.time if head is not None else 0, announced=rec.announced,
+            checked=rec.checked, equivocating=chain.equivocating, error=rec.error,
+            source=rec.source, hosting=self.hosting.state_for(rec.address))
+
+    def _publish(self, wait: bool = False) -> None:
+        states = {a: self._state(r) for a, r in self.registry.sites.items()}
+        if states != self._published:
+            self._published = states
+            fut = self.engine.set_sites(states)
+            if wait:
+                try:
+                    fut.result(5.0)
+                except Exception:  # the engine stopping; the command's result still stands
+                    pass

@@ -1,0 +1,107 @@
+"""BEP 44 mutable items through libtorrent's DHT: puts and gets as futures.
+
+Known traps of the 2.1 Python binding (../shared/FACTS.md): ``dht_put_mutable_item``
+signs inside libtorrent with a 64-byte secret key in its own format (the clamped
+SHA-512 of the 32-byte seed: :func:`libtorrent_secret`), picks the item's ``seq``
+itself, and stores the value as a bencoded *string*. So callers put their own
+height and hash inside the value and never trust the DHT's seq. A get reports
+every version it meets (``authoritative`` only on the last); all are returned,
+and the caller decides which to believe.
+
+Runs on the engine thread only, like every other use of the session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+import libtorrent as lt
+
+MAX_VALUE = 1000
+"""BEP 44: a value is at most 1000 bytes (bencoded)."""
+
+
+def libtorrent_secret(seed: bytes) -> bytes:
+    """The 64-byte ed25519 secret libtorrent signs with, from an RFC 8032 seed."""
+    h = bytearray(hashlib.sha512(seed).digest())
+    h[0] &= 248
+    h[31] &= 127
+    h[31] |= 64
+    return bytes(h)
+
+
+class DhtItems:
+    """Pending puts and gets of mutable items, resolved by their alerts or a deadline."""
+
+    def __init__(self, ses: Any):
+        self.ses = ses
+        self._puts: dict[tuple[bytes, bytes], list[tuple[Future[int], float]]] = {}
+        self._gets: dict[tuple[bytes, bytes], list[tuple[Future[list[bytes]], float]]] = {}
+        self._found: dict[tuple[bytes, bytes], list[bytes]] = {}
+
+    def handlers(self) -> dict[type, Callable[[Any], None]]:
+        return {lt.dht_put_alert: self._on_put, lt.dht_mutable_item_alert: self._on_item}
+
+    def put(self, seed: bytes, public: bytes, salt: bytes, value: bytes, timeout: float,
+            fut: Future[int]) -> None:
+        """Put ``value`` (raw bytes, at most :data:`MAX_VALUE`) under ``public`` + ``salt``;
+        ``fut`` gets the number of nodes that stored it (0 when none answered in time)."""
+        if len(value) > MAX_VALUE - 10:
+            raise ValueError(f"DHT value of {len(value)} bytes is too large")
+        key = (bytes(public), bytes(salt))
+        self._puts.setdefault(key, []).append((fut, time.monotonic() + timeout))
+        self.ses.dht_put_mutable_item(libtorrent_secret(seed), public, value, salt)
+
+    def get(self, public: bytes, salt: bytes, timeout: float, fut: Future[list[bytes]]) -> None:
+        """Every value found under ``public`` + ``salt`` (signatures checked by libtorrent),
+        once the lookup ends or ``timeout`` passes."""
+        key = (bytes(public), bytes(salt))
+        first = key not in self._gets
+        self._gets.setdefault(key, []).append((fut, time.monotonic() + timeout))
+        if first:
+            self._found[key] = []
+            self.ses.dht_get_mutable_item(public, salt)
+
+    def expire(self, now: float) -> None:
+        """Resolve what waited past its deadline."""
+        for key, waiting in list(self._puts.items()):
+            keep = [(f, d) for f, d in waiting if d > now or not _resolve(f, 0)]
+            if keep:
+                self._puts[key] = keep
+            else:
+                del self._puts[key]
+        for key, waiting_gets in list(self._gets.items()):
+            found = list(self._found.get(key, []))
+            keep_g = [(f, d) for f, d in waiting_gets if d > now or not _resolve(f, found)]
+            if keep_g:
+                self._gets[key] = keep_g
+            else:
+                del self._gets[key]
+                self._found.pop(key, None)
+
+    def _on_put(self, a: Any) -> None:
+        key = (bytes(a.public_key), bytes(a.salt))
+        for fut, _ in self._puts.pop(key, []):
+            _resolve(fut, int(a.num_success))
+
+    def _on_item(self, a: Any) -> None:
+        key = (bytes(a.key), bytes(a.salt))
+        if key not in self._gets:
+            return
+        item = a.item
+        if isinstance(item, bytes) and item not in self._found[key]:
+            self._found[key].append(item)
+        if a.authoritative:
+            for fut, _ in self._gets.pop(key, []):
+                _resolve(fut, list(self._found[key]))
+            self._found.pop(key, None)
+
+
+def _resolve(fut: Future[Any], value: Any) -> bool:
+    if not fut.done():
+        fut.set_result(value)
+    return True

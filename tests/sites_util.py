@@ -1,0 +1,62 @@
+"""Engines that run sites on a private DHT on 127.0.0.1."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine import Engine
+from engine.config import LoadedConfig, from_dict
+from engine.paths import resolve_paths
+from engine.state import SiteState, Snapshot
+
+from .conftest import LOOPBACK, merge
+
+_names = itertools.count()
+
+
+def site_engine(home: Path, **sections: dict[str, Any]) -> Engine:
+    """An unstarted engine with sites on, its DHT private to 127.0.0.1, its own bus."""
+    n = next(_names)
+    base = merge(LOOPBACK, {
+        "network": {"enable_dht": True, "dht_private_network": True,
+                    "dht_bootstrap_nodes": []},
+        "bus": {"hosting_endpoint": f"inproc://tg-hosting-{n}",
+                "blockchain_endpoint": f"inproc://tg-blockchain-{n}"},
+        "sites": {"poll_interval": 1.0, "announce_interval": 30.0, "fetch_timeout": 60.0},
+    })
+    cfg = from_dict(merge(base, sections))
+    paths = resolve_paths({"TIDEGATE_HOME": str(home)})
+    return Engine(LoadedConfig(cfg, paths, frozenset(), False), sites=True)
+
+
+def join_dht(engines: list[Engine]) -> None:
+    """Every engine adds every other as a DHT node (a private DHT has no bootstrap)."""
+    ports = [e.wait_for(lambda s: s.stats.listen_port > 0, 10).stats.listen_port
+             for e in engines]
+    for e in engines:
+        for other, port in zip(engines, ports, strict=True):
+            if other is not e:
+                e.add_dht_node("127.0.0.1", port).result(5)
+
+
+def site_of(engine: Engine, address: str) -> SiteState | None:
+    return engine.snapshot.sites.get(address)
+
+
+def wait_site(engine: Engine, address: str, ok: Callable[[SiteState], bool],
+              timeout: float) -> SiteState:
+    def pred(s: Snapshot) -> bool:
+        site = s.sites.get(address)
+        return site is not None and ok(site)
+    return engine.wait_for(pred, timeout).sites[address]
+
+
+def write_site(folder: Path, files: dict[str, bytes]) -> Path:
+    for name, data in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return folder
