@@ -80,7 +80,8 @@ def test_follower_refuses_forged_chain_rollback_and_fork(trio: list[Engine],
     forged = sign_update(SiteKey.generate(), 3, entry_hash(entries[-1]), int(time.time()),
                          "magnet:?xt=urn:btmh:1220" + "ab" * 32, ())
     ih = seed_chain(c, tmp_path / "forged", entries + [forged.raw])
-    c.dht_put(key.seed, key.public, SALT, Head(3, entry_hash(forged.raw), ih).encode(), 20).result(40)
+    forged_head = Head(3, entry_hash(forged.raw), ih)
+    c.dht_put(key.seed, key.public, SALT, forged_head.encode(), 20).result(40)
     b.site_check(address).result(10)
     event = refused(events, "bad_signature")
     assert "head 3" in event.message
