@@ -46,6 +46,8 @@ COMMAND_TIMEOUT = 60.0
 DHT_TIMEOUT = 20.0
 NOT_STORED = "the DHT stored the head on no node; announcing again later"
 RETRY_NUDGE = 5.0
+EARLY_RETRY = 10.0
+"""Seconds before asking the DHT again when it had no nodes to ask."""
 """Seconds between re-announces of a chain download that has found no peer yet."""
 
 
@@ -394,6 +396,9 @@ class BlockchainHandler:
             except ChainRejected as exc:
                 self._refuse(rec, exc, "DHT")
         if not heads:
+            if not values and self.engine.snapshot.stats.dht_nodes == 0:
+                # not in the DHT yet (just started): ask again soon, not in an hour
+                rec.next_poll = time.monotonic() + min(self.cfg.poll_interval, EARLY_RETRY)
             return
         chain = rec.store.chain
         by_height: dict[int, set[bytes]] = {}
