@@ -103,3 +103,49 @@ def test_follower_refuses_forged_chain_rollback_and_fork(trio: list[Engine],
     refused(events, "equivocation")
     state = wait_site(b, address, lambda s: s.equivocating, 10)
     assert state.height == 2 and state.hosting.seq == 2
+
+
+def test_hosting_refuses_files_that_do_not_match_the_manifest(trio: list[Engine],
+                                                              tmp_path: Path) -> None:
+    """A validly signed UPDATE whose manifest lies about a file: the chain takes the entry
+    (its signature and links are good) but Hosting hashes the download, finds the file
+    differs from the manifest, deletes the snapshot and keeps seeding the previous one."""
+    import dataclasses
+    import hashlib
+
+    from engine.chain.store import decode_chain
+    from engine.events import SiteHosted
+    from engine.sites.snapshot import snapshot
+
+    a, b, c = trio
+    source = write_site(tmp_path / "src", {"index.html": b"v1", "data.bin": os.urandom(50_000)})
+    address = a.site_new("liar", str(source)).result(30).address
+    a.site_publish(address).result(60)
+    b.site_follow(address).result(10)
+    wait_site(b, address, lambda s: s.hosting.seq == 1, 60)
+    site_dir = a.loaded.paths.data_dir / "sites" / address
+    key = SiteKey.load(site_dir / "key")
+    entries = decode_chain((site_dir / "chain").read_bytes(), "test")
+
+    # snapshot 2 is real and seeded by C; its manifest claims another index.html
+    (source / "index.html").write_bytes(b"v2")
+    built = snapshot(source, encode_chain(entries), tmp_path / "snap2")
+    tid = c.add(AddRequest(torrent=built.data, save_path=str(tmp_path / "snap2"),
+                           seed_mode=True)).result(10)
+    c.reannounce(tid).result(10)
+    lying = tuple(dataclasses.replace(f, root=hashlib.sha256(b"not it").digest())
+                  if f.path == ("index.html",) else f for f in built.files)
+    update = sign_update(key, 2, entry_hash(entries[-1]), int(time.time()), built.magnet,
+                         lying)
+    ih = seed_chain(c, tmp_path / "chain2", entries + [update.raw])
+    events = b.subscribe()
+    c.dht_put(key.seed, key.public, SALT, Head(2, entry_hash(update.raw), ih).encode(),
+              20).result(40)
+    b.site_check(address).result(10)
+    event = refused(events, "bad_files", 90)
+    assert "index.html" in event.message and "snapshot 2" in event.message
+    state = wait_site(b, address, lambda s: "index.html" in s.hosting.error, 10)
+    assert state.height == 2 and state.hosting.seq == 1 and state.hosting.fetching == -1
+    snapshots = b.loaded.paths.data_dir / "sites" / address / "snapshots"
+    assert sorted(p.name for p in snapshots.iterdir() if p.is_dir()) == ["1"]
+    assert not any(isinstance(e, SiteHosted) for e in iter(lambda: events.get(timeout=0), None))
