@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,19 @@ def join_dht(engines: list[Engine]) -> None:
                 e.add_dht_node("127.0.0.1", port).result(5)
 
 
-def site_of(engine: Engine, address: str) -> SiteState | None:
-    return engine.snapshot.sites.get(address)
+@contextlib.contextmanager
+def joined(engines: list[Engine]) -> Iterator[list[Engine]]:
+    """Start ``engines``, join them in one private DHT; stop every one that still runs."""
+    started: list[Engine] = []
+    try:
+        for e in engines:
+            started.append(e.start())
+        join_dht(engines)
+        yield engines
+    finally:
+        for e in started:
+            if e.running:
+                e.stop()
 
 
 def wait_site(engine: Engine, address: str, ok: Callable[[SiteState], bool],

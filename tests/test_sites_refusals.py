@@ -17,24 +17,15 @@ from engine.events import SiteRefused
 from engine.requests import AddRequest
 from engine.sites.head import SALT, Head, build_chain_torrent
 
-from .sites_util import join_dht, site_engine, wait_site, write_site
+from .sites_util import joined, site_engine, wait_site, write_site
 
 
 @pytest.fixture
 def trio(tmp_path: Path) -> Iterator[list[Engine]]:
     # the owner re-announces only when asked: the test's own puts must not be overwritten
-    engines = [site_engine(tmp_path / name, sites={"announce_interval": 3600.0})
-               for name in "abc"]
-    started: list[Engine] = []
-    try:
-        for e in engines:
-            started.append(e.start())
-        join_dht(engines)
+    with joined([site_engine(tmp_path / name, sites={"announce_interval": 3600.0})
+                 for name in "abc"]) as engines:
         yield engines
-    finally:
-        for e in started:
-            if e.running:
-                e.stop()
 
 
 def seed_chain(engine: Engine, folder: Path, raws: list[bytes]) -> bytes:

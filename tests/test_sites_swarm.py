@@ -11,7 +11,7 @@ import pytest
 from engine import Engine
 from engine.sites.registry import canonical_address
 
-from .sites_util import join_dht, site_engine, wait_site, write_site
+from .sites_util import joined, site_engine, wait_site, write_site
 
 FIRST = {
     "index.html": b"<h1>tidegate</h1>\n" * 200,
@@ -28,16 +28,8 @@ def files_of(folder: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def trio(tmp_path: Path) -> Iterator[list[Engine]]:
-    engines = [site_engine(tmp_path / name) for name in "abc"]
-    started: list[Engine] = []
-    try:
-        for e in engines:
-            started.append(e.start())
-        join_dht(engines)
+    with joined([site_engine(tmp_path / name) for name in "abc"]) as engines:
         yield engines
-    finally:
-        for e in started:
-            e.stop()
 
 
 def hosted(engine: Engine, address: str) -> Path:

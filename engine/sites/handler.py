@@ -33,10 +33,8 @@ from ..chain.store import decode_chain, encode_chain
 from ..durable import write_synced
 from ..errors import DuplicateTorrentError, EngineError, SiteError, TidegateError
 from ..events import Event, Log, SiteProgress, SiteRefused, SiteUpdated
-from ..state import ChainEntryInfo, SiteReport
 from . import snapshot as snap
 from .head import SALT, Head, build_chain_torrent, decode_head
-from .merkle import verify_files
 from .registry import Registry, SiteRecord, canonical_address, check_name, now, site_torrent
 
 if TYPE_CHECKING:
@@ -207,63 +205,6 @@ class BlockchainHandler:
     def check(self, site: str) -> None:
         rec = self.registry.resolve(site)
         rec.next_poll = 0.0
-
-    def log(self, site: str) -> list[ChainEntryInfo]:
-        rec = self.registry.resolve(site)
-        chain = rec.store.chain
-        out = []
-        for entry, digest in zip(chain.entries, chain.hashes, strict=True):
-            if isinstance(entry, Genesis):
-                out.append(ChainEntryInfo(seq=0, kind="genesis", time=entry.time,
-                                          hash=digest.hex(), name=entry.name))
-            else:
-                out.append(ChainEntryInfo(
-                    seq=entry.seq, kind="update", time=entry.time, hash=digest.hex(),
-                    prev=entry.prev.hex(), magnet=entry.magnet, files=len(entry.files),
-                    size=sum(f.size for f in entry.files)))
-        return out
-
-    def verify(self, site: str, rebuild: str | None, hosted: int) -> SiteReport:
-        """The chain from genesis (re-read from disk) and snapshot ``hosted``'s files."""
-        rec = self.registry.resolve(site)
-        problems: list[str] = []
-        from ..chain import ChainStore
-        try:
-            fresh = ChainStore.open(rec.store.path, rec.address).chain
-            if fresh.hashes != rec.store.chain.hashes:
-                problems.append("chain: the file on disk differs from the chain in memory")
-        except ChainRejected as exc:
-            problems.append(f"chain: {exc}")
-            fresh = rec.store.chain
-        entry = fresh.entries[hosted] if 0 <= hosted < len(fresh.entries) else None
-        files = nbytes = 0
-        if isinstance(entry, Update):
-            base = rec.snapshot_dir(hosted) / snap.NAME
-            found = verify_files(base, entry)
-            problems += found
-            files = len(entry.files) - len(found)
-            nbytes = sum(f.size for f in entry.files)
-        if rebuild is not None:
-            head = fresh.entries[-1] if fresh.entries else None
-            if not isinstance(head, Update):
-                problems.append("rebuild: the site has published no snapshot yet")
-            else:
-                problems += self._rebuild(rec, Path(rebuild).expanduser(), head, fresh)
-        return SiteReport(address=rec.address, height=fresh.height, snapshot=hosted if entry
-                          is not None else -1, files=files, bytes=nbytes, problems=problems,
-                          rebuilt=rebuild is not None)
-
-    def _rebuild(self, rec: SiteRecord, source: Path, head: Update, chain: Any) -> list[str]:
-        scratch = rec.folder / "rebuild"
-        shutil.rmtree(scratch, ignore_errors=True)
-        try:
-            raws = [e.raw for e in chain.entries[:head.seq]]
-            built = snap.snapshot(source, encode_chain(raws), scratch, link=True)
-            return [f"rebuild: {d}" for d in snap.differences(head.files, head.magnet, built)]
-        except TidegateError as exc:
-            return [f"rebuild: {exc}"]
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
 
     def _progress(self, address: str) -> Callable[[int, int], None]:
         last = [0.0]

@@ -28,6 +28,7 @@ from ..errors import EngineStoppedError, SiteError, TidegateError
 from ..events import Log
 from ..state import SiteState
 from ..waker import Waker
+from .inspect import chain_log, verify_site
 from .registry import Registry, SiteRecord
 
 if TYPE_CHECKING:
@@ -208,10 +209,10 @@ class SitesService:
         if kind == "check":
             return h.check(*args)
         if kind == "log":
-            return h.log(*args)
+            return chain_log(self.registry.resolve(args[0]))
         if kind == "verify":
             rec = self.registry.resolve(args[0])
-            return h.verify(args[0], args[1], self.hosting.newest(rec.address))
+            return verify_site(rec, args[1], self.hosting.newest(rec.address))
         raise SiteError(kind, "unknown site command")
 
     def _state(self, rec: SiteRecord) -> SiteState:
