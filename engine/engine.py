@@ -301,6 +301,11 @@ class Engine:
         """Create a site: a new key and its GENESIS; ``folder`` is what it publishes."""
         return self._site_service().submit("new", name, folder)
 
+    def site_import(self, name: str, key: str, folder: str | None = None) -> Future[SiteState]:
+        """Own a site again from the text of its key file; its chain is recovered from the
+        DHT before anything can be published."""
+        return self._site_service().submit("import", name, key, folder)
+
     def site_publish(self, site: str, folder: str | None = None) -> Future[SiteState]:
         """Snapshot the site's folder, append an UPDATE, seed it and announce it."""
         return self._site_service().submit("publish", site, folder)

@@ -112,6 +112,7 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "session_settings": {},
     "apply_config": {"config": {"rates": {"download": 100}}},
     "site_new": {"name": "blog", "folder": "/srv/www"},
+    "site_import": {"name": "blog", "key": "tidegate-site-key-v1 AAAA", "folder": None},
     "site_publish": {"site": "blog", "folder": None},
     "site_follow": {"site": "a" * 56 + ".onion"},
     "site_unfollow": {"site": "blog", "delete_data": True},

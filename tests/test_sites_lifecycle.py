@@ -74,3 +74,35 @@ def test_push_retention_restart_and_missing_key(tmp_path: Path) -> None:
     finally:
         for engine in running:
             engine.stop()
+
+
+def test_import_key_recovers_the_chain_before_publishing(tmp_path: Path) -> None:
+    """A data folder lost, the key kept: importing it makes no new GENESIS (a fork) but
+    fetches the chain from the DHT, and publishing continues from its height."""
+    a = site_engine(tmp_path / "a")
+    d = site_engine(tmp_path / "d")
+    running = [a.start(), d.start()]
+    try:
+        source = write_site(tmp_path / "src", {"index.html": b"one"})
+        address = a.site_new("diary", str(source)).result(30).address
+        a.site_publish(address).result(60)
+        key_text = (a.loaded.paths.data_dir / "sites" / address / "key").read_text()
+        with pytest.raises(SiteError, match="not a tidegate site key"):
+            d.site_import("diary", "nonsense").result(10)
+        state = d.site_import("diary", key_text, str(source)).result(10)
+        assert state.owner and state.height == -1 and state.address == address
+        with pytest.raises(SiteError, match="not been recovered"):
+            d.site_publish(address).result(10)  # d is in no DHT yet: nothing to recover
+        join_dht([a, d])
+        d.site_check(address).result(10)
+        wait_site(d, address, lambda s: s.height == 1 and s.hosting.seq == 1, 60)
+        a.stop()
+        running.remove(a)
+        (source / "index.html").write_bytes(b"two")
+        assert d.site_publish(address).result(60).height == 2
+        log = d.site_log(address).result(10)
+        assert [e.kind for e in log] == ["genesis", "update", "update"]
+        wait_site(d, address, lambda s: s.hosting.seq == 2, 30)
+    finally:
+        for engine in running:
+            engine.stop()

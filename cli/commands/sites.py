@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine import units as fmt
+from engine.errors import InputError
 from engine.events import SiteProgress
 from engine.state import ChainEntryInfo, SiteReport, SiteState
 
@@ -45,6 +46,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the new site as JSON")
     add_connect_options(p)
     p.set_defaults(run=run_new)
+
+    p = ss.add_parser("import", help="own a site again from a backup of its key file (its "
+                                     "chain is recovered from the DHT first)")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("key_file", metavar="KEYFILE", help="the site's key file (sites/ADDRESS/key)")
+    p.add_argument("folder", nargs="?", metavar="DIR", help="the folder it publishes")
+    p.add_argument("--json", action="store_true", help="print the site as JSON")
+    add_connect_options(p)
+    p.set_defaults(run=run_import)
 
     p = ss.add_parser("publish", help="snapshot the site's folder and announce the new head")
     p.add_argument("site", metavar="NAME|ADDRESS")
@@ -130,6 +140,25 @@ def run_new(args: argparse.Namespace) -> int:
     how = f"tidegate site publish {name}" + ("" if state.source else " DIR")
     note(f"created {clean(state.name)} (height 0). Publish its folder with `{how}`; "
          "the address is its identity: keep its key (in the daemon's data folder) safe.")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    try:
+        text = Path(args.key_file).expanduser().read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(args.key_file, f"cannot read the key file: {exc}") from None
+    client = connect(args)
+    try:
+        state = client.site_import(args.name, text, _folder(args.folder)).result()
+    finally:
+        client.stop()
+    if args.json:
+        print_json(state)
+        return 0
+    out.print(state.address, markup=False)
+    note(f"{clean(state.name)} is owned here again. Its chain is looked up in the DHT; "
+         "publish once `tidegate site ls` shows its height.")
     return 0
 
 

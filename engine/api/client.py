@@ -279,6 +279,9 @@ class RemoteEngine:
     def site_new(self, name: str, folder: str | None = None) -> Future[SiteState]:
         return self.call("site_new", name=name, folder=folder)
 
+    def site_import(self, name: str, key: str, folder: str | None = None) -> Future[SiteState]:
+        return self.call("site_import", name=name, key=key, folder=folder)
+
     def site_publish(self, site: str, folder: str | None = None) -> Future[SiteState]:
         return self.call("site_publish", timeout=max(self.timeout, 3600.0), site=site,
                          folder=folder)

@@ -205,6 +205,13 @@ class SiteNewArgs(_Args, frozen=True, forbid_unknown_fields=True):
     folder: str | None = None
 
 
+class SiteImportArgs(_Args, frozen=True, forbid_unknown_fields=True):
+    name: str
+    key: str
+    """The text of the site's key file."""
+    folder: str | None = None
+
+
 class SitePublishArgs(_Args, frozen=True, forbid_unknown_fields=True):
     site: str
     folder: str | None = None
@@ -248,6 +255,7 @@ COMMANDS: dict[str, type[_Args]] = {
     "session_settings": NoArgs,
     "apply_config": ConfigArgs,
     "site_new": SiteNewArgs,
+    "site_import": SiteImportArgs,
     "site_publish": SitePublishArgs,
     "site_follow": SiteArgs,
     "site_unfollow": SiteUnfollowArgs,
@@ -267,6 +275,7 @@ RESULT_TYPES: dict[str, Any] = {
     "details": TorrentDetails,
     "session_settings": dict[str, Any],
     "site_new": SiteState,
+    "site_import": SiteState,
     "site_publish": SiteState,
     "site_follow": SiteState,
     "site_list": list[SiteState],

@@ -60,6 +60,7 @@ HANDLERS: dict[str, Handler] = {
     "session_settings": lambda e, a: e.session_settings(),
     "apply_config": lambda e, a: e.apply_config(validate(a.config)),
     "site_new": lambda e, a: e.site_new(a.name, a.folder),
+    "site_import": lambda e, a: e.site_import(a.name, a.key, a.folder),
     "site_publish": lambda e, a: e.site_publish(a.site, a.folder),
     "site_follow": lambda e, a: e.site_follow(a.site),
     "site_unfollow": lambda e, a: e.site_unfollow(a.site, a.delete_data),

@@ -67,16 +67,22 @@ class SiteKey:
     @classmethod
     def load(cls, path: Path) -> SiteKey:
         try:
-            magic, _, data = path.read_text().strip().partition(" ")
+            text = path.read_text()
         except OSError as exc:
             raise TidegateError(f"cannot read site key {path}: {exc}") from None
+        return cls.parse(text, str(path))
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> SiteKey:
+        """A key file's text (``where`` names it in errors)."""
+        magic, _, data = text.strip().partition(" ")
         if magic != MAGIC:
-            raise TidegateError(f"{path}: not a tidegate site key file")
+            raise TidegateError(f"{where}: not a tidegate site key file")
         try:
             seed = base64.b64decode(data, validate=True)
             return cls.from_seed(seed)
         except ValueError as exc:
-            raise TidegateError(f"{path}: damaged site key ({exc})") from None
+            raise TidegateError(f"{where}: damaged site key ({exc})") from None
 
 
 def verify_signature(public: bytes, signature: bytes, message: bytes) -> bool:

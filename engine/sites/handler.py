@@ -142,9 +142,36 @@ class BlockchainHandler:
         self.changed = True
         return rec
 
+    def import_key(self, name: str, key_text: str, folder: str | None) -> SiteRecord:
+        """Own a site again from its key file (a backup, another machine). Its chain is not
+        made up: it is recovered from the DHT like a follower's before anything is
+        published, so the key never signs a second GENESIS (a fork)."""
+        name = check_name(name)
+        try:
+            key = SiteKey.parse(key_text, "the key given")
+        except TidegateError as exc:
+            raise SiteError(name, str(exc)) from None
+        source = str(Path(folder).expanduser().resolve()) if folder else ""
+        rec = self.registry.sites.get(key.address)
+        if rec is not None and rec.owner:
+            raise SiteError(rec.name, "this site is already owned here")
+        if rec is None:
+            rec = self.registry.create(key.address, name, True, source)
+        else:
+            rec.owner, rec.source = True, source or rec.source
+            rec.name = rec.name or name
+            rec.save()
+        key.save(rec.key_path)
+        rec.next_poll = 0.0
+        self.changed = True
+        return rec
+
     def publish(self, site: str, folder: str | None) -> SiteRecord:
         rec = self.registry.resolve(site)
         key = rec.key()
+        if rec.store.chain.height < 0:
+            raise SiteError(rec.name, "its chain has not been recovered yet: the head is "
+                            "being looked up in the DHT (see `tidegate site ls`)")
         source = Path(folder).expanduser().resolve() if folder else (
             Path(rec.source) if rec.source else None)
         if source is None:
@@ -294,13 +321,13 @@ class BlockchainHandler:
         """A bus push (or the proxy) names a site: look it up now if it is ours to follow."""
         address = canonical_address(hostname)
         rec = self.registry.sites.get(address or "")
-        if rec is not None and not rec.owner:
+        if rec is not None and (not rec.owner or rec.store.chain.height < 0):
             rec.next_poll = 0.0
 
     def tick(self, mono: float) -> None:
         for rec in list(self.registry.sites.values()):
-            if rec.owner:
-                if mono >= rec.next_announce and rec.store.chain.height >= 0:
+            if rec.owner and rec.store.chain.height >= 0:
+                if mono >= rec.next_announce:
                     try:
                         self._announce(rec, rec.key())
                     except TidegateError as exc:

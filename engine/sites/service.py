@@ -197,6 +197,8 @@ class SitesService:
         h = self.handler
         if kind == "new":
             return self._state(h.new(*args))
+        if kind == "import":
+            return self._state(h.import_key(*args))
         if kind == "publish":
             return self._state(h.publish(*args))
         if kind == "follow":
