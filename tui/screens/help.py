@@ -21,12 +21,15 @@ EXTRA: tuple[tuple[str, str], ...] = (
 
 
 def _screen_keys() -> list[tuple[str, str, str]]:
-    """``(keys, where, what)`` for the detail screen's and the files tree's own bindings."""
+    """``(keys, where, what)`` for the detail screen's, the files tree's and the sites
+    view's own bindings."""
     from ..widgets.files_tree import FilesTree
     from .detail import DetailScreen
+    from .sites import SitesScreen
 
     out = []
-    for where, bindings in (("Details", DetailScreen.BINDINGS), ("Files tab", FilesTree.BINDINGS)):
+    for where, bindings in (("Details", DetailScreen.BINDINGS), ("Files tab", FilesTree.BINDINGS),
+                            ("Sites", SitesScreen.BINDINGS)):
         for b in bindings:
             if isinstance(b, Binding):
                 out.append((b.key.replace("equals_sign", "=").replace("plus", "+")
