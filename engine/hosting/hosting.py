@@ -30,18 +30,17 @@ from typing import TYPE_CHECKING, Any
 
 from ..chain.entry import Update
 from ..durable import write_synced
-from ..errors import DuplicateTorrentError, EngineError, TidegateError
+from ..errors import TidegateError
 from ..events import Event, Log, SiteHosted, SiteRefused
+from ..sites.calls import RETRY_NUDGE, add_torrent, remove_torrent, site_torrent
 from ..sites.merkle import verify_files
-from ..sites.registry import Registry, SiteRecord, canonical_address, site_torrent
+from ..sites.registry import Registry, SiteRecord, canonical_address
 from ..sites.snapshot import NAME
 from ..state import SiteHosting
 
 if TYPE_CHECKING:
     from ..engine import Engine
 
-COMMAND_TIMEOUT = 60.0
-RETRY_NUDGE = 5.0
 
 
 @dataclass
@@ -106,7 +105,7 @@ class HostingComponent:
                 continue
             for seq in sorted(host.kept):
                 if host.kept[seq] not in self.engine.snapshot.torrents:
-                    entry = _entry(rec, seq)
+                    entry = rec.update_at(seq)
                     if entry is not None:
                         try:
                             host.kept[seq] = self._add(rec, entry, seed=True)
@@ -125,8 +124,7 @@ class HostingComponent:
                                                   "update ignored"))
                 continue
             host = self.sites.setdefault(rec.address, SiteHost())
-            entry = next((e for e in reversed(rec.store.chain.entries)
-                          if isinstance(e, Update) and e.magnet == magnet), None)
+            entry = rec.update_naming(magnet)
             if entry is None:
                 host.error = f"{magnet}: no verified entry names this snapshot; refused"
                 self.changed = True
@@ -163,17 +161,14 @@ class HostingComponent:
                                  save_path=str(folder), seed_mode=seed or rec.owner)
         else:
             request = site_torrent(uri=entry.magnet, source=entry.magnet, save_path=str(folder))
-        try:
-            tid = str(_wait(self.engine.add(request), "add the snapshot"))
-        except DuplicateTorrentError as exc:
-            tid = str(exc.torrent_id)
+        tid = add_torrent(self.engine, request, "add the snapshot")
         self.engine.reannounce(tid)  # into the DHT now, not at the next interval
         return tid
 
     def _link_unchanged(self, rec: SiteRecord, host: SiteHost, entry: Update) -> None:
         have: dict[tuple[bytes, int], Path] = {}
         for seq in sorted(host.kept):
-            old = _entry(rec, seq)
+            old = rec.update_at(seq)
             if old is None:
                 continue
             base = rec.snapshot_dir(seq) / NAME
@@ -227,7 +222,7 @@ class HostingComponent:
     def _finish(self, rec: SiteRecord, host: SiteHost, job: Job,
                 emit: Callable[[Event], None]) -> None:
         host.job = None
-        entry = _entry(rec, job.seq)
+        entry = rec.update_at(job.seq)
         problems = verify_files(rec.snapshot_dir(job.seq) / NAME, entry) if entry else \
             ["no verified entry"]
         self.changed = True
@@ -250,11 +245,7 @@ class HostingComponent:
         emit(SiteHosted(address=rec.address, snapshot=job.seq))
 
     def _drop(self, torrent_id: str, delete: bool = True) -> None:
-        if torrent_id in self.engine.snapshot.torrents:
-            try:
-                _wait(self.engine.remove(torrent_id, delete), "remove a snapshot")
-            except TidegateError:
-                pass
+        remove_torrent(self.engine, torrent_id, delete)
 
     def forget(self, address: str, delete: bool) -> None:
         host = self.sites.pop(address, None)
@@ -284,16 +275,3 @@ class HostingComponent:
         host = self.sites.get(address)
         return max(host.kept, default=-1) if host else -1
 
-
-def _entry(rec: SiteRecord, seq: int) -> Update | None:
-    entries = rec.store.chain.entries
-    entry = entries[seq] if 0 <= seq < len(entries) else None
-    return entry if isinstance(entry, Update) else None
-
-
-def _wait(fut: Any, what: str) -> Any:
-    try:
-        return fut.result(COMMAND_TIMEOUT)
-    except TimeoutError:
-        raise EngineError(f"{what}: the engine did not answer within {COMMAND_TIMEOUT:g} s") \
-            from None

@@ -25,28 +25,27 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..chain import ChainRejected, SiteKey, address_of, entry_hash, sign_genesis, sign_update
+from ..chain import ChainRejected, SiteKey, address_of, sign_genesis, sign_update
 from ..chain.entry import FileRecord, Genesis, Update
 from ..chain.store import decode_chain, encode_chain
 from ..durable import write_synced
-from ..errors import DuplicateTorrentError, EngineError, SiteError, TidegateError
+from ..errors import SiteError, TidegateError
 from ..events import Event, Log, SiteProgress, SiteRefused, SiteUpdated
+from ..requests import AddRequest
 from . import snapshot as snap
+from .calls import RETRY_NUDGE, add_torrent, remove_torrent, site_torrent
 from .head import SALT, Head, build_chain_torrent, decode_head
-from .registry import Registry, SiteRecord, canonical_address, check_name, now, site_torrent
+from .registry import Registry, SiteRecord, canonical_address, check_name, now
 
 if TYPE_CHECKING:
     from ..engine import Engine
 
-COMMAND_TIMEOUT = 60.0
 DHT_TIMEOUT = 20.0
 NOT_STORED = "the DHT stored the head on no node; announcing again later"
-RETRY_NUDGE = 5.0
 EARLY_RETRY = 10.0
 """Seconds before asking the DHT again when it had no nodes to ask."""
-"""Seconds between re-announces of a chain download that has found no peer yet."""
 
 
 
@@ -77,25 +76,11 @@ class BlockchainHandler:
     def _emit(self, event: Event) -> None:
         self.engine.post_event(event)
 
-    def _result(self, fut: Future[Any], what: str) -> Any:
-        try:
-            return fut.result(COMMAND_TIMEOUT)
-        except TimeoutError:
-            raise EngineError(f"{what}: the engine did not answer within "
-                              f"{COMMAND_TIMEOUT:g} s") from None
-
-    def _add(self, request: Any, what: str) -> str:
-        try:
-            return str(self._result(self.engine.add(request), what))
-        except DuplicateTorrentError as exc:
-            return str(exc.torrent_id)
+    def _add(self, request: AddRequest, what: str) -> str:
+        return add_torrent(self.engine, request, what)
 
     def _remove(self, torrent_id: str, delete_data: bool) -> None:
-        if torrent_id and torrent_id in self.engine.snapshot.torrents:
-            try:
-                self._result(self.engine.remove(torrent_id, delete_data), "remove")
-            except TidegateError:
-                pass
+        remove_torrent(self.engine, torrent_id, delete_data)
 
     def _refuse(self, rec: SiteRecord, exc: ChainRejected, where: str) -> None:
         message = f"{where}: {exc}"
@@ -284,10 +269,10 @@ class BlockchainHandler:
         """One DHT put per site at a time: libtorrent picks the item's seq from a lookup
         at the start of each put, so two overlapping puts get the same seq and the DHT
         keeps whichever came first. A head announced meanwhile is put afterwards."""
-        if rec.extra.get("putting"):
-            rec.extra["next_put"] = (key, head)
+        if rec.putting:
+            rec.next_put = (key, head)
             return
-        rec.extra["putting"] = True
+        rec.putting = True
         fut = self.engine.dht_put(key.seed, key.public, SALT, head.encode(), DHT_TIMEOUT)
         address = rec.address
 
@@ -300,12 +285,12 @@ class BlockchainHandler:
         rec = self.registry.sites.get(address)
         if rec is None:
             return
-        rec.extra["putting"] = False
+        rec.putting = False
         if stored == 0 and self.engine.snapshot.stats.dht_nodes > 0:
             self._note(address, NOT_STORED)
         elif stored and rec.error == NOT_STORED:
             self._note(address, "")
-        waiting = rec.extra.pop("next_put", None)
+        waiting, rec.next_put = rec.next_put, None
         if waiting is not None:
             self._put(rec, *waiting)
 
@@ -336,11 +321,11 @@ class BlockchainHandler:
                 continue
             if rec.fetch is not None:
                 self._watch_fetch(rec, mono)
-            if mono >= rec.next_poll and not rec.extra.get("polling"):
+            if mono >= rec.next_poll and not rec.polling:
                 self._poll(rec)  # also while fetching: a newer head replaces the fetch
 
     def _poll(self, rec: SiteRecord) -> None:
-        rec.extra["polling"] = True
+        rec.polling = True
         fut = self.engine.dht_get(rec.store.chain.key, SALT, DHT_TIMEOUT)
         address = rec.address
 
@@ -353,7 +338,7 @@ class BlockchainHandler:
         rec = self.registry.sites.get(address)
         if rec is None:
             return
-        rec.extra["polling"] = False
+        rec.polling = False
         rec.checked = time.time()
         rec.next_poll = time.monotonic() + self.cfg.poll_interval
         self.changed = True
@@ -470,22 +455,8 @@ class BlockchainHandler:
             self._remove(fetch.torrent_id, True)
         self.changed = True
 
-    def key_of(self, rec: SiteRecord) -> bytes:
-        return rec.store.chain.key
-
 
 def _site_files(files: tuple[FileRecord, ...]) -> tuple[FileRecord, ...]:
     """A manifest without the snapshot's own chain file (which grows with every entry)."""
     return tuple(f for f in files if f.path != snap.CHAIN_FILE)
 
-
-def entry_for(rec: SiteRecord, magnet: str) -> Update | None:
-    """The newest verified UPDATE of ``rec`` naming ``magnet``."""
-    for entry in reversed(rec.store.chain.entries):
-        if isinstance(entry, Update) and entry.magnet == magnet:
-            return entry
-    return None
-
-
-def hash_of(raw: bytes) -> str:
-    return entry_hash(raw).hex()

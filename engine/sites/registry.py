@@ -19,16 +19,16 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..chain import ChainStore, SiteKey
 from ..chain.address import address_of, key_of_address
+from ..chain.entry import Update
 from ..chain.errors import ChainRejected
 from ..durable import sync_folder, write_synced
 from ..errors import SiteError, UnknownSiteError
-from ..requests import AddRequest
 
 MAX_NAME = 256
 
@@ -52,7 +52,12 @@ class SiteRecord:
     """Id of the chain torrent seeded for the current height."""
     fetch: Any = None
     """The chain download in progress (:class:`engine.sites.handler.Fetch`)."""
-    extra: dict[str, Any] = field(default_factory=dict)
+    polling: bool = False
+    """A DHT lookup of the head is under way."""
+    putting: bool = False
+    """A DHT put of the head is under way (puts of one key must not overlap)."""
+    next_put: Any = None
+    """``(key, head)`` to put once the current put ends."""
 
     @property
     def key_path(self) -> Path:
@@ -67,6 +72,19 @@ class SiteRecord:
             raise SiteError(self.name, f"the key file {self.key_path} is missing. Restore it "
                             "from a backup; a new key would be a different site")
         return SiteKey.load(self.key_path)
+
+    def update_at(self, seq: int) -> Update | None:
+        """The verified UPDATE with this seq, if held."""
+        entries = self.store.chain.entries
+        entry = entries[seq] if 0 <= seq < len(entries) else None
+        return entry if isinstance(entry, Update) else None
+
+    def update_naming(self, magnet: str) -> Update | None:
+        """The newest verified UPDATE naming the snapshot ``magnet``."""
+        for entry in reversed(self.store.chain.entries):
+            if isinstance(entry, Update) and entry.magnet == magnet:
+                return entry
+        return None
 
     def heads_dir(self, height: int) -> Path:
         return self.folder / "heads" / str(height)
@@ -174,11 +192,6 @@ class Registry:
         parked.parent.mkdir(parents=True, exist_ok=True)
         rec.folder.rename(parked)
         sync_folder(self.root)
-
-
-def site_torrent(**fields: Any) -> AddRequest:
-    """An add request for a site's torrent: seeded without end (share limits off)."""
-    return AddRequest(ratio_limit=0.0, seed_time_limit=0, **fields)
 
 
 def now() -> int:

@@ -1,0 +1,49 @@
+"""Engine commands as the sites thread uses them: bounded waits, site torrents added and
+removed the same way by the Blockchain Handler and the Hosting Component."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+from ..errors import DuplicateTorrentError, EngineError, TidegateError
+from ..requests import AddRequest
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+COMMAND_TIMEOUT = 60.0
+"""Seconds the sites thread waits for one engine command."""
+RETRY_NUDGE = 5.0
+"""Seconds between re-announces of a download that has found no peer yet."""
+
+
+def wait(fut: Future[Any], what: str) -> Any:
+    """The command's result, or EngineError naming ``what`` after :data:`COMMAND_TIMEOUT`."""
+    try:
+        return fut.result(COMMAND_TIMEOUT)
+    except TimeoutError:
+        raise EngineError(f"{what}: the engine did not answer within {COMMAND_TIMEOUT:g} s") \
+            from None
+
+
+def site_torrent(**fields: Any) -> AddRequest:
+    """An add request for a site's torrent: seeded without end (share limits off)."""
+    return AddRequest(ratio_limit=0.0, seed_time_limit=0, **fields)
+
+
+def add_torrent(engine: Engine, request: AddRequest, what: str) -> str:
+    """Add a torrent; one already in the session counts as added (its id)."""
+    try:
+        return str(wait(engine.add(request), what))
+    except DuplicateTorrentError as exc:
+        return str(exc.torrent_id)
+
+
+def remove_torrent(engine: Engine, torrent_id: str, delete_data: bool) -> None:
+    """Remove a torrent if the session has it; failures are left to the next look."""
+    if torrent_id and torrent_id in engine.snapshot.torrents:
+        try:
+            wait(engine.remove(torrent_id, delete_data), "remove")
+        except TidegateError:
+            pass
