@@ -7,6 +7,7 @@ errors that name the key path and the file. Nothing is read at import time.
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -216,6 +217,30 @@ class SitesConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     """Other nodes' ``bus.blockchain_endpoint`` s: told at once when a site here publishes."""
 
 
+class WebConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The Smart Proxy: hosted sites for a browser, and streaming (docs/proxy.md)."""
+
+    enabled: bool = True
+    """Run the proxy in the daemon and the TUI (with sites)."""
+    listen: str = "127.0.0.1"
+    """Loopback address to listen on (127.0.0.1, ::1 or another 127.x address)."""
+    port: int = 8475
+    """TCP port; 0 picks a free one (shown by ``tidegate site url`` and the TUI)."""
+    visit_timeout: float = 30.0
+    """Seconds a request for a site not held yet waits for its chain and snapshot."""
+    tor_socks: str = ""
+    """Tor's SOCKS port (``127.0.0.1:9050``): sites not held in time are fetched through
+    it, marked unverified. Empty: a page explains instead."""
+    follow_visited: bool = True
+    """Follow (verify, download, seed) a site the moment it is first visited."""
+    cache_mb: int = 64
+    """Memory for verified file content, so popular files are not re-read and re-hashed."""
+    stream_timeout: float = 60.0
+    """Seconds a stream waits for one piece before it ends."""
+    readahead_mb: int = 8
+    """How far ahead of a stream's position pieces are asked for."""
+
+
 class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole configuration file."""
 
@@ -230,7 +255,15 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     performance: PerformanceConfig = msgspec.field(default_factory=PerformanceConfig)
     api: ApiConfig = msgspec.field(default_factory=ApiConfig)
     bus: BusConfig = msgspec.field(default_factory=BusConfig)
+    web: WebConfig = msgspec.field(default_factory=WebConfig)
     sites: SitesConfig = msgspec.field(default_factory=SitesConfig)
+
+
+def _is_loopback(value: str) -> bool:
+    try:
+        return ipaddress.ip_address(value).is_loopback
+    except ValueError:
+        return False
 
 
 _CHECKS: list[tuple[str, Any, str]] = [
@@ -261,6 +294,13 @@ _CHECKS: list[tuple[str, Any, str]] = [
     ("sites.announce_interval", lambda v: 1 <= v <= 86400, "must be between 1 and 86400"),
     ("sites.fetch_timeout", lambda v: 1 <= v <= 86400, "must be between 1 and 86400"),
     ("sites.keep_snapshots", lambda v: 1 <= v <= 1000, "must be between 1 and 1000"),
+    ("web.port", lambda v: 0 <= v <= 65535, "must be a port number (0-65535)"),
+    ("web.listen", _is_loopback, "must be a loopback address (the proxy serves this "
+     "computer only)"),
+    ("web.visit_timeout", lambda v: 0 <= v <= 600, "must be between 0 and 600 seconds"),
+    ("web.cache_mb", lambda v: 0 <= v <= 65536, "must be between 0 and 65536"),
+    ("web.stream_timeout", lambda v: 1 <= v <= 3600, "must be between 1 and 3600 seconds"),
+    ("web.readahead_mb", lambda v: 0 <= v <= 4096, "must be between 0 and 4096"),
 ]
 
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -34,11 +34,22 @@ from .events import Event, EventStream, Log
 from .lockfile import PidLock
 from .requests import AddRequest, check_rate
 from .sites.service import SitesService
-from .state import ChainEntryInfo, SiteReport, SiteState, Snapshot, TorrentDetails
+from .state import (
+    ChainEntryInfo,
+    SiteReport,
+    SiteState,
+    Snapshot,
+    TorrentDetails,
+    WebState,
+)
 from .torrents import session as lt_session
 from .torrents.manager import TorrentManager
+from .torrents.pieces import StreamInfo
 from .torrents.resume import ResumeStore
 from .waker import drain
+
+if TYPE_CHECKING:
+    from .proxy.service import ProxyService
 
 
 class Engine:
@@ -83,12 +94,15 @@ class Engine:
         self.crash: BaseException | None = None
         """Set if the engine thread died of an unexpected exception."""
         self._sites_state: MappingProxyType[str, SiteState] = MappingProxyType({})
+        self._web_state = WebState()
         self._dht_pinned: list[tuple[str, int]] = [
             (h.strip("[]"), int(p)) for h, _, p in
             (n.rpartition(":") for n in self.config.network.dht_nodes)]
         self._sites: SitesService | None = None
         if sites and self.config.sites.enabled:
             self._sites = SitesService(self, self.loaded.paths.data_dir / "sites")
+        self.proxy: ProxyService | None = None
+        """The Smart Proxy (with sites, when ``web.enabled``); in-process only."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -111,12 +125,18 @@ class Engine:
             except BaseException:
                 self.stop()
                 raise
+            if self.config.web.enabled:
+                from .proxy.service import ProxyService
+                self.proxy = ProxyService(self, self._sites.served, self._sites.report_bad)
+                self.proxy.start()
         return self
 
     def stop(self, timeout: float | None = None) -> None:
         """Save resume data for every torrent and stop, within a bounded time."""
         if self._thread is None:
             return
+        if self.proxy is not None:
+            self.proxy.stop()
         if self._sites is not None:
             self._sites.stop()
         self._stopping.set()
@@ -277,6 +297,25 @@ class Engine:
         """Files, peers, trackers and pieces of one torrent."""
         return self._call(lambda: self._m().details(torrent_id))
 
+    def stream_info(self, torrent_id: str) -> Future[StreamInfo]:
+        """A torrent's files and pieces, for streaming (in-process only)."""
+        return self._call(lambda: self._m().pieces.info(torrent_id,
+                                                        self._m().get(torrent_id).handle))
+
+    def read_piece(self, torrent_id: str, piece: int, deadline_ms: int = 0,
+                   prefetch: Iterable[int] = ()) -> Future[bytes]:
+        """A piece's bytes once libtorrent has it (asked for first, by ``deadline_ms``);
+        ``prefetch`` pieces are asked for next, in order (in-process only)."""
+        ahead = list(prefetch)
+
+        def read(fut: Future[bytes]) -> None:
+            m = self._m()
+            handle = m.get(torrent_id).handle
+            m.pieces.read(torrent_id, handle, piece, deadline_ms, fut)
+            if ahead:
+                m.pieces.prefetch(handle, ahead, deadline_ms + 500, 200)
+        return self._call(read, _DEFERRED)
+
     def save_resume_data(self) -> Future[None]:
         """Resolve once resume data of every torrent is on disk."""
         return self._call(lambda fut: self._save_all(fut), _DEFERRED)
@@ -345,6 +384,13 @@ class Engine:
         def apply() -> None:
             self._sites_state = MappingProxyType(dict(sites))
             self._publish(self._m())
+        return self._call(apply)
+
+    def set_web(self, state: WebState) -> Future[None]:
+        """The Smart Proxy's state, published in the next snapshot."""
+        def apply() -> None:
+            self._web_state = state
+            self._m().dirty = True
         return self._call(apply)
 
     def dht_put(self, seed: bytes, public: bytes, salt: bytes, value: bytes,
@@ -517,14 +563,15 @@ class Engine:
                 {tid: t.state for tid, t in m.torrents.items() if t.state is not None})
             m.torrents_changed = False
         snap = Snapshot(seq=self._board.snapshot.seq + 1, time=time.time(), torrents=torrents,
-                        stats=m.stats, sites=self._sites_state)
+                        stats=m.stats, sites=self._sites_state, web=self._web_state)
         self._board.publish(snap)
         self._notify()
 
     def _publish_stopped(self) -> None:
         old = self._board.snapshot
         self._board.publish(Snapshot(seq=old.seq + 1, time=time.time(), torrents=old.torrents,
-                                     stats=old.stats, running=False, sites=old.sites))
+                                     stats=old.stats, running=False, sites=old.sites,
+                                     web=WebState()))
         self._notify()
 
     def _shutdown(self, ses: Any, m: TorrentManager) -> None:

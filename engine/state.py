@@ -185,6 +185,22 @@ class SiteReport(msgspec.Struct, frozen=True, kw_only=True, gc=False):
         return not self.problems
 
 
+class WebState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """The Smart Proxy: where it listens and what it has done."""
+
+    url: str = ""
+    """``http://127.0.0.1:<port>/``; empty when the proxy is not running."""
+    port: int = 0
+    error: str = ""
+    """Why the proxy is not running (a port in use, ...)."""
+    served: int = 0
+    """Responses sent with verified content."""
+    refused: int = 0
+    """Requests refused for their Host header or method."""
+    bad: int = 0
+    """Files that failed verification while being served."""
+
+
 class Snapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The whole session at one moment. Replaced, never mutated."""
 
@@ -196,6 +212,8 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     running: bool = True
     sites: Mapping[str, SiteState] = MappingProxyType({})
     """Published and followed sites by address (a new mapping only when one changed)."""
+    web: WebState = WebState()
+    """The Smart Proxy (docs/proxy.md)."""
 
 
 def enc_hook(obj: object) -> object:

@@ -20,9 +20,10 @@ from engine.paths import resolve_paths
 LOOPBACK: dict[str, Any] = {
     "network": dict(LOOPBACK_NETWORK),
     "storage": {"resume_save_interval": 1.0},
+    "web": {"port": 0},  # several engines per test: each proxy on a free port
 }
 
-LOOPBACK_TOML = "\n" + loopback_toml()
+LOOPBACK_TOML = "\n" + loopback_toml() + "\n[web]\nport = 0\n"
 
 
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -652,8 +652,9 @@ def _applied(snap: Snapshot, delta: p.Delta) -> Snapshot:
     sites = snap.sites
     if delta.sites is not None:
         sites = MappingProxyType({s.address: s for s in delta.sites})
+    web = snap.web if delta.web is None else delta.web
     return Snapshot(seq=delta.seq, time=delta.time, torrents=torrents, stats=delta.stats,
-                    running=delta.running, sites=sites)
+                    running=delta.running, sites=sites, web=web)
 
 
 def _fail(fut: Future[Any], exc: BaseException) -> None:

@@ -35,6 +35,7 @@ from ..state import (
     Snapshot,
     TorrentDetails,
     TorrentState,
+    WebState,
     enc_hook,
 )
 
@@ -101,6 +102,8 @@ class Delta(msgspec.Struct, frozen=True):
     running: bool
     sites: list[SiteState] | None = None
     """Every site when any changed since ``base``; None when none did."""
+    web: WebState | None = None
+    """The Smart Proxy's state when it changed since ``base``."""
 
 
 class FullSnapshot(msgspec.Struct, frozen=True):
@@ -500,13 +503,15 @@ def diff(old: Snapshot, new: Snapshot, epoch: str) -> Delta:
     so a changed one is found by identity, without comparing values.
     """
     sites = None if old.sites is new.sites else list(new.sites.values())
+    web = None if old.web == new.web else new.web
     before = old.torrents
     if before is new.torrents:
-        return Delta(epoch, new.seq, old.seq, new.time, [], [], new.stats, new.running, sites)
+        return Delta(epoch, new.seq, old.seq, new.time, [], [], new.stats, new.running, sites,
+                     web)
     changed = [t for tid, t in new.torrents.items() if before.get(tid) is not t]
     removed = [tid for tid in before if tid not in new.torrents]
     return Delta(epoch, new.seq, old.seq, new.time, changed, removed, new.stats, new.running,
-                 sites)
+                 sites, web)
 
 
 def apply(snapshot: Snapshot, delta: Delta) -> dict[str, TorrentState]:

@@ -33,9 +33,9 @@ from ..durable import write_synced
 from ..errors import TidegateError
 from ..events import Event, Log, SiteHosted, SiteRefused
 from ..sites.calls import RETRY_NUDGE, add_torrent, remove_torrent, site_torrent
-from ..sites.merkle import verify_files
+from ..sites.merkle import LAYERS_FILE, encode_layers, verify_with_layers
 from ..sites.registry import Registry, SiteRecord, canonical_address
-from ..sites.snapshot import NAME
+from ..sites.snapshot import NAME, piece_size_for
 from ..state import SiteHosting
 
 if TYPE_CHECKING:
@@ -59,6 +59,12 @@ class SiteHost:
     job: Job | None = None
     checked: float = 0.0
     error: str = ""
+    rechecks: dict[int, float] = field(default_factory=dict)
+    """Snapshots being rechecked after the proxy found a file that differs: seq -> since."""
+
+
+RECHECK_SETTLE = 3.0
+"""Seconds after asking libtorrent for a recheck before its result is looked at."""
 
 
 class HostingComponent:
@@ -195,6 +201,8 @@ class HostingComponent:
         for address, host in list(self.sites.items()):
             job = host.job
             rec = self.registry.sites.get(address)
+            if rec is not None and host.rechecks:
+                self._follow_rechecks(rec, host, mono, emit)
             if job is None or rec is None:
                 continue
             state = torrents.get(job.torrent_id)
@@ -219,12 +227,61 @@ class HostingComponent:
                               "still trying")
                 self.changed = True
 
+    def _verify(self, rec: SiteRecord, seq: int) -> list[str]:
+        """Hash every file of snapshot ``seq`` against its manifest; when all match, write
+        the files' piece layers next to it (the proxy's per-piece checks use them)."""
+        entry = rec.update_at(seq)
+        if entry is None:
+            return ["no verified entry"]
+        length = piece_size_for(sum(f.size for f in entry.files))
+        problems, layers = verify_with_layers(rec.snapshot_dir(seq) / NAME, entry, length)
+        if not problems:
+            write_synced(rec.snapshot_dir(seq) / LAYERS_FILE, encode_layers(length, layers))
+        return problems
+
+    def recheck(self, address: str, seq: int, path: str, message: str,
+                emit: Callable[[Event], None]) -> None:
+        """The proxy found a file of snapshot ``seq`` that differs from the chain: have
+        libtorrent recheck it (bad pieces are downloaded again) and verify it afterwards."""
+        host = self.sites.get(address)
+        tid = host.kept.get(seq) if host is not None else None
+        if host is None or tid is None:
+            return
+        text = f"snapshot {seq}: {message}; rechecking"
+        host.error = text
+        host.rechecks[seq] = time.monotonic()
+        self.changed = True
+        emit(SiteRefused(address=address, reason="bad_piece", message=text))
+        emit(Log(level="warning", message=f"proxy refused {address}/{path}: {message}"))
+        self.engine.recheck(tid)
+
+    def _follow_rechecks(self, rec: SiteRecord, host: SiteHost, mono: float,
+                         emit: Callable[[Event], None]) -> None:
+        torrents = self.engine.snapshot.torrents
+        for seq, since in list(host.rechecks.items()):
+            state = torrents.get(host.kept.get(seq, ""))
+            if state is None:
+                host.rechecks.pop(seq)
+                continue
+            if mono - since < RECHECK_SETTLE or not state.complete_on_disk:
+                continue
+            host.rechecks.pop(seq)
+            problems = self._verify(rec, seq)
+            self.changed = True
+            if problems:
+                host.error = f"snapshot {seq} still differs after a recheck: " + \
+                    "; ".join(problems[:5])
+                emit(SiteRefused(address=rec.address, reason="bad_files", message=host.error))
+            else:
+                host.error = ""
+                host.checked = time.time()
+                self._save(rec, host)
+                emit(Log(level="info", message=f"{rec.address}: snapshot {seq} repaired"))
+
     def _finish(self, rec: SiteRecord, host: SiteHost, job: Job,
                 emit: Callable[[Event], None]) -> None:
         host.job = None
-        entry = rec.update_at(job.seq)
-        problems = verify_files(rec.snapshot_dir(job.seq) / NAME, entry) if entry else \
-            ["no verified entry"]
+        problems = self._verify(rec, job.seq)
         self.changed = True
         if problems:
             host.error = f"snapshot {job.seq} refused: " + "; ".join(problems[:5])

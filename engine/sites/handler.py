@@ -303,10 +303,17 @@ class BlockchainHandler:
     # ------------------------------------------------------------------ following
 
     def on_hostname(self, hostname: str) -> None:
-        """A bus push (or the proxy) names a site: look it up now if it is ours to follow."""
+        """A bus message names a site: look it up now. A site not held here is followed:
+        the Smart Proxy sends this when a browser asks for a site it does not have (and
+        only components with access to the bus can send it)."""
         address = canonical_address(hostname)
-        rec = self.registry.sites.get(address or "")
-        if rec is not None and (not rec.owner or rec.store.chain.height < 0):
+        if address is None:
+            return
+        rec = self.registry.sites.get(address)
+        if rec is None:
+            self.follow(address)
+            self._emit(Log(level="info", message=f"following {address}: it was asked for"))
+        elif not rec.owner or rec.store.chain.height < 0:
             rec.next_poll = 0.0
 
     def tick(self, mono: float) -> None:

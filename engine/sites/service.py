@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ..chain import ChainRejected
 from ..errors import EngineStoppedError, SiteError, TidegateError
 from ..events import Log
+from ..proxy.served import ServedTable
 from ..state import SiteState
 from ..waker import Waker
 from .inspect import chain_log, verify_site
@@ -50,6 +51,8 @@ class SitesService:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._published: dict[str, SiteState] = {}
+        self.served = ServedTable()
+        """What the Smart Proxy serves; rebuilt here, read by the proxy thread."""
 
     # ------------------------------------------------------------------ any thread
 
@@ -80,6 +83,11 @@ class SitesService:
             self._tasks.append((lambda: self._command(kind, *args), fut))
         self._waker.wake()
         return fut
+
+    def report_bad(self, address: str, seq: int, path: str, message: str) -> None:
+        """From the proxy: a file of a served snapshot differs from the chain."""
+        self.post(lambda: self.hosting.recheck(address, seq, path, message,
+                                               self.engine.post_event))
 
     def post(self, fn: Callable[[], None]) -> None:
         with self._lock:
@@ -228,6 +236,8 @@ class SitesService:
             source=rec.source, hosting=self.hosting.state_for(rec.address))
 
     def _publish(self, wait: bool = False) -> None:
+        self.served.update({a: (r, seq) for a, r in self.registry.sites.items()
+                            if (seq := self.hosting.newest(a)) >= 0})
         states = {a: self._state(r) for a, r in self.registry.sites.items()}
         if states != self._published:
             self._published = states

@@ -45,6 +45,7 @@ from ..requests import AddRequest
 from ..state import Phase, SessionStats, TorrentState
 from . import inputs, status
 from .dht import DhtItems
+from .pieces import PieceReader
 from .resume import ResumeStore, TorrentExtras
 
 _SAVE_FLAGS = lt.save_resume_flags_t.save_info_dict
@@ -143,6 +144,8 @@ class TorrentTable:
         }
         self.dht = DhtItems(ses)
         self._handlers.update(self.dht.handlers())
+        self.pieces = PieceReader(self._id_for)
+        self._handlers.update(self.pieces.handlers())
 
     # ------------------------------------------------------------------ helpers
 
@@ -187,6 +190,7 @@ class TorrentTable:
         self.torrents.pop(t.id, None)
         self._by_handle.pop(t.handle, None)
         self._outstanding_saves.discard(t.id)
+        self.pieces.forget(t.id)
         for fut in self._pending_flush.pop(t.id, []):
             if not fut.done():
                 fut.set_exception(EngineError(f"torrent {t.id} was removed"))

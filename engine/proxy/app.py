@@ -1,0 +1,268 @@
+"""The Smart Proxy's HTTP handler (aiohttp's low-level server; nothing hand-parsed).
+
+Every request is first routed by its Host header (:mod:`.hosts`); anything not on the
+allow-list gets 421 with no body. Then:
+
+* a site (``<address>.localhost:<port>`` or ``<address>.onion`` through the proxy): a file
+  of the newest verified snapshot, read through :class:`.verify.Verifier`, with the chain
+  height in ``Tidegate-Height``; a site not held yet is looked up (:mod:`.visit`);
+* the loopback names: ``/`` (the sites served here), ``/proxy.pac`` and
+  ``/torrent/<id>/<path>`` streaming (:mod:`.stream`).
+
+A site-only handler (``site_only``) serves one site whatever the Host header says and
+nothing else: the target of that site's onion service, where every request looks local.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from aiohttp import web
+
+from .hosts import HostRoute, route_host
+from .ranges import Unsatisfiable, http_date, not_modified, parse_range, range_applies
+from .served import ServedFile, ServedSite
+from .verify import Mismatch, Verifier
+
+if TYPE_CHECKING:
+    from .stream import Streamer
+    from .visit import Visitor
+
+SERVER = "tidegate"
+SITE_CSP = ("default-src 'self' data: blob:; script-src 'self' 'unsafe-inline' "
+            "'unsafe-eval' blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; "
+            "form-action 'self'; frame-ancestors 'self'; base-uri 'self'; object-src 'none'")
+"""Sites load and send only to their own origin: no fetch, image, font, frame or form to
+another host (docs/proxy.md lists what CSP cannot stop)."""
+LOCAL_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+             "media-src 'self'; frame-ancestors 'none'; form-action 'none'; sandbox")
+COMMON = {
+    "Server": SERVER,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "X-DNS-Prefetch-Control": "off",
+}
+SITE_HEADERS = {**COMMON, "Content-Security-Policy": SITE_CSP, "X-Frame-Options": "SAMEORIGIN"}
+LOCAL_HEADERS = {**COMMON, "Content-Security-Policy": LOCAL_CSP, "X-Frame-Options": "DENY"}
+INLINE_LIMIT = 256 << 10
+"""Files up to this size are read and verified on the event loop; larger reads run in the
+thread pool piece by piece, so one big file never stalls other requests."""
+BAD_REPORT_WINDOW = 30.0
+
+
+def page(status: int, title: str, text: str, headers: Mapping[str, str] = LOCAL_HEADERS,
+         extra: Mapping[str, str] | None = None) -> web.Response:
+    body = (f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
+            f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>\n")
+    return web.Response(status=status, body=body.encode(), content_type="text/html",
+                        charset="utf-8", headers={**headers, **(extra or {})})
+
+
+def refuse(status: int = 421) -> web.Response:
+    return web.Response(status=status, headers={"Server": SERVER, "Connection": "close"})
+
+
+@dataclass
+class Counters:
+    served: int = 0
+    refused: int = 0
+    bad: int = 0
+    changed: bool = False
+
+    def bump(self, name: str) -> None:
+        setattr(self, name, getattr(self, name) + 1)
+        self.changed = True
+
+
+@dataclass
+class ProxyApp:
+    sites: Callable[[], Mapping[str, ServedSite]]
+    verifier: Verifier
+    port: Callable[[], int]
+    on_bad: Callable[[str, int, str, str], None]
+    """``(address, snapshot seq, path, message)``: a file failed verification."""
+    streamer: Streamer | None = None
+    visitor: Visitor | None = None
+    site_only: str = ""
+    counters: Counters = field(default_factory=Counters)
+    _reported: dict[tuple[str, int, str], float] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ routing
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if self.site_only:
+            route: HostRoute | None = HostRoute("site", self.site_only)
+        else:
+            url = request.url if request.raw_path.startswith(("http://", "https://")) else None
+            authority = None
+            if url is not None:
+                authority = request.raw_path.split("/", 3)[2] if url.scheme == "http" else "-"
+            route = route_host(request.headers.get("Host"), self.port(), authority)
+        if route is None:
+            self.counters.bump("refused")
+            return refuse()
+        if request.method not in ("GET", "HEAD"):
+            self.counters.bump("refused")
+            resp = refuse(405)
+            resp.headers["Allow"] = "GET, HEAD"
+            return resp
+        if route.kind == "loopback":
+            return await self._local(request)
+        site = self.sites().get(route.address)
+        if site is None:
+            if self.site_only or self.visitor is None:
+                return page(404, "Not found", "This site is not served here.", SITE_HEADERS)
+            return await self.visitor.visit(request, route, self)
+        return await self.serve_site(request, site)
+
+    async def _local(self, request: web.BaseRequest) -> web.StreamResponse:
+        path = request.path
+        if path == "/":
+            return self._index()
+        if path == "/proxy.pac":
+            return web.Response(text=pac(self.port()),
+                                content_type="application/x-ns-proxy-autoconfig",
+                                headers=LOCAL_HEADERS)
+        if path.startswith("/torrent/") and self.streamer is not None:
+            return await self.streamer.serve(request, path[len("/torrent/"):])
+        return page(404, "Not found", "Nothing is served at this path.")
+
+    def _index(self) -> web.Response:
+        port = self.port()
+        rows = "".join(
+            f'<li><a href="http://{html.escape(a.removesuffix(".onion"))}.localhost:{port}/">'
+            f"{html.escape(s.name or a)}</a> height {s.height}</li>"
+            for a, s in sorted(self.sites().items()))
+        body = (f"<!doctype html><meta charset=utf-8><title>tidegate</title><h1>Sites served "
+                f"here</h1><ul>{rows or '<li>none yet</li>'}</ul><p>Onion addresses through "
+                f'this proxy: <a href="/proxy.pac">proxy.pac</a>.</p>')
+        return web.Response(body=body.encode(), content_type="text/html", charset="utf-8",
+                            headers=LOCAL_HEADERS)
+
+    # ------------------------------------------------------------------ sites
+
+    def lookup(self, site: ServedSite, path: str) -> tuple[ServedFile | None, str | None]:
+        """The file for a decoded URL path, or a redirect target for a folder."""
+        rel = path.lstrip("/")
+        parts = rel.split("/")
+        if any(p in (".", "..") or "\\" in p or "\x00" in p for p in parts):
+            return None, None
+        if rel == "" or rel.endswith("/"):
+            return site.files.get(rel + "index.html"), None
+        f = site.files.get(rel)
+        if f is None and rel in site.folders and (rel + "/index.html") in site.files:
+            return None, "/" + quote(rel) + "/"
+        return f, None
+
+    async def serve_site(self, request: web.BaseRequest, site: ServedSite
+                         ) -> web.StreamResponse:
+        f, redirect = self.lookup(site, request.path)
+        if redirect is not None:
+            return web.Response(status=301, headers={**SITE_HEADERS, "Location": redirect})
+        if f is None:
+            return page(404, "Not found", "This site has no file at this path.", SITE_HEADERS)
+        headers = {
+            **SITE_HEADERS, "Content-Type": f.content_type, "ETag": f.etag,
+            "Last-Modified": http_date(f.modified), "Accept-Ranges": "bytes",
+            "Cache-Control": "no-cache", "Tidegate-Height": str(site.height),
+            "Tidegate-Snapshot": str(site.seq)}
+        if not_modified(request.headers, f.etag, f.modified):
+            return web.Response(status=304, headers=headers)
+        span = None
+        if range_applies(request.headers.get("If-Range"), f.etag, f.modified):
+            span = parse_range(request.headers.get("Range"), f.size)
+        if isinstance(span, Unsatisfiable):
+            return web.Response(status=416, headers={
+                **headers, "Content-Range": f"bytes */{f.size}"})
+        start, end = span if span is not None else (0, f.size)
+        status = 206 if span is not None else 200
+        if span is not None:
+            headers["Content-Range"] = f"bytes {start}-{end - 1}/{f.size}"
+        try:
+            fd, ident = self.verifier.open(site, f)
+        except Mismatch as exc:
+            return self._bad(site, exc)
+        try:
+            if request.method == "HEAD":
+                resp = web.Response(status=status, headers=headers)
+                resp.content_length = end - start
+                self.counters.bump("served")
+                return resp
+            if f.size <= INLINE_LIMIT:
+                try:
+                    body = b"".join(
+                        self.verifier.read_piece(site, f, fd, ident, i)[off:off + n]
+                        for i, off, n in self.verifier.pieces(site, f, start, end))
+                except Mismatch as exc:
+                    return self._bad(site, exc)
+                self.counters.bump("served")
+                return web.Response(status=status, body=body, headers=headers)
+            return await self._stream_file(request, site, f, fd, ident, start, end, status,
+                                           headers)
+        finally:
+            _close(fd)
+
+    async def _stream_file(self, request: web.BaseRequest, site: ServedSite, f: ServedFile,
+                           fd: int, ident: tuple[int, ...], start: int, end: int, status: int,
+                           headers: dict[str, str]) -> web.StreamResponse:
+        loop = asyncio.get_running_loop()
+        read = self.verifier.read_piece
+        resp: web.StreamResponse | None = None
+        for index, off, n in list(self.verifier.pieces(site, f, start, end)):
+            try:
+                chunk = await loop.run_in_executor(None, read, site, f, fd, ident, index)
+            except Mismatch as exc:
+                if resp is None:
+                    return self._bad(site, exc)
+                self._report(site, exc)
+                if request.transport is not None:
+                    request.transport.abort()  # ends the stream: no unverified byte
+                return resp
+            if resp is None:
+                resp = web.StreamResponse(status=status, headers=headers)
+                resp.content_length = end - start
+                await resp.prepare(request)
+            await resp.write(chunk[off:off + n])
+        assert resp is not None
+        await resp.write_eof()
+        self.counters.bump("served")
+        return resp
+
+    def _report(self, site: ServedSite, exc: Mismatch) -> None:
+        self.counters.bump("bad")
+        key = (site.address, site.seq, exc.path)
+        now = time.monotonic()
+        if now - self._reported.get(key, -BAD_REPORT_WINDOW) >= BAD_REPORT_WINDOW:
+            self._reported[key] = now
+            self.verifier.forget()
+            self.on_bad(site.address, site.seq, exc.path, str(exc))
+
+    def _bad(self, site: ServedSite, exc: Mismatch) -> web.Response:
+        self._report(site, exc)
+        return page(502, "Refused: not the site's content",
+                    f"A file of this site on this computer does not match the site's signed "
+                    f"chain (height {site.height}), so none of it was sent. The snapshot is "
+                    "being checked again; try later.", SITE_HEADERS)
+
+
+def _close(fd: int) -> None:
+    import os
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def pac(port: int) -> str:
+    """A proxy auto-config file that sends only ``.onion`` hosts to this proxy."""
+    return ("function FindProxyForURL(url, host) {\n"
+            f'  if (dnsDomainIs(host, ".onion")) return "PROXY 127.0.0.1:{port}";\n'
+            '  return "DIRECT";\n}\n')

@@ -1,0 +1,190 @@
+"""The proxy thread: an asyncio loop (uvloop when installed) running aiohttp's server.
+
+Started by the Engine with the sites thread (the daemon and the TUI). It reads the
+sites thread's :class:`~.served.ServedTable` (an immutable mapping swapped as a whole),
+asks the engine for torrent pieces (streaming), sends ``{"hostname"}`` to the Blockchain
+Handler on its own bus socket, and reports failed verifications to the sites thread,
+which has Hosting recheck the snapshot. Verified reads of large files run in a small
+thread pool (``hashlib`` releases the GIL while it hashes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aiohttp.web_response
+from aiohttp import web
+
+from ..errors import EngineError
+from ..events import Log
+from ..state import WebState
+from .app import SERVER, ProxyApp
+from .served import ServedTable
+from .stream import Streamer
+from .verify import Verifier
+from .visit import Visitor
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..engine import Engine
+
+REPORT_EVERY = 1.0
+READ_THREADS = 4
+
+# aiohttp names itself and its version in the Server header of the responses it makes on
+# its own (400 for a malformed request); a proxy names no version.
+aiohttp.web_response.SERVER_SOFTWARE = SERVER
+
+
+class ProxyService:
+    def __init__(self, engine: Engine, table: ServedTable,
+                 on_bad: Callable[[str, int, str, str], None]):
+        self.engine = engine
+        self.config: Config = engine.config
+        self.table = table
+        self.on_bad = on_bad
+        self.port = 0
+        self.error = ""
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.app: ProxyApp | None = None
+        self.visitor: Visitor | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._site_servers: dict[str, asyncio.AbstractServer] = {}
+        self._pool = concurrent.futures.ThreadPoolExecutor(READ_THREADS,
+                                                           thread_name_prefix="tidegate-read")
+
+    # ------------------------------------------------------------------ any thread
+
+    @property
+    def url(self) -> str:
+        host = self.config.web.listen
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}/" if self.port else ""
+
+    def start(self, timeout: float = 10.0) -> None:
+        self._thread = threading.Thread(target=self._run, name="tidegate-proxy", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            self.error = f"the proxy did not start within {timeout:g} s"
+        self._publish()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        loop, stop = self.loop, self._stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def serve_site_at(self, address: str, socket_path: Path) -> concurrent.futures.Future[None]:
+        """Serve only ``address``, read-only, on a unix socket (an onion service's target:
+        every request through tor looks local, so this listener knows one site and
+        nothing else, whatever the Host header says)."""
+        if self.loop is None:
+            fut: concurrent.futures.Future[None] = concurrent.futures.Future()
+            fut.set_exception(EngineError("the proxy is not running"))
+            return fut
+        return asyncio.run_coroutine_threadsafe(self._open_site(address, socket_path),
+                                                self.loop)
+
+    def close_site(self, address: str) -> concurrent.futures.Future[None]:
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(self._close_site(address), self.loop)
+
+    # ------------------------------------------------------------------ the thread
+
+    def _run(self) -> None:
+        try:
+            import uvloop
+            runner: Any = uvloop.run
+        except ImportError:
+            runner = asyncio.run
+        try:
+            runner(self._main())
+        except BaseException as exc:  # never silent
+            self.error = self.error or f"the proxy stopped: {exc!r}"
+            self.engine.post_event(Log(level="error", message=self.error))
+            self._publish()
+        finally:
+            self._ready.set()
+
+    async def _main(self) -> None:
+        from ..api.bus import hostname_outbox
+
+        self.loop = asyncio.get_running_loop()
+        self.loop.set_default_executor(self._pool)
+        self._stop = asyncio.Event()
+        web_cfg = self.config.web
+        outbox = hostname_outbox(self.config)
+
+        def request_hostname(address: str) -> None:
+            if web_cfg.follow_visited:
+                outbox.request(address)
+
+        self.visitor = Visitor(request_hostname, lambda a: self.engine.snapshot.sites.get(a),
+                               web_cfg.visit_timeout, web_cfg.tor_socks)
+        self.app = ProxyApp(
+            sites=lambda: self.table.current, verifier=Verifier(web_cfg.cache_mb << 20),
+            port=lambda: self.port, on_bad=self.on_bad,
+            streamer=Streamer(self.engine, web_cfg.stream_timeout, web_cfg.readahead_mb << 20),
+            visitor=self.visitor)
+        server = web.Server(self.app.handle, access_log=None)
+        try:
+            listener = await self.loop.create_server(server, web_cfg.listen, web_cfg.port,
+                                                     reuse_address=True)
+        except OSError as exc:
+            self.error = (f"cannot listen on {web_cfg.listen}:{web_cfg.port}: {exc.strerror}"
+                          " (set web.port in the config, or 0 for any free port)")
+            self.engine.post_event(Log(level="error", message=f"proxy: {self.error}"))
+            outbox.close()
+            self._ready.set()
+            return
+        self.port = listener.sockets[0].getsockname()[1]
+        self._ready.set()
+        try:
+            while not self._stop.is_set():
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), REPORT_EVERY)
+                if self.app.counters.changed:
+                    self.app.counters.changed = False
+                    self._publish()
+        finally:
+            listener.close()
+            for site_server in self._site_servers.values():
+                site_server.close()
+            await server.shutdown(1.0)
+            outbox.close()
+            self.port = 0
+
+    async def _open_site(self, address: str, socket_path: Path) -> None:
+        assert self.app is not None and self.loop is not None
+        await self._close_site(address)
+        app = ProxyApp(sites=self.app.sites, verifier=self.app.verifier,
+                       port=lambda: self.port, on_bad=self.on_bad, site_only=address,
+                       counters=self.app.counters)
+        socket_path.unlink(missing_ok=True)
+        self._site_servers[address] = await self.loop.create_unix_server(
+            web.Server(app.handle, access_log=None), str(socket_path))
+        socket_path.chmod(0o600)
+
+    async def _close_site(self, address: str) -> None:
+        server = self._site_servers.pop(address, None)
+        if server is not None:
+            server.close()
+
+    def _publish(self) -> None:
+        c = self.app.counters if self.app is not None else None
+        state = WebState(url=self.url, port=self.port, error=self.error,
+                         served=c.served if c else 0, refused=c.refused if c else 0,
+                         bad=c.bad if c else 0)
+        with contextlib.suppress(Exception):
+            self.engine.set_web(state)

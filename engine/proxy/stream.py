@@ -1,0 +1,116 @@
+"""``/torrent/<id>/<file path>``: any file of any torrent, while it downloads.
+
+Each piece a response needs is read through the engine (:meth:`Engine.read_piece`): a
+piece already held comes from libtorrent's disk I/O at once; a missing one is asked for
+first (a piece deadline) and the response continues when it has arrived and passed its
+hash check. The next pieces (``web.readahead_mb``) are asked for in order too, so a player
+reading sequentially finds them ready. Range requests start anywhere, so a video player
+can seek before the download ends. ``/torrent/<id>/`` lists the files.
+
+Served only on the loopback names, with a sandboxing CSP: a file streamed from a torrent
+never runs as a page that could read the proxy's other pages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from aiohttp import web
+
+from ..errors import EngineError, UnknownTorrentError
+from ..torrents.pieces import StreamFile, StreamInfo
+from .app import LOCAL_HEADERS, page
+from .ranges import Unsatisfiable, parse_range
+from .served import content_type
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+_ID = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+
+
+class Streamer:
+    def __init__(self, engine: Engine, timeout: float, readahead: int):
+        self.engine = engine
+        self.timeout = timeout
+        self.readahead = readahead
+
+    async def serve(self, request: web.BaseRequest, rest: str) -> web.StreamResponse:
+        tid, _, path = rest.partition("/")
+        if not _ID.match(tid):
+            return page(404, "Not found", "A stream URL is /torrent/<info-hash>/<file path>.")
+        try:
+            info: StreamInfo = await asyncio.wait_for(
+                asyncio.wrap_future(self.engine.stream_info(tid)), self.timeout)
+        except UnknownTorrentError:
+            return page(404, "Not found", f"No torrent {tid} in this session.")
+        except (TimeoutError, EngineError) as exc:
+            return page(503, "Not streamable yet", str(exc) or "The engine did not answer.")
+        if path == "":
+            return self._index(info)
+        f = next((x for x in info.files if x.path == path), None)
+        if f is None:
+            return page(404, "Not found", "This torrent has no file at this path.")
+        headers = {**LOCAL_HEADERS, "Content-Type": content_type(f.path),
+                   "Accept-Ranges": "bytes", "Cache-Control": "no-store"}
+        span = parse_range(request.headers.get("Range"), f.size)
+        if isinstance(span, Unsatisfiable):
+            return web.Response(status=416, headers={
+                **headers, "Content-Range": f"bytes */{f.size}"})
+        start, end = span if span is not None else (0, f.size)
+        status = 206 if span is not None else 200
+        if span is not None:
+            headers["Content-Range"] = f"bytes {start}-{end - 1}/{f.size}"
+        if request.method == "HEAD" or start == end:
+            resp = web.Response(status=status, headers=headers)
+            resp.content_length = end - start
+            return resp
+        if info.paused:
+            return page(409, "Torrent paused", "Resume the torrent (or choose its files) to "
+                                               "stream it.")
+        return await self._send(request, info, f, start, end, status, headers)
+
+    async def _send(self, request: web.BaseRequest, info: StreamInfo, f: StreamFile,
+                    start: int, end: int, status: int, headers: dict[str, str]
+                    ) -> web.StreamResponse:
+        length = info.piece_length
+        first = (f.offset + start) // length
+        last = (f.offset + end - 1) // length
+        ahead = max(2, self.readahead // length)
+        resp: web.StreamResponse | None = None
+        for piece in range(first, last + 1):
+            prefetch = range(piece + 1, min(last, piece + ahead) + 1)
+            try:
+                data = await asyncio.wait_for(asyncio.wrap_future(
+                    self.engine.read_piece(info.torrent_id, piece, 0, prefetch)), self.timeout)
+            except (TimeoutError, EngineError) as exc:
+                if resp is None:
+                    why = str(exc) or f"piece {piece} did not arrive within {self.timeout:g} s"
+                    return page(504, "Stream stalled", why)
+                if request.transport is not None:
+                    request.transport.abort()
+                return resp
+            lo = max(f.offset + start, piece * length) - piece * length
+            hi = min(f.offset + end, (piece + 1) * length) - piece * length
+            if resp is None:
+                resp = web.StreamResponse(status=status, headers=headers)
+                resp.content_length = end - start
+                await resp.prepare(request)
+            await resp.write(data[lo:hi])
+        assert resp is not None
+        await resp.write_eof()
+        return resp
+
+    @staticmethod
+    def _index(info: StreamInfo) -> web.Response:
+        rows = "".join(
+            f'<li><a href="{quote(f.path)}">{html.escape(f.path)}</a> ({f.size:,} bytes)</li>'
+            for f in info.files)
+        body = (f"<!doctype html><meta charset=utf-8><title>{html.escape(info.name)}</title>"
+                f"<h1>{html.escape(info.name)}</h1><ul>{rows}</ul>")
+        return web.Response(body=body.encode(), content_type="text/html", charset="utf-8",
+                            headers=LOCAL_HEADERS)
