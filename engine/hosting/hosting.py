@@ -61,6 +61,7 @@ class SiteHost:
     error: str = ""
     rechecks: dict[int, float] = field(default_factory=dict)
     """Snapshots being rechecked after the proxy found a file that differs: seq -> since."""
+    recheck_nudge: float = 0.0
 
 
 RECHECK_SETTLE = 3.0
@@ -264,6 +265,9 @@ class HostingComponent:
                 host.rechecks.pop(seq)
                 continue
             if mono - since < RECHECK_SETTLE or not state.complete_on_disk:
+                if state.num_peers == 0 and mono >= host.recheck_nudge:
+                    host.recheck_nudge = mono + RETRY_NUDGE  # find the swarm again
+                    self.engine.reannounce(host.kept[seq])
                 continue
             host.rechecks.pop(seq)
             problems = self._verify(rec, seq)

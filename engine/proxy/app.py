@@ -192,10 +192,8 @@ class ProxyApp:
             return self._bad(site, exc)
         try:
             if request.method == "HEAD":
-                resp = web.Response(status=status, headers=headers)
-                resp.content_length = end - start
                 self.counters.bump("served")
-                return resp
+                return await head_response(request, status, headers, end - start)
             if f.size <= INLINE_LIMIT:
                 try:
                     body = b"".join(
@@ -251,6 +249,16 @@ class ProxyApp:
                     f"A file of this site on this computer does not match the site's signed "
                     f"chain (height {site.height}), so none of it was sent. The snapshot is "
                     "being checked again; try later.", SITE_HEADERS)
+
+
+async def head_response(request: web.BaseRequest, status: int, headers: dict[str, str],
+                        length: int) -> web.StreamResponse:
+    """A HEAD reply: a GET's headers, its Content-Length, no body."""
+    resp = web.StreamResponse(status=status, headers=headers)
+    resp.content_length = length
+    await resp.prepare(request)
+    await resp.write_eof()
+    return resp
 
 
 def _close(fd: int) -> None:

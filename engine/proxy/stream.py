@@ -23,7 +23,7 @@ from aiohttp import web
 
 from ..errors import EngineError, UnknownTorrentError
 from ..torrents.pieces import StreamFile, StreamInfo
-from .app import LOCAL_HEADERS, page
+from .app import LOCAL_HEADERS, head_response, page
 from .ranges import Unsatisfiable, parse_range
 from .served import content_type
 
@@ -66,9 +66,7 @@ class Streamer:
         if span is not None:
             headers["Content-Range"] = f"bytes {start}-{end - 1}/{f.size}"
         if request.method == "HEAD" or start == end:
-            resp = web.Response(status=status, headers=headers)
-            resp.content_length = end - start
-            return resp
+            return await head_response(request, status, headers, end - start)
         if info.paused:
             return page(409, "Torrent paused", "Resume the torrent (or choose its files) to "
                                                "stream it.")

@@ -55,7 +55,7 @@ class PieceReader:
         ti = handle.torrent_file()
         if ti is None:
             raise EngineError(f"torrent {torrent_id} has no metadata yet")
-        fs = ti.files()
+        fs = ti.layout()
         files = tuple(
             StreamFile(i, fs.file_path(i).replace("\\", "/"), fs.file_size(i), fs.file_offset(i))
             for i in range(fs.num_files())
