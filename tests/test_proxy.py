@@ -437,3 +437,18 @@ def test_streaming_a_torrent_while_it_downloads(tmp_path: Path) -> None:
     finally:
         viewer.stop()
         seed.stop()
+
+
+def test_embedding_an_unknown_site_does_not_make_the_node_follow_it(pair: Pair) -> None:
+    """Any page could embed <img src="http://<address>.localhost:8475/">: only a
+    navigation the user started looks a site up (and follows it)."""
+    address = SiteKey.generate().address
+    host = f"{address.removesuffix('.onion')}.localhost:{pair.port}"
+    for dest, mode in (("image", "no-cors"), ("empty", "cors"), ("iframe", "navigate"),
+                       ("script", "no-cors")):
+        started = time.monotonic()
+        r = request(pair.port, "/x.png", host, {"Sec-Fetch-Dest": dest, "Sec-Fetch-Mode": mode,
+                                                "Sec-Fetch-Site": "cross-site"})
+        assert r.status == 404 and time.monotonic() - started < 2
+    time.sleep(1.0)
+    assert address not in pair.b.snapshot.sites

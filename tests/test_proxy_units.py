@@ -44,7 +44,7 @@ def hostile_hosts(port: int, address: str) -> list[str | None]:
         f"0x7f000001:{port}", f"2130706433:{port}", f"017700000001:{port}",
         f"0177.0.0.1:{port}", f"127.0.0.2:{port}", f"0.0.0.0:{port}", f"0:{port}",
         f"[::ffff:127.0.0.1]:{port}", f"[0:0:0:0:0:0:0:1]:{port}", f"[::1%lo]:{port}",
-        f"::1:{port}", f"[::1]{port}", f"[::1", "localhost", "127.0.0.1", "[::1]",
+        f"::1:{port}", f"[::1]{port}", "[::1", "localhost", "127.0.0.1", "[::1]",
         f"localhost:{port + 1}", f"localhost:{port - 1}", f"localhost:0{port}",
         f"localhost:+{port}", f"localhost:{port}:{port}", f"localhost: {port}",
         f"localhost :{port}", f"localhost:{port} x", f"local\thost:{port}",
@@ -197,3 +197,26 @@ def test_open_regular_refuses_symlinks_and_specials(tmp_path: Path) -> None:
         open_regular(str(tmp_path / "site"), "fifo")
     with pytest.raises(Mismatch):
         open_regular(str(tmp_path / "site"), "d")
+
+
+@pytest.mark.parametrize("headers,ok", [
+    ({}, True),  # curl, scripts: the user's own request
+    ({"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "none",
+      "Sec-Fetch-User": "?1"}, True),  # typed in the address bar
+    ({"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate",
+      "Sec-Fetch-Site": "cross-site", "Sec-Fetch-User": "?1"}, True),  # a link clicked
+    ({"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate",
+      "Sec-Fetch-Site": "cross-site"}, False),  # a script moved the page: not the user
+    ({"Sec-Fetch-Dest": "image", "Sec-Fetch-Mode": "no-cors",
+      "Sec-Fetch-Site": "cross-site"}, False),  # <img> on any page
+    ({"Sec-Fetch-Dest": "empty", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Site": "same-origin"},
+     False),  # fetch()
+    ({"Sec-Fetch-Dest": "iframe", "Sec-Fetch-Mode": "navigate",
+      "Sec-Fetch-Site": "cross-site", "Sec-Fetch-User": "?1"}, False),  # a frame
+    ({"Sec-Fetch-Mode": "navigate"}, False),
+])
+def test_only_user_navigations_make_the_node_follow_a_site(headers: dict[str, str],
+                                                           ok: bool) -> None:
+    from engine.proxy.hosts import may_visit
+
+    assert may_visit(headers) is ok

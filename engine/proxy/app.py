@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from .hosts import HostRoute, route_host
+from .hosts import HostRoute, may_visit, route_host
 from .ranges import Unsatisfiable, http_date, not_modified, parse_range, range_applies
 from .served import ServedFile, ServedSite
 from .verify import Mismatch, Verifier
@@ -118,8 +118,9 @@ class ProxyApp:
             return await self._local(request)
         site = self.sites().get(route.address)
         if site is None:
-            if self.site_only or self.visitor is None:
-                return page(404, "Not found", "This site is not served here.", SITE_HEADERS)
+            if self.site_only or self.visitor is None or not may_visit(request.headers):
+                return page(404, "Not found", "This site is not served here (it is looked "
+                            "up when you open it yourself).", SITE_HEADERS)
             return await self.visitor.visit(request, route, self)
         return await self.serve_site(request, site)
 

@@ -17,6 +17,7 @@ the request's authority must equal the Host header.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -88,3 +89,20 @@ def route_host(host: str | None, port: int, authority: str | None = None) -> Hos
     if tld == "onion" and given_port == 80:
         return HostRoute("site", label + ".onion", onion=True)
     return None
+
+
+def may_visit(headers: Mapping[str, str]) -> bool:
+    """Whether a request for a site not held here may make this node follow it: only a
+    top-level navigation the user started (typed, bookmarked, or clicked), never an
+    image, script, fetch or frame that any page could embed to make the node download
+    a site of its choosing. Browsers say so in the Fetch Metadata headers; a request
+    without them (a command-line client, or a browser that sends them only to secure
+    origins) is taken as the user's own (docs/proxy.md)."""
+    dest = headers.get("Sec-Fetch-Dest")
+    mode = headers.get("Sec-Fetch-Mode")
+    site = headers.get("Sec-Fetch-Site")
+    if dest is None and mode is None and site is None:
+        return True
+    if dest != "document" or mode != "navigate":
+        return False
+    return site in ("none", "same-origin") or headers.get("Sec-Fetch-User") == "?1"
