@@ -12,7 +12,7 @@ import sys
 
 from engine.errors import ConfigError, TidegateError
 
-from .commands import control, create, daemon, download, info, seed, sites, torrents, tui
+from .commands import control, create, daemon, download, info, seed, sites, torrents, tui, web
 from .console import fail
 
 
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="TIDEGATE_HOME relocates config, data and runtime files.")
     parser.add_argument("--version", action="version", version="tidegate 0.1.0")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (tui, download, create, seed, info, daemon, torrents, control, sites):
+    for module in (tui, download, create, seed, info, daemon, torrents, control, sites, web):
         module.register(sub)
     return parser
 

@@ -33,6 +33,7 @@ from engine.state import (
     TorrentDetails,
     TorrentState,
     TrackerState,
+    WebState,
 )
 
 NOON = 1763726400  # 2025-11-21 12:00 UTC: the same date in every time zone within 11 h
@@ -98,7 +99,8 @@ SITES = (
 
 SNAPSHOT = Snapshot(seq=1, time=float(NOON), torrents=MappingProxyType(
     {t.id: t for t in TORRENTS}), stats=STATS,
-    sites=MappingProxyType({s.address: s for s in SITES}))
+    sites=MappingProxyType({s.address: s for s in SITES}),
+    web=WebState(url="http://127.0.0.1:8475/", port=8475))
 
 FILES = (
     FileState(index=0, path="Big Buck Bunny (2008) 1080p/movie.mkv", size=1_400_000_000,

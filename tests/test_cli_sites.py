@@ -32,7 +32,8 @@ def site_config(tag: str) -> str:
         lines.append(f"{key} = {json.dumps(value)}")
     lines += ["", "[storage]", "resume_save_interval = 1.0", "",
               "[bus]", f'hosting_endpoint = "inproc://tg-cli-hosting-{tag}"',
-              f'blockchain_endpoint = "inproc://tg-cli-blockchain-{tag}"', ""]
+              f'blockchain_endpoint = "inproc://tg-cli-blockchain-{tag}"', "",
+              "[web]", "port = 0", ""]
     return "\n".join(lines)
 
 
@@ -196,3 +197,52 @@ def test_site_errors_name_what_is_wrong(daemons: list[DaemonProc]) -> None:
 
     r = tg(home, "site", ok=False)
     assert r.returncode == 2 and "SUBCOMMAND" in r.stderr
+
+
+def test_url_proxy_and_stream_commands(daemons: list[DaemonProc]) -> None:
+    """The daemon's Smart Proxy serves the published site at the URL `site url` prints,
+    and `tidegate stream` prints URLs that serve a torrent's files."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    home = site_home()
+    d = DaemonProc(home).start()
+    daemons.append(d)
+    source = write_site(home / "src", SITE)
+    address = tg(home, "site", "new", "blog", str(source)).stdout.strip()
+    tg(home, "site", "publish", "blog")
+    wait_site(home, address, lambda s: s["hosting"]["seq"] == 1)
+
+    url = tg(home, "site", "url", "blog").stdout.strip()
+    parts = urlsplit(url)
+    assert parts.hostname == address.removesuffix(".onion") + ".localhost"
+    assert tg(home, "site", "url", address, "--onion").stdout.strip() == f"http://{address}/"
+    conn = http.client.HTTPConnection("127.0.0.1", parts.port, timeout=10)
+    conn.request("GET", "/css/site.css", headers={"Host": parts.netloc})
+    r = conn.getresponse()
+    assert r.status == 200 and r.read() == SITE["css/site.css"]
+    assert r.getheader("Tidegate-Height") == "1"
+    conn.close()
+
+    status = json.loads(tg(home, "proxy", "--json").stdout)
+    assert status["port"] == parts.port and status["served"] >= 1
+    assert "proxy.pac" in tg(home, "proxy").stdout
+
+    # any torrent: the snapshot's own, through /torrent/<id>/<path>
+    listed = json.loads(tg(home, "ls", "--json").stdout)
+    snap = next(t for t in listed if t["name"] == "site")
+    lines = tg(home, "stream", snap["id"][:10], "*.css").stdout.split()
+    assert len(lines) == 1 and lines[0].endswith("/site/css/site.css")
+    stream = urlsplit(lines[0])
+    conn = http.client.HTTPConnection("127.0.0.1", stream.port, timeout=10)
+    conn.request("GET", stream.path, headers={"Host": stream.netloc, "Range": "bytes=10-19"})
+    r = conn.getresponse()
+    assert r.status == 206 and r.read() == SITE["css/site.css"][10:20]
+    conn.close()
+
+    r = tg(home, "site", "url", "nosuchsite", ok=False)
+    assert r.returncode == 1 and "nosuchsite" in r.stderr
+    r = tg(home, "stream", snap["id"][:10], "*.nothing", ok=False)
+    assert r.returncode == 1 and "*.nothing" in r.stderr
+    tg(home, "stop-daemon")
+    assert d.p is not None and d.p.wait(30) == 0

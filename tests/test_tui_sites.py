@@ -96,6 +96,14 @@ def test_lists_a_published_site_then_checks_and_publishes_it(engine: Engine) -> 
         text = detail(screen)
         assert address in text and "Error    none" in text
         assert str(engine.snapshot.sites[address].source) in text
+        url = f"http://{address.removesuffix('.onion')}.localhost:{engine.snapshot.web.port}/"
+        assert f"Browser  {url}" in text
+
+        # o copies the site's URL on the Smart Proxy
+        await pilot.press("o")
+        await until(pilot, lambda: any(url in m for _t, m, _s in app.notified),
+                    what="the URL notified")
+        assert app.clipboard == url
 
         # hosting catches up: the row follows the snapshot
         await until(pilot, lambda: row_text(screen, address)["hosting"] == "seeding seq 1",

@@ -93,6 +93,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_connect_options(p)
     p.set_defaults(run=run_log)
 
+    p = ss.add_parser("url", help="the site's address in a browser, through the Smart Proxy")
+    p.add_argument("site", metavar="NAME|ADDRESS")
+    p.add_argument("--onion", action="store_true",
+                   help="the onion address instead (through the proxy's PAC file, or Tor)")
+    add_connect_options(p)
+    p.set_defaults(run=run_url)
+
     p = ss.add_parser("verify", help="verify the chain and the hosted snapshot's files "
                                      "(exit 1 on any problem)")
     p.add_argument("site", metavar="NAME|ADDRESS")
@@ -267,6 +274,28 @@ def run_check(args: argparse.Namespace) -> int:
              "up (again every sites.announce_interval, and on each publish)")
     else:
         note(f"looking up the head of {clean(args.site)} now (see `tidegate site ls`)")
+    return 0
+
+
+def run_url(args: argparse.Namespace) -> int:
+    from .web import proxy_url, site_url
+
+    client = connect(args)
+    try:
+        snap = client.snapshot
+    finally:
+        client.stop()
+    address = _address_of(snap.sites, args.site)
+    if address is None:
+        raise InputError(args.site, "no such site here: follow it first, or see "
+                                    "`tidegate site ls`")
+    if args.onion:
+        print(f"http://{address}/")
+        return 0
+    proxy_url(snap.web)
+    print(site_url(snap.web, address))
+    if snap.sites[address].hosting.seq < 0:
+        note("its snapshot is not here yet: the page waits for it (web.visit_timeout)")
     return 0
 
 

@@ -32,7 +32,7 @@ from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, S
 
 from engine import units
 from engine.safetext import clean
-from engine.state import SiteState, Snapshot
+from engine.state import SiteState, Snapshot, WebState
 
 from .dialogs import Dialog, _buttons
 
@@ -155,13 +155,27 @@ def ordered(sites: Mapping[str, SiteState]) -> list[SiteState]:
                                                  s.name.casefold(), s.address))
 
 
-def detail_text(site: SiteState | None, count: int) -> Text:
+def site_url(site: SiteState, web: WebState) -> str:
+    """Where a browser opens the site: its own origin on the Smart Proxy."""
+    return f"http://{site.address.removesuffix('.onion')}.localhost:{web.port}/" \
+        if web.port else ""
+
+
+def detail_text(site: SiteState | None, count: int, web: WebState | None = None) -> Text:
     """What the panel below the table says about the selected site."""
     if site is None:
         return Text(EMPTY_HINT if count == 0 else "No site selected.", style="dim")
     out = Text()
     out.append("Address  ", style="bold")
     out.append(clean(site.address))
+    if web is not None:
+        out.append("\nBrowser  ", style="bold")
+        if web.port:
+            out.append(site_url(site, web))
+            out.append("  (o copies it)", style="dim")
+        else:
+            out.append("the Smart Proxy is not running" +
+                       (f": {clean(web.error)}" if web.error else ""), style="dim")
     if site.owner:
         out.append("\nFolder   ", style="bold")
         out.append(clean(site.source) if site.source else
@@ -246,6 +260,7 @@ class SitesScreen(Screen[None]):
         Binding("p", "publish", "Publish"),
         Binding("c", "check", "Check now"),
         Binding("u", "unfollow", "Unfollow"),
+        Binding("o", "open_url", "Copy URL"),
     ]
     DEFAULT_CSS = """
     SitesScreen #sites-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
@@ -368,8 +383,8 @@ class SitesScreen(Screen[None]):
                                        update_width=True)
 
     def _show_detail(self) -> None:
-        self.query_one("#site-detail", Static).update(detail_text(self.selected(),
-                                                                  len(self.sites)))
+        self.query_one("#site-detail", Static).update(detail_text(
+            self.selected(), len(self.sites), self.tidegate.snapshot.web))
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self) -> None:
@@ -388,6 +403,20 @@ class SitesScreen(Screen[None]):
                                  severity="warning")
             return None
         return site
+
+    def action_open_url(self) -> None:
+        site = self.selected()
+        web = self.tidegate.snapshot.web
+        if site is None:
+            return
+        if not web.port:
+            self.notify("The Smart Proxy is not running" +
+                        (f": {web.error}" if web.error else ""), severity="warning",
+                        markup=False)
+            return
+        url = site_url(site, web)
+        self.app.copy_to_clipboard(url)
+        self.notify(f"Copied {url} (open it in a browser on this computer)", markup=False)
 
     def action_follow(self) -> None:
         app = self.tidegate
