@@ -224,7 +224,10 @@ def test_url_proxy_and_stream_commands(daemons: list[DaemonProc]) -> None:
     assert r.getheader("Tidegate-Height") == "1"
     conn.close()
 
-    status = json.loads(tg(home, "proxy", "--json").stdout)
+    deadline = time.monotonic() + 10  # counters are published once a second
+    while (status := json.loads(tg(home, "proxy", "--json").stdout))["served"] < 1 and \
+            time.monotonic() < deadline:
+        time.sleep(0.3)
     assert status["port"] == parts.port and status["served"] >= 1
     assert "proxy.pac" in tg(home, "proxy").stdout
 
