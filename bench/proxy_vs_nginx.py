@@ -21,16 +21,19 @@ Defaults and why: wrk gets one thread (``-t1``) so that the load generator takes
 one of the machine's two cores; the proxy is one event loop (uvloop) in one Python
 process, so nginx with 1 worker is the like-for-like baseline and ``auto`` (2 workers
 here) is what nginx does with the whole machine. 32 connections keep a single-threaded
-server busy without measuring queueing; 4 connections for the big file (each response is
-seconds of work at most). nginx runs with ``access_log off``, ``sendfile on`` (Debian's
-default), ``keepalive_requests`` raised to 10^6 (the proxy closes no keep-alive
-connection; nginx's default of 1,000 would make wrk reconnect) and otherwise defaults.
+server busy without measuring queueing; 4 connections for the big file keep the server
+streaming all the time while each response still goes at full speed. nginx runs with
+``access_log off``, ``sendfile on`` (Debian's default), ``keepalive_requests`` raised to
+10^6 (the proxy closes no keep-alive connection; nginx's default of 1,000 would make wrk
+reconnect) and otherwise defaults.
 The tidegate engine runs its defaults apart from loopback networking (``web.cache_mb``
-64).
+64, ``--cache-mb`` to change it; a 64 MiB file in a 64 MiB cache is partly re-read and
+re-hashed on every pass, which the "verified MB hashed" column shows).
 
 The table has the median per server and the ratio tidegate/nginx, plus each server's CPU
-per request (tidegate: the proxy thread and its read pool; nginx: its workers) and, for
-tidegate, the bytes its verifier hashed (cache misses) during the measured runs.
+per request (tidegate: the proxy thread and its read pool; nginx: its workers), wrk's own
+CPU (near 100% means the client, not the server, was the limit) and, for tidegate, the
+bytes its verifier hashed (cache misses) during the measured runs.
 
 nginx runs in the foreground (``daemon off``) as a child of this script and is stopped by
 its pid (and the pid file in the temp dir) at the end, on error, Ctrl-C and SIGTERM; wrk
@@ -50,6 +53,7 @@ import logging
 import os
 import platform
 import pwd
+import resource
 import shutil
 import signal
 import socket
@@ -69,8 +73,8 @@ from engine import Engine  # noqa: E402
 from engine.config import LOOPBACK_NETWORK, LoadedConfig, from_dict  # noqa: E402
 from engine.paths import resolve_paths  # noqa: E402
 
-NGINX = "/usr/sbin/nginx"
-WRK = "/usr/bin/wrk"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"  # /usr/sbin is not on every PATH
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
 TIMEOUT = 120.0
 INDEX = "index.html"
 BIG = "media/big.bin"
@@ -141,7 +145,8 @@ def parse_size(text: str) -> int:
 
 
 def source_id() -> str:
-    """The engine under test: where it imports from, its git commit, a hash of its source."""
+    """The engine under test: where it imports from, its git commit, a hash of its source
+    (the hash comes last: :func:`main` compares it before and after the run)."""
     import engine
     root = Path(engine.__file__).resolve().parent.parent
     h = hashlib.sha256()
@@ -180,8 +185,7 @@ def site_files(big_size: int) -> dict[str, bytes]:
     index = (f"<!doctype html>\n<html><head><meta charset=utf-8><title>bench</title>"
              f"<link rel=stylesheet href=/style.css><script src=/app.js></script></head>"
              f"<body><h1>Benchmark site</h1><ul>\n{rows}</ul></body></html>\n").encode()
-    index = index[:4096 - 8] + b"<!---->\n"
-    index = index.ljust(4096, b" ") if len(index) < 4096 else index
+    index = index[:4096].ljust(4096, b" ")  # exactly 4 KiB
     rnd = os.urandom
     return {
         INDEX: index,
@@ -202,14 +206,14 @@ def write_tree(folder: Path, files: dict[str, bytes]) -> None:
         path.write_bytes(data)
 
 
-def make_engine(home: Path) -> Engine:
+def make_engine(home: Path, cache_mb: int = 64) -> Engine:
     tag = f"{os.getpid()}-{time.monotonic_ns()}"
     cfg = from_dict({
         "network": {**LOOPBACK_NETWORK, "enable_dht": True, "dht_private_network": True,
                     "dht_bootstrap_nodes": []},
         "bus": {"hosting_endpoint": f"inproc://tg-bench-hosting-{tag}",
                 "blockchain_endpoint": f"inproc://tg-bench-blockchain-{tag}"},
-        "web": {"port": 0},
+        "web": {"port": 0, "cache_mb": cache_mb},
     })
     paths = resolve_paths({"TIDEGATE_HOME": str(home)})
     return Engine(LoadedConfig(cfg, paths, frozenset(), False), sites=True)
@@ -325,7 +329,8 @@ def start_nginx(tmp: Path, name: str, workers: str, root: Path, host_label: str)
             break
         except OSError:
             if time.monotonic() > deadline:
-                raise BenchError(f"nginx ({name}) did not listen on {port} within 10 s")
+                raise BenchError(f"nginx ({name}) did not listen on {port} within 10 s") \
+                    from None
             time.sleep(0.05)
     expect = (os.cpu_count() or 1) if workers == "auto" else int(workers)
     while True:
@@ -434,6 +439,8 @@ class Run:
     seconds: float
     cpu: float
     verified: int
+    client_cpu: float
+    """wrk's CPU seconds (user + system) in this run."""
     p50_ms: float
     p99_ms: float
 
@@ -444,6 +451,10 @@ class Run:
     @property
     def mbps(self) -> float:
         return self.bytes / 1e6 / self.seconds
+
+    @property
+    def client_pct(self) -> float:
+        return self.client_cpu / self.seconds * 100
 
     @property
     def cpu_us(self) -> float:
@@ -484,10 +495,13 @@ def measure(lua: Path, srv: Server, test: str, rnd: int, args: argparse.Namespac
     tg = srv if isinstance(srv, Tidegate) else None
     cpu0 = srv.cpu()
     ver0 = tg.verified() if tg else 0
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is the only child reaped now
     res = wrk(lua, srv, path, args.threads, conns, seconds, 2.0 if test == "small" else 30.0)
     cpu = srv.cpu() - cpu0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client = ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime
     return Run(test, srv.name, rnd, res["requests"], res["bytes"], res["duration_us"] / 1e6,
-               cpu, (tg.verified() - ver0) if tg else 0, res["p50_us"] / 1e3,
+               cpu, (tg.verified() - ver0) if tg else 0, client, res["p50_us"] / 1e3,
                res["p99_us"] / 1e3)
 
 
@@ -499,14 +513,14 @@ def med(runs: list[Run], test: str, server: str, attr: str) -> float:
     return statistics.median(vals) if vals else float("nan")
 
 
-def report(runs: list[Run], servers: list[str], args: argparse.Namespace,
+def report(runs: list[Run], servers: list[str], tests: list[str], args: argparse.Namespace,
            big_size: int) -> str:
     out = []
     base = [s for s in servers if s != "tidegate"]
     out.append("| test | server | rounds | median | ratio tidegate / this | p50 ms | p99 ms "
-               "| server CPU µs/req | verified MB hashed |")
-    out.append("|---|---|---|---:|---:|---:|---:|---:|---:|")
-    for test in TESTS:
+               "| server CPU µs/req | wrk CPU % | verified MB hashed |")
+    out.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for test in tests:
         attr, unit = ("rps", "req/s") if test == "small" else ("mbps", "MB/s")
         label = (f"{INDEX} (4 KiB), -c{args.conns}" if test == "small"
                  else f"{BIG} ({big_size >> 20} MiB), -c{args.big_conns}")
@@ -520,7 +534,8 @@ def report(runs: list[Run], servers: list[str], args: argparse.Namespace,
             out.append(f"| {label} | {s} | {', '.join(f'{v:,.0f}' for v in vals)} | "
                        f"{m:,.0f} {unit} | {ratio} | {med(runs, test, s, 'p50_ms'):.2f} | "
                        f"{med(runs, test, s, 'p99_ms'):.2f} | "
-                       f"{med(runs, test, s, 'cpu_us'):,.0f} | {ver} |")
+                       f"{med(runs, test, s, 'cpu_us'):,.0f} | "
+                       f"{med(runs, test, s, 'client_pct'):.0f} | {ver} |")
     return "\n".join(out)
 
 
@@ -528,6 +543,7 @@ def report(runs: list[Run], servers: list[str], args: argparse.Namespace,
 
 
 def main(argv: list[str] | None = None) -> int:
+    global NGINX, WRK
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=3, help="measured rounds (default 3)")
     p.add_argument("--duration", type=int, default=5, help="seconds per wrk run (5)")
@@ -540,9 +556,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="wrk connections for the big file (default 4)")
     p.add_argument("--big-size", type=parse_size, default=64 << 20,
                    help="size of the big file, e.g. 64M (default)")
+    p.add_argument("--cache-mb", type=int, default=64,
+                   help="the engine's web.cache_mb, verified bytes kept (default 64, the "
+                        "engine's default)")
     p.add_argument("--nginx-workers", default="auto,1",
                    help="comma-separated nginx worker_processes variants (default auto,1)")
     p.add_argument("--tests", default="small,big", help="small,big (default both)")
+    p.add_argument("--nginx", default=NGINX, help=f"the nginx binary (default {NGINX})")
+    p.add_argument("--wrk", default=WRK, help=f"the wrk binary (default {WRK})")
     p.add_argument("--tmp", default=None, help="parent folder for the temporary data")
     p.add_argument("--json-out", metavar="FILE", help="also write every run as JSON here")
     args = p.parse_args(argv)
@@ -551,11 +572,12 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--tests takes small and/or big")
     if args.rounds < 1 or args.duration <= 0:
         p.error("--rounds must be >= 1 and --duration > 0")
+    NGINX, WRK = args.nginx, args.wrk
     missing = [f"{what} ({path})" for what, path in (("nginx", NGINX), ("wrk", WRK))
-               if not os.access(path, os.X_OK)]
+               if not (os.path.isfile(path) and os.access(path, os.X_OK))]
     if missing:
-        print(f"error: {' and '.join(missing)} not found; install them "
-              "(Debian: apt-get install nginx-light wrk)", file=sys.stderr)
+        print(f"error: {' and '.join(missing)} not found; install them (Debian: apt-get "
+              "install nginx-light wrk) or pass --nginx / --wrk", file=sys.stderr)
         return 2
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -574,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
         files = site_files(args.big_size)
         src = tmp / "src"
         write_tree(src, files)
-        engine = make_engine(tmp / "home").start()
+        engine = make_engine(tmp / "home", args.cache_mb).start()
         address, folder, port = publish(engine, src)
         label = address.removesuffix(".onion") + ".localhost"
         log(f"site {address} published; snapshot {folder}; proxy on {port}")
@@ -600,7 +622,8 @@ def main(argv: list[str] | None = None) -> int:
                     runs.append(run)
                     log(f"round {rnd} {test:5} {srv.name:10} {run.rps:10,.0f} req/s "
                         f"{run.mbps:9,.1f} MB/s  cpu {run.cpu_us:7,.0f} µs/req  "
-                        f"p50 {run.p50_ms:.2f} ms  verified {run.verified / 1e6:,.1f} MB")
+                        f"wrk {run.client_pct:3.0f}%  p50 {run.p50_ms:.2f} ms  "
+                        f"verified {run.verified / 1e6:,.1f} MB")
         names = [s.name for s in order]
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -615,14 +638,18 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"\nwrk -t{args.threads}: index.html -c{args.conns}, big -c{args.big_conns}; "
+          f"web.cache_mb {args.cache_mb}; "
           f"{args.rounds} rounds x {args.duration:g} s (medians), servers alternating; "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"{subprocess.run([NGINX, '-v'], capture_output=True, text=True).stderr.strip()}; "
           f"bench took {time.monotonic() - started:.0f} s")
     print(f"tidegate under test: {source}")
-    if source_id() != source:
-        print(f"WARNING: tidegate changed during the run; now {source_id()}")
-    print(report(runs, names, args, args.big_size))
+    after = source_id()
+    if after.rsplit(" ", 1)[-1] != source.rsplit(" ", 1)[-1]:
+        print(f"WARNING: engine/ changed during the run; now {after}")
+    elif after != source:
+        print(f"(git HEAD moved during the run, engine/ unchanged: now {after})")
+    print(report(runs, names, tests, args, args.big_size))
     if counted.counts:
         print("aiohttp.server log records during the run (not printed): " + ", ".join(
             f"{n} x {k}" for k, n in sorted(counted.counts.items())))

@@ -67,6 +67,7 @@ def _valid_onion_label(label: str) -> bool:
     return True
 
 
+@lru_cache(maxsize=1024)
 def route_host(host: str | None, port: int, authority: str | None = None) -> HostRoute | None:
     """What ``host`` (the Host header) names on a proxy listening on ``port``; None when
     the request must be refused. ``authority`` is the absolute-form request target's

@@ -134,6 +134,19 @@ class Verifier:
             raise Mismatch(f.path, f"{st.st_size} bytes on disk, the chain says {f.size}")
         return fd, _identity(st)
 
+    def cached_small(self, site: ServedSite, f: ServedFile) -> bytes | None:
+        """A one-piece file's verified bytes from the cache, if the file on disk is still
+        the one they were read from (one ``lstat``, no open); None otherwise."""
+        if f.root is None or f.size > site.piece_length:
+            return None
+        try:
+            st = os.stat(os.path.join(site.folder, f.path), follow_symlinks=False)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        return self._get((_identity(st), f.root, 0))
+
     def piece_length(self, site: ServedSite, f: ServedFile) -> int:
         """The unit :meth:`read_piece` works in for this file (its size if one piece)."""
         if f.size <= site.piece_length:
