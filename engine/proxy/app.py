@@ -26,7 +26,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from .hosts import HostRoute, may_visit, route_host
-from .ranges import Unsatisfiable, http_date, not_modified, parse_range, range_applies
+from .ranges import apply_span, http_date, not_modified, parse_range, range_applies
 from .served import ServedFile, ServedSite
 from .verify import Mismatch, Verifier
 
@@ -187,13 +187,10 @@ class ProxyApp:
             if cached is not None:  # verified before, and the file is unchanged on disk
                 self.counters.bump("served")
                 return web.Response(body=cached, headers=headers)
-        if isinstance(span, Unsatisfiable):
-            return web.Response(status=416, headers={
-                **headers, "Content-Range": f"bytes */{f.size}"})
-        start, end = span if span is not None else (0, f.size)
-        status = 206 if span is not None else 200
-        if span is not None:
-            headers["Content-Range"] = f"bytes {start}-{end - 1}/{f.size}"
+        applied = apply_span(span, f.size, headers)
+        if applied is None:
+            return web.Response(status=416, headers=headers)
+        start, end, status = applied
         try:
             fd, ident = self.verifier.open(site, f)
         except Mismatch as exc:

@@ -52,6 +52,19 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | Unsatisfiabl
     return start, end
 
 
+def apply_span(span: tuple[int, int] | Unsatisfiable | None, size: int,
+               headers: dict[str, str]) -> tuple[int, int, int] | None:
+    """``(start, end, status)`` for a parsed Range, with its Content-Range added to
+    ``headers``; None when it is unsatisfiable (reply 416 with ``headers``)."""
+    if isinstance(span, Unsatisfiable):
+        headers["Content-Range"] = f"bytes */{size}"
+        return None
+    if span is None:
+        return 0, size, 200
+    headers["Content-Range"] = f"bytes {span[0]}-{span[1] - 1}/{size}"
+    return span[0], span[1], 206
+
+
 def http_date(when: float) -> str:
     return formatdate(when, usegmt=True)
 

@@ -24,7 +24,7 @@ from aiohttp import web
 from ..errors import EngineError, UnknownTorrentError
 from ..torrents.pieces import StreamFile, StreamInfo
 from .app import LOCAL_HEADERS, head_response, page
-from .ranges import Unsatisfiable, parse_range
+from .ranges import apply_span, parse_range
 from .served import content_type
 
 if TYPE_CHECKING:
@@ -58,13 +58,10 @@ class Streamer:
         headers = {**LOCAL_HEADERS, "Content-Type": content_type(f.path),
                    "Accept-Ranges": "bytes", "Cache-Control": "no-store"}
         span = parse_range(request.headers.get("Range"), f.size)
-        if isinstance(span, Unsatisfiable):
-            return web.Response(status=416, headers={
-                **headers, "Content-Range": f"bytes */{f.size}"})
-        start, end = span if span is not None else (0, f.size)
-        status = 206 if span is not None else 200
-        if span is not None:
-            headers["Content-Range"] = f"bytes {start}-{end - 1}/{f.size}"
+        applied = apply_span(span, f.size, headers)
+        if applied is None:
+            return web.Response(status=416, headers=headers)
+        start, end, status = applied
         if request.method == "HEAD" or start == end:
             return await head_response(request, status, headers, end - start)
         if info.paused:

@@ -50,20 +50,11 @@ def pieces_root(path: Path, progress: Callable[[int], None] | None = None) -> by
 
 def verify_files(base: Path, entry: Update) -> list[str]:
     """Every file of the manifest, hashed on disk: empty when all match."""
-    problems = []
-    for f in entry.files:
-        path = base.joinpath(*f.path)
-        name = "/".join(f.path)
-        try:
-            size = path.stat().st_size
-        except OSError:
-            problems.append(f"{name}: missing")
-            continue
-        if size != f.size:
-            problems.append(f"{name}: {size} bytes, the manifest says {f.size}")
-        elif pieces_root(path) != f.root:
-            problems.append(f"{name}: pieces root differs from the manifest")
-    return problems
+    return verify_with_layers(base, entry, _NO_LAYERS)[0]
+
+
+_NO_LAYERS = 1 << 62
+"""A piece length no file reaches: :func:`verify_with_layers` then keeps no layer."""
 
 
 # ---------------------------------------------------------------------- piece layers
