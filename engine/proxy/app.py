@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -281,7 +282,6 @@ async def head_response(request: web.BaseRequest, status: int, headers: dict[str
 
 
 def _close(fd: int) -> None:
-    import os
     try:
         os.close(fd)
     except OSError:

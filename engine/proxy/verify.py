@@ -22,13 +22,13 @@ import stat
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from ..sites.merkle import (
     decode_layers,
     leaves_of,
     piece_hash,
     piece_layer,
+    read_leaves,
     root_from_layer,
     root_of_leaves,
 )
@@ -124,8 +124,6 @@ class Verifier:
         """An fd of the file and its identity; Mismatch when it cannot be the chain's file."""
         try:
             fd = open_regular(str(site.folder), f.path)
-        except Mismatch:
-            raise
         except OSError as exc:
             raise Mismatch(f.path, f"cannot be opened ({exc.strerror})") from None
         st = os.fstat(fd)
@@ -233,17 +231,9 @@ class Verifier:
     def _layer_from_data(self, site: ServedSite, f: ServedFile, fd: int) -> _Layer:
         """No usable layer on disk: hash the whole file once (a full verification)."""
         with os.fdopen(os.dup(fd), "rb") as fh:
-            leaves = file_leaves_from(fh)
+            leaves = read_leaves(fh)
         if root_of_leaves(leaves) != f.root:
             raise Mismatch(f.path, f"its content does not match the pieces root in the chain "
                                    f"at height {site.height}")
         return _Layer(site.piece_length, tuple(piece_layer(leaves, site.piece_length)))
-
-
-def file_leaves_from(fh: BinaryIO) -> list[bytes]:
-    leaves: list[bytes] = []
-    read = fh.read
-    while chunk := read(1 << 20):
-        leaves.extend(leaves_of(chunk))
-    return leaves
 

@@ -91,6 +91,7 @@ class Visitor:
         connector = ProxyConnector.from_url(f"socks5://{m.group(1)}:{m.group(2)}", rdns=True)
         url = f"http://{route.address}{request.rel_url}"
         headers = {k: v for k in _FORWARD_REQUEST if (v := request.headers.get(k)) is not None}
+        resp: web.StreamResponse | None = None
         try:
             async with ClientSession(connector=connector, timeout=ClientTimeout(
                     total=None, sock_connect=60, sock_read=60)) as session:
@@ -106,6 +107,10 @@ class Visitor:
                     await resp.write_eof()
                     return resp
         except (TimeoutError, ClientError, OSError) as exc:
+            if resp is not None and resp.prepared:  # cut mid-body: end it, as a short read
+                if request.transport is not None:
+                    request.transport.abort()
+                return resp
             return page(502, "Not reachable through Tor",
                         f"No verified copy here, and {route.address} could not be fetched "
                         f"through Tor at {self.tor_socks}: {exc}", SITE_HEADERS)

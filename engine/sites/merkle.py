@@ -9,8 +9,8 @@ libtorrent downloaded, and of what sits on disk later (``tidegate site verify``)
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import fastbencode
 
@@ -22,30 +22,44 @@ LAYERS_FILE = "layers"
 _READ = 1 << 20
 
 
+def _fold(row: list[bytes]) -> bytes:
+    """Hash a row (a power of two long) pairwise up to its root."""
+    while len(row) > 1:
+        row = [hashlib.sha256(row[i] + row[i + 1]).digest() for i in range(0, len(row), 2)]
+    return row[0]
+
+
+def _width(n: int) -> int:
+    """The smallest power of two >= n."""
+    return 1 << max(0, n - 1).bit_length()
+
+
+def subtree_root(leaves: list[bytes], width: int) -> bytes:
+    """Root of ``width`` leaves (a power of two): ``leaves`` then zero hashes."""
+    return _fold(leaves + [bytes(32)] * (width - len(leaves)))
+
+
 def root_of_leaves(leaves: list[bytes]) -> bytes:
-    width = 1
-    while width < len(leaves):
-        width *= 2
-    layer = leaves + [bytes(32)] * (width - len(leaves))
-    while len(layer) > 1:
-        layer = [hashlib.sha256(layer[i] + layer[i + 1]).digest()
-                 for i in range(0, len(layer), 2)]
-    return layer[0]
+    return subtree_root(leaves, _width(len(leaves)))
 
 
-def pieces_root(path: Path, progress: Callable[[int], None] | None = None) -> bytes | None:
-    """The file's pieces root; None for an empty file (the manifest's convention)."""
-    leaves: list[bytes] = []
+def leaves_of(data: bytes | memoryview) -> list[bytes]:
+    view = memoryview(data)
     sha = hashlib.sha256
+    return [sha(view[i:i + BLOCK]).digest() for i in range(0, len(view), BLOCK)]
+
+
+def read_leaves(f: BinaryIO) -> list[bytes]:
+    """The 16 KiB block hashes of everything left to read in ``f``."""
+    leaves: list[bytes] = []
+    while chunk := f.read(_READ):
+        leaves.extend(leaves_of(chunk))
+    return leaves
+
+
+def file_leaves(path: Path) -> list[bytes]:
     with open(path, "rb") as f:
-        while chunk := f.read(_READ):
-            view = memoryview(chunk)
-            leaves.extend(sha(view[i:i + BLOCK]).digest() for i in range(0, len(view), BLOCK))
-            if progress is not None:
-                progress(len(chunk))
-    if not leaves:
-        return None
-    return root_of_leaves(leaves)
+        return read_leaves(f)
 
 
 def verify_files(base: Path, entry: Update) -> list[str]:
@@ -66,21 +80,6 @@ _NO_LAYERS = 1 << 62
 # snapshot); it is trusted only once its root equals the manifest's.
 
 
-def leaves_of(data: bytes | memoryview) -> list[bytes]:
-    view = memoryview(data)
-    sha = hashlib.sha256
-    return [sha(view[i:i + BLOCK]).digest() for i in range(0, len(view), BLOCK)]
-
-
-def subtree_root(leaves: list[bytes], width: int) -> bytes:
-    """Root of ``width`` leaves (a power of two): ``leaves`` then zero hashes."""
-    layer = leaves + [bytes(32)] * (width - len(leaves))
-    while len(layer) > 1:
-        layer = [hashlib.sha256(layer[i] + layer[i + 1]).digest()
-                 for i in range(0, len(layer), 2)]
-    return layer[0]
-
-
 def piece_hash(data: bytes | memoryview, piece_length: int) -> bytes:
     """A piece's node in the file's tree: its blocks' root, padded to a whole piece."""
     return subtree_root(leaves_of(data), piece_length // BLOCK)
@@ -95,21 +94,7 @@ def piece_layer(leaves: list[bytes], piece_length: int) -> list[bytes]:
 def root_from_layer(layer: list[bytes], piece_length: int) -> bytes:
     """The pieces root a piece layer stands for (BEP 52: zero leaves beyond the end)."""
     pad = subtree_root([], piece_length // BLOCK)
-    width = 1
-    while width < len(layer):
-        width *= 2
-    row = layer + [pad] * (width - len(layer))
-    while len(row) > 1:
-        row = [hashlib.sha256(row[i] + row[i + 1]).digest() for i in range(0, len(row), 2)]
-    return row[0]
-
-
-def file_leaves(path: Path) -> list[bytes]:
-    leaves: list[bytes] = []
-    with open(path, "rb") as f:
-        while chunk := f.read(_READ):
-            leaves.extend(leaves_of(chunk))
-    return leaves
+    return _fold(layer + [pad] * (_width(len(layer)) - len(layer)))
 
 
 def encode_layers(piece_length: int, layers: dict[bytes, list[bytes]]) -> bytes:

@@ -61,9 +61,9 @@ class PieceReader:
             for i in range(fs.num_files())
             if not fs.file_flags(i) & lt.file_storage.flag_pad_file)
         st = handle.status()
-        paused = bool(st.flags & lt.torrent_flags.paused) and \
-            not bool(st.flags & lt.torrent_flags.auto_managed)
-        paused = paused or bool(st.flags & lt.torrent_flags.upload_mode)
+        flags = st.flags
+        paused = bool(flags & lt.torrent_flags.upload_mode) or (
+            bool(flags & lt.torrent_flags.paused) and not flags & lt.torrent_flags.auto_managed)
         return StreamInfo(torrent_id, st.name, ti.piece_length(), ti.num_pieces(), files, paused)
 
     def read(self, torrent_id: str, handle: lt.torrent_handle, piece: int, deadline_ms: int,
