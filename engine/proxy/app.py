@@ -174,7 +174,7 @@ class ProxyApp:
             return web.Response(status=301, headers={**SITE_HEADERS, "Location": redirect})
         if f is None:
             return page(404, "Not found", "This site has no file at this path.", SITE_HEADERS)
-        headers = self._headers(site, f)
+        headers = self.file_headers(site, f)
         req_headers = request.headers
         if ("If-None-Match" in req_headers or "If-Modified-Since" in req_headers) and \
                 not_modified(req_headers, f.etag, f.modified):
@@ -230,17 +230,23 @@ class ProxyApp:
                 if request.transport is not None:
                     request.transport.abort()  # ends the stream: no unverified byte
                 return resp
-            if resp is None:
-                resp = web.StreamResponse(status=status, headers=headers)
-                resp.content_length = end - start
-                await resp.prepare(request)
-            await resp.write(chunk[off:off + n])
+            try:
+                if resp is None:
+                    resp = web.StreamResponse(status=status, headers=headers)
+                    resp.content_length = end - start
+                    await resp.prepare(request)
+                await resp.write(chunk[off:off + n])
+            except ConnectionResetError:  # the client went away: nothing to report
+                return resp or web.Response(status=499)
         assert resp is not None
-        await resp.write_eof()
+        try:
+            await resp.write_eof()
+        except ConnectionResetError:
+            return resp
         self.counters.bump("served")
         return resp
 
-    def _headers(self, site: ServedSite, f: ServedFile) -> dict[str, str]:
+    def file_headers(self, site: ServedSite, f: ServedFile) -> dict[str, str]:
         """A file's response headers, built once per (site, snapshot, height, file)."""
         key = (site.address, site.seq, site.height, f.path)
         base = self._header_cache.get(key)

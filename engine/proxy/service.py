@@ -25,6 +25,7 @@ from ..errors import EngineError
 from ..events import Log
 from ..state import WebState
 from .app import SERVER, ProxyApp
+from .fastpath import FastPath
 from .served import ServedTable
 from .stream import Streamer
 from .verify import Verifier
@@ -58,6 +59,8 @@ class ProxyService:
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
         self._site_servers: dict[str, asyncio.AbstractServer] = {}
+        self._site_fast: dict[str, FastPath] = {}
+        self._fast: list[FastPath] = []
         self._pool = concurrent.futures.ThreadPoolExecutor(READ_THREADS,
                                                            thread_name_prefix="tidegate-read")
 
@@ -138,9 +141,11 @@ class ProxyService:
             streamer=Streamer(self.engine, web_cfg.stream_timeout, web_cfg.readahead_mb << 20),
             visitor=self.visitor)
         server = web.Server(self.app.handle, access_log=None)
+        fast = FastPath(self.app, server)
+        self._fast = [fast]
         try:
-            listener = await self.loop.create_server(server, web_cfg.listen, web_cfg.port,
-                                                     reuse_address=True)
+            listener = await self.loop.create_server(fast.protocol, web_cfg.listen,
+                                                     web_cfg.port, reuse_address=True)
         except OSError as exc:
             self.error = (f"cannot listen on {web_cfg.listen}:{web_cfg.port}: {exc.strerror}"
                           " (set web.port in the config, or 0 for any free port)")
@@ -154,6 +159,8 @@ class ProxyService:
             while not self._stop.is_set():
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), REPORT_EVERY)
+                for fast_path in self._fast:
+                    fast_path.close_idle()
                 if self.app.counters.changed:
                     self.app.counters.changed = False
                     self._publish()
@@ -161,6 +168,9 @@ class ProxyService:
             listener.close()
             for site_server in self._site_servers.values():
                 site_server.close()
+            for fast_path in self._fast:
+                for conn in list(fast_path.conns):
+                    conn.close()
             await server.shutdown(1.0)
             outbox.close()
             self.port = 0
@@ -172,14 +182,22 @@ class ProxyService:
                        port=lambda: self.port, on_bad=self.on_bad, site_only=address,
                        counters=self.app.counters)
         socket_path.unlink(missing_ok=True)
+        fast = FastPath(app, web.Server(app.handle, access_log=None))
         self._site_servers[address] = await self.loop.create_unix_server(
-            web.Server(app.handle, access_log=None), str(socket_path))
+            fast.protocol, str(socket_path))
+        self._site_fast[address] = fast
+        self._fast.append(fast)
         socket_path.chmod(0o600)
 
     async def _close_site(self, address: str) -> None:
         server = self._site_servers.pop(address, None)
         if server is not None:
             server.close()
+        fast = self._site_fast.pop(address, None)
+        if fast is not None:
+            self._fast.remove(fast)
+            for conn in list(fast.conns):
+                conn.close()
 
     def _publish(self) -> None:
         c = self.app.counters if self.app is not None else None
