@@ -12,7 +12,19 @@ import sys
 
 from engine.errors import ConfigError, TidegateError
 
-from .commands import control, create, daemon, download, info, seed, sites, torrents, tui, web
+from .commands import (
+    control,
+    create,
+    daemon,
+    download,
+    info,
+    seed,
+    sites,
+    tor,
+    torrents,
+    tui,
+    web,
+)
 from .console import fail
 
 
@@ -23,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="TIDEGATE_HOME relocates config, data and runtime files.")
     parser.add_argument("--version", action="version", version="tidegate 0.1.0")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (tui, download, create, seed, info, daemon, torrents, control, sites, web):
+    for module in (tui, download, create, seed, info, daemon, torrents, control, sites, web, tor):
         module.register(sub)
     return parser
 

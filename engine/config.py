@@ -241,6 +241,34 @@ class WebConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True)
     """How far ahead of a stream's position pieces are asked for."""
 
 
+class TorConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Tor: onion services for sites, and what goes through tor (docs/tor.md)."""
+
+    mode: Literal["clearnet", "tor-hosting", "tor-all"] = "clearnet"
+    """``clearnet``: tor is not used. ``tor-hosting``: sites may be published as onion
+    services; the swarm stays in the clear. ``tor-all``: also every peer and tracker
+    connection through tor's SOCKS port; DHT, uTP, LSD, UPnP and NAT-PMP off."""
+    control: str = "managed"
+    """``managed``: tidegate runs its own tor (data under TIDEGATE_HOME). Else a tor you
+    run: ``127.0.0.1:9051`` (control port) or ``unix:/run/tor/control`` (socket)."""
+    password: str = ""
+    """Control password of a tor you run; empty: cookie (or no) authentication."""
+    socks: str = ""
+    """Tor's SOCKS port for ``tor-all`` (``127.0.0.1:9050``). Empty: a managed tor's
+    ``127.0.0.1:9066``, or ``127.0.0.1:9050`` for a tor you run."""
+    binary: str = ""
+    """The tor executable for a managed tor; empty: ``tor`` on PATH."""
+    onion_sites: list[str] = msgspec.field(default_factory=list)
+    """Owned sites (names or addresses) to publish as onion services, besides those
+    switched on with ``tidegate site onion NAME on``."""
+    disable_network: bool = False
+    """Start a managed tor with DisableNetwork 1 (tests: services are made, not uploaded)."""
+    torrc: dict[str, str | list[str]] = msgspec.field(default_factory=dict)
+    """Extra options for a managed tor (e.g. to join a private tor network)."""
+    timeout: float = 30.0
+    """Seconds a start, connection or control call may take."""
+
+
 class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole configuration file."""
 
@@ -257,6 +285,7 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     bus: BusConfig = msgspec.field(default_factory=BusConfig)
     web: WebConfig = msgspec.field(default_factory=WebConfig)
     sites: SitesConfig = msgspec.field(default_factory=SitesConfig)
+    tor: TorConfig = msgspec.field(default_factory=TorConfig)
 
 
 def _is_loopback(value: str) -> bool:
@@ -301,7 +330,26 @@ _CHECKS: list[tuple[str, Any, str]] = [
     ("web.cache_mb", lambda v: 0 <= v <= 65536, "must be between 0 and 65536"),
     ("web.stream_timeout", lambda v: 1 <= v <= 3600, "must be between 1 and 3600 seconds"),
     ("web.readahead_mb", lambda v: 0 <= v <= 4096, "must be between 0 and 4096"),
+    ("tor.control", lambda v: v == "managed" or v.startswith("unix:/") or
+     _is_loopback_endpoint(v), "must be \"managed\", a loopback host:port or unix:/path"),
+    ("tor.socks", lambda v: v == "" or _is_loopback_endpoint(v),
+     "must be a loopback host:port (tor's SOCKS port on this machine)"),
+    ("tor.timeout", lambda v: 1 <= v <= 600, "must be between 1 and 600 seconds"),
 ]
+
+
+def _is_loopback_endpoint(value: str) -> bool:
+    host, sep, port = value.rpartition(":")
+    return (bool(sep) and port.isdigit() and 0 < int(port) < 65536
+            and _is_loopback(host.strip("[]")))
+
+
+def tor_socks(cfg: Config) -> tuple[str, int]:
+    """Where tor's SOCKS port is (``tor.socks``, or the default for the kind of tor)."""
+    text = cfg.tor.socks or ("127.0.0.1:9066" if cfg.tor.control == "managed"
+                             else "127.0.0.1:9050")
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
 
 
 def _get(cfg: Config, dotted: str) -> Any:

@@ -36,10 +36,12 @@ from .requests import AddRequest, check_rate
 from .sites.service import SitesService
 from .state import (
     ChainEntryInfo,
+    OnionReply,
     SiteReport,
     SiteState,
     Snapshot,
     TorrentDetails,
+    TorState,
     WebState,
 )
 from .torrents import session as lt_session
@@ -50,6 +52,7 @@ from .waker import drain
 
 if TYPE_CHECKING:
     from .proxy.service import ProxyService
+    from .tor.service import TorService
 
 
 class Engine:
@@ -95,6 +98,7 @@ class Engine:
         """Set if the engine thread died of an unexpected exception."""
         self._sites_state: MappingProxyType[str, SiteState] = MappingProxyType({})
         self._web_state = WebState()
+        self._tor_state = TorState(mode=self.config.tor.mode, control=self.config.tor.control)
         self._dht_pinned: list[tuple[str, int]] = [
             (h.strip("[]"), int(p)) for h, _, p in
             (n.rpartition(":") for n in self.config.network.dht_nodes)]
@@ -103,6 +107,8 @@ class Engine:
             self._sites = SitesService(self, self.loaded.paths.data_dir / "sites")
         self.proxy: ProxyService | None = None
         """The Smart Proxy (with sites, when ``web.enabled``); in-process only."""
+        self.tor: TorService | None = None
+        """Tor and the onion services (with sites, unless ``tor.mode`` is clearnet)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -129,12 +135,21 @@ class Engine:
                 from .proxy.service import ProxyService
                 self.proxy = ProxyService(self, self._sites.served, self._sites.report_bad)
                 self.proxy.start()
+            if self.config.tor.mode != "clearnet":
+                from .tor.service import TorService
+                paths = self.loaded.paths
+                self.tor = TorService(self, self.proxy, paths.data_dir / "tor",
+                                      paths.runtime_dir)
+                self.tor.start()
+                self._sites.post(self._sites.push_onions)
         return self
 
     def stop(self, timeout: float | None = None) -> None:
         """Save resume data for every torrent and stop, within a bounded time."""
         if self._thread is None:
             return
+        if self.tor is not None:
+            self.tor.stop()
         if self.proxy is not None:
             self.proxy.stop()
         if self._sites is not None:
@@ -353,6 +368,14 @@ class Engine:
         """Follow a site by address: fetch, verify and seed each new snapshot."""
         return self._site_service().submit("follow", address)
 
+    def site_onion(self, site: str, enabled: bool | None = None, add_client: str = "",
+                   client_key: str = "", remove_client: str = "") -> Future[OnionReply]:
+        """Switch an owned site's onion service on or off (kept across restarts), and
+        allow or remove a client (v3 client authorisation). Needs ``tor.mode``
+        ``tor-hosting`` or ``tor-all``; ``Snapshot.tor.onions`` shows the service."""
+        return self._site_service().submit("onion", site, enabled, add_client, client_key,
+                                           remove_client)
+
     def site_unfollow(self, site: str, delete_data: bool = False) -> Future[None]:
         return self._site_service().submit("unfollow", site, delete_data)
 
@@ -390,6 +413,13 @@ class Engine:
         """The Smart Proxy's state, published in the next snapshot."""
         def apply() -> None:
             self._web_state = state
+            self._m().dirty = True
+        return self._call(apply)
+
+    def set_tor(self, state: TorState) -> Future[None]:
+        """Tor's state (from the tor thread), published in the next snapshot."""
+        def apply() -> None:
+            self._tor_state = state
             self._m().dirty = True
         return self._call(apply)
 
@@ -563,7 +593,8 @@ class Engine:
                 {tid: t.state for tid, t in m.torrents.items() if t.state is not None})
             m.torrents_changed = False
         snap = Snapshot(seq=self._board.snapshot.seq + 1, time=time.time(), torrents=torrents,
-                        stats=m.stats, sites=self._sites_state, web=self._web_state)
+                        stats=m.stats, sites=self._sites_state, web=self._web_state,
+                        tor=self._tor_state)
         self._board.publish(snap)
         self._notify()
 
@@ -571,7 +602,7 @@ class Engine:
         old = self._board.snapshot
         self._board.publish(Snapshot(seq=old.seq + 1, time=time.time(), torrents=old.torrents,
                                      stats=old.stats, running=False, sites=old.sites,
-                                     web=WebState()))
+                                     web=WebState(), tor=TorState(mode=self.config.tor.mode)))
         self._notify()
 
     def _shutdown(self, ses: Any, m: TorrentManager) -> None:

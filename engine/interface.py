@@ -14,7 +14,14 @@ from typing import Any, Protocol
 from .config import Config
 from .events import EventStream
 from .requests import AddRequest
-from .state import ChainEntryInfo, SiteReport, SiteState, Snapshot, TorrentDetails
+from .state import (
+    ChainEntryInfo,
+    OnionReply,
+    SiteReport,
+    SiteState,
+    Snapshot,
+    TorrentDetails,
+)
 
 
 class EngineAPI(Protocol):
@@ -87,6 +94,9 @@ class EngineAPI(Protocol):
     def site_follow(self, address: str) -> Future[SiteState]: ...
 
     def site_unfollow(self, site: str, delete_data: bool = False) -> Future[None]: ...
+
+    def site_onion(self, site: str, enabled: bool | None = None, add_client: str = "",
+                   client_key: str = "", remove_client: str = "") -> Future[OnionReply]: ...
 
     def site_check(self, site: str) -> Future[None]: ...
 

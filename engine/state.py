@@ -147,6 +147,11 @@ class SiteState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     source: str = ""
     """The folder an owned site publishes from."""
     hosting: SiteHosting = SiteHosting()
+    onion: bool = False
+    """An owned site switched on as an onion service (``Snapshot.tor.onions`` has its
+    state)."""
+    onion_clients: tuple[str, ...] = ()
+    """Names of the clients allowed to reach the onion service (empty: anyone)."""
 
 
 class ChainEntryInfo(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -201,6 +206,57 @@ class WebState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Files that failed verification while being served."""
 
 
+class OnionState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One site's onion service."""
+
+    state: str
+    """``publishing`` (wanted, not on tor yet), ``published`` (tor runs it),
+    ``uploaded`` (a directory took its descriptor), ``error`` or ``removed``."""
+    descriptors: int = 0
+    """Descriptor uploads accepted since the service was last added to tor."""
+    clients: int = 0
+    """Client keys allowed (v3 client authorisation); 0: anyone with the address."""
+    error: str = ""
+
+    def describe(self) -> str:
+        """One line for people (untrusted text is the caller's to clean)."""
+        text = {"publishing": "publishing (waiting for tor)",
+                "published": "published (tor runs it; descriptor not uploaded yet)",
+                "uploaded": f"reachable (descriptor uploaded {self.descriptors}x)",
+                "removed": "removed", "error": "error"}.get(self.state, self.state)
+        if self.clients:
+            text += f", {self.clients} client key(s) only"
+        return text + (f": {self.error}" if self.error else "")
+
+
+class OnionReply(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Reply to ``site_onion``."""
+
+    site: SiteState
+    auth_line: str = ""
+    """For a client key made here: the line that client puts in a file in its tor's
+    ``ClientOnionAuthDir`` (``<addr>:descriptor:x25519:<private key>``). Shown once."""
+
+
+class TorState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Tor: the network mode, the control connection and each site's onion service."""
+
+    mode: str = "clearnet"
+    """``clearnet``, ``tor-hosting`` or ``tor-all`` (the ``tor.mode`` setting)."""
+    connected: bool = False
+    """A control connection to tor is up."""
+    control: str = ""
+    """``managed`` (tidegate's own tor) or the endpoint of the user's tor."""
+    pid: int = 0
+    """A managed tor's process id (0 otherwise)."""
+    version: str = ""
+    socks: str = ""
+    """``host:port`` of tor's SOCKS port when the swarm goes through it (tor-all)."""
+    error: str = ""
+    onions: Mapping[str, OnionState] = MappingProxyType({})
+    """Site address -> its onion service."""
+
+
 class Snapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The whole session at one moment. Replaced, never mutated."""
 
@@ -214,6 +270,8 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Published and followed sites by address (a new mapping only when one changed)."""
     web: WebState = WebState()
     """The Smart Proxy (docs/proxy.md)."""
+    tor: TorState = TorState()
+    """Tor and the sites' onion services (docs/tor.md)."""
 
 
 def enc_hook(obj: object) -> object:

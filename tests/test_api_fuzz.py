@@ -284,6 +284,8 @@ def _typed(rng: random.Random, info: msgspec.structs.FieldInfo) -> Any:
         return rng.choice([None, rand_text(rng, 60)])
     if name == "bool":
         return rng.random() < 0.5
+    if name == "bool | None":
+        return rng.choice([None, True, False])
     if name == "int | None":
         return rng.choice([None, rand_int(rng)])
     if name == "float | None":

@@ -120,6 +120,8 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "site_list": {},
     "site_log": {"site": "blog"},
     "site_verify": {"site": "blog", "rebuild": "/srv/www"},
+    "site_onion": {"site": "blog", "enabled": True, "add_client": "alice",
+                   "client_key": "", "remove_client": "bob"},
     "shutdown": {},
 }
 
@@ -287,6 +289,7 @@ WRONG_BY_TYPE: dict[str, list[Any]] = {
     "str": [7, None, b"bytes", ["x"], {"x": 1}],
     "str | None": [7, b"bytes", ["x"], {"x": 1}, True],
     "bool": [1, 0, "true", None, 1.0],
+    "bool | None": [1, 0, "true", 1.0, [True]],
     "int | None": [True, 1.5, "5", [1], {"a": 1}],
     "float | None": ["1.0", True, [1.0]],
     "dict[int, int]": [{"0": 1}, {0: "7"}, {0: True}, [[0, 1]], None],
@@ -740,3 +743,25 @@ def test_other_versions_and_shapes_are_refused(frames: list[bytes]) -> None:
 def test_unreadable_publications_are_refused(topic: bytes, body: bytes) -> None:
     with pytest.raises(errors.ProtocolError, match=f"unreadable {topic!r} publication"):
         p.parse_publication([topic, p.VERSION, body])
+
+
+def test_tor_state_travels_in_deltas_only_when_it_changed() -> None:
+    from types import MappingProxyType
+
+    from engine.api.client import _applied
+    from engine.state import OnionState, SessionStats, TorState
+
+    stats = SessionStats()
+    base = Snapshot(seq=1, time=1.0, torrents=MappingProxyType({}), stats=stats)
+    tor = TorState(mode="tor-hosting", connected=True, control="managed", pid=42,
+                   version="0.4.9.11", onions=MappingProxyType(
+                       {"a" * 56 + ".onion": OnionState(state="uploaded", descriptors=2,
+                                                        clients=1)}))
+    new = Snapshot(seq=2, time=2.0, torrents=base.torrents, stats=stats, tor=tor)
+    delta = p.diff(base, new, "e")
+    back = p.parse_publication(p.encode_publication(p.TOPIC_DELTA, delta))
+    assert isinstance(back, p.Delta) and back.tor == tor
+    assert _applied(base, back).tor == tor
+    same = Snapshot(seq=3, time=3.0, torrents=base.torrents, stats=stats, tor=tor)
+    assert p.diff(new, same, "e").tor is None
+    assert _applied(new, p.diff(new, same, "e")).tor == tor

@@ -60,6 +60,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("site", metavar="NAME|ADDRESS")
     p.add_argument("folder", nargs="?", metavar="DIR",
                    help="publish this folder (remembered; default: the last one)")
+    p.add_argument("--onion", action="store_true",
+                   help="also publish it as a Tor onion service (kept on; needs [tor] mode "
+                        "tor-hosting or tor-all)")
     p.add_argument("--json", action="store_true", help="print the site after publishing as JSON")
     add_connect_options(p)
     p.set_defaults(run=run_publish)
@@ -99,6 +102,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the onion address instead (through the proxy's PAC file, or Tor)")
     add_connect_options(p)
     p.set_defaults(run=run_url)
+
+    from .tor import register_site_onion
+
+    register_site_onion(ss)
 
     p = ss.add_parser("verify", help="verify the chain and the hosted snapshot's files "
                                      "(exit 1 on any problem)")
@@ -180,6 +187,8 @@ def run_publish(args: argparse.Namespace) -> int:
         sites = client.snapshot.sites
         address = _address_of(sites, args.site)
         before = sites[address].height if address else None
+        if args.onion:  # refused before anything is published if tor is off
+            client.site_onion(args.site, True).result()
         state = _publish(client, args.site, _folder(args.folder), address)
     finally:
         client.stop()
@@ -192,6 +201,9 @@ def run_publish(args: argparse.Namespace) -> int:
              "announced again")
     else:
         note(f"published {clean(state.name)} at height {state.height} ({state.address})")
+    if args.onion:
+        note(f"onion service on: http://{state.address}/ (`tidegate tor` shows when it is "
+             "reachable)")
     return 0
 
 

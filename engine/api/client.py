@@ -39,7 +39,14 @@ from ..config import Config
 from ..errors import ConfigError, DaemonUnavailableError, EngineStoppedError, ProtocolError
 from ..events import DaemonConnection, Event, EventsLost, EventStream
 from ..requests import AddRequest
-from ..state import ChainEntryInfo, SiteReport, SiteState, Snapshot, TorrentDetails
+from ..state import (
+    ChainEntryInfo,
+    OnionReply,
+    SiteReport,
+    SiteState,
+    Snapshot,
+    TorrentDetails,
+)
 from ..waker import Waker
 from . import protocol as p
 from . import sockets
@@ -288,6 +295,11 @@ class RemoteEngine:
 
     def site_follow(self, address: str) -> Future[SiteState]:
         return self.call("site_follow", site=address)
+
+    def site_onion(self, site: str, enabled: bool | None = None, add_client: str = "",
+                   client_key: str = "", remove_client: str = "") -> Future[OnionReply]:
+        return self.call("site_onion", site=site, enabled=enabled, add_client=add_client,
+                         client_key=client_key, remove_client=remove_client)
 
     def site_unfollow(self, site: str, delete_data: bool = False) -> Future[None]:
         return self.call("site_unfollow", site=site, delete_data=delete_data)
@@ -653,8 +665,9 @@ def _applied(snap: Snapshot, delta: p.Delta) -> Snapshot:
     if delta.sites is not None:
         sites = MappingProxyType({s.address: s for s in delta.sites})
     web = snap.web if delta.web is None else delta.web
+    tor = snap.tor if delta.tor is None else delta.tor
     return Snapshot(seq=delta.seq, time=delta.time, torrents=torrents, stats=delta.stats,
-                    running=delta.running, sites=sites, web=web)
+                    running=delta.running, sites=sites, web=web, tor=tor)
 
 
 def _fail(fut: Future[Any], exc: BaseException) -> None:

@@ -29,12 +29,14 @@ from ..events import Event, event_types
 from ..requests import AddRequest
 from ..state import (
     ChainEntryInfo,
+    OnionReply,
     SessionStats,
     SiteReport,
     SiteState,
     Snapshot,
     TorrentDetails,
     TorrentState,
+    TorState,
     WebState,
     enc_hook,
 )
@@ -104,6 +106,8 @@ class Delta(msgspec.Struct, frozen=True):
     """Every site when any changed since ``base``; None when none did."""
     web: WebState | None = None
     """The Smart Proxy's state when it changed since ``base``."""
+    tor: TorState | None = None
+    """Tor's state (and the onion services) when it changed since ``base``."""
 
 
 class FullSnapshot(msgspec.Struct, frozen=True):
@@ -229,6 +233,17 @@ class SiteUnfollowArgs(_Args, frozen=True, forbid_unknown_fields=True):
     delete_data: bool = False
 
 
+class SiteOnionArgs(_Args, frozen=True, forbid_unknown_fields=True):
+    site: str
+    enabled: bool | None = None
+    """Switch the onion service on or off (None: leave it)."""
+    add_client: str = ""
+    """Allow a client by this name (v3 client authorisation)."""
+    client_key: str = ""
+    """That client's base32 x25519 public key; empty: a key pair is made here."""
+    remove_client: str = ""
+
+
 class SiteVerifyArgs(_Args, frozen=True, forbid_unknown_fields=True):
     site: str
     rebuild: str | None = None
@@ -266,6 +281,7 @@ COMMANDS: dict[str, type[_Args]] = {
     "site_list": NoArgs,
     "site_log": SiteArgs,
     "site_verify": SiteVerifyArgs,
+    "site_onion": SiteOnionArgs,
     "shutdown": NoArgs,
 }
 """Every command and the type of its arguments (docs/api.md lists them for people)."""
@@ -284,6 +300,7 @@ RESULT_TYPES: dict[str, Any] = {
     "site_list": list[SiteState],
     "site_log": list[ChainEntryInfo],
     "site_verify": SiteReport,
+    "site_onion": OnionReply,
 }
 """Commands whose reply carries a value; every other command replies ``None``."""
 
@@ -504,14 +521,15 @@ def diff(old: Snapshot, new: Snapshot, epoch: str) -> Delta:
     """
     sites = None if old.sites is new.sites else list(new.sites.values())
     web = None if old.web == new.web else new.web
+    tor = None if old.tor == new.tor else new.tor
     before = old.torrents
     if before is new.torrents:
         return Delta(epoch, new.seq, old.seq, new.time, [], [], new.stats, new.running, sites,
-                     web)
+                     web, tor)
     changed = [t for tid, t in new.torrents.items() if before.get(tid) is not t]
     removed = [tid for tid in before if tid not in new.torrents]
     return Delta(epoch, new.seq, old.seq, new.time, changed, removed, new.stats, new.running,
-                 sites, web)
+                 sites, web, tor)
 
 
 def apply(snapshot: Snapshot, delta: Delta) -> dict[str, TorrentState]:

@@ -64,6 +64,8 @@ HANDLERS: dict[str, Handler] = {
     "site_publish": lambda e, a: e.site_publish(a.site, a.folder),
     "site_follow": lambda e, a: e.site_follow(a.site),
     "site_unfollow": lambda e, a: e.site_unfollow(a.site, a.delete_data),
+    "site_onion": lambda e, a: e.site_onion(a.site, a.enabled, a.add_client, a.client_key,
+                                            a.remove_client),
     "site_check": lambda e, a: e.site_check(a.site),
     "site_list": lambda e, a: e.site_list(),
     "site_log": lambda e, a: e.site_log(a.site),

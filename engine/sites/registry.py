@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,10 @@ class SiteRecord:
     """A DHT put of the head is under way (puts of one key must not overlap)."""
     next_put: Any = None
     """``(key, head)`` to put once the current put ends."""
+    onion: bool = False
+    """Publish this (owned) site as an onion service."""
+    onion_clients: dict[str, str] = field(default_factory=dict)
+    """Client name -> base32 x25519 public key (v3 client authorisation)."""
 
     @property
     def key_path(self) -> Path:
@@ -96,8 +100,11 @@ class SiteRecord:
         return self.folder / "snapshots" / f"{seq}.torrent"
 
     def save(self) -> None:
-        data = {"v": 1, "name": self.name, "owner": self.owner, "source": self.source,
-                "announced": self.announced}
+        data: dict[str, Any] = {"v": 1, "name": self.name, "owner": self.owner,
+                                "source": self.source, "announced": self.announced}
+        if self.onion or self.onion_clients:
+            data["onion"] = self.onion
+            data["onion_clients"] = dict(self.onion_clients)
         write_synced(self.folder / "site.json", json.dumps(data, indent=1).encode())
         sync_folder(self.folder)
 
@@ -154,6 +161,11 @@ class Registry:
         rec = SiteRecord(folder, address, str(meta["name"]), bool(meta["owner"]),
                          str(meta.get("source", "")), store)
         rec.announced = int(meta.get("announced", -1))
+        rec.onion = bool(meta.get("onion", False))
+        clients = meta.get("onion_clients", {})
+        if not isinstance(clients, dict):
+            raise ValueError("onion_clients in site.json is not a table")
+        rec.onion_clients = {str(k): str(v) for k, v in clients.items()}
         return rec
 
     def create(self, address: str, name: str, owner: bool, source: str) -> SiteRecord:

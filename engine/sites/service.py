@@ -27,7 +27,7 @@ from ..chain import ChainRejected
 from ..errors import EngineStoppedError, SiteError, TidegateError
 from ..events import Log
 from ..proxy.served import ServedTable
-from ..state import SiteState
+from ..state import OnionReply, SiteState
 from ..waker import Waker
 from .inspect import chain_log, verify_site
 from .registry import Registry, SiteRecord
@@ -53,6 +53,7 @@ class SitesService:
         self._published: dict[str, SiteState] = {}
         self.served = ServedTable()
         """What the Smart Proxy serves; rebuilt here, read by the proxy thread."""
+        self._onion_sig: tuple[Any, ...] | None = None
 
     # ------------------------------------------------------------------ any thread
 
@@ -223,7 +224,38 @@ class SitesService:
         if kind == "verify":
             rec = self.registry.resolve(args[0])
             return verify_site(rec, args[1], self.hosting.newest(rec.address))
+        if kind == "onion":
+            from .onion import set_onion
+
+            rec, line = set_onion(self.registry, self.engine.config, *args)
+            self.push_onions()
+            return OnionReply(site=self._state(rec), auth_line=line)
         raise SiteError(kind, "unknown site command")
+
+    def push_onions(self) -> None:
+        """Tell the tor thread which owned sites should be onion services (when that
+        changed): those switched on, and those ``tor.onion_sites`` names."""
+        tor = self.engine.tor
+        if tor is None:
+            return
+        named = set(self.engine.config.tor.onion_sites)
+        sites = [r for r in self.registry.sites.values() if r.owner and (
+            r.onion or r.name in named or r.address in named)]
+        sig = tuple(sorted((r.address, tuple(sorted(r.onion_clients.values())))
+                           for r in sites))
+        if sig == self._onion_sig:
+            return
+        self._onion_sig = sig
+        from ..tor.service import Wanted
+
+        wanted = {}
+        for rec in sites:
+            try:
+                wanted[rec.address] = Wanted(rec.key().seed,
+                                             tuple(sorted(rec.onion_clients.values())))
+            except TidegateError as exc:
+                self.engine.post_event(Log(level="error", message=f"onion {rec.name}: {exc}"))
+        tor.want(wanted)
 
     def _state(self, rec: SiteRecord) -> SiteState:
         chain = rec.store.chain
@@ -233,9 +265,11 @@ class SitesService:
             head=chain.head_hash.hex() if chain.head_hash else "",
             head_time=head.time if head is not None else 0, announced=rec.announced,
             checked=rec.checked, equivocating=chain.equivocating, error=rec.error,
-            source=rec.source, hosting=self.hosting.state_for(rec.address))
+            source=rec.source, hosting=self.hosting.state_for(rec.address), onion=rec.onion,
+            onion_clients=tuple(sorted(rec.onion_clients)))
 
     def _publish(self, wait: bool = False) -> None:
+        self.push_onions()
         self.served.update({a: (r, seq) for a, r in self.registry.sites.items()
                             if (seq := self.hosting.newest(a)) >= 0})
         states = {a: self._state(r) for a, r in self.registry.sites.items()}

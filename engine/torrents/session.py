@@ -10,7 +10,7 @@ from typing import Any
 
 import libtorrent as lt
 
-from ..config import Config
+from ..config import Config, tor_socks
 from ..errors import EngineError
 
 ALERT_MASK = (
@@ -51,7 +51,7 @@ def settings_for(cfg: Config) -> dict[str, Any]:
         with_password = {"socks5": lt.proxy_type_t.socks5_pw, "http": lt.proxy_type_t.http_pw}
         proxy_type = with_password[proxy.type]
     perf = cfg.performance
-    return {
+    settings = {
         "user_agent": USER_AGENT,
         "peer_fingerprint": PEER_FINGERPRINT,
         "alert_mask": int(ALERT_MASK),
@@ -99,6 +99,36 @@ def settings_for(cfg: Config) -> dict[str, Any]:
         "send_buffer_watermark_factor": perf.send_buffer_watermark_factor,
         "stop_tracker_timeout": 2,
         **SAFETY,
+    }
+    if cfg.tor.mode == "tor-all":
+        settings.update(tor_all_settings(cfg))
+    return settings
+
+
+def tor_all_settings(cfg: Config) -> dict[str, Any]:
+    """``tor.mode = "tor-all"``: every peer and tracker connection through tor's SOCKS
+    port (names resolved by tor), nothing libtorrent cannot send through it (DHT, uTP,
+    LSD, UPnP, NAT-PMP; UDP trackers fail, as tor's SOCKS has no UDP), no identifying
+    peer id or user agent, and a listen socket on loopback only (docs/tor.md)."""
+    host, port = tor_socks(cfg)
+    return {
+        "proxy_type": int(lt.proxy_type_t.socks5),
+        "proxy_hostname": host,
+        "proxy_port": port,
+        "proxy_username": "",
+        "proxy_password": "",
+        "proxy_peer_connections": True,
+        "proxy_tracker_connections": True,
+        "proxy_hostnames": True,
+        "force_proxy": True,
+        "anonymous_mode": True,
+        "enable_dht": False,
+        "enable_lsd": False,
+        "enable_upnp": False,
+        "enable_natpmp": False,
+        "enable_outgoing_utp": False,
+        "enable_incoming_utp": False,
+        "listen_interfaces": "127.0.0.1:0",
     }
 
 

@@ -32,7 +32,7 @@ from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, S
 
 from engine import units
 from engine.safetext import clean
-from engine.state import SiteState, Snapshot, WebState
+from engine.state import SiteState, Snapshot, TorState, WebState
 
 from .dialogs import Dialog, _buttons
 
@@ -161,7 +161,8 @@ def site_url(site: SiteState, web: WebState) -> str:
         if web.port else ""
 
 
-def detail_text(site: SiteState | None, count: int, web: WebState | None = None) -> Text:
+def detail_text(site: SiteState | None, count: int, web: WebState | None = None,
+                tor: TorState | None = None) -> Text:
     """What the panel below the table says about the selected site."""
     if site is None:
         return Text(EMPTY_HINT if count == 0 else "No site selected.", style="dim")
@@ -176,6 +177,13 @@ def detail_text(site: SiteState | None, count: int, web: WebState | None = None)
         else:
             out.append("the Smart Proxy is not running" +
                        (f": {clean(web.error)}" if web.error else ""), style="dim")
+    onion = tor.onions.get(site.address) if tor is not None else None
+    if onion is not None or site.onion:
+        out.append("\nOnion    ", style="bold")
+        out.append(f"http://{clean(site.address)}/  " if site.onion else "")
+        out.append(onion.describe() if onion is not None else
+                   "switched on; tor.mode is clearnet, so it is not published",
+                   style="red" if onion is None or onion.state == "error" else "")
     if site.owner:
         out.append("\nFolder   ", style="bold")
         out.append(clean(site.source) if site.source else
@@ -314,6 +322,8 @@ class SitesScreen(Screen[None]):
         old, self._snapshot = self._snapshot, snapshot
         if old is not None and old.sites is snapshot.sites:
             self._tick_ages()  # no site changed: only the clock moved
+            if old.tor != snapshot.tor or old.web != snapshot.web:
+                self._show_detail()
         else:
             self.show_sites()
 
@@ -384,7 +394,8 @@ class SitesScreen(Screen[None]):
 
     def _show_detail(self) -> None:
         self.query_one("#site-detail", Static).update(detail_text(
-            self.selected(), len(self.sites), self.tidegate.snapshot.web))
+            self.selected(), len(self.sites), self.tidegate.snapshot.web,
+            self.tidegate.snapshot.tor))
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self) -> None:
