@@ -4,12 +4,15 @@ services are made, not uploaded; tests/test_tor_network.py carries bytes end to 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import libtorrent as lt
 import pytest
 
 from engine import Engine
@@ -189,3 +192,87 @@ def test_a_follower_cannot_publish_and_a_missing_tor_is_explained(tmp_path: Path
     finally:
         engine.stop()
 
+
+
+def test_a_tor_the_user_runs_over_its_control_socket_and_its_restart(tmp_path: Path) -> None:
+    """tor.control = unix:<socket> (cookie): tidegate starts no tor of its own, adds the
+    service to the user's tor, and adds it again after that tor restarts."""
+    from engine.tor.launch import ManagedTor
+
+    user_dir = Path(tempfile.mkdtemp(prefix="tg-usertor-"))  # short: a unix socket path
+    user = ManagedTor(user_dir / "tor", disable_network=True).start()
+    engine = None
+    try:
+        assert user.control_socket is not None
+        tor_cfg = {**TOR, "control": f"unix:{user.control_socket}"}
+        engine = site_engine(tmp_path / "u", tor=tor_cfg).start()
+        engine.site_new("blog", str(write_site(tmp_path / "src", FILES))).result(30)
+        address = engine.site_onion("blog", True).result(10).site.address
+        tor = wait_tor(engine, onion_state(address, "published"))
+        assert tor.pid == 0 and tor.control == f"unix:{user.control_socket}"
+        with user.connect() as control:
+            assert control.detached_onions() == [address]
+        user.stop()
+        wait_tor(engine, lambda t: not t.connected)
+        user = ManagedTor(user_dir / "tor", disable_network=True).start()
+        wait_tor(engine, lambda t: t.connected and onion_state(address, "published")(t), 60)
+        with user.connect() as control:
+            assert control.detached_onions() == [address]
+        engine.stop()  # removes its service from the user's tor, which keeps running
+        with user.connect() as control:
+            assert control.detached_onions() == []
+        assert user.running
+    finally:
+        if engine is not None and engine.running:
+            engine.stop()
+        user.stop()
+        shutil.rmtree(user_dir, ignore_errors=True)
+
+
+def test_a_password_tor_and_a_wrong_password(tmp_path: Path) -> None:
+    from engine.tor.launch import ManagedTor
+
+    # a data folder too deep for a unix socket: this tor takes its control port
+    user_dir = tmp_path / ("deep" * 30)
+    user = ManagedTor(user_dir / "tor", disable_network=True, control_password="s3cret"
+                      ).start()
+    try:
+        port = user.control_port
+        assert port is not None and user.control_socket is None
+        for password, ok in (("s3cret", True), ("wrong", False)):
+            tor_cfg = {**TOR, "control": f"127.0.0.1:{port}", "password": password}
+            engine = site_engine(tmp_path / password, tor=tor_cfg).start()
+            try:
+                engine.site_new("blog", str(write_site(tmp_path / "src", FILES))).result(30)
+                address = engine.site_onion("blog", True).result(10).site.address
+                if ok:
+                    wait_tor(engine, onion_state(address, "published"))
+                else:
+                    tor = wait_tor(engine, lambda t: bool(t.error))
+                    assert f"127.0.0.1:{port}" in tor.error and not tor.connected
+                    assert "password" in tor.error.lower()
+            finally:
+                engine.stop()
+    finally:
+        user.stop()
+        shutil.rmtree(user_dir, ignore_errors=True)
+
+
+def test_tor_all_sends_everything_through_the_socks_port(tmp_path: Path) -> None:
+    """libtorrent's own view of the session in tor-all mode."""
+    engine = site_engine(tmp_path / "all", tor={"mode": "tor-all", "socks": "127.0.0.1:9999",
+                                                "disable_network": True}).start()
+    try:
+        s = engine.session_settings().result(10)
+        assert (s["proxy_hostname"], s["proxy_port"]) == ("127.0.0.1", 9999)
+        assert s["proxy_type"] == int(lt.proxy_type_t.socks5)
+        assert s["proxy_peer_connections"] and s["proxy_tracker_connections"]
+        assert s["proxy_hostnames"] and s["anonymous_mode"]
+        for off in ("enable_dht", "enable_lsd", "enable_upnp", "enable_natpmp",
+                    "enable_outgoing_utp", "enable_incoming_utp"):
+            assert s[off] is False, off
+        assert s["listen_interfaces"] == "127.0.0.1:0"
+        tor = wait_tor(engine, lambda t: t.connected)  # a managed tor from the start
+        assert tor.socks == "127.0.0.1:9999" and tor.pid > 0
+    finally:
+        engine.stop()
