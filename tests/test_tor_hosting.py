@@ -210,6 +210,8 @@ def test_a_tor_the_user_runs_over_its_control_socket_and_its_restart(tmp_path: P
         address = engine.site_onion("blog", True).result(10).site.address
         tor = wait_tor(engine, onion_state(address, "published"))
         assert tor.pid == 0 and tor.control == f"unix:{user.control_socket}"
+        # its target is a 127.0.0.1 port (a system tor runs as another user), no socket
+        assert not list((engine.loaded.paths.runtime_dir / "onion").glob("*.sock"))
         with user.connect() as control:
             assert control.detached_onions() == [address]
         user.stop()

@@ -88,12 +88,15 @@ class ProxyService:
             self._thread.join(timeout)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def serve_site_at(self, address: str, socket_path: Path) -> concurrent.futures.Future[None]:
-        """Serve only ``address``, read-only, on a unix socket (an onion service's target:
-        every request through tor looks local, so this listener knows one site and
-        nothing else, whatever the Host header says)."""
+    def serve_site_at(self, address: str, socket_path: Path | None
+                      ) -> concurrent.futures.Future[str]:
+        """Serve only ``address``, read-only, on a unix socket, or (``socket_path`` None)
+        on a free 127.0.0.1 port: an onion service's target. Every request through tor
+        looks local, so this listener knows one site and nothing else, whatever the Host
+        header says. Resolves to tor's form of the target (``unix:/path`` or
+        ``127.0.0.1:port``)."""
         if self.loop is None:
-            fut: concurrent.futures.Future[None] = concurrent.futures.Future()
+            fut: concurrent.futures.Future[str] = concurrent.futures.Future()
             fut.set_exception(EngineError("the proxy is not running"))
             return fut
         return asyncio.run_coroutine_threadsafe(self._open_site(address, socket_path),
@@ -175,19 +178,25 @@ class ProxyService:
             outbox.close()
             self.port = 0
 
-    async def _open_site(self, address: str, socket_path: Path) -> None:
+    async def _open_site(self, address: str, socket_path: Path | None) -> str:
         assert self.app is not None and self.loop is not None
         await self._close_site(address)
         app = ProxyApp(sites=self.app.sites, verifier=self.app.verifier,
                        port=lambda: self.port, on_bad=self.on_bad, site_only=address,
                        counters=self.app.counters)
-        socket_path.unlink(missing_ok=True)
         fast = FastPath(app, web.Server(app.handle, access_log=None))
-        self._site_servers[address] = await self.loop.create_unix_server(
-            fast.protocol, str(socket_path))
+        if socket_path is None:
+            server = await self.loop.create_server(fast.protocol, "127.0.0.1", 0)
+            target = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        else:
+            socket_path.unlink(missing_ok=True)
+            server = await self.loop.create_unix_server(fast.protocol, str(socket_path))
+            socket_path.chmod(0o600)
+            target = f"unix:{socket_path}"
+        self._site_servers[address] = server
         self._site_fast[address] = fast
         self._fast.append(fast)
-        socket_path.chmod(0o600)
+        return target
 
     async def _close_site(self, address: str) -> None:
         server = self._site_servers.pop(address, None)

@@ -76,6 +76,7 @@ class TorService:
         self._managed: ManagedTor | None = None
         self._control: TorControl | None = None
         self._sockets: dict[str, Path] = {}
+        self._targets: dict[str, str] = {}
         self._socket_dir: Path | None = None
         self._error = ""
         self._version = ""
@@ -206,15 +207,20 @@ class TorService:
         self._backoff = min(self._backoff * 2, RETRY_MAX)
 
     def _target(self, address: str) -> str:
-        """``unix:<socket>`` where the proxy serves ``address`` alone, for tor."""
+        """Where the proxy serves ``address`` alone, for tor: a unix socket (0600) for a
+        managed tor; a 127.0.0.1 port for a tor you run, which often runs as another
+        user (Debian's ``debian-tor``) that could not open our socket."""
         if self.proxy is None:
             raise TidegateError("onion services need the Smart Proxy (web.enabled = true)")
-        path = self._sockets.get(address)
-        if path is None:
-            path = self._socket_path(address)
-            self.proxy.serve_site_at(address, path).result(self.config.tor.timeout)
-            self._sockets[address] = path
-        return f"unix:{path}"
+        target = self._targets.get(address)
+        if target is None:
+            path = self._socket_path(address) if self.config.tor.control == "managed" \
+                else None
+            target = self.proxy.serve_site_at(address, path).result(self.config.tor.timeout)
+            self._targets[address] = target
+            if path is not None:
+                self._sockets[address] = path
+        return target
 
     def _socket_path(self, address: str) -> Path:
         name = address[:16] + ".sock"
@@ -229,9 +235,10 @@ class TorService:
 
     def _close_target(self, address: str) -> None:
         path = self._sockets.pop(address, None)
-        if path is not None and self.proxy is not None:
+        if self._targets.pop(address, None) is not None and self.proxy is not None:
             with contextlib.suppress(Exception):
                 self.proxy.close_site(address).result(5)
+        if path is not None:
             path.unlink(missing_ok=True)
 
     def _shutdown(self) -> None:
@@ -245,7 +252,7 @@ class TorService:
             self._control = None
         if self._managed is not None:
             self._managed.stop()
-        for address in list(self._sockets):
+        for address in list(self._targets):
             self._close_target(address)
         if self._socket_dir is not None:
             with contextlib.suppress(OSError):
