@@ -287,3 +287,27 @@ def test_shortening() -> None:
     address = "b" * 28 + "c" * 28 + ".onion"
     assert short_address(address, 62) == address
     assert short_address(address, 15) == "bbbbbbb…ccccccc"
+
+
+def test_the_onion_line_follows_tor(tmp_path: Path) -> None:
+    """A site switched on as an onion service: the detail panel says where tor is with it
+    (a real managed tor, offline), and changes when only tor's state changes."""
+    eng = site_engine(tmp_path / "onion", tor={"mode": "tor-hosting", "disable_network": True,
+                                               "timeout": 20.0}).start()
+    try:
+        src = write_site(tmp_path / "src", {"index.html": b"<h1>blog</h1>"})
+        address = eng.site_new("blog", str(src)).result(30).address
+
+        async def body(app: TidegateApp, pilot: Pilot[None]) -> None:
+            screen = await open_sites(app, pilot, 1)
+            assert "Onion" not in detail(screen)
+            eng.site_onion("blog", True).result(10)
+            await until(pilot, lambda: "published (tor runs it" in detail(screen),
+                        what="onion published shown")
+            assert f"Onion    http://{address}/" in detail(screen)
+            eng.site_onion("blog", False).result(10)
+            await until(pilot, lambda: "removed" in detail(screen), what="onion removed")
+
+        run_app(eng, body, size=WIDE)
+    finally:
+        eng.stop()
