@@ -1,0 +1,87 @@
+"""End to end on a private Tor network on 127.0.0.1 (tests/tornet.py): tidegate publishes
+a site as an onion service on its managed tor, joined to that network; a plain tor client,
+with no tidegate, fetches the site through its SOCKS port by onion address and gets the
+exact bytes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.state import Snapshot
+
+from .sites_util import site_engine, wait_site, write_site
+from .test_tornet import socks5_http_get
+from .tornet import TorNet, pid_alive
+
+BIG = os.urandom(600_000)  # several pieces: verified piece by piece on the way out
+FILES = {"index.html": b"<!doctype html><h1>over tor</h1>\n", "media/big.bin": BIG}
+BOOTSTRAP = 300.0
+UPLOAD = 300.0
+FETCH = 300.0
+
+
+@pytest.mark.slow
+def test_a_tor_client_fetches_the_site_by_its_onion_address(tmp_path: Path) -> None:
+    root = Path(tempfile.mkdtemp(prefix="tgnet-"))
+    net = TorNet(root / "net")
+    engine = None
+    pids: list[int] = []
+    try:
+        net.start()
+        client = net.start_client("client")
+        pids += net.pids + [client.pid]
+        net.wait_bootstrapped(BOOTSTRAP)
+        join = {k: v for k, v in net.client_torrc(root / "unused").items()
+                if k not in ("DataDirectory", "PidFile", "Log")}
+        engine = site_engine(tmp_path / "owner", tor={
+            "mode": "tor-hosting", "torrc": join, "timeout": 60.0}).start()
+        source = write_site(tmp_path / "src", FILES)
+        address = engine.site_new("blog", str(source)).result(30).address
+        engine.site_publish("blog").result(60)
+        wait_site(engine, address, lambda s: s.hosting.seq == 1, 30)
+        engine.site_onion("blog", True).result(10)
+
+        def uploaded(s: Snapshot) -> bool:
+            o = s.tor.onions.get(address)
+            return o is not None and o.state == "uploaded"
+        try:
+            engine.wait_for(uploaded, UPLOAD)
+        except Exception as exc:
+            raise AssertionError(f"descriptor never uploaded: {engine.snapshot.tor}\n"
+                                 f"{net.log_tails()}") from exc
+        tor = engine.snapshot.tor
+        assert tor.pid and tor.onions[address].descriptors >= 1
+        pids.append(tor.pid)
+
+        errors: list[str] = []
+        deadline = time.monotonic() + FETCH
+        ctl = net.controller("client")
+        got: dict[str, bytes] = {}
+        for path, data in (("/", FILES["index.html"]), ("/media/big.bin", BIG)):
+            while path not in got:
+                try:
+                    got[path] = socks5_http_get(client.socks_port, address, path, 60.0)
+                except OSError as exc:
+                    errors.append(f"{path}: {exc!r}")
+                    if time.monotonic() > deadline:
+                        raise AssertionError("\n".join(errors) + net.log_tails()) from exc
+                    with contextlib.suppress(Exception):
+                        ctl.signal("NEWNYM")
+                    time.sleep(2.0)
+            assert got[path] == data, path
+        engine.stop()
+        assert not pid_alive(tor.pid)  # tidegate's tor ended with it
+    finally:
+        if engine is not None and engine.running:
+            engine.stop()
+        net.stop()
+        with contextlib.suppress(OSError):
+            import shutil
+            shutil.rmtree(root)
+    assert [p for p in pids if pid_alive(p)] == []
