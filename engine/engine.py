@@ -140,8 +140,7 @@ class Engine:
                 paths = self.loaded.paths
                 self.tor = TorService(self, self.proxy, paths.data_dir / "tor",
                                       paths.runtime_dir)
-                self.tor.start()
-                self._sites.post(self._sites.push_onions)
+                self.tor.start()  # the sites thread's next tick tells it what to publish
         return self
 
     def stop(self, timeout: float | None = None) -> None:

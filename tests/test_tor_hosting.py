@@ -21,6 +21,7 @@ from engine.state import TorState
 from engine.tor.control import TorControl
 
 from .sites_util import site_engine, wait_site, write_site
+from .tornet import pid_alive
 
 FILES = {"index.html": b"<h1>onion</h1>\n", "a.txt": b"alpha\n"}
 TOR = {"mode": "tor-hosting", "disable_network": True, "timeout": 20.0}
@@ -28,19 +29,11 @@ TOR = {"mode": "tor-hosting", "disable_network": True, "timeout": 20.0}
 
 def gone(pid: int, timeout: float = 20.0) -> bool:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        try:  # a zombie child counts as gone
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done == pid:
-                return True
-        except ChildProcessError:
-            pass
+    while pid_alive(pid):
+        if time.monotonic() > deadline:
+            return False
         time.sleep(0.05)
-    return False
+    return True
 
 
 def wait_tor(engine: Engine, ok: Callable[[TorState], bool], timeout: float = 30) -> TorState:

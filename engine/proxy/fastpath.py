@@ -44,8 +44,9 @@ PLAIN_HEADERS = frozenset({
     b"sec-fetch-site", b"sec-fetch-user", b"sec-ch-ua", b"sec-ch-ua-mobile",
     b"sec-ch-ua-platform", b"sec-gpc"})
 """Headers that do not change what a GET of a held site's file returns."""
-_URL_OK = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                    b"-._~/!$&'()*+,;=:@")
+_URL_OK = (b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+           b"-._~/!$&'()*+,;=:@")
+"""Path bytes the fast path takes as they are (no percent-escapes to decode)."""
 HEADER_BYTES_CACHE = 4096
 
 
@@ -100,7 +101,7 @@ class FastPath:
         if site is None:
             return None
         path = target.split(b"?", 1)[0]
-        if not set(path) <= _URL_OK:
+        if path.translate(None, _URL_OK):  # any byte left over is not plain
             return None
         f, redirect = app.lookup(site, path.decode("ascii"))
         if f is None or redirect is not None:

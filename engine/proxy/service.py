@@ -59,8 +59,8 @@ class ProxyService:
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
         self._site_servers: dict[str, asyncio.AbstractServer] = {}
+        self._fast: FastPath | None = None
         self._site_fast: dict[str, FastPath] = {}
-        self._fast: list[FastPath] = []
         self._pool = concurrent.futures.ThreadPoolExecutor(READ_THREADS,
                                                            thread_name_prefix="tidegate-read")
 
@@ -145,7 +145,7 @@ class ProxyService:
             visitor=self.visitor)
         server = web.Server(self.app.handle, access_log=None)
         fast = FastPath(self.app, server)
-        self._fast = [fast]
+        self._fast = fast
         try:
             listener = await self.loop.create_server(fast.protocol, web_cfg.listen,
                                                      web_cfg.port, reuse_address=True)
@@ -162,7 +162,7 @@ class ProxyService:
             while not self._stop.is_set():
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), REPORT_EVERY)
-                for fast_path in self._fast:
+                for fast_path in self._fast_paths():
                     fast_path.close_idle()
                 if self.app.counters.changed:
                     self.app.counters.changed = False
@@ -171,7 +171,7 @@ class ProxyService:
             listener.close()
             for site_server in self._site_servers.values():
                 site_server.close()
-            for fast_path in self._fast:
+            for fast_path in self._fast_paths():
                 for conn in list(fast_path.conns):
                     conn.close()
             await server.shutdown(1.0)
@@ -195,7 +195,6 @@ class ProxyService:
             target = f"unix:{socket_path}"
         self._site_servers[address] = server
         self._site_fast[address] = fast
-        self._fast.append(fast)
         return target
 
     async def _close_site(self, address: str) -> None:
@@ -204,9 +203,12 @@ class ProxyService:
             server.close()
         fast = self._site_fast.pop(address, None)
         if fast is not None:
-            self._fast.remove(fast)
             for conn in list(fast.conns):
                 conn.close()
+
+    def _fast_paths(self) -> list[FastPath]:
+        main = [self._fast] if self._fast is not None else []
+        return main + list(self._site_fast.values())
 
     def _publish(self) -> None:
         c = self.app.counters if self.app is not None else None

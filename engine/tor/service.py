@@ -31,6 +31,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from ..config import tor_socks
 from ..errors import TidegateError
 from ..events import Log
 from ..state import OnionState, TorState
@@ -162,7 +163,6 @@ class TorService:
                     self._managed.stop()
                 socks = None
                 if cfg.mode == "tor-all":
-                    from ..config import tor_socks
                     socks = tor_socks(self.config)[1]
                 self._managed = ManagedTor(
                     self.data_dir, disable_network=cfg.disable_network, socks_port=socks,
@@ -270,7 +270,6 @@ class TorService:
             for a, s in self.publisher.statuses().items()}
         socks = ""
         if cfg.mode == "tor-all":
-            from ..config import tor_socks
             host, port = tor_socks(self.config)
             socks = f"{host}:{port}"
         running = self._managed is not None and self._managed.running
