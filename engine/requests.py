@@ -35,6 +35,8 @@ class AddRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     trackers: tuple[str, ...] = ()
     peers: tuple[str, ...] = ()
     """``ip:port`` or ``[ipv6]:port`` peers to connect to right away."""
+    web_seeds: tuple[str, ...] = ()
+    """BEP 19 web seeds (``http://`` or ``https://`` URLs) to download from as well."""
     download_limit: int = 0
     upload_limit: int = 0
     ratio_limit: float = -1.0
@@ -64,6 +66,15 @@ def check_tracker_url(url: str) -> str:
         raise InputError(url, "tracker URL must start with http://, https:// or udp://")
     if len(u) > 2048 or any(ord(c) < 0x21 for c in u):
         raise InputError(url, "tracker URL is too long or contains spaces/control characters")
+    return u
+
+
+def check_web_seed(url: str) -> str:
+    u = url.strip()
+    if not u.lower().startswith(("http://", "https://")):
+        raise InputError(url, "web seed URL must start with http:// or https://")
+    if len(u) > 2048 or any(ord(c) < 0x21 for c in u):
+        raise InputError(url, "web seed URL is too long or contains spaces/control characters")
     return u
 
 

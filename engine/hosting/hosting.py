@@ -34,6 +34,7 @@ from ..errors import TidegateError
 from ..events import Event, Log, SiteHosted, SiteRefused
 from ..sites.calls import RETRY_NUDGE, add_torrent, remove_torrent, site_torrent
 from ..sites.merkle import LAYERS_FILE, encode_layers, verify_with_layers
+from ..sites.onion_http import web_seed_url
 from ..sites.registry import Registry, SiteRecord, canonical_address
 from ..sites.snapshot import NAME, piece_size_for
 from ..state import SiteHosting
@@ -164,8 +165,12 @@ class HostingComponent:
         folder.mkdir(parents=True, exist_ok=True)
         meta = rec.snapshot_torrent(entry.seq)
         if meta.exists():
+            # tor-all: no DHT and no peer address; the site's onion service is a web seed
+            seeds = (web_seed_url(rec.address, entry.seq),) if (
+                self.engine.config.tor.mode == "tor-all" and not rec.owner) else ()
             request = site_torrent(torrent=meta.read_bytes(), source=str(meta),
-                                 save_path=str(folder), seed_mode=seed or rec.owner)
+                                   save_path=str(folder), seed_mode=seed or rec.owner,
+                                   web_seeds=seeds)
         else:
             request = site_torrent(uri=entry.magnet, source=entry.magnet, save_path=str(folder))
         tid = add_torrent(self.engine, request, "add the snapshot")

@@ -6,6 +6,10 @@ allow-list gets 421 with no body. Then:
 * a site (``<address>.localhost:<port>`` or ``<address>.onion`` through the proxy): a file
   of the newest verified snapshot, read through :class:`.verify.Verifier`, with the chain
   height in ``Tidegate-Height``; a site not held yet is looked up (:mod:`.visit`);
+* a site's ``/.tidegate/head`` (its verified chain) and ``/.tidegate/snapshot/<seq>.torrent``
+  and ``/.tidegate/snapshot/<seq>/site/<path>`` (the served snapshot's metainfo and a BEP 19
+  web seed of its files, verified like any other read): how a follower in ``tor-all`` mode
+  gets a site from its onion service with no DHT and no peer address (docs/tor.md);
 * the loopback names: ``/`` (the sites served here), ``/proxy.pac`` and
   ``/torrent/<id>/<path>`` streaming (:mod:`.stream`).
 
@@ -26,6 +30,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from ..sites.onion_http import HEAD_PATH, SNAPSHOT_PREFIX
+from ..sites.snapshot import NAME
 from .hosts import HostRoute, may_visit, route_host
 from .ranges import apply_span, http_date, not_modified, parse_range, range_applies
 from .served import ServedFile, ServedSite
@@ -56,6 +62,8 @@ LOCAL_HEADERS = {**COMMON, "Content-Security-Policy": LOCAL_CSP, "X-Frame-Option
 INLINE_LIMIT = 256 << 10
 """Files up to this size are read and verified on the event loop; larger reads run in the
 thread pool piece by piece, so one big file never stalls other requests."""
+RESERVED_PREFIXES = (HEAD_PATH, SNAPSHOT_PREFIX)
+"""Paths no site file can have (a snapshot's own ``.tidegate`` folder holds only ``chain``)."""
 BAD_REPORT_WINDOW = 30.0
 HEADER_CACHE = 4096
 
@@ -126,7 +134,32 @@ class ProxyApp:
                 return page(404, "Not found", "This site is not served here (it is looked "
                             "up when you open it yourself).", SITE_HEADERS)
             return await self.visitor.visit(request, route, self)
+        if request.path.startswith(RESERVED_PREFIXES):
+            return await self._reserved(request, site)
         return await self.serve_site(request, site)
+
+    async def _reserved(self, request: web.BaseRequest, site: ServedSite
+                        ) -> web.StreamResponse:
+        """The chain, the metainfo and the web seed of the served snapshot."""
+        path = request.path
+        if path == HEAD_PATH:
+            return self._bytes(request, site.chain, site)
+        if path == f"{SNAPSHOT_PREFIX}{site.seq}.torrent" and site.torrent is not None:
+            return self._bytes(request, site.torrent, site)
+        seed_root = f"{SNAPSHOT_PREFIX}{site.seq}/{NAME}/"
+        if path.startswith(seed_root):
+            return await self.serve_site(request, site, "/" + path[len(seed_root):])
+        return page(404, "Not found", "This site has no file at this path.", SITE_HEADERS)
+
+    def _bytes(self, request: web.BaseRequest, body: bytes, site: ServedSite) -> web.Response:
+        self.counters.bump("served")
+        headers = {**SITE_HEADERS, "Content-Type": "application/octet-stream",
+                   "Cache-Control": "no-store", "Tidegate-Height": str(site.height),
+                   "Tidegate-Snapshot": str(site.seq)}
+        if request.method == "HEAD":
+            headers["Content-Length"] = str(len(body))
+            return web.Response(headers=headers)
+        return web.Response(body=body, headers=headers)
 
     async def _local(self, request: web.BaseRequest) -> web.StreamResponse:
         path = request.path
@@ -167,9 +200,9 @@ class ProxyApp:
             return None, "/" + quote(rel) + "/"
         return f, None
 
-    async def serve_site(self, request: web.BaseRequest, site: ServedSite
-                         ) -> web.StreamResponse:
-        f, redirect = self.lookup(site, request.path)
+    async def serve_site(self, request: web.BaseRequest, site: ServedSite,
+                         path: str | None = None) -> web.StreamResponse:
+        f, redirect = self.lookup(site, request.path if path is None else path)
         if redirect is not None:
             return web.Response(status=301, headers={**SITE_HEADERS, "Location": redirect})
         if f is None:

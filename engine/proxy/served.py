@@ -15,9 +15,10 @@ from pathlib import Path
 from types import MappingProxyType
 
 from ..chain.entry import Update
+from ..chain.store import encode_chain
 from ..sites.merkle import LAYERS_FILE
 from ..sites.registry import SiteRecord
-from ..sites.snapshot import NAME, piece_size_for
+from ..sites.snapshot import NAME, metainfo_names, piece_size_for
 
 _TYPES = mimetypes.MimeTypes()  # Python's built-in table only: the same on every machine
 for _ext, _type in ((".mjs", "text/javascript"), (".js", "text/javascript"),
@@ -67,6 +68,28 @@ class ServedSite:
     files: Mapping[str, ServedFile]
     folders: frozenset[str] = field(default_factory=frozenset)
     """Every folder the manifest implies ("" for the root, "a/b" for a/b/x)."""
+    chain: bytes = b""
+    """The verified chain, entries 0..height in the chain file format (``/.tidegate/head``:
+    how a follower in ``tor-all`` mode, with no DHT, learns the head)."""
+    torrent: bytes | None = None
+    """The served snapshot's metainfo, when held here and its info-hash is the one the
+    chain names (``/.tidegate/snapshot/<seq>.torrent``)."""
+
+
+MAX_METAINFO = 16 << 20
+
+
+def snapshot_metainfo(rec: SiteRecord, entry: Update) -> bytes | None:
+    """The metainfo of ``entry``'s snapshot if it is on disk and is the one the entry
+    names; else None (nothing unverified is served)."""
+    try:
+        path = rec.snapshot_torrent(entry.seq)
+        if not path.is_file() or path.stat().st_size > MAX_METAINFO:
+            return None
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return data if metainfo_names(data, entry.magnet) else None
 
 
 def _folders(paths: list[str]) -> frozenset[str]:
@@ -115,11 +138,14 @@ class ServedTable:
             files[p] = ServedFile(p, f.size, f.root, since.get(p, (None, entry.time))[1],
                                   content_type(p))
         base = rec.snapshot_dir(seq)
+        chain = rec.store.chain
         return ServedSite(
-            address=rec.address, name=rec.name, height=rec.store.chain.height, seq=seq,
+            address=rec.address, name=rec.name, height=chain.height, seq=seq,
             folder=base / NAME, layers=base / LAYERS_FILE,
             piece_length=piece_size_for(sum(f.size for f in entry.files)),
-            files=MappingProxyType(files), folders=_folders(list(files)))
+            files=MappingProxyType(files), folders=_folders(list(files)),
+            chain=encode_chain([e.raw for e in chain.entries]),
+            torrent=snapshot_metainfo(rec, entry))
 
     def update(self, hosted: Mapping[str, tuple[SiteRecord, int]]) -> bool:
         """Bring the table to ``address -> (record, newest complete snapshot seq)``;

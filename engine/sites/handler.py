@@ -8,7 +8,9 @@ engine commands. For each site:
   the chain torrent of the new height and announces the head (DHT put, bus push).
   The head is put again every ``sites.announce_interval`` (BEP 44 items expire).
 * **Follower**: every ``sites.poll_interval`` (or at once when a bus push or ``check``
-  asks) the head is looked up in the DHT. A head below the verified height is a rollback,
+  asks) the head is looked up in the DHT; in ``tor.mode = "tor-all"`` (no DHT) the whole
+  chain is asked of the site's onion service over HTTP instead (:mod:`.onion_http`), and
+  the new head's snapshot metainfo with it. A head below the verified height is a rollback,
   another hash at the same height a fork (the site is then equivocating); both are refused
   and shown. A higher head is fetched: the chain torrent it names, verified entry by entry
   from where this chain ends. Each accepted chain that ends in an UPDATE is sent to
@@ -28,8 +30,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..chain import ChainRejected, SiteKey, address_of, sign_genesis, sign_update
-from ..chain.entry import FileRecord, Genesis, Update
+from ..chain.entry import FileRecord, Genesis, Update, entry_hash
 from ..chain.store import decode_chain, encode_chain
+from ..config import tor_socks
 from ..durable import write_synced
 from ..errors import SiteError, TidegateError
 from ..events import Event, Log, SiteProgress, SiteRefused, SiteUpdated
@@ -37,6 +40,7 @@ from ..requests import AddRequest
 from . import snapshot as snap
 from .calls import RETRY_NUDGE, add_torrent, remove_torrent, site_torrent
 from .head import SALT, Head, build_chain_torrent, decode_head
+from .onion_http import HEAD_PATH, OnionHttp, snapshot_torrent_path
 from .registry import Registry, SiteRecord, canonical_address, check_name, now
 
 if TYPE_CHECKING:
@@ -46,6 +50,11 @@ DHT_TIMEOUT = 20.0
 NOT_STORED = "the DHT stored the head on no node; announcing again later"
 EARLY_RETRY = 10.0
 """Seconds before asking the DHT again when it had no nodes to ask."""
+MAX_CHAIN_BYTES = 256 << 20
+"""Largest chain accepted from an onion service (a chain file holds at most this much)."""
+MAX_METAINFO_BYTES = 16 << 20
+ONION_TIMEOUT = 120.0
+"""Seconds one GET to an onion service may take (circuit, descriptor look-up, body)."""
 
 
 
@@ -70,6 +79,16 @@ class BlockchainHandler:
         self._send_update = send_update
         self._push = push
         self.changed = True
+        tor = engine.config.tor
+        self.onion: OnionHttp | None = None
+        """In ``tor-all`` mode: heads and metainfo from onion services, not the DHT."""
+        if tor.mode == "tor-all":
+            self.onion = OnionHttp(tor_socks(engine.config), max(ONION_TIMEOUT, tor.timeout))
+        self._metainfo_wanted: set[tuple[str, int]] = set()
+
+    def close(self) -> None:
+        if self.onion is not None:
+            self.onion.close()
 
     # ------------------------------------------------------------------ helpers
 
@@ -269,6 +288,8 @@ class BlockchainHandler:
         """One DHT put per site at a time: libtorrent picks the item's seq from a lookup
         at the start of each put, so two overlapping puts get the same seq and the DHT
         keeps whichever came first. A head announced meanwhile is put afterwards."""
+        if self.onion is not None:
+            return  # tor-all: no DHT; followers ask the onion service
         if rec.putting:
             rec.next_put = (key, head)
             return
@@ -332,6 +353,9 @@ class BlockchainHandler:
                 self._poll(rec)  # also while fetching: a newer head replaces the fetch
 
     def _poll(self, rec: SiteRecord) -> None:
+        if self.onion is not None:
+            self._poll_onion(rec, self.onion)
+            return
         rec.polling = True
         fut = self.engine.dht_get(rec.store.chain.key, SALT, DHT_TIMEOUT)
         address = rec.address
@@ -387,6 +411,120 @@ class BlockchainHandler:
             rec.fetch = None
         self._start_fetch(rec, best)
 
+    # ------------------------------------------------------------------ tor-all
+
+    def _poll_onion(self, rec: SiteRecord, onion: OnionHttp) -> None:
+        """Ask the site's onion service for its chain (its address is the site's, and only
+        the key holder can run it; every entry is verified here all the same)."""
+        rec.polling = True
+        address = rec.address
+        fut = onion.get(address, HEAD_PATH, MAX_CHAIN_BYTES)
+
+        def done(f: Future[bytes]) -> None:
+            exc = f.exception()
+            data, error = (None, str(exc)) if exc is not None else (f.result(), "")
+            self._post(lambda: self._on_onion_chain(address, data, error))
+        fut.add_done_callback(done)
+
+    def _on_onion_chain(self, address: str, data: bytes | None, error: str) -> None:
+        rec = self.registry.sites.get(address)
+        if rec is None:
+            return
+        rec.polling = False
+        rec.checked = time.time()
+        rec.next_poll = time.monotonic() + self.cfg.poll_interval
+        self.changed = True
+        where = "onion service"
+        if data is None:
+            self._note(address, f"head not fetched: {error}")
+            rec.next_poll = time.monotonic() + min(self.cfg.poll_interval, EARLY_RETRY)
+            return
+        try:
+            raws = decode_chain(data, f"the chain from {address}")
+            if not raws:
+                raise ChainRejected("bad_field", f"the chain from {address} is empty")
+        except ChainRejected as exc:
+            self._refuse(rec, exc, where)
+            return
+        chain = rec.store.chain
+        height, head = len(raws) - 1, entry_hash(raws[-1])
+        try:
+            news = chain.height < 0 or chain.check_head(height, head)
+        except ChainRejected as exc:
+            self._refuse(rec, exc, where)
+            return
+        if news and not chain.equivocating:
+            before = chain.height
+            try:
+                for raw in raws:
+                    rec.store.append(raw, time.time())
+            except ChainRejected as exc:
+                self._refuse(rec, exc, where)
+            if chain.height > before:
+                if chain.height == height:
+                    rec.error = ""
+                if height > rec.announced:
+                    rec.announced = height
+                    rec.save()
+                self._seed_head(rec)
+                self._grown(rec, send=False)
+        self._want_metainfo(rec)
+
+    def _want_metainfo(self, rec: SiteRecord) -> None:
+        """Fetch the head snapshot's metainfo from the onion service once, then hand the
+        snapshot to Hosting (which downloads it from the service's web seed)."""
+        head = rec.store.chain.head
+        if not isinstance(head, Update) or self.onion is None:
+            return
+        if rec.snapshot_torrent(head.seq).exists():
+            self._send_update(head.time, head.magnet, rec.address)
+            return
+        key = (rec.address, head.seq)
+        if key in self._metainfo_wanted:
+            return
+        self._metainfo_wanted.add(key)
+        fut = self.onion.get(rec.address, snapshot_torrent_path(head.seq), MAX_METAINFO_BYTES)
+
+        def done(f: Future[bytes]) -> None:
+            exc = f.exception()
+            data, error = (None, str(exc)) if exc is not None else (f.result(), "")
+            self._post(lambda: self._on_metainfo(key, data, error))
+        fut.add_done_callback(done)
+
+    def _on_metainfo(self, key: tuple[str, int], data: bytes | None, error: str) -> None:
+        self._metainfo_wanted.discard(key)
+        address, seq = key
+        rec = self.registry.sites.get(address)
+        entry = rec.update_at(seq) if rec is not None else None
+        if rec is None or entry is None:
+            return
+        if data is None:
+            self._note(address, f"snapshot {seq} metainfo not fetched: {error}")
+            return
+        if not snap.metainfo_names(data, entry.magnet):
+            self._refuse(rec, ChainRejected("bad_manifest", f"the metainfo served for snapshot "
+                                            f"{seq} is not the torrent entry {seq} names"),
+                         "onion service")
+            return
+        path = rec.snapshot_torrent(seq)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_synced(path, data)
+        self._send_update(entry.time, entry.magnet, rec.address)
+        self.changed = True
+
+    def _grown(self, rec: SiteRecord, send: bool = True) -> None:
+        """The chain grew: take the site's name from its GENESIS, hand the head's snapshot
+        to Hosting (``send``) and tell frontends."""
+        chain = rec.store.chain
+        genesis = chain.entries[0]
+        if isinstance(genesis, Genesis) and rec.name != genesis.name:
+            rec.name = genesis.name
+            rec.save()
+        head = chain.head
+        if send and isinstance(head, Update):
+            self._send_update(head.time, head.magnet, rec.address)
+        self._emit(SiteUpdated(address=rec.address, name=rec.name, height=chain.height))
+
     def _start_fetch(self, rec: SiteRecord, head: Head) -> None:
         folder = rec.heads_dir(head.height)
         folder.mkdir(parents=True, exist_ok=True)
@@ -441,10 +579,6 @@ class BlockchainHandler:
         except OSError as exc:
             self._note(rec.address, f"cannot read {path}: {exc}")
         if chain.height > before:
-            genesis = chain.entries[0]
-            if isinstance(genesis, Genesis) and rec.name != genesis.name:
-                rec.name = genesis.name
-                rec.save()
             if chain.height == fetch.head.height and chain.head_hash == fetch.head.head:
                 rec.error = ""
             if rec.head_torrent and rec.head_torrent != fetch.torrent_id:
@@ -454,10 +588,7 @@ class BlockchainHandler:
                 self._remove(fetch.torrent_id, True)
                 self._seed_head(rec)
             self._prune_heads(rec, chain.height)
-            head = chain.head
-            if isinstance(head, Update):
-                self._send_update(head.time, head.magnet, rec.address)
-            self._emit(SiteUpdated(address=rec.address, name=rec.name, height=chain.height))
+            self._grown(rec)
         else:
             self._remove(fetch.torrent_id, True)
         self.changed = True

@@ -172,6 +172,7 @@ class SitesService:
                     self._guarded(partial(self.hosting.tick, mono, self.engine.post_event))
                     self._publish()
         finally:
+            self.handler.close()
             for box in inboxes + outboxes:
                 box.close()
             self._waker.close()

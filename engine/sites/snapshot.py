@@ -169,3 +169,28 @@ def differences(expected: tuple[FileRecord, ...], magnet: str, built: SiteSnapsh
     if not out and magnet != built.magnet:
         out.append(f"same files but another torrent: {built.magnet} instead of {magnet}")
     return out
+
+
+METAINFO_LIMITS = {"max_buffer_size": 16 << 20, "max_pieces": 1 << 21,
+                   "max_decode_depth": 100, "max_decode_tokens": 3_000_000}
+"""Decoding limits for snapshot metainfo fetched from elsewhere."""
+
+
+def metainfo_names(data: bytes, magnet: str) -> bool:
+    """True when ``data`` is a torrent whose info-hashes give exactly ``magnet`` (the
+    canonical snapshot magnet a verified UPDATE names). Anything else is False."""
+    if not data.startswith(b"d") or len(data) > METAINFO_LIMITS["max_buffer_size"]:
+        return False
+    try:
+        # the stubs type the second argument wrongly: the binding takes these keys
+        atp = lt.load_torrent_buffer(data, METAINFO_LIMITS)  # type: ignore[call-overload]
+        ti = atp.ti
+        if ti is None or not ti.is_valid():
+            return False
+        ih = ti.info_hashes()
+        if not ih.has_v2():
+            return False
+        v1 = ih.v1.to_bytes() if ih.has_v1() else None
+        return magnet_for(ih.v2.to_bytes(), v1) == magnet
+    except (RuntimeError, ValueError, TypeError):
+        return False

@@ -32,6 +32,7 @@ from ..requests import (
     check_rate,
     check_share_limit,
     check_tracker_url,
+    check_web_seed,
     parse_peer,
 )
 from ..state import TorrentDetails
@@ -138,6 +139,9 @@ class TorrentManager(TorrentTable):
         trackers = [check_tracker_url(u) for u in req.trackers]
         if trackers:
             atp.trackers = list(dict.fromkeys([*atp.trackers, *trackers]))
+        seeds = [check_web_seed(u) for u in req.web_seeds]
+        if seeds:
+            atp.url_seeds = list(dict.fromkeys([*atp.url_seeds, *seeds]))
         peers = [parse_peer(p) for p in req.peers]
         if check_rate(req.download_limit, "download limit"):
             atp.download_limit = req.download_limit
