@@ -15,9 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 import libtorrent as lt
+import pytest
 
 from engine import Engine
 from engine.chain import SiteKey, sign_update

@@ -1,0 +1,206 @@
+"""``tor.mode = "tor-all"``, for real: nothing leaves the engine except to tor's SOCKS port.
+
+A private Tor network on 127.0.0.1 (tests/tornet.py) carries everything. The engine under
+test is a real ``tidegate daemon`` with the *default* network settings plus ``tor-all``,
+run in a network namespace of the test's own (tests/netns.py) whose every route leads to
+its loopback, so any attempt to reach any address shows as a packet there. The only TCP
+port in that namespace is a forwarder to the unix SOCKS socket of a tor client on the
+private network; the daemon reaches tor's control port and the test reaches the daemon's
+API through unix sockets. A capture of every packet on every interface of the namespace
+runs from before the daemon starts until after it has stopped.
+
+Meanwhile the daemon downloads a torrent from a seed on the host's 127.0.0.1 (through tor:
+an exit relay of the private network connects to it), follows a site published as an
+onion service by another tidegate (chain, metainfo and files from that service) and takes
+the site's next update. Then every captured packet must be TCP to or from the
+forwarder's port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from engine import AddRequest, Engine
+from engine.interface import EngineAPI
+from engine.state import Snapshot
+
+from . import netns
+from .conftest import EngineFactory, make_payload, make_torrent, port_of, start_seed, tree_bytes
+from .daemon_util import DaemonProc
+from .sites_util import site_engine, wait_site, write_site
+from .tornet import LOOPBACK_EXIT_OPTIONS, PortAllocator, TorNet, pid_alive
+
+FILES = {"index.html": b"<!doctype html><h1>all through tor</h1>\n",
+         "media/clip.bin": bytes(range(256)) * 2400}
+BOOTSTRAP = 300.0
+UPLOAD = 300.0
+THROUGH_TOR = 300.0
+
+
+def wait_file(path: Path, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} did not appear")
+        time.sleep(0.05)
+
+
+def daemon_toml(control: Path, socks_port: int) -> str:
+    """The defaults (DHT, LSD, UPnP, NAT-PMP, uTP on; all interfaces) plus tor-all."""
+    return (f'[tor]\nmode = "tor-all"\ncontrol = "unix:{control}"\n'
+            f'socks = "127.0.0.1:{socks_port}"\ntimeout = 60.0\n'
+            "[sites]\npoll_interval = 5.0\n[web]\nport = 0\n")
+
+
+@pytest.mark.slow
+def test_tor_all_download_and_site_update_leave_only_through_tor(
+        tmp_path: Path, make_engine: EngineFactory) -> None:
+    why = netns.available()
+    if why:
+        pytest.fail(f"the tor-all leak test cannot run: {why}")
+    root = Path(tempfile.mkdtemp(prefix="tga-"))  # short: unix socket paths
+    net = TorNet(root / "net")
+    owner: Engine | None = None
+    daemon: DaemonProc | None = None
+    pids: list[int] = []
+    try:
+        # ---------------------------------------------------------- the tor side
+        net.start()
+        sockets = root / "s"
+        sockets.mkdir(mode=0o700)
+        socks_sock, control_sock = sockets / "socks", sockets / "control"
+        client = net.start_client("follower", extra={
+            **LOOPBACK_EXIT_OPTIONS, "SocksPort": f"unix:{socks_sock}",
+            "ControlSocket": str(control_sock)})
+        pids += net.pids + [client.pid]
+        net.wait_bootstrapped(BOOTSTRAP)
+        join = {k: v for k, v in net.client_torrc(root / "unused").items()
+                if k not in ("DataDirectory", "PidFile", "Log")}
+
+        # ---------------------------------------------------------- host: owner and seed
+        owner = site_engine(tmp_path / "owner", tor={
+            "mode": "tor-hosting", "torrc": join, "timeout": 60.0}).start()
+        source = write_site(tmp_path / "src", FILES)
+        address = owner.site_new("blog", str(source)).result(30).address
+        owner.site_publish("blog").result(60)
+        wait_site(owner, address, lambda s: s.hosting.seq == 1, 30)
+        owner.site_onion("blog", True).result(10)
+
+        def uploaded(s: Snapshot) -> bool:
+            o = s.tor.onions.get(address)
+            return o is not None and o.state == "uploaded"
+        try:
+            owner.wait_for(uploaded, UPLOAD)
+        except Exception as exc:
+            raise AssertionError(f"descriptor never uploaded: {owner.snapshot.tor}\n"
+                                 f"{net.log_tails()}") from exc
+        pids.append(owner.snapshot.tor.pid)
+
+        seed = make_engine("seed")
+        payload = make_payload(tmp_path / "seeded", sizes=(1_500_000, 7))
+        created = make_torrent(payload, "hybrid")
+        start_seed(seed, created, payload)
+        seed_port = port_of(seed)
+
+        # ---------------------------------------------------------- the namespace
+        with netns.netns("torall") as ns:
+            capture_out, ready = root / "packets.jsonl", root / "capture.ready"
+            capture = ns.python("tests.leak_capture", str(capture_out), str(ready))
+            forward = None
+            try:
+                wait_file(ready)
+                fwd_port = PortAllocator().take()
+                forward = ns.python("tests.unix_forward", str(fwd_port), str(socks_sock),
+                                    str(root / "forward.ready"))
+                wait_file(root / "forward.ready")
+                home = Path(tempfile.mkdtemp(prefix="tgd", dir="/tmp"))
+                (home / "config.toml").write_text(daemon_toml(control_sock, fwd_port))
+                daemon = DaemonProc(home, prefix=ns.prefix).start(60)
+                api = daemon.client()
+                try:
+                    _run_through_tor(api, daemon.home, created, seed_port, payload, owner,
+                                     address, source)
+                finally:
+                    api.stop()
+                assert daemon.stop() == 0, daemon.stderr
+                time.sleep(1.0)  # anything sent while stopping is captured too
+            finally:
+                if forward is not None:
+                    netns.stop(forward)
+                netns.stop(capture)
+        packets = [json.loads(line) for line in capture_out.read_text().splitlines()]
+        _judge(packets, fwd_port)
+    finally:
+        if daemon is not None:
+            daemon.stop()
+            shutil.rmtree(daemon.home, ignore_errors=True)
+        if owner is not None and owner.running:
+            owner.stop()
+        net.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    assert [p for p in pids if pid_alive(p)] == []
+
+
+def _run_through_tor(api: EngineAPI, home: Path, created: object, seed_port: int,
+                     payload: Path, owner: Engine, address: str, source: Path) -> None:
+    from engine.metainfo import Created
+
+    assert isinstance(created, Created)
+    # tor-all took over the defaults
+    s = api.session_settings().result(10)
+    assert s["proxy_port"] > 0 and s["proxy_hostnames"] and not s["enable_dht"]
+    assert not s["enable_lsd"] and not s["enable_upnp"] and not s["enable_outgoing_utp"]
+
+    # 1. a download from a seed outside: only tor's exit can reach it
+    dest = home / "dl"
+    peer = f"127.0.0.1:{seed_port}"
+    tid = api.add(AddRequest(torrent=created.data, save_path=str(dest),
+                             peers=(peer,))).result(30)
+    deadline = time.monotonic() + THROUGH_TOR
+    while True:
+        try:
+            api.wait_for(lambda s: tid in s.torrents and s.torrents[tid].complete_on_disk, 20)
+            break
+        except TimeoutError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"download through tor: {api.snapshot.torrents[tid]}"
+                                     ) from None
+            api.add_peers(tid, [peer]).result(10)  # a circuit failed: dial again
+    assert tree_bytes(dest / payload.name) == tree_bytes(payload)
+
+    # 2. follow the site: chain, metainfo and files from its onion service
+    api.site_follow(address).result(30)
+    wait_site(api, address, lambda x: x.hosting.seq == 1, THROUGH_TOR)
+    hosted = home / "data" / "sites" / address / "snapshots"
+    for name, data in FILES.items():
+        assert (hosted / "1" / "site" / name).read_bytes() == data
+
+    # 3. the site's next update
+    (source / "index.html").write_bytes(b"<h1>updated, still through tor</h1>\n")
+    owner.site_publish("blog").result(60)
+    wait_site(owner, address, lambda x: x.hosting.seq == 2, 30)
+    api.site_check(address).result(10)
+    site = wait_site(api, address, lambda x: x.hosting.seq == 2, THROUGH_TOR)
+    assert site.height == 2 and not site.error
+    assert (hosted / "2" / "site" / "index.html").read_bytes() == \
+        b"<h1>updated, still through tor</h1>\n"
+    assert (hosted / "2" / "site" / "media" / "clip.bin").read_bytes() == \
+        FILES["media/clip.bin"]
+
+
+def _judge(packets: list[dict[str, object]], fwd_port: int) -> None:
+    """Every packet is TCP between 127.0.0.1 and the forwarder's port; say which are not."""
+    assert len(packets) > 100, f"only {len(packets)} packets: did the capture work?"
+    leaks = [p for p in packets if not (
+        p.get("proto") == 6 and p.get("src") == "127.0.0.1" and p.get("dst") == "127.0.0.1"
+        and fwd_port in (p.get("sport"), p.get("dport")))]
+    with contextlib.suppress(Exception):
+        print(f"{len(packets)} packets captured, {len(leaks)} not to tor's SOCKS port")
+    assert leaks == [], f"{len(leaks)} packets did not go to tor's SOCKS port: {leaks[:20]}"
