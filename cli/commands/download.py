@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-d", "--dir", help="download folder (default: the configured one)")
     p.add_argument("--peer", action="append", default=[], metavar="HOST:PORT",
                    help="connect to this peer (repeatable); works with no tracker or DHT")
+    p.add_argument("--web-seed", action="append", default=[], metavar="URL",
+                   help="also download from this BEP 19 web seed (repeatable)")
     p.add_argument("--seed", action="store_true", help="keep seeding after the download")
     p.add_argument("--sequential", action="store_true", help="download pieces in order")
     p.add_argument("--listen", metavar="HOST:PORT", help="listen address for peers")
@@ -43,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     target = Path(args.dir).expanduser().resolve() if args.dir else loaded.download_dir()
     peers = tuple(resolve_peer(p) for p in args.peer)
     req = request_for(args.source, loaded.config.limits, save_path=str(target), peers=peers,
-                      sequential=args.sequential)
+                      sequential=args.sequential, web_seeds=tuple(args.web_seed))
     engine = oneshot_engine(loaded, f"{args.source}|{target}", target)
     engine.start()
     events = engine.subscribe()

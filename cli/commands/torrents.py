@@ -25,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--sequential", action="store_true", help="download pieces in order")
     a.add_argument("--peer", action="append", default=[], metavar="HOST:PORT",
                    help="connect to this peer (repeatable)")
+    a.add_argument("--web-seed", action="append", default=[], metavar="URL",
+                   help="also download from this BEP 19 web seed (repeatable)")
     a.add_argument("--json", action="store_true", help="print the added ids as JSON")
     add_connect_options(a)
     a.set_defaults(run=run_add)
@@ -51,7 +53,8 @@ def run_add(args: argparse.Namespace) -> int:
     folder = str(Path(args.dir).expanduser().resolve()) if args.dir else None
     peers = tuple(resolve_peer(p) for p in args.peer)
     requests = [request_for(src, loaded.config.limits, save_path=folder, paused=args.paused,
-                            sequential=args.sequential, peers=peers) for src in args.sources]
+                            sequential=args.sequential, peers=peers,
+                            web_seeds=tuple(args.web_seed)) for src in args.sources]
     client = connect(args, loaded)
     added: list[dict[str, str]] = []
     failed = 0
