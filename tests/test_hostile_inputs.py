@@ -400,6 +400,17 @@ def test_details_paths_match_disk_after_reserved_rename(make_engine, tmp_path):
     assert paths == set(expected)
 
 
+def test_stream_paths_are_the_renamed_ones(make_engine, tmp_path):
+    """Streaming URLs name files as the file list does (renames included)."""
+    swarm = hostile_swarm("reserved-names", make_engine, tmp_path)
+    assert swarm is not None
+    a, ida, _data, expected = swarm
+    listed = {f.path for f in a.details(ida).result(10).files}
+    streamed = {f.path for f in a.stream_info(ida).result(10).files}
+    assert streamed == {p.replace("\\", "/") for p in listed}
+    assert {os.path.normpath(p) for p in streamed} == set(expected)
+
+
 def test_symlink_escaping_save_path_is_refused():
     fs = storage("t/ln", "../../etc/passwd")
     target = fs.symlink(1)

@@ -56,11 +56,13 @@ class PieceReader:
         if ti is None:
             raise EngineError(f"torrent {torrent_id} has no metadata yet")
         fs = ti.layout()
+        st = handle.status(lt.status_flags_t.query_renamed_files)
+        renamed = st.renamed_files  # the paths the file list shows (renames included)
         files = tuple(
-            StreamFile(i, fs.file_path(i).replace("\\", "/"), fs.file_size(i), fs.file_offset(i))
+            StreamFile(i, renamed.file_path(fs, i).replace("\\", "/"), fs.file_size(i),
+                       fs.file_offset(i))
             for i in range(fs.num_files())
             if not fs.file_flags(i) & lt.file_storage.flag_pad_file)
-        st = handle.status()
         flags = st.flags
         paused = bool(flags & lt.torrent_flags.upload_mode) or (
             bool(flags & lt.torrent_flags.paused) and not flags & lt.torrent_flags.auto_managed)
