@@ -46,7 +46,9 @@ class Aria2:
              "--file-allocation=none", "--check-certificate=false",
              f"--dir={self.folder / 'downloads'}", f"--stop-with-process={os.getpid()}",
              f"--log={self.folder / 'aria2.log'}", "--log-level=info",
-             "--console-log-level=warn", "--summary-interval=0", "--bt-save-metadata=false"],
+             "--console-log-level=warn", "--summary-interval=0", "--bt-save-metadata=false",
+             # else a .torrent given over RPC is written as <hash>.torrent into --dir
+             "--rpc-save-upload-metadata=false"],
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         wait_port(self.rpc_port, self.proc, "aria2c")
         return self

@@ -14,9 +14,10 @@ import pytest
 
 from .aria2 import Aria2
 from .opentracker import Opentracker
+from .qbittorrent import QBittorrent
 from .transmission import Transmission
 
-T = TypeVar("T", Opentracker, Transmission, Aria2)
+T = TypeVar("T", Opentracker, Transmission, Aria2, QBittorrent)
 
 
 def _factory(tmp_path: Path, cls: type[T], start: bool) -> Iterator[Callable[[], T]]:
@@ -50,3 +51,9 @@ def transmission(tmp_path: Path) -> Iterator[Callable[[], Transmission]]:
 def aria2(tmp_path: Path) -> Iterator[Callable[[], Aria2]]:
     """``aria2()`` -> a started aria2c with its JSON-RPC."""
     yield from _factory(tmp_path, Aria2, start=True)
+
+
+@pytest.fixture
+def qbittorrent(tmp_path: Path) -> Iterator[Callable[[], QBittorrent]]:
+    """``qbittorrent()`` -> a started qbittorrent-nox with its WebUI API."""
+    yield from _factory(tmp_path, QBittorrent, start=True)

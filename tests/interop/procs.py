@@ -16,7 +16,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -84,7 +84,7 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout: floa
     wait_until(f"{name} to listen on 127.0.0.1:{port}", probe, timeout, 0.05)
 
 
-def stop(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
+def stop(proc: subprocess.Popen[Any], timeout: float = 10) -> None:
     """SIGTERM ``proc`` by its pid, SIGKILL it after ``timeout``; reap it."""
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):

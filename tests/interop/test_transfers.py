@@ -18,66 +18,18 @@ import pytest
 from engine import AddRequest
 from engine.metainfo import Created
 
-from ..conftest import EngineFactory, make_payload, make_torrent, start_seed
+from ..conftest import EngineFactory, start_seed
 from .aria2 import Aria2
-from .opentracker import Opentracker, tracked_hashes
-from .procs import pad_files, tree_sha256, wait_until, write_pad_files
+from .opentracker import Opentracker
+from .procs import tree_sha256, wait_until, write_pad_files
 from .quirks import ARIA2_WRONG_HYBRID_HASH, TRANSMISSION_NO_HYBRID, aria2_hybrid_hash
+from .swarms import both_seed, same_payload, swarm, tidegate_downloads, v1_hash
 from .transmission import RpcError, Transmission
-
-SIZES = (1_000_000, 70_000, 5)
 
 # (format, added by, announce over)
 CASES = [("v1", "torrent", "udp"), ("v1", "magnet", "http"),
          ("hybrid", "torrent", "http"), ("hybrid", "magnet", "udp")]
 IDS = ["-".join(c) for c in CASES]
-
-
-def swarm(tmp_path: Path, opentracker: Callable[[], Opentracker], fmt: str,
-          scheme: str) -> tuple[Path, Created, Opentracker]:
-    """A payload, its torrent announcing to a fresh opentracker, the tracker started."""
-    folder = make_payload(tmp_path / "src", sizes=SIZES)
-    trk = opentracker()
-    created = make_torrent(folder, fmt, trackers=(trk.url(scheme),))
-    assert created.piece_size == 16384
-    trk.allow(*tracked_hashes(created.info_hash_v1, created.info_hash_v2)).start()
-    return folder, created, trk
-
-
-def v1_hash(created: Created) -> str:
-    assert created.info_hash_v1 is not None
-    return created.info_hash_v1
-
-
-def tidegate_downloads(make_engine: EngineFactory, created: Created, by: str,
-                       dest: Path) -> str:
-    """A tidegate engine downloads by .torrent or magnet, with no peer given: it finds the
-    seed through the tracker. Returns once every wanted byte is on disk."""
-    leech = make_engine("leech")
-    req = AddRequest(torrent=created.data, save_path=str(dest)) if by == "torrent" \
-        else AddRequest(uri=created.magnet, save_path=str(dest))
-    tid = leech.add(req).result(10)
-    snap = leech.wait_for(lambda s: tid in s.torrents and s.torrents[tid].complete_on_disk, 40)
-    payload = created.total_size - sum(pad_files(created.data).values())
-    assert snap.torrents[tid].wanted_done == payload
-    return tid
-
-
-def same_payload(got: Path, folder: Path, created: Created) -> None:
-    """``got`` holds exactly the payload's bytes; any extra files are the torrent's BEP 47
-    pad files, written as zeros by a client that does not know BEP 47."""
-    have = tree_sha256(got)
-    pads = {k: v for k, v in have.items() if k.startswith(".pad/")}
-    assert {k: v for k, v in have.items() if k not in pads} == tree_sha256(folder)
-    assert {f"{folder.name}/{k}" for k in pads} <= set(pad_files(created.data))
-
-
-def both_seed(trk: Opentracker, created: Created) -> None:
-    """opentracker counts two seeds and one completed download."""
-    ih = v1_hash(created)
-    wait_until("opentracker to count two seeds and a completed download",
-               lambda: (s := trk.scrape(ih)) is not None and (s.complete, s.downloaded) == (2, 1),
-               10)
 
 
 def transmission_refuses_hybrid(tr: Transmission, created: Created, dest: Path) -> bool:
@@ -93,7 +45,7 @@ def transmission_refuses_hybrid(tr: Transmission, created: Created, dest: Path) 
 
 @pytest.mark.parametrize(("fmt", "by", "scheme"), CASES, ids=IDS)
 def test_tidegate_downloads_from_transmission(
-        make_engine: EngineFactory, tmp_path: Path, opentracker: Callable[[], Opentracker],
+        opentracker: Callable[[], Opentracker], make_engine: EngineFactory, tmp_path: Path,
         transmission: Callable[[], Transmission], fmt: str, by: str, scheme: str) -> None:
     folder, created, trk = swarm(tmp_path, opentracker, fmt, scheme)
     tr = transmission()
@@ -116,7 +68,7 @@ def test_tidegate_downloads_from_transmission(
 
 @pytest.mark.parametrize(("fmt", "by", "scheme"), CASES, ids=IDS)
 def test_transmission_downloads_from_tidegate(
-        make_engine: EngineFactory, tmp_path: Path, opentracker: Callable[[], Opentracker],
+        opentracker: Callable[[], Opentracker], make_engine: EngineFactory, tmp_path: Path,
         transmission: Callable[[], Transmission], fmt: str, by: str, scheme: str) -> None:
     folder, created, trk = swarm(tmp_path, opentracker, fmt, scheme)
     seed = make_engine("seed")
@@ -146,7 +98,7 @@ def test_transmission_downloads_from_tidegate(
 
 @pytest.mark.parametrize(("fmt", "by", "scheme"), CASES, ids=IDS)
 def test_tidegate_downloads_from_aria2(
-        make_engine: EngineFactory, tmp_path: Path, opentracker: Callable[[], Opentracker],
+        opentracker: Callable[[], Opentracker], make_engine: EngineFactory, tmp_path: Path,
         aria2: Callable[[], Aria2], fmt: str, by: str, scheme: str) -> None:
     folder, created, trk = swarm(tmp_path, opentracker, fmt, scheme)
     write_pad_files(created.data, folder.parent)
@@ -167,7 +119,7 @@ def test_tidegate_downloads_from_aria2(
 
 @pytest.mark.parametrize(("fmt", "by", "scheme"), CASES, ids=IDS)
 def test_aria2_downloads_from_tidegate(
-        make_engine: EngineFactory, tmp_path: Path, opentracker: Callable[[], Opentracker],
+        opentracker: Callable[[], Opentracker], make_engine: EngineFactory, tmp_path: Path,
         aria2: Callable[[], Aria2], fmt: str, by: str, scheme: str) -> None:
     folder, created, trk = swarm(tmp_path, opentracker, fmt, scheme)
     seed = make_engine("seed")
