@@ -14,6 +14,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from ..conftest import EngineFactory, make_payload
 from ..daemon_util import TIDEGATE, env_for, short_home
 from .aria2 import Aria2
@@ -61,6 +63,7 @@ def tidegate_download(home: Path, torrent: Path, dest: Path,
         stop(p)
 
 
+@pytest.mark.slow
 def test_tidegate_create_in_transmission_and_aria2(
         opentracker: Callable[[], Opentracker], make_engine: EngineFactory, tmp_path: Path,
         transmission: Callable[[], Transmission], aria2: Callable[[], Aria2]) -> None:
@@ -112,6 +115,7 @@ def test_tidegate_create_in_transmission_and_aria2(
             hybrid.read_bytes()) != made["info_hash_v1"]
 
 
+@pytest.mark.slow
 def test_transmission_create_in_tidegate(opentracker: Callable[[], Opentracker],
                                          tmp_path: Path,
                                          transmission: Callable[[], Transmission]) -> None:

@@ -43,6 +43,7 @@ def transmission_refuses_hybrid(tr: Transmission, created: Created, dest: Path) 
     return True
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("fmt", "by", "scheme"), CASES, ids=IDS)
 def test_tidegate_downloads_from_transmission(
         opentracker: Callable[[], Opentracker], make_engine: EngineFactory, tmp_path: Path,
@@ -51,7 +52,7 @@ def test_tidegate_downloads_from_transmission(
     tr = transmission()
     if fmt == "hybrid" and transmission_refuses_hybrid(tr, created, folder.parent):
         return
-    # transmission reads pad files from disk like any file
+    # for a version that takes hybrids: pad files as zeros, in case it reads them from disk
     write_pad_files(created.data, folder.parent)
     ih = tr.seed(created.data, folder.parent)
     assert ih == created.info_hash_v1
@@ -66,6 +67,7 @@ def test_tidegate_downloads_from_transmission(
     both_seed(trk, created)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("fmt", "by", "scheme"), CASES, ids=IDS)
 def test_transmission_downloads_from_tidegate(
         opentracker: Callable[[], Opentracker], make_engine: EngineFactory, tmp_path: Path,

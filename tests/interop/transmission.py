@@ -6,8 +6,8 @@ Transmission 3.00 quirks these tests work around (docs/interop.md has the eviden
   dials it (``Engine.add_peers``);
 * after one completed download from 127.0.0.1 its seed refuses further connections from
   that address, so every test starts its own daemon;
-* it knows nothing of BEP 47 pad files: a hybrid torrent's ``.pad/N`` files are ordinary
-  files to it, written when it downloads and needed on disk when it seeds.
+* it unchokes, and decides its own interest, only every 10 s (:meth:`rechoke_now`);
+* it cannot parse BEP 52 info dicts: no hybrid or v2 torrents (tests/interop/quirks.py).
 """
 
 from __future__ import annotations
