@@ -25,7 +25,6 @@ T = TypeVar("T")
 APT = {
     "opentracker": "opentracker",
     "transmission-daemon": "transmission-daemon",
-    "transmission-remote": "transmission-cli",
     "transmission-create": "transmission-cli",
     "transmission-show": "transmission-cli",
     "aria2c": "aria2",

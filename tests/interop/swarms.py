@@ -50,8 +50,8 @@ def tidegate_downloads(make_engine: EngineFactory, created: Created, by: str,
 
 
 def same_payload(got: Path, folder: Path, created: Created) -> None:
-    """``got`` holds exactly the payload's bytes; any extra files are the torrent's BEP 47
-    pad files, written as zeros by a client that does not know BEP 47."""
+    """``got`` holds exactly the payload's bytes; extra files may only be the torrent's
+    BEP 47 pad files (which a client that does not know BEP 47 would write)."""
     have = tree_sha256(got)
     pads = {k: v for k, v in have.items() if k.startswith(".pad/")}
     assert {k: v for k, v in have.items() if k not in pads} == tree_sha256(folder)
