@@ -308,11 +308,17 @@ class TrackerState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     url: str
     tier: int
     status: str
+    """``working`` (an announce succeeded), ``announcing``, ``error`` or ``not contacted``."""
     seeds: int
+    """Seeds the tracker reported (its announce or scrape reply), -1 unknown."""
     leechers: int
     next_announce: int
-    """Seconds until the next announce, -1 unknown."""
+    """Seconds until the next announce (or retry), -1 unknown."""
     last_error: str
+    """Why the last announce failed ("" none); for a hybrid torrent prefixed ``v1:``/``v2:``
+    by the info-hash it was for."""
+    fails: int = 0
+    """Announces failed in a row; libtorrent waits longer before each retry."""
 
 
 class TorrentDetails(msgspec.Struct, frozen=True, kw_only=True, gc=False):

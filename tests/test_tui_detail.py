@@ -113,7 +113,8 @@ def test_tabs_show_what_the_engine_reports(tmp_path: Path, make_engine: EngineFa
         trackers = screen.query_one(TrackersTable)
         await until(pilot, lambda: DEAD_TRACKER in trackers.values
                     and trackers.values[DEAD_TRACKER][-1].plain, "the tracker's error")
-        assert trackers.values[DEAD_TRACKER][2].plain == "error"
+        assert trackers.values[DEAD_TRACKER][2].plain.startswith("error (failed ")
+        assert trackers.values[DEAD_TRACKER][-1].plain == "Connection refused"
 
         await until(pilot, lambda: app.snapshot.torrents[tid].phase == "seeding", "completion",
                     timeout=60)

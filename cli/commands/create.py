@@ -21,7 +21,8 @@ def add_format_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--v2", dest="format", action="store_const", const="v2",
                    help="BitTorrent v2 only (SHA-256 merkle trees)")
     g.add_argument("--hybrid", dest="format", action="store_const", const="hybrid",
-                   help="both v1 and v2 (default): works with every client")
+                   help="both v1 and v2 (default); transmission 3.00 and aria2 1.36 cannot "
+                        "use it: --v1 for them (docs/interop.md)")
     p.add_argument("--tracker", action="append", default=[], metavar="URL",
                    help="announce URL (repeatable; one tier each)")
     p.add_argument("--piece-size", type=fmt.parse_size, default=0, metavar="N",

@@ -145,8 +145,10 @@ def _print_details(d: TorrentDetails) -> None:
                   f"{p.progress:.0%}", markup=False)
     out.print(f"trackers ({len(d.trackers)}):", markup=False)
     for tr in d.trackers:
-        out.print(f"  tier {tr.tier}  {clean(tr.url)}  {tr.status}  seeds {tr.seeds}  "
-                  f"leechers {tr.leechers}  {clean(tr.last_error)}", markup=False)
+        retry = f"  failed {tr.fails}x" if tr.fails else ""
+        nxt = f"  next {fmt.duration(tr.next_announce)}" if tr.next_announce >= 0 else ""
+        out.print(f"  tier {tr.tier}  {clean(tr.url)}  {tr.status}{retry}  seeds {tr.seeds}  "
+                  f"leechers {tr.leechers}{nxt}  {clean(tr.last_error)}", markup=False)
 
 
 def run_stats(args: argparse.Namespace) -> int:

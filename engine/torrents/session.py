@@ -98,6 +98,12 @@ def settings_for(cfg: Config) -> dict[str, Any]:
         "send_buffer_low_watermark": perf.send_buffer_low_watermark_kib * 1024,
         "send_buffer_watermark_factor": perf.send_buffer_watermark_factor,
         "stop_tracker_timeout": 2,
+        # libtorrent caches a UDP tracker's connection id for this long in a process-wide
+        # map keyed by IP address alone: another UDP tracker on the same address (another
+        # port) or a restarted one gets that id and answers "Connection ID missmatch",
+        # failing the announce. 0: every announce connects first (one more 16-byte round
+        # trip; BEP 15 allows both). tests/interop/test_trackers.py shows it.
+        "udp_tracker_token_expiry": 0,
         **SAFETY,
     }
     if cfg.tor.mode == "tor-all":

@@ -143,39 +143,87 @@ def peers_of(h: lt.torrent_handle) -> tuple[PeerState, ...]:
 
 
 def trackers_of(h: lt.torrent_handle) -> tuple[TrackerState, ...]:
+    """Each tracker as one row, over all its announces.
+
+    libtorrent announces once per listen socket and per info-hash (v1, and v2 truncated
+    to 20 bytes); ``announce_entry`` also lists the v2 slot of a v1 torrent, never used.
+    A tracker that answers any announce is ``working`` (a v1-only tracker then still
+    shows the v2 hash's refusal in ``last_error``); ``next_announce`` is the earliest,
+    ``fails`` the longest run of failures.
+    """
+    ih = h.info_hashes()
+    used = [ih.has_v1(), ih.has_v2()]
+    hybrid = all(used)
     out = []
     for t in h.trackers():
         seeds = leechers = -1
-        next_in = -1
-        status = "not contacted"
-        last_error = ""
+        next_at: int | None = None
+        fails = 0
+        working = updating = False
+        errors: dict[str, str] = {}
         for ep in t.get("endpoints", []):
-            for ih in ep.get("info_hashes", []):
-                if ih.get("scrape_complete", -1) >= 0:
-                    seeds = max(seeds, ih["scrape_complete"])
-                if ih.get("scrape_incomplete", -1) >= 0:
-                    leechers = max(leechers, ih["scrape_incomplete"])
-                err = ih.get("last_error") or {}
-                if err.get("value"):
-                    last_error = ih.get("message") or _error_text(err)
-                    status = "error"
-                elif ih.get("updating"):
-                    status = "announcing"
-                elif ih.get("start_sent"):
-                    status = "working"
-                na = ih.get("next_announce")
-                if na is not None and hasattr(na, "timestamp"):
-                    next_in = max(0, int(na.timestamp() - time.time()))
+            for slot, a in enumerate(ep.get("info_hashes", [])):
+                if slot >= 2 or not used[slot]:
+                    continue
+                if a.get("scrape_complete", -1) >= 0:
+                    seeds = max(seeds, a["scrape_complete"])
+                if a.get("scrape_incomplete", -1) >= 0:
+                    leechers = max(leechers, a["scrape_incomplete"])
+                err = a.get("last_error") or {}
+                failed = bool(err.get("value")) or bool(a.get("fails"))
+                fails = max(fails, int(a.get("fails", 0)))
+                if failed:
+                    errors[f"v{slot + 1}"] = a.get("message") or _error_text(err)
+                updating |= bool(a.get("updating"))
+                working |= bool(a.get("start_sent")) and not failed
+                na = _epoch(a.get("next_announce"))
+                if na is not None and (a.get("start_sent") or failed or a.get("updating")):
+                    next_at = na if next_at is None else min(next_at, na)
+        status = ("working" if working else "announcing" if updating
+                  else "error" if errors else "not contacted")
+        next_in = -1 if next_at is None else max(0, next_at - int(time.time()))
         out.append(TrackerState(url=t["url"], tier=int(t["tier"]), status=status, seeds=seeds,
-                                leechers=leechers, next_announce=next_in, last_error=last_error))
+                                leechers=leechers, next_announce=next_in,
+                                last_error=_join_errors(errors, hybrid), fails=fails))
     return tuple(out)
 
 
+def _join_errors(errors: dict[str, str], hybrid: bool) -> str:
+    """One message; a hybrid torrent's per-hash messages are named when they differ or
+    only one hash failed."""
+    texts = set(errors.values())
+    if len(texts) == 1 and (not hybrid or len(errors) == 2):
+        return texts.pop()
+    return "; ".join(f"{k}: {v}" for k, v in sorted(errors.items()))
+
+
+def _epoch(value: Any) -> int | None:
+    """``next_announce`` as unix seconds: the binding gives an int (a datetime in some
+    builds); 0 or less means never scheduled."""
+    if hasattr(value, "timestamp"):
+        value = value.timestamp()
+    if isinstance(value, int | float) and value > 0:
+        return int(value)
+    return None
+
+
+_CATEGORIES = {c().name(): c for c in (lt.libtorrent_category, lt.system_category,
+                                        lt.generic_category, lt.http_category,
+                                        lt.socks_category, lt.i2p_category,
+                                        lt.bdecode_category, lt.upnp_category)}
+
+
 def _error_text(err: Mapping[str, Any]) -> str:
-    """libtorrent reports tracker errors as ``{value, category}``; name them like strerror."""
+    """libtorrent reports tracker errors as ``{value, category}``: its own message for them
+    ("timed out", "Connection refused"), like ``error_code.message()``."""
     value = err.get("value")
     category = str(err.get("category", ""))
-    if isinstance(value, int) and category in ("system", "generic", "asio.system", ""):
+    make = _CATEGORIES.get(category)
+    if isinstance(value, int) and make is not None:
+        code = lt.error_code()
+        code.assign(value, make())
+        return str(code.message())
+    if isinstance(value, int) and category in ("asio.system", ""):
         try:
             return os.strerror(value)
         except ValueError:

@@ -33,7 +33,8 @@ class TrackersTable(KeyedTable):
         rows = []
         for t in trackers:
             url = clean(t.url)
-            status = Text(clean(t.status), no_wrap=True,
+            failed = f" (failed {t.fails}x)" if t.fails else ""
+            status = Text(clean(t.status) + failed, no_wrap=True,
                           style="bold" if t.status == "error" else "")
             rows.append((url, (Text(url, no_wrap=True), right(str(t.tier)), status,
                                _count(t.seeds), _count(t.leechers),
