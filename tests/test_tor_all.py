@@ -10,7 +10,8 @@ API through unix sockets. A capture of every packet on every interface of the na
 runs from before the daemon starts until after it has stopped.
 
 Meanwhile the daemon downloads a torrent from a seed on the host's 127.0.0.1 (through tor:
-an exit relay of the private network connects to it), follows a site published as an
+an exit relay of the private network connects to it) with an HTTP tracker (announced
+through tor) and a UDP tracker (which tor cannot carry) on the host, follows a site published as an
 onion service by another tidegate (chain, metainfo and files from that service) and takes
 the site's next update. Then every captured packet must be TCP to or from the
 forwarder's port.
@@ -34,6 +35,7 @@ from engine.state import Snapshot
 from . import netns
 from .conftest import EngineFactory, make_payload, make_torrent, port_of, start_seed, tree_bytes
 from .daemon_util import DaemonProc
+from .interop.opentracker import Opentracker, tracked_hashes
 from .sites_util import site_engine, wait_site, write_site
 from .tornet import LOOPBACK_EXIT_OPTIONS, PortAllocator, TorNet, pid_alive
 
@@ -70,6 +72,7 @@ def test_tor_all_download_and_site_update_leave_only_through_tor(
     owner: Engine | None = None
     daemon: DaemonProc | None = None
     pids: list[int] = []
+    trackers: list[Opentracker] = []
     try:
         # ---------------------------------------------------------- the tor side
         net.start()
@@ -103,9 +106,16 @@ def test_tor_all_download_and_site_update_leave_only_through_tor(
                                  f"{net.log_tails()}") from exc
         pids.append(owner.snapshot.tor.pid)
 
-        seed = make_engine("seed")
         payload = make_payload(tmp_path / "seeded", sizes=(1_500_000, 7))
         created = make_torrent(payload, "hybrid")
+        # trackers on the host: one HTTP (reached through tor), one UDP (tor's SOCKS has
+        # no UDP: it must fail without a packet of its own)
+        http_tracker = Opentracker(root / "ot-http").allow(
+            *tracked_hashes(created.info_hash_v1, created.info_hash_v2)).start()
+        udp_tracker = Opentracker(root / "ot-udp").allow(
+            *tracked_hashes(created.info_hash_v1, created.info_hash_v2)).start()
+        trackers.extend([http_tracker, udp_tracker])
+        seed = make_engine("seed")
         start_seed(seed, created, payload)
         seed_port = port_of(seed)
 
@@ -126,7 +136,7 @@ def test_tor_all_download_and_site_update_leave_only_through_tor(
                 api = daemon.client()
                 try:
                     _run_through_tor(api, daemon.home, created, seed_port, payload, owner,
-                                     address, source)
+                                     address, source, (http_tracker.http, udp_tracker.udp))
                 finally:
                     api.stop()
                 assert daemon.stop() == 0, daemon.stderr
@@ -143,13 +153,16 @@ def test_tor_all_download_and_site_update_leave_only_through_tor(
             shutil.rmtree(daemon.home, ignore_errors=True)
         if owner is not None and owner.running:
             owner.stop()
+        for tracker in trackers:
+            tracker.stop()
         net.stop()
         shutil.rmtree(root, ignore_errors=True)
     assert [p for p in pids if pid_alive(p)] == []
 
 
 def _run_through_tor(api: EngineAPI, home: Path, created: object, seed_port: int,
-                     payload: Path, owner: Engine, address: str, source: Path) -> None:
+                     payload: Path, owner: Engine, address: str, source: Path,
+                     tracker_urls: tuple[str, str]) -> None:
     from engine.metainfo import Created
 
     assert isinstance(created, Created)
@@ -161,8 +174,8 @@ def _run_through_tor(api: EngineAPI, home: Path, created: object, seed_port: int
     # 1. a download from a seed outside: only tor's exit can reach it
     dest = home / "dl"
     peer = f"127.0.0.1:{seed_port}"
-    tid = api.add(AddRequest(torrent=created.data, save_path=str(dest),
-                             peers=(peer,))).result(30)
+    tid = api.add(AddRequest(torrent=created.data, save_path=str(dest), peers=(peer,),
+                             trackers=tracker_urls)).result(30)
     deadline = time.monotonic() + THROUGH_TOR
     while True:
         try:
@@ -174,6 +187,17 @@ def _run_through_tor(api: EngineAPI, home: Path, created: object, seed_port: int
                                      ) from None
             api.add_peers(tid, [peer]).result(10)  # a circuit failed: dial again
     assert tree_bytes(dest / payload.name) == tree_bytes(payload)
+    http_url, udp_url = tracker_urls
+    deadline = time.monotonic() + THROUGH_TOR
+    while True:  # the HTTP tracker answers through tor; the UDP one cannot be reached
+        view = {t.url: t for t in api.details(tid).result(10).trackers}
+        if view[http_url].status == "working" and view[http_url].seeds >= 1:
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"HTTP tracker through tor: {view}")
+        api.reannounce(tid).result(10)
+        time.sleep(2.0)
+    assert view[udp_url].status != "working", view[udp_url]
 
     # 2. follow the site: chain, metainfo and files from its onion service
     api.site_follow(address).result(30)
