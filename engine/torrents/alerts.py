@@ -339,7 +339,7 @@ class TorrentTable:
             fut.set_result(None)
             self.emit(TorrentRemoved(torrent_id=tid, data_deleted=False))
 
-    def _on_deleted(self, a: lt.torrent_deleted_alert) -> None:
+    def _on_deleted(self, a: lt.torrent_deleted_alert | lt.torrent_delete_failed_alert) -> None:
         tid = inputs.torrent_id(a.info_hashes)
         entry = self._pending_removes.pop(tid, None)
         if entry is not None:
@@ -347,6 +347,11 @@ class TorrentTable:
             self.emit(TorrentRemoved(torrent_id=tid, data_deleted=True))
 
     def _on_delete_failed(self, a: lt.torrent_delete_failed_alert) -> None:
+        if not a.error.value():
+            # libtorrent's way of saying the torrent had no storage (a magnet without
+            # metadata yet): there was nothing to delete
+            self._on_deleted(a)
+            return
         tid = inputs.torrent_id(a.info_hashes)
         entry = self._pending_removes.pop(tid, None)
         if entry is not None:
