@@ -51,6 +51,16 @@ from .resume import ResumeStore, TorrentExtras
 _SAVE_FLAGS = lt.save_resume_flags_t.save_info_dict
 _PendingAdd = tuple["Future[str] | None", TorrentExtras, "AddRequest | None"]
 _TF = lt.torrent_flags
+Then = Callable[[], None]
+"""What to do once a torrent's resume file records a change (resolve a command's future)."""
+
+
+def resolve(fut: Future[Any], value: Any = None) -> Then:
+    """A :data:`Then` that resolves ``fut`` with ``value`` (unless it is already done)."""
+    def then() -> None:
+        if not fut.done():
+            fut.set_result(value)
+    return then
 
 @dataclass
 class _Torrent:
@@ -69,6 +79,10 @@ class _Torrent:
     restored_complete: bool = False
     """Restored from resume data that already had every piece: libtorrent still reports it
     as finishing once, which is neither news for the user nor a reason to rewrite its file."""
+    saves_asked: int = 0
+    """``save_resume_data`` calls so far; libtorrent answers each with exactly one alert,
+    in order, so the n-th answer reflects everything done before the n-th call."""
+    saves_answered: int = 0
 
 
 def has_every_piece(p: lt.add_torrent_params) -> bool:
@@ -108,8 +122,14 @@ class TorrentTable:
         self._pending_flush: dict[str, list[Future[None]]] = {}
         self._pending_peers: dict[str, list[tuple[str, int]]] = {}
         self._outstanding_saves: set[str] = set()
+        self._await_answer: dict[str, list[tuple[int, Then]]] = {}
+        """Per torrent: (save number, then) waiting for libtorrent's answer to that save."""
+        self._await_disk: list[tuple[int, Then]] = []
+        """(writer ticket, then) waiting for the resume file to be durable."""
         self._restoring_complete: set[str] = set()
         """Ids being restored from resume data that had every piece."""
+        self._resave_on_add: set[str] = set()
+        """Ids restored from resume data repaired on load: saved again once added."""
         self.dirty = False
         """Set when something changed that deserves a snapshot right away."""
         self.torrents_changed = True
@@ -158,11 +178,18 @@ class TorrentTable:
     def _id_for(self, handle: lt.torrent_handle) -> str | None:
         return self._by_handle.get(handle)
 
-    def _save_soon(self, t: _Torrent) -> None:
-        """Ask libtorrent for fresh resume data (written when the alert comes)."""
+    def _save_soon(self, t: _Torrent, then: Then | None = None) -> None:
+        """Ask libtorrent for fresh resume data (written when the alert comes); ``then``
+        runs once the file recording everything done so far is durable, so a command
+        acknowledged through it survives a crash of the process."""
         if t.handle.is_valid():
             t.handle.save_resume_data(_SAVE_FLAGS)
+            t.saves_asked += 1
             self._outstanding_saves.add(t.id)
+            if then is not None:
+                self._await_answer.setdefault(t.id, []).append((t.saves_asked, then))
+        elif then is not None:
+            then()
         self.dirty = True
 
     def save_all(self, only_modified: bool) -> int:
@@ -171,9 +198,38 @@ class TorrentTable:
         for t in self.torrents.values():
             if t.handle.is_valid():
                 t.handle.save_resume_data(flags)
+                t.saves_asked += 1
                 self._outstanding_saves.add(t.id)
                 n += 1
         return n
+
+    def _answered(self, t: _Torrent, ticket: int) -> None:
+        """libtorrent answered one more save of ``t``; its file is durable at ``ticket``."""
+        t.saves_answered += 1
+        waiting = self._await_answer.get(t.id)
+        if not waiting:
+            return
+        ready = [then for n, then in waiting if n <= t.saves_answered]
+        waiting[:] = [(n, then) for n, then in waiting if n > t.saves_answered]
+        if not waiting:
+            del self._await_answer[t.id]
+        self._await_disk += [(ticket, then) for then in ready]
+
+    def run_durable(self, everything: bool = False) -> None:
+        """Run what waited for resume files that are now durable (all of it when
+        ``everything``: the engine is stopping and the writer has finished)."""
+        if everything:
+            for waiting in self._await_answer.values():
+                self._await_disk += [(0, then) for _n, then in waiting]
+            self._await_answer.clear()
+        if not self._await_disk:
+            return
+        durable = self.store.writer.durable
+        ready = [then for ticket, then in self._await_disk if everything or ticket <= durable]
+        self._await_disk = [(k, then) for k, then in self._await_disk
+                            if not everything and k > durable]
+        for then in ready:
+            then()
 
     @property
     def saves_outstanding(self) -> int:
@@ -190,6 +246,8 @@ class TorrentTable:
         self.torrents.pop(t.id, None)
         self._by_handle.pop(t.handle, None)
         self._outstanding_saves.discard(t.id)
+        for _n, then in self._await_answer.pop(t.id, []):
+            then()  # nothing more will be saved for it: a command before the remove is done
         self.pieces.forget(t.id)
         for fut in self._pending_flush.pop(t.id, []):
             if not fut.done():
@@ -231,11 +289,14 @@ class TorrentTable:
         self._by_handle[h] = torrent_id
         for peer in peers:
             h.connect_peer(peer)
-        if req is not None:  # a new torrent, not a restored one: persist it now
-            self._save_soon(t)
         self.emit(TorrentAdded(torrent_id=torrent_id, name=h.status().name or torrent_id))
-        if fut is not None and not fut.done():
-            fut.set_result(torrent_id)
+        if req is not None:
+            # a new torrent, not a restored one: the add is acknowledged once its resume
+            # file is on disk, so a crash right after the reply cannot lose it
+            self._save_soon(t, resolve(fut, torrent_id) if fut is not None else None)
+        elif torrent_id in self._resave_on_add:
+            self._save_soon(t)  # restored after a repair (an interrupted move)
+        self._resave_on_add.discard(torrent_id)
         self.dirty = True
 
     def _on_state_update(self, a: lt.state_update_alert) -> None:
@@ -322,12 +383,15 @@ class TorrentTable:
             return
         self._outstanding_saves.discard(tid)
         t = self.torrents[tid]
-        self.store.save(tid, a.params, t.extras)  # queued: failures come via the writer
+        ticket = self.store.save(tid, a.params, t.extras)  # queued: failures come via the writer
+        self._answered(t, ticket)
 
     def _on_resume_failed(self, a: lt.save_resume_data_failed_alert) -> None:
         tid = self._id_for(a.handle)
         if tid is not None:
             self._outstanding_saves.discard(tid)
+            # not modified since the last save (or no data): the file queued last holds it
+            self._answered(self.torrents[tid], self.store.writer.ticket)
 
     def _on_removed(self, a: lt.torrent_removed_alert) -> None:
         tid = inputs.torrent_id(a.info_hashes)
@@ -364,19 +428,21 @@ class TorrentTable:
         if t is None:
             return
         path = a.storage_path()
-        self._save_soon(t)
+        t.extras.moving_to = ""
         self.refresh(t)
         # the event first: whoever waits on the future sees it in their stream already
         self.emit(StorageMoved(torrent_id=t.id, path=path))
         fut = self._pending_moves.pop(t.id, None)
-        if fut is not None and not fut.done():
-            fut.set_result(path)
+        # acknowledged once the resume file names the new folder
+        self._save_soon(t, resolve(fut, path) if fut is not None else None)
 
     def _on_move_failed(self, a: lt.storage_moved_failed_alert) -> None:
         t = self._torrent_of(a)
         if t is None:
             return
         message = f"{a.error.message()} ({a.file_path()})" if a.file_path() else a.error.message()
+        t.extras.moving_to = ""
+        self._save_soon(t)
         self.emit(StorageMoveFailed(torrent_id=t.id, message=message))
         fut = self._pending_moves.pop(t.id, None)
         if fut is not None and not fut.done():

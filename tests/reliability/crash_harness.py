@@ -562,7 +562,7 @@ class CrashRun:
         f.timed("site", t0)
         # what the daemon now holds is the truth for the next round
         snap = c.snapshot
-        for tid, e in self.expect.items():
+        for tid in self.expect:
             t = snap.torrents.get(tid)
             if t is None:
                 self.expect[tid] = Expect()
