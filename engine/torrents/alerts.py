@@ -292,7 +292,9 @@ class TorrentTable:
         self.emit(TorrentAdded(torrent_id=torrent_id, name=h.status().name or torrent_id))
         if req is not None:
             # a new torrent, not a restored one: the add is acknowledged once its resume
-            # file is on disk, so a crash right after the reply cannot lose it
+            # file is on disk, so a crash right after the reply cannot lose it; its state
+            # now, so the snapshot published before that reply already shows it
+            self.refresh(t)
             self._save_soon(t, resolve(fut, torrent_id) if fut is not None else None)
         elif torrent_id in self._resave_on_add:
             self._save_soon(t)  # restored after a repair (an interrupted move)

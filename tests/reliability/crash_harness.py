@@ -132,8 +132,11 @@ class Figures:
     """Pieces the daemon reported before the kill that its resume file did not hold yet
     (the loss allowed: downloaded again after the restart)."""
     pieces_verified: int = 0
+    rechecks: int = 0
     corrupt_pieces: int = 0
     recheck_dropped: int = 0
+    moves_interrupted: int = 0
+    """Kills that left a resume file naming a move's target (settled on the next start)."""
     torrents_lost: int = 0
     torrents_resurrected: int = 0
     settings_lost: int = 0
@@ -172,11 +175,13 @@ class Figures:
                 f"torrent-restarts={self.torrent_restarts} "
                 f"checkpointed={self.pieces_checkpointed} refetched={self.pieces_refetched} "
                 f"not-yet-checkpointed={self.pieces_not_checkpointed_at_kill} "
-                f"verified={self.pieces_verified} corrupt={self.corrupt_pieces} "
+                f"verified={self.pieces_verified} rechecks={self.rechecks} "
+                f"corrupt={self.corrupt_pieces} "
                 f"recheck-dropped={self.recheck_dropped} lost={self.torrents_lost} "
                 f"resurrected={self.torrents_resurrected} settings-lost={self.settings_lost} "
                 f"corrupt-resume={self.corrupt_resume_files} "
-                f"completed={self.completed_downloads} chain-checks={self.chain_checks} "
+                f"completed={self.completed_downloads} moves-interrupted={self.moves_interrupted} "
+                f"chain-checks={self.chain_checks} "
                 f"chains-failed={self.chains_failed} torn-tails={self.chain_torn_tails_cut} "
                 f"entries-lost={self.chain_entries_lost} "
                 f"switch-failed={self.snapshot_switch_failed} "
@@ -277,11 +282,13 @@ class CrashRun:
         for _ in range(3):
             self._op_add()
         f = self.figures
-        for _ in range(kills):
+        while f.kills < kills:
             t = time.monotonic()
             self._round()
             t = f.timed("round", t)
             self._after_kill()
+            if f.kills < kills and self.rng.random() < 0.15:
+                self._kill_while_restoring()
             t = f.timed("read disk", t)
             self._start_daemon()
             t = f.timed("start", t)
@@ -291,7 +298,7 @@ class CrashRun:
         self._stop_daemon(kill=False)
         self._read_disk()
         self._start_daemon()
-        self._check_restart()
+        self._check_restart(final=True)
         self._stop_daemon(kill=False)
         self.figures.duration_s = time.monotonic() - t0
         return self.figures
@@ -308,7 +315,11 @@ class CrashRun:
         self.folders += 1
         return str(self.home / "dl" / f"f{self.folders}")
 
-    def _choose(self) -> tuple[str, Callable[[], tuple[Future[Any], Callable[[bool], None]]]]:
+    def _choose(self, boost: dict[str, int] | None = None
+                ) -> tuple[str, Callable[[], tuple[Future[Any], Callable[[bool], None]]]]:
+        """A random operation that the current state allows; ``boost`` multiplies the
+        weights of some kinds (the operations whose window between send and reply is
+        longest are where a kill in flight is most likely to hurt)."""
         present, absent = self._present(), self._absent()
         choices: list[tuple[str, int]] = [("publish", 2)]
         if absent and len(present) < 5:
@@ -318,7 +329,9 @@ class CrashRun:
         if present:
             choices += [("move", 3), ("pause", 2), ("resume", 2), ("limit", 1),
                         ("sequential", 1)]
-        kind = self.rng.choices([k for k, _ in choices], [w for _, w in choices])[0]
+        boost = boost or {}
+        kind = self.rng.choices([k for k, _ in choices],
+                                [w * boost.get(k, 1) for k, w in choices])[0]
         maker = {"add": self._add, "remove": self._remove, "move": self._move,
                  "pause": self._pause, "resume": self._resume, "limit": self._limit,
                  "sequential": self._sequential, "publish": self._publish}[kind]
@@ -425,6 +438,8 @@ class CrashRun:
         ops = [self._choose() for _ in range(self.rng.randint(1, 4))]
         mode = self.rng.choices(["after_ack", "in_flight", "idle"], [4, 3, 3])[0]
         last = self.rng.randrange(len(ops)) if mode != "idle" else len(ops) - 1
+        if mode == "in_flight":
+            ops[last] = self._choose({"move": 4, "publish": 3, "add": 2, "remove": 2})
         f.bump(f.kill_modes, mode)
         for i, (kind, maker) in enumerate(ops[:last + 1]):
             if kind in ("add",) and not self._absent():
@@ -435,7 +450,7 @@ class CrashRun:
             fut, record = maker()
             self.trace.append(f"round {f.kills}: {kind} {self._last}")
             if i == last and mode == "in_flight":
-                time.sleep(self.rng.uniform(0.0, 0.06))
+                time.sleep(self.rng.uniform(0.0, 0.015))
                 done = fut.done() and fut.exception() is None
                 self.trace.append(f"round {f.kills}: kill {mode}, acknowledged: {done}")
                 self._kill()
@@ -474,22 +489,39 @@ class CrashRun:
         self.figures.kills += 1
         self._stop_daemon(kill=True)
 
+    def _kill_while_restoring(self) -> None:
+        """Restart and kill again at once, while torrents are being restored and checked
+        (nothing acknowledged in between: the checks after the next start still hold)."""
+        self.daemon = DaemonProc(self.home).start()
+        delay = self.rng.uniform(0.0, 0.3)
+        time.sleep(delay)
+        self.trace.append(f"round {self.figures.kills}: killed again {delay:.3f} s after "
+                          "the restart")
+        self.figures.bump(self.figures.kill_modes, "restoring")
+        self.daemon.kill9()
+        self.figures.kills += 1
+        self._stop_daemon(kill=True)
+        self._read_disk(again=True)
+
     # ------------------------------------------------------------------ after the kill
 
     def _after_kill(self) -> None:
         self._read_disk()
 
-    def _read_disk(self) -> None:
-        """What the dead daemon left: each torrent's checkpoint and a copy of the chain."""
+    def _read_disk(self, again: bool = False) -> None:
+        """What the dead daemon left: each torrent's checkpoint and a copy of the chain
+        (``again``: killed while restoring; what it kept must hold what was there before)."""
         f = self.figures
         resume_dir = self.home / "data" / "resume"
+        before_kill = self.checkpoints
         self.checkpoints = {}
         for tid in self.pool:
             path = resume_dir / f"{tid}.resume"
             if not path.exists():
                 continue
             try:
-                params = lt.read_resume_data(path.read_bytes())
+                raw = path.read_bytes()
+                params = lt.read_resume_data(raw)
             except (RuntimeError, ValueError) as exc:
                 f.corrupt_resume_files += 1
                 f.problems.append(f"kill {f.kills}: {path.name} unreadable: {exc}")
@@ -497,8 +529,20 @@ class CrashRun:
             have = params.have_pieces
             n = params.ti.num_pieces() if params.ti is not None else 0
             self.checkpoints[tid] = {i for i in range(min(n, len(have))) if have[i]}
-            before = self.at_kill.get(tid, 0)
-            f.pieces_not_checkpointed_at_kill += max(0, before - len(self.checkpoints[tid]))
+            if again:
+                lost = before_kill.get(tid, set()) - self.checkpoints[tid]
+                if lost and params.save_path not in self.expect[tid].save_path:
+                    lost = set()  # an interrupted move was settled: checked after the start
+                if lost:
+                    f.pieces_refetched += len(lost)
+                    f.problems.append(f"kill {f.kills}: {self.pool[tid].name}: the restart "
+                                      f"dropped {len(lost)} checkpointed pieces from its file")
+            else:
+                before = self.at_kill.get(tid, 0)
+                f.pieces_not_checkpointed_at_kill += max(0, before - len(self.checkpoints[tid]))
+                extras = lt.bdecode(raw).get(b"tidegate", b"{}")
+                if json.loads(extras).get("moving_to"):
+                    f.moves_interrupted += 1
         chain = self.home / "data" / "sites" / self.site_address / "chain"
         copy = self.work / "chain-copy"
         shutil.copyfile(chain, copy)
@@ -516,7 +560,7 @@ class CrashRun:
 
     # ------------------------------------------------------------------ after the restart
 
-    def _check_restart(self) -> None:
+    def _check_restart(self, final: bool = False) -> None:
         f = self.figures
         c = self._c()
         where = f"after kill {f.kills}"
@@ -554,7 +598,7 @@ class CrashRun:
         for tid in present:
             self._check_torrent(tid, snap, where)
         t0 = f.timed("torrents", t0)
-        self._recheck(present, where)
+        self._recheck(present, where, every=final)
         t0 = f.timed("recheck", t0)
         for tid in present:
             c.add_peers(tid, [self.peer]).result(CMD)
@@ -614,9 +658,11 @@ class CrashRun:
         if len(have) == payload.ti.num_pieces() and len(checkpoint) < len(have):
             f.completed_downloads += 1
 
-    def _recheck(self, present: list[str], where: str) -> None:
-        """A libtorrent recheck of every running torrent with metadata: it must keep every
-        piece the restored state claimed."""
+    def _recheck(self, present: list[str], where: str, every: bool = False) -> None:
+        """A libtorrent recheck of one running torrent with metadata (``every``: of all):
+        it must keep every piece the restored state claimed. libtorrent starts one check
+        per second, so the rounds take turns; every piece is compared byte for byte with
+        the seed's in every round anyway (:meth:`_check_torrent`)."""
         f = self.figures
         c = self._c()
         snap = c.snapshot
@@ -624,6 +670,9 @@ class CrashRun:
                 and t.has_metadata and not t.paused]
         if not todo:
             return
+        if not every:
+            todo = [self.rng.choice(todo)]
+        f.rechecks += len(todo)
         before = {tid: {i for i, b in enumerate(c.details(tid).result(CMD).pieces) if b == 1}
                   for tid in todo}
         stream = c.subscribe()
