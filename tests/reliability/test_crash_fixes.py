@@ -12,11 +12,12 @@ from typing import Any
 import libtorrent as lt
 import pytest
 
-from engine import AddRequest
+from engine import AddRequest, Engine
 from engine.errors import InputError
 from engine.events import Log
 
 from ..conftest import EngineFactory, build_engine, make_payload, make_torrent, tree_bytes
+from ..sites_util import site_engine, wait_site, write_site
 
 
 def test_removing_a_magnet_without_metadata_and_its_data_succeeds(
@@ -146,3 +147,39 @@ def test_a_move_interrupted_by_a_crash_is_settled_on_load(tmp_path: Path, moved:
         assert not extras.get("moving_to") and params.save_path == str(want)
     finally:
         engine.stop()
+
+
+def test_a_published_snapshot_is_hosted_after_a_crash_before_hostings_record(
+        tmp_path: Path) -> None:
+    """The harness killed the daemon between the chain append of a publish and Hosting's
+    own record of the new snapshot: after the restart the chain said height N and Hosting
+    served N-1 for good. Hosting's file is set back here to what such a crash leaves."""
+    home = tmp_path / "h"
+    source = write_site(tmp_path / "src", {"index.html": b"one\n"})
+
+    def start() -> Engine:
+        return site_engine(home).start()
+
+    engine = start()
+    try:
+        address = engine.site_new("blog", str(source)).result(30).address
+        engine.site_publish("blog").result(60)
+        wait_site(engine, address, lambda s: s.hosting.seq == 1, 30)
+        first = json.loads((home / "data" / "sites" / address / "hosting.json").read_text())
+        (source / "index.html").write_bytes(b"two\n")
+        engine.site_publish("blog").result(60)
+        wait_site(engine, address, lambda s: s.hosting.seq == 2, 30)
+    finally:
+        engine.stop()
+    hosting = home / "data" / "sites" / address / "hosting.json"
+    for job in (None, {"seq": 2, "id": "0" * 40}):
+        # crashed before Hosting began the snapshot / while fetching it, its torrent unsaved
+        hosting.write_text(json.dumps({**first, **({"job": job} if job else {})}))
+        engine = start()
+        try:
+            site = wait_site(engine, address, lambda s: s.hosting.seq == 2, 20)
+            assert site.height == 2 and not site.hosting.error
+            report = engine.site_verify("blog").result(30)
+            assert report.ok and report.snapshot == 2, report.problems
+        finally:
+            engine.stop()
