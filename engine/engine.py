@@ -554,6 +554,7 @@ class Engine:
                 next_save = now + self.config.storage.resume_save_interval
             if now >= next_limits:
                 m.enforce_share_limits()
+                m.retry_disk_errors(now)
                 next_limits = now + 1.0
             if now >= next_pin:
                 self._repin_dht(m)

@@ -83,6 +83,16 @@ class _Torrent:
     """``save_resume_data`` calls so far; libtorrent answers each with exactly one alert,
     in order, so the n-th answer reflects everything done before the n-th call."""
     saves_answered: int = 0
+    disk_error: str = ""
+    """A write to the download folder failed (full, read-only, ...): libtorrent stops
+    downloading (upload mode) and keeps seeding. Shown as the torrent's error until a
+    retry (``retry_disk_errors``, or ``resume``) is followed by no failure."""
+    disk_retried: bool = False
+    """Writing was tried again and has not failed since."""
+    disk_retry_at: float = 0.0
+    disk_mark: int = 0
+    """Payload bytes received when writing was tried again: more, and no failure, means
+    the torrent writes again."""
 
 
 def has_every_piece(p: lt.add_torrent_params) -> bool:
@@ -93,6 +103,12 @@ def has_every_piece(p: lt.add_torrent_params) -> bool:
     have = p.have_pieces  # padded to whole bytes
     return len(have) >= n and all(have[:n])
 
+
+DISK_SETTLE = 3.0
+"""Seconds after a retry of a failed write without a new failure before the error is
+cleared (at most ``storage.disk_retry_interval``), provided data arrived meanwhile."""
+DISK_PROOF = 256 * 1024
+"""Payload bytes received after a retry, with no failure, that show writing works again."""
 
 RATE_WINDOW = 2.0
 """Seconds over which session-wide rates are measured."""
@@ -318,7 +334,7 @@ class TorrentTable:
         complete_on_disk; the flush that follows the finished alert sets it."""
         if not s.is_finished:
             t.flushed = False
-        return status.torrent_state(t.id, s, t.extras, t.flushed)
+        return status.torrent_state(t.id, s, t.extras, t.flushed, t.disk_error)
 
     def _set_state(self, t: _Torrent, new: TorrentState) -> None:
         # Keep the old object when nothing changed, so snapshots share it.
@@ -347,6 +363,8 @@ class TorrentTable:
         for fut in self._pending_flush.pop(t.id, []):
             if not fut.done():
                 fut.set_result(None)
+        if t.disk_error and t.handle.status(0).is_finished:
+            t.disk_error, t.disk_retried = "", False  # every wanted byte is on disk
         self.refresh(t)
         if was_pending and t.state is not None and t.state.complete_on_disk:
             if t.restored_complete:
@@ -458,9 +476,56 @@ class TorrentTable:
 
     def _on_file_error(self, a: lt.file_error_alert) -> None:
         t = self._torrent_of(a)
-        if t is not None:
-            self.emit(TorrentErrored(torrent_id=t.id, message=a.error.message(),
-                                     file=a.filename()))
+        if t is None:
+            return
+        message, file = a.error.message(), a.filename()
+        if t.handle.status(0).flags & _TF.upload_mode and not t.extras.metadata_first:
+            # A failed write: libtorrent now only seeds this torrent. Say so on the
+            # torrent, naming the file, and try again later (retry_disk_errors).
+            first = not t.disk_error
+            t.disk_error = f"{message}: {file}" if file else message
+            t.disk_retried = False
+            t.disk_retry_at = time.monotonic() + self.cfg.storage.disk_retry_interval
+            self.refresh(t)
+            if not first:
+                return  # one failed block after another, or a retry that failed
+        self.emit(TorrentErrored(torrent_id=t.id, message=message, file=file))
+
+    def retry_disk_errors(self, now: float) -> None:
+        """Torrents stopped by a failed write try again every
+        ``storage.disk_retry_interval`` seconds (space may have been freed, the folder made
+        writable): leaving upload mode makes libtorrent request and write pieces again. A
+        retry followed by no failure for :data:`DISK_SETTLE` seconds clears the error; a
+        failure puts it back in upload mode with the error kept."""
+        for t in self.torrents.values():
+            if not t.disk_error or now < t.disk_retry_at:
+                continue
+            if not t.disk_retried:
+                self.retry_disk(t)
+                continue
+            s = t.handle.status(0)
+            if s.is_finished or s.total_payload_download > t.disk_mark + DISK_PROOF:
+                t.disk_error, t.disk_retried = "", False  # received and kept: recovered
+                self.refresh(t)
+            # else nothing arrived to write yet (no peer, checking): still unknown
+
+    def retry_disk(self, t: _Torrent) -> None:
+        """Try writing again now."""
+        s = t.handle.status(0)
+        t.disk_retried = True
+        t.disk_mark = s.total_payload_download
+        t.disk_retry_at = time.monotonic() + min(DISK_SETTLE,
+                                                 self.cfg.storage.disk_retry_interval)
+        if not t.extras.metadata_first:
+            t.handle.unset_flags(_TF.upload_mode)
+        if s.errc.value():
+            # A hybrid torrent can follow a failed write with libtorrent's own error "v1
+            # and v2 hashes do not describe the same data" (one hash taken before the
+            # write failed, the other after), which drops every piece it had and pauses
+            # it. The pieces are still on disk: clear the error and check them again
+            # instead of downloading them again.
+            t.handle.clear_error()
+            t.handle.force_recheck()
 
     def _on_tracker_error(self, a: lt.tracker_error_alert) -> None:
         t = self._torrent_of(a)

@@ -187,6 +187,8 @@ class TorrentManager(TorrentTable):
             t.extras.metadata_first = False  # the user has chosen: download now
             t.handle.unset_flags(_TF.upload_mode)
         t.extras.stopped_by_limit = False
+        if t.disk_error:
+            self.retry_disk(t)  # the user may have made room: try writing now
         t.handle.clear_error()
         t.handle.set_flags(_TF.auto_managed)
         t.handle.resume()
