@@ -13,7 +13,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,76 +44,19 @@ from ..requests import AddRequest
 from ..state import Phase, SessionStats, TorrentState
 from . import inputs, status
 from .dht import DhtItems
+from .faults import DiskFaults
 from .pieces import PieceReader
+from .record import Then, TorrentRecord, resolve
 from .resume import ResumeStore, TorrentExtras
 
 _SAVE_FLAGS = lt.save_resume_flags_t.save_info_dict
 _PendingAdd = tuple["Future[str] | None", TorrentExtras, "AddRequest | None"]
 _TF = lt.torrent_flags
-Then = Callable[[], None]
-"""What to do once a torrent's resume file records a change (resolve a command's future)."""
-
-
-def resolve(fut: Future[Any], value: Any = None) -> Then:
-    """A :data:`Then` that resolves ``fut`` with ``value`` (unless it is already done)."""
-    def then() -> None:
-        if not fut.done():
-            fut.set_result(value)
-    return then
-
-@dataclass
-class _Torrent:
-    """What the engine thread keeps per torrent."""
-
-    id: str
-    handle: lt.torrent_handle
-    extras: TorrentExtras
-    state: TorrentState | None = None
-    state_at: float = 0.0
-    """``time.monotonic()`` when ``state`` last changed."""
-    flushed: bool = True
-    """False while unfinished and between torrent_finished_alert and cache_flushed_alert."""
-    peers: list[tuple[str, int]] = field(default_factory=list)
-    """Peers the user named (--peer, add_peers): dialled again on every resume."""
-    restored_complete: bool = False
-    """Restored from resume data that already had every piece: libtorrent still reports it
-    as finishing once, which is neither news for the user nor a reason to rewrite its file."""
-    saves_asked: int = 0
-    """``save_resume_data`` calls so far; libtorrent answers each with exactly one alert,
-    in order, so the n-th answer reflects everything done before the n-th call."""
-    saves_answered: int = 0
-    disk_error: str = ""
-    """A write to the download folder failed (full, read-only, ...): libtorrent stops
-    downloading (upload mode) and keeps seeding. Shown as the torrent's error until a
-    retry (``retry_disk_errors``, or ``resume``) is followed by no failure."""
-    disk_retried: bool = False
-    """Writing was tried again and has not failed since."""
-    disk_retry_at: float = 0.0
-    disk_mark: int = 0
-    """Payload bytes received when writing was tried again: more, and no failure, means
-    the torrent writes again."""
-
-
-def has_every_piece(p: lt.add_torrent_params) -> bool:
-    """Whether resume data says every piece is already on disk."""
-    if p.ti is None:
-        return False
-    n = p.ti.num_pieces()
-    have = p.have_pieces  # padded to whole bytes
-    return len(have) >= n and all(have[:n])
-
-
-DISK_SETTLE = 3.0
-"""Seconds after a retry of a failed write without a new failure before the error is
-cleared (at most ``storage.disk_retry_interval``), provided data arrived meanwhile."""
-DISK_PROOF = 256 * 1024
-"""Payload bytes received after a retry, with no failure, that show writing works again."""
-
 RATE_WINDOW = 2.0
 """Seconds over which session-wide rates are measured."""
 
 
-class TorrentTable:
+class TorrentTable(DiskFaults):
     """Per-torrent state and alert handling; only the engine thread uses it."""
 
     def __init__(
@@ -130,7 +72,7 @@ class TorrentTable:
         self.store = store
         self.default_save_path = default_save_path
         self.emit = emit
-        self.torrents: dict[str, _Torrent] = {}
+        self.torrents: dict[str, TorrentRecord] = {}
         self._by_handle: dict[lt.torrent_handle, str] = {}
         self._pending_adds: dict[str, _PendingAdd] = {}
         self._pending_moves: dict[str, Future[str]] = {}
@@ -146,6 +88,8 @@ class TorrentTable:
         """Ids being restored from resume data that had every piece."""
         self._resave_on_add: set[str] = set()
         """Ids restored from resume data repaired on load: saved again once added."""
+        self._reloading: dict[str, tuple[lt.add_torrent_params, TorrentRecord]] = {}
+        """Torrents removed from the session to be added again (:mod:`.faults`)."""
         self.dirty = False
         """Set when something changed that deserves a snapshot right away."""
         self.torrents_changed = True
@@ -185,7 +129,7 @@ class TorrentTable:
 
     # ------------------------------------------------------------------ helpers
 
-    def get(self, torrent_id: str) -> _Torrent:
+    def get(self, torrent_id: str) -> TorrentRecord:
         t = self.torrents.get(torrent_id)
         if t is None:
             raise UnknownTorrentError(torrent_id)
@@ -194,7 +138,7 @@ class TorrentTable:
     def _id_for(self, handle: lt.torrent_handle) -> str | None:
         return self._by_handle.get(handle)
 
-    def _save_soon(self, t: _Torrent, then: Then | None = None) -> None:
+    def _save_soon(self, t: TorrentRecord, then: Then | None = None) -> None:
         """Ask libtorrent for fresh resume data (written when the alert comes); ``then``
         runs once the file recording everything done so far is durable, so a command
         acknowledged through it survives a crash of the process."""
@@ -219,7 +163,7 @@ class TorrentTable:
                 n += 1
         return n
 
-    def _answered(self, t: _Torrent, ticket: int) -> None:
+    def _answered(self, t: TorrentRecord, ticket: int) -> None:
         """libtorrent answered one more save of ``t``; its file is durable at ``ticket``."""
         t.saves_answered += 1
         waiting = self._await_answer.get(t.id)
@@ -257,7 +201,7 @@ class TorrentTable:
         for path, exc in self.store.writer.take_errors():
             self.emit(Log(level="error", message=f"cannot write resume data {path}: {exc}"))
 
-    def _forget(self, t: _Torrent) -> None:
+    def _forget(self, t: TorrentRecord) -> None:
         self.torrents_changed = True
         self.torrents.pop(t.id, None)
         self._by_handle.pop(t.handle, None)
@@ -278,7 +222,7 @@ class TorrentTable:
             if handler is not None:
                 handler(a)
 
-    def _torrent_of(self, a: Any) -> _Torrent | None:
+    def _torrent_of(self, a: Any) -> TorrentRecord | None:
         tid = self._id_for(a.handle)
         return self.torrents.get(tid) if tid else None
 
@@ -298,9 +242,13 @@ class TorrentTable:
                 self.emit(ResumeDataError(file=str(self.store.path(torrent_id)), message=message))
             return
         h = a.handle
-        t = _Torrent(id=torrent_id, handle=h, extras=extras, peers=peers,
+        t = TorrentRecord(id=torrent_id, handle=h, extras=extras, peers=peers,
                      restored_complete=restored_complete)
+        old = self.torrents.get(torrent_id)
+        self._reload_added(t, old)
         self.torrents[torrent_id] = t
+        if old is not None:
+            self.refresh(t)  # reloaded: its state stays in every snapshot
         self.torrents_changed = True
         self._by_handle[h] = torrent_id
         for peer in peers:
@@ -324,19 +272,19 @@ class TorrentTable:
             if t is not None:
                 self._set_state(t, self.state_of(t, s))
 
-    def refresh(self, t: _Torrent) -> None:
+    def refresh(self, t: TorrentRecord) -> None:
         self._set_state(t, self.state_of(t, t.handle.status()))
 
-    def state_of(self, t: _Torrent, s: lt.torrent_status) -> TorrentState:
+    def state_of(self, t: TorrentRecord, s: lt.torrent_status) -> TorrentState:
         """``s`` as a TorrentState. A torrent seen unfinished counts as not flushed, so
         a state update that reports it finished before libtorrent's finished alert (both
         can come in one batch, the data still in the disk cache) never claims
         complete_on_disk; the flush that follows the finished alert sets it."""
         if not s.is_finished:
             t.flushed = False
-        return status.torrent_state(t.id, s, t.extras, t.flushed, t.disk_error)
+        return status.torrent_state(t.id, s, t.extras, t.flushed, t.disk.error)
 
-    def _set_state(self, t: _Torrent, new: TorrentState) -> None:
+    def _set_state(self, t: TorrentRecord, new: TorrentState) -> None:
         # Keep the old object when nothing changed, so snapshots share it.
         if new != t.state:
             if new.phase == Phase.DOWNLOADING:
@@ -363,8 +311,7 @@ class TorrentTable:
         for fut in self._pending_flush.pop(t.id, []):
             if not fut.done():
                 fut.set_result(None)
-        if t.disk_error and t.handle.status(0).is_finished:
-            t.disk_error, t.disk_retried = "", False  # every wanted byte is on disk
+        self.clear_disk_error(t)
         self.refresh(t)
         if was_pending and t.state is not None and t.state.complete_on_disk:
             if t.restored_complete:
@@ -405,6 +352,8 @@ class TorrentTable:
         t = self.torrents[tid]
         ticket = self.store.save(tid, a.params, t.extras)  # queued: failures come via the writer
         self._answered(t, ticket)
+        if t.reload:
+            self._reload_saved(t, a.params)
 
     def _on_resume_failed(self, a: lt.save_resume_data_failed_alert) -> None:
         tid = self._id_for(a.handle)
@@ -415,6 +364,8 @@ class TorrentTable:
 
     def _on_removed(self, a: lt.torrent_removed_alert) -> None:
         tid = inputs.torrent_id(a.info_hashes)
+        if self._reload_removed(tid):
+            return
         if tid not in self._pending_removes:
             return
         fut, delete = self._pending_removes[tid]
@@ -474,59 +425,6 @@ class TorrentTable:
             self.refresh(t)
             self.emit(TorrentErrored(torrent_id=t.id, message=a.error.message()))
 
-    def _on_file_error(self, a: lt.file_error_alert) -> None:
-        t = self._torrent_of(a)
-        if t is None:
-            return
-        message, file = a.error.message(), a.filename()
-        if t.handle.status(0).flags & _TF.upload_mode and not t.extras.metadata_first:
-            # A failed write: libtorrent now only seeds this torrent. Say so on the
-            # torrent, naming the file, and try again later (retry_disk_errors).
-            first = not t.disk_error
-            t.disk_error = f"{message}: {file}" if file else message
-            t.disk_retried = False
-            t.disk_retry_at = time.monotonic() + self.cfg.storage.disk_retry_interval
-            self.refresh(t)
-            if not first:
-                return  # one failed block after another, or a retry that failed
-        self.emit(TorrentErrored(torrent_id=t.id, message=message, file=file))
-
-    def retry_disk_errors(self, now: float) -> None:
-        """Torrents stopped by a failed write try again every
-        ``storage.disk_retry_interval`` seconds (space may have been freed, the folder made
-        writable): leaving upload mode makes libtorrent request and write pieces again. A
-        retry followed by no failure for :data:`DISK_SETTLE` seconds clears the error; a
-        failure puts it back in upload mode with the error kept."""
-        for t in self.torrents.values():
-            if not t.disk_error or now < t.disk_retry_at:
-                continue
-            if not t.disk_retried:
-                self.retry_disk(t)
-                continue
-            s = t.handle.status(0)
-            if s.is_finished or s.total_payload_download > t.disk_mark + DISK_PROOF:
-                t.disk_error, t.disk_retried = "", False  # received and kept: recovered
-                self.refresh(t)
-            # else nothing arrived to write yet (no peer, checking): still unknown
-
-    def retry_disk(self, t: _Torrent) -> None:
-        """Try writing again now."""
-        s = t.handle.status(0)
-        t.disk_retried = True
-        t.disk_mark = s.total_payload_download
-        t.disk_retry_at = time.monotonic() + min(DISK_SETTLE,
-                                                 self.cfg.storage.disk_retry_interval)
-        if not t.extras.metadata_first:
-            t.handle.unset_flags(_TF.upload_mode)
-        if s.errc.value():
-            # A hybrid torrent can follow a failed write with libtorrent's own error "v1
-            # and v2 hashes do not describe the same data" (one hash taken before the
-            # write failed, the other after), which drops every piece it had and pauses
-            # it. The pieces are still on disk: clear the error and check them again
-            # instead of downloading them again.
-            t.handle.clear_error()
-            t.handle.force_recheck()
-
     def _on_tracker_error(self, a: lt.tracker_error_alert) -> None:
         t = self._torrent_of(a)
         if t is not None:
@@ -536,6 +434,10 @@ class TorrentTable:
     def _on_checked(self, a: lt.torrent_checked_alert) -> None:
         t = self._torrent_of(a)
         if t is not None:
+            # a check disconnects every peer, and libtorrent drops connect_peer calls made
+            # while it runs: dial the peers the user named again now
+            for peer in t.peers:
+                t.handle.connect_peer(peer)
             self.refresh(t)
             progress = t.state.progress if t.state else 0.0
             self.emit(TorrentChecked(torrent_id=t.id, progress=progress))

@@ -38,7 +38,8 @@ from ..requests import (
 )
 from ..state import TorrentDetails
 from . import inputs, status
-from .alerts import _TF, TorrentTable, has_every_piece, resolve
+from .alerts import _TF, TorrentTable
+from .record import has_every_piece, resolve
 from .recover import settle_move, torrent_files
 from .resume import Corrupt, Saved, TorrentExtras
 
@@ -187,7 +188,7 @@ class TorrentManager(TorrentTable):
             t.extras.metadata_first = False  # the user has chosen: download now
             t.handle.unset_flags(_TF.upload_mode)
         t.extras.stopped_by_limit = False
-        if t.disk_error:
+        if t.disk.error:
             self.retry_disk(t)  # the user may have made room: try writing now
         t.handle.clear_error()
         t.handle.set_flags(_TF.auto_managed)
@@ -200,7 +201,9 @@ class TorrentManager(TorrentTable):
         t = self.get(torrent_id)
         flags = lt.session.delete_files if delete_data else 0
         self._pending_removes[torrent_id] = (fut, delete_data)
-        self.ses.remove_torrent(t.handle, flags)
+        if self._reloading.pop(torrent_id, None) is None:
+            self.ses.remove_torrent(t.handle, flags)
+        # else being reloaded: already leaving the session, and now not coming back
         self._forget(t)
         self.store.delete(torrent_id)
 
