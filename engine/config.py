@@ -128,6 +128,10 @@ class StorageConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=T
     """Threads hashing pieces (recheck speed nearly doubles with 2 on 2 cores)."""
     resume_save_interval: float = 60.0
     """Seconds between periodic saves of resume data for changed torrents."""
+    disk_retry_interval: float = 30.0
+    """Seconds between attempts to write again to a torrent whose download folder failed
+    a write (full, read-only): meanwhile it shows the error and only seeds. ``resume``
+    tries again at once."""
 
 
 class LimitsConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -307,6 +311,7 @@ _CHECKS: list[tuple[str, Any, str]] = [
     ("proxy.port", lambda v: 0 <= v <= 65535, "must be a port number (0-65535)"),
     ("storage.hashing_threads", lambda v: 1 <= v <= 64, "must be between 1 and 64"),
     ("storage.resume_save_interval", lambda v: v >= 1, "must be at least 1 second"),
+    ("storage.disk_retry_interval", lambda v: v >= 1, "must be at least 1 second"),
     ("limits.max_torrent_file_size", lambda v: v >= 1024, "must be at least 1024 bytes"),
     ("limits.max_files", lambda v: v >= 1, "must be at least 1"),
     ("limits.max_pieces", lambda v: v >= 1, "must be at least 1"),

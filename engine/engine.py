@@ -243,10 +243,10 @@ class Engine(SiteCommands):
         return self._call(lambda fut: self._m().add(request, fut), _DEFERRED)
 
     def pause(self, torrent_id: str) -> Future[None]:
-        return self._call(lambda: self._m().pause(torrent_id))
+        return self._call(lambda fut: self._m().pause(torrent_id, fut), _DEFERRED)
 
     def resume(self, torrent_id: str) -> Future[None]:
-        return self._call(lambda: self._m().resume(torrent_id))
+        return self._call(lambda fut: self._m().resume(torrent_id, fut), _DEFERRED)
 
     def remove(self, torrent_id: str, delete_data: bool = False) -> Future[None]:
         """Remove a torrent (and its downloaded data when ``delete_data``)."""
@@ -265,7 +265,7 @@ class Engine(SiteCommands):
     def set_limits(self, torrent_id: str, down: int | None = None,
                    up: int | None = None) -> Future[None]:
         """Per-torrent rate limits in bytes/s (0 is unlimited, None leaves it)."""
-        return self._call(lambda: self._m().set_limits(torrent_id, down, up))
+        return self._call(lambda fut: self._m().set_limits(torrent_id, down, up, fut), _DEFERRED)
 
     def set_global_limits(self, down: int | None = None, up: int | None = None) -> Future[None]:
         def apply() -> None:
@@ -282,20 +282,24 @@ class Engine(SiteCommands):
     def set_share_limits(self, torrent_id: str, ratio: float | None = None,
                          seed_time: int | None = None) -> Future[None]:
         """Per-torrent ratio / seed-time (s) limits; -1 follows the config, 0 disables."""
-        return self._call(lambda: self._m().set_share_limits(torrent_id, ratio, seed_time))
+        return self._call(lambda fut: self._m().set_share_limits(torrent_id, ratio, seed_time,
+                                                                 fut), _DEFERRED)
 
     def set_file_priorities(self, torrent_id: str, priorities: dict[int, int]) -> Future[None]:
         """Set priorities (0 skip .. 7 high) for the given file indexes."""
-        return self._call(lambda: self._m().set_file_priorities(torrent_id, dict(priorities)))
+        return self._call(lambda fut: self._m().set_file_priorities(torrent_id, dict(priorities),
+                                                                    fut), _DEFERRED)
 
     def set_sequential(self, torrent_id: str, on: bool) -> Future[None]:
-        return self._call(lambda: self._m().set_sequential(torrent_id, on))
+        return self._call(lambda fut: self._m().set_sequential(torrent_id, on, fut), _DEFERRED)
 
     def add_trackers(self, torrent_id: str, urls: Iterable[str]) -> Future[None]:
-        return self._call(lambda: self._m().add_trackers(torrent_id, list(urls)))
+        return self._call(lambda fut: self._m().add_trackers(torrent_id, list(urls), fut),
+                          _DEFERRED)
 
     def remove_trackers(self, torrent_id: str, urls: Iterable[str]) -> Future[None]:
-        return self._call(lambda: self._m().remove_trackers(torrent_id, list(urls)))
+        return self._call(lambda fut: self._m().remove_trackers(torrent_id, list(urls), fut),
+                          _DEFERRED)
 
     def add_peers(self, torrent_id: str, peers: Iterable[str]) -> Future[None]:
         """Connect to peers given as ``ip:port``."""
@@ -453,6 +457,7 @@ class Engine(SiteCommands):
                 self._run_command(fn, args, fut)
             m.handle_alerts(ses.pop_alerts())
             m.report_write_errors()
+            m.run_durable()
             self._resolve_save_waiters(m)
             now = time.monotonic()
             m.dht.expire(now)
@@ -467,6 +472,7 @@ class Engine(SiteCommands):
                 next_save = now + self.config.storage.resume_save_interval
             if now >= next_limits:
                 m.enforce_share_limits()
+                m.retry_disk_errors(now)
                 next_limits = now + 1.0
             if now >= next_pin:
                 self._repin_dht(m)
@@ -535,6 +541,7 @@ class Engine(SiteCommands):
         m.handle_alerts(ses.pop_alerts())
         m.store.close(max(0.0, deadline - time.monotonic()))
         m.report_write_errors()
+        m.run_durable(everything=True)  # written, or as written as it will ever be
         if m.saves_outstanding:
             self._emit(Log(level="error", message=f"{m.saves_outstanding} torrents did not "
                                                   "save resume data before the stop timeout"))

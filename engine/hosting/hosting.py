@@ -106,7 +106,8 @@ class HostingComponent:
         write_synced(rec.folder / "hosting.json", json.dumps(data).encode())
 
     def start(self) -> None:
-        """Re-add kept snapshots whose torrents the engine did not restore."""
+        """Re-add kept snapshots, and the one being fetched, whose torrents the engine did
+        not restore (adding one it did restore just names it)."""
         for address, host in self.sites.items():
             rec = self.registry.sites.get(address)
             if rec is None:
@@ -119,6 +120,16 @@ class HostingComponent:
                             host.kept[seq] = self._add(rec, entry, seed=True)
                         except TidegateError as exc:
                             host.error = f"snapshot {seq}: {exc}"
+            job = host.job
+            if job is not None and job.torrent_id not in self.engine.snapshot.torrents:
+                entry = rec.update_at(job.seq)
+                try:
+                    if entry is None:
+                        raise TidegateError("no verified entry names it")
+                    job.torrent_id = self._add(rec, entry, seed=False)
+                except TidegateError as exc:
+                    host.job = None
+                    host.error = f"snapshot {job.seq}: {exc}"
 
     # ------------------------------------------------------------------ messages
 

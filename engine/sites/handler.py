@@ -123,6 +123,11 @@ class BlockchainHandler:
                     self._seed_head(rec)
                 except TidegateError as exc:
                     rec.error = str(exc)
+            head = rec.store.chain.head
+            if isinstance(head, Update):
+                # Hosting may not have it yet: a crash between the chain append and
+                # Hosting's own record (it ignores a snapshot it holds or fetches already)
+                self._send_update(head.time, head.magnet, rec.address)
             rec.next_poll = 0.0
             rec.next_announce = 0.0
 

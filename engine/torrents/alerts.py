@@ -13,7 +13,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,46 +44,19 @@ from ..requests import AddRequest
 from ..state import Phase, SessionStats, TorrentState
 from . import inputs, status
 from .dht import DhtItems
+from .faults import DiskFaults
 from .pieces import PieceReader
+from .record import Then, TorrentRecord, resolve
 from .resume import ResumeStore, TorrentExtras
 
 _SAVE_FLAGS = lt.save_resume_flags_t.save_info_dict
 _PendingAdd = tuple["Future[str] | None", TorrentExtras, "AddRequest | None"]
 _TF = lt.torrent_flags
-
-@dataclass
-class _Torrent:
-    """What the engine thread keeps per torrent."""
-
-    id: str
-    handle: lt.torrent_handle
-    extras: TorrentExtras
-    state: TorrentState | None = None
-    state_at: float = 0.0
-    """``time.monotonic()`` when ``state`` last changed."""
-    flushed: bool = True
-    """False while unfinished and between torrent_finished_alert and cache_flushed_alert."""
-    peers: list[tuple[str, int]] = field(default_factory=list)
-    """Peers the user named (--peer, add_peers): dialled again on every resume."""
-    restored_complete: bool = False
-    """Restored from resume data that already had every piece: libtorrent still reports it
-    as finishing once, which is neither news for the user nor a reason to rewrite its file."""
-
-
-def has_every_piece(p: lt.add_torrent_params) -> bool:
-    """Whether resume data says every piece is already on disk."""
-    if p.ti is None:
-        return False
-    n = p.ti.num_pieces()
-    have = p.have_pieces  # padded to whole bytes
-    return len(have) >= n and all(have[:n])
-
-
 RATE_WINDOW = 2.0
 """Seconds over which session-wide rates are measured."""
 
 
-class TorrentTable:
+class TorrentTable(DiskFaults):
     """Per-torrent state and alert handling; only the engine thread uses it."""
 
     def __init__(
@@ -100,7 +72,7 @@ class TorrentTable:
         self.store = store
         self.default_save_path = default_save_path
         self.emit = emit
-        self.torrents: dict[str, _Torrent] = {}
+        self.torrents: dict[str, TorrentRecord] = {}
         self._by_handle: dict[lt.torrent_handle, str] = {}
         self._pending_adds: dict[str, _PendingAdd] = {}
         self._pending_moves: dict[str, Future[str]] = {}
@@ -108,8 +80,16 @@ class TorrentTable:
         self._pending_flush: dict[str, list[Future[None]]] = {}
         self._pending_peers: dict[str, list[tuple[str, int]]] = {}
         self._outstanding_saves: set[str] = set()
+        self._await_answer: dict[str, list[tuple[int, Then]]] = {}
+        """Per torrent: (save number, then) waiting for libtorrent's answer to that save."""
+        self._await_disk: list[tuple[int, Then]] = []
+        """(writer ticket, then) waiting for the resume file to be durable."""
         self._restoring_complete: set[str] = set()
         """Ids being restored from resume data that had every piece."""
+        self._resave_on_add: set[str] = set()
+        """Ids restored from resume data repaired on load: saved again once added."""
+        self._reloading: dict[str, tuple[lt.add_torrent_params, TorrentRecord]] = {}
+        """Torrents removed from the session to be added again (:mod:`.faults`)."""
         self.dirty = False
         """Set when something changed that deserves a snapshot right away."""
         self.torrents_changed = True
@@ -149,7 +129,7 @@ class TorrentTable:
 
     # ------------------------------------------------------------------ helpers
 
-    def get(self, torrent_id: str) -> _Torrent:
+    def get(self, torrent_id: str) -> TorrentRecord:
         t = self.torrents.get(torrent_id)
         if t is None:
             raise UnknownTorrentError(torrent_id)
@@ -158,11 +138,18 @@ class TorrentTable:
     def _id_for(self, handle: lt.torrent_handle) -> str | None:
         return self._by_handle.get(handle)
 
-    def _save_soon(self, t: _Torrent) -> None:
-        """Ask libtorrent for fresh resume data (written when the alert comes)."""
+    def _save_soon(self, t: TorrentRecord, then: Then | None = None) -> None:
+        """Ask libtorrent for fresh resume data (written when the alert comes); ``then``
+        runs once the file recording everything done so far is durable, so a command
+        acknowledged through it survives a crash of the process."""
         if t.handle.is_valid():
             t.handle.save_resume_data(_SAVE_FLAGS)
+            t.saves_asked += 1
             self._outstanding_saves.add(t.id)
+            if then is not None:
+                self._await_answer.setdefault(t.id, []).append((t.saves_asked, then))
+        elif then is not None:
+            then()
         self.dirty = True
 
     def save_all(self, only_modified: bool) -> int:
@@ -171,9 +158,38 @@ class TorrentTable:
         for t in self.torrents.values():
             if t.handle.is_valid():
                 t.handle.save_resume_data(flags)
+                t.saves_asked += 1
                 self._outstanding_saves.add(t.id)
                 n += 1
         return n
+
+    def _answered(self, t: TorrentRecord, ticket: int) -> None:
+        """libtorrent answered one more save of ``t``; its file is durable at ``ticket``."""
+        t.saves_answered += 1
+        waiting = self._await_answer.get(t.id)
+        if not waiting:
+            return
+        ready = [then for n, then in waiting if n <= t.saves_answered]
+        waiting[:] = [(n, then) for n, then in waiting if n > t.saves_answered]
+        if not waiting:
+            del self._await_answer[t.id]
+        self._await_disk += [(ticket, then) for then in ready]
+
+    def run_durable(self, everything: bool = False) -> None:
+        """Run what waited for resume files that are now durable (all of it when
+        ``everything``: the engine is stopping and the writer has finished)."""
+        if everything:
+            for waiting in self._await_answer.values():
+                self._await_disk += [(0, then) for _n, then in waiting]
+            self._await_answer.clear()
+        if not self._await_disk:
+            return
+        durable = self.store.writer.durable
+        ready = [then for ticket, then in self._await_disk if everything or ticket <= durable]
+        self._await_disk = [(k, then) for k, then in self._await_disk
+                            if not everything and k > durable]
+        for then in ready:
+            then()
 
     @property
     def saves_outstanding(self) -> int:
@@ -185,11 +201,13 @@ class TorrentTable:
         for path, exc in self.store.writer.take_errors():
             self.emit(Log(level="error", message=f"cannot write resume data {path}: {exc}"))
 
-    def _forget(self, t: _Torrent) -> None:
+    def _forget(self, t: TorrentRecord) -> None:
         self.torrents_changed = True
         self.torrents.pop(t.id, None)
         self._by_handle.pop(t.handle, None)
         self._outstanding_saves.discard(t.id)
+        for _n, then in self._await_answer.pop(t.id, []):
+            then()  # nothing more will be saved for it: a command before the remove is done
         self.pieces.forget(t.id)
         for fut in self._pending_flush.pop(t.id, []):
             if not fut.done():
@@ -204,7 +222,7 @@ class TorrentTable:
             if handler is not None:
                 handler(a)
 
-    def _torrent_of(self, a: Any) -> _Torrent | None:
+    def _torrent_of(self, a: Any) -> TorrentRecord | None:
         tid = self._id_for(a.handle)
         return self.torrents.get(tid) if tid else None
 
@@ -224,18 +242,27 @@ class TorrentTable:
                 self.emit(ResumeDataError(file=str(self.store.path(torrent_id)), message=message))
             return
         h = a.handle
-        t = _Torrent(id=torrent_id, handle=h, extras=extras, peers=peers,
+        t = TorrentRecord(id=torrent_id, handle=h, extras=extras, peers=peers,
                      restored_complete=restored_complete)
+        old = self.torrents.get(torrent_id)
+        self._reload_added(t, old)
         self.torrents[torrent_id] = t
+        if old is not None:
+            self.refresh(t)  # reloaded: its state stays in every snapshot
         self.torrents_changed = True
         self._by_handle[h] = torrent_id
         for peer in peers:
             h.connect_peer(peer)
-        if req is not None:  # a new torrent, not a restored one: persist it now
-            self._save_soon(t)
         self.emit(TorrentAdded(torrent_id=torrent_id, name=h.status().name or torrent_id))
-        if fut is not None and not fut.done():
-            fut.set_result(torrent_id)
+        if req is not None:
+            # a new torrent, not a restored one: the add is acknowledged once its resume
+            # file is on disk, so a crash right after the reply cannot lose it; its state
+            # now, so the snapshot published before that reply already shows it
+            self.refresh(t)
+            self._save_soon(t, resolve(fut, torrent_id) if fut is not None else None)
+        elif torrent_id in self._resave_on_add:
+            self._save_soon(t)  # restored after a repair (an interrupted move)
+        self._resave_on_add.discard(torrent_id)
         self.dirty = True
 
     def _on_state_update(self, a: lt.state_update_alert) -> None:
@@ -245,19 +272,19 @@ class TorrentTable:
             if t is not None:
                 self._set_state(t, self.state_of(t, s))
 
-    def refresh(self, t: _Torrent) -> None:
+    def refresh(self, t: TorrentRecord) -> None:
         self._set_state(t, self.state_of(t, t.handle.status()))
 
-    def state_of(self, t: _Torrent, s: lt.torrent_status) -> TorrentState:
+    def state_of(self, t: TorrentRecord, s: lt.torrent_status) -> TorrentState:
         """``s`` as a TorrentState. A torrent seen unfinished counts as not flushed, so
         a state update that reports it finished before libtorrent's finished alert (both
         can come in one batch, the data still in the disk cache) never claims
         complete_on_disk; the flush that follows the finished alert sets it."""
         if not s.is_finished:
             t.flushed = False
-        return status.torrent_state(t.id, s, t.extras, t.flushed)
+        return status.torrent_state(t.id, s, t.extras, t.flushed, t.disk.error)
 
-    def _set_state(self, t: _Torrent, new: TorrentState) -> None:
+    def _set_state(self, t: TorrentRecord, new: TorrentState) -> None:
         # Keep the old object when nothing changed, so snapshots share it.
         if new != t.state:
             if new.phase == Phase.DOWNLOADING:
@@ -284,6 +311,7 @@ class TorrentTable:
         for fut in self._pending_flush.pop(t.id, []):
             if not fut.done():
                 fut.set_result(None)
+        self.clear_disk_error(t)
         self.refresh(t)
         if was_pending and t.state is not None and t.state.complete_on_disk:
             if t.restored_complete:
@@ -322,15 +350,22 @@ class TorrentTable:
             return
         self._outstanding_saves.discard(tid)
         t = self.torrents[tid]
-        self.store.save(tid, a.params, t.extras)  # queued: failures come via the writer
+        ticket = self.store.save(tid, a.params, t.extras)  # queued: failures come via the writer
+        self._answered(t, ticket)
+        if t.reload:
+            self._reload_saved(t, a.params)
 
     def _on_resume_failed(self, a: lt.save_resume_data_failed_alert) -> None:
         tid = self._id_for(a.handle)
         if tid is not None:
             self._outstanding_saves.discard(tid)
+            # not modified since the last save (or no data): the file queued last holds it
+            self._answered(self.torrents[tid], self.store.writer.ticket)
 
     def _on_removed(self, a: lt.torrent_removed_alert) -> None:
         tid = inputs.torrent_id(a.info_hashes)
+        if self._reload_removed(tid):
+            return
         if tid not in self._pending_removes:
             return
         fut, delete = self._pending_removes[tid]
@@ -339,7 +374,7 @@ class TorrentTable:
             fut.set_result(None)
             self.emit(TorrentRemoved(torrent_id=tid, data_deleted=False))
 
-    def _on_deleted(self, a: lt.torrent_deleted_alert) -> None:
+    def _on_deleted(self, a: lt.torrent_deleted_alert | lt.torrent_delete_failed_alert) -> None:
         tid = inputs.torrent_id(a.info_hashes)
         entry = self._pending_removes.pop(tid, None)
         if entry is not None:
@@ -347,6 +382,11 @@ class TorrentTable:
             self.emit(TorrentRemoved(torrent_id=tid, data_deleted=True))
 
     def _on_delete_failed(self, a: lt.torrent_delete_failed_alert) -> None:
+        if not a.error.value():
+            # libtorrent's way of saying the torrent had no storage (a magnet without
+            # metadata yet): there was nothing to delete
+            self._on_deleted(a)
+            return
         tid = inputs.torrent_id(a.info_hashes)
         entry = self._pending_removes.pop(tid, None)
         if entry is not None:
@@ -359,19 +399,21 @@ class TorrentTable:
         if t is None:
             return
         path = a.storage_path()
-        self._save_soon(t)
+        t.extras.moving_to = ""
         self.refresh(t)
         # the event first: whoever waits on the future sees it in their stream already
         self.emit(StorageMoved(torrent_id=t.id, path=path))
         fut = self._pending_moves.pop(t.id, None)
-        if fut is not None and not fut.done():
-            fut.set_result(path)
+        # acknowledged once the resume file names the new folder
+        self._save_soon(t, resolve(fut, path) if fut is not None else None)
 
     def _on_move_failed(self, a: lt.storage_moved_failed_alert) -> None:
         t = self._torrent_of(a)
         if t is None:
             return
         message = f"{a.error.message()} ({a.file_path()})" if a.file_path() else a.error.message()
+        t.extras.moving_to = ""
+        self._save_soon(t)
         self.emit(StorageMoveFailed(torrent_id=t.id, message=message))
         fut = self._pending_moves.pop(t.id, None)
         if fut is not None and not fut.done():
@@ -383,12 +425,6 @@ class TorrentTable:
             self.refresh(t)
             self.emit(TorrentErrored(torrent_id=t.id, message=a.error.message()))
 
-    def _on_file_error(self, a: lt.file_error_alert) -> None:
-        t = self._torrent_of(a)
-        if t is not None:
-            self.emit(TorrentErrored(torrent_id=t.id, message=a.error.message(),
-                                     file=a.filename()))
-
     def _on_tracker_error(self, a: lt.tracker_error_alert) -> None:
         t = self._torrent_of(a)
         if t is not None:
@@ -398,6 +434,10 @@ class TorrentTable:
     def _on_checked(self, a: lt.torrent_checked_alert) -> None:
         t = self._torrent_of(a)
         if t is not None:
+            # a check disconnects every peer, and libtorrent drops connect_peer calls made
+            # while it runs: dial the peers the user named again now
+            for peer in t.peers:
+                t.handle.connect_peer(peer)
             self.refresh(t)
             progress = t.state.progress if t.state else 0.0
             self.emit(TorrentChecked(torrent_id=t.id, progress=progress))

@@ -23,6 +23,7 @@ from ..errors import (
     InputError,
 )
 from ..events import (
+    Log,
     ResumeDataError,
     ShareLimitReached,
 )
@@ -37,7 +38,9 @@ from ..requests import (
 )
 from ..state import TorrentDetails
 from . import inputs, status
-from .alerts import _TF, TorrentTable, has_every_piece
+from .alerts import _TF, TorrentTable
+from .record import has_every_piece, resolve
+from .recover import settle_move, torrent_files
 from .resume import Corrupt, Saved, TorrentExtras
 
 
@@ -53,6 +56,7 @@ class TorrentManager(TorrentTable):
             if isinstance(item, Corrupt):
                 self.emit(ResumeDataError(file=str(item.file), message=item.message))
                 continue
+            self._settle(item)
             atp = item.params
             atp.flags |= _TF.duplicate_is_error
             self._pex_flag(atp)
@@ -62,6 +66,21 @@ class TorrentManager(TorrentTable):
             self.ses.async_add_torrent(atp)
             n += 1
         return n
+
+    def _settle(self, saved: Saved) -> None:
+        """Repair what a crash can leave in a resume file (an interrupted move) before the
+        torrent is added from it; the repaired file is written once it is added."""
+        target = saved.extras.moving_to
+        if not target:
+            return
+        saved.extras.moving_to = ""
+        self._resave_on_add.add(saved.torrent_id)
+        try:
+            message = settle_move(saved.params, target)
+        except OSError as exc:
+            message = (f"could not finish an interrupted move to {target}: {exc}; the "
+                       f"torrent is checked where its files are")
+        self.emit(Log(level="warning", message=f"torrent {saved.torrent_id}: {message}"))
 
     def _pex_flag(self, atp: lt.add_torrent_params) -> None:
         if self.cfg.network.enable_pex:
@@ -115,6 +134,8 @@ class TorrentManager(TorrentTable):
                                metadata_first=req.metadata_first, comment=atp.comment,
                                creator=atp.created_by)
         saved = self.store.load(torrent_id) if self.store.exists(torrent_id) else None
+        if isinstance(saved, Saved):
+            self._settle(saved)
         if isinstance(saved, Saved) and saved.params.save_path == atp.save_path:
             # Added again after an interruption: continue from the saved state.
             saved.params.flags = (saved.params.flags & ~(_TF.paused | _TF.auto_managed)) | (
@@ -151,30 +172,38 @@ class TorrentManager(TorrentTable):
         self._pending_peers[torrent_id] = peers
         self.ses.async_add_torrent(atp)
 
-    def pause(self, torrent_id: str) -> None:
+    # Commands that change what the resume file records resolve ``fut`` only once that
+    # file is durable (``_save_soon(t, resolve(fut))``): an acknowledged change survives a
+    # crash of the process right after the reply.
+
+    def pause(self, torrent_id: str, fut: Future[None]) -> None:
         t = self.get(torrent_id)
         t.handle.unset_flags(_TF.auto_managed)
         t.handle.pause(lt.torrent_handle.graceful_pause)
-        self._save_soon(t)
+        self._save_soon(t, resolve(fut))
 
-    def resume(self, torrent_id: str) -> None:
+    def resume(self, torrent_id: str, fut: Future[None]) -> None:
         t = self.get(torrent_id)
         if t.extras.metadata_first and t.handle.status().has_metadata:
             t.extras.metadata_first = False  # the user has chosen: download now
             t.handle.unset_flags(_TF.upload_mode)
         t.extras.stopped_by_limit = False
+        if t.disk.error:
+            self.retry_disk(t)  # the user may have made room: try writing now
         t.handle.clear_error()
         t.handle.set_flags(_TF.auto_managed)
         t.handle.resume()
         for peer in t.peers:
             t.handle.connect_peer(peer)
-        self._save_soon(t)
+        self._save_soon(t, resolve(fut))
 
     def remove(self, torrent_id: str, delete_data: bool, fut: Future[None]) -> None:
         t = self.get(torrent_id)
         flags = lt.session.delete_files if delete_data else 0
         self._pending_removes[torrent_id] = (fut, delete_data)
-        self.ses.remove_torrent(t.handle, flags)
+        if self._reloading.pop(torrent_id, None) is None:
+            self.ses.remove_torrent(t.handle, flags)
+        # else being reloaded: already leaving the session, and now not coming back
         self._forget(t)
         self.store.delete(torrent_id)
 
@@ -200,26 +229,52 @@ class TorrentManager(TorrentTable):
             target.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InputError(path, f"cannot create folder: {exc}") from None
+        if target == Path(t.handle.status().save_path):
+            fut.set_result(str(target))
+            return
+        ti = t.handle.torrent_file()
+        if ti is not None:
+            params = lt.add_torrent_params()
+            params.ti = ti
+            taken = [rel for rel in torrent_files(params) if (target / rel).exists()]
+            if taken:
+                # what libtorrent's fail_if_exist refuses too; checked here so that after a
+                # crash any torrent file in the target is known to come from this move
+                raise InputError(path, f"{target / taken[0]} already exists")
         self._pending_moves[torrent_id] = fut
-        t.handle.move_storage(str(target), lt.move_flags_t.fail_if_exist)
+        # The target is recorded durably first: a crash during the move leaves a resume
+        # file that says where the data may be (engine/torrents/recover.py).
+        t.extras.moving_to = str(target)
 
-    def set_limits(self, torrent_id: str, down: int | None, up: int | None) -> None:
+        def start() -> None:
+            if self.torrents.get(torrent_id) is not t:  # removed meanwhile
+                moving = self._pending_moves.pop(torrent_id, None)
+                if moving is not None and not moving.done():
+                    moving.set_exception(EngineError(f"torrent {torrent_id} was removed"))
+                return
+            t.handle.move_storage(str(target), lt.move_flags_t.fail_if_exist)
+        self._save_soon(t, start)
+
+    def set_limits(self, torrent_id: str, down: int | None, up: int | None,
+                   fut: Future[None]) -> None:
         t = self.get(torrent_id)
         if down is not None:
             t.handle.set_download_limit(_limit(down, "download limit"))
         if up is not None:
             t.handle.set_upload_limit(_limit(up, "upload limit"))
-        self._save_soon(t)
+        self._save_soon(t, resolve(fut))
 
-    def set_share_limits(self, torrent_id: str, ratio: float | None, seed_time: int | None) -> None:
+    def set_share_limits(self, torrent_id: str, ratio: float | None, seed_time: int | None,
+                         fut: Future[None]) -> None:
         t = self.get(torrent_id)
         if ratio is not None:
             t.extras.ratio_limit = float(check_share_limit(ratio, "ratio limit"))
         if seed_time is not None:
             t.extras.seed_time_limit = int(check_share_limit(seed_time, "seed time limit"))
-        self._save_soon(t)
+        self._save_soon(t, resolve(fut))
 
-    def set_file_priorities(self, torrent_id: str, priorities: dict[int, int]) -> None:
+    def set_file_priorities(self, torrent_id: str, priorities: dict[int, int],
+                            fut: Future[None]) -> None:
         t = self.get(torrent_id)
         ti = t.handle.torrent_file()
         if ti is None:
@@ -232,26 +287,26 @@ class TorrentManager(TorrentTable):
                                              f"{index}")
             current[index] = check_priority(prio, f"file {index}")
         t.handle.prioritize_files(current)
-        self._save_soon(t)
+        self._save_soon(t, resolve(fut))
 
-    def set_sequential(self, torrent_id: str, on: bool) -> None:
+    def set_sequential(self, torrent_id: str, on: bool, fut: Future[None]) -> None:
         t = self.get(torrent_id)
         if on:
             t.handle.set_flags(_TF.sequential_download)
         else:
             t.handle.unset_flags(_TF.sequential_download)
-        self._save_soon(t)
+        self._save_soon(t, resolve(fut))
 
-    def add_trackers(self, torrent_id: str, urls: list[str]) -> None:
+    def add_trackers(self, torrent_id: str, urls: list[str], fut: Future[None]) -> None:
         t = self.get(torrent_id)
         checked = [check_tracker_url(u) for u in urls]
         tiers = [e["tier"] for e in t.handle.trackers()]
         tier = (max(tiers) + 1) if tiers else 0
         for url in checked:
             t.handle.add_tracker({"url": url, "tier": tier})
-        self._save_soon(t)
+        self._save_soon(t, resolve(fut))
 
-    def remove_trackers(self, torrent_id: str, urls: list[str]) -> None:
+    def remove_trackers(self, torrent_id: str, urls: list[str], fut: Future[None]) -> None:
         t = self.get(torrent_id)
         current = t.handle.trackers()
         known = {e["url"] for e in current}
@@ -262,7 +317,7 @@ class TorrentManager(TorrentTable):
         for entry, e in zip(keep, [e for e in current if e["url"] not in urls], strict=True):
             entry.tier = e["tier"]
         t.handle.replace_trackers(keep)
-        self._save_soon(t)
+        self._save_soon(t, resolve(fut))
 
     def add_peers(self, torrent_id: str, peers: list[str]) -> None:
         t = self.get(torrent_id)

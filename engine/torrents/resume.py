@@ -41,6 +41,9 @@ class TorrentExtras(msgspec.Struct, kw_only=True):
     comment: str = ""
     """The .torrent's comment (libtorrent keeps it only in the add params)."""
     creator: str = ""
+    moving_to: str = ""
+    """A move to this folder was started and has not been recorded as finished: on the
+    next start the data is looked for in both folders (:mod:`.recover`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +83,13 @@ class ResumeStore:
     def path(self, torrent_id: str) -> Path:
         return self.folder / f"{torrent_id}{SUFFIX}"
 
-    def save(self, torrent_id: str, params: lt.add_torrent_params, extras: TorrentExtras) -> None:
+    def save(self, torrent_id: str, params: lt.add_torrent_params,
+             extras: TorrentExtras) -> int:
+        """Queue the torrent's file; returns the writer's ticket for it."""
         buf = lt.write_resume_data_buf(params)
         entry = cast(dict[bytes, Any], lt.bdecode(buf))
         entry[EXTRA_KEY] = msgspec.json.encode(extras)
-        self.writer.put(self.path(torrent_id), lt.bencode(entry))
+        return self.writer.put(self.path(torrent_id), lt.bencode(entry))
 
     def delete(self, torrent_id: str) -> None:
         """Gone when this returns (a removed torrent's file must not outlive the remove)."""

@@ -10,6 +10,10 @@ durable once the folder is fsynced, and a new file's data was fsynced before its
 Queued writes to the same path coalesce (the newest wins), and a delete is queued the
 same way, so a write can never resurrect a file deleted after it. :meth:`pending` lets
 readers see what is queued but not yet on disk.
+
+Each :meth:`put` returns a ticket; :attr:`ResumeWriter.durable` is the highest ticket whose
+write (or a newer write to the same file) has been made durable, so the engine can hold a
+command's reply until the resume file that records it survives a crash.
 """
 
 from __future__ import annotations
@@ -39,19 +43,40 @@ class ResumeWriter:
         self._inflight: frozenset[Path] = frozenset()
         """Files taken by the thread and not yet durable."""
         self._errors: list[tuple[Path, OSError]] = []
+        self._ticket = 0
+        """The newest ticket handed out by :meth:`put`."""
+        self._durable = 0
+        """Every put with a ticket up to this one is on disk (or failed, and reported)."""
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="tidegate-resume-writer",
                                         daemon=True)
         self._thread.start()
 
-    def put(self, path: Path, data: bytes | None) -> None:
-        """Queue ``data`` for ``path`` (:data:`DELETE` removes it); never blocks on disk."""
+    def put(self, path: Path, data: bytes | None) -> int:
+        """Queue ``data`` for ``path`` (:data:`DELETE` removes it); never blocks on disk.
+
+        Returns the write's ticket: it is durable once :attr:`durable` reaches it."""
         with self._cond:
             if self._closing:
                 raise RuntimeError("the resume writer is closed")
             self._queue.pop(path, None)  # re-queued at the end: files go out in order
             self._queue[path] = data
+            self._ticket += 1
             self._cond.notify()
+            return self._ticket
+
+    @property
+    def ticket(self) -> int:
+        """The newest ticket handed out (everything queued so far is durable at it)."""
+        with self._cond:
+            return self._ticket
+
+    @property
+    def durable(self) -> int:
+        """The highest ticket whose write is durable: every put up to it is on disk, or
+        failed and is waiting in :meth:`take_errors`."""
+        with self._cond:
+            return self._durable
 
     def delete_now(self, path: Path) -> None:
         """Remove ``path`` before returning, dropping any queued write to it.
@@ -63,6 +88,10 @@ class ResumeWriter:
             self._queue.pop(path, None)
             self._cond.wait_for(lambda: path not in self._inflight)
             path.unlink(missing_ok=True)  # under the lock: the thread cannot take it now
+            try:
+                sync_folder(self.folder)  # the removal survives a power cut as well
+            except OSError:
+                pass  # the file is gone for this boot; nothing better to do
 
     def pending(self, path: Path) -> tuple[bool, bytes | None]:
         """``(True, data)`` if ``path`` has a queued write (data None: a delete)."""
@@ -104,9 +133,11 @@ class ResumeWriter:
                     return  # closing, and nothing left
                 batch, self._queue = self._queue, {}
                 self._inflight = frozenset(batch)
+                upto = self._ticket
             self._write(batch)
             with self._cond:
                 self._inflight = frozenset()
+                self._durable = upto
                 self._cond.notify_all()
             try:
                 self._on_done()

@@ -23,8 +23,8 @@ if hasattr(_S, "allocating"):
     _CHECKING.add(_S.allocating)
 
 
-def phase_of(s: lt.torrent_status, extras: TorrentExtras) -> Phase:
-    if s.errc.value():
+def phase_of(s: lt.torrent_status, extras: TorrentExtras, disk_error: str = "") -> Phase:
+    if s.errc.value() or disk_error:
         return Phase.ERROR
     if s.moving_storage:
         return Phase.MOVING
@@ -52,10 +52,13 @@ def ratio_of(s: lt.torrent_status) -> float:
 
 
 def torrent_state(
-    torrent_id: str, s: lt.torrent_status, extras: TorrentExtras, flushed: bool
+    torrent_id: str, s: lt.torrent_status, extras: TorrentExtras, flushed: bool,
+    disk_error: str = "",
 ) -> TorrentState:
+    """``disk_error``: a failed write the engine keeps (libtorrent itself only stops
+    downloading, and shows no error)."""
     v1, v2 = hash_hex(s.info_hashes)
-    phase = phase_of(s, extras)
+    phase = phase_of(s, extras, disk_error)
     remaining = s.total_wanted - s.total_wanted_done
     # libtorrent stops updating a paused torrent, so its last rates would linger.
     idle = phase in (Phase.PAUSED, Phase.QUEUED, Phase.CHOOSE_FILES, Phase.ERROR)
@@ -95,7 +98,7 @@ def torrent_state(
         ratio_limit=extras.ratio_limit,
         seed_time_limit=extras.seed_time_limit,
         complete_on_disk=bool(s.is_finished and s.has_metadata and flushed and s.total_wanted > 0),
-        error=s.errc.message() if s.errc.value() else "",
+        error=disk_error or (s.errc.message() if s.errc.value() else ""),
         num_pieces=s.num_pieces if s.has_metadata else 0,
         pieces_done=s.num_pieces,
     )

@@ -1,0 +1,174 @@
+"""A download folder that stops taking writes (full, read-only): say so, and recover.
+
+On a failed write libtorrent posts ``file_error_alert`` (one per failed block) and puts the
+torrent in upload mode: it seeds what it has and downloads nothing more, for ten minutes
+(``optimistic_disk_retry``) and only when auto-managed. Its status shows no error, so the
+torrent looks like a stalled download. Here the failure becomes the torrent's error, naming
+the file, reported once; writing is tried again every ``storage.disk_retry_interval``
+seconds, or at once on ``resume``, and the error clears once data arrives and is kept.
+
+A hybrid torrent has one more way to fail: a piece hashed before its write failed and read
+back after can pass one of its v1/v2 hashes and fail the other; libtorrent then reports
+"v1 and v2 hashes do not describe the same data", drops every piece it had and pauses. A
+recheck then leaves it stuck ("downloading" at 100 %, seen here), so the retry reloads it:
+the torrent is removed from the session (files kept) and added again from its resume data
+without its pieces, which makes libtorrent check the files afresh.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import libtorrent as lt
+
+from ..config import Config
+from ..events import Event, Log, TorrentErrored
+from .record import DiskFault, Then, TorrentRecord
+from .resume import TorrentExtras
+
+_TF = lt.torrent_flags
+
+DISK_SETTLE = 3.0
+"""Seconds after a retry of a failed write without a new failure before the error is
+cleared (at most ``storage.disk_retry_interval``), provided data arrived meanwhile."""
+DISK_PROOF = 256 * 1024
+"""Payload bytes received after a retry, with no failure, that show writing works again."""
+INCONSISTENT_HASHES = 217
+"""libtorrent's ``errors::torrent_inconsistent_hashes`` (the binding has no name for it)."""
+
+
+def inconsistent(ec: lt.error_code) -> bool:
+    return ec.value() == INCONSISTENT_HASHES and ec.category().name() == "libtorrent"
+
+
+class DiskFaults:
+    """Mixed into :class:`~.alerts.TorrentTable` (which provides what is declared here)."""
+
+    ses: lt.session
+    cfg: Config
+    torrents: dict[str, TorrentRecord]
+    emit: Callable[[Event], None]
+    _by_handle: dict[lt.torrent_handle, str]
+    _pending_adds: dict[str, tuple[Any, TorrentExtras, Any]]
+    _pending_peers: dict[str, list[tuple[str, int]]]
+    _resave_on_add: set[str]
+    _await_answer: dict[str, list[tuple[int, Then]]]
+    _outstanding_saves: set[str]
+    _reloading: dict[str, tuple[lt.add_torrent_params, TorrentRecord]]
+
+    def refresh(self, t: TorrentRecord) -> None:
+        raise NotImplementedError
+
+    def _save_soon(self, t: TorrentRecord, then: Then | None = None) -> None:
+        raise NotImplementedError
+
+    def _torrent_of(self, a: Any) -> TorrentRecord | None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ failures
+
+    def _on_file_error(self, a: lt.file_error_alert) -> None:
+        t = self._torrent_of(a)
+        if t is None:
+            return
+        message, file = a.error.message(), a.filename()
+        if t.handle.status(0).flags & _TF.upload_mode and not t.extras.metadata_first:
+            # A failed write: libtorrent now only seeds this torrent. Say so on the
+            # torrent, naming the file, and try again later (retry_disk_errors).
+            d = t.disk
+            first = not d.error
+            if first:  # later ones follow from it (a read of a block never written)
+                d.error = f"{message}: {file}" if file else message
+            d.retried = False
+            d.retry_at = time.monotonic() + self.cfg.storage.disk_retry_interval
+            self.refresh(t)
+            if not first:
+                return  # one failed block after another, or a retry that failed
+        self.emit(TorrentErrored(torrent_id=t.id, message=message, file=file))
+
+    def retry_disk_errors(self, now: float) -> None:
+        """Torrents stopped by a failed write try again every
+        ``storage.disk_retry_interval`` seconds (space may have been freed, the folder made
+        writable). A retry followed by :data:`DISK_PROOF` bytes received and no failure
+        for :data:`DISK_SETTLE` seconds clears the error; a failure brings it back."""
+        for t in list(self.torrents.values()):
+            d = t.disk
+            if not d.error or now < d.retry_at or t.reload:
+                continue
+            if not d.retried:
+                self.retry_disk(t)
+                continue
+            s = t.handle.status(0)
+            if s.is_finished or s.total_payload_download > d.mark + DISK_PROOF:
+                t.disk = DiskFault()  # received and kept: recovered
+                self.refresh(t)
+            # else nothing arrived to write yet (no peer, checking): still unknown
+
+    def retry_disk(self, t: TorrentRecord) -> None:
+        """Try writing again now."""
+        d = t.disk
+        s = t.handle.status(0)
+        d.retried = True
+        d.mark = s.total_payload_download
+        d.retry_at = time.monotonic() + min(DISK_SETTLE, self.cfg.storage.disk_retry_interval)
+        if inconsistent(s.errc):
+            self._reload(t)
+            return
+        if s.errc.value():
+            # libtorrent's own error after the failed write (reading back a block that
+            # was never written), which paused it: clearing it starts it again
+            t.handle.clear_error()
+        if not t.extras.metadata_first:
+            t.handle.unset_flags(_TF.upload_mode)
+
+    def clear_disk_error(self, t: TorrentRecord) -> None:
+        """Every wanted byte is on disk: whatever failed before is over."""
+        if t.disk.error and t.handle.status(0).is_finished:
+            t.disk = DiskFault()
+
+    # ------------------------------------------------------------------ reload
+
+    def _reload(self, t: TorrentRecord) -> None:
+        """Remove ``t`` from the session and add it again with its files checked afresh;
+        its resume data is asked for first (:meth:`_reload_saved` takes it from there)."""
+        t.reload = True
+        self._save_soon(t)
+
+    def _reload_saved(self, t: TorrentRecord, params: lt.add_torrent_params) -> None:
+        """Its resume data came: remove it. The record stays in the table (and in
+        snapshots) until the new handle arrives, so the torrent never seems to vanish."""
+        copy = lt.read_resume_data(lt.write_resume_data_buf(params))
+        copy.have_pieces = []
+        copy.verified_pieces = []
+        copy.unfinished_pieces = {}
+        copy.flags = (copy.flags & ~_TF.upload_mode) | _TF.duplicate_is_error
+        self._reloading[t.id] = (copy, t)
+        self._by_handle.pop(t.handle, None)
+        self._outstanding_saves.discard(t.id)
+        for _n, then in self._await_answer.pop(t.id, []):
+            then()
+        self.ses.remove_torrent(t.handle)
+
+    def _reload_removed(self, torrent_id: str) -> bool:
+        """The old handle is gone: add the torrent again (True if it was being reloaded)."""
+        entry = self._reloading.pop(torrent_id, None)
+        if entry is None:
+            return False
+        params, old = entry
+        self._pending_adds[torrent_id] = (None, old.extras, None)
+        self._pending_peers[torrent_id] = list(old.peers)
+        self._resave_on_add.add(torrent_id)
+        self.ses.async_add_torrent(params)
+        self.emit(Log(level="warning", message=f"torrent {torrent_id}: {old.disk.error}; "
+                                               "reloaded to check its files again"))
+        return True
+
+    def _reload_added(self, new: TorrentRecord, old: TorrentRecord | None) -> None:
+        """The new handle of a reloaded torrent: it keeps the fault until it writes."""
+        if old is not None and old.reload:
+            new.disk = old.disk
+            new.disk.mark = 0
+            new.disk.retried = True
+            new.disk.retry_at = time.monotonic() + DISK_SETTLE

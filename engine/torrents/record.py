@@ -1,0 +1,73 @@
+"""What the engine thread keeps per torrent, and the callbacks that wait on its resume file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import libtorrent as lt
+
+from ..state import TorrentState
+from .resume import TorrentExtras
+
+Then = Callable[[], None]
+"""What to do once a torrent's resume file records a change (resolve a command's future)."""
+
+
+def resolve(fut: Future[Any], value: Any = None) -> Then:
+    """A :data:`Then` that resolves ``fut`` with ``value`` (unless it is already done)."""
+    def then() -> None:
+        if not fut.done():
+            fut.set_result(value)
+    return then
+
+
+@dataclass
+class TorrentRecord:
+    """What the engine thread keeps per torrent."""
+
+    id: str
+    handle: lt.torrent_handle
+    extras: TorrentExtras
+    state: TorrentState | None = None
+    state_at: float = 0.0
+    """``time.monotonic()`` when ``state`` last changed."""
+    flushed: bool = True
+    """False while unfinished and between torrent_finished_alert and cache_flushed_alert."""
+    peers: list[tuple[str, int]] = field(default_factory=list)
+    """Peers the user named (--peer, add_peers): dialled again on every resume."""
+    restored_complete: bool = False
+    """Restored from resume data that already had every piece: libtorrent still reports it
+    as finishing once, which is neither news for the user nor a reason to rewrite its file."""
+    saves_asked: int = 0
+    """``save_resume_data`` calls so far; libtorrent answers each with exactly one alert,
+    in order, so the n-th answer reflects everything done before the n-th call."""
+    saves_answered: int = 0
+    disk: DiskFault = field(default_factory=lambda: DiskFault())
+    """A failed write to the download folder, and its retries (:mod:`.faults`)."""
+    reload: bool = False
+    """To be removed from the session and added again once its resume data comes."""
+
+
+@dataclass
+class DiskFault:
+    error: str = ""
+    """A write to the download folder failed (full, read-only, ...): libtorrent stops
+    downloading (upload mode) and keeps seeding. Shown as the torrent's error until a
+    retry is followed by data received and kept."""
+    retried: bool = False
+    """Writing was tried again and has not failed since."""
+    retry_at: float = 0.0
+    mark: int = 0
+    """Payload bytes received when writing was tried again."""
+
+
+def has_every_piece(p: lt.add_torrent_params) -> bool:
+    """Whether resume data says every piece is already on disk."""
+    if p.ti is None:
+        return False
+    n = p.ti.num_pieces()
+    have = p.have_pieces  # padded to whole bytes
+    return len(have) >= n and all(have[:n])
