@@ -11,6 +11,7 @@ import ipaddress
 import msgspec
 
 from .errors import InputError
+from .units import port_number
 
 
 class AddRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -50,14 +51,15 @@ def parse_peer(text: str) -> tuple[str, int]:
         host, sep, port = t[1:].partition("]:")
     else:
         host, sep, port = t.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    number = port_number(port)
+    if not sep or number is None:
         raise InputError(text, "not a peer address (expected IP:PORT or [IPv6]:PORT)")
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
         raise InputError(text, "peer host must be an IP address (names are resolved by the "
                                "frontend)") from None
-    return str(ip), int(port)
+    return str(ip), number
 
 
 def check_tracker_url(url: str) -> str:

@@ -27,6 +27,7 @@ from ..chain.errors import ChainRejected
 from ..config import Config
 from ..events import Event, event_types
 from ..requests import AddRequest
+from ..safetext import shorten
 from ..state import (
     ChainEntryInfo,
     OnionReply,
@@ -427,7 +428,10 @@ def parse_request(frames: list[bytes], max_size: int) -> Decoded | Reply:
         req = _request_decoder.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         return protocol_error("bad_request", f"request body is not a valid msgpack request "
-                                             f"{{id, cmd, args}}: {exc}", _readable_id(body))
+                                             f"{{id, cmd, args}}: {shorten(str(exc), 300)}",
+                              _readable_id(body))
+    except RecursionError:
+        return protocol_error("bad_request", "request body is nested too deeply")
     if not 0 <= req.id <= MAX_ID:
         return protocol_error("bad_request", "request id must be between 0 and 2**63-1")
     args_type = COMMANDS.get(req.cmd)
@@ -437,7 +441,8 @@ def parse_request(frames: list[bytes], max_size: int) -> Decoded | Reply:
     try:
         args = msgspec.convert(req.args, args_type, strict=True)
     except msgspec.ValidationError as exc:
-        return protocol_error("bad_args", f"{req.cmd}: {_args_path(exc)}", req.id)
+        return protocol_error("bad_args", f"{req.cmd}: {shorten(_args_path(exc), 300)}",
+                              req.id)
     return Decoded(req.id, req.cmd, args)
 
 
@@ -471,8 +476,9 @@ def parse_reply(frames: list[bytes]) -> Reply:
                                    "it another tidegate version?", "bad_version")
     try:
         return _reply_decoder.decode(frames[1])
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise errors.ProtocolError(f"unreadable reply from the daemon: {exc}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise errors.ProtocolError(f"unreadable reply from the daemon: "
+                                   f"{shorten(str(exc) or type(exc).__name__, 300)}") from None
 
 
 def result_of(cmd: str, reply: Reply) -> Any:
@@ -484,9 +490,9 @@ def result_of(cmd: str, reply: Reply) -> Any:
         return None
     try:
         return msgspec.convert(reply.result, kind)
-    except msgspec.ValidationError as exc:
-        raise errors.ProtocolError(f"reply to {cmd} does not match the protocol: {exc}") \
-            from None
+    except (msgspec.ValidationError, RecursionError) as exc:
+        raise errors.ProtocolError(f"reply to {cmd} does not match the protocol: "
+                                   f"{shorten(str(exc) or type(exc).__name__, 300)}") from None
 
 
 Publication = Delta | EventFrame | Beat
@@ -508,8 +514,9 @@ def parse_publication(frames: list[bytes]) -> Publication:
             return _event_decoder.decode(body)
         if topic == TOPIC_BEAT:
             return _beat_decoder.decode(body)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise errors.ProtocolError(f"unreadable {topic!r} publication: {exc}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise errors.ProtocolError(f"unreadable {topic!r} publication: "
+                                   f"{shorten(str(exc) or type(exc).__name__, 300)}") from None
     raise errors.ProtocolError(f"unknown topic {topic[:32]!r}", "bad_frame")
 
 
