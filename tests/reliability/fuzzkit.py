@@ -95,6 +95,11 @@ class Target:
         self.outcomes["accepted"] += 1
         return result
 
+    def note(self, label: str) -> None:
+        """Count the last accepted input as ``label`` instead (an error reply's code)."""
+        self.outcomes["accepted"] -= 1
+        self.outcomes[label] += 1
+
     def _timed(self, started: float, args: tuple[Any, ...]) -> None:
         took = time.perf_counter() - started
         self.inputs += 1

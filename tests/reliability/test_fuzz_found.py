@@ -3,6 +3,10 @@ exception other than its documented error (docs/RELIABILITY.md lists them)."""
 
 from __future__ import annotations
 
+import shutil
+import time
+from pathlib import Path
+
 import fastbencode
 import pytest
 
@@ -87,3 +91,36 @@ def test_a_layers_file_of_the_wrong_shape_is_a_value_error() -> None:
         with pytest.raises(ValueError):
             decode_layers(fastbencode.bencode({b"piece length": 16384,
                                                b"piece layers": layers}))
+
+
+def test_a_bus_message_of_invalid_utf8_does_not_stop_the_sites_thread(tmp_path: Path) -> None:
+    """``{"hostname": "\\xff..."}`` on the Blockchain Handler's bus socket raised
+    UnicodeDecodeError out of ``Inbox.recv`` and ended the sites thread: every later site
+    command hung. Now it is dropped and counted like any malformed message."""
+    import tempfile
+
+    import zmq
+
+    from ..sites_util import site_engine
+
+    short = Path(tempfile.mkdtemp(prefix="tgbus", dir="/tmp"))
+    endpoint = f"ipc://{short}/chain.sock"
+    engine = site_engine(tmp_path / "e", bus={"blockchain_endpoint": endpoint})
+    engine.start()
+    ctx = zmq.Context()
+    push = ctx.socket(zmq.PUSH)
+    try:
+        assert engine.site_list().result(10) == []
+        push.connect(endpoint)
+        for bad in (b'{"hostname": "\xff.onion"}', b'{"hostname": "' + b"[" * 50_000 + b'"}',
+                    b'{"hostname": "a.onion"}'):
+            push.send(bad)
+        time.sleep(1.0)
+        site = engine.site_new("after", str(tmp_path)).result(20)  # the thread still runs
+        assert site.name == "after"
+        assert engine.site_list().result(10)[0].address == site.address
+    finally:
+        push.close(0)
+        ctx.term()
+        engine.stop()
+        shutil.rmtree(short, ignore_errors=True)
