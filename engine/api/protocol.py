@@ -18,7 +18,7 @@ msgpack was chosen by measurement (docs/api.md): as fast as msgspec's JSON,
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
 import msgspec
 
@@ -26,7 +26,7 @@ from .. import errors
 from ..chain.errors import ChainRejected
 from ..config import Config
 from ..events import Event, event_types
-from ..requests import AddRequest
+from ..requests import MAX_FILES, MAX_URLS, AddRequest
 from ..safetext import shorten
 from ..state import (
     ChainEntryInfo,
@@ -58,6 +58,23 @@ class Request(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Chosen by the client; the reply carries the same id."""
     cmd: str
     args: dict[str, Any] = {}
+    """Each argument's value (``msgspec.Raw`` when decoded by the daemon: only the
+    command's own typed decoder reads it, so a frame of millions of values is refused at the
+    first wrong one instead of being built as Python objects first)."""
+
+
+class _Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The request as the daemon first reads it: argument values left as raw msgpack."""
+
+    id: int
+    cmd: str
+    args: dict[str, msgspec.Raw] = {}
+
+
+class _IdOnly(msgspec.Struct, frozen=True):
+    """Just the id of a request that failed, if it has a readable one."""
+
+    id: int | None = None
 
 
 class ErrorBody(msgspec.Struct, frozen=True):
@@ -186,7 +203,7 @@ class ShareLimitArgs(_Args, frozen=True, forbid_unknown_fields=True):
 
 class PriorityArgs(_Args, frozen=True, forbid_unknown_fields=True):
     torrent_id: str
-    priorities: dict[int, int]
+    priorities: Annotated[dict[int, int], msgspec.Meta(max_length=MAX_FILES)]
 
 
 class SequentialArgs(_Args, frozen=True, forbid_unknown_fields=True):
@@ -196,12 +213,12 @@ class SequentialArgs(_Args, frozen=True, forbid_unknown_fields=True):
 
 class UrlsArgs(_Args, frozen=True, forbid_unknown_fields=True):
     torrent_id: str
-    urls: list[str]
+    urls: Annotated[list[str], msgspec.Meta(max_length=MAX_URLS)]
 
 
 class PeersArgs(_Args, frozen=True, forbid_unknown_fields=True):
     torrent_id: str
-    peers: list[str]
+    peers: Annotated[list[str], msgspec.Meta(max_length=MAX_URLS)]
 
 
 class ConfigArgs(_Args, frozen=True, forbid_unknown_fields=True):
@@ -391,7 +408,8 @@ def protocol_error(code: str, message: str, req_id: int | None = None) -> Reply:
 _encoder = msgspec.msgpack.Encoder(enc_hook=enc_hook)
 encode: Callable[[Any], bytes] = _encoder.encode
 
-_request_decoder = msgspec.msgpack.Decoder(Request)
+_request_decoder = msgspec.msgpack.Decoder(_Envelope)
+_id_decoder = msgspec.msgpack.Decoder(_IdOnly)
 _reply_decoder = msgspec.msgpack.Decoder(Reply)
 _delta_decoder = msgspec.msgpack.Decoder(Delta)
 _event_decoder = msgspec.msgpack.Decoder(EventFrame)
@@ -439,20 +457,40 @@ def parse_request(frames: list[bytes], max_size: int) -> Decoded | Reply:
         return protocol_error("unknown_command", f"unknown command {req.cmd[:64]!r}; known: "
                                                  f"{', '.join(COMMANDS)}", req.id)
     try:
-        args = msgspec.convert(req.args, args_type, strict=True)
+        args = _args_decoders[args_type].decode(_as_map(req.args))
     except msgspec.ValidationError as exc:
         return protocol_error("bad_args", f"{req.cmd}: {shorten(_args_path(exc), 300)}",
                               req.id)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        return protocol_error("bad_request", f"request body is not a valid msgpack request "
+                                             f"{{id, cmd, args}}: {shorten(str(exc), 300)}",
+                              req.id)
+    except RecursionError:
+        return protocol_error("bad_request", "request body is nested too deeply", req.id)
     return Decoded(req.id, req.cmd, args)
 
 
+_args_decoders = {t: msgspec.msgpack.Decoder(t) for t in set(COMMANDS.values())}
+
+
+def _as_map(args: dict[str, msgspec.Raw]) -> bytes:
+    """The msgpack map of ``args`` again (its raw values are slices of the request)."""
+    n = len(args)
+    head = bytes([0x80 | n]) if n < 16 else (b"\xde" + n.to_bytes(2, "big") if n < 65536
+                                             else b"\xdf" + n.to_bytes(4, "big"))
+    parts: list[Any] = [head]
+    for key, value in args.items():
+        parts += [_encoder.encode(key), value]
+    return b"".join(parts)
+
+
 def _readable_id(body: bytes) -> int | None:
-    """The id of a request that failed validation, when one can still be read."""
+    """The id of a request that failed validation, when one can still be read (the rest
+    of the body is skipped, not decoded)."""
     try:
-        raw = msgspec.msgpack.decode(body)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        rid = _id_decoder.decode(body).id
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):
         return None
-    rid = raw.get("id") if isinstance(raw, dict) else None
     return rid if type(rid) is int and 0 <= rid <= MAX_ID else None
 
 
