@@ -17,6 +17,7 @@ msgpack was chosen by measurement (docs/api.md): as fast as msgspec's JSON,
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Union
 
@@ -457,7 +458,7 @@ def parse_request(frames: list[bytes], max_size: int) -> Decoded | Reply:
         return protocol_error("unknown_command", f"unknown command {req.cmd[:64]!r}; known: "
                                                  f"{', '.join(COMMANDS)}", req.id)
     try:
-        args = _args_decoders[args_type].decode(_as_map(req.args))
+        args = _decode_args(args_type, _as_map(req.args))
     except msgspec.ValidationError as exc:
         return protocol_error("bad_args", f"{req.cmd}: {shorten(_args_path(exc), 300)}",
                               req.id)
@@ -470,7 +471,46 @@ def parse_request(frames: list[bytes], max_size: int) -> Decoded | Reply:
     return Decoded(req.id, req.cmd, args)
 
 
-_args_decoders = {t: msgspec.msgpack.Decoder(t) for t in set(COMMANDS.values())}
+class _WireAddRequest(AddRequest, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """:class:`AddRequest` as it arrives: ``torrent`` may be msgpack bin or a base64 str
+    (docs/api.md), which one msgspec type cannot say, so it is read on its own."""
+
+    torrent: msgspec.Raw = msgspec.Raw(b"\xc0")
+
+
+class _WireAddArgs(_Args, frozen=True, forbid_unknown_fields=True):
+    request: _WireAddRequest
+
+
+_args_decoders: dict[type[_Args], msgspec.msgpack.Decoder[Any]] = {
+    t: msgspec.msgpack.Decoder(_WireAddArgs if t is AddArgs else t)
+    for t in set(COMMANDS.values())}
+_bytes_decoder = msgspec.msgpack.Decoder(bytes | None)
+_str_decoder = msgspec.msgpack.Decoder(str)
+
+
+def _decode_args(args_type: type[_Args], data: bytes) -> _Args:
+    """The typed arguments in ``data`` (a msgpack map), checked strictly."""
+    args = _args_decoders[args_type].decode(data)
+    if not isinstance(args, _WireAddArgs):
+        return args
+    wire = args.request
+    try:
+        torrent = _bytes_decoder.decode(wire.torrent)
+    except msgspec.ValidationError as exc:
+        try:
+            text = _str_decoder.decode(wire.torrent)
+        except msgspec.ValidationError:
+            raise msgspec.ValidationError(f"{str(exc).partition(' - at ')[0]} (or a base64 "
+                                          "`str`) - at `$.request.torrent`") from None
+        try:
+            torrent = base64.b64decode(text, validate=True)
+        except ValueError:
+            raise msgspec.ValidationError("Invalid base64 encoded string - at "
+                                          "`$.request.torrent`") from None
+    fields = {f: getattr(wire, f) for f in wire.__struct_fields__}
+    fields["torrent"] = torrent
+    return AddArgs(AddRequest(**fields))
 
 
 def _as_map(args: dict[str, msgspec.Raw]) -> bytes:
