@@ -25,6 +25,8 @@ from engine.events import (
     EventsLost,
     Log,
     MetadataReceived,
+    PeerBanned,
+    PieceFailed,
     ResumeDataError,
     ShareLimitReached,
     SiteHosted,
@@ -686,6 +688,8 @@ def _one_of_each_event() -> list[Event]:
         SiteRefused(seq=18, address="a" * 56 + ".onion", reason="rollback", message="1 < 2"),
         SiteHosted(seq=19, address="a" * 56 + ".onion", snapshot=2),
         SiteProgress(seq=20, address="a" * 56 + ".onion", done=5, total=10),
+        PieceFailed(seq=21, torrent_id=t, piece=7),
+        PeerBanned(seq=22, torrent_id=t, peer="127.0.0.2:6881", reason="bad data"),
     ]
 
 

@@ -18,6 +18,7 @@ ALERT_MASK = (
     | lt.alert_category.status
     | lt.alert_category.storage
     | lt.alert_category.tracker
+    | lt.alert_category.peer  # peer_ban_alert: a peer that sent bad data was banned
     | lt.alert_category.file_progress
     | lt.alert_category.dht_operation  # BEP 44 get results (sites)
     | lt.alert_category.dht  # BEP 44 put results (dht_put_alert is in this category)
