@@ -99,6 +99,11 @@ def settings_for(cfg: Config) -> dict[str, Any]:
         "send_buffer_low_watermark": perf.send_buffer_low_watermark_kib * 1024,
         "send_buffer_watermark_factor": perf.send_buffer_watermark_factor,
         "stop_tracker_timeout": 2,
+        # Every tracker of every tier is asked, not only the first that answers: a tracker
+        # that answers with a list of junk peers would otherwise hide the swarm the other
+        # trackers know (tests/reliability/test_hostile_net.py).
+        "announce_to_all_tiers": True,
+        "announce_to_all_trackers": True,
         **SAFETY,
     }
     if cfg.tor.mode == "tor-all":

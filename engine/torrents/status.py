@@ -171,8 +171,15 @@ def trackers_of(h: lt.torrent_handle) -> tuple[TrackerState, ...]:
     return tuple(out)
 
 
+_CATEGORIES = {"libtorrent": "get_libtorrent_category", "http": "get_http_category",
+               "bdecode": "get_bdecode_category", "socks": "get_socks_category",
+               "i2p error": "get_i2p_category", "upnp": "get_upnp_category"}
+"""libtorrent's own error categories, whose messages it can give by value."""
+
+
 def _error_text(err: Mapping[str, Any]) -> str:
-    """libtorrent reports tracker errors as ``{value, category}``; name them like strerror."""
+    """libtorrent reports tracker errors as ``{value, category}``; name them like strerror
+    (``libtorrent error 201`` said nothing; its message is ``blocked by SSRF mitigation``)."""
     value = err.get("value")
     category = str(err.get("category", ""))
     if isinstance(value, int) and category in ("system", "generic", "asio.system", ""):
@@ -180,4 +187,12 @@ def _error_text(err: Mapping[str, Any]) -> str:
             return os.strerror(value)
         except ValueError:
             pass
+    getter = _CATEGORIES.get(category)
+    if isinstance(value, int) and getter is not None:
+        try:
+            message = str(getattr(lt, getter)().message(value))
+        except (AttributeError, RuntimeError, TypeError, OverflowError):
+            message = ""
+        if message:
+            return message
     return f"{category} error {value}".strip()

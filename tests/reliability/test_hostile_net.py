@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import struct
 import threading
 import time
@@ -27,10 +26,11 @@ from pathlib import Path
 
 import pytest
 
-from engine import AddRequest, Engine
+from engine import AddRequest
 from engine.events import PeerBanned, PieceFailed, TorrentCompleted
 
 from ..conftest import EngineFactory, make_torrent, port_of, start_seed, tree_bytes
+from ..daemon_util import DaemonProc, daemons, short_home  # noqa: F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -108,6 +108,186 @@ def test_a_seed_sending_bad_pieces_is_banned_and_the_download_is_exact(
     assert tree_bytes(dl / "payload") == tree_bytes(honest_dir)
     details = down.details(tid).result(5)
     assert all(p.address != "127.0.0.2" for p in details.peers), "the banned liar reconnected"
-    print(f"\nHOSTILE peer ({order}): {len(failed)} pieces failed the hash check (of {len(bad_pieces)} "
-          f"corrupted), liar banned at {banned[0].peer}, download byte-exact from the honest "
-          f"seed")
+    print(f"\nHOSTILE peer ({order}): {len(failed)} pieces failed the hash check (of "
+          f"{len(bad_pieces)} corrupted), liar banned at {banned[0].peer}, download byte-exact "
+          "from the honest seed")
+
+
+# ---------------------------------------------------------------- trackers that lie
+
+MIB = 1 << 20
+
+
+def _compact(n: int) -> bytes:
+    """``n`` peers at 127.x.y.z:9 (loopback, a closed port: refused at once)."""
+    return b"".join(bytes([127, (i >> 16) & 255, (i >> 8) & 255, (i & 255) or 1]) +
+                    struct.pack(">H", 9) for i in range(n))
+
+
+def _dict_peers(n: int) -> bytes:
+    return b"l" + b"".join(b"d2:ip%d:%s4:porti9ee" % (len(ip), ip) for ip in (
+        b"127.%d.%d.%d" % ((i >> 16) & 255, (i >> 8) & 255, (i & 255) or 1)
+        for i in range(n))) + b"e"
+
+
+HOSTILE = {
+    "huge": "50 MB of bencode-looking junk",
+    "peers-compact": "a compact peer list of 100,000 entries",
+    "peers-dicts": "a peer list of 100,000 dicts",
+    "malformed": "bencode cut short",
+    "deep": "a million nested lists",
+    "html": "an HTML page with status 200",
+    "failure": "a tracker's own failure reason",
+    "silent": "accepts the connection and never answers",
+}
+
+
+class Tracker(ThreadingHTTPServer):
+    daemon_threads = True
+    seed_port = 0
+    hits: dict[str, int]
+    stop_silence: threading.Event
+
+
+class TrackerHandler(BaseHTTPRequestHandler):
+    server: Tracker
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        kind = self.path.split("?")[0].removeprefix("/announce-")
+        self.server.hits[kind] = self.server.hits.get(kind, 0) + 1
+        body: bytes | None = None
+        if kind == "good":
+            peers = b"\x7f\x00\x00\x01" + struct.pack(">H", self.server.seed_port)
+            body = b"d8:intervali5e5:peers6:" + peers + b"e"
+        elif kind == "huge":
+            self.send_response(200)
+            self.send_header("Content-Length", str(50_000_000 + 30))
+            self.end_headers()
+            try:
+                self.wfile.write(b"d8:intervali1800e5:peers50000000:")
+                chunk = b"\x7f\x00\x00\x01\x00\x09" * (MIB // 6)
+                sent = 0
+                while sent < 50_000_000:
+                    self.wfile.write(chunk[:50_000_000 - sent])
+                    sent += len(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return
+        elif kind == "peers-compact":
+            peers = _compact(100_000)
+            body = b"d8:intervali1800e5:peers%d:%se" % (len(peers), peers)
+        elif kind == "peers-dicts":
+            body = b"d8:intervali1800e5:peers" + _dict_peers(100_000) + b"e"
+        elif kind == "malformed":
+            body = b"d8:intervali1800e5:peers600:\x7f\x00"
+        elif kind == "deep":
+            body = b"d5:peers" + b"l" * MIB + b"e" * MIB + b"e"
+        elif kind == "html":
+            body = b"<!doctype html><title>Welcome to nginx!</title>"
+        elif kind == "failure":
+            body = b"d14:failure reason22:you are not welcome :(e"
+        elif kind == "silent":
+            self.server.stop_silence.wait(120)
+            return
+        assert body is not None
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+@pytest.fixture
+def tracker() -> Iterator[Tracker]:
+    server = Tracker(("127.0.0.1", 0), TrackerHandler)
+    server.hits = {}
+    server.stop_silence = threading.Event()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                              daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.stop_silence.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_hostile_trackers_fail_with_a_reason_and_the_honest_swarm_completes(
+        make_engine: EngineFactory, daemons: list[DaemonProc],  # noqa: F811
+        tracker: Tracker, tmp_path: Path) -> None:
+    """One torrent per hostile tracker, each with the hostile tracker first and an honest
+    one second in the same tier: each hostile tracker ends in an error its tracker state
+    names, the download completes from the swarm the honest tracker gives, the daemon
+    answers commands throughout and its memory stays bounded. (libtorrent asked only the
+    first tracker of a tier that answered: the junk peer list hid the honest swarm for
+    good until the engine set announce_to_all_trackers/_tiers.)"""
+    seed = make_engine("seed")
+    tracker.seed_port = port_of(seed)
+    base = f"http://127.0.0.1:{tracker.server_address[1]}"
+    torrents = {}
+    for kind in HOSTILE:
+        folder = tmp_path / "src" / kind
+        folder.mkdir(parents=True)
+        (folder / "data.bin").write_bytes(os.urandom(256 << 10))
+        created = make_torrent(folder, "v1")
+        start_seed(seed, created, folder)
+        torrents[kind] = created
+    d = DaemonProc(short_home()).start()
+    daemons.append(d)
+    client = d.client()
+    try:
+        before = rss_mib(d.pid)
+        ids = {}
+        for kind, created in torrents.items():
+            # ssrf_mitigation: a tracker on localhost must have a path starting with /announce
+            urls = (f"{base}/announce-{kind}", f"{base}/announce-good")
+            ids[kind] = client.add(AddRequest(torrent=created.data, trackers=urls,
+                                              save_path=str(tmp_path / "dl" / kind))).result(10)
+        peak, slowest = before, 0.0
+        deadline = time.monotonic() + 90
+        states: dict[str, tuple[str, str]] = {}
+        done: set[str] = set()
+        while time.monotonic() < deadline and (len(done) < len(ids) or len(states) < len(ids)):
+            started = time.monotonic()
+            snap = client.wait_for(lambda s: True, 5)
+            for kind, tid in ids.items():
+                t_state = snap.torrents.get(tid)
+                if kind not in done and t_state is not None and t_state.progress >= 1.0:
+                    done.add(kind)
+                if kind not in states:
+                    t = next(t for t in client.details(tid).result(5).trackers
+                             if t.url.endswith(f"/announce-{kind}"))
+                    if t.status == "error" or (kind == "peers-compact" and t.status == "working"):
+                        states[kind] = (t.status, t.last_error)
+            slowest = max(slowest, time.monotonic() - started)
+            peak = max(peak, rss_mib(d.pid))
+            time.sleep(0.2)
+        print()
+        for kind, why in HOSTILE.items():
+            status, error = states.get(kind, ("-", "-"))
+            print(f"HOSTILE tracker {kind} ({why}): {status}: {error!r}; "
+                  f"download {'complete' if kind in done else 'INCOMPLETE'}")
+        print(f"HOSTILE trackers: daemon RSS {before:.0f} MiB, peak {peak:.0f} MiB "
+              f"(+{peak - before:.0f}); slowest snapshot+{len(ids)} details round "
+              f"{slowest * 1000:.0f} ms; hits {tracker.hits}")
+        assert done == set(ids), f"incomplete: {set(ids) - done}"
+        assert set(states) == set(ids), f"no error shown for {set(ids) - set(states)}"
+        # a valid reply of 100,000 junk peers is not an error (libtorrent keeps at most
+        # max_peerlist_size of them); everything else is, with its reason
+        assert states.pop("peers-compact")[0] == "working"
+        assert all(status == "error" and error.strip() for status, error in states.values())
+        assert "not welcome" in states["failure"][1]
+        assert "timed out" in states["silent"][1]
+        assert peak - before < 64
+        assert slowest < 1.0
+        for kind in torrents:
+            assert tree_bytes(tmp_path / "dl" / kind / kind) == tree_bytes(tmp_path / "src" / kind)
+    finally:
+        client.stop()
