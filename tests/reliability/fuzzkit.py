@@ -27,6 +27,9 @@ from hypothesis import strategies as st
 
 EXAMPLES = int(os.environ.get("TIDEGATE_FUZZ_EXAMPLES") or 10_000)
 """Inputs per hypothesis target."""
+LONG_RUN = EXAMPLES > 10_000 or bool(os.environ.get("TIDEGATE_ATHERIS_SECONDS"))
+TEST_TIMEOUT = 0 if LONG_RUN else 600
+"""Seconds a fuzz test may take in CI (pytest-timeout); none for ``make fuzz``."""
 MAX_SECONDS = 1.0
 """No input may take longer than this (the issue's "no hang over one second")."""
 MAX_MESSAGE = 1024
@@ -76,6 +79,8 @@ class Target:
     inputs: int = 0
     max_seconds: float = 0.0
     slowest: str = ""
+    retimed: int = 0
+    """Inputs timed again because the first run was slow (a shared machine stalls)."""
     outcomes: Counter[str] = field(default_factory=Counter)
 
     def run(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
@@ -84,14 +89,14 @@ class Target:
         try:
             result = fn(*args, **kw)
         except self.allowed as exc:
-            self._timed(started, args)
+            self._timed(started, fn, args, kw)
             message = str(exc)
             assert message.strip(), f"{self.name}: {type(exc).__name__} with no message"
             assert len(message) <= MAX_MESSAGE, (
                 f"{self.name}: a {len(message)}-character error message: {message[:300]}...")
             self.outcomes[type(exc).__name__] += 1
             return None
-        self._timed(started, args)
+        self._timed(started, fn, args, kw)
         self.outcomes["accepted"] += 1
         return result
 
@@ -100,8 +105,22 @@ class Target:
         self.outcomes["accepted"] -= 1
         self.outcomes[label] += 1
 
-    def _timed(self, started: float, args: tuple[Any, ...]) -> None:
+    def _timed(self, started: float, fn: Callable[..., Any], args: tuple[Any, ...],
+               kw: dict[str, Any]) -> None:
         took = time.perf_counter() - started
+        # 2 cores shared with other test runs: a process can be descheduled for a second.
+        # An input slower than half the limit is timed twice more and its fastest run
+        # counts, so only an input that is slow every time fails the run.
+        for _ in range(2):
+            if took <= MAX_SECONDS / 2:
+                break
+            self.retimed += 1
+            again = time.perf_counter()
+            try:
+                fn(*args, **kw)
+            except self.allowed:
+                pass
+            took = min(took, time.perf_counter() - again)
         self.inputs += 1
         if took > self.max_seconds:
             self.max_seconds = took
@@ -111,8 +130,9 @@ class Target:
         """Print the figures and check the run: at least ``minimum`` inputs, none too
         slow."""
         shown = ", ".join(f"{k} {v}" for k, v in self.outcomes.most_common())
-        print(f"\nFUZZ {self.name}: inputs={self.inputs} max_ms={self.max_seconds * 1000:.1f} "
-              f"[{shown}]")
+        again = f" retimed={self.retimed}" if self.retimed else ""
+        print(f"\nFUZZ {self.name}: inputs={self.inputs} max_ms={self.max_seconds * 1000:.1f}"
+              f"{again} [{shown}]")
         assert self.max_seconds < MAX_SECONDS, (
             f"{self.name}: an input took {self.max_seconds:.2f} s: {self.slowest}")
         assert self.inputs >= minimum, f"{self.name}: only {self.inputs} of {minimum} inputs ran"

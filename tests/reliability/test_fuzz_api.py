@@ -21,9 +21,9 @@ from engine.api import protocol as p
 from engine.errors import TidegateError
 
 from . import seeds
-from .fuzzkit import Target, budget, fuzz, mutate
+from .fuzzkit import TEST_TIMEOUT, Target, budget, fuzz, mutate
 
-pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(TEST_TIMEOUT)]
 
 MAX_SIZE = 1 << 20
 
@@ -122,9 +122,9 @@ def test_replies_and_publications() -> None:
     strategy = st.tuples(
         st.one_of(mutated(frames), value.map(pack)), st.sampled_from(sorted(p.COMMANDS)),
         st.integers(0, 2), st.one_of(mutated([f[2] for f in publications]), value.map(pack)))
-    fuzz(strategy, body, 0.5)
-    replies.report(budget(0.5))
-    pubs.report(budget(0.5))
+    fuzz(strategy, body, 0.3)
+    replies.report(budget(0.3))
+    pubs.report(budget(0.3))
 
 
 def test_bus_messages() -> None:
@@ -147,5 +147,5 @@ def test_bus_messages() -> None:
     import msgspec
     strategy = st.tuples(st.one_of(mutated(bodies), json_values.map(msgspec.json.encode),
                                    st.binary(max_size=100)), st.integers(0, 1))
-    fuzz(strategy, body, 0.5)
-    target.report(budget(0.5))
+    fuzz(strategy, body, 0.3)
+    target.report(budget(0.3))

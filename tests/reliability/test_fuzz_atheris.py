@@ -23,9 +23,10 @@ from engine.chain.store import encode_chain
 
 from ..daemon_util import ROOT
 from . import seeds
+from .fuzzkit import TEST_TIMEOUT
 
 pytest.importorskip("atheris")
-pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(TEST_TIMEOUT)]
 
 RUNS = int(os.environ.get("TIDEGATE_ATHERIS_RUNS") or 50_000)
 SECONDS = int(os.environ.get("TIDEGATE_ATHERIS_SECONDS") or 0)

@@ -28,9 +28,9 @@ from engine.sites.head import decode_head
 from engine.sites.merkle import decode_layers
 
 from . import seeds
-from .fuzzkit import Target, budget, fuzz, mutate
+from .fuzzkit import TEST_TIMEOUT, Target, budget, fuzz, mutate
 
-pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(TEST_TIMEOUT)]
 
 C = seeds.chain()
 KEY: SiteKey = C["key"]
@@ -172,8 +172,8 @@ def test_chain_linkage_against_a_model() -> None:
                 assert e.time >= chain.entries[n - 1].time
         assert chain.equivocating == expect_equivocation
 
-    fuzz(st.lists(st.integers(0, len(POOL) - 1), max_size=12), body, 0.3)
-    target.report(budget(0.3))
+    fuzz(st.lists(st.integers(0, len(POOL) - 1), max_size=12), body, 0.2)
+    target.report(budget(0.2))
 
 
 # ---------------------------------------------------------------- chain files

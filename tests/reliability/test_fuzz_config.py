@@ -24,9 +24,9 @@ from engine.config import Config, parse_text, validate
 from engine.errors import ConfigError
 
 from . import seeds
-from .fuzzkit import Target, budget, fuzz, mutate
+from .fuzzkit import TEST_TIMEOUT, Target, budget, fuzz, mutate
 
-pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(TEST_TIMEOUT)]
 
 
 def toml_value(v: Any) -> str:
@@ -108,8 +108,8 @@ def mutated(draw: st.DrawFn) -> str:
 
 
 CONFIG_INPUTS = {
-    "from the declaration": (structured, 0.5),
-    "mutated real file": (mutated(), 0.4),
+    "from the declaration": (structured, 0.3),
+    "mutated real file": (mutated(), 0.6),
     "random text": (st.text(max_size=200), 0.1),
 }
 

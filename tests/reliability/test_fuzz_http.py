@@ -31,9 +31,9 @@ from engine.proxy.ranges import (
 )
 
 from ..test_proxy_fastpath import FILES, Server, get, server  # noqa: F401
-from .fuzzkit import Target, budget, fuzz, mutate
+from .fuzzkit import TEST_TIMEOUT, Target, budget, fuzz, mutate
 
-pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(TEST_TIMEOUT)]
 
 ADDRESS = SiteKey.from_seed(b"\x05" * 32).address
 LABEL = ADDRESS.removesuffix(".onion")

@@ -24,9 +24,9 @@ from engine.sites.snapshot import metainfo_names
 from engine.torrents import inputs
 
 from . import seeds
-from .fuzzkit import Target, budget, fuzz, mutate
+from .fuzzkit import TEST_TIMEOUT, Target, budget, fuzz, mutate
 
-pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(TEST_TIMEOUT)]
 
 LIMITS = LimitsConfig()
 SEEDS = seeds.torrents()
@@ -126,7 +126,7 @@ def _torrent(target: Target, data: bytes) -> None:
         inputs.check_file_paths(atp.ti.layout(), "again")
 
 
-@pytest.mark.parametrize("kind, scale", [("mutated", 0.5), ("structured", 0.4),
+@pytest.mark.parametrize("kind, scale", [("mutated", 0.6), ("structured", 0.3),
                                          ("random", 0.1)])
 def test_torrent_bytes(kind: str, scale: float) -> None:
     strategy = {"mutated": mutated(list(SEEDS.values())),
