@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv run test lint bench clean
+.PHONY: venv run test lint bench fuzz clean
 
 $(BIN)/tidegate: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,6 +26,16 @@ test: venv
 lint: venv
 	$(BIN)/ruff check engine cli tui tests bench
 	$(BIN)/mypy
+
+# Long fuzzing runs (docs/RELIABILITY.md): 200,000 hypothesis inputs per target and five
+# minutes of atheris per target, its corpus kept in .fuzz-corpus/ between runs. Override
+# with FUZZ_EXAMPLES=... FUZZ_SECONDS=...
+FUZZ_EXAMPLES ?= 200000
+FUZZ_SECONDS ?= 300
+fuzz: venv
+	TIDEGATE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) TIDEGATE_ATHERIS_SECONDS=$(FUZZ_SECONDS) \
+	TIDEGATE_FUZZ_CORPUS=$(CURDIR)/.fuzz-corpus \
+	$(BIN)/python -m pytest -q -s -m fuzz -p no:cacheprovider tests/reliability
 
 bench: venv
 	$(BIN)/python bench/download_vs_raw.py

@@ -11,6 +11,7 @@ from engine.api.keys import check_public_key
 from engine.config import LoadedConfig, load
 from engine.errors import InputError
 from engine.state import Snapshot, TorrentState
+from engine.units import decimal
 
 CONNECT_TIMEOUT = 3.0
 """Seconds to wait for a daemon before saying none is running."""
@@ -67,8 +68,8 @@ def resolve(snapshot: Snapshot, ref: str) -> str:
     """
     torrents = ordered(snapshot)
     text = ref.strip().lower()
-    if text.isdigit() and len(text) <= 6:
-        n = int(text)
+    n = decimal(text, 6)
+    if n is not None:
         if not 1 <= n <= len(torrents):
             raise InputError(ref, f"no torrent number {n}: the list has {len(torrents)} "
                                   "(see `tidegate ls`)")

@@ -11,6 +11,7 @@ import msgspec
 from engine import Engine
 from engine.config import LoadedConfig, load
 from engine.errors import InputError
+from engine.units import port_number
 
 
 def load_config(listen: str | None = None) -> LoadedConfig:
@@ -27,7 +28,7 @@ def load_config(listen: str | None = None) -> LoadedConfig:
 
 def listen_interfaces(text: str) -> str:
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+    if not sep or port_number(port, 0) is None:
         raise InputError(text, "--listen takes HOST:PORT (port 0 picks a free one)")
     return f"{host or '0.0.0.0'}:{port}"
 
@@ -38,7 +39,7 @@ def resolve_peer(text: str) -> str:
     if t.startswith("["):
         return t
     host, sep, port = t.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or port_number(port) is None:
         raise InputError(text, "--peer takes HOST:PORT")
     try:
         infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)

@@ -18,6 +18,8 @@ import msgspec
 
 from .errors import ConfigError
 from .paths import Paths, resolve_paths
+from .safetext import shorten
+from .units import port_number
 
 
 class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -345,8 +347,7 @@ _CHECKS: list[tuple[str, Any, str]] = [
 
 def _is_loopback_endpoint(value: str) -> bool:
     host, sep, port = value.rpartition(":")
-    return (bool(sep) and port.isdigit() and 0 < int(port) < 65536
-            and _is_loopback(host.strip("[]")))
+    return bool(sep) and port_number(port) is not None and _is_loopback(host.strip("[]"))
 
 
 def tor_socks(cfg: Config) -> tuple[str, int]:
@@ -369,15 +370,16 @@ def validate(cfg: Config, *, path: str | None = None) -> Config:
     for key, ok, why in _CHECKS:
         value = _get(cfg, key)
         if not ok(value):
-            raise ConfigError(f"{key} = {value!r} {why}", path=path, key=key)
+            raise ConfigError(f"{key} = {shorten(repr(value), 80)} {why}", path=path,
+                              key=key)
     if cfg.proxy.type != "none" and (not cfg.proxy.host or not cfg.proxy.port):
         raise ConfigError("proxy.host and proxy.port are required with a proxy", path=path,
                           key="proxy")
     for field in ("dht_bootstrap_nodes", "dht_nodes"):
         for i, node in enumerate(getattr(cfg.network, field)):
             host, sep, port = node.rpartition(":")
-            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-                raise ConfigError(f"{node!r} is not host:port", path=path,
+            if not sep or not host or port_number(port) is None:
+                raise ConfigError(f"{shorten(repr(node), 80)} is not host:port", path=path,
                                   key=f"network.{field}[{i}]")
     return cfg
 
@@ -392,8 +394,8 @@ def from_dict(raw: dict[str, Any], *, path: str | None = None) -> Config:
         key = None
         if " - at `$." in message:
             message, _, rest = message.partition(" - at `$.")
-            key = rest.rstrip("`")
-        raise ConfigError(message, path=path, key=key) from None
+            key = shorten(rest.rstrip("`"), 120)
+        raise ConfigError(shorten(message, 300), path=path, key=key) from None
     return validate(cfg, path=path)
 
 
@@ -425,20 +427,48 @@ def _dotted_keys(raw: dict[str, Any], prefix: str = "") -> Iterator[str]:
             yield dotted
 
 
+MAX_CONFIG_BYTES = 1 << 20
+"""Largest config file read (a real one is a few KiB)."""
+
+
+def parse_text(text: str, *, path: str | None = None) -> tuple[Config, dict[str, Any]]:
+    """A config file's text -> the checked :class:`Config` and the raw TOML mapping.
+
+    Raises:
+        ConfigError: the text is too large, not TOML (including nesting too deep for the
+            parser and integers too long to convert), or a value is wrong.
+    """
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{len(text)} characters; a config file is at most "
+                          f"{MAX_CONFIG_BYTES}", path=path)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {shorten(str(exc), 300)}", path=path) from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise ConfigError("not valid TOML: nested too deeply", path=path) from None
+    except ValueError as exc:  # int() of more than 4,300 digits
+        raise ConfigError(f"not valid TOML: {shorten(str(exc), 300)}", path=path) from None
+    return from_dict(raw, path=path), raw
+
+
 def load(paths: Paths | None = None) -> LoadedConfig:
     """Read the config file (if any) for these paths; defaults fill the rest."""
     paths = paths or resolve_paths()
     file = paths.config_file
-    raw: dict[str, Any] = {}
     exists = file.is_file()
+    text = ""
     if exists:
         try:
-            raw = tomllib.loads(file.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"not valid TOML: {exc}", path=str(file)) from None
+            with file.open("rb") as f:
+                data = f.read(MAX_CONFIG_BYTES + 1)
+            if len(data) > MAX_CONFIG_BYTES:
+                raise ConfigError(f"larger than {MAX_CONFIG_BYTES} bytes; a config file is a "
+                                  "few KiB", path=str(file))
+            text = data.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read: {exc}", path=str(file)) from None
-    cfg = from_dict(raw, path=str(file))
+    cfg, raw = parse_text(text, path=str(file))
     return LoadedConfig(cfg, paths, frozenset(_dotted_keys(raw)), exists)
 
 

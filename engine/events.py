@@ -49,6 +49,23 @@ class TrackerError(Event, frozen=True, kw_only=True):
     message: str
 
 
+class PieceFailed(Event, frozen=True, kw_only=True):
+    """A downloaded piece failed its hash check (it is downloaded again; the peers that
+    sent it lose trust, and libtorrent bans one that keeps sending bad data)."""
+
+    torrent_id: str
+    piece: int
+
+
+class PeerBanned(Event, frozen=True, kw_only=True):
+    """A peer was banned from a torrent: no more connections to or from it."""
+
+    torrent_id: str
+    peer: str
+    """``ip:port`` (``[ip]:port`` for IPv6)."""
+    reason: str
+
+
 class StorageMoved(Event, frozen=True, kw_only=True):
     torrent_id: str
     path: str

@@ -7,10 +7,17 @@ so the same request can be made in-process or sent to a daemon.
 from __future__ import annotations
 
 import ipaddress
+from typing import Annotated
 
 import msgspec
 
 from .errors import InputError
+from .units import port_number
+
+MAX_URLS = 10_000
+"""Most trackers, peers or web seeds one request may name (decoding stops at the count)."""
+MAX_FILES = 1_000_000
+"""Most file priorities one request may carry."""
 
 
 class AddRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -26,16 +33,16 @@ class AddRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """Download folder; the configured default when None."""
     paused: bool = False
     sequential: bool = False
-    file_priorities: tuple[int, ...] | None = None
+    file_priorities: Annotated[tuple[int, ...], msgspec.Meta(max_length=MAX_FILES)] | None = None
     """One priority (0-7) per file, in the torrent's file order."""
     metadata_first: bool = False
     """Fetch metadata but no payload until files are chosen and ``resume`` is called."""
     seed_mode: bool = False
     """Trust that the data is complete (just created here): no full recheck."""
-    trackers: tuple[str, ...] = ()
-    peers: tuple[str, ...] = ()
+    trackers: Annotated[tuple[str, ...], msgspec.Meta(max_length=MAX_URLS)] = ()
+    peers: Annotated[tuple[str, ...], msgspec.Meta(max_length=MAX_URLS)] = ()
     """``ip:port`` or ``[ipv6]:port`` peers to connect to right away."""
-    web_seeds: tuple[str, ...] = ()
+    web_seeds: Annotated[tuple[str, ...], msgspec.Meta(max_length=MAX_URLS)] = ()
     """BEP 19 web seeds (``http://`` or ``https://`` URLs) to download from as well."""
     download_limit: int = 0
     upload_limit: int = 0
@@ -50,14 +57,15 @@ def parse_peer(text: str) -> tuple[str, int]:
         host, sep, port = t[1:].partition("]:")
     else:
         host, sep, port = t.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    number = port_number(port)
+    if not sep or number is None:
         raise InputError(text, "not a peer address (expected IP:PORT or [IPv6]:PORT)")
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
         raise InputError(text, "peer host must be an IP address (names are resolved by the "
                                "frontend)") from None
-    return str(ip), int(port)
+    return str(ip), number
 
 
 def check_tracker_url(url: str) -> str:

@@ -16,6 +16,15 @@ def unsafe(code: int) -> bool:
     return code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0 or code in _BIDI
 
 
+def shorten(text: str, most: int = 200) -> str:
+    """``text`` cut in the middle to at most ``most`` characters: error messages quote
+    hostile input, and one that repeats a megabyte of it tells nobody anything."""
+    if len(text) <= most:
+        return text
+    keep = max(0, most - 5)
+    return f"{text[:keep - keep // 4]} ... {text[len(text) - keep // 4:]}"
+
+
 def clean(text: str) -> str:
     """``text`` with every unsafe character shown as an escape instead."""
     if text.isprintable() and not any(ord(ch) in _BIDI for ch in text):

@@ -36,6 +36,21 @@ def duration(seconds: int) -> str:
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)(?:/s)?\s*$", re.IGNORECASE)
 
 
+def decimal(text: str, max_digits: int = 18) -> int | None:
+    """``text`` as a non-negative integer when it is 1 to ``max_digits`` ASCII digits, else
+    None. ``str.isdigit`` alone is not enough: it is true for ``"²"`` and other digits that
+    ``int`` refuses, and ``int`` refuses more than 4,300 digits."""
+    if 0 < len(text) <= max_digits and text.isascii() and text.isdigit():
+        return int(text)
+    return None
+
+
+def port_number(text: str, lowest: int = 1) -> int | None:
+    """A TCP/UDP port written in ``text`` (``lowest`` to 65535), else None."""
+    n = decimal(text, 5)
+    return n if n is not None and lowest <= n <= 65535 else None
+
+
 def parse_rate(text: str) -> int:
     """Parse ``500K``, ``2M``, ``1.5MiB/s``, ``0`` (unlimited) into bytes/s."""
     m = _RATE.match(text)

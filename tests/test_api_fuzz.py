@@ -20,6 +20,7 @@ import os
 import random
 import threading
 import time
+import typing
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -242,6 +243,8 @@ def gen_unknown_command(rng: random.Random, rid: int) -> tuple[list[bytes], Expe
 
 def _type_name(info: msgspec.structs.FieldInfo) -> str:
     t = info.type
+    if typing.get_origin(t) is typing.Annotated:  # a size bound: the type is what counts
+        t = typing.get_args(t)[0]
     return t.__name__ if isinstance(t, type) and not getattr(t, "__args__", None) else str(t)
 
 

@@ -36,6 +36,8 @@ def describe_event(event: ev.Event, snap: Snapshot) -> tuple[str, str, SeverityL
             return "Choose files", f"{clean(n)}: pick files (f), then resume (p)", "information"
         case ev.TorrentErrored(torrent_id=tid, message=m):
             return "Torrent error", f"{name(tid)}: {clean(m)}", "error"
+        case ev.PeerBanned(torrent_id=tid, peer=peer, reason=r):
+            return "Peer banned", f"{name(tid)}: {clean(peer)}: {clean(r)}", "warning"
         case ev.StorageMoveFailed(torrent_id=tid, message=m):
             return "Move failed", f"{name(tid)}: {clean(m)}", "error"
         case ev.ShareLimitReached(torrent_id=tid, reason=r):

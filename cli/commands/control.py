@@ -105,8 +105,9 @@ def parse_level(text: str) -> int:
     t = text.strip().lower()
     if t in PRIORITIES:
         return PRIORITIES[t]
-    if t.isdigit() and 0 <= int(t) <= 7:
-        return int(t)
+    level = fmt.decimal(t, 1)
+    if level is not None and level <= 7:
+        return level
     raise InputError(text, "priority must be skip, low, normal, high or a number 0-7")
 
 
@@ -122,7 +123,7 @@ def run_prio(args: argparse.Namespace) -> int:
         chosen: dict[int, int] = {}
         for sel in selectors:
             hits = [f.index for f in details.files
-                    if (sel.isdigit() and f.index == int(sel))
+                    if f.index == fmt.decimal(sel)
                     or f.path == sel or Path(f.path).name == sel
                     or fnmatch.fnmatchcase(f.path, sel)]
             if not hits:

@@ -188,9 +188,10 @@ def decode(data: bytes, kind: type[M]) -> M:
     try:
         message: M = _DECODERS[kind].decode(data)
     except msgspec.ValidationError as exc:
-        raise BusMessageError(f"bad {name}: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise BusMessageError(f"bad {name}: {exc}") from None
+        raise BusMessageError(f"bad {name}: {str(exc)[:300]}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        # msgspec reports a JSON string of invalid UTF-8 as UnicodeDecodeError
+        raise BusMessageError(f"bad {name}: {str(exc)[:300] or type(exc).__name__}") from None
     return message
 
 

@@ -17,8 +17,9 @@ msgpack was chosen by measurement (docs/api.md): as fast as msgspec's JSON,
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
 import msgspec
 
@@ -26,7 +27,8 @@ from .. import errors
 from ..chain.errors import ChainRejected
 from ..config import Config
 from ..events import Event, event_types
-from ..requests import AddRequest
+from ..requests import MAX_FILES, MAX_URLS, AddRequest
+from ..safetext import shorten
 from ..state import (
     ChainEntryInfo,
     OnionReply,
@@ -57,6 +59,23 @@ class Request(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Chosen by the client; the reply carries the same id."""
     cmd: str
     args: dict[str, Any] = {}
+    """Each argument's value (``msgspec.Raw`` when decoded by the daemon: only the
+    command's own typed decoder reads it, so a frame of millions of values is refused at the
+    first wrong one instead of being built as Python objects first)."""
+
+
+class _Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The request as the daemon first reads it: argument values left as raw msgpack."""
+
+    id: int
+    cmd: str
+    args: dict[str, msgspec.Raw] = {}
+
+
+class _IdOnly(msgspec.Struct, frozen=True):
+    """Just the id of a request that failed, if it has a readable one."""
+
+    id: int | None = None
 
 
 class ErrorBody(msgspec.Struct, frozen=True):
@@ -185,7 +204,7 @@ class ShareLimitArgs(_Args, frozen=True, forbid_unknown_fields=True):
 
 class PriorityArgs(_Args, frozen=True, forbid_unknown_fields=True):
     torrent_id: str
-    priorities: dict[int, int]
+    priorities: Annotated[dict[int, int], msgspec.Meta(max_length=MAX_FILES)]
 
 
 class SequentialArgs(_Args, frozen=True, forbid_unknown_fields=True):
@@ -195,12 +214,12 @@ class SequentialArgs(_Args, frozen=True, forbid_unknown_fields=True):
 
 class UrlsArgs(_Args, frozen=True, forbid_unknown_fields=True):
     torrent_id: str
-    urls: list[str]
+    urls: Annotated[list[str], msgspec.Meta(max_length=MAX_URLS)]
 
 
 class PeersArgs(_Args, frozen=True, forbid_unknown_fields=True):
     torrent_id: str
-    peers: list[str]
+    peers: Annotated[list[str], msgspec.Meta(max_length=MAX_URLS)]
 
 
 class ConfigArgs(_Args, frozen=True, forbid_unknown_fields=True):
@@ -390,7 +409,8 @@ def protocol_error(code: str, message: str, req_id: int | None = None) -> Reply:
 _encoder = msgspec.msgpack.Encoder(enc_hook=enc_hook)
 encode: Callable[[Any], bytes] = _encoder.encode
 
-_request_decoder = msgspec.msgpack.Decoder(Request)
+_request_decoder = msgspec.msgpack.Decoder(_Envelope)
+_id_decoder = msgspec.msgpack.Decoder(_IdOnly)
 _reply_decoder = msgspec.msgpack.Decoder(Reply)
 _delta_decoder = msgspec.msgpack.Decoder(Delta)
 _event_decoder = msgspec.msgpack.Decoder(EventFrame)
@@ -427,7 +447,10 @@ def parse_request(frames: list[bytes], max_size: int) -> Decoded | Reply:
         req = _request_decoder.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         return protocol_error("bad_request", f"request body is not a valid msgpack request "
-                                             f"{{id, cmd, args}}: {exc}", _readable_id(body))
+                                             f"{{id, cmd, args}}: {shorten(str(exc), 300)}",
+                              _readable_id(body))
+    except RecursionError:
+        return protocol_error("bad_request", "request body is nested too deeply")
     if not 0 <= req.id <= MAX_ID:
         return protocol_error("bad_request", "request id must be between 0 and 2**63-1")
     args_type = COMMANDS.get(req.cmd)
@@ -435,19 +458,79 @@ def parse_request(frames: list[bytes], max_size: int) -> Decoded | Reply:
         return protocol_error("unknown_command", f"unknown command {req.cmd[:64]!r}; known: "
                                                  f"{', '.join(COMMANDS)}", req.id)
     try:
-        args = msgspec.convert(req.args, args_type, strict=True)
+        args = _decode_args(args_type, _as_map(req.args))
     except msgspec.ValidationError as exc:
-        return protocol_error("bad_args", f"{req.cmd}: {_args_path(exc)}", req.id)
+        return protocol_error("bad_args", f"{req.cmd}: {shorten(_args_path(exc), 300)}",
+                              req.id)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        return protocol_error("bad_request", f"request body is not a valid msgpack request "
+                                             f"{{id, cmd, args}}: {shorten(str(exc), 300)}",
+                              req.id)
+    except RecursionError:
+        return protocol_error("bad_request", "request body is nested too deeply", req.id)
     return Decoded(req.id, req.cmd, args)
 
 
-def _readable_id(body: bytes) -> int | None:
-    """The id of a request that failed validation, when one can still be read."""
+class _WireAddRequest(AddRequest, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """:class:`AddRequest` as it arrives: ``torrent`` may be msgpack bin or a base64 str
+    (docs/api.md), which one msgspec type cannot say, so it is read on its own."""
+
+    torrent: msgspec.Raw = msgspec.Raw(b"\xc0")
+
+
+class _WireAddArgs(_Args, frozen=True, forbid_unknown_fields=True):
+    request: _WireAddRequest
+
+
+_args_decoders: dict[type[_Args], msgspec.msgpack.Decoder[Any]] = {
+    t: msgspec.msgpack.Decoder(_WireAddArgs if t is AddArgs else t)
+    for t in set(COMMANDS.values())}
+_bytes_decoder = msgspec.msgpack.Decoder(bytes | None)
+_str_decoder = msgspec.msgpack.Decoder(str)
+
+
+def _decode_args(args_type: type[_Args], data: bytes) -> _Args:
+    """The typed arguments in ``data`` (a msgpack map), checked strictly."""
+    args = _args_decoders[args_type].decode(data)
+    if not isinstance(args, _WireAddArgs):
+        return args
+    wire = args.request
     try:
-        raw = msgspec.msgpack.decode(body)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        torrent = _bytes_decoder.decode(wire.torrent)
+    except msgspec.ValidationError as exc:
+        try:
+            text = _str_decoder.decode(wire.torrent)
+        except msgspec.ValidationError:
+            raise msgspec.ValidationError(f"{str(exc).partition(' - at ')[0]} (or a base64 "
+                                          "`str`) - at `$.request.torrent`") from None
+        try:
+            torrent = base64.b64decode(text, validate=True)
+        except ValueError:
+            raise msgspec.ValidationError("Invalid base64 encoded string - at "
+                                          "`$.request.torrent`") from None
+    fields = {f: getattr(wire, f) for f in wire.__struct_fields__}
+    fields["torrent"] = torrent
+    return AddArgs(AddRequest(**fields))
+
+
+def _as_map(args: dict[str, msgspec.Raw]) -> bytes:
+    """The msgpack map of ``args`` again (its raw values are slices of the request)."""
+    n = len(args)
+    head = bytes([0x80 | n]) if n < 16 else (b"\xde" + n.to_bytes(2, "big") if n < 65536
+                                             else b"\xdf" + n.to_bytes(4, "big"))
+    parts: list[Any] = [head]
+    for key, value in args.items():
+        parts += [_encoder.encode(key), value]
+    return b"".join(parts)
+
+
+def _readable_id(body: bytes) -> int | None:
+    """The id of a request that failed validation, when one can still be read (the rest
+    of the body is skipped, not decoded)."""
+    try:
+        rid = _id_decoder.decode(body).id
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):
         return None
-    rid = raw.get("id") if isinstance(raw, dict) else None
     return rid if type(rid) is int and 0 <= rid <= MAX_ID else None
 
 
@@ -471,8 +554,9 @@ def parse_reply(frames: list[bytes]) -> Reply:
                                    "it another tidegate version?", "bad_version")
     try:
         return _reply_decoder.decode(frames[1])
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise errors.ProtocolError(f"unreadable reply from the daemon: {exc}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise errors.ProtocolError(f"unreadable reply from the daemon: "
+                                   f"{shorten(str(exc) or type(exc).__name__, 300)}") from None
 
 
 def result_of(cmd: str, reply: Reply) -> Any:
@@ -484,9 +568,9 @@ def result_of(cmd: str, reply: Reply) -> Any:
         return None
     try:
         return msgspec.convert(reply.result, kind)
-    except msgspec.ValidationError as exc:
-        raise errors.ProtocolError(f"reply to {cmd} does not match the protocol: {exc}") \
-            from None
+    except (msgspec.ValidationError, RecursionError) as exc:
+        raise errors.ProtocolError(f"reply to {cmd} does not match the protocol: "
+                                   f"{shorten(str(exc) or type(exc).__name__, 300)}") from None
 
 
 Publication = Delta | EventFrame | Beat
@@ -508,8 +592,9 @@ def parse_publication(frames: list[bytes]) -> Publication:
             return _event_decoder.decode(body)
         if topic == TOPIC_BEAT:
             return _beat_decoder.decode(body)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise errors.ProtocolError(f"unreadable {topic!r} publication: {exc}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise errors.ProtocolError(f"unreadable {topic!r} publication: "
+                                   f"{shorten(str(exc) or type(exc).__name__, 300)}") from None
     raise errors.ProtocolError(f"unknown topic {topic[:32]!r}", "bad_frame")
 
 

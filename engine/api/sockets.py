@@ -15,6 +15,7 @@ from pathlib import Path
 import zmq
 
 from ..errors import ConfigError
+from ..units import port_number
 from .keys import KeyPair
 
 IPC_PATH_MAX = 107
@@ -39,7 +40,7 @@ def check_endpoint(endpoint: str, where: str = "endpoint") -> str:
                               "TIDEGATE_HOME or set api.endpoint", key=where)
     if ep.startswith("tcp://"):
         host, sep, port = ep[len("tcp://"):].rpartition(":")
-        if not sep or not host or not (port == "*" or (port.isdigit() and int(port) < 65536)):
+        if not sep or not host or not (port == "*" or port_number(port, 0) is not None):
             raise ConfigError(f"{endpoint!r} is not tcp://HOST:PORT", key=where)
     return ep
 

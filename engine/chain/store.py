@@ -21,6 +21,9 @@ from .verify import Chain
 
 MAGIC = b"TGCHAIN1"
 _LEN = struct.Struct(">I")
+MIN_ENTRY_BYTES = 128
+"""No entry is shorter (a genesis with an empty name is ~170 bytes): a received chain file
+of millions of tiny records is refused instead of becoming millions of objects."""
 
 
 class ChainStore:
@@ -124,6 +127,9 @@ def decode_chain(data: bytes, where: str) -> list[bytes]:
         record = _record_at(data, offset)
         if record is None or zlib.crc32(record[0]) != _LEN.unpack_from(data, record[1] - 4)[0]:
             raise ChainRejected("corrupt_store", f"{where}: damaged record at byte {offset}")
+        if len(record[0]) < MIN_ENTRY_BYTES:
+            raise ChainRejected("corrupt_store", f"{where}: record at byte {offset} is "
+                                f"{len(record[0])} bytes, shorter than any entry")
         raws.append(record[0])
         offset = record[1]
     return raws

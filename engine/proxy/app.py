@@ -269,12 +269,12 @@ class ProxyApp:
                     resp.content_length = end - start
                     await resp.prepare(request)
                 await resp.write(chunk[off:off + n])
-            except ConnectionResetError:  # the client went away: nothing to report
+            except ConnectionError:  # the client went away (aiohttp: "Connection lost")
                 return resp or web.Response(status=499)
         assert resp is not None
         try:
             await resp.write_eof()
-        except ConnectionResetError:
+        except ConnectionError:
             return resp
         self.counters.bump("served")
         return resp
@@ -315,8 +315,11 @@ async def head_response(request: web.BaseRequest, status: int, headers: dict[str
     """A HEAD reply: a GET's headers, its Content-Length, no body."""
     resp = web.StreamResponse(status=status, headers=headers)
     resp.content_length = length
-    await resp.prepare(request)
-    await resp.write_eof()
+    try:
+        await resp.prepare(request)
+        await resp.write_eof()
+    except ConnectionError:  # the client went away
+        pass
     return resp
 
 

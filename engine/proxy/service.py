@@ -13,13 +13,16 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp.web_response
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..errors import EngineError
 from ..events import Log
@@ -43,6 +46,47 @@ READ_THREADS = 4
 aiohttp.web_response.SERVER_SOFTWARE = SERVER
 
 
+SERVER_ERRORS_EVERY = 10.0
+"""At most one Log event per this many seconds for exceptions out of the proxy's handler."""
+
+
+class _ServerLog(logging.Handler):
+    """Where aiohttp's server logs go instead of stderr.
+
+    aiohttp logs a full traceback at ERROR for every malformed request it answers 400 and
+    every exception out of a handler, synchronously on the event loop: any local program
+    could fill the daemon's stderr at will, and a stderr pipe nobody read froze the whole
+    proxy mid-write. Malformed requests are the client's fault and already answered: they
+    are counted as refused. Anything else is ours: one ``Log`` event (bounded streams, never
+    blocking) per :data:`SERVER_ERRORS_EVERY`, with how many were folded into it.
+    """
+
+    def __init__(self, service: ProxyService) -> None:
+        super().__init__(logging.DEBUG)
+        self.service = service
+        self.last = -SERVER_ERRORS_EVERY
+        self.folded = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        app = self.service.app
+        if isinstance(exc, HttpProcessingError | ConnectionError) or record.levelno < \
+                logging.WARNING:
+            if app is not None:
+                app.counters.bump("refused")
+            return
+        now = time.monotonic()
+        if now - self.last < SERVER_ERRORS_EVERY:
+            self.folded += 1
+            return
+        self.last, folded, self.folded = now, self.folded, 0
+        what = f"{type(exc).__name__}: {exc}" if exc is not None else record.getMessage()
+        more = f" (and {folded} more since the last report)" if folded else ""
+        with contextlib.suppress(Exception):
+            self.service.engine.post_event(Log(level="error", message=(
+                f"proxy: a request failed: {what}"[:300] + more)))
+
+
 class ProxyService:
     def __init__(self, engine: Engine, table: ServedTable,
                  on_bad: Callable[[str, int, str, str], None]):
@@ -63,6 +107,10 @@ class ProxyService:
         self._site_fast: dict[str, FastPath] = {}
         self._pool = concurrent.futures.ThreadPoolExecutor(READ_THREADS,
                                                            thread_name_prefix="tidegate-read")
+        self.log = logging.Logger("tidegate.proxy", logging.DEBUG)
+        """aiohttp's server logger for this proxy (not in logging's registry, no parent):
+        into :class:`_ServerLog`, never stderr."""
+        self.log.addHandler(_ServerLog(self))
 
     # ------------------------------------------------------------------ any thread
 
@@ -143,7 +191,7 @@ class ProxyService:
             port=lambda: self.port, on_bad=self.on_bad,
             streamer=Streamer(self.engine, web_cfg.stream_timeout, web_cfg.readahead_mb << 20),
             visitor=self.visitor)
-        server = web.Server(self.app.handle, access_log=None)
+        server = web.Server(self.app.handle, access_log=None, logger=self.log)
         fast = FastPath(self.app, server)
         self._fast = fast
         try:
@@ -184,7 +232,7 @@ class ProxyService:
         app = ProxyApp(sites=self.app.sites, verifier=self.app.verifier,
                        port=lambda: self.port, on_bad=self.on_bad, site_only=address,
                        counters=self.app.counters)
-        fast = FastPath(app, web.Server(app.handle, access_log=None))
+        fast = FastPath(app, web.Server(app.handle, access_log=None, logger=self.log))
         if socket_path is None:
             server = await self.loop.create_server(fast.protocol, "127.0.0.1", 0)
             target = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"

@@ -116,6 +116,8 @@ def decode_layers(data: bytes) -> tuple[int, dict[bytes, list[bytes]]]:
         raise ValueError(f"not a layers file: {exc}") from None
     if not isinstance(length, int) or length < BLOCK or length & (length - 1):
         raise ValueError("bad piece length")
+    if not isinstance(layers, dict):
+        raise ValueError("piece layers is not a dict")
     out: dict[bytes, list[bytes]] = {}
     for root, blob in layers.items():
         if not isinstance(blob, bytes) or len(blob) % 32 or len(root) != 32:

@@ -161,10 +161,10 @@ class SitesService:
                 for fn, fut in self._drain():
                     self._run_task(fn, fut)
                 while (req := hostnames.recv(0)) is not None:
-                    self.handler.on_hostname(req.hostname)
+                    self._guarded(partial(self.handler.on_hostname, req.hostname))
                 while (upd := updates.recv(0)) is not None:
-                    self.hosting.on_update(upd.time, upd.snapshot, upd.hosts,
-                                           self.engine.post_event)
+                    self._guarded(partial(self.hosting.on_update, upd.time, upd.snapshot,
+                                          upd.hosts, self.engine.post_event))
                 mono = time.monotonic()
                 if mono >= next_tick:
                     next_tick = mono + TICK

@@ -28,6 +28,8 @@ from ..events import (
     Event,
     Log,
     MetadataReceived,
+    PeerBanned,
+    PieceFailed,
     ResumeDataError,
     StorageMoved,
     StorageMoveFailed,
@@ -115,6 +117,8 @@ class TorrentTable(DiskFaults):
             lt.torrent_error_alert: self._on_torrent_error,
             lt.file_error_alert: self._on_file_error,
             lt.tracker_error_alert: self._on_tracker_error,
+            lt.hash_failed_alert: self._on_hash_failed,
+            lt.peer_ban_alert: self._on_peer_ban,
             lt.torrent_checked_alert: self._on_checked,
             lt.torrent_paused_alert: self._on_paused,
             lt.torrent_resumed_alert: self._on_resumed,
@@ -430,6 +434,19 @@ class TorrentTable(DiskFaults):
         if t is not None:
             msg = a.error_message() or a.error.message()
             self.emit(TrackerError(torrent_id=t.id, url=a.tracker_url(), message=msg))
+
+    def _on_hash_failed(self, a: lt.hash_failed_alert) -> None:
+        t = self._torrent_of(a)
+        if t is not None:
+            self.emit(PieceFailed(torrent_id=t.id, piece=int(a.piece_index)))
+
+    def _on_peer_ban(self, a: lt.peer_ban_alert) -> None:
+        t = self._torrent_of(a)
+        if t is not None:
+            ip, port = a.endpoint
+            peer = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+            self.emit(PeerBanned(torrent_id=t.id, peer=peer,
+                                 reason="it sent data that failed the hash check"))
 
     def _on_checked(self, a: lt.torrent_checked_alert) -> None:
         t = self._torrent_of(a)

@@ -149,6 +149,8 @@ def _check_relative(raw: str, source: str, what: str) -> None:
 
 def parse_uri(text: str, source: str | None = None) -> lt.add_torrent_params:
     """Parse a magnet URI or a bare info-hash (v1 hex/base32, v2 hex)."""
+    if len(text) > MAX_MAGNET_LENGTH + 1024:  # before strip() copies it
+        raise BadMagnetError(source or text, f"longer than {MAX_MAGNET_LENGTH} characters")
     raw = text.strip()
     shown = source or raw
     if _HEX40.match(raw):

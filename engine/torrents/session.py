@@ -18,6 +18,7 @@ ALERT_MASK = (
     | lt.alert_category.status
     | lt.alert_category.storage
     | lt.alert_category.tracker
+    | lt.alert_category.peer  # peer_ban_alert: a peer that sent bad data was banned
     | lt.alert_category.file_progress
     | lt.alert_category.dht_operation  # BEP 44 get results (sites)
     | lt.alert_category.dht  # BEP 44 put results (dht_put_alert is in this category)
@@ -104,6 +105,11 @@ def settings_for(cfg: Config) -> dict[str, Any]:
         # failing the announce. 0: every announce connects first (one more 16-byte round
         # trip; BEP 15 allows both). tests/interop/test_trackers.py shows it.
         "udp_tracker_token_expiry": 0,
+        # Every tracker of every tier is asked, not only the first that answers: a tracker
+        # that answers with a list of junk peers would otherwise hide the swarm the other
+        # trackers know (tests/reliability/test_hostile_net.py).
+        "announce_to_all_tiers": True,
+        "announce_to_all_trackers": True,
         **SAFETY,
     }
     if cfg.tor.mode == "tor-all":

@@ -1,0 +1,160 @@
+"""Fuzzing the config file: TOML text in, a checked Config or a ConfigError out.
+
+Three kinds of text: mutations of a full real config, files written from the Config
+declaration itself (every section and key, each value of its own type or of another, in
+or out of range), and random text. An accepted file is checked again (its values pass
+``validate``), and a refusal must name the file; the endpoint and key checks the daemon
+applies to the same values are fuzzed alongside.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import strategies as st
+
+from engine.api.keys import check_public_key
+from engine.api.sockets import check_endpoint
+from engine.config import Config, parse_text, validate
+from engine.errors import ConfigError
+
+from . import seeds
+from .fuzzkit import TEST_TIMEOUT, Target, budget, fuzz, mutate
+
+pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(TEST_TIMEOUT)]
+
+
+def toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf") if math.isinf(v) \
+            else repr(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a TOML basic string is JSON's string syntax for these
+    if isinstance(v, datetime.date | datetime.time):
+        return v.isoformat()
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(x)}" for k, x in v.items()) + "}"
+    raise TypeError(v)
+
+
+def to_toml(doc: dict[str, dict[str, Any]]) -> str:
+    out = []
+    for section, items in doc.items():
+        out.append(f"[{json.dumps(section) if not section.isidentifier() else section}]")
+        out += [f"{json.dumps(k)} = {toml_value(v)}" for k, v in items.items()]
+    return "\n".join(out) + "\n"
+
+
+any_value = st.one_of(
+    st.booleans(), st.integers(-(2**70), 2**70), st.floats(), st.text(max_size=30),
+    st.sampled_from(["127.0.0.1:9050", "0.0.0.0", "::1", "unix:/run/tor/control",
+                     "tcp://127.0.0.1:7010", "ipc:///tmp/x.sock", "managed", "tor-all",
+                     "127.0.0.1:\u00b2", "forced", "[::1]:0", "a:65536"]),
+    st.lists(st.text(max_size=20), max_size=3),
+    st.dates(), st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=2))
+
+
+def _typed(field: msgspec.structs.FieldInfo) -> st.SearchStrategy[Any]:
+    """A value of the field's own type, or of any other, around its default."""
+    default = field.default if field.default is not msgspec.NODEFAULT else None
+    same: st.SearchStrategy[Any]
+    if isinstance(default, bool):
+        same = st.booleans()
+    elif isinstance(default, int):
+        same = st.one_of(st.integers(-2, 2**32), st.sampled_from([default, 0, -1, 2**31,
+                                                                  2**63 - 1]))
+    elif isinstance(default, float):
+        same = st.one_of(st.floats(-1e6, 1e6), st.sampled_from([default, 0.0, -1.0]))
+    elif isinstance(default, str):
+        same = st.one_of(st.just(default), st.text(max_size=40))
+    else:
+        same = any_value
+    return st.integers(0, 3).flatmap(lambda i: any_value if i == 0 else same)
+
+
+SECTIONS = {f.name: f.type for f in msgspec.structs.fields(Config)}
+
+
+def _section(name: str) -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
+    """A few keys of one section (drawing all of them makes every input slow to build)."""
+    fields = {f.name: f for f in msgspec.structs.fields(SECTIONS[name])}
+    keys = st.lists(st.sampled_from([*fields, "no_such_key"]), max_size=3, unique=True)
+    return keys.flatmap(lambda ks: st.fixed_dictionaries(
+        {k: _typed(fields[k]) if k in fields else any_value for k in ks})).map(
+        lambda d: (name, d))
+
+
+structured = st.lists(st.sampled_from([*SECTIONS, "nosection"]), max_size=3, unique=True).flatmap(
+    lambda names: st.tuples(*[_section(n) if n in SECTIONS else st.just((n, {"a": 1}))
+                              for n in names])).map(lambda pairs: to_toml(dict(pairs)))
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> str:
+    raw = mutate(seeds.CONFIG.encode(), lambda lo, hi: draw(st.integers(lo, hi)),
+                 draw(st.integers(1, 8)))
+    return raw.decode("utf-8", "replace")
+
+
+CONFIG_INPUTS = {
+    "from the declaration": (structured, 0.3),
+    "mutated real file": (mutated(), 0.6),
+    "random text": (st.text(max_size=200), 0.1),
+}
+
+
+@pytest.mark.parametrize("kind", list(CONFIG_INPUTS))
+def test_config_text(kind: str) -> None:
+    strategy, scale = CONFIG_INPUTS[kind]
+    target = Target(f"config parse_text ({kind})", (ConfigError,))
+
+    def body(text: str) -> None:
+        out = target.run(parse_text, text, path="/fuzz/config.toml")
+        if out is None:
+            return
+        cfg, _raw = out
+        assert validate(cfg) is cfg
+        assert cfg.web.listen in ("127.0.0.1", "::1") or cfg.web.listen.startswith("127.")
+
+    fuzz(strategy, body, scale)
+    target.report(budget(scale))
+
+
+def test_config_errors_name_the_file() -> None:
+    for text in ("[x", "[web]\nlisten = '0.0.0.0'", "a = " + "[" * 10_000, "[network]\nx=1"):
+        with pytest.raises(ConfigError) as caught:
+            parse_text(text, path="/fuzz/config.toml")
+        assert "/fuzz/config.toml" in str(caught.value)
+
+
+def test_endpoints_and_curve_keys() -> None:
+    target = Target("check_endpoint/check_public_key", (ConfigError,))
+
+    def body(text: str) -> None:
+        ep = target.run(check_endpoint, text, "api.endpoint")
+        if ep is not None:
+            assert ep.startswith(("ipc://", "tcp://", "inproc://")), ep
+        key = target.run(check_public_key, text, "api.authorized_keys")
+        if key is not None:
+            assert len(key) == 40
+
+    strategy = st.one_of(
+        st.builds(lambda a, b: a + b, st.sampled_from(["tcp://", "ipc://", "inproc://",
+                                                       "udp://", "tcp://*:", "ipc:///"]),
+                  st.text(max_size=120)),
+        st.text(alphabet="0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                ".-:+=^!/*?&<>()[]{}@%$#", min_size=38, max_size=42),
+        st.text(max_size=60))
+    fuzz(strategy, body, 0.3)
+    target.report(budget(0.3))
