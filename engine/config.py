@@ -123,7 +123,7 @@ class StorageConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=T
     """Default download folder; empty means the platform's Downloads folder."""
     disk_io: Literal["default", "pread", "posix", "mmap"] = "pread"
     """libtorrent disk backend. pread: throughput equal to or better than mmap with a
-    fraction of the memory (mmap shows the data size as RSS); see docs/benchmarks.md."""
+    fraction of the memory (mmap shows the data size as RSS); see docs/BENCHMARKS.md."""
     hashing_threads: int = 2
     """Threads hashing pieces (recheck speed nearly doubles with 2 on 2 cores)."""
     resume_save_interval: float = 60.0
@@ -157,7 +157,7 @@ class EngineConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 
 
 class PerformanceConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Throughput knobs, measured in bench/ (docs/benchmarks.md)."""
+    """Throughput knobs, measured in bench/ (docs/BENCHMARKS.md)."""
 
     send_buffer_watermark_kib: int = 3072
     """Upper bound of a peer's send buffer; 3 MiB measured ~1.5x seed throughput."""
