@@ -33,7 +33,6 @@ from .errors import EngineError, EngineStoppedError, TidegateError
 from .events import Event, EventStream, Log
 from .lockfile import PidLock
 from .requests import AddRequest, check_rate
-from .sites.service import SitesService
 from .state import (
     ChainEntryInfo,
     OnionReply,
@@ -52,6 +51,7 @@ from .waker import drain
 
 if TYPE_CHECKING:
     from .proxy.service import ProxyService
+    from .sites.service import SitesService
     from .tor.service import TorService
 
 
@@ -104,6 +104,9 @@ class Engine:
             (n.rpartition(":") for n in self.config.network.dht_nodes)]
         self._sites: SitesService | None = None
         if sites and self.config.sites.enabled:
+            # imported here: sites pull in the chain, cryptography and asyncio, ~60 ms of
+            # start-up that `tidegate download` and other one-shot commands need not pay
+            from .sites.service import SitesService
             self._sites = SitesService(self, self.loaded.paths.data_dir / "sites")
         self.proxy: ProxyService | None = None
         """The Smart Proxy (with sites, when ``web.enabled``); in-process only."""
