@@ -44,6 +44,8 @@ ALERT_MASK = (
     | lt.alert_category.storage
     | lt.alert_category.tracker
     | lt.alert_category.file_progress
+    | lt.alert_category.dht_operation
+    | lt.alert_category.dht
 )
 
 # engine/torrents/session.py settings_for() with the bench config (loopback, no DHT/LSD/
@@ -62,6 +64,12 @@ SETTINGS = {
     "enable_incoming_utp": False,
     "dht_bootstrap_nodes": "dht.libtorrent.org:25401,router.bittorrent.com:6881,"
                            "router.utorrent.com:6881",
+    "dht_restrict_routing_ips": True,
+    "dht_restrict_search_ips": True,
+    "dht_ignore_dark_internet": True,
+    "dht_enforce_node_id": True,
+    "dht_prefer_verified_node_ids": True,
+    "dht_block_ratelimit": 5,
     "in_enc_policy": int(lt.enc_policy.enabled),
     "out_enc_policy": int(lt.enc_policy.enabled),
     "allowed_enc_level": int(lt.enc_level.both),
@@ -87,6 +95,7 @@ SETTINGS = {
     "send_buffer_watermark": 3072 * 1024,
     "send_buffer_low_watermark": 1024 * 1024,
     "send_buffer_watermark_factor": 150,
+    "max_queued_disk_bytes": 16384 * 1024,
     "stop_tracker_timeout": 2,
     "ssrf_mitigation": True,
     "validate_https_trackers": True,

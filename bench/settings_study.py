@@ -50,6 +50,8 @@ ARMS: dict[str, tuple[dict[str, Any], dict[str, Any], bool]] = {
     "dl-hashing-1": ({}, {"hashing_threads": 1}, False),
     "aio-4": ({"aio_threads": 4}, {"aio_threads": 4}, False),
     "dl-queued-disk-16m": ({}, {"max_queued_disk_bytes": 16 * MIB}, False),
+    "dl-queued-disk-32m": ({}, {"max_queued_disk_bytes": 32 * MIB}, False),
+    "dl-queued-disk-8m": ({}, {"max_queued_disk_bytes": 8 * MIB}, False),
     "dl-extent-affinity": ({}, {"piece_extent_affinity": True}, False),
     "sockbuf-4m": ({"send_socket_buffer_size": 4 * MIB, "recv_socket_buffer_size": 4 * MIB},
                    {"send_socket_buffer_size": 4 * MIB, "recv_socket_buffer_size": 4 * MIB},
