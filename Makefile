@@ -32,9 +32,9 @@ lint: venv
 bench: venv
 	$(BIN)/python bench/download_vs_raw.py
 
-# tidegate vs raw libtorrent vs transmission-cli vs aria2c; 1 GiB and 2,000 x 64 KiB (~9 min)
+# tidegate vs raw libtorrent vs transmission-cli vs aria2c; 1 GiB and 2,000 x 64 KiB (~12 min)
 bench-clients: venv
-	$(BIN)/python bench/download_vs_clients.py --payload both --rounds 3
+	$(BIN)/python bench/download_vs_clients.py --payload both --rounds 4
 
 # tidegate create vs mktorrent vs transmission-create, and hashlib's speed (~2 min)
 bench-create: venv

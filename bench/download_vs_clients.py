@@ -2,7 +2,8 @@
 
 One tidegate seed (a ``tidegate daemon`` holding the torrent, so the bench can ask it to
 dial peers through the API) serves one payload on 127.0.0.1; four downloaders fetch it in
-turn, in an order that rotates every round, each into a fresh folder that is checked
+turn (tidegate and raw side by side, their order swapped every round; see round_order),
+each into a fresh folder that is checked
 against the source's SHA-256 and deleted:
 
 - ``tidegate download TORRENT -d DIR --peer 127.0.0.1:SEED_PORT``
@@ -21,7 +22,7 @@ from spawn to exit; MB/s = payload bytes / 10^6 / that time; the ratio is raw li
 time over the client's (so > 1 is faster than raw). Each download waits ``--settle``
 seconds first (bench/README.md says why).
 
-    python bench/download_vs_clients.py --payload both --rounds 3
+    python bench/download_vs_clients.py --payload both --rounds 4
 """
 
 from __future__ import annotations
@@ -292,8 +293,7 @@ class Bench:
             for client in clients:
                 self.download(client, p, 0, seed)
             for rnd in range(1, self.args.rounds + 1):
-                k = (rnd - 1) % len(clients)
-                for client in clients[k:] + clients[:k]:
+                for client in round_order(clients, rnd):
                     run = self.download(client, p, rnd, seed)
                     p.runs.append(run)
                     print(f"  {p.kind:5} round {rnd} {client:12} {run.wall_s:8.3f} s "
@@ -302,6 +302,19 @@ class Bench:
                           file=sys.stderr, flush=True)
         finally:
             seed.stop()
+
+
+def round_order(clients: list[str], rnd: int) -> list[str]:
+    """tidegate and raw first, next to each other, their order swapped every round; then
+    the other clients, also swapped. So each of the pair follows another client in one
+    round and its partner in the next (a plain rotation made tidegate follow aria2 in
+    every round, and the first download after another client was the slow one)."""
+    pair = [c for c in clients if c in ("tidegate", "raw")]
+    rest = [c for c in clients if c not in pair]
+    if rnd % 2 == 0:
+        pair.reverse()
+        rest.reverse()
+    return pair + rest
 
 
 def tree_digest_file(path: Path) -> str:
@@ -376,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="torrent format (default v1: the other clients know no v2)")
     p.add_argument("--clients", default=",".join(CLIENTS),
                    help=f"comma-separated subset of {','.join(CLIENTS)}")
-    p.add_argument("--rounds", type=int, default=3, help="measured rounds (default 3)")
+    p.add_argument("--rounds", type=int, default=4, help="measured rounds (default 4)")
     p.add_argument("--settle", type=float, default=4.0,
                    help="seconds to wait before each download (default 4; see README)")
     p.add_argument("--timeout", type=float, default=600.0,
