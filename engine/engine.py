@@ -614,7 +614,11 @@ class Engine:
         ses.pause()
         m.save_all(only_modified=False)
         deadline = time.monotonic() + self.config.engine.stop_timeout
-        while m.saves_outstanding and time.monotonic() < deadline:
+        # Wait for libtorrent's save alerts only: the files queued from them are the
+        # writer's, and store.close() waits for those. (Waiting here on saves_outstanding
+        # slept one more full wait_for_alert once the last alert was in: 0.1 s of every
+        # `tidegate download`, docs/BENCHMARKS.md.)
+        while m.saves_asked and time.monotonic() < deadline:
             ses.wait_for_alert(100)
             m.handle_alerts(ses.pop_alerts())
         m.handle_alerts(ses.pop_alerts())
