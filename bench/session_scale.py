@@ -9,9 +9,10 @@ libtorrent in a temp folder), then:
    sites off), adds every torrent through the API with ``seed_mode`` (the data was just
    made: no recheck), waits until all are seeding, and stops it (SIGINT: resume data saved).
 2. **transmission**: starts ``transmission-daemon -f`` with its own config folder (loopback
-   only, no DHT/LPD/PEX/uTP/port mapping, RPC on 127.0.0.1 without authentication), adds
-   every torrent through its RPC (``torrent-add`` with ``metainfo``; transmission checks the
-   1 KiB of data itself), waits until all are seeding (status 6), and stops it (SIGTERM).
+   only, no DHT/LPD/PEX/uTP/port mapping, RPC on 127.0.0.1 without authentication), gives
+   it every torrent (by default .torrent and resume files in its config folder, see
+   Transmission.add_all; ``--tr-add rpc``: one ``torrent-add`` each, ~0.1 s apiece), waits
+   until all are seeding (status 6), and stops it (SIGTERM).
 3. ``--rounds`` times, alternating which goes first: restarts each from its saved state
    and measures **start-up** (spawn until the API/RPC answers, and until every torrent is
    listed as seeding), then disconnects, waits ``--settle`` seconds, and measures **idle**
