@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv run test lint bench fuzz clean
+.PHONY: venv run test lint bench bench-clients bench-create bench-scale bench-settings fuzz clean
 
 $(BIN)/tidegate: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -37,8 +37,28 @@ fuzz: venv
 	TIDEGATE_FUZZ_CORPUS=$(CURDIR)/.fuzz-corpus \
 	$(BIN)/python -m pytest -q -s -m fuzz -p no:cacheprovider tests/reliability
 
+# Benchmarks (never run in CI; results and commands in docs/BENCHMARKS.md). Each takes
+# minutes and wants an otherwise idle machine.
 bench: venv
 	$(BIN)/python bench/download_vs_raw.py
+
+# tidegate vs raw libtorrent vs transmission-cli vs aria2c; 1 GiB and 2,000 x 64 KiB (~12 min)
+bench-clients: venv
+	$(BIN)/python bench/download_vs_clients.py --payload both --rounds 4
+
+# tidegate create vs mktorrent vs transmission-create, and hashlib's speed (~2 min)
+bench-create: venv
+	$(BIN)/python bench/create_vs_tools.py --rounds 3
+
+# tidegate daemon vs transmission-daemon with 100, 1,000 and 10,000 seeds
+bench-scale: venv
+	$(BIN)/python bench/session_scale.py
+
+# libtorrent settings that matter on loopback (raw libtorrent on both sides, ~8 min)
+bench-settings: venv
+	$(BIN)/python bench/settings_study.py --payload big
+	$(BIN)/python bench/settings_study.py --payload small
+	$(BIN)/python bench/settings_study.py --payload big --size 256M --arms tcp,utp,utp-4m
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

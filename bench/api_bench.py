@@ -78,7 +78,7 @@ CONFIG: dict[str, Any] = {
     "network": dict(LOOPBACK_NETWORK),
     # Every interval the engine asks for resume data of every torrent, and seeding
     # torrents always count as modified: at 10,000 torrents that is 10,000 fsynced files
-    # written on the engine thread. Out of the way here; docs/benchmarks.md measures it.
+    # written on the engine thread. Out of the way here; docs/BENCHMARKS.md measures it.
     "storage": {"resume_save_interval": 3600.0},
 }
 COMMANDS = ("pause", "reannounce", "details")

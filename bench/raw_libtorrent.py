@@ -1,6 +1,7 @@
 """Download one torrent from one peer with bare libtorrent, as a baseline for tidegate.
 
 Usage: python bench/raw_libtorrent.py TORRENT SAVE_DIR HOST:PORT [pread|posix|mmap|default]
+       python bench/raw_libtorrent.py --seed TORRENT DATA_DIR [pread|posix|mmap|default]
 
 Applies the same libtorrent settings ``tidegate download`` applies with the loopback bench
 config (copied from engine/torrents/session.py and engine/config.py; nothing is imported
@@ -9,11 +10,18 @@ flush_cache() and cache_flushed_alert, and exits 0. Prints one JSON line with it
 timings (start_to_added_s counts from the first line of this script, after
 the interpreter started). Exit 1 on a torrent or
 file error, 2 on bad usage, 3 on timeout.
+
+``--seed`` serves the torrent from DATA_DIR instead (after checking it) and prints
+``{"port": N}`` once it serves, until SIGINT/SIGTERM. Environment ``RAW_LT_SETTINGS`` (a
+JSON object of settings_pack names) overrides settings on either side, for
+bench/settings_study.py; ``RAW_LT_UTP=1`` turns uTP on and TCP off.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import time
 
@@ -36,6 +44,8 @@ ALERT_MASK = (
     | lt.alert_category.storage
     | lt.alert_category.tracker
     | lt.alert_category.file_progress
+    | lt.alert_category.dht_operation
+    | lt.alert_category.dht
 )
 
 # engine/torrents/session.py settings_for() with the bench config (loopback, no DHT/LSD/
@@ -54,6 +64,12 @@ SETTINGS = {
     "enable_incoming_utp": False,
     "dht_bootstrap_nodes": "dht.libtorrent.org:25401,router.bittorrent.com:6881,"
                            "router.utorrent.com:6881",
+    "dht_restrict_routing_ips": True,
+    "dht_restrict_search_ips": True,
+    "dht_ignore_dark_internet": True,
+    "dht_enforce_node_id": True,
+    "dht_prefer_verified_node_ids": True,
+    "dht_block_ratelimit": 5,
     "in_enc_policy": int(lt.enc_policy.enabled),
     "out_enc_policy": int(lt.enc_policy.enabled),
     "allowed_enc_level": int(lt.enc_level.both),
@@ -79,6 +95,7 @@ SETTINGS = {
     "send_buffer_watermark": 3072 * 1024,
     "send_buffer_low_watermark": 1024 * 1024,
     "send_buffer_watermark_factor": 150,
+    "max_queued_disk_bytes": 16384 * 1024,
     "stop_tracker_timeout": 2,
     "ssrf_mitigation": True,
     "validate_https_trackers": True,
@@ -94,16 +111,19 @@ LOCAL_RANGES = [
 ]
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) not in (3, 4) or (len(argv) == 4 and argv[3] not in DISK_IO):
-        print(__doc__.strip().splitlines()[2], file=sys.stderr)
-        return 2
-    torrent, save_dir, peer = argv[0], argv[1], argv[2]
-    disk_io = argv[3] if len(argv) == 4 else "pread"
-    host, _, port = peer.rpartition(":")
+def settings() -> dict[str, object]:
+    """SETTINGS with the study's overrides from the environment."""
+    out = dict(SETTINGS)
+    if os.environ.get("RAW_LT_UTP") == "1":
+        out.update(enable_outgoing_utp=True, enable_incoming_utp=True,
+                   enable_outgoing_tcp=False, enable_incoming_tcp=False)
+    out.update(json.loads(os.environ.get("RAW_LT_SETTINGS") or "{}"))
+    return out
 
+
+def make_session(disk_io: str) -> lt.session:
     params = lt.session_params()
-    params.settings = SETTINGS
+    params.settings = settings()
     params.disk_io_constructor = DISK_IO[disk_io]
     ses = lt.session(params)  # session_params carries ut_metadata, ut_pex and smart_ban
     # engine/torrents/session.py apply_peer_classes(): everyone in the global class, local
@@ -115,6 +135,46 @@ def main(argv: list[str]) -> int:
     for start, end in LOCAL_RANGES:
         ip_filter.add_rule(start, end, 1 << ses.local_peer_class_id)
     ses.set_peer_class_filter(ip_filter)
+    return ses
+
+
+def seed(torrent: str, data_dir: str, disk_io: str) -> int:
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    ses = make_session(disk_io)
+    atp = lt.add_torrent_params()
+    atp.ti = lt.torrent_info(torrent)
+    atp.save_path = data_dir
+    tf = lt.torrent_flags
+    atp.flags = (tf.default_flags & ~tf.paused & ~tf.auto_managed) | tf.duplicate_is_error
+    handle = ses.add_torrent(atp)
+    announced = False
+    while not stop:
+        ses.wait_for_alert(200)
+        for a in ses.pop_alerts():
+            if isinstance(a, (lt.torrent_error_alert, lt.file_error_alert)):
+                print(json.dumps({"error": a.message()}), flush=True)
+                return 1
+        if not announced and handle.status().is_seeding:
+            print(json.dumps({"port": ses.listen_port()}), flush=True)
+            announced = True
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] == "--seed":
+        if len(argv) not in (3, 4) or (len(argv) == 4 and argv[3] not in DISK_IO):
+            print(__doc__.strip().splitlines()[3], file=sys.stderr)
+            return 2
+        return seed(argv[1], argv[2], argv[3] if len(argv) == 4 else "pread")
+    if len(argv) not in (3, 4) or (len(argv) == 4 and argv[3] not in DISK_IO):
+        print(__doc__.strip().splitlines()[2], file=sys.stderr)
+        return 2
+    torrent, save_dir, peer = argv[0], argv[1], argv[2]
+    disk_io = argv[3] if len(argv) == 4 else "pread"
+    host, _, port = peer.rpartition(":")
+    ses = make_session(disk_io)
 
     atp = lt.add_torrent_params()
     atp.ti = lt.torrent_info(torrent)

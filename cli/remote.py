@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from engine.api import RemoteEngine
-from engine.api.daemon import client_keys, default_endpoint, keys_dir
-from engine.api.keys import check_public_key
 from engine.config import LoadedConfig, load
 from engine.errors import InputError
 from engine.state import Snapshot, TorrentState
 from engine.units import decimal
+
+if TYPE_CHECKING:
+    from engine.api import RemoteEngine
 
 CONNECT_TIMEOUT = 3.0
 """Seconds to wait for a daemon before saying none is running."""
@@ -30,6 +31,12 @@ def connect(args: argparse.Namespace, loaded: LoadedConfig | None = None) -> Rem
     Raises:
         DaemonUnavailableError: no daemon answers; the message says how to start one.
     """
+    # imported here: the API client (zmq, asyncio) costs ~50 ms of start-up that commands
+    # without a daemon (download, create, seed) need not pay
+    from engine.api import RemoteEngine
+    from engine.api.daemon import client_keys, default_endpoint
+    from engine.api.keys import check_public_key
+
     loaded = loaded or load()
     api = loaded.config.api
     endpoint = getattr(args, "connect", None) or default_endpoint(loaded)
@@ -46,6 +53,8 @@ def connect(args: argparse.Namespace, loaded: LoadedConfig | None = None) -> Rem
 
 
 def _local_server_key(loaded: LoadedConfig) -> str | None:
+    from engine.api.daemon import keys_dir
+
     public = keys_dir(loaded) / "server.key"
     if not public.exists():
         return None

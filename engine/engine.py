@@ -34,7 +34,6 @@ from .events import Event, EventStream, Log
 from .lockfile import PidLock
 from .requests import AddRequest, check_rate
 from .site_commands import SiteCommands
-from .sites.service import SitesService
 from .state import (
     SiteState,
     Snapshot,
@@ -50,6 +49,7 @@ from .waker import drain
 
 if TYPE_CHECKING:
     from .proxy.service import ProxyService
+    from .sites.service import SitesService
     from .tor.service import TorService
 
 
@@ -102,6 +102,9 @@ class Engine(SiteCommands):
             (n.rpartition(":") for n in self.config.network.dht_nodes)]
         self._sites: SitesService | None = None
         if sites and self.config.sites.enabled:
+            # imported here: sites pull in the chain, cryptography and asyncio, ~60 ms of
+            # start-up that `tidegate download` and other one-shot commands need not pay
+            from .sites.service import SitesService
             self._sites = SitesService(self, self.loaded.paths.data_dir / "sites")
         self.proxy: ProxyService | None = None
         """The Smart Proxy (with sites, when ``web.enabled``); in-process only."""
@@ -535,7 +538,11 @@ class Engine(SiteCommands):
         ses.pause()
         m.save_all(only_modified=False)
         deadline = time.monotonic() + self.config.engine.stop_timeout
-        while m.saves_outstanding and time.monotonic() < deadline:
+        # Wait for libtorrent's save alerts only: the files queued from them are the
+        # writer's, and store.close() waits for those. (Waiting here on saves_outstanding
+        # slept one more full wait_for_alert once the last alert was in: 0.1 s of every
+        # `tidegate download`, docs/BENCHMARKS.md.)
+        while m.saves_asked and time.monotonic() < deadline:
             ses.wait_for_alert(100)
             m.handle_alerts(ses.pop_alerts())
         m.handle_alerts(ses.pop_alerts())

@@ -29,3 +29,12 @@ def test_import_linter_contracts_hold() -> None:
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "broken" in res.stdout and " 0 broken" in res.stdout
+
+
+def test_cli_start_up_imports_no_api_sites_or_asyncio() -> None:
+    """`tidegate download` and the other one-shot commands start without the API client,
+    sites, the chain or asyncio: each cost tens of ms per process (docs/BENCHMARKS.md)."""
+    loaded = modules_after("import cli.main")
+    for heavy in ("zmq", "asyncio", "cryptography", "nacl", "aiohttp", "textual",
+                  "engine.api", "engine.sites", "engine.chain", "engine.proxy"):
+        assert not any(m == heavy or m.startswith(heavy + ".") for m in loaded), heavy

@@ -113,6 +113,10 @@ def test_creation_reports_progress_and_cancels(tmp_path: Path) -> None:
 
     with pytest.raises(CancelledError):
         create_torrent(CreateSpec(path=str(folder)), stop_early, cancel)
+    cancel.clear()
+    with pytest.raises(CancelledError):  # v1 hashes on tidegate's own threads
+        create_torrent(CreateSpec(path=str(folder), format="v1", piece_size=16384), stop_early,
+                       cancel)
     with pytest.raises(CreateError, match="power of two"):
         create_torrent(CreateSpec(path=str(folder), piece_size=30000))
     empty = tmp_path / "empty"
@@ -156,3 +160,22 @@ def test_many_torrents_survive_restart(make_engine: EngineFactory, tmp_path: Pat
     print(f"{n} torrents: added+checked in {added_in:.1f} s, stop {stop_took:.2f} s")
     decoded = msgspec.json.decode(msgspec.json.encode(snap, enc_hook=enc_hook))
     assert set(decoded["torrents"]) == ids
+
+
+def test_v1_hashes_on_threads_match_libtorrent(tmp_path: Path) -> None:
+    """tidegate hashes v1 torrents itself on several threads: byte for byte what
+    libtorrent's set_piece_hashes makes, across file boundaries and empty files."""
+    import libtorrent as lt
+
+    root = tmp_path / "d"
+    for i, size in enumerate((0, 1, 16383, 16384, 16385, 100_000, 0, 7, 300_000, 196_613)):
+        sub = root / ("a/b", "a", "")[i % 3]
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"f{i}.bin").write_bytes(os.urandom(size))
+    (tmp_path / "one.bin").write_bytes(os.urandom(1_000_001))
+    for path in (root, tmp_path / "one.bin"):
+        for piece in (16384, 65536, 1 << 20):
+            ct = lt.create_torrent(lt.list_files(str(path)), piece, lt.create_torrent.v1_only)
+            lt.set_piece_hashes(ct, str(path.parent))
+            made = create_torrent(CreateSpec(path=str(path), format="v1", piece_size=piece))
+            assert made.data == lt.bencode(ct.generate()), (path.name, piece)

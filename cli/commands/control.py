@@ -12,14 +12,16 @@ import fnmatch
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import units as fmt
-from engine.api import RemoteEngine
 from engine.errors import InputError, TidegateError
 
 from ..console import clean, fail, note
 from ..remote import add_connect_options, connect, resolve, resolve_all
+
+if TYPE_CHECKING:
+    from engine.api import RemoteEngine
 
 PRIORITIES = {"skip": 0, "low": 1, "normal": 4, "high": 7}
 

@@ -13,7 +13,6 @@ import signal
 import sys
 import time
 
-from engine.api.daemon import Daemon, client_keys, default_endpoint, server_keys
 from engine.config import load
 from engine.errors import EngineLockedError
 from engine.lockfile import PidLock
@@ -39,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here, like everything of the API: other commands need not pay for it
+    from engine.api.daemon import Daemon, client_keys, server_keys
+
     loaded = load()
     if args.show_keys:
         print(f"daemon  {server_keys(loaded).public}")
@@ -68,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_stop(args: argparse.Namespace) -> int:
+    from engine.api.daemon import default_endpoint
+
     loaded = load()
     client = connect(args, loaded)
     try:

@@ -200,6 +200,11 @@ class TorrentTable(DiskFaults):
         """Resume data asked of libtorrent, or queued for disk, and not yet written."""
         return len(self._outstanding_saves) + self.store.writer.outstanding
 
+    @property
+    def saves_asked(self) -> int:
+        """Resume data asked of libtorrent whose alert has not come yet."""
+        return len(self._outstanding_saves)
+
     def report_write_errors(self) -> None:
         """Report resume files the writer thread could not write (called on this thread)."""
         for path, exc in self.store.writer.take_errors():

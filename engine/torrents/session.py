@@ -98,6 +98,10 @@ def settings_for(cfg: Config) -> dict[str, Any]:
         "send_buffer_watermark": perf.send_buffer_watermark_kib * 1024,
         "send_buffer_low_watermark": perf.send_buffer_low_watermark_kib * 1024,
         "send_buffer_watermark_factor": perf.send_buffer_watermark_factor,
+        # libtorrent 2.1 lets 100 MiB of received data wait for the disk; on loopback that
+        # was only memory: 16 MiB cut the downloader's peak RSS from ~180 to ~100 MiB at
+        # the same speed (docs/BENCHMARKS.md, "Settings that matter").
+        "max_queued_disk_bytes": perf.max_queued_disk_kib * 1024,
         "stop_tracker_timeout": 2,
         # libtorrent caches a UDP tracker's connection id for this long in a process-wide
         # map keyed by IP address alone: another UDP tracker on the same address (another
