@@ -144,6 +144,7 @@ def test_a_daemon_keeps_its_secrets_its_sockets_and_its_files_to_itself(world: P
         assert r.returncode == 0, f"tidegate {' '.join(args)}: {r.stderr}"
         return r.stdout
 
+    d: DaemonProc | None = None
     try:
         keys = dict(line.split() for line in tg("daemon", "--show-keys").splitlines())
         (home / "config.toml").write_text(
@@ -268,6 +269,9 @@ def test_a_daemon_keeps_its_secrets_its_sockets_and_its_files_to_itself(world: P
                        if p.is_file() and p.name != "config.toml")
         print(f"SECURITY wrong tor password: {tor.error!r}")
     finally:
+        if d is not None and d.p is not None and d.p.poll() is None:  # the test failed early
+            d.p.kill()
+            d.p.wait(10)
         user_tor.stop()
 
 
