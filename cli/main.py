@@ -40,6 +40,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+KEY_OPTIONS = ("--server-key",)
+"""Options whose value is a Z85 key, which may start with ``-`` (one key in 85 does)."""
+
+
+def join_key_values(argv: list[str]) -> list[str]:
+    """``--server-key -rP4...`` as ``--server-key=-rP4...``: argparse takes a value that
+    starts with ``-`` for another option and refuses the command."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in KEY_OPTIONS and i + 1 < len(argv) and argv[i + 1] != "--":
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
@@ -49,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_key_values(sys.argv[1:] if argv is None else argv))
     if not getattr(args, "run", None):
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             parser.print_help()  # no terminal to draw on: say what there is instead

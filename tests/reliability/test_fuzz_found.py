@@ -180,3 +180,17 @@ def test_bounded_argument_lists() -> None:
     out = p.parse_request([p.VERSION, body], 1 << 20)
     assert isinstance(out, p.Reply) and out.error is not None and out.error.code == "bad_args"
     assert "length <= 10000" in out.error.message
+
+
+@pytest.mark.parametrize("key", ["-rP4mm=B?T@Q+3:5#$fG>aKLL7<NS!Sr=)zFQ0mT",
+                                 "--P4mm=B?T@Q+3:5#$fG>aKLL7<NS!Sr=)zFQ0mT",
+                                 "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"])
+def test_a_server_key_starting_with_a_dash_is_a_value(key: str) -> None:
+    """One daemon key in 85 starts with ``-``; argparse took it for an option and refused
+    ``--server-key KEY`` (found by the security test, whose random daemon key did)."""
+    from cli.main import build_parser, join_key_values
+
+    for cmd in (["ls", "--connect", "tcp://127.0.0.1:7010", "--server-key", key],
+                ["tui", "--server-key", key]):
+        args = build_parser().parse_args(join_key_values(cmd))
+        assert args.server_key == key

@@ -17,6 +17,7 @@ import http.client
 import os
 import random
 import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -97,18 +98,24 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     stderr: list[str] = []
     drainer = threading.Thread(target=drain, args=(d.p.stderr, stderr), daemon=True)
     drainer.start()
-    client = d.client()
     try:
-        address = client.site_new("abuse", str(source)).result(30).address
-        client.site_publish("abuse").result(120)
-        wait_site(client, address, lambda s: s.hosting.seq == 1, 60)  # type: ignore[arg-type]
-        port = client.wait_for(lambda s: s.web.port > 0, 10).web.port
+        client = d.client()
+        try:
+            address = client.site_new("abuse", str(source)).result(30).address
+            client.site_publish("abuse").result(120)
+            wait_site(client, address, lambda s: s.hosting.seq == 1, 60)  # type: ignore[arg-type]
+            port = client.wait_for(lambda s: s.web.port > 0, 10).web.port
+        finally:
+            client.stop()
+        yield Site(d, port, f"{address.removesuffix('.onion')}.localhost:{port}", address, big,
+                   stderr)
+        d.p.send_signal(signal.SIGTERM)
+        assert d.p.wait(40) == 0
     finally:
-        client.stop()
-    yield Site(d, port, f"{address.removesuffix('.onion')}.localhost:{port}", address, big,
-               stderr)
-    d.p.send_signal(signal.SIGTERM)
-    assert d.p.wait(40) == 0
+        if d.p.poll() is None:  # setup or the stop failed: never leave it running
+            d.p.kill()
+            d.p.wait(10)
+        shutil.rmtree(home, ignore_errors=True)
     drainer.join(5)
     text = "".join(stderr)
     assert "Traceback" not in text, text[-3000:]
@@ -356,7 +363,9 @@ def test_malformed_requests_and_dropped_downloads_cannot_block_the_proxy(site: S
         assert site.stderr[before:] == [], site.stderr[before:]
         assert get(site, "/index.html")[0] == 200
     finally:
-        assert d.stop() == 0
+        code = d.stop()
+        shutil.rmtree(home, ignore_errors=True)
+        assert code == 0
         assert "Traceback" not in d.stderr and "Error handling" not in d.stderr, d.stderr[-2000:]
 
 

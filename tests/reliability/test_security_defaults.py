@@ -17,7 +17,7 @@ user's own is driven by the CLI over tcp; then
 * no secret (the CURVE secret keys, the site key's seed and its tor form, the tor control
   password) appears in any file but its own key file or the config, in the daemon's and
   the CLI's output, or in any event the daemon published, in any spelling (raw, hex,
-  base32, base64, z85).
+  base32, base64, z85), nor does a wrong password an engine tried.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from engine.tor.keys import onion_key_blob
 
 from ..conftest import LOOPBACK_TOML, make_payload, make_torrent
 from ..daemon_util import TIDEGATE, DaemonProc, env_for
+from ..sites_util import site_engine
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -143,6 +144,7 @@ def test_a_daemon_keeps_its_secrets_its_sockets_and_its_files_to_itself(world: P
         assert r.returncode == 0, f"tidegate {' '.join(args)}: {r.stderr}"
         return r.stdout
 
+    d: DaemonProc | None = None
     try:
         keys = dict(line.split() for line in tg("daemon", "--show-keys").splitlines())
         (home / "config.toml").write_text(
@@ -245,7 +247,31 @@ def test_a_daemon_keeps_its_secrets_its_sockets_and_its_files_to_itself(world: P
         for folder in (fake_home, *(world / "xdg" / x for x in ("config", "data", "cache",
                                                                  "state", "run"))):
             assert list(folder.rglob("*")) == [], folder
+
+        # a wrong password (a typo of the real one is as secret) is refused, and not quoted
+        wrong = PASSWORD + " typo"
+        engine = site_engine(world / "wrong", tor={"mode": "tor-hosting", "control": control,
+                                                   "password": wrong, "timeout": 20.0})
+        engine.start()
+        stream = engine.subscribe()
+        try:
+            engine.site_new("blog", str(src)).result(30)
+            engine.site_onion("blog", True).result(10)
+            tor = engine.wait_for(lambda s: bool(s.tor.error), 30).tor
+            seen = []
+            while (ev := stream.get(0.5)) is not None:
+                seen.append(repr(ev))
+        finally:
+            engine.stop()
+        assert "password" in tor.error.lower() and wrong not in tor.error, tor.error
+        assert not any(wrong in e or PASSWORD in e for e in seen)
+        assert not any(PASSWORD.encode() in p.read_bytes() for p in (world / "wrong").rglob("*")
+                       if p.is_file() and p.name != "config.toml")
+        print(f"SECURITY wrong tor password: {tor.error!r}")
     finally:
+        if d is not None and d.p is not None and d.p.poll() is None:  # the test failed early
+            d.p.kill()
+            d.p.wait(10)
         user_tor.stop()
 
 
