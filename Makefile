@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv run test lint bench clean
+.PHONY: venv run test lint bench reliability clean
 
 $(BIN)/tidegate: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,13 @@ lint: venv
 
 bench: venv
 	$(BIN)/python bench/download_vs_raw.py
+
+# The long reliability runs (docs/RELIABILITY.md): `make reliability KILLS=500 SEED=123`.
+# Mounts tmpfs folders, so the disk tests need root (skipped otherwise).
+reliability: venv
+	TIDEGATE_CRASH_KILLS=$(or $(KILLS),200) TIDEGATE_CRASH_SEED=$(SEED) \
+	TIDEGATE_TOR_KILLS=$(or $(TOR_KILLS),50) TIDEGATE_TOR_EARLY_KILLS=$(or $(TOR_EARLY),10) \
+	$(BIN)/python -m pytest -q -s -p no:logging tests/reliability
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
