@@ -3,7 +3,8 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv run test lint bench bench-clients bench-create bench-scale bench-settings fuzz clean
+.PHONY: venv run test lint bench bench-clients bench-create bench-scale bench-settings fuzz reliability \
+	clean
 
 $(BIN)/tidegate: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -59,6 +60,12 @@ bench-settings: venv
 	$(BIN)/python bench/settings_study.py --payload big
 	$(BIN)/python bench/settings_study.py --payload small
 	$(BIN)/python bench/settings_study.py --payload big --size 256M --arms tcp,utp,utp-4m
+# The long reliability runs (docs/RELIABILITY.md): `make reliability KILLS=500 SEED=123`.
+# Mounts tmpfs folders, so the disk tests need root (skipped otherwise).
+reliability: venv
+	TIDEGATE_CRASH_KILLS=$(or $(KILLS),200) TIDEGATE_CRASH_SEED=$(SEED) \
+	TIDEGATE_TOR_KILLS=$(or $(TOR_KILLS),50) TIDEGATE_TOR_EARLY_KILLS=$(or $(TOR_EARLY),10) \
+	$(BIN)/python -m pytest -q -s -p no:logging tests/reliability
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -142,10 +142,13 @@ class BlockchainHandler:
             raise SiteError(name, f"{source}: not a folder")
         key = SiteKey.generate()
         address = address_of(key.public)
-        rec = self.registry.create(address, name, True, source)
+        # key, then GENESIS, then site.json: a crash in between leaves a folder that is
+        # reported and kept (the key too), never a site without its key or its genesis
+        rec = self.registry.create(address, name, True, source, save=False)
         key.save(rec.key_path)
         genesis = sign_genesis(key, now(), name)
         rec.store.append(genesis.raw, time.time())
+        rec.save()
         self._announce(rec, key)
         self._emit(SiteUpdated(address=address, name=name, height=0))
         self.changed = True

@@ -156,6 +156,9 @@ class Registry:
         address = canonical_address(folder.name)
         if address != folder.name:
             raise ValueError("the folder name is not a site address")
+        if not (folder / "site.json").exists():
+            raise ValueError("no site.json: a `site new` stopped before it finished (nothing "
+                             "was published; its key, if written, is kept here)")
         meta = json.loads((folder / "site.json").read_text())
         store = ChainStore.open(folder / "chain", address)
         rec = SiteRecord(folder, address, str(meta["name"]), bool(meta["owner"]),
@@ -168,13 +171,17 @@ class Registry:
         rec.onion_clients = {str(k): str(v) for k, v in clients.items()}
         return rec
 
-    def create(self, address: str, name: str, owner: bool, source: str) -> SiteRecord:
+    def create(self, address: str, name: str, owner: bool, source: str,
+               save: bool = True) -> SiteRecord:
+        """A new site folder; ``save=False`` leaves ``site.json`` to the caller, written
+        last once the site is whole (a folder without it is never loaded)."""
         folder = self.root / address
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o700)
         store = ChainStore.open(folder / "chain", address)
         rec = SiteRecord(folder, address, name, owner, source, store)
-        rec.save()
+        if save:
+            rec.save()
         self.sites[address] = rec
         return rec
 

@@ -252,7 +252,7 @@ class TorrentTable(DiskFaults):
             return
         h = a.handle
         t = TorrentRecord(id=torrent_id, handle=h, extras=extras, peers=peers,
-                     restored_complete=restored_complete)
+                          restored_complete=restored_complete)
         old = self.torrents.get(torrent_id)
         self._reload_added(t, old)
         self.torrents[torrent_id] = t
@@ -368,8 +368,10 @@ class TorrentTable(DiskFaults):
         tid = self._id_for(a.handle)
         if tid is not None:
             self._outstanding_saves.discard(tid)
+            t = self.torrents[tid]
             # not modified since the last save (or no data): the file queued last holds it
-            self._answered(self.torrents[tid], self.store.writer.ticket)
+            self._answered(t, self.store.writer.ticket)
+            t.reload = False  # not without its resume data: the next retry asks again
 
     def _on_removed(self, a: lt.torrent_removed_alert) -> None:
         tid = inputs.torrent_id(a.info_hashes)

@@ -203,7 +203,8 @@ class TorrentManager(TorrentTable):
         self._pending_removes[torrent_id] = (fut, delete_data)
         if self._reloading.pop(torrent_id, None) is None:
             self.ses.remove_torrent(t.handle, flags)
-        # else being reloaded: already leaving the session, and now not coming back
+        # else being reloaded (engine/torrents/faults.py): it is already leaving the session
+        # and now does not come back; its files stay even with delete_data (rare enough)
         self._forget(t)
         self.store.delete(torrent_id)
 

@@ -183,3 +183,33 @@ def test_a_published_snapshot_is_hosted_after_a_crash_before_hostings_record(
             assert report.ok and report.snapshot == 2, report.problems
         finally:
             engine.stop()
+
+
+def test_a_site_new_cut_short_is_reported_not_loaded_and_its_key_kept(tmp_path: Path) -> None:
+    """``site new`` writes the key, then the GENESIS, then site.json. What a crash before
+    site.json leaves is reported by name and left alone; the same name can be made again."""
+    home = tmp_path / "h"
+    source = write_site(tmp_path / "src", {"index.html": b"hi\n"})
+    engine = site_engine(home).start()
+    try:
+        address = engine.site_new("blog", str(source)).result(30).address
+    finally:
+        engine.stop()
+    folder = home / "data" / "sites" / address
+    (folder / "site.json").unlink()  # the crash came just before it
+    engine = site_engine(home)
+    events = engine.subscribe()
+    engine.start()
+    try:
+        assert address not in engine.snapshot.sites
+        deadline = time.monotonic() + 10
+        logs: list[str] = []
+        while not any("site new" in m for m in logs) and time.monotonic() < deadline:
+            logs += [e.message for e in events.drain() if isinstance(e, Log)]
+            time.sleep(0.05)
+        assert any(address in m and "site new" in m for m in logs), logs
+        assert (folder / "key").is_file()
+        again = engine.site_new("blog", str(source)).result(30)
+        assert again.address != address and again.height == 0
+    finally:
+        engine.stop()
