@@ -67,9 +67,12 @@ def test_the_proxy_listens_on_any_loopback_address(listen: str) -> None:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port below the kernel's ephemeral range: a port the kernel hands out (bind to
+    0) can be taken by any outgoing connection before the daemon binds it (seen in CI:
+    "Address already in use")."""
+    from ..tornet import PortAllocator
+
+    return PortAllocator().take()
 
 
 def listening(pid: int) -> list[tuple[str, int]]:
