@@ -72,3 +72,31 @@ def write_site(folder: Path, files: dict[str, bytes]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     return folder
+
+
+def onion_owner(net: Any, home: Path, source: Path, upload_timeout: float) -> tuple[Engine, str]:
+    """A started engine whose managed tor joins ``net`` (a tests.tornet.TorNet), with
+    ``source`` published as site "blog" and its onion descriptor uploaded; stopped again if
+    any step fails."""
+    join = {k: v for k, v in net.client_torrc(home / "unused").items()
+            if k not in ("DataDirectory", "PidFile", "Log")}
+    owner = site_engine(home, tor={"mode": "tor-hosting", "torrc": join,
+                                   "timeout": 60.0}).start()
+    try:
+        address = owner.site_new("blog", str(source)).result(30).address
+        owner.site_publish("blog").result(60)
+        wait_site(owner, address, lambda s: s.hosting.seq == 1, 30)
+        owner.site_onion("blog", True).result(10)
+
+        def uploaded(s: Snapshot) -> bool:
+            o = s.tor.onions.get(address)
+            return o is not None and o.state == "uploaded"
+        try:
+            owner.wait_for(uploaded, upload_timeout)
+        except Exception as exc:
+            raise AssertionError(f"descriptor never uploaded: {owner.snapshot.tor}\n"
+                                 f"{net.log_tails()}") from exc
+    except BaseException:
+        owner.stop()
+        raise
+    return owner, address

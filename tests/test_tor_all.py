@@ -30,13 +30,12 @@ import pytest
 
 from engine import AddRequest, Engine
 from engine.interface import EngineAPI
-from engine.state import Snapshot
 
 from . import netns
 from .conftest import EngineFactory, make_payload, make_torrent, port_of, start_seed, tree_bytes
 from .daemon_util import DaemonProc
 from .interop.opentracker import Opentracker, tracked_hashes
-from .sites_util import site_engine, wait_site, write_site
+from .sites_util import onion_owner, wait_site, write_site
 from .tornet import LOOPBACK_EXIT_OPTIONS, PortAllocator, TorNet, pid_alive
 
 FILES = {"index.html": b"<!doctype html><h1>all through tor</h1>\n",
@@ -84,26 +83,10 @@ def test_tor_all_download_and_site_update_leave_only_through_tor(
             "ControlSocket": str(control_sock)})
         pids += net.pids + [client.pid]
         net.wait_bootstrapped(BOOTSTRAP)
-        join = {k: v for k, v in net.client_torrc(root / "unused").items()
-                if k not in ("DataDirectory", "PidFile", "Log")}
 
         # ---------------------------------------------------------- host: owner and seed
-        owner = site_engine(tmp_path / "owner", tor={
-            "mode": "tor-hosting", "torrc": join, "timeout": 60.0}).start()
         source = write_site(tmp_path / "src", FILES)
-        address = owner.site_new("blog", str(source)).result(30).address
-        owner.site_publish("blog").result(60)
-        wait_site(owner, address, lambda s: s.hosting.seq == 1, 30)
-        owner.site_onion("blog", True).result(10)
-
-        def uploaded(s: Snapshot) -> bool:
-            o = s.tor.onions.get(address)
-            return o is not None and o.state == "uploaded"
-        try:
-            owner.wait_for(uploaded, UPLOAD)
-        except Exception as exc:
-            raise AssertionError(f"descriptor never uploaded: {owner.snapshot.tor}\n"
-                                 f"{net.log_tails()}") from exc
+        owner, address = onion_owner(net, tmp_path / "owner", source, UPLOAD)
         pids.append(owner.snapshot.tor.pid)
 
         payload = make_payload(tmp_path / "seeded", sizes=(1_500_000, 7))

@@ -13,9 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.state import Snapshot
-
-from .sites_util import site_engine, wait_site, write_site
+from .sites_util import onion_owner, write_site
 from .test_tornet import socks5_http_get
 from .tornet import TorNet, pid_alive
 
@@ -37,24 +35,8 @@ def test_a_tor_client_fetches_the_site_by_its_onion_address(tmp_path: Path) -> N
         client = net.start_client("client")
         pids += net.pids + [client.pid]
         net.wait_bootstrapped(BOOTSTRAP)
-        join = {k: v for k, v in net.client_torrc(root / "unused").items()
-                if k not in ("DataDirectory", "PidFile", "Log")}
-        engine = site_engine(tmp_path / "owner", tor={
-            "mode": "tor-hosting", "torrc": join, "timeout": 60.0}).start()
         source = write_site(tmp_path / "src", FILES)
-        address = engine.site_new("blog", str(source)).result(30).address
-        engine.site_publish("blog").result(60)
-        wait_site(engine, address, lambda s: s.hosting.seq == 1, 30)
-        engine.site_onion("blog", True).result(10)
-
-        def uploaded(s: Snapshot) -> bool:
-            o = s.tor.onions.get(address)
-            return o is not None and o.state == "uploaded"
-        try:
-            engine.wait_for(uploaded, UPLOAD)
-        except Exception as exc:
-            raise AssertionError(f"descriptor never uploaded: {engine.snapshot.tor}\n"
-                                 f"{net.log_tails()}") from exc
+        engine, address = onion_owner(net, tmp_path / "owner", source, UPLOAD)
         tor = engine.snapshot.tor
         assert tor.pid and tor.onions[address].descriptors >= 1
         pids.append(tor.pid)
