@@ -361,7 +361,7 @@ class TorrentTable(DiskFaults):
         t = self.torrents[tid]
         ticket = self.store.save(tid, a.params, t.extras)  # queued: failures come via the writer
         self._answered(t, ticket)
-        if t.reload:
+        if t.reload and t.saves_answered >= t.reload:
             self._reload_saved(t, a.params)
 
     def _on_resume_failed(self, a: lt.save_resume_data_failed_alert) -> None:
@@ -371,7 +371,8 @@ class TorrentTable(DiskFaults):
             t = self.torrents[tid]
             # not modified since the last save (or no data): the file queued last holds it
             self._answered(t, self.store.writer.ticket)
-            t.reload = False  # not without its resume data: the next retry asks again
+            if t.reload and t.saves_answered >= t.reload:
+                t.reload = 0  # not without its resume data: the next retry asks again
 
     def _on_removed(self, a: lt.torrent_removed_alert) -> None:
         tid = inputs.torrent_id(a.info_hashes)

@@ -92,7 +92,8 @@ class DiskFaults:
         """Torrents stopped by a failed write try again every
         ``storage.disk_retry_interval`` seconds (space may have been freed, the folder made
         writable). A retry followed by :data:`DISK_PROOF` bytes received and no failure
-        for :data:`DISK_SETTLE` seconds clears the error; a failure brings it back."""
+        for :data:`DISK_SETTLE` seconds clears the error; a failure brings it back, and so
+        does any error libtorrent stops the torrent with after the retry."""
         for t in list(self.torrents.values()):
             d = t.disk
             if not d.error or now < d.retry_at or t.reload:
@@ -101,7 +102,14 @@ class DiskFaults:
                 self.retry_disk(t)
                 continue
             s = t.handle.status(0)
-            if s.is_finished or s.total_payload_download > d.mark + DISK_PROOF:
+            if s.errc.value():
+                # libtorrent stopped it again since the retry without a failed write of
+                # its own (a hybrid's "v1 and v2 hashes do not describe the same data"
+                # after reading back what the full disk lost, a failed read while
+                # checking): the retry failed too; the next one starts from that error
+                d.retried = False
+                d.retry_at = now + self.cfg.storage.disk_retry_interval
+            elif s.is_finished or s.total_payload_download > d.mark + DISK_PROOF:
                 t.disk = DiskFault()  # received and kept: recovered
                 self.refresh(t)
             # else nothing arrived to write yet (no peer, checking): still unknown
@@ -133,8 +141,9 @@ class DiskFaults:
     def _reload(self, t: TorrentRecord) -> None:
         """Remove ``t`` from the session and add it again with its files checked afresh;
         its resume data is asked for first (:meth:`_reload_saved` takes it from there)."""
-        t.reload = True
-        self._save_soon(t)
+        if t.handle.is_valid():
+            self._save_soon(t)
+            t.reload = t.saves_asked
 
     def _reload_saved(self, t: TorrentRecord, params: lt.add_torrent_params) -> None:
         """Its resume data came: remove it. The record stays in the table (and in

@@ -47,8 +47,10 @@ class TorrentRecord:
     saves_answered: int = 0
     disk: DiskFault = field(default_factory=lambda: DiskFault())
     """A failed write to the download folder, and its retries (:mod:`.faults`)."""
-    reload: bool = False
-    """To be removed from the session and added again once its resume data comes."""
+    reload: int = 0
+    """To be removed from the session and added again once its resume data comes: the
+    number of the save (``saves_asked``) whose answer that is; 0 when not. Other saves
+    (the periodic ones, which fail when nothing changed) may be answered before it."""
 
 
 @dataclass

@@ -73,14 +73,7 @@ def errored(engine: Engine, tid: str, text: str, timeout: float = 20) -> str:
 
 
 def test_a_full_folder_stops_its_torrent_alone_and_it_recovers_when_space_returns(
-        tmp_path: Path, swarm: tuple[Engine, dict[str, tuple[Path, bytes]]],
-        request: pytest.FixtureRequest) -> None:
-    if request.node.callspec.params.get("swarm") == "hybrid":
-        # Known open fault (issue 9 left open for it): in about half the runs a hybrid
-        # torrent that hit a full disk stays in error with 0 pieces and no peer after space
-        # returns (the retry does not restart it). Everything before that point holds.
-        request.applymarker(pytest.mark.xfail(reason="hybrid full-disk recovery is flaky",
-                                              strict=False))
+        tmp_path: Path, swarm: tuple[Engine, dict[str, tuple[Path, bytes]]]) -> None:
     seed, made = swarm
     peer = f"127.0.0.1:{port_of(seed)}"
     engine = build_engine(tmp_path / "dl", storage={"disk_retry_interval": 1.0}).start()
