@@ -85,6 +85,7 @@ class Engine(SiteCommands):
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._stopping = threading.Event()
+        self._save_on_stop = True
         self._stopped = threading.Event()
         self._startup_error: BaseException | None = None
         self._lock = PidLock(self.state_dir / "engine.lock", str(self.state_dir))
@@ -144,10 +145,15 @@ class Engine(SiteCommands):
                 self.tor.start()  # the sites thread's next tick tells it what to publish
         return self
 
-    def stop(self, timeout: float | None = None) -> None:
-        """Save resume data for every torrent and stop, within a bounded time."""
+    def stop(self, timeout: float | None = None, save: bool = True) -> None:
+        """Save resume data for every torrent and stop, within a bounded time.
+
+        ``save=False`` stops without asking for fresh resume data: for a caller about to
+        delete it (a one-shot download that completed); files already queued are still
+        written."""
         if self._thread is None:
             return
+        self._save_on_stop = save
         if self.tor is not None:
             self.tor.stop()
         if self.proxy is not None:
@@ -536,7 +542,8 @@ class Engine(SiteCommands):
         for _fn, _args, fut in self._channel.close():
             fut.set_exception(EngineStoppedError("the engine is stopping"))
         ses.pause()
-        m.save_all(only_modified=False)
+        if self._save_on_stop:
+            m.save_all(only_modified=False)
         deadline = time.monotonic() + self.config.engine.stop_timeout
         # Wait for libtorrent's save alerts only: the files queued from them are the
         # writer's, and store.close() waits for those. (Waiting here on saves_outstanding

@@ -11,8 +11,6 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
 APP = "tidegate"
 
 
@@ -46,6 +44,8 @@ def resolve_paths(environ: dict[str, str] | None = None) -> Paths:
             runtime_dir=root / "run",
             default_download_dir=root / "downloads",
         )
+    import platformdirs  # here: ~5 ms of start-up that TIDEGATE_HOME does not need
+
     config_file = Path(env["TIDEGATE_CONFIG"]) if env.get("TIDEGATE_CONFIG") else (
         Path(platformdirs.user_config_dir(APP)) / "config.toml"
     )

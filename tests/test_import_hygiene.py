@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -36,5 +37,25 @@ def test_cli_start_up_imports_no_api_sites_or_asyncio() -> None:
     sites, the chain or asyncio: each cost tens of ms per process (docs/BENCHMARKS.md)."""
     loaded = modules_after("import cli.main")
     for heavy in ("zmq", "asyncio", "cryptography", "nacl", "aiohttp", "textual",
-                  "engine.api", "engine.sites", "engine.chain", "engine.proxy"):
+                  "engine.api", "engine.sites", "engine.chain", "engine.proxy",
+                  "rich", "platformdirs"):
         assert not any(m == heavy or m.startswith(heavy + ".") for m in loaded), heavy
+
+
+def test_a_command_writing_to_a_pipe_does_not_load_rich(tmp_path: Path) -> None:
+    """Rich (~13 ms, ~33 ms with its progress bars) is loaded only to draw on a terminal:
+    `tidegate create` into a pipe prints its plain result line without it."""
+    folder = tmp_path / "payload"
+    folder.mkdir()
+    (folder / "a.bin").write_bytes(b"x" * 100_000)
+    code = ("import json, sys; from cli.main import main; "
+            f"rc = main(['create', {str(folder)!r}, '-o', {str(tmp_path / 't.torrent')!r}]); "
+            "print(json.dumps([rc, sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('rich', 'platformdirs'))]))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, timeout=60, env={**os.environ,
+                                                     "TIDEGATE_HOME": str(tmp_path / "h")})
+    rc, loaded = json.loads(res.stdout.splitlines()[-1])
+    assert rc == 0, res.stderr
+    assert res.stderr.startswith(f"wrote {tmp_path / 't.torrent'} (1 files, "), res.stderr
+    assert loaded == []

@@ -11,7 +11,7 @@ from typing import cast
 from engine import units as fmt
 from engine.metainfo import Created, CreateSpec, Format, create_torrent
 
-from ..console import err, out, print_json
+from ..console import err, line, note, print_json
 
 
 def add_format_options(p: argparse.ArgumentParser) -> None:
@@ -48,6 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 @contextlib.contextmanager
 def hashing_progress(quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    if quiet or not err.is_terminal:
+        yield lambda done, total: None  # nothing drawn: rich is not even loaded
+        return
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -58,8 +61,7 @@ def hashing_progress(quiet: bool) -> Iterator[Callable[[int, int], None]]:
 
     columns = [TextColumn("hashing"), BarColumn(), MofNCompleteColumn(), TextColumn("pieces"),
                TimeRemainingColumn()]
-    with Progress(*columns, console=err, transient=True, disable=quiet or not err.is_terminal,
-                  refresh_per_second=4) as bar:
+    with Progress(*columns, console=err.console, transient=True, refresh_per_second=4) as bar:
         task = bar.add_task("hash", total=None)
 
         def on_progress(done: int, total: int) -> None:
@@ -90,12 +92,11 @@ def run(args: argparse.Namespace) -> int:
                     "size": created.total_size, "files": created.num_files,
                     "pieces": created.num_pieces, "piece_size": created.piece_size})
     else:
-        out.print(created.magnet)
+        line(created.magnet)
         if created.info_hash_v1:
-            out.print(f"info-hash v1: {created.info_hash_v1}")
+            line(f"info-hash v1: {created.info_hash_v1}")
         if created.info_hash_v2:
-            out.print(f"info-hash v2: {created.info_hash_v2}")
-        err.print(f"wrote {target} ({created.num_files} files, {fmt.size(created.total_size)}, "
-                  f"{created.num_pieces} pieces of {fmt.size(created.piece_size)})",
-                  markup=False, highlight=False)
+            line(f"info-hash v2: {created.info_hash_v2}")
+        note(f"wrote {target} ({created.num_files} files, {fmt.size(created.total_size)}, "
+             f"{created.num_pieces} pieces of {fmt.size(created.piece_size)})")
     return 0

@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from engine import Engine, Phase, Snapshot
+from engine import Engine, Phase, Snapshot, TorrentState
 from engine import units as fmt
 from engine.events import TorrentErrored
 from engine.metainfo import request_for
 
-from ..console import err, fail, note, print_json, printable
+from ..console import done, err, fail, note, print_json, printable
 from ..session import load_config, oneshot_engine, resolve_peer
 from .seed import show_seeding
 
@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     engine.start()
     events = engine.subscribe()
     tid: str | None = None
-    interrupted = False
+    interrupted = ok = False
+    message = ""
     try:
         tid = engine.add(req).result(30)
         ok, message = _watch(engine, tid, events, args.timeout, quiet=args.json)
@@ -61,9 +62,9 @@ def run(args: argparse.Namespace) -> int:
         interrupted = True
         ok, message = False, "interrupted; run the same command again to continue"
     finally:
-        snap = engine.snapshot
-        engine.stop()
-    state = snap.torrents.get(tid) if tid else None
+        state = engine.snapshot.torrents.get(tid) if tid else None
+        # complete: its resume data is deleted just below, so it is not saved first
+        engine.stop(save=not (ok and state is not None and state.complete_on_disk))
     if not ok or state is None:
         fail(message)
         return 130 if interrupted else 1
@@ -73,15 +74,16 @@ def run(args: argparse.Namespace) -> int:
                     "size": state.total_size, "info_hash_v1": state.info_hash_v1,
                     "info_hash_v2": state.info_hash_v2})
     else:
-        err.print(f"[green]complete[/green]: {printable(state.name)} "
-                  f"({fmt.size(state.total_size)}) in {printable(str(target))}",
-                  markup=True, highlight=False)
+        done("complete", f"{state.name} ({fmt.size(state.total_size)}) in {target}")
     return 0
 
 
 def _watch(engine: Engine, tid: str, events: object, timeout: float,
            quiet: bool) -> tuple[bool, str]:
-    deadline = time.monotonic() + timeout if timeout > 0 else None
+    """Wait until the torrent is complete on disk, fails or times out; a progress bar on
+    stderr meanwhile when it is a terminal (and not ``quiet``)."""
+    if quiet or not err.is_terminal:
+        return _wait(engine, tid, events, timeout, lambda st: None)
     # imported here: rich.progress costs ~20 ms of start-up that other commands need not pay
     from rich.progress import (
         BarColumn,
@@ -94,30 +96,39 @@ def _watch(engine: Engine, tid: str, events: object, timeout: float,
     columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[peers]}"),
                TimeRemainingColumn()]
-    live = not quiet and err.is_terminal
-    with Progress(*columns, console=err, transient=True, disable=not live,
+    with Progress(*columns, console=err.console, transient=True,
                   refresh_per_second=4) as bar:
         task = bar.add_task("metadata", total=None, rate="", peers="")
-        while True:
-            for ev in events.drain():  # type: ignore[attr-defined]
-                if isinstance(ev, TorrentErrored) and ev.torrent_id == tid:
-                    return False, f"{ev.message} {ev.file}".strip()
-            try:
-                snap = engine.wait_for(lambda s: s.torrents.get(tid) is not None, 1.0)
-            except TimeoutError:
-                continue
-            st = snap.torrents[tid]
-            if st.phase == Phase.ERROR:
-                return False, st.error
-            if st.complete_on_disk:
-                return True, ""
+
+        def show(st: TorrentState) -> None:
             bar.update(task, description=printable(st.name)[:40], total=st.wanted or None,
                        completed=st.wanted_done, rate=fmt.rate(st.download_rate),
                        peers=f"{st.num_peers} peers")
-            if deadline is not None and time.monotonic() > deadline:
-                return False, f"not complete after {timeout:g} s ({st.progress:.0%}); " \
-                              "resume data kept, run again to continue"
-            engine.wait_for(_newer_than(snap.seq), 5.0)
+
+        return _wait(engine, tid, events, timeout, show)
+
+
+def _wait(engine: Engine, tid: str, events: object, timeout: float,
+          show: Callable[[TorrentState], None]) -> tuple[bool, str]:
+    deadline = time.monotonic() + timeout if timeout > 0 else None
+    while True:
+        for ev in events.drain():  # type: ignore[attr-defined]
+            if isinstance(ev, TorrentErrored) and ev.torrent_id == tid:
+                return False, f"{ev.message} {ev.file}".strip()
+        try:
+            snap = engine.wait_for(lambda s: s.torrents.get(tid) is not None, 1.0)
+        except TimeoutError:
+            continue
+        st = snap.torrents[tid]
+        if st.phase == Phase.ERROR:
+            return False, st.error
+        if st.complete_on_disk:
+            return True, ""
+        show(st)
+        if deadline is not None and time.monotonic() > deadline:
+            return False, f"not complete after {timeout:g} s ({st.progress:.0%}); " \
+                          "resume data kept, run again to continue"
+        engine.wait_for(_newer_than(snap.seq), 5.0)
 
 
 def _newer_than(seq: int) -> Callable[[Snapshot], bool]:

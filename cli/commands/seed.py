@@ -89,7 +89,7 @@ def show_seeding(engine: Engine, tid: str, quiet: bool = False) -> None:
     from rich.text import Text
 
     warned = False
-    with Live(Text(""), console=err, transient=True, auto_refresh=False,
+    with Live(Text(""), console=err.console, transient=True, auto_refresh=False,
               redirect_stdout=False) as live:
         seq = 0
         while True:

@@ -228,7 +228,7 @@ def _publish(client: RemoteEngine, site: str, folder: str | None,
         columns = [TextColumn("publishing: {task.description}"), BarColumn(),
                    DownloadColumn(binary_units=True), TransferSpeedColumn(),
                    TimeRemainingColumn()]
-        with Progress(*columns, console=err, transient=True, refresh_per_second=4) as bar:
+        with Progress(*columns, console=err.console, transient=True, refresh_per_second=4) as bar:
             task = bar.add_task("copying the folder", total=None)
             fut = client.site_publish(site, folder)
             while not fut.done():

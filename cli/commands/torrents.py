@@ -12,7 +12,7 @@ from engine.errors import TidegateError
 from engine.metainfo import request_for
 from engine.state import Snapshot, TorrentDetails, TorrentState
 
-from ..console import clean, err, fail, out, print_json
+from ..console import clean, fail, note, out, print_json
 from ..remote import add_connect_options, connect, ordered, resolve
 from ..session import resolve_peer
 
@@ -88,7 +88,7 @@ def run_ls(args: argparse.Namespace) -> int:
         print_json([{"number": i, **_fields(t)} for i, t in enumerate(torrents, 1)])
         return 0
     if not torrents:
-        err.print("no torrents (add some with `tidegate add`)", markup=False)
+        note("no torrents (add some with `tidegate add`)")
         return 0
     from rich.table import Table
 
