@@ -52,9 +52,12 @@ def run(args: argparse.Namespace) -> int:
     tid: str | None = None
     interrupted = ok = False
     message = ""
+    t_add = time.monotonic()
+    seconds = 0.0
     try:
         tid = engine.add(req).result(30)
         ok, message = _watch(engine, tid, events, args.timeout, quiet=args.json)
+        seconds = time.monotonic() - t_add
         if ok and args.seed:
             note("download complete; seeding until interrupted (Ctrl-C)")
             show_seeding(engine, tid)
@@ -72,9 +75,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"id": state.id, "name": state.name, "path": str(target / state.name),
                     "size": state.total_size, "info_hash_v1": state.info_hash_v1,
-                    "info_hash_v2": state.info_hash_v2})
+                    "info_hash_v2": state.info_hash_v2, "seconds": round(seconds, 4)})
     else:
-        done("complete", f"{state.name} ({fmt.size(state.total_size)}) in {target}")
+        done("complete", f"{state.name} ({fmt.size(state.total_size)}) in {target}, "
+                         f"{seconds:.1f} s")
     return 0
 
 
