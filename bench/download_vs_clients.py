@@ -275,7 +275,7 @@ class Bench:
             inproc = float(json.loads(line)["added_to_flushed_s"])
         elif client == "tidegate":  # --json: an indented object, the log's last lines
             text = log.read_text()
-            inproc = float(json.loads(text[text.rindex("\n{") + 1:])["seconds"])
+            inproc = float(json.loads(text[text.rfind("\n{") + 1:])["seconds"])
         got = target / p.name
         ok = (tree_digest(got) if got.is_dir() else
               tree_digest_file(got)) == p.digest if got.exists() else False
