@@ -84,18 +84,23 @@ def test_reply_deadlines_count_from_sending_not_from_queueing(
     engine = make_engine("e")
     ctx = zmq.Context()
     server = ApiServer(engine, "inproc://tg-cmd2", "inproc://tg-pub2", context=ctx).start()
-    client = RemoteEngine("inproc://tg-cmd2", context=ctx, timeout=0.5).start(5)
+    timeout = 1.5  # each request's; a 0.5 s one failed when one fsync stalled under load
+    client = RemoteEngine("inproc://tg-cmd2", context=ctx, timeout=timeout).start(5)
     try:
         tid = client.add(AddRequest(uri="magnet:?xt=urn:btih:" + "ad" * 20, source="m",
                                     paused=True)).result(5)
-        start = time.monotonic()
         # "pause all" of thousands: far more than may be in flight at once, so most wait
-        # in the client; together they take longer than one request's timeout
-        futures = [client.pause(tid) for _ in range(5000)]
-        errors = [f.exception(60) for f in futures]
-        took = time.monotonic() - start
-        assert took > 0.5, "too quick to show anything: raise the count"
-        assert errors == [None] * 5000, next(e for e in errors if e)
+        # in the client; together they must take longer than one request's timeout, so
+        # the count doubles until they do (5,000 took 0.75 s here under load)
+        for count in (5_000, 10_000, 20_000, 40_000, 80_000):
+            start = time.monotonic()
+            futures = [client.pause(tid) for _ in range(count)]
+            errors = [f.exception(60) for f in futures]
+            took = time.monotonic() - start
+            assert errors == [None] * count, next(e for e in errors if e)
+            if took > timeout:
+                break
+        assert took > timeout, "too quick to show anything: raise the count"
     finally:
         client.stop()
         server.stop()

@@ -292,7 +292,6 @@ def hostile_swarm(case, make_engine, tmp_path):
         names_input(ei.value, source)
         assert not seed.exists()
         return None
-    ida = a.add(AddRequest(torrent=data, source=source, save_path=str(seed))).result(10)
     fs = lt.load_torrent_buffer(data).ti.layout()  # files() is deprecated
     renamed = dict(atp.renamed_files)
     expected = {}
@@ -305,7 +304,10 @@ def hostile_swarm(case, make_engine, tmp_path):
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(blobs[i])
         expected[os.path.normpath(rel)] = blobs[i]
-    a.recheck(ida).result(10)
+    # added once its files are in place: its first check finds them (a recheck asked
+    # while that first check of missing files still ran left it downloading, now and
+    # then, and the seed never seeded)
+    ida = a.add(AddRequest(torrent=data, source=source, save_path=str(seed))).result(10)
     a.wait_for(lambda s: ida in s.torrents and s.torrents[ida].phase == "seeding", 15)
     return a, ida, data, expected
 
