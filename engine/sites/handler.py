@@ -9,7 +9,7 @@ engine commands. For each site:
   The head is put again every ``sites.announce_interval`` (BEP 44 items expire).
 * **Follower**: every ``sites.poll_interval`` (or at once when a bus push or ``check``
   asks) the head is looked up in the DHT; in ``tor.mode = "tor-all"`` (no DHT) the whole
-  chain is asked of the site's onion service over HTTP instead (:mod:`.onion_http`), and
+  chain is asked of the site's onion service over HTTP instead (:mod:`.onion_follow`), and
   the new head's snapshot metainfo with it. A head below the verified height is a rollback,
   another hash at the same height a fork (the site is then equivocating); both are refused
   and shown. A higher head is fetched: the chain torrent it names, verified entry by entry
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..chain import ChainRejected, SiteKey, address_of, sign_genesis, sign_update
-from ..chain.entry import FileRecord, Genesis, Update, entry_hash
+from ..chain.entry import FileRecord, Genesis, Update
 from ..chain.store import decode_chain, encode_chain
 from ..config import tor_socks
 from ..durable import write_synced
@@ -40,7 +40,8 @@ from ..requests import AddRequest
 from . import snapshot as snap
 from .calls import RETRY_NUDGE, add_torrent, remove_torrent, site_torrent
 from .head import SALT, Head, build_chain_torrent, decode_head
-from .onion_http import HEAD_PATH, OnionHttp, snapshot_torrent_path
+from .onion_follow import EARLY_RETRY, ONION_TIMEOUT, OnionFollowing
+from .onion_http import OnionHttp
 from .registry import Registry, SiteRecord, canonical_address, check_name, now
 
 if TYPE_CHECKING:
@@ -48,14 +49,6 @@ if TYPE_CHECKING:
 
 DHT_TIMEOUT = 20.0
 NOT_STORED = "the DHT stored the head on no node; announcing again later"
-EARLY_RETRY = 10.0
-"""Seconds before asking the DHT again when it had no nodes to ask."""
-MAX_CHAIN_BYTES = 256 << 20
-"""Largest chain accepted from an onion service (a chain file holds at most this much)."""
-MAX_METAINFO_BYTES = 16 << 20
-ONION_TIMEOUT = 120.0
-"""Seconds one GET to an onion service may take (circuit, descriptor look-up, body)."""
-
 
 
 @dataclass
@@ -68,7 +61,7 @@ class Fetch:
     next_nudge: float = 0.0
 
 
-class BlockchainHandler:
+class BlockchainHandler(OnionFollowing):
     def __init__(self, engine: Engine, registry: Registry, post: Callable[[Callable[[], None]],
                  None], send_update: Callable[[int, str, str], None],
                  push: Callable[[str], None]):
@@ -418,107 +411,6 @@ class BlockchainHandler:
             self._remove(rec.fetch.torrent_id, True)  # superseded before it arrived
             rec.fetch = None
         self._start_fetch(rec, best)
-
-    # ------------------------------------------------------------------ tor-all
-
-    def _poll_onion(self, rec: SiteRecord, onion: OnionHttp) -> None:
-        """Ask the site's onion service for its chain (its address is the site's, and only
-        the key holder can run it; every entry is verified here all the same)."""
-        rec.polling = True
-        address = rec.address
-        fut = onion.get(address, HEAD_PATH, MAX_CHAIN_BYTES)
-
-        def done(f: Future[bytes]) -> None:
-            exc = f.exception()
-            data, error = (None, str(exc)) if exc is not None else (f.result(), "")
-            self._post(lambda: self._on_onion_chain(address, data, error))
-        fut.add_done_callback(done)
-
-    def _on_onion_chain(self, address: str, data: bytes | None, error: str) -> None:
-        rec = self.registry.sites.get(address)
-        if rec is None:
-            return
-        rec.polling = False
-        rec.checked = time.time()
-        rec.next_poll = time.monotonic() + self.cfg.poll_interval
-        self.changed = True
-        where = "onion service"
-        if data is None:
-            self._note(address, f"head not fetched: {error}")
-            rec.next_poll = time.monotonic() + min(self.cfg.poll_interval, EARLY_RETRY)
-            return
-        try:
-            raws = decode_chain(data, f"the chain from {address}")
-            if not raws:
-                raise ChainRejected("bad_field", f"the chain from {address} is empty")
-        except ChainRejected as exc:
-            self._refuse(rec, exc, where)
-            return
-        chain = rec.store.chain
-        height, head = len(raws) - 1, entry_hash(raws[-1])
-        try:
-            news = chain.height < 0 or chain.check_head(height, head)
-        except ChainRejected as exc:
-            self._refuse(rec, exc, where)
-            return
-        if news and not chain.equivocating:
-            before = chain.height
-            try:
-                for raw in raws:
-                    rec.store.append(raw, time.time())
-            except ChainRejected as exc:
-                self._refuse(rec, exc, where)
-            if chain.height > before:
-                if chain.height == height:
-                    rec.error = ""
-                if height > rec.announced:
-                    rec.announced = height
-                    rec.save()
-                self._seed_head(rec)
-                self._grown(rec, send=False)
-        self._want_metainfo(rec)
-
-    def _want_metainfo(self, rec: SiteRecord) -> None:
-        """Fetch the head snapshot's metainfo from the onion service once, then hand the
-        snapshot to Hosting (which downloads it from the service's web seed)."""
-        head = rec.store.chain.head
-        if not isinstance(head, Update) or self.onion is None:
-            return
-        if rec.snapshot_torrent(head.seq).exists():
-            self._send_update(head.time, head.magnet, rec.address)
-            return
-        key = (rec.address, head.seq)
-        if key in self._metainfo_wanted:
-            return
-        self._metainfo_wanted.add(key)
-        fut = self.onion.get(rec.address, snapshot_torrent_path(head.seq), MAX_METAINFO_BYTES)
-
-        def done(f: Future[bytes]) -> None:
-            exc = f.exception()
-            data, error = (None, str(exc)) if exc is not None else (f.result(), "")
-            self._post(lambda: self._on_metainfo(key, data, error))
-        fut.add_done_callback(done)
-
-    def _on_metainfo(self, key: tuple[str, int], data: bytes | None, error: str) -> None:
-        self._metainfo_wanted.discard(key)
-        address, seq = key
-        rec = self.registry.sites.get(address)
-        entry = rec.update_at(seq) if rec is not None else None
-        if rec is None or entry is None:
-            return
-        if data is None:
-            self._note(address, f"snapshot {seq} metainfo not fetched: {error}")
-            return
-        if not snap.metainfo_names(data, entry.magnet):
-            self._refuse(rec, ChainRejected("bad_manifest", f"the metainfo served for snapshot "
-                                            f"{seq} is not the torrent entry {seq} names"),
-                         "onion service")
-            return
-        path = rec.snapshot_torrent(seq)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_synced(path, data)
-        self._send_update(entry.time, entry.magnet, rec.address)
-        self.changed = True
 
     def _grown(self, rec: SiteRecord, send: bool = True) -> None:
         """The chain grew: take the site's name from its GENESIS, hand the head's snapshot
