@@ -129,7 +129,14 @@ class StorageConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=T
     hashing_threads: int = 2
     """Threads hashing pieces (recheck speed nearly doubles with 2 on 2 cores)."""
     resume_save_interval: float = 60.0
-    """Seconds between periodic saves of resume data for changed torrents."""
+    """Seconds between periodic saves of resume data for torrents that changed: pieces,
+    settings, state, metadata."""
+    counters_save_interval: float = 900.0
+    """Seconds between saves of torrents whose only change is their counters (bytes up and
+    down, active and seeding time, scrape figures). A seed's counters change every second:
+    saving them at every ``resume_save_interval`` rewrote every seed's file each time,
+    which stalled an engine holding thousands (docs/BENCHMARKS.md). After a crash these
+    figures can be this far behind; nothing else is."""
     disk_retry_interval: float = 30.0
     """Seconds between attempts to write again to a torrent whose download folder failed
     a write (full, read-only): meanwhile it shows the error and only seeds. ``resume``
@@ -318,6 +325,7 @@ _CHECKS: list[tuple[str, Any, str]] = [
     ("performance.max_queued_disk_kib", lambda v: 256 <= v <= 4 * 1024 * 1024,
      "must be between 256 and 4194304"),
     ("storage.resume_save_interval", lambda v: v >= 1, "must be at least 1 second"),
+    ("storage.counters_save_interval", lambda v: v >= 1, "must be at least 1 second"),
     ("storage.disk_retry_interval", lambda v: v >= 1, "must be at least 1 second"),
     ("limits.max_torrent_file_size", lambda v: v >= 1024, "must be at least 1024 bytes"),
     ("limits.max_files", lambda v: v >= 1, "must be at least 1"),

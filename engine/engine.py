@@ -454,6 +454,7 @@ class Engine(SiteCommands):
         period = 1.0 / self.config.engine.snapshot_hz
         next_snap = time.monotonic()
         next_save = time.monotonic() + self.config.storage.resume_save_interval
+        next_counters = time.monotonic() + self.config.storage.counters_save_interval
         next_limits = time.monotonic() + 1.0
         next_pin = time.monotonic() + 5.0
         while not self._stopping.is_set():
@@ -477,8 +478,11 @@ class Engine(SiteCommands):
             if m.dirty:
                 self._publish(m)
             if now >= next_save:
-                m.save_all(only_modified=True)
+                counters = now >= next_counters
+                m.save_all(only_modified=True, counters=counters)
                 next_save = now + self.config.storage.resume_save_interval
+                if counters:
+                    next_counters = now + self.config.storage.counters_save_interval
             if now >= next_limits:
                 m.enforce_share_limits()
                 m.retry_disk_errors(now)

@@ -132,6 +132,32 @@ def test_restored_seed_is_not_reported_as_completed_again(tmp_path: Path) -> Non
         eng.stop()
 
 
+@pytest.mark.parametrize("counters_every", [600.0, 1.0])
+def test_a_seed_whose_only_change_is_its_counters_waits_for_the_counters_save(
+        tmp_path: Path, counters_every: float) -> None:
+    """A seed's active and seeding time change every second. Rewriting every seed's file at
+    each periodic save stalled an engine holding thousands (docs/BENCHMARKS.md), so such a
+    change waits for ``storage.counters_save_interval``; a real change is saved as before."""
+    folder = make_payload(tmp_path / "src", sizes=(200_000,))
+    created = make_torrent(folder, piece_size=16384)
+    home = tmp_path / "a"
+    eng = engine_at(home, storage={"resume_save_interval": 1.0,
+                                   "counters_save_interval": counters_every}).start()
+    try:
+        tid = eng.add(AddRequest(torrent=created.data, save_path=str(folder.parent))).result(10)
+        eng.wait_for(lambda s: tid in s.torrents and s.torrents[tid].phase == "seeding", 10)
+        resume = home / "data" / "resume" / f"{tid}.resume"
+        time.sleep(1.5)  # the saves that follow its add and its check
+        before = resume.stat().st_mtime_ns
+        time.sleep(3.5)  # three periodic saves while its seeding time grows
+        assert (resume.stat().st_mtime_ns != before) == (counters_every == 1.0)
+        before = resume.stat().st_mtime_ns
+        eng.pause(tid).result(10)  # answered once the file records it
+        assert resume.stat().st_mtime_ns != before
+    finally:
+        eng.stop()
+
+
 def test_corrupt_resume_file_is_quarantined_not_fatal(tmp_path: Path) -> None:
     home = tmp_path / "a"
     resume = home / "data" / "resume"

@@ -52,6 +52,11 @@ from .record import Then, TorrentRecord, resolve
 from .resume import ResumeStore, TorrentExtras
 
 _SAVE_FLAGS = lt.save_resume_flags_t.save_info_dict
+_IF_COUNTERS_CHANGED = 1 << 3
+_IF_CHANGED = int(lt.save_resume_flags_t.only_if_modified) & ~_IF_COUNTERS_CHANGED
+"""``only_if_modified`` is libtorrent's ``if_counters_changed | if_download_progress |
+if_config_changed | if_state_changed | if_metadata_changed``; this is it without the
+counters. The binding names none of them but takes the integer."""
 _PendingAdd = tuple["Future[str] | None", TorrentExtras, "AddRequest | None"]
 _TF = lt.torrent_flags
 RATE_WINDOW = 2.0
@@ -156,8 +161,14 @@ class TorrentTable(DiskFaults):
             then()
         self.dirty = True
 
-    def save_all(self, only_modified: bool) -> int:
-        flags = _SAVE_FLAGS | (lt.save_resume_flags_t.only_if_modified if only_modified else 0)
+    def save_all(self, only_modified: bool, counters: bool = True) -> int:
+        """Ask every torrent for resume data: all of them, or (``only_modified``) those
+        that changed since their last save; a change of counters alone counts only when
+        ``counters``."""
+        flags: Any = _SAVE_FLAGS
+        if only_modified:
+            modified = int(lt.save_resume_flags_t.only_if_modified) if counters else _IF_CHANGED
+            flags = int(_SAVE_FLAGS) | modified
         n = 0
         for t in self.torrents.values():
             if t.handle.is_valid():
