@@ -146,3 +146,77 @@ def test_delete_now_is_done_on_return_and_beats_a_queued_write(tmp_path: Path) -
     finally:
         gate.open.set()
         assert writer.close(10)
+
+
+class _Steps:
+    """Lets the writer thread past its wake-up callback one batch per permit."""
+
+    def __init__(self) -> None:
+        self.permits = threading.Semaphore(0)
+        self.batches = 0
+        self.free = False
+
+    def __call__(self) -> None:
+        self.batches += 1
+        if not self.free:
+            self.permits.acquire(timeout=10)
+
+    def wait_batches(self, n: int) -> None:
+        deadline = time.monotonic() + 5
+        while self.batches < n and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert self.batches >= n
+
+    def release_all(self) -> None:
+        self.free = True
+        self.permits.release(1000)
+
+
+def test_a_write_somebody_waits_for_overtakes_a_long_queue(tmp_path: Path) -> None:
+    """When thousands of files are queued (every seed saved at once), a command's own file
+    goes first; tickets then become durable out of order, and ``durable`` stays the
+    low-water mark."""
+    gate = _Steps()
+    writer = ResumeWriter(tmp_path, gate)
+    try:
+        writer.put(tmp_path / "first", b"x")
+        gate.wait_batches(1)
+        # the thread is held after its first batch: queue a long line behind it
+        line = [writer.put(tmp_path / f"seed{i}", b"s%d" % i) for i in range(1000)]
+        old = writer.put(tmp_path / "cmd", b"periodic")  # queued like the others...
+        urgent = writer.put(tmp_path / "cmd", b"paused", urgent=True)  # ...then waited for
+        assert writer.ticket_of(tmp_path / "cmd") == urgent
+        assert not writer.done(urgent) and not writer.done(old)
+        low = writer.durable
+        gate.permits.release()  # one batch more, and the thread is held again
+        gate.wait_batches(2)
+        assert writer.done(urgent) and writer.done(old)  # one write covers both
+        assert (tmp_path / "cmd").read_bytes() == b"paused"
+        assert not any(writer.done(t) for t in line), "it did not overtake the line"
+        assert writer.durable == low < urgent  # the line ahead of it is not on disk yet
+        gate.release_all()
+        assert writer.flush(30)
+        assert all(writer.done(t) for t in line) and writer.durable == urgent
+        assert writer.ticket_of(tmp_path / "cmd") == 0
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            ["first", "cmd"] + [f"seed{i}" for i in range(1000)])
+    finally:
+        gate.release_all()
+        assert writer.close(10)
+
+
+def test_writes_dropped_by_a_delete_are_done(tmp_path: Path) -> None:
+    gate = _Gate()
+    writer = ResumeWriter(tmp_path, gate)
+    try:
+        writer.put(tmp_path / "a", b"x")
+        deadline = time.monotonic() + 5
+        while gate.batches == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        queued = writer.put(tmp_path / "b", b"never written", urgent=True)
+        writer.delete_now(tmp_path / "b")
+        assert writer.done(queued) and writer.ticket_of(tmp_path / "b") == 0
+        assert writer.durable == queued  # nothing else pending
+    finally:
+        gate.open.set()
+        assert writer.close(10)

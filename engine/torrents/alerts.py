@@ -199,10 +199,10 @@ class TorrentTable(DiskFaults):
             self._await_answer.clear()
         if not self._await_disk:
             return
-        durable = self.store.writer.durable
-        ready = [then for ticket, then in self._await_disk if everything or ticket <= durable]
+        done = self.store.writer.done
+        ready = [then for ticket, then in self._await_disk if everything or done(ticket)]
         self._await_disk = [(k, then) for k, then in self._await_disk
-                            if not everything and k > durable]
+                            if not everything and not done(k)]
         for then in ready:
             then()
 
@@ -370,7 +370,8 @@ class TorrentTable(DiskFaults):
             return
         self._outstanding_saves.discard(tid)
         t = self.torrents[tid]
-        ticket = self.store.save(tid, a.params, t.extras)  # queued: failures come via the writer
+        # queued (failures come via the writer); first in line when a command waits for it
+        ticket = self.store.save(tid, a.params, t.extras, urgent=tid in self._await_answer)
         self._answered(t, ticket)
         if t.reload and t.saves_answered >= t.reload:
             self._reload_saved(t, a.params)
@@ -380,8 +381,9 @@ class TorrentTable(DiskFaults):
         if tid is not None:
             self._outstanding_saves.discard(tid)
             t = self.torrents[tid]
-            # not modified since the last save (or no data): the file queued last holds it
-            self._answered(t, self.store.writer.ticket)
+            # not modified since the last save (or no data): its file holds it once the
+            # write queued for it, if any, is durable
+            self._answered(t, self.store.writer.ticket_of(self.store.path(tid)))
             if t.reload and t.saves_answered >= t.reload:
                 t.reload = 0  # not without its resume data: the next retry asks again
 

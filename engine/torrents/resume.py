@@ -84,12 +84,13 @@ class ResumeStore:
         return self.folder / f"{torrent_id}{SUFFIX}"
 
     def save(self, torrent_id: str, params: lt.add_torrent_params,
-             extras: TorrentExtras) -> int:
-        """Queue the torrent's file; returns the writer's ticket for it."""
+             extras: TorrentExtras, urgent: bool = False) -> int:
+        """Queue the torrent's file (``urgent``: a command waits for it); returns the
+        writer's ticket for it."""
         buf = lt.write_resume_data_buf(params)
         entry = cast(dict[bytes, Any], lt.bdecode(buf))
         entry[EXTRA_KEY] = msgspec.json.encode(extras)
-        return self.writer.put(self.path(torrent_id), lt.bencode(entry))
+        return self.writer.put(self.path(torrent_id), lt.bencode(entry), urgent)
 
     def delete(self, torrent_id: str) -> None:
         """Gone when this returns (a removed torrent's file must not outlive the remove)."""
