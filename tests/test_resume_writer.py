@@ -193,6 +193,7 @@ def test_a_write_somebody_waits_for_overtakes_a_long_queue(tmp_path: Path) -> No
         assert writer.done(urgent) and writer.done(old)  # one write covers both
         assert (tmp_path / "cmd").read_bytes() == b"paused"
         assert not any(writer.done(t) for t in line), "it did not overtake the line"
+        assert writer.not_done({old, urgent, line[0], line[-1]}) == {line[0], line[-1]}
         assert writer.durable == low < urgent  # the line ahead of it is not on disk yet
         gate.release_all()
         assert writer.flush(30)

@@ -199,10 +199,10 @@ class TorrentTable(DiskFaults):
             self._await_answer.clear()
         if not self._await_disk:
             return
-        done = self.store.writer.done
-        ready = [then for ticket, then in self._await_disk if everything or done(ticket)]
-        self._await_disk = [(k, then) for k, then in self._await_disk
-                            if not everything and not done(k)]
+        undone = set() if everything else self.store.writer.not_done(
+            {k for k, _then in self._await_disk})
+        ready = [then for ticket, then in self._await_disk if ticket not in undone]
+        self._await_disk = [(k, then) for k, then in self._await_disk if k in undone]
         for then in ready:
             then()
 
