@@ -27,11 +27,8 @@ import hashlib
 import json
 import os
 import platform
-import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -42,9 +39,10 @@ import libtorrent as lt
 from download_vs_raw import (
     BenchError,
     Child,
+    bench_folder,
+    bench_main,
     parse_size,
     run_quietly,
-    stop_all,
     tidegate_exe,
     tidegate_source,
     write_payload,
@@ -111,10 +109,8 @@ def hash_pieces(view: memoryview | None, path: Path, size: int, piece: int, algo
     return time.monotonic() - t0
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
-
+@bench_main
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=parse_size, default=1 << 30,
@@ -127,12 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1:
         p.error("--rounds must be at least 1")
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _terminate)
-    tmp = Path(tempfile.mkdtemp(prefix="tidegate-create-", dir=args.tmp))
     started = time.monotonic()
     runs: list[dict[str, Any]] = []
-    try:
+    with bench_folder("tidegate-create-", args.tmp) as tmp:
         exe = tidegate_exe()
         source = tidegate_source(tmp)
         print(f"tidegate under test: {source}", file=sys.stderr, flush=True)
@@ -187,15 +180,6 @@ def main(argv: list[str] | None = None) -> int:
                               flush=True)
             del view, buf
         source_after = tidegate_source(tmp)
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        stop_all()
-        shutil.rmtree(tmp, ignore_errors=True)
 
     whats = list(dict.fromkeys(r["what"] for r in runs))
     base = statistics.median(r["wall_s"] for r in runs if r["what"] == "tidegate v1")

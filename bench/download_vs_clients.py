@@ -33,10 +33,8 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -47,11 +45,12 @@ from download_vs_raw import (
     RAW_SCRIPT,
     BenchError,
     Child,
+    bench_folder,
+    bench_main,
     free_port,
     parse_size,
     read_json_from,
     run_quietly,
-    stop_all,
     tidegate_exe,
     tidegate_source,
     write_payload,
@@ -389,10 +388,8 @@ def report(p: Payload, clients: list[str], rounds: int) -> dict[str, Any]:
     return out
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
-
+@bench_main
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--payload", choices=("big", "small", "both"), default="both")
@@ -420,13 +417,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--rounds and --files must be at least 1, --settle >= 0")
     file_size = args.file_size or 64 << 10
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _terminate)
-    tmp = Path(tempfile.mkdtemp(prefix="tidegate-clients-", dir=args.tmp))
     started = time.monotonic()
     results: dict[str, Any] = {}
     payloads: list[Payload] = []
-    try:
+    with bench_folder("tidegate-clients-", args.tmp) as tmp:
         exe = tidegate_exe()
         source = tidegate_source(tmp)
         versions = {
@@ -468,15 +462,6 @@ def main(argv: list[str] | None = None) -> int:
             results[kind] = report(pl, args.clients, args.rounds)
             shutil.rmtree(src)
         source_after = tidegate_source(tmp)
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        stop_all()
-        shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"\n{args.format} torrents, {args.rounds} rounds, {args.settle:g} s settle; "
           f"whole-process wall time (spawn to exit), MB = 10^6 bytes; {os.cpu_count()} CPUs, "

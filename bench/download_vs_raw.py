@@ -19,6 +19,8 @@ and both downloaders use that backend) and a summary per backend is printed at t
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -32,9 +34,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, ParamSpec, TextIO
+
+P = ParamSpec("P")
 
 HERE = Path(__file__).resolve().parent
 RAW_SCRIPT = HERE / "raw_libtorrent.py"
@@ -177,6 +182,42 @@ LIVE: list[Child] = []
 def stop_all() -> None:
     for child in list(reversed(LIVE)):
         child.stop()
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def bench_folder(prefix: str, parent: str | None) -> Iterator[Path]:
+    """A fresh temp folder (under ``parent``) for one run. SIGINT and SIGTERM both stop the
+    run as Ctrl-C does (a shell starts background jobs with SIGINT ignored, and children
+    inherit that; a Python process killed by SIGTERM runs no cleanup). On the way out,
+    however the run ends, every child is stopped by pid and the folder removed."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        yield tmp
+    finally:
+        stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def bench_main(main: Callable[P, int]) -> Callable[P, int]:
+    """A bench's ``main``: a :class:`BenchError` ends it with its message and exit 1, Ctrl-C
+    or SIGTERM with exit 130."""
+    @functools.wraps(main)
+    def run(*args: P.args, **kwargs: P.kwargs) -> int:
+        try:
+            return main(*args, **kwargs)
+        except BenchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+    return run
 
 
 def read_json_from(child: Child, timeout: float) -> dict[str, Any]:
@@ -494,10 +535,8 @@ def print_summary(summaries: list[dict[str, Any]], out: TextIO) -> None:
               f"{t['cpu_s']:.2f} | {w['cpu_s']:.2f} |", file=out)
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
-
+@bench_main
 def main(argv: list[str] | None = None) -> int:
     global SAMPLE_S
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -525,16 +564,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--sample must be >= 0")
     SAMPLE_S = args.sample
 
-    # A shell starts background jobs with SIGINT ignored, and children inherit that: then
-    # neither we nor the tidegate processes would react to it. Catch SIGINT and SIGTERM so
-    # the finally block below always stops the children and removes the data.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _terminate)
-    tmp = Path(tempfile.mkdtemp(prefix="tidegate-bench-", dir=args.tmp))
     summaries: list[dict[str, Any]] = []
     all_runs: list[Run] = []
     started = time.monotonic()
-    try:
+    with bench_folder("tidegate-bench-", args.tmp) as tmp:
         exe = tidegate_exe()
         source = tidegate_source(tmp)
         print(f"tidegate under test: {source}", file=sys.stderr, flush=True)
@@ -562,15 +595,6 @@ def main(argv: list[str] | None = None) -> int:
             print_mode(mode, runs, summaries[-1], sys.stdout)
             sys.stdout.flush()
         source_after = tidegate_source(tmp)
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        stop_all()
-        shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"\n{args.size / (1 << 20):.0f} MiB {args.format} torrent, {args.rounds} rounds per "
           f"mode, {args.settle:g} s settle; whole-process wall time (spawn to exit), "

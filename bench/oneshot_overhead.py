@@ -21,7 +21,6 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -31,20 +30,21 @@ from download_vs_raw import (  # noqa: E402
     RAW_SCRIPT,
     BenchError,
     Child,
-    stop_all,
+    bench_folder,
+    bench_main,
     tidegate_exe,
     tidegate_source,
 )
 
 
+@bench_main
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--size", type=int, default=65536, help="payload bytes (default 65536)")
     ap.add_argument("--tmp", default=None, help="parent folder for the temporary data")
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="tidegate-oneshot-", dir=args.tmp))
-    try:
+    with bench_folder("tidegate-oneshot-", args.tmp) as tmp:
         exe = tidegate_exe()
         source = tidegate_source(tmp)  # also compiles it to bytecode, as an install does
         data = tmp / "data"
@@ -95,12 +95,6 @@ def main() -> int:
         if tidegate_source(tmp) != source:
             raise BenchError("the tidegate source changed while the bench ran")
         return 0
-    except BenchError as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        stop_all()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

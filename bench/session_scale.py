@@ -36,7 +36,6 @@ import shutil
 import signal
 import statistics
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -47,10 +46,11 @@ import libtorrent as lt
 from download_vs_raw import (
     BenchError,
     Child,
+    bench_folder,
+    bench_main,
     free_port,
     read_json_from,
     run_quietly,
-    stop_all,
     tidegate_source,
 )
 
@@ -310,10 +310,8 @@ def measure_idle(child: Child, seconds: float) -> tuple[float, dict[str, int]]:
     return (c1 - c0) / (t1 - t0), proc_status(child.pid)
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
-
+@bench_main
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="100,1000,10000", help="torrent counts (comma-separated)")
@@ -337,13 +335,10 @@ def main(argv: list[str] | None = None) -> int:
     if any(c not in kinds for c in clients) or not clients or not sizes:
         p.error("--clients takes tidegate,transmission; --sizes at least one number")
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _terminate)
-    tmp = Path(tempfile.mkdtemp(prefix="tidegate-scale-", dir=args.tmp))
     started = time.monotonic()
     results: list[dict[str, Any]] = []
     notes: list[str] = []
-    try:
+    with bench_folder("tidegate-scale-", args.tmp) as tmp:
         source = tidegate_source(tmp)
         tr_version = run_quietly("transmission-daemon", ["transmission-daemon", "-V"],
                                  tmp / "trv.log") or "transmission-daemon ?"
@@ -398,15 +393,6 @@ def main(argv: list[str] | None = None) -> int:
                           f"stop {stop_s:5.1f} s", file=sys.stderr, flush=True)
             shutil.rmtree(data)
         source_after = tidegate_source(tmp)
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        stop_all()
-        shutil.rmtree(tmp, ignore_errors=True)
 
     print("### Session scale: restart from saved state, then idle\n")
     print("| torrents | client | API up s | all seeding s | idle CPU % of a core | "

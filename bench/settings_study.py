@@ -20,10 +20,8 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -34,9 +32,10 @@ from download_vs_raw import (
     RAW_SCRIPT,
     BenchError,
     Child,
+    bench_folder,
+    bench_main,
     parse_size,
     read_json_from,
-    stop_all,
     write_payload,
 )
 
@@ -81,10 +80,8 @@ def make_torrent(path: Path, out: Path) -> None:
     out.write_bytes(lt.bencode(ct.generate()))
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
-
+@bench_main
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--payload", choices=("big", "small"), default="big")
@@ -101,12 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     if not arms or any(a not in ARMS for a in arms):
         p.error(f"--arms takes names from {','.join(ARMS)}")
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _terminate)
-    tmp = Path(tempfile.mkdtemp(prefix="tidegate-study-", dir=args.tmp))
     started = time.monotonic()
     runs: list[dict[str, Any]] = []
-    try:
+    with bench_folder("tidegate-study-", args.tmp) as tmp:
         src = tmp / "src"
         src.mkdir()
         if args.payload == "big":
@@ -167,15 +161,6 @@ def main(argv: list[str] | None = None) -> int:
             k = (rnd - 1) % len(arms)
             for arm in arms[k:] + arms[:k]:
                 download(arm, rnd)
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        stop_all()
-        shutil.rmtree(tmp, ignore_errors=True)
 
     base = arms[0]
     base_by_round = {r["round"]: r["wall_s"] for r in runs if r["arm"] == base}
