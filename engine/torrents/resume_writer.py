@@ -24,7 +24,6 @@ box is saved at once, a ``pause`` waited for the thousands of files queued ahead
 
 from __future__ import annotations
 
-import heapq
 import threading
 from collections.abc import Callable
 from itertools import islice
@@ -64,8 +63,6 @@ class ResumeWriter:
         """The newest ticket handed out by :meth:`put`."""
         self._pending: set[int] = set()
         """Tickets handed out and not yet durable."""
-        self._low: list[int] = []
-        """A heap of pending tickets (lazily pruned): its least is the low-water mark."""
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="tidegate-resume-writer",
                                         daemon=True)
@@ -84,7 +81,6 @@ class ResumeWriter:
             self._ticket += 1
             self._tickets.setdefault(path, []).append(self._ticket)
             self._pending.add(self._ticket)
-            heapq.heappush(self._low, self._ticket)
             if urgent:
                 self._urgent.add(path)
             self._cond.notify()
@@ -99,11 +95,10 @@ class ResumeWriter:
     @property
     def durable(self) -> int:
         """The low-water mark: every put up to this ticket is on disk, or failed and is
-        waiting in :meth:`take_errors` (later ones may be too: :meth:`done`)."""
+        waiting in :meth:`take_errors` (later ones may be too: :meth:`done`). Computed when
+        asked: the engine waits on :meth:`not_done`, not on this."""
         with self._cond:
-            while self._low and self._low[0] not in self._pending:
-                heapq.heappop(self._low)
-            return self._low[0] - 1 if self._low else self._ticket
+            return min(self._pending, default=self._ticket + 1) - 1
 
     def done(self, ticket: int) -> bool:
         """Whether the put that returned ``ticket`` is durable (or failed and is waiting in
@@ -189,8 +184,6 @@ class ResumeWriter:
                 for tickets in self._inflight_tickets.values():
                     self._pending.difference_update(tickets)
                 self._inflight_tickets = {}
-                while self._low and self._low[0] not in self._pending:
-                    heapq.heappop(self._low)  # keeps the heap as small as what is pending
                 self._cond.notify_all()
             try:
                 self._on_done()
