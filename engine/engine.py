@@ -461,35 +461,52 @@ class Engine(SiteCommands):
             now = time.monotonic()
             wait = max(0.0, min(next_snap, next_save, next_limits) - now)
             sel.select(wait)
-            drain(alert_r)
-            self._channel.waker.drain()
-            for fn, args, fut in self._channel.take():
-                self._run_command(fn, args, fut)
-            m.handle_alerts(ses.pop_alerts())
-            m.report_write_errors()
-            m.run_durable()
-            self._resolve_save_waiters(m)
-            now = time.monotonic()
-            m.dht.expire(now)
-            if now >= next_snap:
-                ses.post_torrent_updates()
-                ses.post_session_stats()
-                next_snap = now + period
-            if m.dirty:
-                self._publish(m)
-            if now >= next_save:
-                counters = now >= next_counters
-                m.save_all(only_modified=True, counters=counters)
-                next_save = now + self.config.storage.resume_save_interval
-                if counters:
-                    next_counters = now + self.config.storage.counters_save_interval
-            if now >= next_limits:
-                m.enforce_share_limits()
-                m.retry_disk_errors(now)
-                next_limits = now + 1.0
-            if now >= next_pin:
-                self._repin_dht(m)
-                next_pin = now + 5.0
+            # Each step on its own: a fault in one (a bug of ours; per-torrent faults are
+            # contained further down, engine/torrents/isolation.py) is logged once and the
+            # loop goes on, so the engine thread never dies of one.
+            step = "reading alerts"
+            try:
+                drain(alert_r)
+                self._channel.waker.drain()
+                for fn, args, fut in self._channel.take():
+                    self._run_command(fn, args, fut)
+                m.handle_alerts(ses.pop_alerts())
+                step = "writing resume data"
+                m.report_write_errors()
+                m.run_durable()
+                self._resolve_save_waiters(m)
+                now = time.monotonic()
+                step = "expiring DHT requests"
+                m.dht.expire(now)
+                if now >= next_snap:
+                    next_snap = now + period
+                    step = "asking for status updates"
+                    ses.post_torrent_updates()
+                    ses.post_session_stats()
+                if m.dirty:
+                    step = "publishing a snapshot"
+                    self._publish(m)
+                if now >= next_save:
+                    counters = now >= next_counters
+                    next_save = now + self.config.storage.resume_save_interval
+                    if counters:
+                        next_counters = now + self.config.storage.counters_save_interval
+                    step = "saving resume data"
+                    m.save_all(only_modified=True, counters=counters)
+                if now >= next_limits:
+                    next_limits = now + 1.0
+                    step = "checking share limits"
+                    m.enforce_share_limits()
+                    step = "retrying failed writes"
+                    m.retry_disk_errors(now)
+                if now >= next_pin:
+                    next_pin = now + 5.0
+                    step = "re-adding DHT nodes"
+                    self._repin_dht(m)
+            except Exception as exc:
+                m.containment.other_fault(f"the engine loop ({step})", exc)
+                m.dirty = True
+                time.sleep(0.05)  # a fault that repeats must not spin a core
 
     def _run_command(self, fn: Callable[..., Any], args: tuple[Any, ...],
                      fut: Future[Any]) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import libtorrent as lt
+import msgspec
 
 from ..config import Config
 from ..errors import (
@@ -47,9 +48,11 @@ from ..state import Phase, SessionStats, TorrentState
 from . import inputs, status
 from .dht import DhtItems
 from .faults import DiskFaults
+from .isolation import Containment
 from .pieces import PieceReader
 from .record import Then, TorrentRecord, resolve
 from .resume import ResumeStore, TorrentExtras
+from .text import read_text, read_url
 
 _SAVE_FLAGS = lt.save_resume_flags_t.save_info_dict
 _IF_COUNTERS_CHANGED = 1 << 3
@@ -106,6 +109,8 @@ class TorrentTable(DiskFaults):
         self._counters: deque[tuple[float, dict[str, int]]] = deque()
         """Recent session counters; rates are measured over about :data:`RATE_WINDOW`."""
         self.listen_port = 0
+        self.containment = Containment(emit)
+        """Where an unexpected exception in one torrent's work ends (:mod:`.isolation`)."""
         self._handlers: dict[type, Callable[[Any], None]] = {
             lt.add_torrent_alert: self._on_added,
             lt.state_update_alert: self._on_state_update,
@@ -240,11 +245,81 @@ class TorrentTable(DiskFaults):
         for a in alerts:
             handler = self._handlers.get(type(a))
             if handler is not None:
-                handler(a)
+                try:
+                    handler(a)
+                except Exception as exc:  # one alert's fault is its torrent's, no more
+                    self.contain(exc, type(a).__name__, self._blame(a))
 
     def _torrent_of(self, a: Any) -> TorrentRecord | None:
         tid = self._id_for(a.handle)
         return self.torrents.get(tid) if tid else None
+
+    def _blame(self, a: Any) -> TorrentRecord | None:
+        """The torrent an alert is about, if any (never raises)."""
+        try:
+            return self._torrent_of(a) if hasattr(a, "handle") else None
+        except Exception:
+            return None
+
+    # ------------------------------------------------------------------ containment
+
+    def contain(self, exc: BaseException, where: str, t: TorrentRecord | None) -> None:
+        """An unexpected exception in ``where``: ``t``'s error (paused, reported once,
+        quarantined when it keeps failing), or a log line when no torrent is to blame.
+        Nothing here may raise: this is the last stop before the engine thread."""
+        if t is None or self.torrents.get(t.id) is not t:
+            self.containment.other_fault(where, exc)
+            return
+        message, quarantined = self.containment.torrent_fault(t.id, where, exc)
+        first = not t.fault
+        newly_quarantined = quarantined and not t.extras.quarantined
+        t.fault = message
+        if quarantined:
+            t.extras.quarantined = message
+        try:
+            t.handle.unset_flags(_TF.auto_managed)
+            t.handle.pause()
+            if first or newly_quarantined:
+                # the pause (and a quarantine) recorded; not at every fault, since the
+                # fault may be in saving itself
+                self._save_soon(t)
+        except Exception as again:
+            self.containment.other_fault(f"pausing {t.id} after an internal error", again)
+        self._show_fault(t)
+        if first or newly_quarantined:
+            self.emit(TorrentErrored(torrent_id=t.id, message=message))
+
+    def _show_fault(self, t: TorrentRecord) -> None:
+        """Put ``t``'s fault in its state; from libtorrent's status if that can be read,
+        else on the last state known (the fault may be in reading the status)."""
+        try:
+            self.refresh(t)
+            return
+        except Exception as exc:
+            self.containment.other_fault("reading a faulty torrent's status", exc)
+        old = t.state
+        if old is None:
+            new = TorrentState(
+                id=t.id, name=t.id, info_hash_v1=None, info_hash_v2=None, phase=Phase.ERROR,
+                progress=0.0, total_size=0, wanted=0, wanted_done=0, download_rate=0,
+                upload_rate=0, num_peers=0, num_seeds=0, swarm_seeds=-1, swarm_peers=-1,
+                all_time_download=0, all_time_upload=0, ratio=0.0, eta=-1, save_path="",
+                added_time=0, completed_time=0, seeding_time=0, has_metadata=False,
+                paused=True, sequential=False, queue_position=-1, download_limit=0,
+                upload_limit=0, ratio_limit=t.extras.ratio_limit,
+                seed_time_limit=t.extras.seed_time_limit, complete_on_disk=False,
+                error=t.error, num_pieces=0, pieces_done=0)
+        else:
+            new = msgspec.structs.replace(old, phase=Phase.ERROR, error=t.error, paused=True,
+                                          download_rate=0, upload_rate=0, eta=-1)
+        self._set_state(t, new)
+
+    def clear_fault(self, t: TorrentRecord) -> None:
+        """The user resumed ``t``: its contained fault (and quarantine) is over."""
+        if t.fault or t.extras.quarantined:
+            t.fault = ""
+            t.extras.quarantined = ""
+            self.containment.cleared(t.id)
 
     def _on_added(self, a: lt.add_torrent_alert) -> None:
         p = a.params
@@ -255,7 +330,7 @@ class TorrentTable(DiskFaults):
         restored_complete = torrent_id in self._restoring_complete
         self._restoring_complete.discard(torrent_id)
         if a.error.value():
-            message = a.error.message()
+            message = read_text(a.error.message)
             if fut is not None and not fut.done():
                 fut.set_exception(EngineError(f"could not add {torrent_id}: {message}"))
             else:
@@ -263,7 +338,7 @@ class TorrentTable(DiskFaults):
             return
         h = a.handle
         t = TorrentRecord(id=torrent_id, handle=h, extras=extras, peers=peers,
-                          restored_complete=restored_complete)
+                          restored_complete=restored_complete, fault=extras.quarantined)
         old = self.torrents.get(torrent_id)
         self._reload_added(t, old)
         self.torrents[torrent_id] = t
@@ -273,7 +348,9 @@ class TorrentTable(DiskFaults):
         self._by_handle[h] = torrent_id
         for peer in peers:
             h.connect_peer(peer)
-        self.emit(TorrentAdded(torrent_id=torrent_id, name=h.status().name or torrent_id))
+        self._read_trackers(t)
+        self.emit(TorrentAdded(torrent_id=torrent_id,
+                               name=read_text(lambda: h.status().name) or torrent_id))
         if req is not None:
             # a new torrent, not a restored one: the add is acknowledged once its resume
             # file is on disk, so a crash right after the reply cannot lose it; its state
@@ -290,7 +367,19 @@ class TorrentTable(DiskFaults):
             tid = self._by_handle.get(s.handle)
             t = self.torrents.get(tid) if tid else None
             if t is not None:
-                self._set_state(t, self.state_of(t, s))
+                try:
+                    self._set_state(t, self.state_of(t, s))
+                except Exception as exc:  # this torrent's status, not the others'
+                    self.contain(exc, "reading its status", t)
+
+    def _read_trackers(self, t: TorrentRecord) -> None:
+        """Remember ``t``'s tracker URLs and tiers while libtorrent's list can be read
+        (a tracker message that is not UTF-8 makes the whole list unreadable)."""
+        try:
+            # the list converted: every string in it is valid
+            t.trackers = [(str(e["url"]), int(e["tier"])) for e in t.handle.trackers()]
+        except UnicodeDecodeError:
+            pass
 
     def refresh(self, t: TorrentRecord) -> None:
         self._set_state(t, self.state_of(t, t.handle.status()))
@@ -302,7 +391,7 @@ class TorrentTable(DiskFaults):
         complete_on_disk; the flush that follows the finished alert sets it."""
         if not s.is_finished:
             t.flushed = False
-        return status.torrent_state(t.id, s, t.extras, t.flushed, t.disk.error)
+        return status.torrent_state(t.id, s, t.extras, t.flushed, t.error)
 
     def _set_state(self, t: TorrentRecord, new: TorrentState) -> None:
         # Keep the old object when nothing changed, so snapshots share it.
@@ -361,7 +450,7 @@ class TorrentTable(DiskFaults):
                 t.handle.rename_file(index, name)
         self._save_soon(t)
         self.refresh(t)
-        self.emit(MetadataReceived(torrent_id=t.id, name=t.handle.status().name,
+        self.emit(MetadataReceived(torrent_id=t.id, name=read_text(lambda: t.handle.status().name),
                                    awaiting_selection=t.extras.metadata_first))
 
     def _on_resume_saved(self, a: lt.save_resume_data_alert) -> None:
@@ -370,8 +459,16 @@ class TorrentTable(DiskFaults):
             return
         self._outstanding_saves.discard(tid)
         t = self.torrents[tid]
-        # queued (failures come via the writer); first in line when a command waits for it
-        ticket = self.store.save(tid, a.params, t.extras, urgent=tid in self._await_answer)
+        try:
+            # queued (failures come via the writer); first in line when a command waits
+            ticket = self.store.save(tid, a.params, t.extras, urgent=tid in self._await_answer)
+            t.trackers = _trackers_of(a.params)
+        except Exception as exc:
+            # answered all the same (with the file as it is), or whoever waits on this
+            # save would wait for ever
+            self._answered(t, self.store.writer.ticket_of(self.store.path(tid)))
+            self.contain(exc, "saving its resume data", t)
+            return
         self._answered(t, ticket)
         if t.reload and t.saves_answered >= t.reload:
             self._reload_saved(t, a.params)
@@ -416,14 +513,14 @@ class TorrentTable(DiskFaults):
         entry = self._pending_removes.pop(tid, None)
         if entry is not None:
             entry[0].set_exception(EngineError(f"removed {tid} but could not delete its data: "
-                                               f"{a.error.message()}"))
+                                               f"{read_text(a.error.message)}"))
             self.emit(TorrentRemoved(torrent_id=tid, data_deleted=False))
 
     def _on_moved(self, a: lt.storage_moved_alert) -> None:
         t = self._torrent_of(a)
         if t is None:
             return
-        path = a.storage_path()
+        path = read_text(a.storage_path)
         t.extras.moving_to = ""
         self.refresh(t)
         # the event first: whoever waits on the future sees it in their stream already
@@ -436,7 +533,8 @@ class TorrentTable(DiskFaults):
         t = self._torrent_of(a)
         if t is None:
             return
-        message = f"{a.error.message()} ({a.file_path()})" if a.file_path() else a.error.message()
+        message, file = read_text(a.error.message), read_text(a.file_path)
+        message = f"{message} ({file})" if file else message
         t.extras.moving_to = ""
         self._save_soon(t)
         self.emit(StorageMoveFailed(torrent_id=t.id, message=message))
@@ -448,13 +546,15 @@ class TorrentTable(DiskFaults):
         t = self._torrent_of(a)
         if t is not None:
             self.refresh(t)
-            self.emit(TorrentErrored(torrent_id=t.id, message=a.error.message()))
+            self.emit(TorrentErrored(torrent_id=t.id, message=read_text(a.error.message)))
 
     def _on_tracker_error(self, a: lt.tracker_error_alert) -> None:
         t = self._torrent_of(a)
         if t is not None:
-            msg = a.error_message() or a.error.message()
-            self.emit(TrackerError(torrent_id=t.id, url=a.tracker_url(), message=msg))
+            msg = read_text(a.error_message) or read_text(a.error.message)
+            url = read_url(a.tracker_url)
+            t.tracker_errors[url] = msg
+            self.emit(TrackerError(torrent_id=t.id, url=url, message=msg))
 
     def _on_hash_failed(self, a: lt.hash_failed_alert) -> None:
         t = self._torrent_of(a)
@@ -504,7 +604,7 @@ class TorrentTable(DiskFaults):
 
     def _on_listen_failed(self, a: lt.listen_failed_alert) -> None:
         self.emit(Log(level="error", message=f"cannot listen on {a.address}:{a.port}: "
-                                             f"{a.error.message()}"))
+                                             f"{read_text(a.error.message)}"))
 
     def _free_disk(self) -> int:
         """Free bytes where downloads go (the nearest existing folder, as it may not exist yet)."""
@@ -548,3 +648,8 @@ class TorrentTable(DiskFaults):
         self.dirty = True
 
 
+def _trackers_of(params: lt.add_torrent_params) -> list[tuple[str, int]]:
+    """(url, tier) of resume data's trackers (libtorrent leaves out tiers of zero)."""
+    urls = list(params.trackers)
+    tiers = list(params.tracker_tiers)
+    return [(u, tiers[i] if i < len(tiers) else 0) for i, u in enumerate(urls)]

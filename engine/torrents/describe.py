@@ -7,6 +7,7 @@ import msgspec
 
 from ..config import LimitsConfig
 from . import inputs
+from .text import read_text
 
 
 class FileEntry(msgspec.Struct, frozen=True):
@@ -47,10 +48,11 @@ def describe_torrent(data: bytes, source: str, limits: LimitsConfig) -> MetaInfo
         if not fs.file_flags(i) & lt.file_storage.flag_pad_file
     )
     return MetaInfo(
-        source=source, name=ti.name(), info_hash_v1=v1, info_hash_v2=v2, has_metadata=True,
+        source=source, name=read_text(ti.name), info_hash_v1=v1, info_hash_v2=v2, has_metadata=True,
         total_size=ti.total_size(), piece_size=ti.piece_length(), num_pieces=ti.num_pieces(),
         # load_torrent_buffer moves these fields out of torrent_info into the add params
-        private=bool(ti.priv()), comment=atp.comment, creator=atp.created_by,
+        private=bool(ti.priv()), comment=read_text(lambda: atp.comment),
+        creator=read_text(lambda: atp.created_by),
         creation_date=int(atp.creation_date), trackers=tuple(atp.trackers),
         web_seeds=tuple(atp.url_seeds), files=files,
         magnet=lt.make_magnet_uri(ti))
@@ -60,7 +62,8 @@ def describe_uri(uri: str) -> MetaInfo:
     atp = inputs.parse_uri(uri)
     v1, v2 = inputs.hash_hex(atp.info_hashes)
     return MetaInfo(
-        source=uri, name=atp.name or "", info_hash_v1=v1, info_hash_v2=v2, has_metadata=False,
+        source=uri, name=read_text(lambda: atp.name), info_hash_v1=v1, info_hash_v2=v2,
+        has_metadata=False,
         total_size=0, piece_size=0, num_pieces=0, private=False, comment="", creator="",
         creation_date=0, trackers=tuple(atp.trackers), web_seeds=tuple(atp.url_seeds), files=(),
         magnet=uri if uri.lower().startswith("magnet:") else _magnet_for(v1, v2))

@@ -27,6 +27,7 @@ from ..config import Config
 from ..events import Event, Log, TorrentErrored
 from .record import DiskFault, Then, TorrentRecord
 from .resume import TorrentExtras
+from .text import read_text
 
 _TF = lt.torrent_flags
 
@@ -67,13 +68,16 @@ class DiskFaults:
     def _torrent_of(self, a: Any) -> TorrentRecord | None:
         raise NotImplementedError
 
+    def contain(self, exc: BaseException, where: str, t: TorrentRecord | None) -> None:
+        raise NotImplementedError
+
     # ------------------------------------------------------------------ failures
 
     def _on_file_error(self, a: lt.file_error_alert) -> None:
         t = self._torrent_of(a)
         if t is None:
             return
-        message, file = a.error.message(), a.filename()
+        message, file = read_text(a.error.message), read_text(a.filename)
         if t.handle.status(0).flags & _TF.upload_mode and not t.extras.metadata_first:
             # A failed write: libtorrent now only seeds this torrent. Say so on the
             # torrent, naming the file, and try again later (retry_disk_errors).
@@ -98,21 +102,28 @@ class DiskFaults:
             d = t.disk
             if not d.error or now < d.retry_at or t.reload:
                 continue
-            if not d.retried:
-                self.retry_disk(t)
-                continue
-            s = t.handle.status(0)
-            if s.errc.value():
-                # libtorrent stopped it again since the retry without a failed write of
-                # its own (a hybrid's "v1 and v2 hashes do not describe the same data"
-                # after reading back what the full disk lost, a failed read while
-                # checking): the retry failed too; the next one starts from that error
-                d.retried = False
-                d.retry_at = now + self.cfg.storage.disk_retry_interval
-            elif s.is_finished or s.total_payload_download > d.mark + DISK_PROOF:
-                t.disk = DiskFault()  # received and kept: recovered
-                self.refresh(t)
-            # else nothing arrived to write yet (no peer, checking): still unknown
+            try:
+                self._retry_one(t, now)
+            except Exception as exc:  # this torrent's fault only
+                self.contain(exc, "retrying a failed write", t)
+
+    def _retry_one(self, t: TorrentRecord, now: float) -> None:
+        d = t.disk
+        if not d.retried:
+            self.retry_disk(t)
+            return
+        s = t.handle.status(0)
+        if s.errc.value():
+            # libtorrent stopped it again since the retry without a failed write of
+            # its own (a hybrid's "v1 and v2 hashes do not describe the same data"
+            # after reading back what the full disk lost, a failed read while
+            # checking): the retry failed too; the next one starts from that error
+            d.retried = False
+            d.retry_at = now + self.cfg.storage.disk_retry_interval
+        elif s.is_finished or s.total_payload_download > d.mark + DISK_PROOF:
+            t.disk = DiskFault()  # received and kept: recovered
+            self.refresh(t)
+        # else nothing arrived to write yet (no peer, checking): still unknown
 
     def retry_disk(self, t: TorrentRecord) -> None:
         """Try writing again now."""

@@ -17,6 +17,7 @@ import libtorrent as lt
 
 from ..config import LimitsConfig
 from ..errors import BadMagnetError, BadTorrentError, UnsafePathError
+from .text import clean_magnet, clean_metainfo, read_text
 
 MAX_MAGNET_LENGTH = 16 * 1024
 _HEX40 = re.compile(r"^[0-9a-fA-F]{40}$")
@@ -82,6 +83,9 @@ def parse_torrent(data: bytes, source: str, limits: LimitsConfig) -> lt.add_torr
         raise BadTorrentError(source, "empty file")
     if data[:1] != b"d":
         raise BadTorrentError(source, "not a torrent file (does not start with a bencoded dict)")
+    # trackers, web seeds, comment... that are not UTF-8 made valid before libtorrent
+    # holds them (engine/torrents/text.py); the info dictionary is left as it is
+    data = clean_metainfo(data)
     try:
         # the stubs type the second argument wrongly: the binding takes load_torrent_limits keys
         atp = lt.load_torrent_buffer(data, _lt_limits(limits))  # type: ignore[call-overload]
@@ -114,11 +118,12 @@ def check_file_paths(files: lt.file_storage, source: str) -> dict[int, str]:
         flags = files.file_flags(i)
         if flags & lt.file_storage.flag_pad_file:
             continue
-        raw = files.file_path(i)
+        raw = read_text(lambda i=i: files.file_path(i))  # type: ignore[misc]
         _check_relative(raw, source, f"file {i}")
         if flags & lt.file_storage.flag_symlink:
             # libtorrent gives the target relative to the save path
-            _check_relative(files.symlink(i) or raw, source, f"symlink target of file {i}")
+            target = read_text(lambda i=i: files.symlink(i))  # type: ignore[misc]
+            _check_relative(target or raw, source, f"symlink target of file {i}")
         parts = raw.replace("\\", "/").split("/")
         fixed = [_unreserve(p) for p in parts]
         if fixed != parts:
@@ -175,7 +180,9 @@ def parse_uri(text: str, source: str | None = None) -> lt.add_torrent_params:
         raise BadMagnetError(shown, "magnet URI has no BitTorrent info-hash "
                                     "(xt=urn:btih:... or xt=urn:btmh:...)")
     try:
-        atp = lt.parse_magnet_uri(raw)
+        # dn, tr, ws... that decode to bytes that are not UTF-8 made valid first
+        # (engine/torrents/text.py): libtorrent keeps them and hands them back later
+        atp = lt.parse_magnet_uri(clean_magnet(raw))
     except (RuntimeError, ValueError) as exc:
         raise BadMagnetError(shown, f"malformed magnet URI: {exc}") from None
     ih = atp.info_hashes

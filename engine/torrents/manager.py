@@ -36,12 +36,14 @@ from ..requests import (
     check_web_seed,
     parse_peer,
 )
-from ..state import TorrentDetails
+from ..state import TorrentDetails, TorrentState
 from . import inputs, status
 from .alerts import _TF, TorrentTable
-from .record import has_every_piece, resolve
+from .isolation import describe
+from .record import TorrentRecord, has_every_piece, resolve
 from .recover import settle_move, torrent_files
 from .resume import Corrupt, Saved, TorrentExtras
+from .text import read_text, read_url
 
 
 class TorrentManager(TorrentTable):
@@ -56,16 +58,28 @@ class TorrentManager(TorrentTable):
             if isinstance(item, Corrupt):
                 self.emit(ResumeDataError(file=str(item.file), message=item.message))
                 continue
-            self._settle(item)
-            atp = item.params
-            atp.flags |= _TF.duplicate_is_error
-            self._pex_flag(atp)
-            self._pending_adds[item.torrent_id] = (None, item.extras, None)
-            if has_every_piece(atp):
-                self._restoring_complete.add(item.torrent_id)
-            self.ses.async_add_torrent(atp)
+            try:
+                self._restore_one(item)
+            except Exception as exc:  # one file's fault: reported, the others go on
+                self._pending_adds.pop(item.torrent_id, None)
+                self.emit(ResumeDataError(file=str(self.store.path(item.torrent_id)),
+                                          message=f"could not restore: {describe(exc)}"))
+                continue
             n += 1
         return n
+
+    def _restore_one(self, item: Saved) -> None:
+        self._settle(item)
+        atp = item.params
+        atp.flags |= _TF.duplicate_is_error
+        if item.extras.quarantined:
+            # it failed repeatedly last time: back paused, with why, until resumed
+            atp.flags = (atp.flags | _TF.paused) & ~_TF.auto_managed
+        self._pex_flag(atp)
+        self._pending_adds[item.torrent_id] = (None, item.extras, None)
+        if has_every_piece(atp):
+            self._restoring_complete.add(item.torrent_id)
+        self.ses.async_add_torrent(atp)
 
     def _settle(self, saved: Saved) -> None:
         """Repair what a crash can leave in a resume file (an interrupted move) before the
@@ -131,8 +145,9 @@ class TorrentManager(TorrentTable):
         check_share_limit(req.ratio_limit, "ratio limit")
         check_share_limit(req.seed_time_limit, "seed time limit")
         extras = TorrentExtras(ratio_limit=req.ratio_limit, seed_time_limit=req.seed_time_limit,
-                               metadata_first=req.metadata_first, comment=atp.comment,
-                               creator=atp.created_by)
+                               metadata_first=req.metadata_first,
+                               comment=read_text(lambda: atp.comment),
+                               creator=read_text(lambda: atp.created_by))
         saved = self.store.load(torrent_id) if self.store.exists(torrent_id) else None
         if isinstance(saved, Saved):
             self._settle(saved)
@@ -188,6 +203,7 @@ class TorrentManager(TorrentTable):
             t.extras.metadata_first = False  # the user has chosen: download now
             t.handle.unset_flags(_TF.upload_mode)
         t.extras.stopped_by_limit = False
+        self.clear_fault(t)
         if t.disk.error:
             self.retry_disk(t)  # the user may have made room: try writing now
         t.handle.clear_error()
@@ -230,7 +246,7 @@ class TorrentManager(TorrentTable):
             target.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InputError(path, f"cannot create folder: {exc}") from None
-        if target == Path(t.handle.status().save_path):
+        if target == Path(read_text(lambda: t.handle.status().save_path)):
             fut.set_result(str(target))
             return
         ti = t.handle.torrent_file()
@@ -301,7 +317,7 @@ class TorrentManager(TorrentTable):
     def add_trackers(self, torrent_id: str, urls: list[str], fut: Future[None]) -> None:
         t = self.get(torrent_id)
         checked = [check_tracker_url(u) for u in urls]
-        tiers = [e["tier"] for e in t.handle.trackers()]
+        tiers = [tier for _url, tier in self._tracker_list(t)]
         tier = (max(tiers) + 1) if tiers else 0
         for url in checked:
             t.handle.add_tracker({"url": url, "tier": tier})
@@ -309,16 +325,26 @@ class TorrentManager(TorrentTable):
 
     def remove_trackers(self, torrent_id: str, urls: list[str], fut: Future[None]) -> None:
         t = self.get(torrent_id)
-        current = t.handle.trackers()
-        known = {e["url"] for e in current}
+        current = self._tracker_list(t)
+        known = {url for url, _tier in current}
         missing = [u for u in urls if u not in known]
         if missing:
             raise InputError(missing[0], f"torrent {torrent_id} has no such tracker")
-        keep = [lt.announce_entry(e["url"]) for e in current if e["url"] not in urls]
-        for entry, e in zip(keep, [e for e in current if e["url"] not in urls], strict=True):
-            entry.tier = e["tier"]
+        keep = []
+        for url, tier in current:
+            if url not in urls:
+                entry = lt.announce_entry(url)
+                entry.tier = tier
+                keep.append(entry)
         t.handle.replace_trackers(keep)
+        t.trackers = [(url, tier) for url, tier in current if url not in urls]
         self._save_soon(t, resolve(fut))
+
+    def _tracker_list(self, t: TorrentRecord) -> list[tuple[str, int]]:
+        """(url, tier) of ``t``'s trackers: libtorrent's list, or the one the engine
+        kept when libtorrent's cannot be read (a tracker message that is not UTF-8)."""
+        self._read_trackers(t)
+        return list(t.trackers)
 
     def add_peers(self, torrent_id: str, peers: list[str]) -> None:
         t = self.get(torrent_id)
@@ -340,10 +366,10 @@ class TorrentManager(TorrentTable):
         ti = h.torrent_file()
         files = status.files_of(h, ti) if ti is not None else ()
         pieces = piece_map(s.pieces, h.get_download_queue()) if ti is not None else b""
-        magnet = lt.make_magnet_uri(h)
+        magnet = read_url(lambda: lt.make_magnet_uri(h))
         return TorrentDetails(
             torrent=state, files=files, peers=status.peers_of(h),
-            trackers=status.trackers_of(h), pieces=pieces,
+            trackers=status.trackers_of(h, t.trackers, t.tracker_errors), pieces=pieces,
             piece_length=ti.piece_length() if ti is not None else 0,
             comment=t.extras.comment,
             creator=t.extras.creator,
@@ -368,26 +394,33 @@ class TorrentManager(TorrentTable):
             st = t.state
             if st is None or st.paused or not st.has_metadata or st.phase != "seeding":
                 continue
-            ratio_limit = t.extras.ratio_limit if t.extras.ratio_limit >= 0 else \
-                self.cfg.seeding.ratio_limit
-            time_limit = t.extras.seed_time_limit if t.extras.seed_time_limit >= 0 else \
-                self.cfg.seeding.seed_time_limit
-            if not ratio_limit and not time_limit:
-                continue
-            # libtorrent need not report a seed whose only change is its seeding time,
-            # so that time is the state's value plus the time since it was recorded.
-            seeded = st.seeding_time + int(now - t.state_at)
-            reason = ""
-            if ratio_limit and st.ratio >= ratio_limit:
-                reason = f"ratio {st.ratio:.2f} reached the limit {ratio_limit:g}"
-            elif time_limit and seeded >= time_limit:
-                reason = f"seeded for {seeded} s (limit {time_limit} s)"
-            if reason:
-                t.extras.stopped_by_limit = True
-                t.handle.unset_flags(_TF.auto_managed)
-                t.handle.pause()
-                self._save_soon(t)
-                self.emit(ShareLimitReached(torrent_id=t.id, reason=reason))
+            try:
+                self._enforce_one(t, st, now)
+            except Exception as exc:  # this torrent's fault only
+                self.contain(exc, "checking its share limits", t)
+
+    def _enforce_one(self, t: TorrentRecord, st: TorrentState, now: float) -> None:
+        ratio_limit = t.extras.ratio_limit if t.extras.ratio_limit >= 0 else \
+            self.cfg.seeding.ratio_limit
+        time_limit = t.extras.seed_time_limit if t.extras.seed_time_limit >= 0 else \
+            self.cfg.seeding.seed_time_limit
+        if not ratio_limit and not time_limit:
+            return
+        # libtorrent need not report a seed whose only change is its seeding time,
+        # so that time is the state's value plus the time since it was recorded.
+        seeded = st.seeding_time + int(now - t.state_at)
+        reason = ""
+        if ratio_limit and st.ratio >= ratio_limit:
+            reason = f"ratio {st.ratio:.2f} reached the limit {ratio_limit:g}"
+        elif time_limit and seeded >= time_limit:
+            reason = f"seeded for {seeded} s (limit {time_limit} s)"
+        if reason:
+            t.extras.stopped_by_limit = True
+            t.handle.unset_flags(_TF.auto_managed)
+            t.handle.pause()
+            self._save_soon(t)
+            self.emit(ShareLimitReached(torrent_id=t.id, reason=reason))
+
 
 def _real_files(fs: lt.file_storage) -> list[int]:
     """Indexes of the files a user sees (pad files left out)."""

@@ -17,6 +17,7 @@ from typing import Any
 import libtorrent as lt
 
 from ..errors import EngineError
+from .text import read_text
 
 MAX_WAITERS = 4096
 """Pending piece reads across the session; more are refused instead of queued."""
@@ -66,7 +67,8 @@ class PieceReader:
         flags = st.flags
         paused = bool(flags & lt.torrent_flags.upload_mode) or (
             bool(flags & lt.torrent_flags.paused) and not flags & lt.torrent_flags.auto_managed)
-        return StreamInfo(torrent_id, st.name, ti.piece_length(), ti.num_pieces(), files, paused)
+        return StreamInfo(torrent_id, read_text(lambda: st.name), ti.piece_length(),
+                          ti.num_pieces(), files, paused)
 
     def read(self, torrent_id: str, handle: lt.torrent_handle, piece: int, deadline_ms: int,
              fut: Future[bytes]) -> None:
@@ -110,7 +112,7 @@ class PieceReader:
         if not futs:
             return
         if a.error.value():
-            err = EngineError(f"reading piece {a.piece} of {tid}: {a.error.message()}")
+            err = EngineError(f"reading piece {a.piece} of {tid}: {read_text(a.error.message)}")
             for fut in futs:
                 if not fut.done():
                     fut.set_exception(err)

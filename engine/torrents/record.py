@@ -47,10 +47,24 @@ class TorrentRecord:
     saves_answered: int = 0
     disk: DiskFault = field(default_factory=lambda: DiskFault())
     """A failed write to the download folder, and its retries (:mod:`.faults`)."""
+    fault: str = ""
+    """An internal error contained in this torrent's work (:mod:`.isolation`): shown as its
+    error, with the torrent paused, until the user resumes it."""
+    trackers: list[tuple[str, int]] = field(default_factory=list)
+    """(url, tier) of its trackers as last read from libtorrent: what is shown when
+    libtorrent's tracker list cannot be read (a tracker message that is not UTF-8)."""
+    tracker_errors: dict[str, str] = field(default_factory=dict)
+    """The last error message per tracker URL, from tracker_error_alert."""
     reload: int = 0
     """To be removed from the session and added again once its resume data comes: the
     number of the save (``saves_asked``) whose answer that is; 0 when not. Other saves
     (the periodic ones, which fail when nothing changed) may be answered before it."""
+
+
+    @property
+    def error(self) -> str:
+        """What the engine shows as the torrent's error beside libtorrent's own."""
+        return self.disk.error or self.fault
 
 
 @dataclass

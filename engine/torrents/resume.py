@@ -24,6 +24,7 @@ from ..config import LimitsConfig
 from ..durable import sync_folder, write_synced
 from .inputs import valid_id
 from .resume_writer import ResumeWriter
+from .text import clean_resume
 
 SUFFIX = ".resume"
 EXTRA_KEY = b"tidegate"
@@ -41,6 +42,9 @@ class TorrentExtras(msgspec.Struct, kw_only=True):
     comment: str = ""
     """The .torrent's comment (libtorrent keeps it only in the add params)."""
     creator: str = ""
+    quarantined: str = ""
+    """Why the torrent was quarantined after repeated internal errors (:mod:`.isolation`):
+    restored paused with this as its error until the user resumes it."""
     moving_to: str = ""
     """A move to this folder was started and has not been recorded as finished: on the
     next start the data is looked for in both folders (:mod:`.recover`)."""
@@ -137,6 +141,9 @@ class ResumeStore:
             "max_decode_depth": self._limits.max_decode_depth,
             "max_decode_tokens": self._limits.max_decode_tokens,
         }
+        # text that is not UTF-8 (a tracker URL saved before engine/torrents/text.py)
+        # made valid, or the torrent could not be used after loading
+        data = clean_resume(data)
         try:
             params = lt.read_resume_data(data, limits)  # type: ignore[call-overload]
             entry = lt.bdecode(data)

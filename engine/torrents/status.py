@@ -16,6 +16,7 @@ import libtorrent as lt
 from ..state import FileState, PeerState, Phase, TorrentState, TrackerState
 from .inputs import hash_hex
 from .resume import TorrentExtras
+from .text import as_text, read_text, read_url
 
 _S = lt.torrent_status.states
 _CHECKING = {_S.checking_files, _S.checking_resume_data}
@@ -66,7 +67,7 @@ def torrent_state(
     eta = remaining // rate if (phase == Phase.DOWNLOADING and rate > 0) else -1
     return TorrentState(
         id=torrent_id,
-        name=s.name or torrent_id,
+        name=read_text(lambda: s.name) or torrent_id,
         info_hash_v1=v1,
         info_hash_v2=v2,
         phase=phase,
@@ -84,7 +85,7 @@ def torrent_state(
         all_time_upload=s.all_time_upload,
         ratio=ratio_of(s),
         eta=int(eta),
-        save_path=s.save_path,
+        save_path=read_text(lambda: s.save_path),
         added_time=int(s.added_time),
         completed_time=int(s.completed_time),
         seeding_time=int(s.seeding_duration.total_seconds()),
@@ -98,7 +99,7 @@ def torrent_state(
         ratio_limit=extras.ratio_limit,
         seed_time_limit=extras.seed_time_limit,
         complete_on_disk=bool(s.is_finished and s.has_metadata and flushed and s.total_wanted > 0),
-        error=disk_error or (s.errc.message() if s.errc.value() else ""),
+        error=disk_error or (read_text(s.errc.message) if s.errc.value() else ""),
         num_pieces=s.num_pieces if s.has_metadata else 0,
         pieces_done=s.num_pieces,
     )
@@ -113,7 +114,8 @@ def files_of(h: lt.torrent_handle, ti: lt.torrent_info) -> tuple[FileState, ...]
     for i in range(fs.num_files()):
         if fs.file_flags(i) & lt.file_storage.flag_pad_file:
             continue
-        out.append(FileState(index=i, path=renamed.file_path(fs, i), size=fs.file_size(i),
+        path = read_text(lambda i=i: renamed.file_path(fs, i))  # type: ignore[misc]
+        out.append(FileState(index=i, path=path, size=fs.file_size(i),
                              done=int(progress[i]), priority=int(prios[i])))
     return tuple(out)
 
@@ -138,15 +140,20 @@ def peers_of(h: lt.torrent_handle) -> tuple[PeerState, ...]:
     out = []
     for p in h.get_peer_info():
         addr, port = p.ip
-        client = p.client.decode("utf-8", "replace") if isinstance(p.client, bytes) else p.client
-        out.append(PeerState(address=str(addr), port=int(port), client=str(client),
+        client = read_text(lambda p=p: p.client)  # type: ignore[misc]
+        out.append(PeerState(address=str(addr), port=int(port), client=client,
                              flags=_peer_flags(p), download_rate=p.payload_down_speed,
                              upload_rate=p.payload_up_speed, progress=float(p.progress)))
     return tuple(out)
 
 
-def trackers_of(h: lt.torrent_handle) -> tuple[TrackerState, ...]:
+def trackers_of(h: lt.torrent_handle, known: list[tuple[str, int]] | None = None,
+                known_errors: Mapping[str, str] | None = None) -> tuple[TrackerState, ...]:
     """Each tracker as one row, over all its announces.
+
+    A tracker message that is not valid UTF-8 makes libtorrent's whole list unreadable
+    from Python; then the rows are the ``known`` (url, tier) pairs the engine kept, with
+    the last ``known_errors`` seen per URL in tracker alerts (read with U+FFFD).
 
     libtorrent announces once per listen socket and per info-hash (v1, and v2 truncated
     to 20 bytes); ``announce_entry`` also lists the v2 slot of a v1 torrent, never used.
@@ -154,11 +161,20 @@ def trackers_of(h: lt.torrent_handle) -> tuple[TrackerState, ...]:
     shows the v2 hash's refusal in ``last_error``); ``next_announce`` is the earliest,
     ``fails`` the longest run of failures.
     """
+    try:
+        entries = h.trackers()
+    except UnicodeDecodeError:
+        seen = known_errors or {}
+        return tuple(TrackerState(url=url, tier=tier,
+                                  status="error" if url in seen else "not contacted",
+                                  seeds=-1, leechers=-1, next_announce=-1,
+                                  last_error=seen.get(url, ""))
+                     for url, tier in known or [])
     ih = h.info_hashes()
     used = [ih.has_v1(), ih.has_v2()]
     hybrid = all(used)
     out = []
-    for t in h.trackers():
+    for t in entries:
         seeds = leechers = -1
         next_at: int | None = None
         fails = 0
@@ -176,7 +192,8 @@ def trackers_of(h: lt.torrent_handle) -> tuple[TrackerState, ...]:
                 failed = bool(err.get("value")) or bool(a.get("fails"))
                 fails = max(fails, int(a.get("fails", 0)))
                 if failed:
-                    errors[f"v{slot + 1}"] = a.get("message") or _error_text(err)
+                    errors[f"v{slot + 1}"] = as_text(a.get("message") or "") or \
+                        _error_text(err)
                 updating |= bool(a.get("updating"))
                 working |= bool(a.get("start_sent")) and not failed
                 na = _epoch(a.get("next_announce"))
@@ -185,7 +202,8 @@ def trackers_of(h: lt.torrent_handle) -> tuple[TrackerState, ...]:
         status = ("working" if working else "announcing" if updating
                   else "error" if errors else "not contacted")
         next_in = -1 if next_at is None else max(0, next_at - int(time.time()))
-        out.append(TrackerState(url=t["url"], tier=int(t["tier"]), status=status, seeds=seeds,
+        out.append(TrackerState(url=read_url(lambda t=t: t["url"]),  # type: ignore[misc]
+                                tier=int(t["tier"]), status=status, seeds=seeds,
                                 leechers=leechers, next_announce=next_in,
                                 last_error=_join_errors(errors, hybrid), fails=fails))
     return tuple(out)
