@@ -99,14 +99,16 @@ def test_tracker_failure_message_not_utf8(tmp_path: Path, tracker: TrackerProc,
     ih = lt.torrent_info(lt.bdecode(torrent)).info_hashes().v1.to_bytes().hex()
     (tmp_path / "udp-map.json").write_text(json.dumps({ih: BAD.hex()}))
     home = tmp_path / "home"
+    tid = ih
     for run in range(2):  # and again after a restart: it must not come back to kill it
         eng = build_engine(home)
         events = eng.subscribe()
         eng.start()
         try:
             if run == 0:
-                tid = eng.add(AddRequest(torrent=torrent, save_path=str(folder.parent))).result(10)
-            err = wait_event(events, TrackerError, 20, lambda e: e.torrent_id == tid)
+                added = eng.add(AddRequest(torrent=torrent, save_path=str(folder.parent)))
+                assert added.result(10) == tid
+            err = wait_event(events, TrackerError, 20, lambda e: e.torrent_id == ih)
             # libtorrent 2.1 passes an HTTP tracker's failure reason on, and replaces a
             # UDP tracker's with its own words
             shown = "\ufffd" if kind == "http" else "failure"
