@@ -27,7 +27,7 @@ from engine.events import Log, TorrentErrored, TrackerError
 from engine.state import Phase, Snapshot
 from engine.torrents import status as status_module
 from engine.torrents.isolation import QUARANTINE_AFTER
-from tests.conftest import build_engine, make_payload, make_torrent
+from tests.conftest import LOOPBACK_TOML, build_engine, make_payload, make_torrent
 from tests.hostile_tracker import TrackerProc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -340,3 +340,76 @@ def test_fault_in_the_loop_itself_does_not_stop_the_engine(
     finally:
         eng.stop()
     assert eng.crash is None
+
+
+# ---------------------------------------------------------------- the user's side
+
+
+def test_daemon_and_cli_live_through_the_bad_tracker(tracker: TrackerProc, tmp_path: Path,
+                                                     daemons: list[Any]) -> None:
+    """What the user met at 4afb625: a daemon whose every command answered "the engine is
+    not running" after one tracker reply, and again after every restart."""
+    from tests.daemon_util import DaemonProc, env_for, short_home
+
+    home = short_home()
+    folder, data = seed_torrent(home)
+    url = tracker.http_url(b"d14:failure reason" + str(len(BAD)).encode() + b":" + BAD + b"e")
+    path = home / "bad.torrent"
+    path.write_bytes(with_trackers(data, url.encode()))
+
+    def tg(*args: str) -> subprocess.CompletedProcess[str]:
+        r = subprocess.run([*TIDEGATE, *args], env=env_for(home), capture_output=True,
+                           text=True, timeout=60, cwd=ROOT)
+        assert r.returncode == 0, f"tidegate {' '.join(args)}: {r.stderr}"
+        assert "Traceback" not in r.stderr
+        return r
+
+    for run in range(2):
+        d = DaemonProc(home).start()
+        daemons.append(d)
+        client = d.client()
+        try:
+            if run == 0:
+                tg("add", str(path), "-d", str(folder.parent))
+            client.wait_for(lambda s: len(s.torrents) == 1, 10)
+            tid = next(iter(client.snapshot.torrents))
+            deadline = time.monotonic() + 20
+            row = None
+            while time.monotonic() < deadline:
+                shown = json.loads(tg("show", tid, "--json").stdout)
+                rows = shown.get("trackers", [])
+                row = next((t for t in rows if t["url"] == url and t["last_error"]), None)
+                if row is not None:
+                    break
+                time.sleep(0.3)
+            assert row is not None and "\ufffd" in row["last_error"]
+            listed = json.loads(tg("ls", "--json").stdout)
+            assert [t["id"] for t in listed] == [tid]
+            assert listed[0]["phase"] == "seeding"
+        finally:
+            client.stop()
+            assert d.stop() == 0
+        assert "Traceback" not in d.stderr
+
+
+def test_download_of_a_magnet_with_a_bad_name(tmp_path: Path) -> None:
+    """`tidegate download 'magnet:?...&dn=%ff'` hung at 4afb625 (its engine had died)."""
+    folder, data = seed_torrent(tmp_path)
+    ih = lt.torrent_info(lt.bdecode(data)).info_hashes().v1.to_bytes().hex()
+    seed = build_engine(tmp_path / "seed").start()
+    try:
+        seed.add(AddRequest(torrent=data, save_path=str(folder.parent))).result(10)
+        seed.wait_for(lambda s: s.torrents[ih].phase == Phase.SEEDING, 10)
+        port = seed.wait_for(lambda s: s.stats.listen_port > 0, 5).stats.listen_port
+        env = _env(tmp_path)
+        (tmp_path / "cli-home").mkdir(exist_ok=True)
+        (tmp_path / "cli-home" / "config.toml").write_text(LOOPBACK_TOML)
+        out = subprocess.run([*TIDEGATE, "download", f"magnet:?xt=urn:btih:{ih}&dn=%ff",
+                              "--peer", f"127.0.0.1:{port}", "-d", str(tmp_path / "dl")],
+                             cwd=ROOT, capture_output=True, text=True, timeout=90, env=env)
+        assert out.returncode == 0, out.stderr
+        assert "Traceback" not in out.stderr
+        got = (tmp_path / "dl" / "payload" / "file0.bin").read_bytes()
+        assert got == (folder / "file0.bin").read_bytes()
+    finally:
+        seed.stop()
