@@ -8,6 +8,8 @@ user's fault, or a hostile file) from a fault of ours. Foreign exceptions
 
 from __future__ import annotations
 
+import traceback
+
 
 class TidegateError(Exception):
     """Root of every error the engine raises deliberately."""
@@ -122,3 +124,16 @@ class ProtocolError(ApiError):
     def __init__(self, message: str, code: str = "bad_request"):
         super().__init__(message)
         self.code = code
+
+
+def describe(exc: BaseException) -> str:
+    """``Kind: message (file.py:line)``: enough for a user to report, no traceback."""
+    where = ""
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    if frames:
+        last = frames[-1]
+        where = f" ({last.filename.rsplit('/', 1)[-1]}:{last.lineno})"
+    text = str(exc)
+    if len(text) > 300:
+        text = text[:300] + "…"
+    return f"{type(exc).__name__}: {text}{where}" if text else f"{type(exc).__name__}{where}"

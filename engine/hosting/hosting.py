@@ -23,25 +23,29 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..chain.entry import Update
 from ..durable import write_synced
-from ..errors import TidegateError
+from ..errors import EngineStoppedError, TidegateError, describe
 from ..events import Event, Log, SiteHosted, SiteRefused
 from ..sites.calls import RETRY_NUDGE, add_torrent, remove_torrent, site_torrent
 from ..sites.merkle import LAYERS_FILE, encode_layers, verify_with_layers
 from ..sites.onion_http import web_seed_url
 from ..sites.registry import Registry, SiteRecord, canonical_address
 from ..sites.snapshot import NAME, piece_size_for
-from ..state import SiteHosting
+from ..state import SiteHosting, TorrentState
 
 if TYPE_CHECKING:
     from ..engine import Engine
 
+
+
+INTERNAL = "internal error: "
+"""The start of a site's hosting error that a fault of ours caused (not the network)."""
 
 
 @dataclass
@@ -216,33 +220,50 @@ class HostingComponent:
     def tick(self, mono: float, emit: Callable[[Event], None]) -> None:
         torrents = self.engine.snapshot.torrents
         for address, host in list(self.sites.items()):
-            job = host.job
-            rec = self.registry.sites.get(address)
-            if rec is not None and host.rechecks:
-                self._follow_rechecks(rec, host, mono, emit)
-            if job is None or rec is None:
-                continue
-            state = torrents.get(job.torrent_id)
-            if state is None:
-                host.job = None
-                host.error = f"snapshot {job.seq}: its torrent was removed"
-                self.changed = True
-                continue
-            if state.complete_on_disk:
-                self._finish(rec, host, job, emit)
-                continue
-            if state.wanted_done > job.done_bytes:
-                job.done_bytes = state.wanted_done
-                job.progress_at = mono
-                self.changed = True
-            if state.num_peers == 0 and mono >= job.next_nudge:
-                job.next_nudge = mono + RETRY_NUDGE
-                self.engine.reannounce(job.torrent_id)
-            if mono - job.progress_at > self.fetch_timeout:
-                job.progress_at = mono
-                host.error = (f"snapshot {job.seq}: no progress for {self.fetch_timeout:g} s; "
-                              "still trying")
-                self.changed = True
+            try:
+                self._tick_site(address, host, torrents, mono, emit)
+            except EngineStoppedError:
+                raise
+            except Exception as exc:  # this site's fault: its error; the others go on
+                message = f"{INTERNAL}{describe(exc)}"
+                if host.error != message:
+                    emit(Log(level="error", message=f"hosting {address}: {message}"))
+                    host.error = message
+                    self.changed = True
+            else:
+                if host.error.startswith(INTERNAL):  # the fault went away
+                    host.error = ""
+                    self.changed = True
+
+    def _tick_site(self, address: str, host: SiteHost, torrents: Mapping[str, TorrentState],
+                   mono: float, emit: Callable[[Event], None]) -> None:
+        job = host.job
+        rec = self.registry.sites.get(address)
+        if rec is not None and host.rechecks:
+            self._follow_rechecks(rec, host, mono, emit)
+        if job is None or rec is None:
+            return
+        state = torrents.get(job.torrent_id)
+        if state is None:
+            host.job = None
+            host.error = f"snapshot {job.seq}: its torrent was removed"
+            self.changed = True
+            return
+        if state.complete_on_disk:
+            self._finish(rec, host, job, emit)
+            return
+        if state.wanted_done > job.done_bytes:
+            job.done_bytes = state.wanted_done
+            job.progress_at = mono
+            self.changed = True
+        if state.num_peers == 0 and mono >= job.next_nudge:
+            job.next_nudge = mono + RETRY_NUDGE
+            self.engine.reannounce(job.torrent_id)
+        if mono - job.progress_at > self.fetch_timeout:
+            job.progress_at = mono
+            host.error = (f"snapshot {job.seq}: no progress for {self.fetch_timeout:g} s; "
+                          "still trying")
+            self.changed = True
 
     def _verify(self, rec: SiteRecord, seq: int) -> list[str]:
         """Hash every file of snapshot ``seq`` against its manifest; when all match, write

@@ -34,7 +34,7 @@ from ..chain.entry import FileRecord, Genesis, Update
 from ..chain.store import decode_chain, encode_chain
 from ..config import tor_socks
 from ..durable import write_synced
-from ..errors import SiteError, TidegateError
+from ..errors import EngineStoppedError, SiteError, TidegateError, describe
 from ..events import Event, Log, SiteProgress, SiteRefused, SiteUpdated
 from ..requests import AddRequest
 from . import snapshot as snap
@@ -340,18 +340,34 @@ class BlockchainHandler(OnionFollowing):
 
     def tick(self, mono: float) -> None:
         for rec in list(self.registry.sites.values()):
-            if rec.owner and rec.store.chain.height >= 0:
-                if mono >= rec.next_announce:
-                    try:
-                        self._announce(rec, rec.key())
-                    except TidegateError as exc:
-                        self._note(rec.address, str(exc))
-                        rec.next_announce = mono + self.cfg.announce_interval
-                continue
-            if rec.fetch is not None:
-                self._watch_fetch(rec, mono)
-            if mono >= rec.next_poll and not rec.polling:
-                self._poll(rec)  # also while fetching: a newer head replaces the fetch
+            try:
+                self._tick_site(rec, mono)
+            except EngineStoppedError:
+                raise
+            except Exception as exc:  # this site's fault: its error; the others go on
+                self._site_fault(rec, exc)
+
+    def _site_fault(self, rec: SiteRecord, exc: Exception) -> None:
+        message = f"internal error: {describe(exc)}"
+        if rec.error != message:  # shown on the site, logged once per kind
+            self._emit(Log(level="error", message=f"site {rec.address}: {message}"))
+        self._note(rec.address, message)
+        # not again at every tick: at the next poll or announce
+        rec.next_poll = rec.next_announce = time.monotonic() + self.cfg.poll_interval
+
+    def _tick_site(self, rec: SiteRecord, mono: float) -> None:
+        if rec.owner and rec.store.chain.height >= 0:
+            if mono >= rec.next_announce:
+                try:
+                    self._announce(rec, rec.key())
+                except TidegateError as exc:
+                    self._note(rec.address, str(exc))
+                    rec.next_announce = mono + self.cfg.announce_interval
+            return
+        if rec.fetch is not None:
+            self._watch_fetch(rec, mono)
+        if mono >= rec.next_poll and not rec.polling:
+            self._poll(rec)  # also while fetching: a newer head replaces the fetch
 
     def _poll(self, rec: SiteRecord) -> None:
         if self.onion is not None:

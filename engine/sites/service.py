@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..chain import ChainRejected
-from ..errors import EngineStoppedError, SiteError, TidegateError
+from ..errors import EngineStoppedError, SiteError, TidegateError, describe
 from ..events import Log
 from ..proxy.served import ServedTable
 from ..state import OnionReply, SiteState
@@ -51,6 +51,7 @@ class SitesService:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._published: dict[str, SiteState] = {}
+        self._faults_logged: set[str] = set()
         self.served = ServedTable()
         """What the Smart Proxy serves; rebuilt here, read by the proxy thread."""
         self._onion_sig: tuple[Any, ...] | None = None
@@ -183,7 +184,15 @@ class SitesService:
         except EngineStoppedError:
             self._stop.set()
         except Exception as exc:  # one bad site must not stop the others
-            self.engine.post_event(Log(level="error", message=f"sites: {exc!r}"))
+            self._fault(exc)
+
+    def _fault(self, exc: Exception) -> None:
+        """A fault no one site owns: logged once per kind and place, not at every tick."""
+        text = describe(exc)
+        if text not in self._faults_logged:
+            self._faults_logged.add(text)
+            self.engine.post_event(Log(level="error", message=f"sites: internal error: {text} "
+                                                              "(the sites go on; reported once)"))
 
     def _run_task(self, fn: Callable[[], Any], fut: Future[Any] | None) -> None:
         if fut is not None and not fut.set_running_or_notify_cancel():
@@ -195,9 +204,9 @@ class SitesService:
                 fut.set_exception(exc)
             return
         except Exception as exc:
-            self.engine.post_event(Log(level="error", message=f"sites: {exc!r}"))
+            self._fault(exc)
             if fut is not None:
-                fut.set_exception(SiteError("sites", f"internal error: {exc!r}"))
+                fut.set_exception(SiteError("sites", f"internal error: {describe(exc)}"))
             return
         self._publish(wait=fut is not None)  # the caller's next snapshot shows the change
         if fut is not None:

@@ -83,14 +83,7 @@ def parse_torrent(data: bytes, source: str, limits: LimitsConfig) -> lt.add_torr
         raise BadTorrentError(source, "empty file")
     if data[:1] != b"d":
         raise BadTorrentError(source, "not a torrent file (does not start with a bencoded dict)")
-    # trackers, web seeds, comment... that are not UTF-8 made valid before libtorrent
-    # holds them (engine/torrents/text.py); the info dictionary is left as it is
-    data = clean_metainfo(data)
-    try:
-        # the stubs type the second argument wrongly: the binding takes load_torrent_limits keys
-        atp = lt.load_torrent_buffer(data, _lt_limits(limits))  # type: ignore[call-overload]
-    except (RuntimeError, ValueError, TypeError) as exc:
-        raise BadTorrentError(source, f"malformed torrent: {exc}") from None
+    atp = _load(data, source, limits)
     ti = atp.ti
     if ti is None or not ti.is_valid():
         raise BadTorrentError(source, "malformed torrent: no valid info dictionary")
@@ -100,10 +93,39 @@ def parse_torrent(data: bytes, source: str, limits: LimitsConfig) -> lt.add_torr
                                       f"{limits.max_files} (limits.max_files)")
     if ti.total_size() <= 0:
         raise BadTorrentError(source, "torrent has no data")
+    if not _text_readable(atp):
+        # trackers, web seeds, comment... that are not UTF-8 made valid before the engine
+        # reads them (engine/torrents/text.py); the info dictionary is left as it is. Only
+        # now, once the limits passed: decoding a whole file in Python costs memory.
+        atp = _load(clean_metainfo(data), source, limits)
+        ti = atp.ti
+        if ti is None or not ti.is_valid():
+            raise BadTorrentError(source, "malformed torrent: no valid info dictionary")
+        files = ti.layout()
     renamed = check_file_paths(files, source)
     if renamed:
         atp.renamed_files = renamed
     return atp
+
+
+def _load(data: bytes, source: str, limits: LimitsConfig) -> lt.add_torrent_params:
+    try:
+        # the stubs type the second argument wrongly: the binding takes load_torrent_limits keys
+        return lt.load_torrent_buffer(data, _lt_limits(limits))  # type: ignore[call-overload]
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise BadTorrentError(source, f"malformed torrent: {exc}") from None
+
+
+def _text_readable(atp: lt.add_torrent_params) -> bool:
+    """Whether every text field outside the info dictionary decodes as UTF-8."""
+    ti = atp.ti
+    if ti is None:
+        return True
+    try:
+        atp.trackers, atp.url_seeds, ti.comment(), ti.creator()  # noqa: B018
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def check_file_paths(files: lt.file_storage, source: str) -> dict[int, str]:

@@ -18,27 +18,14 @@ logged once per place and kind.
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..errors import describe
 from ..events import Event, Log
 
 QUARANTINE_AFTER = 3
 """Internal errors in one torrent, in one session, after which it is quarantined."""
-
-
-def describe(exc: BaseException) -> str:
-    """``Kind: message (file.py:line)``: enough for a user to report, no traceback."""
-    where = ""
-    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
-    if frames:
-        last = frames[-1]
-        where = f" ({last.filename.rsplit('/', 1)[-1]}:{last.lineno})"
-    text = str(exc)
-    if len(text) > 300:
-        text = text[:300] + "…"
-    return f"{type(exc).__name__}: {text}{where}" if text else f"{type(exc).__name__}{where}"
 
 
 @dataclass

@@ -21,6 +21,7 @@ from ..errors import (
     DuplicateTorrentError,
     EngineError,
     InputError,
+    describe,
 )
 from ..events import (
     Log,
@@ -39,7 +40,6 @@ from ..requests import (
 from ..state import TorrentDetails, TorrentState
 from . import inputs, status
 from .alerts import _TF, TorrentTable
-from .isolation import describe
 from .record import TorrentRecord, has_every_piece, resolve
 from .recover import settle_move, torrent_files
 from .resume import Corrupt, Saved, TorrentExtras
