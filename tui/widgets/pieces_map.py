@@ -74,7 +74,7 @@ class PiecesMap(Widget):
         """(have, downloading, missing)."""
         self._codes = ""
         self._group = 1
-        self._key: tuple[int, int, int] | None = None
+        self._key: tuple[bytes, int, int] | None = None
         self._lines: dict[int, Strip] = {}
 
     def show(self, pieces: bytes) -> None:
@@ -111,8 +111,10 @@ class PiecesMap(Widget):
 
     def _layout(self) -> None:
         width, height = self.size.width, max(0, self.size.height - 1)
-        key = (id(self.pieces), width, height)
-        if key != self._key:
+        # the pieces object itself, held and compared by identity (an ``id()`` of a freed
+        # object can be reused by the next one)
+        key = (self.pieces, width, height)
+        if self._key is None or key[0] is not self._key[0] or key[1:] != self._key[1:]:
             self._codes, self._group = cell_codes(self.pieces, width * height)
             self._key = key
             self._lines.clear()

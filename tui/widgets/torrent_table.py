@@ -111,7 +111,7 @@ class TorrentTable(ScrollView, can_focus=True):
         self.sort_key = "added"
         self.reverse = False
         self._index: dict[str, int] | None = {}
-        self._cache: dict[tuple[str, int, bool, bool], Strip] = {}
+        self._cache: dict[tuple[str, bool, bool], tuple[TorrentState, Strip]] = {}
         self._cache_width = -1
         self._cursor_id: str | None = None
         self.empty_hint = EMPTY_HINT
@@ -225,13 +225,17 @@ class TorrentTable(ScrollView, can_focus=True):
         state = self.rows[index]
         is_cursor = index == self.cursor
         is_marked = state.id in self.marked
-        key = (state.id, id(state), is_cursor, is_marked)
-        strip = self._cache.get(key)
-        if strip is None or strip.cell_length != width:
-            if len(self._cache) > 4096:
-                self._cache.clear()
-            strip = self._row(state, width, is_cursor, is_marked)
-            self._cache[key] = strip
+        # the cache holds the state it drew and compares it by identity: a key made of
+        # ``id(state)`` matched a new state that Python put where a freed one had been,
+        # and drew the old row (issue 21: 102 of 200 rows stale)
+        key = (state.id, is_cursor, is_marked)
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] is state and hit[1].cell_length == width:
+            return hit[1]
+        if len(self._cache) > 4096:
+            self._cache.clear()
+        strip = self._row(state, width, is_cursor, is_marked)
+        self._cache[key] = (state, strip)
         return strip
 
     def _style(self, name: str) -> Style:
