@@ -22,6 +22,7 @@ import libtorrent as lt
 
 from ..errors import CancelledError, CreateError
 from ..requests import check_tracker_url
+from .names import as_loaded
 
 Format = Literal["v1", "v2", "hybrid"]
 _FLAGS = {"v1": lt.create_torrent.v1_only, "v2": lt.create_torrent.v2_only, "hybrid": 0}
@@ -127,7 +128,8 @@ def create_torrent(
     # A folder holding one file becomes a single-file torrent in v2 (the folder
     # name is dropped), so the data then lives inside ``root`` itself.
     first = ti.layout().file_path(0)
-    save_path = root.parent if first.split("/")[0] == root.name and \
+    # (libtorrent's name for the folder: it drops joiners and bidi marks, names.py)
+    save_path = root.parent if first.split("/")[0] == as_loaded(root.name) and \
         (root.is_file() or "/" in first) else root
     return Created(
         data=data,

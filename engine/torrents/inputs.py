@@ -17,6 +17,7 @@ import libtorrent as lt
 
 from ..config import LimitsConfig
 from ..errors import BadMagnetError, BadTorrentError, UnsafePathError
+from .names import written_paths
 from .text import clean_magnet, clean_metainfo, read_text
 
 MAX_MAGNET_LENGTH = 16 * 1024
@@ -24,6 +25,8 @@ _HEX40 = re.compile(r"^[0-9a-fA-F]{40}$")
 _B32 = re.compile(r"^[A-Za-z2-7]{32}$")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+RESERVED_NAMES_RENAMED = True
+"""Names Windows reserves get a ``_`` (``CON`` -> ``CON_``)."""
 _WINDOWS_RESERVED = {
     "con", "prn", "aux", "nul",
     *(f"com{i}" for i in range(1, 10)),
@@ -100,20 +103,26 @@ def parse_torrent(data: bytes, source: str, limits: LimitsConfig) -> lt.add_torr
                                       f"{limits.max_files} (limits.max_files)")
     if ti.total_size() <= 0:
         raise BadTorrentError(source, "torrent has no data")
-    renamed = check_file_paths(files, source)
+    renamed = check_file_paths(ti, source)
     if renamed:
         atp.renamed_files = renamed
     return atp
 
 
-def check_file_paths(files: lt.file_storage, source: str) -> dict[int, str]:
-    """Verify every file stays inside the torrent's folder.
+def check_file_paths(ti: lt.torrent_info | lt.file_storage, source: str) -> dict[int, str]:
+    """Verify every file stays inside the torrent's folder, and give the renames that
+    make each file be written under its own name.
 
-    Returns renames for names that are reserved on Windows (``CON``, ``NUL``...),
-    which would otherwise break a copy of the download to a Windows share.
+    The renames undo what libtorrent 2.1 changes in names on load that every other
+    client keeps (dropped joiners and bidi marks, case-only duplicates on Linux: see
+    :mod:`engine.torrents.names`). Names reserved on Windows (``CON``, ``NUL``...) get
+    a ``_``, which would otherwise break a copy of the download to a Windows share.
     Raises :class:`UnsafePathError` for anything that could escape.
     """
-    renames: dict[int, str] = {}
+    if isinstance(ti, lt.file_storage):  # a layout alone: no info dictionary to go by
+        files, renames = ti, {}
+    else:
+        files, renames = ti.layout(), written_paths(ti)
     for i in range(files.num_files()):
         flags = files.file_flags(i)
         if flags & lt.file_storage.flag_pad_file:
@@ -124,10 +133,14 @@ def check_file_paths(files: lt.file_storage, source: str) -> dict[int, str]:
             # libtorrent gives the target relative to the save path
             target = read_text(lambda i=i: files.symlink(i))  # type: ignore[misc]
             _check_relative(target or raw, source, f"symlink target of file {i}")
-        parts = raw.replace("\\", "/").split("/")
-        fixed = [_unreserve(p) for p in parts]
-        if fixed != parts:
-            renames[i] = "/".join(fixed)
+        if i in renames:
+            _check_relative(renames[i], source, f"file {i}")
+        if RESERVED_NAMES_RENAMED:
+            path = renames.get(i, raw)
+            parts = path.replace("\\", "/").split("/")
+            fixed = [_unreserve(p) for p in parts]
+            if fixed != parts:
+                renames[i] = "/".join(fixed)
     return renames
 
 
