@@ -22,6 +22,7 @@ import libtorrent as lt
 
 from ..errors import CancelledError, CreateError
 from ..requests import check_tracker_url
+from .describe import payload_size
 from .names import as_loaded
 
 Format = Literal["v1", "v2", "hybrid"]
@@ -53,6 +54,7 @@ class Created:
     magnet: str
     name: str
     total_size: int
+    """The bytes of the files, pad files left out."""
     num_files: int
     num_pieces: int
     piece_size: int
@@ -137,7 +139,7 @@ def create_torrent(
         info_hash_v2=str(ih.v2) if ih.has_v2() else None,
         magnet=lt.make_magnet_uri(ti),
         name=ti.name(),
-        total_size=ti.total_size(),
+        total_size=payload_size(ti.layout()),  # pad files left out
         num_files=sum(1 for i in range(ti.num_files())
                       if not ti.layout().file_flags(i) & lt.file_storage.flag_pad_file),
         num_pieces=ti.num_pieces(),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import re
+import sys
 from pathlib import Path
 
 import libtorrent as lt
@@ -25,8 +26,8 @@ _HEX40 = re.compile(r"^[0-9a-fA-F]{40}$")
 _B32 = re.compile(r"^[A-Za-z2-7]{32}$")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
-RESERVED_NAMES_RENAMED = True
-"""Names Windows reserves get a ``_`` (``CON`` -> ``CON_``)."""
+RESERVED_NAMES_RENAMED = sys.platform == "win32"
+"""Only Windows cannot have a file named ``CON``: elsewhere such names are kept."""
 _WINDOWS_RESERVED = {
     "con", "prn", "aux", "nul",
     *(f"com{i}" for i in range(1, 10)),
@@ -115,8 +116,9 @@ def check_file_paths(ti: lt.torrent_info | lt.file_storage, source: str) -> dict
 
     The renames undo what libtorrent 2.1 changes in names on load that every other
     client keeps (dropped joiners and bidi marks, case-only duplicates on Linux: see
-    :mod:`engine.torrents.names`). Names reserved on Windows (``CON``, ``NUL``...) get
-    a ``_``, which would otherwise break a copy of the download to a Windows share.
+    :mod:`engine.torrents.names`). On Windows only, names it reserves (``CON``,
+    ``NUL``...) get a ``_``; elsewhere they are ordinary names, kept as they are, so a
+    folder laid out by another client is found.
     Raises :class:`UnsafePathError` for anything that could escape.
     """
     if isinstance(ti, lt.file_storage):  # a layout alone: no info dictionary to go by
