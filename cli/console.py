@@ -58,8 +58,11 @@ class LazyConsole:
         return getattr(self.console, name)
 
 
-out = LazyConsole(stderr=False, soft_wrap=True, highlight=False)
-err = LazyConsole(stderr=True, highlight=False)
+# Text from outside (names, paths, messages, URLs) is never markup: both consoles parse
+# neither Rich markup nor ``:emoji:`` codes unless a call asks for markup itself, and
+# what comes from outside is given as ``rich.text.Text`` (see :func:`fail`, :func:`done`).
+out = LazyConsole(stderr=False, soft_wrap=True, highlight=False, markup=False, emoji=False)
+err = LazyConsole(stderr=True, highlight=False, markup=False, emoji=False)
 
 
 def line(text: str) -> None:
@@ -74,17 +77,17 @@ def print_json(value: Any) -> None:
     sys.stdout.flush()
 
 
-def printable(text: str) -> str:
-    """:func:`clean` text with Rich markup escaped, for strings printed with markup."""
-    from rich.markup import escape
-    return escape(clean(text))
-
-
 def fail(message: str, hint: str | None = None) -> None:
+    """An error panel on stderr; ``message`` (which quotes outside input) is cleaned and
+    shown as it is, never as markup or emoji codes."""
     from rich.panel import Panel
-    body = printable(message) if hint is None else f"{printable(message)}\n\n[dim]{hint}[/dim]"
+    from rich.text import Text
+    body = Text(clean(message))
+    if hint is not None:
+        body.append("\n\n")
+        body.append(hint, "dim")
     err.print(Panel(body, title="tidegate: error", title_align="left", border_style="red",
-                    expand=False), markup=True)
+                    expand=False))
 
 
 def note(message: str) -> None:
@@ -99,7 +102,8 @@ def done(word: str, text: str) -> None:
     """``word: text`` on stderr, the word in green on a terminal (``text`` is cleaned of
     control characters and printed as it is)."""
     if err.is_terminal:
-        err.print(f"[green]{word}[/green]: {printable(text)}", markup=True, highlight=False)
+        from rich.text import Text
+        err.print(Text.assemble((word, "green"), ": ", clean(text)), highlight=False)
     else:
         _plain(f"{word}: {clean(text)}")
 

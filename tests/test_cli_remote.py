@@ -14,9 +14,10 @@ from .conftest import make_payload, make_torrent
 from .daemon_util import TIDEGATE, DaemonProc, env_for, short_home
 
 
-def tg(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    r = subprocess.run(TIDEGATE + list(args), env=env_for(home), capture_output=True, text=True,
-                       timeout=60)
+def tg(home: Path, *args: str, ok: bool = True,
+       env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    r = subprocess.run(TIDEGATE + list(args), env=env_for(home) | (env or {}),
+                       capture_output=True, text=True, timeout=60)
     if ok:
         assert r.returncode == 0, f"tidegate {' '.join(args)}: {r.stderr}"
     return r

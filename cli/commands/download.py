@@ -17,8 +17,9 @@ from engine import Engine, Phase, Snapshot, TorrentState
 from engine import units as fmt
 from engine.events import TorrentErrored
 from engine.metainfo import request_for
+from engine.safetext import clean
 
-from ..console import done, err, fail, note, print_json, printable
+from ..console import done, err, fail, note, print_json
 from ..session import load_config, oneshot_engine, resolve_peer
 from .seed import show_seeding
 
@@ -97,7 +98,8 @@ def _watch(engine: Engine, tid: str, events: object, timeout: float,
         TimeRemainingColumn,
     )
 
-    columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+    # the description is the torrent's name: shown as it is, never as markup or emoji codes
+    columns = [TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(),
                TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[peers]}"),
                TimeRemainingColumn()]
     with Progress(*columns, console=err.console, transient=True,
@@ -105,7 +107,7 @@ def _watch(engine: Engine, tid: str, events: object, timeout: float,
         task = bar.add_task("metadata", total=None, rate="", peers="")
 
         def show(st: TorrentState) -> None:
-            bar.update(task, description=printable(st.name)[:40], total=st.wanted or None,
+            bar.update(task, description=clean(st.name)[:40], total=st.wanted or None,
                        completed=st.wanted_done, rate=fmt.rate(st.download_rate),
                        peers=f"{st.num_peers} peers")
 

@@ -69,7 +69,7 @@ def _serve(loaded: object, req: AddRequest, key: str, as_json: bool,
             print_json({"id": tid, "magnet": magnet or details.magnet, "port": port,
                         "name": details.torrent.name})
         else:
-            out.print(magnet or details.magnet)
+            out.print(magnet or details.magnet, markup=False)
             note(f"listening on port {port}; Ctrl-C stops")
         show_seeding(engine, tid, quiet=as_json)
     except KeyboardInterrupt:

@@ -91,6 +91,7 @@ def run_ls(args: argparse.Namespace) -> int:
         note("no torrents (add some with `tidegate add`)")
         return 0
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=None, pad_edge=False, header_style="bold")
     for col, justify in (("#", "right"), ("ID", "left"), ("Name", "left"), ("Size", "right"),
@@ -99,7 +100,7 @@ def run_ls(args: argparse.Namespace) -> int:
                          ("ETA", "right")):
         table.add_column(col, justify=justify, no_wrap=col != "Name")  # type: ignore[arg-type]
     for i, t in enumerate(torrents, 1):
-        table.add_row(str(i), t.id[:8], clean(t.name), fmt.size(t.total_size),
+        table.add_row(str(i), t.id[:8], Text(clean(t.name)), fmt.size(t.total_size),
                       f"{t.progress:.0%}", t.phase.value, fmt.rate(t.download_rate),
                       fmt.rate(t.upload_rate), f"{t.num_peers}({t.num_seeds})",
                       f"{t.ratio:.2f}", fmt.duration(t.eta))

@@ -436,7 +436,7 @@ class TorrentTable(DiskFaults):
         ti = t.handle.torrent_file()
         if ti is not None:
             try:
-                renames = inputs.check_file_paths(ti.layout(), t.id)
+                renames = inputs.check_file_paths(ti, t.id)
             except InputError as exc:
                 # Hostile metadata from a peer: stop before any byte is written.
                 t.handle.unset_flags(_TF.auto_managed)

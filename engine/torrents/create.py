@@ -22,6 +22,8 @@ import libtorrent as lt
 
 from ..errors import CancelledError, CreateError
 from ..requests import check_tracker_url
+from .describe import payload_size
+from .names import as_loaded
 
 Format = Literal["v1", "v2", "hybrid"]
 _FLAGS = {"v1": lt.create_torrent.v1_only, "v2": lt.create_torrent.v2_only, "hybrid": 0}
@@ -52,6 +54,7 @@ class Created:
     magnet: str
     name: str
     total_size: int
+    """The bytes of the files, pad files left out."""
     num_files: int
     num_pieces: int
     piece_size: int
@@ -127,7 +130,8 @@ def create_torrent(
     # A folder holding one file becomes a single-file torrent in v2 (the folder
     # name is dropped), so the data then lives inside ``root`` itself.
     first = ti.layout().file_path(0)
-    save_path = root.parent if first.split("/")[0] == root.name and \
+    # (libtorrent's name for the folder: it drops joiners and bidi marks, names.py)
+    save_path = root.parent if first.split("/")[0] == as_loaded(root.name) and \
         (root.is_file() or "/" in first) else root
     return Created(
         data=data,
@@ -135,7 +139,7 @@ def create_torrent(
         info_hash_v2=str(ih.v2) if ih.has_v2() else None,
         magnet=lt.make_magnet_uri(ti),
         name=ti.name(),
-        total_size=ti.total_size(),
+        total_size=payload_size(ti.layout()),  # pad files left out
         num_files=sum(1 for i in range(ti.num_files())
                       if not ti.layout().file_flags(i) & lt.file_storage.flag_pad_file),
         num_pieces=ti.num_pieces(),

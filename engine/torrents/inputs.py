@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import base64
 import re
+import sys
 from pathlib import Path
 
 import libtorrent as lt
 
 from ..config import LimitsConfig
 from ..errors import BadMagnetError, BadTorrentError, UnsafePathError
+from .names import written_paths
 from .text import clean_magnet, clean_metainfo, read_text
 
 MAX_MAGNET_LENGTH = 16 * 1024
@@ -24,6 +26,8 @@ _HEX40 = re.compile(r"^[0-9a-fA-F]{40}$")
 _B32 = re.compile(r"^[A-Za-z2-7]{32}$")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+RESERVED_NAMES_RENAMED = sys.platform == "win32"
+"""Only Windows cannot have a file named ``CON``: elsewhere such names are kept."""
 _WINDOWS_RESERVED = {
     "con", "prn", "aux", "nul",
     *(f"com{i}" for i in range(1, 10)),
@@ -101,8 +105,7 @@ def parse_torrent(data: bytes, source: str, limits: LimitsConfig) -> lt.add_torr
         ti = atp.ti
         if ti is None or not ti.is_valid():
             raise BadTorrentError(source, "malformed torrent: no valid info dictionary")
-        files = ti.layout()
-    renamed = check_file_paths(files, source)
+    renamed = check_file_paths(ti, source)
     if renamed:
         atp.renamed_files = renamed
     return atp
@@ -128,14 +131,21 @@ def _text_readable(atp: lt.add_torrent_params) -> bool:
     return True
 
 
-def check_file_paths(files: lt.file_storage, source: str) -> dict[int, str]:
-    """Verify every file stays inside the torrent's folder.
+def check_file_paths(ti: lt.torrent_info | lt.file_storage, source: str) -> dict[int, str]:
+    """Verify every file stays inside the torrent's folder, and give the renames that
+    make each file be written under its own name.
 
-    Returns renames for names that are reserved on Windows (``CON``, ``NUL``...),
-    which would otherwise break a copy of the download to a Windows share.
+    The renames undo what libtorrent 2.1 changes in names on load that every other
+    client keeps (dropped joiners and bidi marks, case-only duplicates on Linux: see
+    :mod:`engine.torrents.names`). On Windows only, names it reserves (``CON``,
+    ``NUL``...) get a ``_``; elsewhere they are ordinary names, kept as they are, so a
+    folder laid out by another client is found.
     Raises :class:`UnsafePathError` for anything that could escape.
     """
-    renames: dict[int, str] = {}
+    if isinstance(ti, lt.file_storage):  # a layout alone: no info dictionary to go by
+        files, renames = ti, {}
+    else:
+        files, renames = ti.layout(), written_paths(ti)
     for i in range(files.num_files()):
         flags = files.file_flags(i)
         if flags & lt.file_storage.flag_pad_file:
@@ -146,10 +156,14 @@ def check_file_paths(files: lt.file_storage, source: str) -> dict[int, str]:
             # libtorrent gives the target relative to the save path
             target = read_text(lambda i=i: files.symlink(i))  # type: ignore[misc]
             _check_relative(target or raw, source, f"symlink target of file {i}")
-        parts = raw.replace("\\", "/").split("/")
-        fixed = [_unreserve(p) for p in parts]
-        if fixed != parts:
-            renames[i] = "/".join(fixed)
+        if i in renames:
+            _check_relative(renames[i], source, f"file {i}")
+        if RESERVED_NAMES_RENAMED:
+            path = renames.get(i, raw)
+            parts = path.replace("\\", "/").split("/")
+            fixed = [_unreserve(p) for p in parts]
+            if fixed != parts:
+                renames[i] = "/".join(fixed)
     return renames
 
 

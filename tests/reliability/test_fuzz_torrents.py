@@ -123,7 +123,7 @@ def _torrent(target: Target, data: bytes) -> None:
     atp = target.run(inputs.parse_torrent, data, "fuzz.torrent", LIMITS)
     if atp is not None:  # accepted: every file is inside the download folder
         assert atp.ti is not None and atp.ti.num_files() <= LIMITS.max_files
-        inputs.check_file_paths(atp.ti.layout(), "again")
+        inputs.check_file_paths(atp.ti, "again")
 
 
 @pytest.mark.parametrize("kind, scale", [("mutated", 0.6), ("structured", 0.3),
