@@ -302,7 +302,10 @@ class RemoteEngine(RemoteCommands):
     def _send_raw(self, dealer: zmq.Socket, rid: int, cmd: str,
                   args: dict[str, Any]) -> Exception | None:
         """Send one request; an exception for the caller, :data:`_FULL`, or None when sent."""
-        frames = p.encode_request(rid, cmd, args)
+        try:
+            frames = p.encode_request(rid, cmd, args)
+        except (OverflowError, TypeError, ValueError) as exc:  # an int past 64 bits
+            return ProtocolError(f"{cmd}: an argument cannot be sent: {exc}", "bad_args")
         if len(frames[1]) > self.max_message_size:
             return ProtocolError(f"{cmd}: request of {len(frames[1])} bytes exceeds the limit "
                                  f"of {self.max_message_size} bytes", "too_large")
