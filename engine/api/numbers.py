@@ -71,13 +71,15 @@ def numeric_fields(args_type: type[msgspec.Struct]) -> list[NumericField]:
 
 
 _INDEX = re.compile(r"\[\d+\]")
+_OUT_OF_RANGE = re.compile(r"Expected `(int|float)` [<>]=? ")
 
 
 def allowed_range(args_type: type[msgspec.Struct], message: str) -> str:
-    """`` (allowed: ...)`` for the numeric argument a decoder error names, else ``""``."""
+    """`` (allowed: ...)`` when a decoder error is a number out of its declared range,
+    else ``""``."""
     match = re.search(r"(`key` in )?`(args[^`]*)`", message)
-    if match is None or "Expected `int`" not in message and "Expected `float`" not in message:
-        return ""
+    if match is None or not _OUT_OF_RANGE.search(message):
+        return ""  # not a number out of its range (a wrong type is another error)
     path = ("key in " if match.group(1) else "") + _INDEX.sub("[...]", match.group(2))
     for field in _fields(args_type):
         if field.path == path:

@@ -474,9 +474,13 @@ def parse_request(frames: list[bytes], max_size: int) -> Decoded | Reply:
     try:
         args = _decode_args(args_type, _as_map(req.args))
     except msgspec.ValidationError as exc:
-        message = _args_path(exc)
-        return protocol_error("bad_args", f"{req.cmd}: {shorten(message, 300)}"
-                                          f"{allowed_range(args_type, message)}", req.id)
+        message = f"{req.cmd}: {shorten(_args_path(exc), 300)}"
+        allowed = allowed_range(args_type, message)
+        if allowed:
+            # a number out of its range: the InputError the in-process engine raises
+            return Reply(req.id, False, error=ErrorBody(
+                "bad_input", message + allowed, {"reason": message + allowed}))
+        return protocol_error("bad_args", message, req.id)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         return protocol_error("bad_request", f"request body is not a valid msgpack request "
                                              f"{{id, cmd, args}}: {shorten(str(exc), 300)}",
