@@ -29,6 +29,7 @@ from .board import StateBoard
 from .channel import CommandChannel
 from .config import Config, LoadedConfig
 from .config import load as load_config
+from .config import validate as validate_config
 from .errors import EngineError, EngineStoppedError, InputError, TidegateError
 from .events import Event, EventStream, Log
 from .lockfile import PidLock
@@ -135,6 +136,12 @@ class Engine(SiteCommands):
         if self._startup_error is not None:
             self._release_lock()
             raise self._startup_error
+        if self.crash is not None:
+            # never return a started engine whose thread is already dead (a setting
+            # libtorrent refused): the caller (the daemon) fails instead of serving it
+            self._thread.join(5.0)
+            self._release_lock()
+            raise EngineError(f"the engine failed to start: {self.crash!r}")
         if self._sites is not None:
             try:
                 self._sites.start()
@@ -391,7 +398,8 @@ class Engine(SiteCommands):
 
     def apply_config(self, config: Config) -> Future[None]:
         """Apply a new configuration live (what libtorrent allows without restart)."""
-        return self._call(lambda: self._apply_config(config))
+        return self._checked(lambda: validate_config(config),
+                             lambda: self._apply_config(config))
 
     def dht_put(self, seed: bytes, public: bytes, salt: bytes, value: bytes,
                 timeout: float = 30.0) -> Future[int]:
