@@ -8,6 +8,7 @@ errors that name the key path and the file. Nothing is read at import time.
 from __future__ import annotations
 
 import ipaddress
+import math
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -311,27 +312,44 @@ def _is_loopback(value: str) -> bool:
         return False
 
 
+INT_MAX = 2**31 - 1
+"""libtorrent's settings are 32-bit ints: a larger value wraps silently (a connection limit
+of 2**31 became -2147483648) or kills the engine thread at start (OverflowError)."""
+DAY = 86400.0
+YEAR = 365 * DAY
+
+
+def _between(lo: float, hi: float, unit: str = "") -> tuple[Any, str]:
+    return (lambda v: lo <= v <= hi), f"must be between {lo:g} and {hi:g}{unit}"
+
+
 _CHECKS: list[tuple[str, Any, str]] = [
-    ("network.connections_limit", lambda v: v >= 2, "must be at least 2"),
+    ("network.connections_limit", *_between(2, 1_000_000)),
     ("rates.download", lambda v: 0 <= v < 2**31, "must be 0 (unlimited) to 2147483647"),
     ("rates.upload", lambda v: 0 <= v < 2**31, "must be 0 (unlimited) to 2147483647"),
-    ("queue.active_downloads", lambda v: v >= -1, "must be -1 (unlimited) or more"),
-    ("queue.active_seeds", lambda v: v >= -1, "must be -1 (unlimited) or more"),
-    ("queue.active_limit", lambda v: v >= -1, "must be -1 (unlimited) or more"),
-    ("seeding.ratio_limit", lambda v: v >= 0, "must be >= 0 (0 disables it)"),
-    ("seeding.seed_time_limit", lambda v: v >= 0, "must be >= 0 (0 disables it)"),
+    ("queue.active_downloads", lambda v: -1 <= v <= INT_MAX,
+     "must be -1 (unlimited) to 2147483647"),
+    ("queue.active_seeds", lambda v: -1 <= v <= INT_MAX, "must be -1 (unlimited) to 2147483647"),
+    ("queue.active_limit", lambda v: -1 <= v <= INT_MAX, "must be -1 (unlimited) to 2147483647"),
+    ("seeding.ratio_limit", lambda v: 0 <= v <= 1_000_000,
+     "must be 0 (no limit) to 1000000"),
+    ("seeding.seed_time_limit", lambda v: 0 <= v <= INT_MAX,
+     "must be 0 (no limit) to 2147483647 seconds"),
     ("proxy.port", lambda v: 0 <= v <= 65535, "must be a port number (0-65535)"),
     ("storage.hashing_threads", lambda v: 1 <= v <= 64, "must be between 1 and 64"),
     ("performance.max_queued_disk_kib", lambda v: 256 <= v <= 4 * 1024 * 1024,
      "must be between 256 and 4194304"),
-    ("storage.resume_save_interval", lambda v: v >= 1, "must be at least 1 second"),
-    ("storage.counters_save_interval", lambda v: v >= 1, "must be at least 1 second"),
-    ("storage.disk_retry_interval", lambda v: v >= 1, "must be at least 1 second"),
-    ("limits.max_torrent_file_size", lambda v: v >= 1024, "must be at least 1024 bytes"),
-    ("limits.max_files", lambda v: v >= 1, "must be at least 1"),
-    ("limits.max_pieces", lambda v: v >= 1, "must be at least 1"),
-    ("limits.max_decode_tokens", lambda v: v >= 1000, "must be at least 1000"),
-    ("limits.max_decode_depth", lambda v: v >= 10, "must be at least 10"),
+    ("performance.send_buffer_watermark_kib", *_between(16, 1024 * 1024, " KiB")),
+    ("performance.send_buffer_low_watermark_kib", *_between(0, 1024 * 1024, " KiB")),
+    ("performance.send_buffer_watermark_factor", *_between(1, 10_000, " percent")),
+    ("storage.resume_save_interval", *_between(1, YEAR, " seconds")),
+    ("storage.counters_save_interval", *_between(1, YEAR, " seconds")),
+    ("storage.disk_retry_interval", *_between(1, YEAR, " seconds")),
+    ("limits.max_torrent_file_size", *_between(1024, 2**29, " bytes")),
+    ("limits.max_files", *_between(1, 10_000_000)),
+    ("limits.max_pieces", *_between(1, 2**28)),
+    ("limits.max_decode_tokens", *_between(1000, 2**30)),
+    ("limits.max_decode_depth", *_between(10, 10_000)),
     ("engine.snapshot_hz", lambda v: 0.2 <= v <= 60, "must be between 0.2 and 60"),
     ("engine.stop_timeout", lambda v: 0 < v <= 600, "must be between 0 and 600 seconds"),
     ("engine.tick_interval_ms", lambda v: 10 <= v <= 1000, "must be between 10 and 1000"),
@@ -382,6 +400,9 @@ def validate(cfg: Config, *, path: str | None = None) -> Config:
     """Check value ranges that types alone cannot express."""
     for key, ok, why in _CHECKS:
         value = _get(cfg, key)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{key} = {value!r} must be a finite number; it {why}",
+                              path=path, key=key)
         if not ok(value):
             raise ConfigError(f"{key} = {shorten(repr(value), 80)} {why}", path=path,
                               key=key)

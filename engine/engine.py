@@ -29,10 +29,19 @@ from .board import StateBoard
 from .channel import CommandChannel
 from .config import Config, LoadedConfig
 from .config import load as load_config
-from .errors import EngineError, EngineStoppedError, TidegateError
+from .config import validate as validate_config
+from .errors import EngineError, EngineStoppedError, InputError, TidegateError
 from .events import Event, EventStream, Log
 from .lockfile import PidLock
-from .requests import AddRequest, check_rate
+from .requests import (
+    AddRequest,
+    check_add_numbers,
+    check_index,
+    check_priority,
+    check_rate,
+    check_ratio,
+    check_seed_time,
+)
 from .site_commands import SiteCommands
 from .state import (
     SiteState,
@@ -127,6 +136,12 @@ class Engine(SiteCommands):
         if self._startup_error is not None:
             self._release_lock()
             raise self._startup_error
+        if self.crash is not None:
+            # never return a started engine whose thread is already dead (a setting
+            # libtorrent refused): the caller (the daemon) fails instead of serving it
+            self._thread.join(5.0)
+            self._release_lock()
+            raise EngineError(f"the engine failed to start: {self.crash!r}")
         if self._sites is not None:
             try:
                 self._sites.start()
@@ -243,13 +258,27 @@ class Engine(SiteCommands):
             return fut
         return self._channel.post(fn, *args)
 
+    def _checked(self, check: Callable[[], object], fn: Callable[..., Any],
+                 *args: Any) -> Future[Any]:
+        """:meth:`_call`, once ``check()`` passed: a number the engine cannot keep (NaN,
+        infinite, out of range) is refused when given, naming the argument and its range,
+        never discovered later (in the resume file at the next start)."""
+        try:
+            check()
+        except TidegateError as exc:
+            fut: Future[Any] = Future()
+            fut.set_exception(exc)
+            return fut
+        return self._call(fn, *args)
+
     def _m(self) -> TorrentManager:
         assert self._manager is not None
         return self._manager
 
     def add(self, request: AddRequest) -> Future[str]:
         """Add a torrent; resolves to its id once libtorrent has it."""
-        return self._call(lambda fut: self._m().add(request, fut), _DEFERRED)
+        return self._checked(lambda: check_add_numbers(request),
+                             lambda fut: self._m().add(request, fut), _DEFERRED)
 
     def pause(self, torrent_id: str) -> Future[None]:
         return self._call(lambda fut: self._m().pause(torrent_id, fut), _DEFERRED)
@@ -274,30 +303,40 @@ class Engine(SiteCommands):
     def set_limits(self, torrent_id: str, down: int | None = None,
                    up: int | None = None) -> Future[None]:
         """Per-torrent rate limits in bytes/s (0 is unlimited, None leaves it)."""
-        return self._call(lambda fut: self._m().set_limits(torrent_id, down, up, fut), _DEFERRED)
+        return self._checked(lambda: _each_rate(down, up, "down", "up"),
+                             lambda fut: self._m().set_limits(torrent_id, down, up, fut),
+                             _DEFERRED)
 
     def set_global_limits(self, down: int | None = None, up: int | None = None) -> Future[None]:
         def apply() -> None:
-            for value, what in ((down, "global download limit"), (up, "global upload limit")):
-                if value is not None:
-                    check_rate(value, what)
             rates = self.config.rates
             new = msgspec.structs.replace(
                 rates, download=rates.download if down is None else down,
                 upload=rates.upload if up is None else up)
             self._apply_config(msgspec.structs.replace(self.config, rates=new))
-        return self._call(apply)
+        return self._checked(lambda: _each_rate(down, up, "down", "up"), apply)
 
     def set_share_limits(self, torrent_id: str, ratio: float | None = None,
                          seed_time: int | None = None) -> Future[None]:
         """Per-torrent ratio / seed-time (s) limits; -1 follows the config, 0 disables."""
-        return self._call(lambda fut: self._m().set_share_limits(torrent_id, ratio, seed_time,
-                                                                 fut), _DEFERRED)
+        def check() -> None:
+            if ratio is not None:
+                check_ratio(ratio, "ratio")
+            if seed_time is not None:
+                check_seed_time(seed_time, "seed_time")
+        return self._checked(check, lambda fut: self._m().set_share_limits(
+            torrent_id, ratio, seed_time, fut), _DEFERRED)
 
     def set_file_priorities(self, torrent_id: str, priorities: dict[int, int]) -> Future[None]:
         """Set priorities (0 skip .. 7 high) for the given file indexes."""
-        return self._call(lambda fut: self._m().set_file_priorities(torrent_id, dict(priorities),
-                                                                    fut), _DEFERRED)
+        chosen = dict(priorities)
+
+        def check() -> None:
+            for index, prio in chosen.items():
+                check_index(index, "file index")
+                check_priority(prio, f"file {index}")
+        return self._checked(check, lambda fut: self._m().set_file_priorities(
+            torrent_id, chosen, fut), _DEFERRED)
 
     def set_sequential(self, torrent_id: str, on: bool) -> Future[None]:
         return self._call(lambda fut: self._m().set_sequential(torrent_id, on, fut), _DEFERRED)
@@ -339,7 +378,15 @@ class Engine(SiteCommands):
             m.pieces.read(torrent_id, handle, piece, deadline_ms, fut)
             if ahead:
                 m.pieces.prefetch(handle, ahead, deadline_ms + 500, 200)
-        return self._call(read, _DEFERRED)
+
+        def check() -> None:
+            check_index(piece, "piece")
+            for p in ahead:
+                check_index(p, "prefetch piece")
+            if not _is_int(deadline_ms) or not 0 <= deadline_ms <= MAX_DEADLINE_MS:
+                raise InputError(repr(deadline_ms), f"deadline_ms must be 0 to "
+                                                    f"{MAX_DEADLINE_MS}")
+        return self._checked(check, read, _DEFERRED)
 
     def save_resume_data(self) -> Future[None]:
         """Resolve once resume data of every torrent is on disk."""
@@ -351,18 +398,21 @@ class Engine(SiteCommands):
 
     def apply_config(self, config: Config) -> Future[None]:
         """Apply a new configuration live (what libtorrent allows without restart)."""
-        return self._call(lambda: self._apply_config(config))
+        return self._checked(lambda: validate_config(config),
+                             lambda: self._apply_config(config))
 
     def dht_put(self, seed: bytes, public: bytes, salt: bytes, value: bytes,
                 timeout: float = 30.0) -> Future[int]:
         """Put a BEP 44 mutable item signed with the ed25519 ``seed``; resolves to the
         number of nodes that stored it."""
-        return self._call(lambda fut: self._m().dht.put(seed, public, salt, value, timeout,
-                                                        fut), _DEFERRED)
+        return self._checked(lambda: check_timeout(timeout),
+                             lambda fut: self._m().dht.put(seed, public, salt, value, timeout,
+                                                           fut), _DEFERRED)
 
     def dht_get(self, public: bytes, salt: bytes, timeout: float = 30.0) -> Future[list[bytes]]:
         """The values of a BEP 44 mutable item found in the DHT (maybe none)."""
-        return self._call(lambda fut: self._m().dht.get(public, salt, timeout, fut), _DEFERRED)
+        return self._checked(lambda: check_timeout(timeout),
+                             lambda fut: self._m().dht.get(public, salt, timeout, fut), _DEFERRED)
 
     def add_dht_node(self, host: str, port: int) -> Future[None]:
         """Add a node to the DHT routing table (a private DHT's bootstrap). Like the
@@ -372,7 +422,11 @@ class Engine(SiteCommands):
         def add() -> None:
             self._dht_pinned.append((host, port))
             self._m().ses.add_dht_node((host, port))
-        return self._call(add)
+
+        def check() -> None:
+            if not _is_int(port) or not 1 <= port <= 65535:
+                raise InputError(repr(port), "port must be 1 to 65535")
+        return self._checked(check, add)
 
     def _repin_dht(self, m: TorrentManager) -> None:
         if self._dht_pinned and m.stats.dht_nodes < len(self._dht_pinned):
@@ -582,6 +636,29 @@ class Engine(SiteCommands):
                                                   "save resume data before the stop timeout"))
         self._resolve_save_waiters(m)
         self._publish(m)
+
+
+MAX_DEADLINE_MS = 3_600_000
+"""Longest piece deadline a read may ask for (an hour)."""
+MAX_TIMEOUT = 3600.0
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _each_rate(down: int | None, up: int | None, down_name: str, up_name: str) -> None:
+    for value, what in ((down, down_name), (up, up_name)):
+        if value is not None:
+            check_rate(value, what)
+
+
+def check_timeout(value: float) -> float:
+    """A finite timeout in seconds, more than 0 and at most :data:`MAX_TIMEOUT`."""
+    if not (_is_int(value) or isinstance(value, float)) or not 0 < value <= MAX_TIMEOUT:
+        raise InputError(repr(value), f"timeout must be more than 0 and at most "
+                                      f"{MAX_TIMEOUT:g} seconds")
+    return value
 
 
 class _Deferred:

@@ -20,6 +20,29 @@ MAX_FILES = 1_000_000
 """Most file priorities one request may carry."""
 
 
+MAX_RATE = 2**31 - 1
+"""Largest rate limit libtorrent accepts, bytes/s (its limits are 32-bit ints)."""
+MAX_RATIO = 1_000_000.0
+"""Largest share-ratio limit (a finite number the resume file's JSON can hold)."""
+MAX_SEED_TIME = 2**31 - 1
+"""Largest seed-time limit, seconds (about 68 years)."""
+MAX_PRIORITY = 7
+MAX_FILE_INDEX = 2**31 - 1
+"""libtorrent's file and piece indexes are 32-bit ints."""
+
+Rate = Annotated[int, msgspec.Meta(ge=0, le=MAX_RATE)]
+"""Bytes/s; 0 is unlimited."""
+Ratio = Annotated[float, msgspec.Meta(ge=-1, le=MAX_RATIO)]
+"""-1 follows the config, 0 disables, else the ratio."""
+SeedTime = Annotated[int, msgspec.Meta(ge=-1, le=MAX_SEED_TIME)]
+"""Seconds; -1 follows the config, 0 disables."""
+Priority = Annotated[int, msgspec.Meta(ge=0, le=MAX_PRIORITY)]
+FileIndex = Annotated[int, msgspec.Meta(ge=0, le=MAX_FILE_INDEX)]
+"""The wire types of every number a command takes: a decoder refuses anything else (NaN
+and infinities included), naming the argument; the ``check_*`` functions below say the
+same for in-process callers, and the engine thread checks again."""
+
+
 class AddRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """What to add and how."""
 
@@ -33,7 +56,8 @@ class AddRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """Download folder; the configured default when None."""
     paused: bool = False
     sequential: bool = False
-    file_priorities: Annotated[tuple[int, ...], msgspec.Meta(max_length=MAX_FILES)] | None = None
+    file_priorities: Annotated[tuple[Priority, ...], msgspec.Meta(max_length=MAX_FILES)] | None \
+        = None
     """One priority (0-7) per file, in the torrent's file order."""
     metadata_first: bool = False
     """Fetch metadata but no payload until files are chosen and ``resume`` is called."""
@@ -44,10 +68,10 @@ class AddRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """``ip:port`` or ``[ipv6]:port`` peers to connect to right away."""
     web_seeds: Annotated[tuple[str, ...], msgspec.Meta(max_length=MAX_URLS)] = ()
     """BEP 19 web seeds (``http://`` or ``https://`` URLs) to download from as well."""
-    download_limit: int = 0
-    upload_limit: int = 0
-    ratio_limit: float = -1.0
-    seed_time_limit: int = -1
+    download_limit: Rate = 0
+    upload_limit: Rate = 0
+    ratio_limit: Ratio = -1.0
+    seed_time_limit: SeedTime = -1
 
 
 def parse_peer(text: str) -> tuple[str, int]:
@@ -86,26 +110,63 @@ def check_web_seed(url: str) -> str:
     return u
 
 
-MAX_RATE = 2**31 - 1
-"""Largest rate limit libtorrent accepts, bytes/s (its limits are 32-bit ints)."""
+RANGES: dict[str, str] = {
+    "rate": f"0 (unlimited) to {MAX_RATE} bytes/s",
+    "ratio": f"-1 (global default), 0 (none) or a ratio up to {MAX_RATIO:.0f}",
+    "seed_time": f"-1 (global default), 0 (none) or seconds up to {MAX_SEED_TIME}",
+    "priority": f"0 (skip) to {MAX_PRIORITY} (highest)",
+}
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_rate(value: int, what: str) -> int:
     """A rate limit in bytes/s: 0 (unlimited) up to :data:`MAX_RATE`."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RATE:
-        raise InputError(str(value), f"{what} must be 0 (unlimited) or a bytes/s value up to "
-                                     f"{MAX_RATE}")
+    if not _is_int(value) or not 0 <= value <= MAX_RATE:
+        raise InputError(_shown(value), f"{what} must be {RANGES['rate']}")
     return value
 
 
-def check_share_limit(value: float, what: str) -> float:
-    """A ratio or seed-time limit: -1 (the global default), 0 (none) or more."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= -1:
-        raise InputError(str(value), f"{what} must be -1 (global default), 0 (none) or more")
+def check_ratio(value: float, what: str = "ratio limit") -> float:
+    """A share-ratio limit: a finite number from -1 up to :data:`MAX_RATIO`."""
+    if not (_is_int(value) or isinstance(value, float)) or not -1 <= value <= MAX_RATIO:
+        raise InputError(_shown(value), f"{what} must be {RANGES['ratio']}")
+    return float(value)
+
+
+def check_seed_time(value: int, what: str = "seed time limit") -> int:
+    """A seed-time limit in whole seconds: -1 up to :data:`MAX_SEED_TIME`."""
+    if not _is_int(value) or not -1 <= value <= MAX_SEED_TIME:
+        raise InputError(_shown(value), f"{what} must be {RANGES['seed_time']}")
     return value
 
 
 def check_priority(value: int, where: str) -> int:
-    if not isinstance(value, int) or not 0 <= value <= 7:
-        raise InputError(where, f"priority {value!r} is not between 0 (skip) and 7 (highest)")
+    if not _is_int(value) or not 0 <= value <= MAX_PRIORITY:
+        raise InputError(where, f"priority {_shown(value)} must be {RANGES['priority']}")
     return value
+
+
+def check_index(value: int, what: str) -> int:
+    """A file or piece index: 0 up to :data:`MAX_FILE_INDEX` (the torrent's own count is
+    checked where the torrent is known)."""
+    if not _is_int(value) or not 0 <= value <= MAX_FILE_INDEX:
+        raise InputError(_shown(value), f"{what} must be an index from 0 to {MAX_FILE_INDEX}")
+    return value
+
+
+def check_add_numbers(req: AddRequest) -> None:
+    """Every number of an :class:`AddRequest`, before anything else is done with it."""
+    check_rate(req.download_limit, "download_limit")
+    check_rate(req.upload_limit, "upload_limit")
+    check_ratio(req.ratio_limit, "ratio_limit")
+    check_seed_time(req.seed_time_limit, "seed_time_limit")
+    for i, prio in enumerate(req.file_priorities or ()):
+        check_priority(prio, f"file_priorities[{i}]")
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -9,6 +9,7 @@ docs/api.md is the written form of what these tests pin down.
 from __future__ import annotations
 
 import random
+import types
 import typing
 from types import MappingProxyType
 from typing import Any
@@ -302,11 +303,20 @@ WRONG_BY_TYPE: dict[str, list[Any]] = {
 }
 
 
+def _plain(t: Any) -> str:
+    """The type without its bounds (sizes, numeric ranges): the type is what counts."""
+    origin = typing.get_origin(t)
+    if origin is typing.Annotated:
+        return _plain(typing.get_args(t)[0])
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_plain(a) for a in typing.get_args(t))
+    if origin is not None:
+        return f"{origin.__name__}[{', '.join(_plain(a) for a in typing.get_args(t))}]"
+    return "None" if t is type(None) else str(t.__name__)
+
+
 def _type_name(field: msgspec.structs.FieldInfo) -> str:
-    t = field.type
-    if typing.get_origin(t) is typing.Annotated:  # a size bound: the type is what counts
-        t = typing.get_args(t)[0]
-    return t.__name__ if isinstance(t, type) and not getattr(t, "__args__", None) else str(t)
+    return _plain(field.type)
 
 
 WRONG_CASES = [(cmd, f.name, value)

@@ -54,10 +54,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_connect_options(pr)
     pr.set_defaults(run=run_prio)
 
-    lim = sub.add_parser("limit", help="rate limits of one torrent, or global without ID")
+    lim = sub.add_parser("limit", help="rate and share limits of one torrent, or global rate "
+                                       "limits without ID")
     lim.add_argument("id", nargs="?", metavar="ID")
     lim.add_argument("--down", metavar="RATE", help="e.g. 500K, 2M; 0 is unlimited")
     lim.add_argument("--up", metavar="RATE", help="e.g. 500K, 2M; 0 is unlimited")
+    lim.add_argument("--ratio", metavar="RATIO",
+                     help="stop seeding at this share ratio; 0 never, -1 the config's")
+    lim.add_argument("--seed-time", metavar="SECONDS",
+                     help="stop seeding after this long; 0 never, -1 the config's")
     add_connect_options(lim)
     lim.set_defaults(run=run_limit)
 
@@ -142,8 +147,16 @@ def run_prio(args: argparse.Namespace) -> int:
 def run_limit(args: argparse.Namespace) -> int:
     down = _rate(args.down, "--down") if args.down is not None else None
     up = _rate(args.up, "--up") if args.up is not None else None
-    if down is None and up is None:
-        raise InputError("limit", "give --down RATE and/or --up RATE (0 is unlimited)")
+    # the engine checks the range (and refuses NaN and infinities); this only reads numbers
+    ratio = _number(args.ratio, "--ratio", float) if args.ratio is not None else None
+    seed_time = _number(args.seed_time, "--seed-time", int) if args.seed_time is not None \
+        else None
+    share = ratio is not None or seed_time is not None
+    if down is None and up is None and not share:
+        raise InputError("limit", "give --down RATE, --up RATE (0 is unlimited), --ratio or "
+                                  "--seed-time")
+    if share and args.id is None:
+        raise InputError("limit", "--ratio and --seed-time need a torrent ID")
     client = connect(args)
     try:
         if args.id is None:
@@ -151,14 +164,27 @@ def run_limit(args: argparse.Namespace) -> int:
             what = "global"
         else:
             tid = resolve(client.snapshot, args.id)
-            client.set_limits(tid, down, up).result()
+            if down is not None or up is not None:
+                client.set_limits(tid, down, up).result()
+            if share:
+                client.set_share_limits(tid, ratio, seed_time).result()
             what = tid[:8]
     finally:
         client.stop()
-    shown = ", ".join(f"{k} {fmt.rate(v) if v else 'unlimited'}"
-                      for k, v in (("down", down), ("up", up)) if v is not None)
-    note(f"{what} limits: {shown}")
+    shown = [f"{k} {fmt.rate(v) if v else 'unlimited'}"
+             for k, v in (("down", down), ("up", up)) if v is not None]
+    shown += [f"{k} {v:g}" for k, v in (("ratio", ratio), ("seed time", seed_time))
+              if v is not None]
+    note(f"{what} limits: {', '.join(shown)}")
     return 0
+
+
+def _number(text: str, flag: str, kind: type[int] | type[float]) -> Any:
+    try:
+        return kind(text.strip())
+    except ValueError:
+        raise InputError(f"{flag} {text}", f"not {'a whole' if kind is int else 'a'} "
+                                           "number") from None
 
 
 def _rate(text: str, flag: str) -> int:

@@ -52,10 +52,13 @@ PROBE_INTERVAL = 0.5
 """Seconds between ``hello`` attempts while disconnected."""
 MAX_BUFFERED = 64
 """Deltas kept while a resync is in flight."""
-MAX_PENDING = 256
-"""Requests in flight at once; more wait in the client. Kept well under the sockets'
-high-water mark of 1000 (libzmq counts frames, and a reply is 2-3), so the daemon never has
-to drop a reply to us for a full queue; the daemon answers ``busy`` past 4096 overall."""
+MAX_PENDING = 64
+"""Requests in flight at once; more wait in the client. The daemon answers ``busy`` past
+64 per client (``server.MAX_INFLIGHT_PER_CLIENT``) and 4096 overall; well under the
+sockets' high-water mark of 1000 frames, so the daemon never drops a reply to us."""
+MAX_PENDING_BYTES = 1024 * 1024
+"""Request bytes in flight at once (one request of any size always goes): the daemon's
+``MAX_INFLIGHT_BYTES_PER_CLIENT``."""
 
 Outgoing = tuple[int, str, dict[str, Any], "Future[Any]", float, float]
 """``(id, command, args, future, timeout, queued_at)``: a request not yet sent."""
@@ -108,6 +111,9 @@ class RemoteEngine(RemoteCommands):
         self._thread: threading.Thread | None = None
         # owned by the client thread only:
         self._pending: dict[int, tuple[str, Future[Any], float]] = {}
+        self._sizes: dict[int, int] = {}
+        """Request bytes of each pending request (``_pending_bytes`` is their sum)."""
+        self._pending_bytes = 0
         self._internal: dict[int, tuple[str, float]] = {}
         self._poller = zmq.Poller()
         self._blocked = False
@@ -299,19 +305,29 @@ class RemoteEngine(RemoteCommands):
                            zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL):
                 self._auth_failed = True
 
-    def _send_raw(self, dealer: zmq.Socket, rid: int, cmd: str,
-                  args: dict[str, Any]) -> Exception | None:
-        """Send one request; an exception for the caller, :data:`_FULL`, or None when sent."""
-        frames = p.encode_request(rid, cmd, args)
+    def _send_raw(self, dealer: zmq.Socket, rid: int, cmd: str, args: dict[str, Any],
+                  counted: bool = False) -> Exception | None:
+        """Send one request; an exception for the caller, :data:`_FULL`, or None when sent.
+        ``counted``: a command the daemon counts against this client's bytes in flight."""
+        try:
+            frames = p.encode_request(rid, cmd, args)
+        except (OverflowError, TypeError, ValueError) as exc:  # an int past 64 bits
+            return ProtocolError(f"{cmd}: an argument cannot be sent: {exc}", "bad_args")
         if len(frames[1]) > self.max_message_size:
             return ProtocolError(f"{cmd}: request of {len(frames[1])} bytes exceeds the limit "
                                  f"of {self.max_message_size} bytes", "too_large")
+        size = len(frames[1])
+        if counted and self._pending and self._pending_bytes + size > MAX_PENDING_BYTES:
+            return _WAIT_REPLY
         try:
             dealer.send_multipart(frames, zmq.NOBLOCK)
         except zmq.Again:
             # No connection (IMMEDIATE), or the queue to a busy daemon is full.
             return _FULL if self._connected else DaemonUnavailableError(
                 self._unavailable("now"))
+        if counted:
+            self._sizes[rid] = size
+            self._pending_bytes += size
         return None
 
     def _send_out(self, dealer: zmq.Socket) -> None:
@@ -327,14 +343,14 @@ class RemoteEngine(RemoteCommands):
                     f"`{cmd}` could not be sent within {timeout:g} s: the daemon at "
                     f"{self.endpoint} is not reading"))
                 continue
-            outcome = (_FULL if len(self._pending) >= MAX_PENDING
-                       else self._send_raw(dealer, rid, cmd, args))
-            if outcome is _FULL:
+            outcome = (_WAIT_REPLY if len(self._pending) >= MAX_PENDING
+                       else self._send_raw(dealer, rid, cmd, args, counted=True))
+            if outcome is _FULL or outcome is _WAIT_REPLY:
                 # back-pressure: keep the rest, in order, until the socket is writable
                 with self._out_lock:
                     self._out.extendleft(reversed(items[i:]))
                 # writable again or a reply frees a slot, whichever comes first
-                self._set_blocked(dealer, len(self._pending) < MAX_PENDING)
+                self._set_blocked(dealer, outcome is _FULL)
                 return
             if outcome is not None:
                 _fail(fut, outcome)
@@ -377,6 +393,7 @@ class RemoteEngine(RemoteCommands):
                 self._on_internal(dealer, self._internal.pop(reply.id)[0], reply)
                 continue
             entry = self._pending.pop(reply.id, None) if reply.id is not None else None
+            self._pending_bytes -= self._sizes.pop(reply.id or 0, 0)
             if entry is None:
                 continue  # a late reply to a request that already timed out
             cmd, fut, _dl = entry
@@ -509,6 +526,7 @@ class RemoteEngine(RemoteCommands):
         now = time.monotonic()
         for rid in [rid for rid, (_c, _f, dl) in self._pending.items() if dl <= now]:
             cmd, fut, _dl = self._pending.pop(rid)
+            self._pending_bytes -= self._sizes.pop(rid, 0)
             _fail(fut, DaemonUnavailableError(
                 f"no reply to `{cmd}` within {self.timeout:g} s from {self.endpoint}"))
         if self._connected and now - self._last_heard > self.liveness:
@@ -537,6 +555,8 @@ class RemoteEngine(RemoteCommands):
                 continue
             _fail(fut, DaemonUnavailableError(f"`{cmd}`: {error}"))
         self._pending.clear()
+        self._sizes.clear()
+        self._pending_bytes = 0
         self._board.publish(msgspec.structs.replace(self._board.snapshot, running=False))
         self._board.deliver(DaemonConnection(seq=0, time=time.time(), connected=False,
                                        endpoint=self.endpoint, message=why))
@@ -547,6 +567,9 @@ class _Full(Exception):
 
 
 _FULL = _Full()
+"""The socket's queue is full: wait until it is writable."""
+_WAIT_REPLY = _Full()
+"""As many requests (or bytes) in flight as the daemon allows: wait for a reply."""
 
 
 def _applied(snap: Snapshot, delta: p.Delta) -> Snapshot:

@@ -27,7 +27,16 @@ from .. import errors
 from ..chain.errors import ChainRejected
 from ..config import Config
 from ..events import Event, event_types
-from ..requests import MAX_FILES, MAX_URLS, AddRequest
+from ..requests import (
+    MAX_FILES,
+    MAX_URLS,
+    AddRequest,
+    FileIndex,
+    Priority,
+    Rate,
+    Ratio,
+    SeedTime,
+)
 from ..safetext import shorten
 from ..state import (
     ChainEntryInfo,
@@ -42,6 +51,7 @@ from ..state import (
     WebState,
     enc_hook,
 )
+from .numbers import allowed_range
 
 VERSION = b"tidegate/1"
 """First frame of every request and reply, second of every publication."""
@@ -185,26 +195,30 @@ class MoveArgs(_Args, frozen=True, forbid_unknown_fields=True):
     folder: str
 
 
+# Every number an argument carries has a declared finite range (engine/requests.py): the
+# decoder refuses NaN, infinities and values out of range, naming the argument, before
+# the engine sees them (tests/test_api_bounds.py checks that no numeric field lacks one).
+
 class LimitArgs(_Args, frozen=True, forbid_unknown_fields=True):
     torrent_id: str
-    down: int | None = None
-    up: int | None = None
+    down: Rate | None = None
+    up: Rate | None = None
 
 
 class GlobalLimitArgs(_Args, frozen=True, forbid_unknown_fields=True):
-    down: int | None = None
-    up: int | None = None
+    down: Rate | None = None
+    up: Rate | None = None
 
 
 class ShareLimitArgs(_Args, frozen=True, forbid_unknown_fields=True):
     torrent_id: str
-    ratio: float | None = None
-    seed_time: int | None = None
+    ratio: Ratio | None = None
+    seed_time: SeedTime | None = None
 
 
 class PriorityArgs(_Args, frozen=True, forbid_unknown_fields=True):
     torrent_id: str
-    priorities: Annotated[dict[int, int], msgspec.Meta(max_length=MAX_FILES)]
+    priorities: Annotated[dict[FileIndex, Priority], msgspec.Meta(max_length=MAX_FILES)]
 
 
 class SequentialArgs(_Args, frozen=True, forbid_unknown_fields=True):
@@ -460,8 +474,13 @@ def parse_request(frames: list[bytes], max_size: int) -> Decoded | Reply:
     try:
         args = _decode_args(args_type, _as_map(req.args))
     except msgspec.ValidationError as exc:
-        return protocol_error("bad_args", f"{req.cmd}: {shorten(_args_path(exc), 300)}",
-                              req.id)
+        message = f"{req.cmd}: {shorten(_args_path(exc), 300)}"
+        allowed = allowed_range(args_type, message)
+        if allowed:
+            # a number out of its range: the InputError the in-process engine raises
+            return Reply(req.id, False, error=ErrorBody(
+                "bad_input", message + allowed, {"reason": message + allowed}))
+        return protocol_error("bad_args", message, req.id)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         return protocol_error("bad_request", f"request body is not a valid msgpack request "
                                              f"{{id, cmd, args}}: {shorten(str(exc), 300)}",

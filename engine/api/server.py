@@ -81,6 +81,19 @@ PUB_HWM = 100
 """Publications queued per subscriber before ZeroMQ drops (the client then resyncs)."""
 MAX_INFLIGHT = 4096
 """Engine commands awaiting their result at once, over all clients."""
+MAX_INFLIGHT_PER_CLIENT = 64
+"""Engine commands one client (one ROUTER identity: one connection) may have awaiting
+their result. Beyond it the request is answered ``busy`` at once and nothing of it is kept:
+4,096 adds sent without reading a reply grew the daemon from 75 MB to 912 MB."""
+MAX_INFLIGHT_BYTES_PER_CLIENT = 1024 * 1024
+"""Request bytes one client may have awaiting their result (one request of any allowed
+size always goes): an add in flight holds its .torrent several times over (the request,
+libtorrent's parsed copy, the add alert's). :data:`engine.api.client.MAX_PENDING` and
+``MAX_PENDING_BYTES`` keep a RemoteEngine within both, so it never sees ``busy``."""
+ROUTER_RCVHWM = 100
+"""Frames (a request is two) libzmq reads ahead per connection before it stops reading that
+socket: a client sending faster than the server thread answers waits in its own queue,
+not in the daemon's memory."""
 BATCH = 512
 """Requests read per loop turn, so publications are never starved by a flood."""
 
@@ -128,9 +141,12 @@ class ApiServer:
         self.counters: collections.Counter[str] = collections.Counter()
         """requests, errors (by code), replies, deltas, events, beats."""
         self._waker = Waker()
-        self._done: collections.deque[tuple[bytes, int, str, Future[Any]]] = \
+        self._done: collections.deque[tuple[bytes, int, int, Future[Any]]] = \
             collections.deque()
         self._inflight = 0
+        self._per_client: dict[bytes, tuple[int, int]] = {}
+        """(commands, request bytes) awaiting their result per client identity (no entry:
+        none)."""
         self._stopping = threading.Event()
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -191,6 +207,7 @@ class ApiServer:
                 # Over the socket limit libzmq drops the connection without a word; between
                 # the two limits the sender gets a clear ``too_large`` reply.
                 sockets.configure(router, self.max_message_size * 2 + 65536)
+                router.setsockopt(zmq.RCVHWM, ROUTER_RCVHWM)
                 sockets.configure(pub, self.max_message_size, hwm=PUB_HWM)
                 self.bound_endpoint = sockets.bind(router, self.endpoint, self.keys)
                 self.bound_publish = sockets.bind(pub, self.publish_endpoint, self.keys)
@@ -276,13 +293,14 @@ class ApiServer:
                 if isinstance(parsed, p.Reply):
                     self._reply(router, identity, parsed)
                     continue
-                self._handle(router, identity, parsed)
+                self._handle(router, identity, parsed, len(rest[-1]))
             except Exception as exc:  # one bad request must never stop the server
                 self.counters["internal_errors"] += 1
                 self._reply(router, identity, p.protocol_error(
                     "internal", f"the daemon failed on this request: {exc!r}"))
 
-    def _handle(self, router: zmq.Socket, identity: bytes, req: p.Decoded) -> None:
+    def _handle(self, router: zmq.Socket, identity: bytes, req: p.Decoded,
+                size: int = 0) -> None:
         if req.cmd == "hello":
             hello = p.Hello(p.VERSION.decode(), self.epoch, os.getpid(), self.bound_publish,
                             self._published.seq, self._event_seq)
@@ -301,24 +319,38 @@ class ApiServer:
             self._reply(router, identity, p.protocol_error(
                 "busy", f"{MAX_INFLIGHT} commands are already waiting; retry later", req.id))
             return
+        count, held = self._per_client.get(identity, (0, 0))
+        if count >= MAX_INFLIGHT_PER_CLIENT or (
+                count and held + size > MAX_INFLIGHT_BYTES_PER_CLIENT):
+            self.counters["busy_client"] += 1
+            self._reply(router, identity, p.protocol_error(
+                "busy", f"this client already has {count} commands ({held} bytes) waiting "
+                        f"(at most {MAX_INFLIGHT_PER_CLIENT}, "
+                        f"{MAX_INFLIGHT_BYTES_PER_CLIENT} bytes); read their replies, then "
+                        "retry", req.id))
+            return
         try:
             fut = HANDLERS[req.cmd](self.engine, req.args)
         except Exception as exc:  # a check that failed before reaching the engine
             self._reply(router, identity, p.Reply(req.id, False, error=p.error_body(exc)))
             return
         self._inflight += 1
+        self._per_client[identity] = (count + 1, held + size)
 
         def done(f: Future[Any], ident: bytes = identity, rid: int = req.id,
-                 cmd: str = req.cmd) -> None:
-            self._done.append((ident, rid, cmd, f))
+                 n: int = size) -> None:
+            self._done.append((ident, rid, n, f))
             self._wake()
 
         fut.add_done_callback(done)
 
     def _send_done(self, router: zmq.Socket) -> None:
         while self._done:
-            identity, rid, _cmd, fut = self._done.popleft()
+            identity, rid, size, fut = self._done.popleft()
             self._inflight -= 1
+            count, held = self._per_client.pop(identity, (1, size))
+            if count > 1:
+                self._per_client[identity] = (count - 1, held - size)
             exc = fut.exception()
             reply = (p.Reply(rid, False, error=p.error_body(exc)) if exc is not None
                      else p.Reply(rid, True, fut.result()))

@@ -30,9 +30,11 @@ from ..events import (
 )
 from ..requests import (
     AddRequest,
+    check_add_numbers,
     check_priority,
     check_rate,
-    check_share_limit,
+    check_ratio,
+    check_seed_time,
     check_tracker_url,
     check_web_seed,
     parse_peer,
@@ -83,7 +85,12 @@ class TorrentManager(TorrentTable):
 
     def _settle(self, saved: Saved) -> None:
         """Repair what a crash can leave in a resume file (an interrupted move) before the
-        torrent is added from it; the repaired file is written once it is added."""
+        torrent is added from it; the repaired file is written once it is added.
+        Settings it held that cannot be kept were reset when it was read: each is reported,
+        and the file is written again without them."""
+        for warning in saved.warnings:
+            self.emit(Log(level="warning", message=f"torrent {saved.torrent_id}: {warning}"))
+            self._resave_on_add.add(saved.torrent_id)
         target = saved.extras.moving_to
         if not target:
             return
@@ -105,6 +112,7 @@ class TorrentManager(TorrentTable):
     # ------------------------------------------------------------------ commands
 
     def add(self, req: AddRequest, fut: Future[str]) -> None:
+        check_add_numbers(req)
         source = req.source or ("<torrent bytes>" if req.torrent is not None else req.uri or "")
         if req.torrent is not None:
             atp = inputs.parse_torrent(req.torrent, source, self.cfg.limits)
@@ -142,8 +150,6 @@ class TorrentManager(TorrentTable):
         if req.seed_mode and atp.ti is not None:
             flags |= _TF.seed_mode
         atp.flags = flags
-        check_share_limit(req.ratio_limit, "ratio limit")
-        check_share_limit(req.seed_time_limit, "seed time limit")
         extras = TorrentExtras(ratio_limit=req.ratio_limit, seed_time_limit=req.seed_time_limit,
                                metadata_first=req.metadata_first,
                                comment=read_text(lambda: atp.comment),
@@ -285,9 +291,9 @@ class TorrentManager(TorrentTable):
                          fut: Future[None]) -> None:
         t = self.get(torrent_id)
         if ratio is not None:
-            t.extras.ratio_limit = float(check_share_limit(ratio, "ratio limit"))
+            t.extras.ratio_limit = check_ratio(ratio, "ratio")
         if seed_time is not None:
-            t.extras.seed_time_limit = int(check_share_limit(seed_time, "seed time limit"))
+            t.extras.seed_time_limit = check_seed_time(seed_time, "seed_time")
         self._save_soon(t, resolve(fut))
 
     def set_file_priorities(self, torrent_id: str, priorities: dict[int, int],

@@ -22,6 +22,9 @@ import msgspec
 
 from ..config import LimitsConfig
 from ..durable import sync_folder, write_synced
+from ..errors import InputError
+from ..requests import check_ratio, check_seed_time
+from ..safetext import shorten
 from .inputs import valid_id
 from .resume_writer import ResumeWriter
 from .text import clean_resume
@@ -50,11 +53,59 @@ class TorrentExtras(msgspec.Struct, kw_only=True):
     next start the data is looked for in both folders (:mod:`.recover`)."""
 
 
+_EXTRA_CHECKS: dict[str, Callable[[Any], object]] = {
+    "ratio_limit": lambda v: check_ratio(v, "ratio_limit"),
+    "seed_time_limit": lambda v: check_seed_time(v, "seed_time_limit"),
+}
+"""Ranges of the numbers in :class:`TorrentExtras` (the ones commands accept)."""
+
+
+def read_extras(raw: object) -> tuple[TorrentExtras, tuple[str, ...]]:
+    """The ``tidegate`` key of a resume file, setting by setting.
+
+    A value that is not of its type or not in its range (a hand edit, an older version that
+    saved an infinite ratio as JSON ``null``) is reset to its default with a warning; the
+    torrent itself is never dropped for one of its settings."""
+    if raw is None:
+        return TorrentExtras(), ()
+    try:
+        fields = msgspec.json.decode(raw, type=dict[str, Any]) if isinstance(raw, bytes) \
+            else None
+    except msgspec.DecodeError as exc:
+        fields = None
+        why = f"not JSON ({exc})"
+    else:
+        why = "not a JSON object"
+    if fields is None:
+        return TorrentExtras(), (f"its tidegate settings were unreadable ({why}); "
+                                 "they are reset to the defaults",)
+    kept: dict[str, Any] = {}
+    warnings: list[str] = []
+    types = {f.name: f.type for f in msgspec.structs.fields(TorrentExtras)}
+    for name, value in fields.items():
+        if name not in types:
+            continue  # a setting of a newer version: ignored, as before
+        try:
+            value = msgspec.convert(value, types[name], strict=False)
+            if name in _EXTRA_CHECKS:
+                _EXTRA_CHECKS[name](value)
+        except (msgspec.ValidationError, InputError) as exc:
+            default = getattr(TorrentExtras(), name)
+            warnings.append(f"{name} = {shorten(repr(fields[name]), 40)} cannot be kept "
+                            f"({shorten(str(exc), 120)}); reset to {default!r}")
+            continue
+        kept[name] = value
+    return TorrentExtras(**kept), tuple(warnings)
+
+
 @dataclass(frozen=True, slots=True)
 class Saved:
     torrent_id: str
     params: lt.add_torrent_params
     extras: TorrentExtras
+    warnings: tuple[str, ...] = ()
+    """Settings in the file that could not be kept (reset to their defaults): the torrent
+    loads all the same, and the engine reports each one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,19 +200,14 @@ class ResumeStore:
             entry = lt.bdecode(data)
         except (RuntimeError, ValueError, TypeError) as exc:
             return self._quarantine(file, f"malformed resume data: {exc}")
-        extras = TorrentExtras()
         raw = cast(dict[bytes, Any], entry).get(EXTRA_KEY) if isinstance(entry, dict) else None
-        if isinstance(raw, bytes):
-            try:
-                extras = msgspec.json.decode(raw, type=TorrentExtras)
-            except (msgspec.DecodeError, TypeError) as exc:
-                return self._quarantine(file, f"malformed tidegate settings: {exc}")
+        extras, warnings = read_extras(raw)
         ih = params.info_hashes
         if not (ih.has_v1() or ih.has_v2()):
             return self._quarantine(file, "resume data has no info-hash")
         if torrent_id not in (str(ih.v1), str(ih.v2)):
             return self._quarantine(file, "file name does not match the torrent's info-hash")
-        return Saved(torrent_id, params, extras)
+        return Saved(torrent_id, params, extras, warnings)
 
     def _quarantine(self, file: Path, message: str) -> Corrupt:
         target = file.with_name(file.name + ".corrupt")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -158,3 +159,97 @@ def test_endpoints_and_curve_keys() -> None:
         st.text(max_size=60))
     fuzz(strategy, body, 0.3)
     target.report(budget(0.3))
+
+
+# ---------------------------------------------------------------- every numeric key's extremes
+
+def _numeric_keys() -> list[tuple[str, str, type]]:
+    """(section, key, int or float) of every number in the Config declaration."""
+    out = []
+    for section in msgspec.structs.fields(Config):
+        for f in msgspec.structs.fields(section.type):
+            if f.type in (int, float):
+                out.append((section.name, f.name, f.type))
+    return out
+
+
+NUMERIC_KEYS = _numeric_keys()
+EXTREMES: dict[type, list[Any]] = {
+    int: [0, -1, 2**31, 2**63 - 1, -(2**63)],
+    float: [0.0, -1.0, 1e308, math.inf, -math.inf, math.nan, 1e-300],
+}
+
+
+def test_every_numeric_key_has_a_range_check() -> None:
+    from engine.config import _CHECKS
+    checked = {key for key, _ok, _why in _CHECKS}
+    missing = [f"{s}.{k}" for s, k, _t in NUMERIC_KEYS if f"{s}.{k}" not in checked]
+    assert not missing, missing
+
+
+def _extreme_cases() -> list[tuple[str, Any]]:
+    return [(f"{s}.{k}", v) for s, k, t in NUMERIC_KEYS for v in EXTREMES[t]]
+
+
+def _config_text(key: str, value: Any) -> str:
+    from ..conftest import LOOPBACK, merge
+    section, name = key.split(".")
+    return to_toml(merge(LOOPBACK, {section: {name: value}}))
+
+
+def test_every_numeric_key_at_its_extremes_refuses_or_runs(tmp_path: Path) -> None:
+    """Each numeric key at 0, -1, huge, inf, NaN: refused naming the key and the file, or
+    an engine (with sites, as the daemon runs it) that starts and answers commands."""
+    from engine import AddRequest, Engine
+    from engine.config import LoadedConfig
+    from engine.paths import resolve_paths
+
+    started = refused = 0
+    for i, (key, value) in enumerate(_extreme_cases()):
+        try:
+            cfg, _raw = parse_text(_config_text(key, value), path="/fuzz/config.toml")
+        except ConfigError as exc:
+            assert key in str(exc) and "/fuzz/config.toml" in str(exc), (key, value, exc)
+            refused += 1
+            continue
+        home = tmp_path / f"h{i}"
+        engine = Engine(LoadedConfig(cfg, resolve_paths({"TIDEGATE_HOME": str(home)}),
+                                     frozenset(), True), sites=True)
+        try:
+            engine.start(timeout=20)
+            tid = engine.add(AddRequest(uri="magnet:?xt=urn:btih:" + "ab" * 20, paused=True,
+                                        save_path=str(home / "dl"))).result(10)
+            engine.wait_for(lambda s, t=tid: t in s.torrents, 10)
+            engine.details(tid).result(10)
+            assert engine.running and engine.crash is None, (key, value)
+        except Exception as exc:
+            raise AssertionError(f"{key} = {value!r} was accepted but the engine does not "
+                                 f"work: {exc!r}") from exc
+        finally:
+            engine.stop(timeout=5)
+        started += 1
+    print(f"extremes: {refused} refused, {started} ran")
+    assert refused and started
+
+
+@pytest.mark.parametrize("key, value", [
+    ("performance.send_buffer_watermark_kib", 2**63 - 1),
+    ("network.connections_limit", 2**31),
+    ("seeding.ratio_limit", math.inf),
+])
+def test_the_daemon_refuses_a_value_the_engine_cannot_run_with(key: str, value: Any) -> None:
+    import shutil
+    import subprocess
+
+    from ..daemon_util import TIDEGATE, env_for, short_home
+    home = short_home()
+    try:
+        config = home / "config.toml"
+        config.write_text(_config_text(key, value))
+        r = subprocess.run(TIDEGATE + ["daemon", "--json"], env=env_for(home),
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and not r.stdout, (key, r.stdout)
+        assert key in r.stderr and str(config) in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr, r.stderr
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
