@@ -51,7 +51,7 @@ from .faults import DiskFaults
 from .isolation import Containment
 from .pieces import PieceReader
 from .record import Then, TorrentRecord, resolve
-from .resume import ResumeStore, TorrentExtras
+from .resume import ResumeStore, TorrentExtras, merge_peers
 from .text import read_text, read_url
 
 _SAVE_FLAGS = lt.save_resume_flags_t.save_info_dict
@@ -337,7 +337,8 @@ class TorrentTable(DiskFaults):
                 self.emit(ResumeDataError(file=str(self.store.path(torrent_id)), message=message))
             return
         h = a.handle
-        t = TorrentRecord(id=torrent_id, handle=h, extras=extras, peers=peers,
+        merge_peers(extras, peers)  # with those kept in its resume file
+        t = TorrentRecord(id=torrent_id, handle=h, extras=extras,
                           restored_complete=restored_complete, fault=extras.quarantined)
         old = self.torrents.get(torrent_id)
         self._reload_added(t, old)
@@ -346,7 +347,7 @@ class TorrentTable(DiskFaults):
             self.refresh(t)  # reloaded: its state stays in every snapshot
         self.torrents_changed = True
         self._by_handle[h] = torrent_id
-        for peer in peers:
+        for peer in t.peers:
             h.connect_peer(peer)
         self._read_trackers(t)
         self.emit(TorrentAdded(torrent_id=torrent_id,

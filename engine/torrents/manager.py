@@ -42,7 +42,7 @@ from .alerts import _TF, TorrentTable
 from .isolation import describe
 from .record import TorrentRecord, has_every_piece, resolve
 from .recover import settle_move, torrent_files
-from .resume import Corrupt, Saved, TorrentExtras
+from .resume import Corrupt, Saved, TorrentExtras, merge_peers
 from .text import read_text, read_url
 
 
@@ -76,6 +76,7 @@ class TorrentManager(TorrentTable):
             # it failed repeatedly last time: back paused, with why, until resumed
             atp.flags = (atp.flags | _TF.paused) & ~_TF.auto_managed
         self._pex_flag(atp)
+        item.extras.peers = _valid_peers(item.extras.peers)
         self._pending_adds[item.torrent_id] = (None, item.extras, None)
         if has_every_piece(atp):
             self._restoring_complete.add(item.torrent_id)
@@ -116,6 +117,12 @@ class TorrentManager(TorrentTable):
         else:
             raise InputError(source or "add", "nothing to add: give a .torrent, magnet or hash")
         torrent_id = inputs.torrent_id(ih)
+        peers = [parse_peer(p) for p in req.peers]
+        if torrent_id in self.torrents and peers:
+            # added again with peers: the user wants it to find them (after a restart of
+            # an older version, say, that did not keep them)
+            self._add_peers_again(self.torrents[torrent_id], peers, fut)
+            return
         if torrent_id in self.torrents or torrent_id in self._pending_adds:
             raise DuplicateTorrentError(torrent_id)
         save_path = Path(req.save_path).expanduser() if req.save_path else self.default_save_path
@@ -178,7 +185,6 @@ class TorrentManager(TorrentTable):
         seeds = [check_web_seed(u) for u in req.web_seeds]
         if seeds:
             atp.url_seeds = list(dict.fromkeys([*atp.url_seeds, *seeds]))
-        peers = [parse_peer(p) for p in req.peers]
         if check_rate(req.download_limit, "download limit"):
             atp.download_limit = req.download_limit
         if check_rate(req.upload_limit, "upload limit"):
@@ -346,12 +352,25 @@ class TorrentManager(TorrentTable):
         self._read_trackers(t)
         return list(t.trackers)
 
-    def add_peers(self, torrent_id: str, peers: list[str]) -> None:
+    def add_peers(self, torrent_id: str, peers: list[str], fut: Future[None]) -> None:
         t = self.get(torrent_id)
-        for p in [parse_peer(p) for p in peers]:
-            if p not in t.peers:
-                t.peers.append(p)
+        parsed = [parse_peer(p) for p in peers]
+        merge_peers(t.extras, parsed)
+        for p in parsed:
             t.handle.connect_peer(p)
+        self._save_soon(t, resolve(fut))  # kept: dialled again after a restart
+
+    def _add_peers_again(self, t: TorrentRecord, peers: list[tuple[str, int]],
+                         fut: Future[str]) -> None:
+        """An add of a torrent already here that names peers: they join its peers
+        (kept with it and dialled now) instead of the add being refused."""
+        new = merge_peers(t.extras, peers)
+        for p in peers:
+            t.handle.connect_peer(p)
+        self.emit(Log(level="info", message=f"torrent {t.id} is already added; "
+                                            f"connecting to {len(peers)} peers "
+                                            f"({len(new)} new)"))
+        self._save_soon(t, resolve(fut, t.id))
 
     def flush(self, torrent_id: str, fut: Future[None]) -> None:
         t = self.get(torrent_id)
@@ -420,6 +439,17 @@ class TorrentManager(TorrentTable):
             t.handle.pause()
             self._save_soon(t)
             self.emit(ShareLimitReached(torrent_id=t.id, reason=reason))
+
+
+def _valid_peers(peers: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Peers read from a resume file that are still valid addresses (it may be edited)."""
+    out = []
+    for ip, port in peers:
+        try:
+            out.append(parse_peer(f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"))
+        except InputError:
+            continue
+    return out
 
 
 def _real_files(fs: lt.file_storage) -> list[int]:

@@ -48,6 +48,22 @@ class TorrentExtras(msgspec.Struct, kw_only=True):
     moving_to: str = ""
     """A move to this folder was started and has not been recorded as finished: on the
     next start the data is looked for in both folders (:mod:`.recover`)."""
+    peers: list[tuple[str, int]] = []
+    """(ip, port) of peers the user named (``--peer``, ``add_peers``, an add again): dialled
+    at every start, resume and check, since without a tracker or DHT nothing else finds
+    them (the newest :data:`MAX_PEERS`)."""
+
+
+MAX_PEERS = 200
+"""Most user-named peers kept per torrent (the oldest are dropped first)."""
+
+
+def merge_peers(extras: TorrentExtras, peers: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Add ``peers`` to those ``extras`` keeps; returns the ones that were new."""
+    new = [p for p in dict.fromkeys(peers) if p not in extras.peers]
+    if new:
+        extras.peers = [*extras.peers, *new][-MAX_PEERS:]
+    return new
 
 
 @dataclass(frozen=True, slots=True)
