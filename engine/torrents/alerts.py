@@ -45,7 +45,7 @@ from ..events import (
 )
 from ..requests import AddRequest
 from ..state import Phase, SessionStats, TorrentState
-from . import inputs, status
+from . import inputs, recheck, status
 from .dht import DhtItems
 from .faults import DiskFaults
 from .isolation import Containment
@@ -349,6 +349,7 @@ class TorrentTable(DiskFaults):
         self._by_handle[h] = torrent_id
         for peer in t.peers:
             h.connect_peer(peer)
+        recheck.resume_check(t)
         self._read_trackers(t)
         self.emit(TorrentAdded(torrent_id=torrent_id,
                                name=read_text(lambda: h.status().name) or torrent_id))
@@ -573,6 +574,8 @@ class TorrentTable(DiskFaults):
     def _on_checked(self, a: lt.torrent_checked_alert) -> None:
         t = self._torrent_of(a)
         if t is not None:
+            if recheck.ended(t):
+                self._save_soon(t)  # no longer to be checked (and paused again) at start
             # a check disconnects every peer, and libtorrent drops connect_peer calls made
             # while it runs: dial the peers the user named again now
             for peer in t.peers:
@@ -592,11 +595,13 @@ class TorrentTable(DiskFaults):
     def _on_resumed(self, a: lt.torrent_resumed_alert) -> None:
         t = self._torrent_of(a)
         if t is not None:
+            self.refresh(t)
+            if t.extras.pause_after_check:
+                return  # running only for a recheck (:mod:`.recheck`): not the user's resume
             # connect_peer on a torrent that is still paused is dropped silently, so
             # peers the user named are dialled again once the torrent really runs.
             for peer in t.peers:
                 t.handle.connect_peer(peer)
-            self.refresh(t)
             self.emit(TorrentResumed(torrent_id=t.id))
 
     def _on_listen_ok(self, a: lt.listen_succeeded_alert) -> None:

@@ -37,7 +37,7 @@ from ..requests import (
     parse_peer,
 )
 from ..state import TorrentDetails, TorrentState
-from . import inputs, status
+from . import inputs, recheck, status
 from .alerts import _TF, TorrentTable
 from .isolation import describe
 from .record import TorrentRecord, has_every_piece, resolve
@@ -72,6 +72,7 @@ class TorrentManager(TorrentTable):
         self._settle(item)
         atp = item.params
         atp.flags |= _TF.duplicate_is_error
+        recheck.restoring(atp, item.extras)
         if item.extras.quarantined:
             # it failed repeatedly last time: back paused, with why, until resumed
             atp.flags = (atp.flags | _TF.paused) & ~_TF.auto_managed
@@ -199,6 +200,9 @@ class TorrentManager(TorrentTable):
 
     def pause(self, torrent_id: str, fut: Future[None]) -> None:
         t = self.get(torrent_id)
+        if recheck.defer_pause(t):  # paused when the check ends
+            self._save_soon(t, resolve(fut))
+            return
         t.handle.unset_flags(_TF.auto_managed)
         t.handle.pause(lt.torrent_handle.graceful_pause)
         self._save_soon(t, resolve(fut))
@@ -209,6 +213,7 @@ class TorrentManager(TorrentTable):
             t.extras.metadata_first = False  # the user has chosen: download now
             t.handle.unset_flags(_TF.upload_mode)
         t.extras.stopped_by_limit = False
+        t.extras.pause_after_check = False
         self.clear_fault(t)
         if t.disk.error:
             self.retry_disk(t)  # the user may have made room: try writing now
@@ -232,8 +237,8 @@ class TorrentManager(TorrentTable):
 
     def recheck(self, torrent_id: str) -> None:
         t = self.get(torrent_id)
-        t.handle.force_recheck()
-        self.dirty = True
+        recheck.start(t)  # a paused torrent too (libtorrent would wait for a resume)
+        self._save_soon(t)  # a restart in the middle checks again
 
     def reannounce(self, torrent_id: str) -> None:
         t = self.get(torrent_id)
@@ -411,7 +416,8 @@ class TorrentManager(TorrentTable):
         now = time.monotonic()
         for t in list(self.torrents.values()):
             st = t.state
-            if st is None or st.paused or not st.has_metadata or st.phase != "seeding":
+            if st is None or st.paused or not st.has_metadata or st.phase != "seeding" or \
+                    t.extras.pause_after_check:  # running only for a recheck
                 continue
             try:
                 self._enforce_one(t, st, now)
