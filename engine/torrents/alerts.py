@@ -45,7 +45,7 @@ from ..events import (
 )
 from ..requests import AddRequest
 from ..state import Phase, SessionStats, TorrentState
-from . import inputs, recheck, status
+from . import inputs, move_target, recheck, status
 from .dht import DhtItems
 from .faults import DiskFaults
 from .isolation import Containment
@@ -86,6 +86,10 @@ class TorrentTable(DiskFaults):
         self._by_handle: dict[lt.torrent_handle, str] = {}
         self._pending_adds: dict[str, _PendingAdd] = {}
         self._pending_moves: dict[str, Future[str]] = {}
+        self._move_checks: dict[str, tuple[Path, Path, list[str]]] = {}
+        """Per moving torrent: old folder, target, files that were in the old folder."""
+        self._move_undo: dict[str, str] = {}
+        """Torrents moved back after a move that left their files behind: why it failed."""
         self._pending_removes: dict[str, tuple[Future[None], bool]] = {}
         self._pending_flush: dict[str, list[Future[None]]] = {}
         self._pending_peers: dict[str, list[tuple[str, int]]] = {}
@@ -234,6 +238,8 @@ class TorrentTable(DiskFaults):
         for _n, then in self._await_answer.pop(t.id, []):
             then()  # nothing more will be saved for it: a command before the remove is done
         self.pieces.forget(t.id)
+        self._move_checks.pop(t.id, None)
+        self._move_undo.pop(t.id, None)
         for fut in self._pending_flush.pop(t.id, []):
             if not fut.done():
                 fut.set_exception(EngineError(f"torrent {t.id} was removed"))
@@ -523,6 +529,20 @@ class TorrentTable(DiskFaults):
         if t is None:
             return
         path = read_text(a.storage_path)
+        undo = self._move_undo.pop(t.id, None)
+        if undo is not None:  # back where the data is, after a move that moved nothing
+            self._move_failed(t, undo)
+            return
+        old, target, before = self._move_checks.pop(t.id, (Path(), Path(), []))
+        behind = move_target.left_behind(old, Path(path), before)
+        if behind:
+            # libtorrent skips a file it gets "no such file or directory" for, as if it
+            # were not downloaded yet: the torrent would point at a folder without its data
+            self._move_undo[t.id] = (
+                f"{old / behind[0]} was not moved to {target} ({len(behind)} of "
+                f"{len(before)} files looked at); the data stays in {old}")
+            t.handle.move_storage(str(old), lt.move_flags_t.dont_replace)
+            return
         t.extras.moving_to = ""
         self.refresh(t)
         # the event first: whoever waits on the future sees it in their stream already
@@ -537,7 +557,13 @@ class TorrentTable(DiskFaults):
             return
         message, file = read_text(a.error.message), read_text(a.file_path)
         message = f"{message} ({file})" if file else message
+        self._move_checks.pop(t.id, None)
+        undo = self._move_undo.pop(t.id, None)
+        self._move_failed(t, f"{undo}; moving back failed too: {message}" if undo else message)
+
+    def _move_failed(self, t: TorrentRecord, message: str) -> None:
         t.extras.moving_to = ""
+        self.refresh(t)
         self._save_soon(t)
         self.emit(StorageMoveFailed(torrent_id=t.id, message=message))
         fut = self._pending_moves.pop(t.id, None)

@@ -37,7 +37,7 @@ from ..requests import (
     parse_peer,
 )
 from ..state import TorrentDetails, TorrentState
-from . import inputs, recheck, status
+from . import inputs, move_target, recheck, status
 from .alerts import _TF, TorrentTable
 from .isolation import describe
 from .record import TorrentRecord, has_every_piece, resolve
@@ -248,27 +248,27 @@ class TorrentManager(TorrentTable):
 
     def move(self, torrent_id: str, path: str, fut: Future[str]) -> None:
         t = self.get(torrent_id)
-        target = Path(path).expanduser()
-        if not target.is_absolute():
-            raise InputError(path, "target folder must be an absolute path")
         if torrent_id in self._pending_moves:
             raise EngineError(f"torrent {torrent_id} is already being moved")
-        try:
-            target.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InputError(path, f"cannot create folder: {exc}") from None
-        if target == Path(read_text(lambda: t.handle.status().save_path)):
+        # a folder we can make folders and files in, not /proc or /sys: libtorrent would
+        # report such a move done without moving anything (engine/torrents/move_target.py)
+        target = move_target.check_target(path)
+        old = Path(read_text(lambda: t.handle.status().save_path))
+        if target == old:
             fut.set_result(str(target))
             return
         ti = t.handle.torrent_file()
+        files: list[str] = []
         if ti is not None:
             params = lt.add_torrent_params()
             params.ti = ti
-            taken = [rel for rel in torrent_files(params) if (target / rel).exists()]
+            files = torrent_files(params)
+            taken = [rel for rel in files if (target / rel).exists()]
             if taken:
                 # what libtorrent's fail_if_exist refuses too; checked here so that after a
                 # crash any torrent file in the target is known to come from this move
                 raise InputError(path, f"{target / taken[0]} already exists")
+        self._move_checks[torrent_id] = (old, target, move_target.present(old, files))
         self._pending_moves[torrent_id] = fut
         # The target is recorded durably first: a crash during the move leaves a resume
         # file that says where the data may be (engine/torrents/recover.py).
