@@ -350,8 +350,10 @@ class Engine(SiteCommands):
                           _DEFERRED)
 
     def add_peers(self, torrent_id: str, peers: Iterable[str]) -> Future[None]:
-        """Connect to peers given as ``ip:port``."""
-        return self._call(lambda: self._m().add_peers(torrent_id, list(peers)))
+        """Connect to peers given as ``ip:port``; they are kept with the torrent and dialled
+        again at every start (resolves once that is on disk)."""
+        return self._call(lambda fut: self._m().add_peers(torrent_id, list(peers), fut),
+                          _DEFERRED)
 
     def flush(self, torrent_id: str) -> Future[None]:
         """Resolve once the torrent's written data has reached the disk."""

@@ -59,6 +59,7 @@ def run_add(args: argparse.Namespace) -> int:
     added: list[dict[str, str]] = []
     failed = 0
     try:
+        known = set(client.snapshot.torrents)
         futures = [(req, client.add(req)) for req in requests]
         for req, fut in futures:
             try:
@@ -70,6 +71,9 @@ def run_add(args: argparse.Namespace) -> int:
             added.append({"id": tid, "source": req.source})
             if not args.json:
                 out.print(f"{tid}  {clean(req.source)}", markup=False)
+            if tid in known:  # only with peers: an add again without them is refused
+                note(f"{tid} was already added: connecting to {len(req.peers)} peers, "
+                     f"kept with it")
     finally:
         client.stop()
     if args.json:

@@ -64,6 +64,12 @@ class Streamer:
         start, end, status = applied
         if request.method == "HEAD" or start == end:
             return await head_response(request, status, headers, end - start)
+        if f.deselected:
+            # a finished torrent dropped its peers and libtorrent does not dial them again
+            # for a piece deadline: waiting would end in a 504 after web.stream_timeout
+            return page(409, "File not selected",
+                        f"File {f.index} ({f.path}) is deselected (priority 0) and not "
+                        f"downloaded; select it to stream it.")
         if info.paused:
             return page(409, "Torrent paused", "Resume the torrent (or choose its files) to "
                                                "stream it.")

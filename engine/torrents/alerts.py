@@ -45,13 +45,13 @@ from ..events import (
 )
 from ..requests import AddRequest
 from ..state import Phase, SessionStats, TorrentState
-from . import inputs, status
+from . import inputs, move_target, recheck, status
 from .dht import DhtItems
 from .faults import DiskFaults
 from .isolation import Containment
 from .pieces import PieceReader
 from .record import Then, TorrentRecord, resolve
-from .resume import ResumeStore, TorrentExtras
+from .resume import ResumeStore, TorrentExtras, merge_peers
 from .text import read_text, read_url
 
 _SAVE_FLAGS = lt.save_resume_flags_t.save_info_dict
@@ -86,6 +86,10 @@ class TorrentTable(DiskFaults):
         self._by_handle: dict[lt.torrent_handle, str] = {}
         self._pending_adds: dict[str, _PendingAdd] = {}
         self._pending_moves: dict[str, Future[str]] = {}
+        self._move_checks: dict[str, tuple[Path, Path, list[str]]] = {}
+        """Per moving torrent: old folder, target, files that were in the old folder."""
+        self._move_undo: dict[str, str] = {}
+        """Torrents moved back after a move that left their files behind: why it failed."""
         self._pending_removes: dict[str, tuple[Future[None], bool]] = {}
         self._pending_flush: dict[str, list[Future[None]]] = {}
         self._pending_peers: dict[str, list[tuple[str, int]]] = {}
@@ -234,6 +238,8 @@ class TorrentTable(DiskFaults):
         for _n, then in self._await_answer.pop(t.id, []):
             then()  # nothing more will be saved for it: a command before the remove is done
         self.pieces.forget(t.id)
+        self._move_checks.pop(t.id, None)
+        self._move_undo.pop(t.id, None)
         for fut in self._pending_flush.pop(t.id, []):
             if not fut.done():
                 fut.set_exception(EngineError(f"torrent {t.id} was removed"))
@@ -337,7 +343,8 @@ class TorrentTable(DiskFaults):
                 self.emit(ResumeDataError(file=str(self.store.path(torrent_id)), message=message))
             return
         h = a.handle
-        t = TorrentRecord(id=torrent_id, handle=h, extras=extras, peers=peers,
+        merge_peers(extras, peers)  # with those kept in its resume file
+        t = TorrentRecord(id=torrent_id, handle=h, extras=extras,
                           restored_complete=restored_complete, fault=extras.quarantined)
         old = self.torrents.get(torrent_id)
         self._reload_added(t, old)
@@ -346,8 +353,9 @@ class TorrentTable(DiskFaults):
             self.refresh(t)  # reloaded: its state stays in every snapshot
         self.torrents_changed = True
         self._by_handle[h] = torrent_id
-        for peer in peers:
+        for peer in t.peers:
             h.connect_peer(peer)
+        recheck.resume_check(t)
         self._read_trackers(t)
         self.emit(TorrentAdded(torrent_id=torrent_id,
                                name=read_text(lambda: h.status().name) or torrent_id))
@@ -521,6 +529,20 @@ class TorrentTable(DiskFaults):
         if t is None:
             return
         path = read_text(a.storage_path)
+        undo = self._move_undo.pop(t.id, None)
+        if undo is not None:  # back where the data is, after a move that moved nothing
+            self._move_failed(t, undo)
+            return
+        old, target, before = self._move_checks.pop(t.id, (Path(), Path(), []))
+        behind = move_target.left_behind(old, Path(path), before)
+        if behind:
+            # libtorrent skips a file it gets "no such file or directory" for, as if it
+            # were not downloaded yet: the torrent would point at a folder without its data
+            self._move_undo[t.id] = (
+                f"{old / behind[0]} was not moved to {target} ({len(behind)} of "
+                f"{len(before)} files looked at); the data stays in {old}")
+            t.handle.move_storage(str(old), lt.move_flags_t.dont_replace)
+            return
         t.extras.moving_to = ""
         self.refresh(t)
         # the event first: whoever waits on the future sees it in their stream already
@@ -535,7 +557,13 @@ class TorrentTable(DiskFaults):
             return
         message, file = read_text(a.error.message), read_text(a.file_path)
         message = f"{message} ({file})" if file else message
+        self._move_checks.pop(t.id, None)
+        undo = self._move_undo.pop(t.id, None)
+        self._move_failed(t, f"{undo}; moving back failed too: {message}" if undo else message)
+
+    def _move_failed(self, t: TorrentRecord, message: str) -> None:
         t.extras.moving_to = ""
+        self.refresh(t)
         self._save_soon(t)
         self.emit(StorageMoveFailed(torrent_id=t.id, message=message))
         fut = self._pending_moves.pop(t.id, None)
@@ -572,6 +600,8 @@ class TorrentTable(DiskFaults):
     def _on_checked(self, a: lt.torrent_checked_alert) -> None:
         t = self._torrent_of(a)
         if t is not None:
+            if recheck.ended(t):
+                self._save_soon(t)  # no longer to be checked (and paused again) at start
             # a check disconnects every peer, and libtorrent drops connect_peer calls made
             # while it runs: dial the peers the user named again now
             for peer in t.peers:
@@ -591,11 +621,13 @@ class TorrentTable(DiskFaults):
     def _on_resumed(self, a: lt.torrent_resumed_alert) -> None:
         t = self._torrent_of(a)
         if t is not None:
+            self.refresh(t)
+            if t.extras.pause_after_check:
+                return  # running only for a recheck (:mod:`.recheck`): not the user's resume
             # connect_peer on a torrent that is still paused is dropped silently, so
             # peers the user named are dialled again once the torrent really runs.
             for peer in t.peers:
                 t.handle.connect_peer(peer)
-            self.refresh(t)
             self.emit(TorrentResumed(torrent_id=t.id))
 
     def _on_listen_ok(self, a: lt.listen_succeeded_alert) -> None:

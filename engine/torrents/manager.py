@@ -40,11 +40,11 @@ from ..requests import (
     parse_peer,
 )
 from ..state import TorrentDetails, TorrentState
-from . import inputs, status
+from . import inputs, move_target, recheck, status
 from .alerts import _TF, TorrentTable
 from .record import TorrentRecord, has_every_piece, resolve
 from .recover import settle_move, torrent_files
-from .resume import Corrupt, Saved, TorrentExtras
+from .resume import Corrupt, Saved, TorrentExtras, merge_peers
 from .text import read_text, read_url
 
 
@@ -74,10 +74,12 @@ class TorrentManager(TorrentTable):
         self._settle(item)
         atp = item.params
         atp.flags |= _TF.duplicate_is_error
+        recheck.restoring(atp, item.extras)
         if item.extras.quarantined:
             # it failed repeatedly last time: back paused, with why, until resumed
             atp.flags = (atp.flags | _TF.paused) & ~_TF.auto_managed
         self._pex_flag(atp)
+        item.extras.peers = _valid_peers(item.extras.peers)
         self._pending_adds[item.torrent_id] = (None, item.extras, None)
         if has_every_piece(atp):
             self._restoring_complete.add(item.torrent_id)
@@ -124,6 +126,12 @@ class TorrentManager(TorrentTable):
         else:
             raise InputError(source or "add", "nothing to add: give a .torrent, magnet or hash")
         torrent_id = inputs.torrent_id(ih)
+        peers = [parse_peer(p) for p in req.peers]
+        if torrent_id in self.torrents and peers:
+            # added again with peers: the user wants it to find them (after a restart of
+            # an older version, say, that did not keep them)
+            self._add_peers_again(self.torrents[torrent_id], peers, fut)
+            return
         if torrent_id in self.torrents or torrent_id in self._pending_adds:
             raise DuplicateTorrentError(torrent_id)
         save_path = Path(req.save_path).expanduser() if req.save_path else self.default_save_path
@@ -184,7 +192,6 @@ class TorrentManager(TorrentTable):
         seeds = [check_web_seed(u) for u in req.web_seeds]
         if seeds:
             atp.url_seeds = list(dict.fromkeys([*atp.url_seeds, *seeds]))
-        peers = [parse_peer(p) for p in req.peers]
         if check_rate(req.download_limit, "download limit"):
             atp.download_limit = req.download_limit
         if check_rate(req.upload_limit, "upload limit"):
@@ -199,6 +206,9 @@ class TorrentManager(TorrentTable):
 
     def pause(self, torrent_id: str, fut: Future[None]) -> None:
         t = self.get(torrent_id)
+        if recheck.defer_pause(t):  # paused when the check ends
+            self._save_soon(t, resolve(fut))
+            return
         t.handle.unset_flags(_TF.auto_managed)
         t.handle.pause(lt.torrent_handle.graceful_pause)
         self._save_soon(t, resolve(fut))
@@ -209,6 +219,7 @@ class TorrentManager(TorrentTable):
             t.extras.metadata_first = False  # the user has chosen: download now
             t.handle.unset_flags(_TF.upload_mode)
         t.extras.stopped_by_limit = False
+        t.extras.pause_after_check = False
         self.clear_fault(t)
         if t.disk.error:
             self.retry_disk(t)  # the user may have made room: try writing now
@@ -232,8 +243,8 @@ class TorrentManager(TorrentTable):
 
     def recheck(self, torrent_id: str) -> None:
         t = self.get(torrent_id)
-        t.handle.force_recheck()
-        self.dirty = True
+        recheck.start(t)  # a paused torrent too (libtorrent would wait for a resume)
+        self._save_soon(t)  # a restart in the middle checks again
 
     def reannounce(self, torrent_id: str) -> None:
         t = self.get(torrent_id)
@@ -243,27 +254,27 @@ class TorrentManager(TorrentTable):
 
     def move(self, torrent_id: str, path: str, fut: Future[str]) -> None:
         t = self.get(torrent_id)
-        target = Path(path).expanduser()
-        if not target.is_absolute():
-            raise InputError(path, "target folder must be an absolute path")
         if torrent_id in self._pending_moves:
             raise EngineError(f"torrent {torrent_id} is already being moved")
-        try:
-            target.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InputError(path, f"cannot create folder: {exc}") from None
-        if target == Path(read_text(lambda: t.handle.status().save_path)):
+        # a folder we can make folders and files in, not /proc or /sys: libtorrent would
+        # report such a move done without moving anything (engine/torrents/move_target.py)
+        target = move_target.check_target(path)
+        old = Path(read_text(lambda: t.handle.status().save_path))
+        if target == old:
             fut.set_result(str(target))
             return
         ti = t.handle.torrent_file()
+        files: list[str] = []
         if ti is not None:
             params = lt.add_torrent_params()
             params.ti = ti
-            taken = [rel for rel in torrent_files(params) if (target / rel).exists()]
+            files = torrent_files(params)
+            taken = [rel for rel in files if (target / rel).exists()]
             if taken:
                 # what libtorrent's fail_if_exist refuses too; checked here so that after a
                 # crash any torrent file in the target is known to come from this move
                 raise InputError(path, f"{target / taken[0]} already exists")
+        self._move_checks[torrent_id] = (old, target, move_target.present(old, files))
         self._pending_moves[torrent_id] = fut
         # The target is recorded durably first: a crash during the move leaves a resume
         # file that says where the data may be (engine/torrents/recover.py).
@@ -352,12 +363,25 @@ class TorrentManager(TorrentTable):
         self._read_trackers(t)
         return list(t.trackers)
 
-    def add_peers(self, torrent_id: str, peers: list[str]) -> None:
+    def add_peers(self, torrent_id: str, peers: list[str], fut: Future[None]) -> None:
         t = self.get(torrent_id)
-        for p in [parse_peer(p) for p in peers]:
-            if p not in t.peers:
-                t.peers.append(p)
+        parsed = [parse_peer(p) for p in peers]
+        merge_peers(t.extras, parsed)
+        for p in parsed:
             t.handle.connect_peer(p)
+        self._save_soon(t, resolve(fut))  # kept: dialled again after a restart
+
+    def _add_peers_again(self, t: TorrentRecord, peers: list[tuple[str, int]],
+                         fut: Future[str]) -> None:
+        """An add of a torrent already here that names peers: they join its peers
+        (kept with it and dialled now) instead of the add being refused."""
+        new = merge_peers(t.extras, peers)
+        for p in peers:
+            t.handle.connect_peer(p)
+        self.emit(Log(level="info", message=f"torrent {t.id} is already added; "
+                                            f"connecting to {len(peers)} peers "
+                                            f"({len(new)} new)"))
+        self._save_soon(t, resolve(fut, t.id))
 
     def flush(self, torrent_id: str, fut: Future[None]) -> None:
         t = self.get(torrent_id)
@@ -398,7 +422,8 @@ class TorrentManager(TorrentTable):
         now = time.monotonic()
         for t in list(self.torrents.values()):
             st = t.state
-            if st is None or st.paused or not st.has_metadata or st.phase != "seeding":
+            if st is None or st.paused or not st.has_metadata or st.phase != "seeding" or \
+                    t.extras.pause_after_check:  # running only for a recheck
                 continue
             try:
                 self._enforce_one(t, st, now)
@@ -426,6 +451,17 @@ class TorrentManager(TorrentTable):
             t.handle.pause()
             self._save_soon(t)
             self.emit(ShareLimitReached(torrent_id=t.id, reason=reason))
+
+
+def _valid_peers(peers: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Peers read from a resume file that are still valid addresses (it may be edited)."""
+    out = []
+    for ip, port in peers:
+        try:
+            out.append(parse_peer(f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"))
+        except InputError:
+            continue
+    return out
 
 
 def _real_files(fs: lt.file_storage) -> list[int]:

@@ -30,6 +30,8 @@ class StreamFile:
     size: int
     offset: int
     """Byte offset of the file in the torrent's piece space."""
+    deselected: bool = False
+    """Priority 0 and not complete: libtorrent does not fetch it (:mod:`..proxy.stream`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +61,12 @@ class PieceReader:
         fs = ti.layout()
         st = handle.status(lt.status_flags_t.query_renamed_files)
         renamed = st.renamed_files  # the paths the file list shows (renames included)
+        prios = list(handle.get_file_priorities())
+        done = list(handle.file_progress(lt.torrent_handle.piece_granularity))
         files = tuple(
             StreamFile(i, renamed.file_path(fs, i).replace("\\", "/"), fs.file_size(i),
-                       fs.file_offset(i))
+                       fs.file_offset(i),
+                       deselected=prios[i] == 0 and done[i] < fs.file_size(i))
             for i in range(fs.num_files())
             if not fs.file_flags(i) & lt.file_storage.flag_pad_file)
         flags = st.flags

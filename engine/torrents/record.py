@@ -36,8 +36,6 @@ class TorrentRecord:
     """``time.monotonic()`` when ``state`` last changed."""
     flushed: bool = True
     """False while unfinished and between torrent_finished_alert and cache_flushed_alert."""
-    peers: list[tuple[str, int]] = field(default_factory=list)
-    """Peers the user named (--peer, add_peers): dialled again on every resume."""
     restored_complete: bool = False
     """Restored from resume data that already had every piece: libtorrent still reports it
     as finishing once, which is neither news for the user nor a reason to rewrite its file."""
@@ -60,6 +58,11 @@ class TorrentRecord:
     number of the save (``saves_asked``) whose answer that is; 0 when not. Other saves
     (the periodic ones, which fail when nothing changed) may be answered before it."""
 
+    @property
+    def peers(self) -> list[tuple[str, int]]:
+        """Peers the user named (--peer, add_peers), kept in its resume file: dialled at
+        every start, resume and check."""
+        return self.extras.peers
 
     @property
     def error(self) -> str:

@@ -51,6 +51,29 @@ class TorrentExtras(msgspec.Struct, kw_only=True):
     moving_to: str = ""
     """A move to this folder was started and has not been recorded as finished: on the
     next start the data is looked for in both folders (:mod:`.recover`)."""
+    rechecking: bool = False
+    """A recheck was asked and has not ended: asked again at the next start (libtorrent
+    does not resume an interrupted check by itself)."""
+    pause_after_check: bool = False
+    """Paused by the user when the recheck was asked (or during it): libtorrent checks a
+    paused torrent only once it is resumed, so it runs for the check, with auto-management
+    off, and is paused again when the check ends (:mod:`.recheck`)."""
+    peers: list[tuple[str, int]] = []
+    """(ip, port) of peers the user named (``--peer``, ``add_peers``, an add again): dialled
+    at every start, resume and check, since without a tracker or DHT nothing else finds
+    them (the newest :data:`MAX_PEERS`)."""
+
+
+MAX_PEERS = 200
+"""Most user-named peers kept per torrent (the oldest are dropped first)."""
+
+
+def merge_peers(extras: TorrentExtras, peers: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Add ``peers`` to those ``extras`` keeps; returns the ones that were new."""
+    new = [p for p in dict.fromkeys(peers) if p not in extras.peers]
+    if new:
+        extras.peers = [*extras.peers, *new][-MAX_PEERS:]
+    return new
 
 
 _EXTRA_CHECKS: dict[str, Callable[[Any], object]] = {
