@@ -187,8 +187,12 @@ class BlockchainHandler(OnionFollowing):
         seq = chain.height + 1
         raws = [e.raw for e in chain.entries]
         dest = rec.snapshot_dir(seq)
-        built = snap.snapshot(source, encode_chain(raws), dest,
-                              progress=self._progress(rec.address))
+        try:
+            built = snap.snapshot(source, encode_chain(raws), dest,
+                                  progress=self._progress(rec.address))
+        except TidegateError:
+            shutil.rmtree(dest, ignore_errors=True)  # nothing of a refused folder is kept
+            raise
         head = chain.head
         if isinstance(head, Update) and _site_files(head.files) == _site_files(built.files):
             # nothing changed since the head (only the chain file inside differs)
