@@ -58,6 +58,9 @@ class SiteRecord:
     """A DHT put of the head is under way (puts of one key must not overlap)."""
     next_put: Any = None
     """``(key, head)`` to put once the current put ends."""
+    damage_note: str = ""
+    """What the owner is told while the chain file holds a damaged record (shown as the
+    site's error until the chain is recovered)."""
     onion: bool = False
     """Publish this (owned) site as an onion service."""
     onion_clients: dict[str, str] = field(default_factory=dict)
