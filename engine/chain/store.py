@@ -27,6 +27,7 @@ import zlib
 from pathlib import Path
 
 from ..durable import sync_folder, write_synced
+from ..paths import private_dir
 from .errors import ChainRejected
 from .verify import Chain
 
@@ -56,7 +57,7 @@ class ChainStore:
     def open(cls, path: Path, address: str) -> ChainStore:
         """Open (or create) ``path`` for the site at ``address``, verifying every entry."""
         chain = Chain(address)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         if not path.exists():
             _write_new(path)
             return cls(path, chain, 0)

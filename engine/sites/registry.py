@@ -29,6 +29,7 @@ from ..chain.entry import Update
 from ..chain.errors import ChainRejected
 from ..durable import sync_folder, write_synced
 from ..errors import SiteError, UnknownSiteError
+from ..paths import private_dir
 
 MAX_NAME = 256
 
@@ -179,8 +180,8 @@ class Registry:
         """A new site folder; ``save=False`` leaves ``site.json`` to the caller, written
         last once the site is whole (a folder without it is never loaded)."""
         folder = self.root / address
-        folder.mkdir(parents=True, exist_ok=True)
-        folder.chmod(0o700)
+        private_dir(self.root)
+        private_dir(folder)
         store = ChainStore.open(folder / "chain", address)
         rec = SiteRecord(folder, address, name, owner, source, store)
         if save:
@@ -211,7 +212,7 @@ class Registry:
         parked = self.root / "unfollowed" / rec.address
         if parked.exists():
             shutil.rmtree(parked)
-        parked.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(parked.parent)
         rec.folder.rename(parked)
         sync_folder(self.root)
 

@@ -22,6 +22,7 @@ import msgspec
 
 from ..config import LimitsConfig
 from ..durable import sync_folder, write_synced
+from ..paths import private_dir
 from .inputs import valid_id
 from .resume_writer import ResumeWriter
 from .text import clean_resume
@@ -65,7 +66,7 @@ class Corrupt:
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a crash leaves the old or the new content."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     write_synced(path, data)
     sync_folder(path.parent)
 
