@@ -33,6 +33,7 @@ from .config import validate as validate_config
 from .errors import EngineError, EngineStoppedError, InputError, TidegateError
 from .events import Event, EventStream, Log
 from .lockfile import PidLock
+from .paths import secure_state
 from .requests import (
     AddRequest,
     check_add_numbers,
@@ -127,6 +128,7 @@ class Engine(SiteCommands):
         """Start the engine thread; returns once the session listens."""
         if self._thread is not None:
             raise EngineError("engine already started")
+        secure_state(self.loaded.paths, self.state_dir)
         self._take_lock()
         self._thread = threading.Thread(target=self._run, name="tidegate-engine", daemon=True)
         self._thread.start()

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from .errors import EngineLockedError
+from .paths import private_dir
 
 
 class PidLock:
@@ -24,7 +25,7 @@ class PidLock:
 
     def acquire(self) -> PidLock:
         """Take the lock or raise :class:`EngineLockedError` naming the holder's pid."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -59,3 +59,44 @@ def resolve_paths(environ: dict[str, str] | None = None) -> Paths:
         runtime_dir=runtime,
         default_download_dir=Path(platformdirs.user_downloads_dir()),
     )
+
+
+PRIVATE = 0o700
+"""State folders: only the user may list them (info-hashes, site addresses, keys)."""
+
+
+def private_dir(path: Path) -> Path:
+    """Make ``path`` a folder only its owner can enter: every missing component is created
+    0700 (never wider for a moment), and an existing folder with any group or other bit is
+    narrowed to 0700. Only for tidegate's own state folders, never a shared one."""
+    missing: list[Path] = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, PRIVATE)
+        except FileExistsError:
+            pass
+    st = os.stat(path)
+    if st.st_mode & 0o077 and st.st_uid == os.geteuid():
+        os.chmod(path, PRIVATE)
+    return path
+
+
+def secure_state(paths: Paths, *more: Path) -> None:
+    """Narrow tidegate's state folders to 0700 (creating the data folder): the data folder
+    and, where they exist, the runtime folder and the folders under the data folder that
+    hold state, plus ``more`` (created). Run at every start, so folders an older version
+    made 0755 are fixed."""
+    private_dir(paths.data_dir)
+    for sub in ("resume", "sites", "keys", "tor", "oneshot"):
+        if (paths.data_dir / sub).is_dir():
+            private_dir(paths.data_dir / sub)
+    if paths.runtime_dir.is_dir():
+        private_dir(paths.runtime_dir)
+    for extra in more:
+        private_dir(extra)

@@ -167,10 +167,12 @@ def test_damage_before_the_tail_is_an_error_not_a_silent_cut(tmp_path: Path) -> 
     data = bytearray(path.read_bytes())
     data[20] ^= 0xFF  # inside the genesis record
     path.write_bytes(bytes(data))
-    with pytest.raises(ChainRejected) as err:
-        ChainStore.open(path, VECTORS["address"])
-    assert err.value.reason == "corrupt_store" and str(path) in str(err.value)
+    store = ChainStore.open(path, VECTORS["address"])
+    assert store.chain.height == -1 and "at byte 8 is damaged" in store.damaged
+    assert str(path) in store.damaged and store.cut_bytes == 0
     assert path.read_bytes() == bytes(data), "history was rewritten"
+    with pytest.raises(ChainRejected, match="corrupt_store"):
+        store.append(_entries()[0], VECTORS["now"])
 
 
 APPENDER = """

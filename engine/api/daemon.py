@@ -18,6 +18,7 @@ import zmq
 from ..config import LoadedConfig
 from ..engine import Engine
 from ..lockfile import PidLock
+from ..paths import private_dir
 from . import sockets
 from .keys import KeyPair, check_public_key, load_or_create
 from .server import ApiServer
@@ -110,7 +111,7 @@ class Daemon:
         info = {"pid": os.getpid(), "endpoint": self.server.bound_endpoint,
                 "publish": self.server.bound_publish,
                 "server_key": keys.public if keys else None}
-        self.info_file.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.info_file.parent)
         tmp = self.info_file.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:

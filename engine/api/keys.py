@@ -17,6 +17,7 @@ import zmq
 import zmq.auth
 
 from ..errors import ConfigError
+from ..paths import private_dir
 
 Z85_ALPHABET = frozenset(
     "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#")
@@ -62,8 +63,7 @@ def load_or_create(folder: Path, name: str) -> KeyPair:
 
 
 def _create(folder: Path, name: str) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)
+    private_dir(folder)
     public, secret = (k.decode("ascii") for k in zmq.curve_keypair())
     body = ("#   ****  tidegate CURVE key pair: keep the secret file private  ****\n"
             "metadata\ncurve\n"

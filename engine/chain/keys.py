@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ..errors import TidegateError
+from ..paths import private_dir
 from .address import address_of
 
 MAGIC = "tidegate-site-key-v1"
@@ -51,7 +52,7 @@ class SiteKey:
 
     def save(self, path: Path) -> None:
         """Write the key file (0600); refuses to replace an existing one."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         text = f"{MAGIC} {base64.b64encode(self.seed).decode()}\n".encode()
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

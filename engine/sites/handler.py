@@ -111,6 +111,9 @@ class BlockchainHandler(OnionFollowing):
             if rec.store.cut_bytes:
                 self._emit(Log(level="warning", message=f"{rec.address}: cut a torn tail of "
                                                         f"{rec.store.cut_bytes} bytes"))
+            if rec.store.damaged:
+                rec.damage_note = damaged_message(rec)
+                self._emit(Log(level="error", message=f"{rec.address}: {rec.damage_note}"))
             if rec.store.chain.height >= 0:
                 try:
                     self._seed_head(rec)
@@ -174,6 +177,8 @@ class BlockchainHandler(OnionFollowing):
     def publish(self, site: str, folder: str | None) -> SiteRecord:
         rec = self.registry.resolve(site)
         key = rec.key()
+        if rec.store.damaged:
+            raise SiteError(rec.name, damaged_message(rec))
         if rec.store.chain.height < 0:
             raise SiteError(rec.name, "its chain has not been recovered yet: the head is "
                             "being looked up in the DHT (see `tidegate site ls`)")
@@ -187,8 +192,12 @@ class BlockchainHandler(OnionFollowing):
         seq = chain.height + 1
         raws = [e.raw for e in chain.entries]
         dest = rec.snapshot_dir(seq)
-        built = snap.snapshot(source, encode_chain(raws), dest,
-                              progress=self._progress(rec.address))
+        try:
+            built = snap.snapshot(source, encode_chain(raws), dest,
+                                  progress=self._progress(rec.address))
+        except TidegateError:
+            shutil.rmtree(dest, ignore_errors=True)  # nothing of a refused folder is kept
+            raise
         head = chain.head
         if isinstance(head, Update) and _site_files(head.files) == _site_files(built.files):
             # nothing changed since the head (only the chain file inside differs)
@@ -356,7 +365,7 @@ class BlockchainHandler(OnionFollowing):
         rec.next_poll = rec.next_announce = time.monotonic() + self.cfg.poll_interval
 
     def _tick_site(self, rec: SiteRecord, mono: float) -> None:
-        if rec.owner and rec.store.chain.height >= 0:
+        if rec.owner and rec.store.chain.height >= 0 and not rec.store.damaged:
             if mono >= rec.next_announce:
                 try:
                     self._announce(rec, rec.key())
@@ -419,6 +428,8 @@ class BlockchainHandler(OnionFollowing):
         except ChainRejected as exc:
             self._refuse(rec, exc, "DHT")
             return
+        if rec.store.damaged and not news:
+            rec.damage_note = damaged_message(rec, best.height)
         if not news or chain.equivocating:
             return
         if rec.fetch is not None:
@@ -485,6 +496,11 @@ class BlockchainHandler(OnionFollowing):
         before = chain.height
         try:
             raws = decode_chain(path.read_bytes(), f"chain torrent of head {fetch.head.height}")
+            if rec.store.damaged:
+                rec.store.recover(raws, time.time())
+                self._emit(Log(level="warning", message=f"{rec.address}: chain recovered "
+                               f"from the swarm up to entry {chain.height}; the damaged file "
+                               f"is kept as {rec.store.path.name}.damaged"))
             for raw in raws:
                 rec.store.append(raw, time.time())
             if chain.height != fetch.head.height or chain.head_hash != fetch.head.head:
@@ -508,6 +524,20 @@ class BlockchainHandler(OnionFollowing):
         else:
             self._remove(fetch.torrent_id, True)
         self.changed = True
+
+
+def damaged_message(rec: SiteRecord, swarm: int | None = None) -> str:
+    """What the owner is told while the site's chain file holds a damaged record."""
+    store = rec.store
+    text = (f"{store.damaged}. Nothing is published until the chain is recovered: signing "
+            f"entry {store.chain.height + 1} again would fork the site for its followers. ")
+    if swarm is None:
+        return text + ("Recovery from the copy followers hold is under way (the head is "
+                       "looked up in the swarm and its chain verified from genesis).")
+    return text + (f"The swarm's newest head is {swarm}, which this node already holds "
+                   f"verified: the damaged record was never announced. If no follower can "
+                   f"hold it, drop it by hand (`truncate -s {store.damaged_at} {store.path}`, "
+                   "after a copy) and publish again.")
 
 
 def _site_files(files: tuple[FileRecord, ...]) -> tuple[FileRecord, ...]:

@@ -29,6 +29,7 @@ from ..chain.entry import Update
 from ..chain.errors import ChainRejected
 from ..durable import sync_folder, write_synced
 from ..errors import SiteError, UnknownSiteError
+from ..paths import private_dir
 
 MAX_NAME = 256
 
@@ -58,6 +59,9 @@ class SiteRecord:
     """A DHT put of the head is under way (puts of one key must not overlap)."""
     next_put: Any = None
     """``(key, head)`` to put once the current put ends."""
+    damage_note: str = ""
+    """What the owner is told while the chain file holds a damaged record (shown as the
+    site's error until the chain is recovered)."""
     onion: bool = False
     """Publish this (owned) site as an onion service."""
     onion_clients: dict[str, str] = field(default_factory=dict)
@@ -176,8 +180,8 @@ class Registry:
         """A new site folder; ``save=False`` leaves ``site.json`` to the caller, written
         last once the site is whole (a folder without it is never loaded)."""
         folder = self.root / address
-        folder.mkdir(parents=True, exist_ok=True)
-        folder.chmod(0o700)
+        private_dir(self.root)
+        private_dir(folder)
         store = ChainStore.open(folder / "chain", address)
         rec = SiteRecord(folder, address, name, owner, source, store)
         if save:
@@ -208,7 +212,7 @@ class Registry:
         parked = self.root / "unfollowed" / rec.address
         if parked.exists():
             shutil.rmtree(parked)
-        parked.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(parked.parent)
         rec.folder.rename(parked)
         sync_folder(self.root)
 

@@ -274,7 +274,8 @@ class SitesService:
             address=rec.address, name=rec.name, owner=rec.owner, height=chain.height,
             head=chain.head_hash.hex() if chain.head_hash else "",
             head_time=head.time if head is not None else 0, announced=rec.announced,
-            checked=rec.checked, equivocating=chain.equivocating, error=rec.error,
+            checked=rec.checked, equivocating=chain.equivocating,
+            error=(rec.damage_note or rec.store.damaged) if rec.store.damaged else rec.error,
             source=rec.source, hosting=self.hosting.state_for(rec.address), onion=rec.onion,
             onion_clients=tuple(sorted(rec.onion_clients)))
 

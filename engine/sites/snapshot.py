@@ -29,6 +29,7 @@ import libtorrent as lt
 from ..chain import FileRecord
 from ..chain.entry import magnet_for, path_key
 from ..errors import CreateError
+from .folder import copy_tree, kind_of
 
 NAME = "site"
 RESERVED = ".tidegate"
@@ -79,31 +80,27 @@ def scan(folder: Path, reserved: bool = False) -> list[tuple[tuple[str, ...], Pa
             path = here / name
             mode = path.lstat().st_mode
             if not stat.S_ISREG(mode):
-                kind = "a symlink" if stat.S_ISLNK(mode) else "not a regular file"
-                raise CreateError(f"{path}: {kind}; snapshots hold regular files only")
+                raise CreateError(f"{path}: {kind_of(mode)}; snapshots hold regular files "
+                                  "only")
             found.append(((*rel, name), path))
     found.sort(key=lambda item: path_key(item[0]))
     return found
 
 
-def stage(folder: Path, chain_file: bytes, dest: Path, link: bool = False) -> None:
+def stage(folder: Path, chain_file: bytes, dest: Path, link: bool = False,
+          opened: Callable[[Path], None] | None = None) -> None:
     """Lay out ``dest/site/`` from ``folder`` plus the chain file.
 
     Files are copied, so editing the source in place later cannot change a published
-    snapshot under its seeders; ``link`` hard-links instead (a throw-away rebuild)."""
+    snapshot under its seeders; ``link`` hard-links instead (a throw-away rebuild). Each
+    source file is opened once, without following links at any component, and what that
+    descriptor reads is what is copied (:mod:`.folder`): a file swapped for a symlink after
+    the listing is refused, never read. ``opened`` is :func:`.folder.copy_tree`'s hook."""
     site = dest / NAME
     if site.exists():
         shutil.rmtree(site)
-    for parts, source in scan(folder):
-        target = site.joinpath(*parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if link:
-            try:
-                os.link(source, target)
-                continue
-            except OSError:
-                pass
-        shutil.copyfile(source, target)
+    dest.mkdir(parents=True, exist_ok=True)
+    copy_tree(folder, site, frozenset({RESERVED}), link, opened)
     chain = site.joinpath(*CHAIN_FILE)
     chain.parent.mkdir(parents=True, exist_ok=True)
     chain.write_bytes(chain_file)
@@ -145,9 +142,10 @@ def build(dest: Path, progress: Callable[[int, int], None] | None = None) -> Sit
 
 
 def snapshot(folder: Path, chain_file: bytes, dest: Path, *, link: bool = False,
-             progress: Callable[[int, int], None] | None = None) -> SiteSnapshot:
+             progress: Callable[[int, int], None] | None = None,
+             opened: Callable[[Path], None] | None = None) -> SiteSnapshot:
     """Stage ``folder`` with ``chain_file`` under ``dest`` and build its snapshot."""
-    stage(folder, chain_file, dest, link)
+    stage(folder, chain_file, dest, link, opened)
     return build(dest, progress)
 
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from ..config import tor_socks
 from ..errors import TidegateError
 from ..events import Log
+from ..paths import private_dir
 from ..state import OnionState, TorState
 from .control import UNIX_PATH_MAX, TorControl
 from .launch import ManagedTor
@@ -229,8 +230,7 @@ class TorService:
             if self._socket_dir is None:  # a deep TIDEGATE_HOME: a short private folder
                 self._socket_dir = Path(tempfile.mkdtemp(prefix="tidegate-onion-"))
             folder = self._socket_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        folder.chmod(0o700)
+        private_dir(folder)
         return folder / name
 
     def _close_target(self, address: str) -> None:

@@ -23,6 +23,7 @@ import msgspec
 from ..config import LimitsConfig
 from ..durable import sync_folder, write_synced
 from ..errors import InputError
+from ..paths import private_dir
 from ..requests import check_ratio, check_seed_time
 from ..safetext import shorten
 from .inputs import valid_id
@@ -139,7 +140,7 @@ class Corrupt:
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a crash leaves the old or the new content."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     write_synced(path, data)
     sync_folder(path.parent)
 

@@ -30,6 +30,7 @@ from itertools import islice
 from pathlib import Path
 
 from ..durable import sync_folder, write_synced
+from ..paths import private_dir
 
 DELETE = None
 """Queued instead of bytes: remove the file."""
@@ -201,7 +202,7 @@ class ResumeWriter:
     def _write(self, batch: dict[Path, bytes | None]) -> None:
         errors: list[tuple[Path, OSError]] = []
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            private_dir(self.folder)
         except OSError as exc:
             errors += [(path, exc) for path in batch]
             batch = {}

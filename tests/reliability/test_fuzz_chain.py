@@ -208,7 +208,10 @@ def test_chain_store_opens_damaged_files(tmp_path: Path) -> None:
         if store is not None:
             held = [e.raw for e in store.chain.entries]
             assert held == C["valid"][:len(held)]
-            assert path.read_bytes() == encode_chain(held)  # a torn tail is cut on disk
+            if store.damaged:  # a damaged record: the file is left as it was
+                assert path.read_bytes() == data
+            else:
+                assert path.read_bytes() == encode_chain(held)  # a torn tail is cut on disk
 
     fuzz(mutated(CHAIN_FILES[:2], 4), body, 0.05)
     target.report(budget(0.05))
