@@ -77,7 +77,10 @@ def page(status: int, title: str, text: str, headers: Mapping[str, str] = LOCAL_
 
 
 def refuse(status: int = 421) -> web.Response:
-    return web.Response(status=status, headers={"Server": SERVER, "Connection": "close"})
+    """An empty refusal that also ends the connection."""
+    resp = web.Response(status=status, headers={"Server": SERVER, "Connection": "close"})
+    resp.force_close()
+    return resp
 
 
 @dataclass
@@ -110,6 +113,15 @@ class ProxyApp:
     # ------------------------------------------------------------------ routing
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if request.method == "CONNECT" or "Upgrade" in request.headers:
+            # nothing is tunnelled and no protocol but HTTP/1.1 is spoken (the fast path
+            # answers these itself; this is for a connection aiohttp already holds)
+            self.counters.bump("refused")
+            if request.method == "CONNECT":
+                resp = refuse(405)
+                resp.headers["Allow"] = "GET, HEAD"
+                return resp
+            return refuse(501)
         if self.site_only:
             route: HostRoute | None = HostRoute("site", self.site_only)
         else:

@@ -18,6 +18,13 @@ else, including any parse error, a bare line feed before the head is complete an
 request that does not end within its first :data:`MAX_HEAD` bytes, hands the
 connection, with every byte not yet answered, to aiohttp's own handler for good; answers
 already written come first, so pipelined requests keep their order.
+
+A request that asks to leave HTTP/1.1 (``CONNECT``, or ``Upgrade:`` for WebSocket or
+h2c, which llhttp reports as an upgrade instead of a request) is answered here with
+:data:`CONNECT_REFUSED` or :data:`UPGRADE_REFUSED` and the connection is closed: the
+proxy tunnels nothing and speaks no other protocol. Any other exception out of a
+connection's callbacks is reported once per kind (``report``) and ends that connection;
+nothing reaches stderr.
 """
 
 from __future__ import annotations
@@ -48,6 +55,12 @@ _URL_OK = (b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
            b"-._~/!$&'()*+,;=:@")
 """Path bytes the fast path takes as they are (no percent-escapes to decode)."""
 HEADER_BYTES_CACHE = 4096
+UPGRADE_REFUSED = (b"HTTP/1.1 501 Not Implemented\r\nServer: tidegate\r\n"
+                   b"Connection: close\r\nContent-Length: 0\r\n\r\n")
+"""The answer to ``Upgrade:`` (WebSocket, h2c): no protocol but HTTP/1.1 is spoken here."""
+CONNECT_REFUSED = (b"HTTP/1.1 405 Method Not Allowed\r\nServer: tidegate\r\n"
+                   b"Allow: GET, HEAD\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+"""The answer to ``CONNECT``: the proxy tunnels nothing."""
 
 
 class _Date:
@@ -69,9 +82,13 @@ class FastPath:
     """What the connections of one listener share: the app, aiohttp's server (for
     handing off), the serialised headers and the connections (for idle timeouts)."""
 
-    def __init__(self, app: ProxyApp, handoff: Callable[[], Any]) -> None:
+    def __init__(self, app: ProxyApp, handoff: Callable[[], Any],
+                 report: Callable[[str, str], None] | None = None) -> None:
         self.app = app
         self.handoff = handoff
+        self.report = report or (lambda kind, text: None)
+        """``(kind, text)``: an exception of ours that ended a connection (logged once per
+        kind, counted)."""
         self.date = _Date()
         self.conns: set[FastProtocol] = set()
         self.answered = 0
@@ -181,6 +198,15 @@ class FastProtocol(asyncio.Protocol):
             self.transport.close()
 
     def data_received(self, data: bytes) -> None:
+        try:
+            self._received(data)
+        except Exception as exc:  # ours: reported once per kind, never a traceback
+            self.shared.report(f"fastpath {type(exc).__name__}",
+                               f"a connection failed: {type(exc).__name__}: {exc}")
+            if self.transport is not None:
+                self.transport.abort()
+
+    def _received(self, data: bytes) -> None:
         self.last = time.monotonic()
         buf = self.buffer
         buf += data
@@ -197,6 +223,10 @@ class FastProtocol(asyncio.Protocol):
             del buf[:end + 4]
             assert self.transport is not None
             self.transport.write(reply)
+            if reply is UPGRADE_REFUSED or reply is CONNECT_REFUSED:
+                buf.clear()
+                self.transport.close()  # after the refusal is written
+                return
 
     def _plain_get(self, head: bytes) -> bytes | None:
         if len(head) > MAX_HEAD:
@@ -204,6 +234,11 @@ class FastProtocol(asyncio.Protocol):
         self._reset()
         try:
             self._parser.feed_data(head)
+        except httptools.HttpParserUpgrade:  # CONNECT, or Upgrade: (WebSocket, h2c)
+            self.shared.app.counters.bump("refused")
+            if self._parser.get_method() == b"CONNECT":
+                return CONNECT_REFUSED
+            return UPGRADE_REFUSED
         except httptools.HttpParserError:
             return None
         parser = self._parser

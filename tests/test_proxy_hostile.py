@@ -1,0 +1,77 @@
+"""What the network can send the Smart Proxy of a real daemon, and what it must not do to
+it: requests for other protocols (WebSocket, h2c, CONNECT) get a refusal and the proxy
+keeps serving, and nothing a request does writes to the daemon's stderr (a pipe here
+that nobody reads until the daemon has stopped, as under a careless supervisor)."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from .daemon_util import DaemonProc, short_home
+
+UPGRADES = {
+    "websocket": (b"GET / HTTP/1.1\r\nHost: %(host)s\r\nConnection: Upgrade\r\n"
+                  b"Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                  b"Sec-WebSocket-Version: 13\r\n\r\n", b"501"),
+    "h2c": (b"GET / HTTP/1.1\r\nHost: %(host)s\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+            b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", b"501"),
+    "connect": (b"CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\nSSH-2.0-x\r\n",
+                b"405"),
+    # the same after a request aiohttp answered (the connection is aiohttp's by then)
+    "websocket after a range": (b"GET / HTTP/1.1\r\nHost: %(host)s\r\nRange: bytes=0-1\r\n\r\n"
+                                b"GET / HTTP/1.1\r\nHost: %(host)s\r\nConnection: Upgrade\r\n"
+                                b"Upgrade: websocket\r\n\r\n", b"501"),
+    "connect after a range": (b"GET / HTTP/1.1\r\nHost: %(host)s\r\nRange: bytes=0-1\r\n\r\n"
+                              b"CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n",
+                              b"405"),
+}
+
+
+def exchange(port: int, raw: bytes, timeout: float = 5.0) -> bytes:
+    """Send ``raw``, read until the proxy closes the connection."""
+    out = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(raw)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+    raise AssertionError(f"the proxy did not close the connection: {out[:200]!r}")
+
+
+def statuses(reply: bytes) -> list[bytes]:
+    return [part.split(b" ", 1)[0] for part in reply.split(b"HTTP/1.1 ")[1:]]
+
+
+def test_upgrades_and_connect_are_refused_without_a_word_on_stderr(
+        daemons: list[DaemonProc]) -> None:
+    d = DaemonProc(short_home())
+    daemons.append(d.start())
+    client = d.client()
+    try:
+        port = client.wait_for(lambda s: s.web.port > 0, 10).web.port
+        host = b"127.0.0.1:%d" % port
+        sent = 0
+        for round_ in range(100):  # 500 requests, ~8x what once froze the proxy
+            for name, (raw, status) in UPGRADES.items():
+                reply = exchange(port, raw % {b"host": host})
+                assert statuses(reply)[-1:] == [status], (round_, name, reply[:300])
+                assert b"connection: close" in reply.lower(), (name, reply[:300])
+                sent += 1
+        assert sent == 500
+        # the proxy still serves, the API still answers, the refusals are counted
+        page = exchange(port, b"GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % host)
+        assert statuses(page) == [b"200"] and b"Sites served here" in page
+        web = client.wait_for(lambda s: s.web.refused >= sent, 10).web
+        assert web.refused >= sent
+    finally:
+        client.stop()
+    started = time.monotonic()
+    assert d.stop(timeout=30) == 0
+    assert time.monotonic() - started < 30
+    assert "Traceback" not in d.stderr and "Error" not in d.stderr, d.stderr[-2000:]
+    assert len(d.stderr) < 2000, d.stderr[-2000:]
