@@ -5,6 +5,7 @@ that nobody reads until the daemon has stopped, as under a careless supervisor).
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 
@@ -44,7 +45,7 @@ def exchange(port: int, raw: bytes, timeout: float = 5.0) -> bytes:
 
 
 def statuses(reply: bytes) -> list[bytes]:
-    return [part.split(b" ", 1)[0] for part in reply.split(b"HTTP/1.1 ")[1:]]
+    return re.findall(rb"HTTP/1\.[01] (\d{3}) ", reply)
 
 
 def test_upgrades_and_connect_are_refused_without_a_word_on_stderr(
@@ -75,3 +76,46 @@ def test_upgrades_and_connect_are_refused_without_a_word_on_stderr(
     assert time.monotonic() - started < 30
     assert "Traceback" not in d.stderr and "Error" not in d.stderr, d.stderr[-2000:]
     assert len(d.stderr) < 2000, d.stderr[-2000:]
+
+
+ABSOLUTE_TARGETS = {
+    # target, Host header -> status (b"4": refused, 421 by the proxy or 400 by aiohttp's
+    # parser, with no content)
+    ("HTTP://evil.example/", "%(loop)s"): b"4",
+    ("Http://evil.example:%(port)d/", "%(loop)s"): b"4",
+    ("ftp://%(loop)s/", "%(loop)s"): b"4",
+    ("FTP://evil.example/", "%(loop)s"): b"4",
+    ("file:///etc/passwd", "%(loop)s"): b"4",
+    ("gopher://%(loop)s/", "%(loop)s"): b"4",
+    ("https://%(loop)s/", "%(loop)s"): b"4",
+    ("HTTPS://%(loop)s/", "%(loop)s"): b"4",
+    ("*", "%(loop)s"): b"4",
+    ("HTTP://%(loop)s/", "%(loop)s"): b"200",  # the same host in any case of scheme
+    ("http://%(loop)s/", "%(loop)s"): b"200",
+    ("hTtP://%(loop)s/?x", "%(loop)s"): b"200",
+}
+
+
+def test_absolute_form_targets_of_any_scheme_and_case_are_checked(
+        daemons: list[DaemonProc]) -> None:
+    d = DaemonProc(short_home())
+    daemons.append(d.start())
+    client = d.client()
+    try:
+        port = client.wait_for(lambda s: s.web.port > 0, 10).web.port
+    finally:
+        client.stop()
+    names = {"port": port, "loop": f"127.0.0.1:{port}"}
+    got = {}
+    for (target, host), want in ABSOLUTE_TARGETS.items():
+        raw = (f"GET {target % names} HTTP/1.1\r\nHost: {host % names}\r\n"
+               "Connection: close\r\n\r\n").encode()
+        reply = exchange(port, raw)
+        got[target] = (statuses(reply), want)
+        if want == b"200":
+            assert b"Sites served here" in reply, reply[:300]
+        else:
+            assert b"Sites served" not in reply and b"<" not in reply, reply[:300]
+    assert all(len(s) == 1 and s[0] in (b"400", b"421") if w == b"4" else s == [w]
+               for s, w in got.values()), got
+    assert d.stop(timeout=30) == 0

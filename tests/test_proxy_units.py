@@ -89,6 +89,21 @@ def test_absolute_form_authority_must_match_host() -> None:
     assert route_host(ADDRESS, PORT, authority=f"{ADDRESS}:80") is None  # not the same text
 
 
+@pytest.mark.parametrize("target,want", [
+    ("/", None), ("/a?b", None),
+    ("http://h:1/x", "h:1"), ("HTTP://h:1/x", "h:1"), ("hTtP://h:1", "h:1"),
+    ("http://h:1?q", "h:1"), ("http://u@h:1/", "u@h:1"),
+    ("https://h:1/", ""), ("HTTPS://h:1/", ""), ("ftp://h:1/", ""), ("FTP://h/", ""),
+    ("file:///etc/passwd", ""), ("*", ""), ("h:1", ""), ("", ""),
+])
+def test_absolute_form_scheme_in_any_case_and_only_http(target: str, want: str | None) -> None:
+    from engine.proxy.hosts import target_authority
+
+    assert target_authority(target) == want
+    if want == "":  # equals no Host: always refused
+        assert route_host(f"localhost:{PORT}", PORT, target_authority(target)) is None
+
+
 @pytest.mark.parametrize("header,size,want", [
     (None, 100, None),
     ("bytes=0-9", 100, (0, 10)),

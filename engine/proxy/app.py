@@ -32,7 +32,7 @@ from aiohttp import web
 
 from ..sites.onion_http import HEAD_PATH, SNAPSHOT_PREFIX
 from ..sites.snapshot import NAME
-from .hosts import HostRoute, may_visit, route_host
+from .hosts import HostRoute, may_visit, route_host, target_authority
 from .ranges import apply_span, http_date, not_modified, parse_range, range_applies
 from .served import ServedFile, ServedSite
 from .verify import Mismatch, Verifier
@@ -122,13 +122,11 @@ class ProxyApp:
                 resp.headers["Allow"] = "GET, HEAD"
                 return resp
             return refuse(501)
+        authority = target_authority(request.raw_path)
         if self.site_only:
-            route: HostRoute | None = HostRoute("site", self.site_only)
+            route: HostRoute | None = HostRoute("site", self.site_only) if authority != "" \
+                else None
         else:
-            url = request.url if request.raw_path.startswith(("http://", "https://")) else None
-            authority = None
-            if url is not None:
-                authority = request.raw_path.split("/", 3)[2] if url.scheme == "http" else "-"
             route = route_host(request.headers.get("Host"), self.port(), authority)
         if route is None:
             self.counters.bump("refused")

@@ -12,7 +12,9 @@ Exactly these, compared as exact lowercase strings, and nothing else (421, no bo
 A name that resolves somewhere else (DNS rebinding), a numeric variant of an address
 (``127.1``, ``0x7f.0.0.1``), another port, a sub-domain, a trailing dot, upper case or a
 stray character is refused. For an absolute-form request (``GET http://host/path``)
-the request's authority must equal the Host header.
+the request's authority must equal the Host header; its scheme is compared without
+regard to case (``HTTP://`` is ``http://``), and any scheme but ``http`` (``https``,
+``ftp``, ``file``, ...) or a target that is neither origin- nor absolute-form is refused.
 """
 
 from __future__ import annotations
@@ -65,6 +67,21 @@ def _valid_onion_label(label: str) -> bool:
     except ChainRejected:
         return False
     return True
+
+
+def target_authority(target: str) -> str | None:
+    """The authority an absolute-form request target names (``http://host:port/path``,
+    scheme in any case): ``host:port`` as written; ``""``, which equals no Host, for any
+    other scheme or a target that is not origin-form either; None for origin-form
+    (``/path``)."""
+    if target.startswith("/"):
+        return None
+    scheme, sep, rest = target.partition("://")
+    if not sep or scheme.lower() != "http":
+        return ""
+    end = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0),
+              default=len(rest))
+    return rest[:end]
 
 
 @lru_cache(maxsize=1024)
