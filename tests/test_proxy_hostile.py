@@ -5,9 +5,13 @@ that nobody reads until the daemon has stopped, as under a careless supervisor).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import socket
+import stat
 import time
+from pathlib import Path
 
 from .daemon_util import DaemonProc, short_home
 
@@ -118,4 +122,44 @@ def test_absolute_form_targets_of_any_scheme_and_case_are_checked(
             assert b"Sites served" not in reply and b"<" not in reply, reply[:300]
     assert all(len(s) == 1 and s[0] in (b"400", b"421") if w == b"4" else s == [w]
                for s, w in got.values()), got
+    assert d.stop(timeout=30) == 0
+
+
+def test_a_fifo_in_place_of_the_layers_file_hangs_nothing(tmp_path: Path,
+                                                          daemons: list[DaemonProc]) -> None:
+    """Large files are checked piece by piece against the snapshot's ``layers`` file; a
+    FIFO planted there once hung every large-file read (``open`` waits for a writer)."""
+    big = os.urandom(1 << 20)  # 64 pieces of 16 KiB: read in the thread pool
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "index.html").write_bytes(b"<h1>big</h1>")
+    (source / "big.bin").write_bytes(big)
+    d = DaemonProc(short_home())
+    daemons.append(d.start())
+    client = d.client()
+    fifo: Path | None = None
+    try:
+        port = client.wait_for(lambda s: s.web.port > 0, 10).web.port
+        address = client.site_new("big", str(source)).result(30).address
+        client.site_publish("big").result(60)
+        client.wait_for(lambda s: address in s.sites and s.sites[address].hosting.seq == 1, 60)
+        (layers,) = d.home.rglob(f"{address}/snapshots/1/layers")
+        layers.unlink()
+        os.mkfifo(layers)
+        fifo = layers
+        host = f"{address.removesuffix('.onion')}.localhost:{port}"
+        for extra in ("", "Range: bytes=100000-299999\r\n") * 3:  # more than the 4 readers
+            raw = f"GET /big.bin HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n"
+            reply = exchange(port, raw.encode(), timeout=20)
+            head, _, body = reply.partition(b"\r\n\r\n")
+            if extra:
+                assert statuses(head) == [b"206"] and body == big[100000:300000], head
+            else:
+                assert statuses(head) == [b"200"] and body == big, head
+        assert stat.S_ISFIFO(layers.lstat().st_mode)  # still there, never opened
+    finally:
+        if fifo is not None:  # a reader stuck in open() (the bug) is let go
+            with contextlib.suppress(OSError):
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        client.stop()
     assert d.stop(timeout=30) == 0
