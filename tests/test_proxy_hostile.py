@@ -6,14 +6,16 @@ that nobody reads until the daemon has stopped, as under a careless supervisor).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import socket
 import stat
+import subprocess
 import time
 from pathlib import Path
 
-from .daemon_util import DaemonProc, short_home
+from .daemon_util import TIDEGATE, DaemonProc, env_for, short_home
 
 UPGRADES = {
     "websocket": (b"GET / HTTP/1.1\r\nHost: %(host)s\r\nConnection: Upgrade\r\n"
@@ -163,3 +165,76 @@ def test_a_fifo_in_place_of_the_layers_file_hangs_nothing(tmp_path: Path,
                 os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
         client.stop()
     assert d.stop(timeout=30) == 0
+
+
+def run_cli(d: DaemonProc, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(TIDEGATE + list(args), env=env_for(d.home), capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_idle_connections_cannot_take_the_descriptors_the_api_needs(
+        daemons: list[DaemonProc]) -> None:
+    """With the common soft limit of 1,024 descriptors, 1,100 idle connections to the
+    proxy once made libzmq abort the daemon on the next API connection ("Too many open
+    files"). The proxy now refuses connections past its cap (503, closed), counts them,
+    and the API, the proxy and the stop still work."""
+    limit, hostile = 1024, 1100
+    d = DaemonProc(short_home(), prefix=["prlimit", f"--nofile={limit}:{limit}", "--"])
+    daemons.append(d.start())
+    client = d.client()
+    try:
+        port = client.wait_for(lambda s: s.web.port > 0, 10).web.port
+    finally:
+        client.stop()
+    held: list[socket.socket] = []
+    try:
+        for _ in range(hostile):
+            with contextlib.suppress(OSError):  # a connect the kernel's backlog dropped
+                held.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+        time.sleep(0.5)
+        # a new API connection (the CLI) works, and the daemon says what it refused
+        deadline = time.monotonic() + 30
+        while True:
+            shown = run_cli(d, "proxy", "--json")
+            assert shown.returncode == 0, (shown.stderr, d.p.poll() if d.p else None)
+            web = json.loads(shown.stdout)
+            if web["busy"] >= len(held) - web["max_connections"] or \
+                    time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        cap = web["max_connections"]
+        assert 16 <= cap < limit // 2, web
+        assert web["busy"] >= hostile - cap - 5, web
+        ls = run_cli(d, "ls")
+        assert ls.returncode == 0 and "no torrents" in ls.stderr, ls.stderr
+        # the refused ones got a 503 and were closed; the admitted ones are still open
+        refused = 0
+        for s in held:
+            s.settimeout(0.05)
+            with contextlib.suppress(TimeoutError):
+                try:
+                    got = s.recv(200)
+                except ConnectionResetError:
+                    got = b""
+                assert got == b"" or got.startswith(b"HTTP/1.1 503 "), got
+                refused += 1
+        assert refused >= hostile - cap - 5 and len(held) - refused <= cap, (refused, cap)
+        # at the cap a new visitor is refused; once some idle ones leave, it is served
+        over = exchange(port, b"")  # answered before anything is read
+        assert statuses(over) == [b"503"], over
+        for s in held:
+            s.close()
+        held.clear()
+        deadline = time.monotonic() + 10
+        while True:
+            page = exchange(port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                                  b"Connection: close\r\n\r\n" % port)
+            if statuses(page) == [b"200"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert statuses(page) == [b"200"], page
+    finally:
+        for s in held:
+            s.close()
+    assert d.stop(timeout=30) == 0
+    assert "Too many open files" not in d.stderr and "Traceback" not in d.stderr, d.stderr

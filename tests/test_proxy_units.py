@@ -235,3 +235,20 @@ def test_only_user_navigations_make_the_node_follow_a_site(headers: dict[str, st
     from engine.proxy.hosts import may_visit
 
     assert may_visit(headers) is ok
+
+
+@pytest.mark.parametrize("soft,in_use,peers,want", [
+    (1024, 44, 500, (1024 - 44 - 500 - 64 - 128) // 2),
+    (256, 44, 500, 16),  # libtorrent may take most of it: the floor
+    (20000, 44, 500, (20000 - 44 - 500 - 64 - 128) // 2),
+    (1 << 30, 44, 500, 1 << 16),
+])
+def test_proxy_connection_cap_leaves_descriptors_for_the_engine_and_api(
+        soft: int, in_use: int, peers: int, want: int) -> None:
+    from engine.proxy.limits import Gate, connection_cap
+
+    assert connection_cap(soft, in_use, peers) == want
+    gate = Gate(2)
+    assert gate.admit() and gate.admit() and not gate.admit() and gate.refused == 1
+    gate.release()
+    assert gate.admit() and gate.open == 2

@@ -58,6 +58,8 @@ def run_proxy(args: argparse.Namespace) -> int:
     print(f"onion PAC   {base}proxy.pac")
     print(f"responses   {web.served:,} verified, {web.refused:,} refused, "
           f"{web.bad:,} files that failed verification")
+    print(f"connections at most {web.max_connections:,} at once (file descriptors), "
+          f"{web.busy:,} refused at that limit")
     return 0
 
 

@@ -88,6 +88,8 @@ class Counters:
     served: int = 0
     refused: int = 0
     bad: int = 0
+    busy: int = 0
+    """Connections refused at the connection cap (:mod:`.limits`)."""
     changed: bool = False
 
     def bump(self, name: str) -> None:

@@ -29,6 +29,7 @@ from ..events import Log
 from ..state import WebState
 from .app import SERVER, ProxyApp
 from .fastpath import FastPath
+from .limits import Gate, connection_cap, fds_in_use, soft_fd_limit
 from .served import ServedTable
 from .stream import Streamer
 from .verify import Verifier
@@ -144,6 +145,8 @@ class ProxyService:
         self._stop: asyncio.Event | None = None
         self._site_servers: dict[str, asyncio.AbstractServer] = {}
         self._fast: FastPath | None = None
+        self.gate = Gate()
+        """Every listener's connections against one cap (set when the thread starts)."""
         self._site_fast: dict[str, FastPath] = {}
         self._pool = concurrent.futures.ThreadPoolExecutor(READ_THREADS,
                                                            thread_name_prefix="tidegate-read")
@@ -239,13 +242,15 @@ class ProxyService:
 
         self.visitor = Visitor(request_hostname, lambda a: self.engine.snapshot.sites.get(a),
                                web_cfg.visit_timeout, web_cfg.tor_socks)
+        self.gate.cap = connection_cap(soft_fd_limit(), fds_in_use(),
+                                       self.config.network.connections_limit)
         self.app = ProxyApp(
             sites=lambda: self.table.current, verifier=Verifier(web_cfg.cache_mb << 20),
             port=lambda: self.port, on_bad=self.on_bad,
             streamer=Streamer(self.engine, web_cfg.stream_timeout, web_cfg.readahead_mb << 20),
             visitor=self.visitor)
         server = web.Server(self.app.handle, access_log=None, logger=self.log)
-        fast = FastPath(self.app, server, self.server_log.report)
+        fast = FastPath(self.app, server, self.server_log.report, self.gate)
         self._fast = fast
         try:
             listener = await self.loop.create_server(fast.protocol, web_cfg.listen,
@@ -286,7 +291,7 @@ class ProxyService:
                        port=lambda: self.port, on_bad=self.on_bad, site_only=address,
                        counters=self.app.counters)
         fast = FastPath(app, web.Server(app.handle, access_log=None, logger=self.log),
-                        self.server_log.report)
+                        self.server_log.report, self.gate)
         if socket_path is None:
             server = await self.loop.create_server(fast.protocol, "127.0.0.1", 0)
             target = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
@@ -316,6 +321,7 @@ class ProxyService:
         c = self.app.counters if self.app is not None else None
         state = WebState(url=self.url, port=self.port, error=self.error,
                          served=c.served if c else 0, refused=c.refused if c else 0,
-                         bad=c.bad if c else 0)
+                         bad=c.bad if c else 0, busy=c.busy if c else 0,
+                         max_connections=self.gate.cap if self.port else 0)
         with contextlib.suppress(Exception):
             self.engine.set_web(state)
