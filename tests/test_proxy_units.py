@@ -219,7 +219,10 @@ def test_open_regular_refuses_symlinks_and_specials(tmp_path: Path) -> None:
     ({"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "none",
       "Sec-Fetch-User": "?1"}, True),  # typed in the address bar
     ({"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate",
-      "Sec-Fetch-Site": "cross-site", "Sec-Fetch-User": "?1"}, True),  # a link clicked
+      "Sec-Fetch-Site": "cross-site", "Sec-Fetch-User": "?1"}, False),  # a link clicked, or
+    # a script that moved the page in a click handler: the same headers
+    ({"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate",
+      "Sec-Fetch-Site": "same-site", "Sec-Fetch-User": "?1"}, False),
     ({"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate",
       "Sec-Fetch-Site": "cross-site"}, False),  # a script moved the page: not the user
     ({"Sec-Fetch-Dest": "image", "Sec-Fetch-Mode": "no-cors",

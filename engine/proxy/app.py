@@ -143,8 +143,10 @@ class ProxyApp:
         site = self.sites().get(route.address)
         if site is None:
             if self.site_only or self.visitor is None or not may_visit(request.headers):
-                return page(404, "Not found", "This site is not served here (it is looked "
-                            "up when you open it yourself).", SITE_HEADERS)
+                return page(404, "Not found", "This site is not served here. It is looked up "
+                            "only when you open its address yourself (typed or pasted, not "
+                            "a link on another site's page), or with `tidegate site follow`.",
+                            SITE_HEADERS)
             return await self.visitor.visit(request, route, self)
         if request.path.startswith(RESERVED_PREFIXES):
             return await self._reserved(request, site)

@@ -111,11 +111,14 @@ def route_host(host: str | None, port: int, authority: str | None = None) -> Hos
 
 def may_visit(headers: Mapping[str, str]) -> bool:
     """Whether a request for a site not held here may make this node follow it: only a
-    top-level navigation the user started (typed, bookmarked, or clicked), never an
-    image, script, fetch or frame that any page could embed to make the node download
-    a site of its choosing. Browsers say so in the Fetch Metadata headers; a request
-    without them (a command-line client, or a browser that sends them only to secure
-    origins) is taken as the user's own (docs/proxy.md)."""
+    top-level navigation the user started from outside any page (typed, bookmarked,
+    pasted: ``Sec-Fetch-Site: none``), never an image, script, fetch or frame that any
+    page could embed, and never a navigation from another site's page. A link clicked
+    and a script that moves the page during a click look the same to the server
+    (``Sec-Fetch-User: ?1`` both), so a page could turn any click of the user's into a
+    follow of a site of its choosing. A request without Fetch Metadata headers (a
+    command-line client, or a browser that sends them only to secure origins) is taken
+    as the user's own (docs/proxy.md)."""
     dest = headers.get("Sec-Fetch-Dest")
     mode = headers.get("Sec-Fetch-Mode")
     site = headers.get("Sec-Fetch-Site")
@@ -123,4 +126,4 @@ def may_visit(headers: Mapping[str, str]) -> bool:
         return True
     if dest != "document" or mode != "navigate":
         return False
-    return site in ("none", "same-origin") or headers.get("Sec-Fetch-User") == "?1"
+    return site in ("none", "same-origin")
