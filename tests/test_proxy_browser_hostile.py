@@ -104,9 +104,9 @@ def test_a_click_on_a_site_page_does_not_make_the_node_follow_another_site(
                 outcomes[control] = (response.url, response.status, page.inner_text("h1"))
         for control, outcome in outcomes.items():
             assert str(outcome[0]).startswith(target + "/from-"), (control, outcome)
-            assert outcome[-1] == "Not found", (control, outcome)
+            assert outcome[-1] in ("Not found", "Not followed here"), (control, outcome)
             if len(outcome) == 3:
-                assert outcome[1] == 404, (control, outcome)
+                assert outcome[1] in (403, 404), (control, outcome)
         assert visitor.requested == 0, outcomes
         time.sleep(0.5)
         assert other not in engine.snapshot.sites, outcomes

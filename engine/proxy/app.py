@@ -10,8 +10,13 @@ allow-list gets 421 with no body. Then:
   and ``/.tidegate/snapshot/<seq>/site/<path>`` (the served snapshot's metainfo and a BEP 19
   web seed of its files, verified like any other read): how a follower in ``tor-all`` mode
   gets a site from its onion service with no DHT and no peer address (docs/tor.md);
-* the loopback names: ``/`` (the sites served here), ``/proxy.pac`` and
-  ``/torrent/<id>/<path>`` streaming (:mod:`.stream`).
+* the loopback names: ``/`` (the sites served here), ``/proxy.pac``,
+  ``/torrent/<token>/<id>/<path>`` streaming (:mod:`.stream`) and
+  ``/visit/<token>/<address>[/<path>]``, which lets the next requests for a site not
+  followed yet make the node follow it, and redirects there.
+
+Other local users reach 127.0.0.1 too: streaming and following a site need the user's
+token (:mod:`.token`) in the URL; without it, 403 and nothing is read or followed.
 
 A site-only handler (``site_only``) serves one site whatever the Host header says and
 nothing else: the target of that site's onion service, where every request looks local.
@@ -35,6 +40,7 @@ from ..sites.snapshot import NAME
 from .hosts import HostRoute, may_visit, route_host, target_authority
 from .ranges import apply_span, http_date, not_modified, parse_range, range_applies
 from .served import ServedFile, ServedSite
+from .token import matches
 from .verify import Mismatch, Verifier
 
 if TYPE_CHECKING:
@@ -66,6 +72,7 @@ RESERVED_PREFIXES = (HEAD_PATH, SNAPSHOT_PREFIX)
 """Paths no site file can have (a snapshot's own ``.tidegate`` folder holds only ``chain``)."""
 BAD_REPORT_WINDOW = 30.0
 HEADER_CACHE = 4096
+MAX_CONSENTED = 1024
 
 
 def page(status: int, title: str, text: str, headers: Mapping[str, str] = LOCAL_HEADERS,
@@ -108,6 +115,10 @@ class ProxyApp:
     visitor: Visitor | None = None
     site_only: str = ""
     counters: Counters = field(default_factory=Counters)
+    token: str = ""
+    """The user's token (:mod:`.token`); empty: nothing needs it is served."""
+    consented: dict[str, None] = field(default_factory=dict)
+    """Sites not held here that the user asked for with the token (oldest first)."""
     _reported: dict[tuple[str, int, str], float] = field(default_factory=dict)
     _header_cache: dict[tuple[str, int, int, str], dict[str, str]] = field(
         default_factory=dict)
@@ -142,10 +153,16 @@ class ProxyApp:
             return await self._local(request)
         site = self.sites().get(route.address)
         if site is None:
-            if self.site_only or self.visitor is None or not may_visit(request.headers):
-                return page(404, "Not found", "This site is not served here. It is looked up "
-                            "only when you open its address yourself (typed or pasted, not "
-                            "a link on another site's page), or with `tidegate site follow`.",
+            if self.site_only or self.visitor is None:
+                return page(404, "Not found", "This site is not served here.", SITE_HEADERS)
+            if route.address not in self.consented:
+                self.counters.bump("refused")
+                return page(403, "Not followed here", "This node does not follow this site. "
+                            "Opening it here would make it download and seed it, so that "
+                            "takes your own link: `tidegate site url <address>` prints it "
+                            "(or run `tidegate site follow <address>`).", SITE_HEADERS)
+            if not may_visit(request.headers):
+                return page(404, "Not found", "This site is not served here yet.",
                             SITE_HEADERS)
             return await self.visitor.visit(request, route, self)
         if request.path.startswith(RESERVED_PREFIXES):
@@ -184,8 +201,40 @@ class ProxyApp:
                                 content_type="application/x-ns-proxy-autoconfig",
                                 headers=LOCAL_HEADERS)
         if path.startswith("/torrent/") and self.streamer is not None:
-            return await self.streamer.serve(request, path[len("/torrent/"):])
+            given, _, rest = path[len("/torrent/"):].partition("/")
+            if not matches(given, self.token):
+                return self._forbidden("A stream URL carries your token: "
+                                       "`tidegate stream` prints it.")
+            return await self.streamer.serve(request, rest)
+        if path.startswith("/visit/") and self.visitor is not None:
+            return self._visit_link(request)
         return page(404, "Not found", "Nothing is served at this path.")
+
+    def _forbidden(self, text: str) -> web.Response:
+        self.counters.bump("refused")
+        return page(403, "Forbidden", text)
+
+    def _visit_link(self, request: web.BaseRequest) -> web.Response:
+        """``/visit/<token>/<address>[/<path>]``: the user's consent to follow a site not
+        followed yet; a redirect to it (the site's page never sees the token)."""
+        target = request.raw_path[len("/visit/"):]
+        given, _, rest = target.partition("/")
+        if not matches(given, self.token):
+            return self._forbidden("A visit URL carries your token: `tidegate site url "
+                                   "<address>` prints it.")
+        cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+        name, tail = rest[:cut].lower().removesuffix(".onion"), rest[cut:]
+        port = self.port()
+        route = route_host(f"{name}.localhost:{port}", port)
+        if route is None or route.kind != "site":
+            return page(404, "Not found", "That is not a site address.")
+        self.consented.pop(route.address, None)
+        self.consented[route.address] = None
+        while len(self.consented) > MAX_CONSENTED:
+            del self.consented[next(iter(self.consented))]
+        location = f"http://{name}.localhost:{port}{tail if tail.startswith('/') else '/' + tail}"
+        return web.Response(status=303, headers={**LOCAL_HEADERS, "Location": location,
+                                                 "Cache-Control": "no-store"})
 
     def _index(self) -> web.Response:
         port = self.port()

@@ -32,6 +32,7 @@ from .fastpath import FastPath
 from .limits import Gate, connection_cap, fds_in_use, soft_fd_limit
 from .served import ServedTable
 from .stream import Streamer
+from .token import load_or_create
 from .verify import Verifier
 from .visit import Visitor
 
@@ -244,7 +245,15 @@ class ProxyService:
                                web_cfg.visit_timeout, web_cfg.tor_socks)
         self.gate.cap = connection_cap(soft_fd_limit(), fds_in_use(),
                                        self.config.network.connections_limit)
+        try:
+            token = load_or_create(self.engine.loaded.paths.data_dir)
+        except OSError as exc:  # nothing that needs it is served (403), everything else is
+            token = ""
+            self.engine.post_event(Log(level="error", message=(
+                f"proxy: cannot keep the user's token ({exc}): streaming and visits to "
+                "sites not followed are refused")))
         self.app = ProxyApp(
+            token=token,
             sites=lambda: self.table.current, verifier=Verifier(web_cfg.cache_mb << 20),
             port=lambda: self.port, on_bad=self.on_bad,
             streamer=Streamer(self.engine, web_cfg.stream_timeout, web_cfg.readahead_mb << 20),
@@ -322,6 +331,7 @@ class ProxyService:
         state = WebState(url=self.url, port=self.port, error=self.error,
                          served=c.served if c else 0, refused=c.refused if c else 0,
                          bad=c.bad if c else 0, busy=c.busy if c else 0,
-                         max_connections=self.gate.cap if self.port else 0)
+                         max_connections=self.gate.cap if self.port else 0,
+                         token=self.app.token if self.app is not None and self.port else "")
         with contextlib.suppress(Exception):
             self.engine.set_web(state)
