@@ -204,6 +204,13 @@ class WebState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Requests refused for their Host header or method."""
     bad: int = 0
     """Files that failed verification while being served."""
+    busy: int = 0
+    """Connections refused because the proxy held ``max_connections`` already."""
+    max_connections: int = 0
+    """The proxy's connection cap, from the file-descriptor limit (engine/proxy/limits.py)."""
+    token: str = ""
+    """The user's proxy token (engine/proxy/token.py), which stream URLs and visits to
+    sites not followed yet carry: ``<url>torrent/<token>/...``, ``<url>visit/<token>/...``."""
 
 
 class OnionState(msgspec.Struct, frozen=True, kw_only=True, gc=False):

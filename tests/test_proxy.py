@@ -86,6 +86,15 @@ def request(port: int, path: str, host: str | None, headers: dict[str, str] | No
         conn.close()
 
 
+def consent(engine: Engine, address: str) -> None:
+    """The user's own visit link (``tidegate site url <address>``): the next requests for
+    the site may make ``engine`` follow it."""
+    port, token = engine.snapshot.web.port, engine.snapshot.web.token
+    r = request(port, f"/visit/{token}/{address}/", f"127.0.0.1:{port}")
+    assert r.status == 303, r
+    assert r.headers["location"] == f"http://{address.removesuffix('.onion')}.localhost:{port}/"
+
+
 def hosted_file(engine: Engine, address: str, name: str) -> Path:
     seq = engine.snapshot.sites[address].hosting.seq
     return (engine.loaded.paths.data_dir / "sites" / address / "snapshots" / str(seq) /
@@ -230,7 +239,8 @@ def test_api_is_not_reachable_through_the_proxy(pair: Pair) -> None:
     for host in (pair.host, f"127.0.0.1:{pair.port}"):
         for path in ("/api", "/status", "/shutdown", "/site/new", "/torrent/"):
             r = request(pair.port, path, host)
-            assert r.status == 404, (host, path)
+            assert r.status == (403 if path == "/torrent/" and "127" in host else 404), (
+                host, path)  # streaming needs the user's token
         for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
             r = request(pair.port, "/index.html", host, method=method)
             assert r.status == 405 and r.body == b"", method
@@ -280,6 +290,13 @@ def test_unknown_site_is_asked_for_and_served(pair: Pair, tmp_path: Path) -> Non
     assert pair.b.proxy is not None and pair.b.proxy.visitor is not None
     asked = pair.b.proxy.visitor.requested
     host = f"{address.removesuffix('.onion')}.localhost:{pair.port}"
+    # without the user's token (any local user can reach 127.0.0.1): nothing is followed
+    r = request(pair.port, "/", host)
+    assert r.status == 403 and b"tidegate site url" in r.body
+    wrong = request(pair.port, f"/visit/{'x' * 43}/{address}/", f"127.0.0.1:{pair.port}")
+    assert wrong.status == 403 and pair.b.proxy.visitor.requested == asked
+    assert address not in pair.b.snapshot.sites
+    consent(pair.b, address)
     r = request(pair.port, "/", host, timeout=60)
     assert r.status == 200 and r.body == b"<h1>second</h1>"
     assert pair.b.proxy.visitor.requested == asked + 1
@@ -292,6 +309,7 @@ def test_unknown_site_nobody_has_gets_an_explanation(pair: Pair) -> None:
     visitor = pair.b.proxy.visitor
     visitor.timeout = 1.0
     address = SiteKey.generate().address
+    consent(pair.b, address)
     try:
         r = request(pair.port, "/", f"{address.removesuffix('.onion')}.localhost:{pair.port}")
     finally:
@@ -333,6 +351,7 @@ def test_unknown_site_falls_back_to_tor_socks(pair: Pair) -> None:
     visitor = pair.b.proxy.visitor
     visitor.timeout, visitor.tor_socks = 0.5, f"127.0.0.1:{server.getsockname()[1]}"
     address = SiteKey.generate().address
+    consent(pair.b, address)
     try:
         r = request(pair.port, f"http://{address}/page?x=1", address)
     finally:
@@ -410,26 +429,31 @@ def test_streaming_a_torrent_while_it_downloads(tmp_path: Path) -> None:
         start_seed(seed, created, payload)
         tid = viewer.add(AddRequest(torrent=created.data, save_path=str(tmp_path / "dl"),
                                     peers=[f"127.0.0.1:{port_of(seed)}"])).result(10)
-        port = viewer.snapshot.web.port
+        port, token = viewer.snapshot.web.port, viewer.snapshot.web.token
         host = f"127.0.0.1:{port}"
-        listing = request(port, f"/torrent/{tid}/", host)
+        for bad in ("", "x" * 43, token[:-1], token + "x"):  # nothing without the token
+            assert request(port, f"/torrent/{bad}/{tid}/", host).status == 403
+            assert request(port, f"/torrent/{bad}/{tid}/payload/file0.bin", host).status == 403
+        assert request(port, f"/torrent/{tid}/payload/file0.bin", host).status == 403
+        listing = request(port, f"/torrent/{token}/{tid}/", host)
         assert listing.status == 200 and b"payload/file0.bin" in listing.body
         lo, hi = 5_000_000, 5_300_000
-        r = request(port, f"/torrent/{tid}/payload/file0.bin", host,
+        r = request(port, f"/torrent/{token}/{tid}/payload/file0.bin", host,
                     {"Range": f"bytes={lo}-{hi - 1}"})
         progress = viewer.snapshot.torrents[tid].progress
         assert r.status == 206 and r.body == data[lo:hi]
         assert progress < 0.9, progress  # served while most of it is still to come
         assert r.headers["content-security-policy"].endswith("sandbox")
-        whole = request(port, f"/torrent/{tid}/payload/file0.bin", host, timeout=120)
+        whole = request(port, f"/torrent/{token}/{tid}/payload/file0.bin", host, timeout=120)
         assert whole.status == 200 and whole.body == data
-        assert request(port, f"/torrent/{tid}/payload/nope.bin", host).status == 404
-        assert request(port, f"/torrent/{'0' * 40}/x", host).status == 404
+        assert request(port, f"/torrent/{token}/{tid}/payload/nope.bin", host).status == 404
+        assert request(port, f"/torrent/{token}/{'0' * 40}/x", host).status == 404
         # only the loopback names stream: a site's origin cannot
         site_host = f"{SiteKey.generate().address.removesuffix('.onion')}.localhost:{port}"
         assert viewer.proxy is not None and viewer.proxy.visitor is not None
         viewer.proxy.visitor.timeout = 0.2
-        assert request(port, f"/torrent/{tid}/payload/file0.bin", site_host).status == 504
+        assert request(port, f"/torrent/{token}/{tid}/payload/file0.bin",
+                       site_host).status == 403  # not followed, and no consent to
     finally:
         viewer.stop()
         seed.stop()
@@ -440,11 +464,15 @@ def test_embedding_an_unknown_site_does_not_make_the_node_follow_it(pair: Pair) 
     navigation the user started looks a site up (and follows it)."""
     address = SiteKey.generate().address
     host = f"{address.removesuffix('.onion')}.localhost:{pair.port}"
-    for dest, mode in (("image", "no-cors"), ("empty", "cors"), ("iframe", "navigate"),
-                       ("script", "no-cors")):
-        started = time.monotonic()
-        r = request(pair.port, "/x.png", host, {"Sec-Fetch-Dest": dest, "Sec-Fetch-Mode": mode,
-                                                "Sec-Fetch-Site": "cross-site"})
-        assert r.status == 404 and time.monotonic() - started < 2
+    kinds = (("image", "no-cors"), ("empty", "cors"), ("iframe", "navigate"),
+             ("script", "no-cors"))
+    for consented, status in ((False, 403), (True, 404)):  # even once the user asked for it
+        if consented:
+            consent(pair.b, address)
+        for dest, mode in kinds:
+            started = time.monotonic()
+            r = request(pair.port, "/x.png", host, {
+                "Sec-Fetch-Dest": dest, "Sec-Fetch-Mode": mode, "Sec-Fetch-Site": "cross-site"})
+            assert r.status == status and time.monotonic() - started < 2
     time.sleep(1.0)
     assert address not in pair.b.snapshot.sites

@@ -89,6 +89,21 @@ def test_absolute_form_authority_must_match_host() -> None:
     assert route_host(ADDRESS, PORT, authority=f"{ADDRESS}:80") is None  # not the same text
 
 
+@pytest.mark.parametrize("target,want", [
+    ("/", None), ("/a?b", None),
+    ("http://h:1/x", "h:1"), ("HTTP://h:1/x", "h:1"), ("hTtP://h:1", "h:1"),
+    ("http://h:1?q", "h:1"), ("http://u@h:1/", "u@h:1"),
+    ("https://h:1/", ""), ("HTTPS://h:1/", ""), ("ftp://h:1/", ""), ("FTP://h/", ""),
+    ("file:///etc/passwd", ""), ("*", ""), ("h:1", ""), ("", ""),
+])
+def test_absolute_form_scheme_in_any_case_and_only_http(target: str, want: str | None) -> None:
+    from engine.proxy.hosts import target_authority
+
+    assert target_authority(target) == want
+    if want == "":  # equals no Host: always refused
+        assert route_host(f"localhost:{PORT}", PORT, target_authority(target)) is None
+
+
 @pytest.mark.parametrize("header,size,want", [
     (None, 100, None),
     ("bytes=0-9", 100, (0, 10)),
@@ -204,7 +219,10 @@ def test_open_regular_refuses_symlinks_and_specials(tmp_path: Path) -> None:
     ({"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "none",
       "Sec-Fetch-User": "?1"}, True),  # typed in the address bar
     ({"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate",
-      "Sec-Fetch-Site": "cross-site", "Sec-Fetch-User": "?1"}, True),  # a link clicked
+      "Sec-Fetch-Site": "cross-site", "Sec-Fetch-User": "?1"}, False),  # a link clicked, or
+    # a script that moved the page in a click handler: the same headers
+    ({"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate",
+      "Sec-Fetch-Site": "same-site", "Sec-Fetch-User": "?1"}, False),
     ({"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate",
       "Sec-Fetch-Site": "cross-site"}, False),  # a script moved the page: not the user
     ({"Sec-Fetch-Dest": "image", "Sec-Fetch-Mode": "no-cors",
@@ -220,3 +238,20 @@ def test_only_user_navigations_make_the_node_follow_a_site(headers: dict[str, st
     from engine.proxy.hosts import may_visit
 
     assert may_visit(headers) is ok
+
+
+@pytest.mark.parametrize("soft,in_use,peers,want", [
+    (1024, 44, 500, (1024 - 44 - 500 - 64 - 128) // 2),
+    (256, 44, 500, 16),  # libtorrent may take most of it: the floor
+    (20000, 44, 500, (20000 - 44 - 500 - 64 - 128) // 2),
+    (1 << 30, 44, 500, 1 << 16),
+])
+def test_proxy_connection_cap_leaves_descriptors_for_the_engine_and_api(
+        soft: int, in_use: int, peers: int, want: int) -> None:
+    from engine.proxy.limits import Gate, connection_cap
+
+    assert connection_cap(soft, in_use, peers) == want
+    gate = Gate(2)
+    assert gate.admit() and gate.admit() and not gate.admit() and gate.refused == 1
+    gate.release()
+    assert gate.admit() and gate.open == 2

@@ -11,6 +11,7 @@ goes through :func:`clean` before it reaches the terminal.
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import time
 from collections.abc import Iterable, Mapping
@@ -21,10 +22,12 @@ from typing import TYPE_CHECKING
 from engine import units as fmt
 from engine.errors import InputError
 from engine.events import SiteProgress
-from engine.state import ChainEntryInfo, SiteReport, SiteState
+from engine.state import ChainEntryInfo, SiteReport, SiteState, WebState
 
 from ..console import clean, err, fail, note, out, print_json
 from ..remote import add_connect_options, connect
+
+_ONION_LABEL = re.compile(r"[a-z2-7]{55}d")
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -299,8 +302,14 @@ def run_url(args: argparse.Namespace) -> int:
         client.stop()
     address = _address_of(snap.sites, args.site)
     if address is None:
-        raise InputError(args.site, "no such site here: follow it first, or see "
-                                    "`tidegate site ls`")
+        visit = _visit_url(snap.web, args.site)
+        if visit is None or args.onion:
+            raise InputError(args.site, "no such site here: follow it first, or see "
+                                        "`tidegate site ls`")
+        print(visit)
+        note("not followed here: opening this link makes this node follow the site "
+             "(fetch, verify and seed it); it carries your proxy token, keep it to yourself")
+        return 0
     if args.onion:
         print(f"http://{address}/")
         return 0
@@ -309,6 +318,17 @@ def run_url(args: argparse.Namespace) -> int:
     if snap.sites[address].hosting.seq < 0:
         note("its snapshot is not here yet: the page waits for it (web.visit_timeout)")
     return 0
+
+
+def _visit_url(web: WebState, ref: str) -> str | None:
+    """The proxy's visit link for a valid site address not followed here (None if
+    ``ref`` is no address)."""
+    from .web import proxy_url
+
+    label = ref.strip().lower().removeprefix("http://").rstrip("/").removesuffix(".onion")
+    if not _ONION_LABEL.fullmatch(label):  # the proxy checks the checksum (404)
+        return None
+    return f"{proxy_url(web)}visit/{web.token}/{label}.onion/"
 
 
 # ---------------------------------------------------------------- ls

@@ -58,6 +58,8 @@ def run_proxy(args: argparse.Namespace) -> int:
     print(f"onion PAC   {base}proxy.pac")
     print(f"responses   {web.served:,} verified, {web.refused:,} refused, "
           f"{web.bad:,} files that failed verification")
+    print(f"connections at most {web.max_connections:,} at once (file descriptors), "
+          f"{web.busy:,} refused at that limit")
     return 0
 
 
@@ -75,7 +77,8 @@ def run_stream(args: argparse.Namespace) -> int:
     if not files:
         raise InputError(" ".join(args.files), f"no file of torrent {tid[:12]} matches")
     for f in files:
-        print(f"{base}torrent/{tid}/{quote(f.path)}")
+        print(f"{base}torrent/{snap.web.token}/{tid}/{quote(f.path)}")
     if len(files) == 1:
         note(f"streams {clean(files[0].path)}: pieces are fetched first where it is read")
+    note("the URLs carry your proxy token: other users of this computer get 403 without it")
     return 0

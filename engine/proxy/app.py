@@ -10,8 +10,13 @@ allow-list gets 421 with no body. Then:
   and ``/.tidegate/snapshot/<seq>/site/<path>`` (the served snapshot's metainfo and a BEP 19
   web seed of its files, verified like any other read): how a follower in ``tor-all`` mode
   gets a site from its onion service with no DHT and no peer address (docs/tor.md);
-* the loopback names: ``/`` (the sites served here), ``/proxy.pac`` and
-  ``/torrent/<id>/<path>`` streaming (:mod:`.stream`).
+* the loopback names: ``/`` (the sites served here), ``/proxy.pac``,
+  ``/torrent/<token>/<id>/<path>`` streaming (:mod:`.stream`) and
+  ``/visit/<token>/<address>[/<path>]``, which lets the next requests for a site not
+  followed yet make the node follow it, and redirects there.
+
+Other local users reach 127.0.0.1 too: streaming and following a site need the user's
+token (:mod:`.token`) in the URL; without it, 403 and nothing is read or followed.
 
 A site-only handler (``site_only``) serves one site whatever the Host header says and
 nothing else: the target of that site's onion service, where every request looks local.
@@ -32,9 +37,10 @@ from aiohttp import web
 
 from ..sites.onion_http import HEAD_PATH, SNAPSHOT_PREFIX
 from ..sites.snapshot import NAME
-from .hosts import HostRoute, may_visit, route_host
+from .hosts import HostRoute, may_visit, route_host, target_authority
 from .ranges import apply_span, http_date, not_modified, parse_range, range_applies
 from .served import ServedFile, ServedSite
+from .token import matches
 from .verify import Mismatch, Verifier
 
 if TYPE_CHECKING:
@@ -66,6 +72,7 @@ RESERVED_PREFIXES = (HEAD_PATH, SNAPSHOT_PREFIX)
 """Paths no site file can have (a snapshot's own ``.tidegate`` folder holds only ``chain``)."""
 BAD_REPORT_WINDOW = 30.0
 HEADER_CACHE = 4096
+MAX_CONSENTED = 1024
 
 
 def page(status: int, title: str, text: str, headers: Mapping[str, str] = LOCAL_HEADERS,
@@ -77,7 +84,10 @@ def page(status: int, title: str, text: str, headers: Mapping[str, str] = LOCAL_
 
 
 def refuse(status: int = 421) -> web.Response:
-    return web.Response(status=status, headers={"Server": SERVER, "Connection": "close"})
+    """An empty refusal that also ends the connection."""
+    resp = web.Response(status=status, headers={"Server": SERVER, "Connection": "close"})
+    resp.force_close()
+    return resp
 
 
 @dataclass
@@ -85,6 +95,8 @@ class Counters:
     served: int = 0
     refused: int = 0
     bad: int = 0
+    busy: int = 0
+    """Connections refused at the connection cap (:mod:`.limits`)."""
     changed: bool = False
 
     def bump(self, name: str) -> None:
@@ -103,6 +115,10 @@ class ProxyApp:
     visitor: Visitor | None = None
     site_only: str = ""
     counters: Counters = field(default_factory=Counters)
+    token: str = ""
+    """The user's token (:mod:`.token`); empty: nothing needs it is served."""
+    consented: dict[str, None] = field(default_factory=dict)
+    """Sites not held here that the user asked for with the token (oldest first)."""
     _reported: dict[tuple[str, int, str], float] = field(default_factory=dict)
     _header_cache: dict[tuple[str, int, int, str], dict[str, str]] = field(
         default_factory=dict)
@@ -110,13 +126,20 @@ class ProxyApp:
     # ------------------------------------------------------------------ routing
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if request.method == "CONNECT" or "Upgrade" in request.headers:
+            # nothing is tunnelled and no protocol but HTTP/1.1 is spoken (the fast path
+            # answers these itself; this is for a connection aiohttp already holds)
+            self.counters.bump("refused")
+            if request.method == "CONNECT":
+                resp = refuse(405)
+                resp.headers["Allow"] = "GET, HEAD"
+                return resp
+            return refuse(501)
+        authority = target_authority(request.raw_path)
         if self.site_only:
-            route: HostRoute | None = HostRoute("site", self.site_only)
+            route: HostRoute | None = HostRoute("site", self.site_only) if authority != "" \
+                else None
         else:
-            url = request.url if request.raw_path.startswith(("http://", "https://")) else None
-            authority = None
-            if url is not None:
-                authority = request.raw_path.split("/", 3)[2] if url.scheme == "http" else "-"
             route = route_host(request.headers.get("Host"), self.port(), authority)
         if route is None:
             self.counters.bump("refused")
@@ -130,9 +153,17 @@ class ProxyApp:
             return await self._local(request)
         site = self.sites().get(route.address)
         if site is None:
-            if self.site_only or self.visitor is None or not may_visit(request.headers):
-                return page(404, "Not found", "This site is not served here (it is looked "
-                            "up when you open it yourself).", SITE_HEADERS)
+            if self.site_only or self.visitor is None:
+                return page(404, "Not found", "This site is not served here.", SITE_HEADERS)
+            if route.address not in self.consented:
+                self.counters.bump("refused")
+                return page(403, "Not followed here", "This node does not follow this site. "
+                            "Opening it here would make it download and seed it, so that "
+                            "takes your own link: `tidegate site url <address>` prints it "
+                            "(or run `tidegate site follow <address>`).", SITE_HEADERS)
+            if not may_visit(request.headers):
+                return page(404, "Not found", "This site is not served here yet.",
+                            SITE_HEADERS)
             return await self.visitor.visit(request, route, self)
         if request.path.startswith(RESERVED_PREFIXES):
             return await self._reserved(request, site)
@@ -170,8 +201,40 @@ class ProxyApp:
                                 content_type="application/x-ns-proxy-autoconfig",
                                 headers=LOCAL_HEADERS)
         if path.startswith("/torrent/") and self.streamer is not None:
-            return await self.streamer.serve(request, path[len("/torrent/"):])
+            given, _, rest = path[len("/torrent/"):].partition("/")
+            if not matches(given, self.token):
+                return self._forbidden("A stream URL carries your token: "
+                                       "`tidegate stream` prints it.")
+            return await self.streamer.serve(request, rest)
+        if path.startswith("/visit/") and self.visitor is not None:
+            return self._visit_link(request)
         return page(404, "Not found", "Nothing is served at this path.")
+
+    def _forbidden(self, text: str) -> web.Response:
+        self.counters.bump("refused")
+        return page(403, "Forbidden", text)
+
+    def _visit_link(self, request: web.BaseRequest) -> web.Response:
+        """``/visit/<token>/<address>[/<path>]``: the user's consent to follow a site not
+        followed yet; a redirect to it (the site's page never sees the token)."""
+        target = request.raw_path[len("/visit/"):]
+        given, _, rest = target.partition("/")
+        if not matches(given, self.token):
+            return self._forbidden("A visit URL carries your token: `tidegate site url "
+                                   "<address>` prints it.")
+        cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+        name, tail = rest[:cut].lower().removesuffix(".onion"), rest[cut:]
+        port = self.port()
+        route = route_host(f"{name}.localhost:{port}", port)
+        if route is None or route.kind != "site":
+            return page(404, "Not found", "That is not a site address.")
+        self.consented.pop(route.address, None)
+        self.consented[route.address] = None
+        while len(self.consented) > MAX_CONSENTED:
+            del self.consented[next(iter(self.consented))]
+        location = f"http://{name}.localhost:{port}{tail if tail.startswith('/') else '/' + tail}"
+        return web.Response(status=303, headers={**LOCAL_HEADERS, "Location": location,
+                                                 "Cache-Control": "no-store"})
 
     def _index(self) -> web.Response:
         port = self.port()

@@ -18,6 +18,17 @@ else, including any parse error, a bare line feed before the head is complete an
 request that does not end within its first :data:`MAX_HEAD` bytes, hands the
 connection, with every byte not yet answered, to aiohttp's own handler for good; answers
 already written come first, so pipelined requests keep their order.
+
+A request that asks to leave HTTP/1.1 (``CONNECT``, or ``Upgrade:`` for WebSocket or
+h2c, which llhttp reports as an upgrade instead of a request) is answered here with
+:data:`CONNECT_REFUSED` or :data:`UPGRADE_REFUSED` and the connection is closed: the
+proxy tunnels nothing and speaks no other protocol. Any other exception out of a
+connection's callbacks is reported once per kind (``report``) and ends that connection;
+nothing reaches stderr.
+
+Every connection of a proxy's listeners counts against one :class:`.limits.Gate`: past
+its cap a new connection gets :data:`BUSY` and is closed at once (counted in ``busy``),
+so idle connections cannot take the descriptors the engine API needs.
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ import httptools
 
 from .app import ProxyApp
 from .hosts import route_host
+from .limits import Gate
 
 MAX_HEAD = 8190
 """aiohttp's own limit on a request line or header."""
@@ -48,6 +60,15 @@ _URL_OK = (b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
            b"-._~/!$&'()*+,;=:@")
 """Path bytes the fast path takes as they are (no percent-escapes to decode)."""
 HEADER_BYTES_CACHE = 4096
+UPGRADE_REFUSED = (b"HTTP/1.1 501 Not Implemented\r\nServer: tidegate\r\n"
+                   b"Connection: close\r\nContent-Length: 0\r\n\r\n")
+"""The answer to ``Upgrade:`` (WebSocket, h2c): no protocol but HTTP/1.1 is spoken here."""
+CONNECT_REFUSED = (b"HTTP/1.1 405 Method Not Allowed\r\nServer: tidegate\r\n"
+                   b"Allow: GET, HEAD\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+"""The answer to ``CONNECT``: the proxy tunnels nothing."""
+BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nServer: tidegate\r\nRetry-After: 5\r\n"
+        b"Connection: close\r\nContent-Length: 0\r\n\r\n")
+"""The answer on a connection beyond the cap (sent before reading anything)."""
 
 
 class _Date:
@@ -69,9 +90,16 @@ class FastPath:
     """What the connections of one listener share: the app, aiohttp's server (for
     handing off), the serialised headers and the connections (for idle timeouts)."""
 
-    def __init__(self, app: ProxyApp, handoff: Callable[[], Any]) -> None:
+    def __init__(self, app: ProxyApp, handoff: Callable[[], Any],
+                 report: Callable[[str, str], None] | None = None,
+                 gate: Gate | None = None) -> None:
         self.app = app
         self.handoff = handoff
+        self.gate = gate or Gate()
+        """Shared by every listener of one proxy."""
+        self.report = report or (lambda kind, text: None)
+        """``(kind, text)``: an exception of ours that ended a connection (logged once per
+        kind, counted)."""
         self.date = _Date()
         self.conns: set[FastProtocol] = set()
         self.answered = 0
@@ -161,10 +189,21 @@ class FastProtocol(asyncio.Protocol):
     # -------------------------------------------------------------- asyncio protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        shared = self.shared
+        if not shared.gate.admit():  # at the cap: refused before it can hold anything
+            self._handed = True  # never counted, never read
+            shared.app.counters.bump("busy")
+            shared.report("busy", f"a connection was refused: {shared.gate.open} are open, "
+                                  f"the cap is {shared.gate.cap} (file descriptors)")
+            transport.write(BUSY)  # type: ignore[attr-defined]
+            transport.close()
+            return
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
-        self.shared.conns.add(self)
+        shared.conns.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.transport is not None or self in self.shared.conns:
+            self.shared.gate.release()
         self.shared.conns.discard(self)
         self.transport = None
 
@@ -181,6 +220,15 @@ class FastProtocol(asyncio.Protocol):
             self.transport.close()
 
     def data_received(self, data: bytes) -> None:
+        try:
+            self._received(data)
+        except Exception as exc:  # ours: reported once per kind, never a traceback
+            self.shared.report(f"fastpath {type(exc).__name__}",
+                               f"a connection failed: {type(exc).__name__}: {exc}")
+            if self.transport is not None:
+                self.transport.abort()
+
+    def _received(self, data: bytes) -> None:
         self.last = time.monotonic()
         buf = self.buffer
         buf += data
@@ -197,6 +245,10 @@ class FastProtocol(asyncio.Protocol):
             del buf[:end + 4]
             assert self.transport is not None
             self.transport.write(reply)
+            if reply is UPGRADE_REFUSED or reply is CONNECT_REFUSED:
+                buf.clear()
+                self.transport.close()  # after the refusal is written
+                return
 
     def _plain_get(self, head: bytes) -> bytes | None:
         if len(head) > MAX_HEAD:
@@ -204,6 +256,11 @@ class FastProtocol(asyncio.Protocol):
         self._reset()
         try:
             self._parser.feed_data(head)
+        except httptools.HttpParserUpgrade:  # CONNECT, or Upgrade: (WebSocket, h2c)
+            self.shared.app.counters.bump("refused")
+            if self._parser.get_method() == b"CONNECT":
+                return CONNECT_REFUSED
+            return UPGRADE_REFUSED
         except httptools.HttpParserError:
             return None
         parser = self._parser
@@ -225,9 +282,27 @@ class FastProtocol(asyncio.Protocol):
             return
         self._handed = True
         self.shared.conns.discard(self)
+        self.transport = None  # the gate is released by _Handed from now on
         handler = self.shared.handoff()
         handler.connection_made(transport)
-        transport.set_protocol(handler)
+        transport.set_protocol(_Handed(handler, self.shared.gate))
         data, self.buffer = bytes(self.buffer), bytearray()
         if data:
             handler.data_received(data)
+
+
+class _Handed(asyncio.Protocol):
+    """aiohttp's handler for a connection handed off, which releases the connection's
+    place in the gate when it ends."""
+
+    def __init__(self, handler: Any, gate: Gate) -> None:
+        self.handler = handler
+        self.gate = gate
+        self.data_received = handler.data_received  # type: ignore[method-assign]
+        self.eof_received = handler.eof_received  # type: ignore[method-assign]
+        self.pause_writing = handler.pause_writing  # type: ignore[method-assign]
+        self.resume_writing = handler.resume_writing  # type: ignore[method-assign]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.gate.release()
+        self.handler.connection_lost(exc)

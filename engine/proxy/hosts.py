@@ -12,7 +12,9 @@ Exactly these, compared as exact lowercase strings, and nothing else (421, no bo
 A name that resolves somewhere else (DNS rebinding), a numeric variant of an address
 (``127.1``, ``0x7f.0.0.1``), another port, a sub-domain, a trailing dot, upper case or a
 stray character is refused. For an absolute-form request (``GET http://host/path``)
-the request's authority must equal the Host header.
+the request's authority must equal the Host header; its scheme is compared without
+regard to case (``HTTP://`` is ``http://``), and any scheme but ``http`` (``https``,
+``ftp``, ``file``, ...) or a target that is neither origin- nor absolute-form is refused.
 """
 
 from __future__ import annotations
@@ -67,6 +69,21 @@ def _valid_onion_label(label: str) -> bool:
     return True
 
 
+def target_authority(target: str) -> str | None:
+    """The authority an absolute-form request target names (``http://host:port/path``,
+    scheme in any case): ``host:port`` as written; ``""``, which equals no Host, for any
+    other scheme or a target that is not origin-form either; None for origin-form
+    (``/path``)."""
+    if target.startswith("/"):
+        return None
+    scheme, sep, rest = target.partition("://")
+    if not sep or scheme.lower() != "http":
+        return ""
+    end = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0),
+              default=len(rest))
+    return rest[:end]
+
+
 @lru_cache(maxsize=1024)
 def route_host(host: str | None, port: int, authority: str | None = None) -> HostRoute | None:
     """What ``host`` (the Host header) names on a proxy listening on ``port``; None when
@@ -94,11 +111,14 @@ def route_host(host: str | None, port: int, authority: str | None = None) -> Hos
 
 def may_visit(headers: Mapping[str, str]) -> bool:
     """Whether a request for a site not held here may make this node follow it: only a
-    top-level navigation the user started (typed, bookmarked, or clicked), never an
-    image, script, fetch or frame that any page could embed to make the node download
-    a site of its choosing. Browsers say so in the Fetch Metadata headers; a request
-    without them (a command-line client, or a browser that sends them only to secure
-    origins) is taken as the user's own (docs/proxy.md)."""
+    top-level navigation the user started from outside any page (typed, bookmarked,
+    pasted: ``Sec-Fetch-Site: none``), never an image, script, fetch or frame that any
+    page could embed, and never a navigation from another site's page. A link clicked
+    and a script that moves the page during a click look the same to the server
+    (``Sec-Fetch-User: ?1`` both), so a page could turn any click of the user's into a
+    follow of a site of its choosing. A request without Fetch Metadata headers (a
+    command-line client, or a browser that sends them only to secure origins) is taken
+    as the user's own (docs/proxy.md)."""
     dest = headers.get("Sec-Fetch-Dest")
     mode = headers.get("Sec-Fetch-Mode")
     site = headers.get("Sec-Fetch-Site")
@@ -106,4 +126,4 @@ def may_visit(headers: Mapping[str, str]) -> bool:
         return True
     if dest != "document" or mode != "navigate":
         return False
-    return site in ("none", "same-origin") or headers.get("Sec-Fetch-User") == "?1"
+    return site in ("none", "same-origin")

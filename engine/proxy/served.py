@@ -19,6 +19,7 @@ from ..chain.store import encode_chain
 from ..sites.merkle import LAYERS_FILE
 from ..sites.registry import SiteRecord
 from ..sites.snapshot import NAME, metainfo_names, piece_size_for
+from .regular import read_regular
 
 _TYPES = mimetypes.MimeTypes()  # Python's built-in table only: the same on every machine
 for _ext, _type in ((".mjs", "text/javascript"), (".js", "text/javascript"),
@@ -83,10 +84,9 @@ def snapshot_metainfo(rec: SiteRecord, entry: Update) -> bytes | None:
     """The metainfo of ``entry``'s snapshot if it is on disk and is the one the entry
     names; else None (nothing unverified is served)."""
     try:
-        path = rec.snapshot_torrent(entry.seq)
-        if not path.is_file() or path.stat().st_size > MAX_METAINFO:
+        data = read_regular(str(rec.snapshot_torrent(entry.seq)), MAX_METAINFO + 1)
+        if len(data) > MAX_METAINFO:
             return None
-        data = path.read_bytes()
     except OSError:
         return None
     return data if metainfo_names(data, entry.magnet) else None

@@ -29,8 +29,10 @@ from ..events import Log
 from ..state import WebState
 from .app import SERVER, ProxyApp
 from .fastpath import FastPath
+from .limits import Gate, connection_cap, fds_in_use, soft_fd_limit
 from .served import ServedTable
 from .stream import Streamer
+from .token import load_or_create
 from .verify import Verifier
 from .visit import Visitor
 
@@ -47,25 +49,33 @@ aiohttp.web_response.SERVER_SOFTWARE = SERVER
 
 
 SERVER_ERRORS_EVERY = 10.0
-"""At most one Log event per this many seconds for exceptions out of the proxy's handler."""
+"""At most one Log event per kind of error per this many seconds (the first at once)."""
+MAX_KINDS = 64
+DIVERTED_LOGGERS = ("asyncio", "aiohttp.access", "aiohttp.client", "aiohttp.internal",
+                    "aiohttp.server", "aiohttp.web", "aiohttp.websocket")
+"""Loggers the event loop and aiohttp write to: records made on the proxy thread go to
+:class:`_ServerLog`, never to logging's last-resort handler (stderr)."""
 
 
 class _ServerLog(logging.Handler):
-    """Where aiohttp's server logs go instead of stderr.
+    """Where the proxy thread's logs and the event loop's exceptions go instead of stderr.
 
     aiohttp logs a full traceback at ERROR for every malformed request it answers 400 and
-    every exception out of a handler, synchronously on the event loop: any local program
-    could fill the daemon's stderr at will, and a stderr pipe nobody read froze the whole
-    proxy mid-write. Malformed requests are the client's fault and already answered: they
-    are counted as refused. Anything else is ours: one ``Log`` event (bounded streams, never
-    blocking) per :data:`SERVER_ERRORS_EVERY`, with how many were folded into it.
+    every exception out of a handler, and the event loop's default exception handler logs
+    one for every exception out of a protocol callback, synchronously on the event loop:
+    any local program could fill the daemon's stderr at will, and a stderr pipe nobody read
+    froze the whole proxy mid-write. Malformed requests are the client's fault and already
+    answered: they are counted as refused. Anything else is ours: counted in ``errors``,
+    and one ``Log`` event (bounded streams, never blocking) at the first of each kind, then
+    at most one per :data:`SERVER_ERRORS_EVERY` per kind, with how many were folded into it.
     """
 
     def __init__(self, service: ProxyService) -> None:
         super().__init__(logging.DEBUG)
         self.service = service
-        self.last = -SERVER_ERRORS_EVERY
-        self.folded = 0
+        self.errors = 0
+        self._kinds: dict[str, tuple[float, int]] = {}
+        """kind -> (time of its last Log event, how many since)."""
 
     def emit(self, record: logging.LogRecord) -> None:
         exc = record.exc_info[1] if record.exc_info else None
@@ -75,16 +85,48 @@ class _ServerLog(logging.Handler):
             if app is not None:
                 app.counters.bump("refused")
             return
-        now = time.monotonic()
-        if now - self.last < SERVER_ERRORS_EVERY:
-            self.folded += 1
-            return
-        self.last, folded, self.folded = now, self.folded, 0
         what = f"{type(exc).__name__}: {exc}" if exc is not None else record.getMessage()
+        kind = type(exc).__name__ if exc is not None else f"{record.name} {record.msg!s:.40}"
+        self.report(kind, f"a request failed: {what}")
+
+    def loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """The event loop's exception handler (instead of its default, which logs a
+        traceback to stderr)."""
+        exc = context.get("exception")
+        message = str(context.get("message", ""))
+        kind = type(exc).__name__ if exc is not None else message[:40]
+        self.report(f"loop {kind}", f"{message}: {exc!r}" if exc is not None else message)
+
+    def report(self, kind: str, text: str) -> None:
+        self.errors += 1
+        now = time.monotonic()
+        if kind not in self._kinds and len(self._kinds) >= MAX_KINDS:
+            kind = "other"
+        last, folded = self._kinds.get(kind, (-SERVER_ERRORS_EVERY, 0))
+        if now - last < SERVER_ERRORS_EVERY:
+            self._kinds[kind] = (last, folded + 1)
+            return
+        self._kinds[kind] = (now, 0)
         more = f" (and {folded} more since the last report)" if folded else ""
         with contextlib.suppress(Exception):
             self.service.engine.post_event(Log(level="error", message=(
-                f"proxy: a request failed: {what}"[:300] + more)))
+                f"proxy: {text}"[:300] + more)))
+
+
+class _Divert(logging.Filter):
+    """On a shared logger: records made on the proxy's thread go to its handler only."""
+
+    def __init__(self, thread: int, handler: _ServerLog) -> None:
+        super().__init__()
+        self.thread = thread
+        self.handler = handler
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.thread != self.thread:
+            return True
+        with contextlib.suppress(Exception):
+            self.handler.handle(record)
+        return False
 
 
 class ProxyService:
@@ -104,13 +146,16 @@ class ProxyService:
         self._stop: asyncio.Event | None = None
         self._site_servers: dict[str, asyncio.AbstractServer] = {}
         self._fast: FastPath | None = None
+        self.gate = Gate()
+        """Every listener's connections against one cap (set when the thread starts)."""
         self._site_fast: dict[str, FastPath] = {}
         self._pool = concurrent.futures.ThreadPoolExecutor(READ_THREADS,
                                                            thread_name_prefix="tidegate-read")
         self.log = logging.Logger("tidegate.proxy", logging.DEBUG)
         """aiohttp's server logger for this proxy (not in logging's registry, no parent):
         into :class:`_ServerLog`, never stderr."""
-        self.log.addHandler(_ServerLog(self))
+        self.server_log = _ServerLog(self)
+        self.log.addHandler(self.server_log)
 
     # ------------------------------------------------------------------ any thread
 
@@ -172,10 +217,22 @@ class ProxyService:
             self._ready.set()
 
     async def _main(self) -> None:
-        from ..api.bus import hostname_outbox
-
         self.loop = asyncio.get_running_loop()
         self.loop.set_default_executor(self._pool)
+        self.loop.set_exception_handler(self.server_log.loop_error)
+        divert = _Divert(threading.get_ident(), self.server_log)
+        for name in DIVERTED_LOGGERS:
+            logging.getLogger(name).addFilter(divert)
+        try:
+            await self._serve()
+        finally:
+            for name in DIVERTED_LOGGERS:
+                logging.getLogger(name).removeFilter(divert)
+
+    async def _serve(self) -> None:
+        from ..api.bus import hostname_outbox
+
+        assert self.loop is not None
         self._stop = asyncio.Event()
         web_cfg = self.config.web
         outbox = hostname_outbox(self.config)
@@ -186,13 +243,23 @@ class ProxyService:
 
         self.visitor = Visitor(request_hostname, lambda a: self.engine.snapshot.sites.get(a),
                                web_cfg.visit_timeout, web_cfg.tor_socks)
+        self.gate.cap = connection_cap(soft_fd_limit(), fds_in_use(),
+                                       self.config.network.connections_limit)
+        try:
+            token = load_or_create(self.engine.loaded.paths.data_dir)
+        except OSError as exc:  # nothing that needs it is served (403), everything else is
+            token = ""
+            self.engine.post_event(Log(level="error", message=(
+                f"proxy: cannot keep the user's token ({exc}): streaming and visits to "
+                "sites not followed are refused")))
         self.app = ProxyApp(
+            token=token,
             sites=lambda: self.table.current, verifier=Verifier(web_cfg.cache_mb << 20),
             port=lambda: self.port, on_bad=self.on_bad,
             streamer=Streamer(self.engine, web_cfg.stream_timeout, web_cfg.readahead_mb << 20),
             visitor=self.visitor)
         server = web.Server(self.app.handle, access_log=None, logger=self.log)
-        fast = FastPath(self.app, server)
+        fast = FastPath(self.app, server, self.server_log.report, self.gate)
         self._fast = fast
         try:
             listener = await self.loop.create_server(fast.protocol, web_cfg.listen,
@@ -232,7 +299,8 @@ class ProxyService:
         app = ProxyApp(sites=self.app.sites, verifier=self.app.verifier,
                        port=lambda: self.port, on_bad=self.on_bad, site_only=address,
                        counters=self.app.counters)
-        fast = FastPath(app, web.Server(app.handle, access_log=None, logger=self.log))
+        fast = FastPath(app, web.Server(app.handle, access_log=None, logger=self.log),
+                        self.server_log.report, self.gate)
         if socket_path is None:
             server = await self.loop.create_server(fast.protocol, "127.0.0.1", 0)
             target = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
@@ -262,6 +330,8 @@ class ProxyService:
         c = self.app.counters if self.app is not None else None
         state = WebState(url=self.url, port=self.port, error=self.error,
                          served=c.served if c else 0, refused=c.refused if c else 0,
-                         bad=c.bad if c else 0)
+                         bad=c.bad if c else 0, busy=c.busy if c else 0,
+                         max_connections=self.gate.cap if self.port else 0,
+                         token=self.app.token if self.app is not None and self.port else "")
         with contextlib.suppress(Exception):
             self.engine.set_web(state)

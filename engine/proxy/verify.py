@@ -32,10 +32,10 @@ from ..sites.merkle import (
     root_from_layer,
     root_of_leaves,
 )
+from .regular import OPEN_FLAGS as _OPEN_FLAGS
+from .regular import read_regular
 from .served import ServedFile, ServedSite
 
-_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0) | \
-    getattr(os, "O_NOCTTY", 0) | getattr(os, "O_NONBLOCK", 0)
 _DIR_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -210,8 +210,7 @@ class Verifier:
             loaded = self._layer_files.get(path)
         if not known:
             try:
-                with open(path, "rb") as fh:
-                    loaded = decode_layers(fh.read(64 << 20))
+                loaded = decode_layers(read_regular(path, 64 << 20))
             except (OSError, ValueError):
                 loaded = None
             with self._lock:
