@@ -93,6 +93,7 @@ class TorrentTable(DiskFaults):
         self._pending_removes: dict[str, tuple[Future[None], bool]] = {}
         self._pending_flush: dict[str, list[Future[None]]] = {}
         self._pending_peers: dict[str, list[tuple[str, int]]] = {}
+        self._pending_trackers: dict[str, list[tuple[str, int]]] = {}
         self._outstanding_saves: set[str] = set()
         self._await_answer: dict[str, list[tuple[int, Then]]] = {}
         """Per torrent: (save number, then) waiting for libtorrent's answer to that save."""
@@ -333,6 +334,7 @@ class TorrentTable(DiskFaults):
         torrent_id = inputs.torrent_id(ih)
         fut, extras, req = self._pending_adds.pop(torrent_id, (None, TorrentExtras(), None))
         peers = self._pending_peers.pop(torrent_id, [])
+        trackers = self._pending_trackers.pop(torrent_id, [])
         restored_complete = torrent_id in self._restoring_complete
         self._restoring_complete.discard(torrent_id)
         if a.error.value():
@@ -356,7 +358,7 @@ class TorrentTable(DiskFaults):
         for peer in t.peers:
             h.connect_peer(peer)
         recheck.resume_check(t)
-        self._read_trackers(t)
+        self._read_trackers(t, trackers)
         self.emit(TorrentAdded(torrent_id=torrent_id,
                                name=read_text(lambda: h.status().name) or torrent_id))
         if req is not None:
@@ -380,14 +382,20 @@ class TorrentTable(DiskFaults):
                 except Exception as exc:  # this torrent's status, not the others'
                     self.contain(exc, "reading its status", t)
 
-    def _read_trackers(self, t: TorrentRecord) -> None:
+    def _read_trackers(self, t: TorrentRecord,
+                       added: list[tuple[str, int]] | None = None) -> None:
         """Remember ``t``'s tracker URLs and tiers while libtorrent's list can be read
-        (a tracker message that is not UTF-8 makes the whole list unreadable)."""
+        (a tracker message that is not UTF-8 makes the whole list unreadable).
+
+        ``added``: the (url, tier) list it was added with, to keep when libtorrent's
+        is already unreadable as the add alert is handled (a tracker can answer before
+        the engine's loop reaches that alert; it did on a loaded machine)."""
         try:
             # the list converted: every string in it is valid
             t.trackers = [(str(e["url"]), int(e["tier"])) for e in t.handle.trackers()]
         except UnicodeDecodeError:
-            pass
+            if added and not t.trackers:
+                t.trackers = list(added)
 
     def refresh(self, t: TorrentRecord) -> None:
         self._set_state(t, self.state_of(t, t.handle.status()))

@@ -54,10 +54,22 @@ class DiskFaults:
     _by_handle: dict[lt.torrent_handle, str]
     _pending_adds: dict[str, tuple[Any, TorrentExtras, Any]]
     _pending_peers: dict[str, list[tuple[str, int]]]
+    _pending_trackers: dict[str, list[tuple[str, int]]]
     _resave_on_add: set[str]
     _await_answer: dict[str, list[tuple[int, Then]]]
     _outstanding_saves: set[str]
     _reloading: dict[str, tuple[lt.add_torrent_params, TorrentRecord]]
+
+    def _add_to_session(self, torrent_id: str, atp: lt.add_torrent_params) -> None:
+        """``ses.async_add_torrent(atp)``, keeping its tracker list: libtorrent moves it
+        out of the parameters, and a tracker can answer with a message that makes the
+        torrent's own list unreadable before the add alert is handled."""
+        try:
+            self._pending_trackers[torrent_id] = [
+                (u, t) for u, t in zip(atp.trackers, _tiers(atp), strict=True)]
+        except UnicodeDecodeError:
+            self._pending_trackers.pop(torrent_id, None)
+        self.ses.async_add_torrent(atp)
 
     def refresh(self, t: TorrentRecord) -> None:
         raise NotImplementedError
@@ -180,7 +192,7 @@ class DiskFaults:
         self._pending_adds[torrent_id] = (None, old.extras, None)
         self._pending_peers[torrent_id] = list(old.peers)
         self._resave_on_add.add(torrent_id)
-        self.ses.async_add_torrent(params)
+        self._add_to_session(torrent_id, params)
         self.emit(Log(level="warning", message=f"torrent {torrent_id}: {old.disk.error}; "
                                                "reloaded to check its files again"))
         return True
@@ -192,3 +204,9 @@ class DiskFaults:
             new.disk.mark = 0
             new.disk.retried = True
             new.disk.retry_at = time.monotonic() + DISK_SETTLE
+
+
+def _tiers(atp: lt.add_torrent_params) -> list[int]:
+    """One tier per tracker of ``atp`` (libtorrent leaves out trailing tiers of zero)."""
+    tiers = list(atp.tracker_tiers)
+    return [tiers[i] if i < len(tiers) else 0 for i in range(len(atp.trackers))]

@@ -83,7 +83,7 @@ class TorrentManager(TorrentTable):
         self._pending_adds[item.torrent_id] = (None, item.extras, None)
         if has_every_piece(atp):
             self._restoring_complete.add(item.torrent_id)
-        self.ses.async_add_torrent(atp)
+        self._add_to_session(item.torrent_id, atp)
 
     def _settle(self, saved: Saved) -> None:
         """Repair what a crash can leave in a resume file (an interrupted move) before the
@@ -198,7 +198,7 @@ class TorrentManager(TorrentTable):
             atp.upload_limit = req.upload_limit
         self._pending_adds[torrent_id] = (fut, extras, req)
         self._pending_peers[torrent_id] = peers
-        self.ses.async_add_torrent(atp)
+        self._add_to_session(torrent_id, atp)
 
     # Commands that change what the resume file records resolve ``fut`` only once that
     # file is durable (``_save_soon(t, resolve(fut))``): an acknowledged change survives a

@@ -132,6 +132,58 @@ def test_tracker_failure_message_not_utf8(tmp_path: Path, tracker: TrackerProc,
         assert eng.crash is None
 
 
+def test_tracker_answers_before_the_add_is_handled(tmp_path: Path, tracker: TrackerProc,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a loaded machine the tracker's bad reply came before the engine's loop reached
+    the add alert: libtorrent's list was already unreadable and the torrent showed no
+    trackers at all (CI, after a daemon restart). The list it was added with is kept."""
+    from engine.torrents.alerts import TorrentTable
+
+    folder, data = seed_torrent(tmp_path)
+    url = tracker.http_url(b"d14:failure reason" + str(len(BAD)).encode() + b":" + BAD + b"e")
+    torrent = with_trackers(data, url.encode())
+    tid = lt.torrent_info(lt.bdecode(torrent)).info_hashes().v1.to_bytes().hex()
+    original = TorrentTable._on_added
+    unreadable: list[bool] = []
+
+    def late(self: TorrentTable, a: lt.add_torrent_alert) -> None:
+        # the loop busy elsewhere until the tracker has answered
+        deadline = time.monotonic() + 15
+        seen = False
+        while not seen and time.monotonic() < deadline:
+            try:
+                a.handle.trackers()
+                time.sleep(0.05)
+            except UnicodeDecodeError:
+                seen = True
+        unreadable.append(seen)
+        original(self, a)
+
+    eng = build_engine(tmp_path / "home").start()
+    try:
+        eng.add(AddRequest(torrent=torrent, save_path=str(folder.parent))).result(20)
+    finally:
+        eng.stop()
+    # restored from its resume file: no save follows that would read the list again
+    monkeypatch.setattr(TorrentTable, "_on_added", late)
+    eng = build_engine(tmp_path / "home").start()
+    try:
+        eng.wait_for(lambda s: tid in s.torrents, 20)
+        assert unreadable == [True]  # the order this test is about
+        deadline = time.monotonic() + 10  # its error alert can come in a later batch
+        while True:
+            rows = eng.details(tid).result(10).trackers
+            assert [t.url for t in rows] == [url]  # the list is there, not empty
+            if rows[0].status == "error" or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert rows[0].status == "error" and "\ufffd" in rows[0].last_error
+        alive(eng)
+    finally:
+        eng.stop()
+    assert eng.crash is None
+
+
 def test_torrent_file_with_tracker_url_not_utf8(tmp_path: Path) -> None:
     folder, data = seed_torrent(tmp_path)
     torrent = with_trackers(data, b"http://127.0.0.1:9/announce?k=" + BAD,
@@ -382,7 +434,7 @@ def test_daemon_and_cli_live_through_the_bad_tracker(tracker: TrackerProc, tmp_p
                 if row is not None:
                     break
                 time.sleep(0.3)
-            assert row is not None and "\ufffd" in row["last_error"]
+            assert row is not None and "\ufffd" in row["last_error"], (run, shown)
             listed = json.loads(tg("ls", "--json").stdout)
             assert [t["id"] for t in listed] == [tid]
             assert listed[0]["phase"] == "seeding"
