@@ -27,16 +27,16 @@ def test_streaming_a_deselected_file_answers_409_at_once(tmp_path: Path) -> None
         # finished: its seed goes, and libtorrent does not dial it again for a deadline
         viewer.wait_for(lambda s: s.torrents[tid].num_peers == 0, 30)
         time.sleep(12)  # measured: right after the drop a deadline still reached the seed
-        port = viewer.snapshot.web.port
+        port, token = viewer.snapshot.web.port, viewer.snapshot.web.token
         host = f"127.0.0.1:{port}"
         started = time.monotonic()
-        r = request(port, f"/torrent/{tid}/payload/file1.bin", host, timeout=60)
+        r = request(port, f"/torrent/{token}/{tid}/payload/file1.bin", host, timeout=60)
         took = time.monotonic() - started
         assert r.status == 409, (r.status, took)
         assert b"File 1 (payload/file1.bin) is deselected" in r.body
         assert took < 5.0, took
         # the selected file still streams
-        ok = request(port, f"/torrent/{tid}/payload/file0.bin", host, timeout=60)
+        ok = request(port, f"/torrent/{token}/{tid}/payload/file0.bin", host, timeout=60)
         assert ok.status == 200 and ok.body == (payload / "file0.bin").read_bytes()
     finally:
         viewer.stop()

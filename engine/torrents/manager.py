@@ -40,7 +40,7 @@ from ..requests import (
     parse_peer,
 )
 from ..state import TorrentDetails, TorrentState
-from . import inputs, move_target, recheck, status
+from . import inputs, move_target, recheck, special, status
 from .alerts import _TF, TorrentTable
 from .record import TorrentRecord, has_every_piece, resolve
 from .recover import settle_move, torrent_files
@@ -74,6 +74,12 @@ class TorrentManager(TorrentTable):
         self._settle(item)
         atp = item.params
         atp.flags |= _TF.duplicate_is_error
+        if atp.ti is not None and not item.extras.quarantined:
+            found = special.not_regular(atp.save_path, atp.ti, dict(atp.renamed_files))
+            if found is not None:  # held, with why, until it is moved away and resumed
+                item.extras.quarantined = special.held_message(found)
+                self.emit(Log(level="warning",
+                              message=f"torrent {item.torrent_id}: {item.extras.quarantined}"))
         recheck.restoring(atp, item.extras)
         if item.extras.quarantined:
             # it failed repeatedly last time: back paused, with why, until resumed
@@ -196,6 +202,10 @@ class TorrentManager(TorrentTable):
             atp.download_limit = req.download_limit
         if check_rate(req.upload_limit, "upload limit"):
             atp.upload_limit = req.upload_limit
+        if atp.ti is not None:
+            found = special.not_regular(atp.save_path, atp.ti, dict(atp.renamed_files))
+            if found is not None:
+                raise special.refusal(found, "add it again")
         self._pending_adds[torrent_id] = (fut, extras, req)
         self._pending_peers[torrent_id] = peers
         self._add_to_session(torrent_id, atp)
@@ -215,6 +225,9 @@ class TorrentManager(TorrentTable):
 
     def resume(self, torrent_id: str, fut: Future[None]) -> None:
         t = self.get(torrent_id)
+        found = special.problem_of(t.handle)
+        if found is not None:
+            raise special.refusal(found, "resume it")
         if t.extras.metadata_first and t.handle.status().has_metadata:
             t.extras.metadata_first = False  # the user has chosen: download now
             t.handle.unset_flags(_TF.upload_mode)
@@ -243,6 +256,9 @@ class TorrentManager(TorrentTable):
 
     def recheck(self, torrent_id: str) -> None:
         t = self.get(torrent_id)
+        found = special.problem_of(t.handle)
+        if found is not None:
+            raise special.refusal(found, "check it again")
         recheck.start(t)  # a paused torrent too (libtorrent would wait for a resume)
         self._save_soon(t)  # a restart in the middle checks again
 
