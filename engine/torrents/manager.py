@@ -56,10 +56,15 @@ class TorrentManager(TorrentTable):
     def restore(self) -> int:
         """Add every torrent from the resume folder; report unreadable files."""
         n = 0
+        saved: list[Saved] = []
         for item in self.store.load_all():
             if isinstance(item, Corrupt):
                 self.emit(ResumeDataError(file=str(item.file), message=item.message))
-                continue
+            else:
+                saved.append(item)
+        # in the order they were added: their numbers (TorrentState.number) follow it
+        saved.sort(key=lambda i: (i.params.added_time, i.torrent_id))
+        for item in saved:
             try:
                 self._restore_one(item)
             except Exception as exc:  # one file's fault: reported, the others go on
@@ -173,6 +178,8 @@ class TorrentManager(TorrentTable):
                 saved.params.ti = atp.ti
             atp = saved.params
             extras = saved.extras
+        if req.site:
+            extras.site, extras.site_role = req.site, req.site_role
         self._pex_flag(atp)
         if req.file_priorities is not None:
             if atp.ti is None:
