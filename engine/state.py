@@ -93,6 +93,11 @@ class TorrentState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     site_role: str = ""
     """What it is to its site: ``snapshot <seq>`` or ``chain``."""
 
+    @property
+    def finished(self) -> bool:
+        """Every wanted byte is there (seeding, finished, or such a torrent paused)."""
+        return self.phase in (Phase.SEEDING, Phase.FINISHED) or self.complete_on_disk
+
 
 class SessionStats(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Whole-session numbers."""

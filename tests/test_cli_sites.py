@@ -232,7 +232,8 @@ def test_url_proxy_and_stream_commands(daemons: list[DaemonProc]) -> None:
     assert "proxy.pac" in tg(home, "proxy").stdout
 
     # any torrent: the snapshot's own, through /torrent/<id>/<path>
-    listed = json.loads(tg(home, "ls", "--json").stdout)
+    assert json.loads(tg(home, "ls", "--json").stdout) == [], "site torrents are hidden"
+    listed = json.loads(tg(home, "ls", "--json", "--all").stdout)
     snap = next(t for t in listed if t["name"] == "site")
     lines = tg(home, "stream", snap["id"][:10], "*.css").stdout.split()
     assert len(lines) == 1 and lines[0].endswith("/site/css/site.css")
