@@ -13,6 +13,7 @@ from tui.app import TidegateApp
 from tui.model import layout
 from tui.screens.dialogs import RemoveDialog
 from tui.screens.main import MainScreen
+from tui.widgets.status_bar import StatusBar
 from tui.widgets.torrent_table import TorrentTable
 
 from .conftest import EngineFactory, make_payload, make_torrent, port_of, start_seed
@@ -98,6 +99,8 @@ def test_numbers_column_and_site_torrents_kept_apart(tmp_path: Path) -> None:
             assert number > len(site_ids), "numbered after the site's torrents"
             assert cells(app, tid)["number"] == str(number)
             assert "#" in table_lines(app)[0]
+            bar = str(screen.query_one(StatusBar).render())
+            assert "  1 torrents" in bar, f"the hidden ones are not counted: {bar}"
 
             await pilot.press("t")
             await loaded(app, pilot, 1 + len(site_ids))

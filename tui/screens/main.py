@@ -98,7 +98,8 @@ class MainScreen(Screen[None]):
         if snap is None:
             return
         self.query_one(StateTabs).show(self.spec.state, self._counts)
-        self.query_one(StatusBar).show(snap.stats, len(self.shown), len(snap.torrents),
+        total = self._counts.get("all", len(snap.torrents))  # without hidden site torrents
+        self.query_one(StatusBar).show(snap.stats, len(self.shown), total,
                                        len(self.marked), getattr(self.app, "connected", True))
 
     def targets(self) -> list[str]:
