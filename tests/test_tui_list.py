@@ -17,7 +17,7 @@ from tui.widgets.status_bar import StatusBar
 from tui.widgets.torrent_table import TorrentTable
 
 from .conftest import EngineFactory, make_payload, make_torrent, port_of, start_seed
-from .sites_util import site_engine, write_site
+from .sites_util import site_engine, wait_site, write_site
 from .tui_util import loaded, run_app, table_lines, until
 
 SIZE = (160, 30)
@@ -126,5 +126,46 @@ def test_numbers_column_and_site_torrents_kept_apart(tmp_path: Path) -> None:
             await loaded(app, pilot, 1)
 
         run_app(eng, body, size=SIZE)
+    finally:
+        eng.stop()
+
+
+def test_site_torrents_kept_by_an_older_version_are_marked_at_start(tmp_path: Path) -> None:
+    """Resume files written before torrents carried their site: the sites thread adds its
+    torrents again at start, and that marks them (the user's list stops showing them)."""
+    import json
+
+    import libtorrent as lt
+
+    home = tmp_path / "home"
+    eng = site_engine(home).start()
+    try:
+        source = write_site(tmp_path / "src", {"index.html": b"<h1>old</h1>\n" * 50})
+        eng.site_new("old", str(source)).result(30)
+        eng.site_publish("old").result(60)
+        snap = eng.wait_for(lambda s: any(t.site_role == "snapshot 1"
+                                          for t in s.torrents.values()), 30)
+        marked = {t.id: t.site_role for t in snap.torrents.values() if t.site}
+        address = next(iter(snap.sites))
+        wait_site(eng, address, lambda s: s.hosting.seq == 1, 60)  # kept, not fetching
+    finally:
+        eng.stop()
+    assert set(marked.values()) >= {"chain", "snapshot 1"}
+    stripped = 0
+    for file in (home / "data" / "resume").glob("*.resume"):
+        entry = lt.bdecode(file.read_bytes())
+        extras = json.loads(entry[b"tidegate"])
+        if extras.pop("site", ""):
+            extras.pop("site_role", None)
+            entry[b"tidegate"] = json.dumps(extras).encode()
+            file.write_bytes(lt.bencode(entry))
+            stripped += 1
+    assert stripped == len(marked)
+
+    eng = site_engine(home).start()
+    try:
+        again = eng.wait_for(lambda s: {t.id: t.site_role for t in s.torrents.values()
+                                        if t.site == address} == marked, 30)
+        assert {t.id for t in again.torrents.values() if not t.site} == set()
     finally:
         eng.stop()

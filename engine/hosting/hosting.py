@@ -117,7 +117,10 @@ class HostingComponent:
             if rec is None:
                 continue
             for seq in sorted(host.kept):
-                if host.kept[seq] not in self.engine.snapshot.torrents:
+                held = self.engine.snapshot.torrents.get(host.kept[seq])
+                # one the engine holds unmarked (kept by an older version) is added again
+                # only to mark it as this site's (TorrentState.site)
+                if held is None or not held.site:
                     entry = rec.update_at(seq)
                     if entry is not None:
                         try:
@@ -125,7 +128,8 @@ class HostingComponent:
                         except TidegateError as exc:
                             host.error = f"snapshot {seq}: {exc}"
             job = host.job
-            if job is not None and job.torrent_id not in self.engine.snapshot.torrents:
+            held = self.engine.snapshot.torrents.get(job.torrent_id) if job else None
+            if job is not None and (held is None or not held.site):
                 entry = rec.update_at(job.seq)
                 try:
                     if entry is None:

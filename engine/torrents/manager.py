@@ -75,6 +75,20 @@ class TorrentManager(TorrentTable):
             n += 1
         return n
 
+    def _mark_site(self, torrent_id: str, req: AddRequest) -> None:
+        """A site's torrent added before torrents were marked with their site (the sites
+        thread adds its torrents again at start) is marked now; it is still a duplicate."""
+        known = self.torrents.get(torrent_id)
+        if known is not None and not known.extras.site:
+            known.extras.site, known.extras.site_role = req.site, req.site_role
+            self.refresh(known)
+            self._save_soon(known)
+        elif known is None and torrent_id in self._pending_adds:  # being restored
+            extras = self._pending_adds[torrent_id][1]
+            if not extras.site:
+                extras.site, extras.site_role = req.site, req.site_role
+                self._resave_on_add.add(torrent_id)
+
     def _restore_one(self, item: Saved) -> None:
         self._settle(item)
         atp = item.params
@@ -137,6 +151,8 @@ class TorrentManager(TorrentTable):
             # an older version, say, that did not keep them)
             self._add_peers_again(self.torrents[torrent_id], peers, fut)
             return
+        if req.site:
+            self._mark_site(torrent_id, req)
         if torrent_id in self.torrents or torrent_id in self._pending_adds:
             raise DuplicateTorrentError(torrent_id)
         save_path = Path(req.save_path).expanduser() if req.save_path else self.default_save_path
