@@ -130,8 +130,8 @@ def site_label(snap: Snapshot, t: TorrentState) -> str:
     if not t.site:
         return ""
     site = snap.sites.get(t.site)
-    name = clean(site.name) if site and site.name else t.site[:16]
-    return f"[site {name} {t.site_role or 'torrent'}] "
+    name = clean(site.name if site and site.name else t.site[:16])
+    return f"[site {name} {clean(t.site_role) or 'torrent'}] "
 
 
 def _fields(t: TorrentState) -> dict[str, object]:
@@ -154,7 +154,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 def _print_details(d: TorrentDetails) -> None:
     t = d.torrent
-    site = f"\n  site      {t.site} ({t.site_role})" if t.site else ""
+    site = f"\n  site      {clean(t.site)} ({clean(t.site_role)})" if t.site else ""
     eta = fmt.eta(t.eta, t.finished)
     out.print(f"{clean(t.name)}\n  number    {t.number}\n  id        {t.id}{site}\n"
               f"  state     {t.phase.value}"
