@@ -57,6 +57,7 @@ def test_numbers_stay_with_their_torrents_through_rm(daemons: list[DaemonProc]) 
     assert [t["id"] for t in ls(home)] == [ids[2]], "a gone number removed nothing"
 
     # a number is never given again while the daemon runs, even to the same torrent
+    time.sleep(1.1)  # added_time has whole seconds: a later second for the restart below
     tg(home, "add", str(home / "p1.torrent"), "-d", str(data))
     assert [(t["number"], t["id"]) for t in ls(home)] == [(3, ids[2]), (4, ids[1])]
     shown = tg(home, "show", "4").stdout
@@ -75,8 +76,17 @@ def test_numbers_stay_with_their_torrents_through_rm(daemons: list[DaemonProc]) 
     assert table["4"][-1] == "Done", table["4"]
     assert table["3"][-1] == "Done", "paused but complete: still done"
     magnet = "magnet:?xt=urn:btih:" + "12" * 20
+    time.sleep(1.1)
     tg(home, "add", magnet, "--paused")
     table = {r[0]: r for r in rows(home)}
     assert table["5"][-1] == "0.00", f"a paused magnet has no ETA: {table['5']}"
     assert "∞" not in tg(home, "ls").stdout
     assert "eta       -" in tg(home, "show", "5").stdout
+
+    # a restart numbers the torrents again from 1, in the order they were added
+    tg(home, "stop-daemon")
+    assert d.p is not None and d.p.wait(10) == 0
+    daemons.append(DaemonProc(home).start())
+    again = ls(home)
+    assert [(t["number"], t["id"]) for t in again] == [(1, ids[2]), (2, ids[1]),
+                                                       (3, "12" * 20)]

@@ -62,9 +62,11 @@ class TorrentManager(TorrentTable):
                 self.emit(ResumeDataError(file=str(item.file), message=item.message))
             else:
                 saved.append(item)
-        # in the order they were added: their numbers (TorrentState.number) follow it
-        saved.sort(key=lambda i: (i.params.added_time, i.torrent_id))
-        for item in saved:
+        # in the order they were added: their numbers (TorrentState.number) follow it;
+        # taken from the end, so each one's params are freed once it is added
+        saved.sort(key=lambda i: (i.params.added_time, i.torrent_id), reverse=True)
+        while saved:
+            item = saved.pop()
             try:
                 self._restore_one(item)
             except Exception as exc:  # one file's fault: reported, the others go on
