@@ -65,30 +65,34 @@ def _local_server_key(loaded: LoadedConfig) -> str | None:
 
 
 def ordered(snapshot: Snapshot) -> list[TorrentState]:
-    """Torrents in list order (``tidegate ls`` numbers them from 1)."""
-    return sorted(snapshot.torrents.values(), key=lambda t: (t.added_time, t.name, t.id))
+    """Torrents in list order: by their numbers (``TorrentState.number``), which follow
+    the order they were added in."""
+    return sorted(snapshot.torrents.values(),
+                  key=lambda t: (t.number or 1 << 62, t.added_time, t.name, t.id))
 
 
 def resolve(snapshot: Snapshot, ref: str) -> str:
-    """The id of the torrent named by a list number or an info-hash prefix.
+    """The id of the torrent named by its number or an info-hash prefix.
 
-    A number of up to 6 digits is a list number; anything else is a prefix of the
-    v1 or v2 info-hash (case-insensitive).
+    A number of up to 6 digits is a torrent's number (the first column of ``tidegate
+    ls``), which stays the torrent's while the daemon runs, whatever else is removed;
+    anything else is a prefix of the v1 or v2 info-hash (case-insensitive).
     """
-    torrents = ordered(snapshot)
+    torrents = snapshot.torrents.values()
     text = ref.strip().lower()
     n = decimal(text, 6)
     if n is not None:
-        if not 1 <= n <= len(torrents):
-            raise InputError(ref, f"no torrent number {n}: the list has {len(torrents)} "
-                                  "(see `tidegate ls`)")
-        return torrents[n - 1].id
+        for t in torrents:
+            if t.number == n:
+                return t.id
+        raise InputError(ref, f"no torrent has the number {n} (see `tidegate ls`; numbers "
+                              "are kept while the daemon runs, never reused)")
     if not text:
         raise InputError(ref, "empty torrent id")
     matches = [t for t in torrents
                if t.id.startswith(text) or (t.info_hash_v2 or "").startswith(text)]
     if not matches:
-        raise InputError(ref, "no torrent has this id prefix or list number (see `tidegate ls`)")
+        raise InputError(ref, "no torrent has this id prefix or number (see `tidegate ls`)")
     if len(matches) > 1:
         names = ", ".join(t.id[:12] for t in matches[:5])
         raise InputError(ref, f"ambiguous: {len(matches)} torrents match ({names}...); give "

@@ -30,7 +30,13 @@ from .channel import CommandChannel
 from .config import Config, LoadedConfig
 from .config import load as load_config
 from .config import validate as validate_config
-from .errors import EngineError, EngineStoppedError, InputError, TidegateError
+from .errors import (
+    EngineError,
+    EngineStoppedError,
+    InputError,
+    SiteTorrentError,
+    TidegateError,
+)
 from .events import Event, EventStream, Log
 from .lockfile import PidLock
 from .paths import secure_state
@@ -288,9 +294,20 @@ class Engine(SiteCommands):
     def resume(self, torrent_id: str) -> Future[None]:
         return self._call(lambda fut: self._m().resume(torrent_id, fut), _DEFERRED)
 
-    def remove(self, torrent_id: str, delete_data: bool = False) -> Future[None]:
-        """Remove a torrent (and its downloaded data when ``delete_data``)."""
-        return self._call(lambda fut: self._m().remove(torrent_id, delete_data, fut), _DEFERRED)
+    def remove(self, torrent_id: str, delete_data: bool = False,
+               force: bool = False) -> Future[None]:
+        """Remove a torrent (and its downloaded data when ``delete_data``). A site's
+        snapshot or chain torrent is refused (``SiteTorrentError``) unless ``force``."""
+        def run(fut: Future[None]) -> None:
+            m = self._m()
+            t = m.get(torrent_id)
+            if t.extras.site and not force:
+                site = self.snapshot.sites.get(t.extras.site)
+                raise SiteTorrentError(torrent_id, t.state.name if t.state else torrent_id,
+                                       t.extras.site, site.name if site else "",
+                                       t.extras.site_role)
+            m.remove(torrent_id, delete_data, fut)
+        return self._call(run, _DEFERRED)
 
     def recheck(self, torrent_id: str) -> Future[None]:
         return self._call(lambda: self._m().recheck(torrent_id))

@@ -94,6 +94,20 @@ class UnknownSiteError(SiteError):
         super().__init__(site, "no such site (see `tidegate site ls`)")
 
 
+class SiteTorrentError(EngineError):
+    """A command that would remove a torrent a site needs (its snapshot or chain), asked
+    without ``force``: the site is left whole, and the message says how to drop it."""
+
+    def __init__(self, torrent_id: str, name: str, site: str, site_name: str, role: str):
+        named = f"{site_name!r} ({site})" if site_name else site
+        super().__init__(
+            f"{name!r} is the {role or 'torrent'} of site {named}: removing it would break "
+            f"the site. Stop following it with `tidegate site unfollow {site}` (which "
+            f"removes its torrents), or remove the torrent anyway with --force")
+        self.torrent_id = torrent_id
+        self.site = site
+
+
 class EngineLockedError(EngineError):
     """Another process already runs an engine on this data directory."""
 

@@ -26,6 +26,8 @@ MAX_RATIO = 1_000_000.0
 """Largest share-ratio limit (a finite number the resume file's JSON can hold)."""
 MAX_SEED_TIME = 2**31 - 1
 """Largest seed-time limit, seconds (about 68 years)."""
+MAX_SITE_TEXT = 200
+"""Longest site address or role an add request may name."""
 MAX_PRIORITY = 7
 MAX_FILE_INDEX = 2**31 - 1
 """libtorrent's file and piece indexes are 32-bit ints."""
@@ -72,6 +74,12 @@ class AddRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     upload_limit: Rate = 0
     ratio_limit: Ratio = -1.0
     seed_time_limit: SeedTime = -1
+    site: Annotated[str, msgspec.Meta(max_length=MAX_SITE_TEXT)] = ""
+    """The address of the site this torrent belongs to (added by the sites thread only):
+    kept in its resume file, shown as ``TorrentState.site``, and a ``remove`` of it is
+    refused unless forced."""
+    site_role: Annotated[str, msgspec.Meta(max_length=MAX_SITE_TEXT)] = ""
+    """What it is to the site: ``snapshot <seq>`` or ``chain``."""
 
 
 def parse_peer(text: str) -> tuple[str, int]:

@@ -39,6 +39,10 @@ class TorrentState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
     id: str
     """Stable id: the v1 info-hash in hex, or the v2 one when there is no v1."""
+    number: int = 0
+    """A small number for people (``tidegate rm 3``): given at add or restore, in order,
+    from 1, kept while the engine runs and never given to another torrent in that time
+    (a restart numbers the torrents again, in the order they were added). 0 unknown."""
     name: str
     info_hash_v1: str | None
     info_hash_v2: str | None
@@ -83,6 +87,16 @@ class TorrentState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     error: str
     num_pieces: int
     pieces_done: int
+    site: str = ""
+    """The address of the site whose snapshot or chain this is ("" a user's torrent):
+    frontends hide these by default and ``remove`` refuses them unless forced."""
+    site_role: str = ""
+    """What it is to its site: ``snapshot <seq>`` or ``chain``."""
+
+    @property
+    def finished(self) -> bool:
+        """Every wanted byte is there (seeding, finished, or such a torrent paused)."""
+        return self.phase in (Phase.SEEDING, Phase.FINISHED) or self.complete_on_disk
 
 
 class SessionStats(msgspec.Struct, frozen=True, kw_only=True, gc=False):

@@ -33,6 +33,14 @@ def duration(seconds: int) -> str:
     return f"{m}m{s:02d}s" if m else f"{s}s"
 
 
+def eta(seconds: int, finished: bool) -> str:
+    """A torrent's ETA for people: ``Done`` once it has every wanted byte, nothing when
+    unknown (paused, stalled, no metadata), else the time left."""
+    if finished:
+        return "Done"
+    return duration(seconds) if seconds >= 0 else ""
+
+
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)(?:/s)?\s*$", re.IGNORECASE)
 
 

@@ -43,7 +43,8 @@ HOSTILE = "evil\x1b[31mRED\x1b]0;pwned\x07 [bold]markup[/bold] \u202eLTR\u202c"
 def torrent(n: int, name: str, phase: Phase, progress: float, **kw: Any) -> TorrentState:
     size = kw.pop("total_size", (n + 1) * 700 * 1024 * 1024)
     values: dict[str, Any] = dict(
-        id=f"{n:02d}" * 20, name=name, info_hash_v1=f"{n:02d}" * 20, info_hash_v2=None,
+        id=f"{n:02d}" * 20, number=n, name=name, info_hash_v1=f"{n:02d}" * 20,
+        info_hash_v2=None,
         phase=phase, progress=progress, total_size=size, wanted=size,
         wanted_done=int(size * progress), download_rate=0, upload_rate=0, num_peers=0,
         num_seeds=0, swarm_seeds=-1, swarm_peers=-1, all_time_download=int(size * progress),

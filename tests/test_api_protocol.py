@@ -428,6 +428,8 @@ def _instances() -> list[tuple[str, BaseException]]:
         ("engine_stopped", e.EngineStoppedError("the engine is not running")),
         ("engine_locked", e.EngineLockedError("held by pid 42")),
         ("unknown_site", e.UnknownSiteError("blog")),
+        ("site_torrent", e.SiteTorrentError("ab" * 20, "site", "a" * 56 + ".onion", "blog",
+                                            "snapshot 3")),
         ("site_error", e.SiteError("blog", "the key file is missing")),
         ("chain_rejected", ChainRejected("rollback", "announced head 1 is below 2")),
         ("engine_error", e.EngineError("libtorrent: invalid torrent handle used")),

@@ -121,7 +121,7 @@ def test_bad_ids_change_nothing_and_say_why(daemons: list[DaemonProc]) -> None:
     r = tg(home, "pause", "a", ok=False)
     assert "ambiguous: 2 torrents match" in r.stderr
     r = tg(home, "rm", "9", ok=False)
-    assert "no torrent number 9: the list has 2" in r.stderr
+    assert "no torrent has the number 9" in r.stderr
     r = tg(home, "prio", "1", "nothing.bin", "high", ok=False)
     assert "no file of" in r.stderr
     r = tg(home, "prio", "1", "0", "urgent", ok=False)

@@ -232,7 +232,8 @@ def test_url_proxy_and_stream_commands(daemons: list[DaemonProc]) -> None:
     assert "proxy.pac" in tg(home, "proxy").stdout
 
     # any torrent: the snapshot's own, through /torrent/<id>/<path>
-    listed = json.loads(tg(home, "ls", "--json").stdout)
+    assert json.loads(tg(home, "ls", "--json").stdout) == [], "site torrents are hidden"
+    listed = json.loads(tg(home, "ls", "--json", "--all").stdout)
     snap = next(t for t in listed if t["name"] == "site")
     lines = tg(home, "stream", snap["id"][:10], "*.css").stdout.split()
     assert len(lines) == 1 and lines[0].endswith("/site/css/site.css")
@@ -249,3 +250,64 @@ def test_url_proxy_and_stream_commands(daemons: list[DaemonProc]) -> None:
     assert r.returncode == 1 and "*.nothing" in r.stderr
     tg(home, "stop-daemon")
     assert d.p is not None and d.p.wait(30) == 0
+
+
+def test_site_torrents_are_hidden_labelled_and_kept_from_rm(daemons: list[DaemonProc]) -> None:
+    """The snapshot and chain torrents a site needs are not the user's: `ls` hides them
+    (`--all` labels them with their site), `rm` and the API's remove refuse them naming
+    the site unless forced, and the marks survive a restart."""
+    from engine.errors import SiteTorrentError
+
+    home = site_home()
+    d = DaemonProc(home).start()
+    daemons.append(d)
+    source = write_site(home / "src", SITE)
+    address = tg(home, "site", "new", "blog", str(source)).stdout.strip()
+    tg(home, "site", "publish", "blog")
+    wait_site(home, address, lambda s: s["hosting"]["seq"] == 1)
+
+    r = tg(home, "ls", "--json")
+    assert json.loads(r.stdout) == []
+    r = tg(home, "ls")
+    assert r.stdout == "" and "--all" in r.stderr, r.stderr
+    every = json.loads(tg(home, "ls", "--json", "--all").stdout)
+    assert every and all(t["site"] == address for t in every), every
+    roles = {t["site_role"] for t in every}
+    assert {"chain", "snapshot 1"} <= roles, roles
+    snap = next(t for t in every if t["site_role"] == "snapshot 1")
+    table = tg(home, "ls", "--all").stdout
+    line = next(x for x in table.splitlines() if x.split()[:1] == [str(snap["number"])])
+    assert "[site blog snapshot 1]" in line, table
+
+    r = tg(home, "rm", str(snap["number"]), ok=False)
+    assert r.returncode == 1, r.stderr
+    text = " ".join(r.stderr.split())  # the panel wraps long lines
+    assert "blog" in text and "tidegate site unfollow" in text and "--force" in text, text
+    r = tg(home, "rm", str(snap["number"]), "--delete-data", ok=False)
+    assert r.returncode == 1
+    assert len(json.loads(tg(home, "ls", "--json", "--all").stdout)) == len(every)
+
+    client = d.client()
+    try:  # the API refuses too, with the site named in the error
+        try:
+            client.remove(snap["id"]).result(10)
+        except SiteTorrentError as exc:
+            assert exc.site == address and exc.torrent_id == snap["id"]
+            assert "blog" in str(exc)
+        else:
+            raise AssertionError("the API removed a site's snapshot without force")
+        assert snap["id"] in client.snapshot.torrents
+    finally:
+        client.stop()
+
+    tg(home, "stop-daemon")
+    assert d.p is not None and d.p.wait(10) == 0
+    d2 = DaemonProc(home).start()
+    daemons.append(d2)
+    assert json.loads(tg(home, "ls", "--json").stdout) == [], "the marks are kept on disk"
+    again = json.loads(tg(home, "ls", "--json", "--all").stdout)
+    assert {(t["id"], t["site_role"]) for t in again} >= {(snap["id"], "snapshot 1")}
+
+    chain = next(t for t in again if t["site_role"] == "chain")
+    r = tg(home, "rm", str(chain["number"]), "--force")
+    assert "removed" in r.stderr

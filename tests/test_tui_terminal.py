@@ -81,7 +81,10 @@ def _home_with_hostile_torrent() -> Path:
 
 def test_hostile_names_never_reach_the_terminal_and_quit_saves_state() -> None:
     home = _home_with_hostile_torrent()
-    term = Tmux(TIDEGATE + ["tui", "--embedded"], env_for(home), ROOT, size=(140, 30))
+    # 180 columns (COLUMNS too: Textual takes its width from it when set, and env_for sets
+    # 160): the whole hostile name fits beside the # column
+    term = Tmux(TIDEGATE + ["tui", "--embedded"], env_for(home) | {"COLUMNS": "180"}, ROOT,
+                size=(180, 30))
     try:
         title_before = term.display("#{pane_title}")
         text = term.wait(lambda t: "evil" in t, 30, "the hostile torrent")

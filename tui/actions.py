@@ -61,6 +61,9 @@ ACTIONS: tuple[Action, ...] = (
     Action("state_filter('errored')", "5", "Show errored", "Show torrents with an error"),
     Action("state_filter('checking')", "6", "Show checking", "Show torrents being checked or "
            "moved"),
+    Action("toggle_site_torrents", "t", "Show/hide site torrents",
+           "Show or hide the torrents sites need (their snapshots and chains), labelled "
+           "with their site; hidden by default"),
     Action("sort(1)", "greater_than_sign", "Sort by next column", "Sort by the next column",
            key_label=">"),
     Action("sort(-1)", "less_than_sign", "Sort by previous column",
@@ -74,6 +77,7 @@ ACTIONS: tuple[Action, ...] = (
 )
 
 MAIN_ONLY = frozenset({"mark", "mark_all", "unmark", "filter", "sort(1)", "sort(-1)",
+                       "toggle_site_torrents",
                        "sort_reverse", "state_filter('all')", "state_filter('downloading')",
                        "state_filter('seeding')", "state_filter('paused')",
                        "state_filter('errored')", "state_filter('checking')", "details"})

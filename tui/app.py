@@ -313,6 +313,15 @@ class TidegateApp(App[None]):
         if not ids:
             self.notify("no torrent selected", severity="warning")
             return
+        needed = [t for t in self._target_states() if t.site]
+        if needed:  # the engine would refuse it too: the site would lose its data
+            t = needed[0]
+            site = self.snapshot.sites.get(t.site)
+            self.notify(f"{clean(t.name)} is the {clean(t.site_role) or 'torrent'} of site "
+                        f"{clean(site.name if site else t.site)}: to drop it, unfollow the "
+                        f"site in the sites view (S)", title="Not removed", severity="error",
+                        timeout=10)
+            return
         names = [self.snapshot.torrents[t].name for t in ids if t in self.snapshot.torrents]
 
         def done(answer: bool | None) -> None:

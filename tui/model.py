@@ -40,7 +40,7 @@ def _peers(t: TorrentState) -> str:
 
 
 def _eta(t: TorrentState) -> str:
-    return units.duration(t.eta) if t.eta >= 0 else "-"
+    return units.eta(t.eta, t.finished)
 
 
 def _ratio(t: TorrentState) -> str:
@@ -56,6 +56,7 @@ def _rate(n: int) -> str:
 
 
 COLUMNS: tuple[Column, ...] = (
+    Column("number", "#", 5, 8, lambda t: t.number, lambda t: str(t.number or "")),
     Column("name", "Name", 0, 0, lambda t: t.name.casefold(), lambda t: clean(t.name),
            "left"),
     Column("size", "Size", 10, 2, lambda t: t.total_size, lambda t: units.size(t.total_size)),
@@ -65,7 +66,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("down", "Down", 11, 3, lambda t: t.download_rate, lambda t: _rate(t.download_rate)),
     Column("up", "Up", 11, 3, lambda t: t.upload_rate, lambda t: _rate(t.upload_rate)),
     Column("peers", "Peers/S", 8, 5, lambda t: (t.num_peers, t.num_seeds), _peers),
-    Column("eta", "ETA", 7, 4, lambda t: t.eta if t.eta >= 0 else 1 << 62, _eta),
+    Column("eta", "ETA", 7, 4,
+           lambda t: -1 if t.finished else t.eta if t.eta >= 0 else 1 << 62, _eta),
     Column("ratio", "Ratio", 6, 6, lambda t: t.ratio, _ratio),
     Column("added", "Added", 11, 7, lambda t: t.added_time, _added),
 )
@@ -165,6 +167,8 @@ class ViewSpec:
     state: str = "all"
     sort: str = "added"
     reverse: bool = False
+    sites: bool = False
+    """Also the torrents sites need (``TorrentState.site``), hidden by default."""
 
 
 def matches_text(t: TorrentState, needle: str) -> bool:
@@ -204,7 +208,10 @@ def rows(torrents: Mapping[str, TorrentState], spec: ViewSpec,
 
     Pass the same ``order`` on every call to skip re-sorting names that did not change.
     """
-    by_name = map(torrents.__getitem__, (order or NameOrder())(torrents))
+    by_name: Iterable[TorrentState] = map(torrents.__getitem__,
+                                          (order or NameOrder())(torrents))
+    if not spec.sites:
+        by_name = (t for t in by_name if not t.site)
     test = FILTER_BY_KEY[spec.state].test
     needle = spec.text.strip().casefold()
     if needle:
@@ -222,4 +229,4 @@ def rows(torrents: Mapping[str, TorrentState], spec: ViewSpec,
 
 def next_sort(spec: ViewSpec, step: int) -> ViewSpec:
     i = (COLUMN_KEYS.index(spec.sort) + step) % len(COLUMN_KEYS)
-    return ViewSpec(spec.text, spec.state, COLUMN_KEYS[i], spec.reverse)
+    return ViewSpec(spec.text, spec.state, COLUMN_KEYS[i], spec.reverse, spec.sites)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import units as fmt
-from engine.errors import InputError, TidegateError
+from engine.errors import InputError, SiteTorrentError, TidegateError
 
 from ..console import clean, fail, note
 from ..remote import add_connect_options, connect, resolve, resolve_all
@@ -36,13 +36,17 @@ _SIMPLE: dict[str, tuple[str, Callable[[RemoteEngine, str], Future[Any]]]] = {
 def register(sub: argparse._SubParsersAction) -> None:
     for name, (help_text, _fn) in _SIMPLE.items():
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("ids", nargs="+", metavar="ID", help="list number or info-hash prefix")
+        p.add_argument("ids", nargs="+", metavar="ID",
+                       help="torrent number (first column of `tidegate ls`) or info-hash prefix")
         add_connect_options(p)
         p.set_defaults(run=run_simple, action=name)
 
     rm = sub.add_parser("rm", help="remove torrents from the daemon")
-    rm.add_argument("ids", nargs="+", metavar="ID")
+    rm.add_argument("ids", nargs="+", metavar="ID",
+                    help="torrent number (first column of `tidegate ls`) or info-hash prefix")
     rm.add_argument("--delete-data", action="store_true", help="also delete downloaded files")
+    rm.add_argument("--force", action="store_true",
+                    help="also remove a torrent a site needs (its snapshot or chain)")
     add_connect_options(rm)
     rm.set_defaults(run=run_rm)
 
@@ -101,8 +105,15 @@ def run_simple(args: argparse.Namespace) -> int:
 def run_rm(args: argparse.Namespace) -> int:
     client = connect(args)
     try:
-        ids = resolve_all(client.snapshot, args.ids)
-        jobs = [(t, client.remove(t, args.delete_data)) for t in ids]
+        snap = client.snapshot
+        ids = resolve_all(snap, args.ids)
+        for tid in ids:  # before anything is removed: a site's torrent ends the command
+            t = snap.torrents[tid]
+            if t.site and not args.force:
+                site = snap.sites.get(t.site)
+                raise SiteTorrentError(tid, t.name, t.site, site.name if site else "",
+                                       t.site_role)
+        jobs = [(t, client.remove(t, args.delete_data, args.force)) for t in ids]
         return _report(client, jobs, "removed with its data" if args.delete_data else "removed")
     finally:
         client.stop()

@@ -33,11 +33,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     ls = sub.add_parser("ls", help="list the daemon's torrents")
     ls.add_argument("--json", action="store_true", help="print every field as JSON")
+    ls.add_argument("-a", "--all", action="store_true",
+                    help="also the torrents sites need (their snapshots and chains), "
+                         "labelled with their site")
     add_connect_options(ls)
     ls.set_defaults(run=run_ls)
 
     sh = sub.add_parser("show", help="files, peers and trackers of one torrent")
-    sh.add_argument("id", metavar="ID", help="list number or info-hash prefix")
+    sh.add_argument("id", metavar="ID",
+                    help="torrent number (first column of `tidegate ls`) or info-hash prefix")
     sh.add_argument("--json", action="store_true")
     add_connect_options(sh)
     sh.set_defaults(run=run_show)
@@ -88,11 +92,17 @@ def run_ls(args: argparse.Namespace) -> int:
     finally:
         client.stop()
     torrents = ordered(snap)
+    hidden = 0
+    if not args.all:
+        shown = [t for t in torrents if not t.site]
+        hidden = len(torrents) - len(shown)
+        torrents = shown
     if args.json:
-        print_json([{"number": i, **_fields(t)} for i, t in enumerate(torrents, 1)])
+        print_json([_fields(t) for t in torrents])
         return 0
     if not torrents:
-        note("no torrents (add some with `tidegate add`)")
+        note("no torrents (add some with `tidegate add`)" if not hidden else
+             f"no torrents of yours; {hidden} that sites need are hidden (`tidegate ls --all`)")
         return 0
     from rich.table import Table
     from rich.text import Text
@@ -103,13 +113,25 @@ def run_ls(args: argparse.Namespace) -> int:
                          ("Up", "right"), ("Peers", "right"), ("Ratio", "right"),
                          ("ETA", "right")):
         table.add_column(col, justify=justify, no_wrap=col != "Name")  # type: ignore[arg-type]
-    for i, t in enumerate(torrents, 1):
-        table.add_row(str(i), t.id[:8], Text(clean(t.name)), fmt.size(t.total_size),
-                      f"{t.progress:.0%}", t.phase.value, fmt.rate(t.download_rate),
-                      fmt.rate(t.upload_rate), f"{t.num_peers}({t.num_seeds})",
-                      f"{t.ratio:.2f}", fmt.duration(t.eta))
+    for t in torrents:
+        table.add_row(str(t.number), t.id[:8], Text(site_label(snap, t) + clean(t.name)),
+                      fmt.size(t.total_size), f"{t.progress:.0%}", t.phase.value,
+                      fmt.rate(t.download_rate), fmt.rate(t.upload_rate),
+                      f"{t.num_peers}({t.num_seeds})", f"{t.ratio:.2f}",
+                      fmt.eta(t.eta, t.finished))
     out.print(table, markup=False)
+    if hidden:
+        note(f"{hidden} torrents that sites need are not shown (`tidegate ls --all`)")
     return 0
+
+
+def site_label(snap: Snapshot, t: TorrentState) -> str:
+    """``[site <name> <role>] `` before the name of a torrent a site needs, else ""."""
+    if not t.site:
+        return ""
+    site = snap.sites.get(t.site)
+    name = clean(site.name if site and site.name else t.site[:16])
+    return f"[site {name} {clean(t.site_role) or 'torrent'}] "
 
 
 def _fields(t: TorrentState) -> dict[str, object]:
@@ -132,11 +154,15 @@ def run_show(args: argparse.Namespace) -> int:
 
 def _print_details(d: TorrentDetails) -> None:
     t = d.torrent
-    out.print(f"{clean(t.name)}\n  id        {t.id}\n  state     {t.phase.value}"
+    site = f"\n  site      {clean(t.site)} ({clean(t.site_role)})" if t.site else ""
+    eta = fmt.eta(t.eta, t.finished)
+    out.print(f"{clean(t.name)}\n  number    {t.number}\n  id        {t.id}{site}\n"
+              f"  state     {t.phase.value}"
               f"{'  (' + clean(t.error) + ')' if t.error else ''}\n"
               f"  progress  {t.progress:.1%} of {fmt.size(t.wanted)} "
               f"({fmt.size(t.total_size)} in torrent)\n"
               f"  rates     down {fmt.rate(t.download_rate)}  up {fmt.rate(t.upload_rate)}\n"
+              f"  eta       {eta or '-'}\n"
               f"  folder    {clean(t.save_path)}\n  magnet    {d.magnet}", markup=False)
     out.print(f"files ({len(d.files)}):", markup=False)
     for f in d.files:

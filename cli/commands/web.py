@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("stream", help="URLs that stream a torrent's files while they "
                                       "download (open them in a browser or mpv)")
-    p.add_argument("torrent", metavar="TORRENT", help="list number or info-hash prefix")
+    p.add_argument("torrent", metavar="TORRENT",
+                   help="torrent number (first column of `tidegate ls`) or info-hash prefix")
     p.add_argument("files", nargs="*", metavar="GLOB",
                    help="only files whose path matches (default: every file)")
     add_connect_options(p)

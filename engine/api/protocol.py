@@ -188,6 +188,7 @@ class AddArgs(_Args, frozen=True, forbid_unknown_fields=True):
 class RemoveArgs(_Args, frozen=True, forbid_unknown_fields=True):
     torrent_id: str
     delete_data: bool = False
+    force: bool = False
 
 
 class MoveArgs(_Args, frozen=True, forbid_unknown_fields=True):
@@ -351,6 +352,7 @@ ERROR_CODES: dict[str, type[errors.TidegateError]] = {
     "engine_stopped": errors.EngineStoppedError,
     "engine_locked": errors.EngineLockedError,
     "unknown_site": errors.UnknownSiteError,
+    "site_torrent": errors.SiteTorrentError,
     "site_error": errors.SiteError,
     "chain_rejected": ChainRejected,
     "engine_error": errors.EngineError,
@@ -373,6 +375,7 @@ _FIELDS = ("torrent_id", "source", "reason", "path", "key", "site")
 _ATTRIBUTES: tuple[tuple[type[errors.TidegateError], tuple[str, ...]], ...] = (
     (errors.UnknownTorrentError, ("torrent_id",)),
     (errors.DuplicateTorrentError, ("torrent_id",)),
+    (errors.SiteTorrentError, ("torrent_id", "site")),
     (errors.InputError, ("source", "reason")),
     (errors.ConfigError, ("path", "key")),
     (errors.SiteError, ("site",)),

@@ -31,8 +31,10 @@ class RemoteCommands:
     def resume(self, torrent_id: str) -> Future[None]:
         return self.call("resume", torrent_id=torrent_id)
 
-    def remove(self, torrent_id: str, delete_data: bool = False) -> Future[None]:
-        return self.call("remove", torrent_id=torrent_id, delete_data=delete_data)
+    def remove(self, torrent_id: str, delete_data: bool = False,
+               force: bool = False) -> Future[None]:
+        return self.call("remove", torrent_id=torrent_id, delete_data=delete_data,
+                         force=force)
 
     def recheck(self, torrent_id: str) -> Future[None]:
         return self.call("recheck", torrent_id=torrent_id)

@@ -42,7 +42,7 @@ HANDLERS: dict[str, Handler] = {
     "add": lambda e, a: e.add(a.request),
     "pause": lambda e, a: e.pause(a.torrent_id),
     "resume": lambda e, a: e.resume(a.torrent_id),
-    "remove": lambda e, a: e.remove(a.torrent_id, a.delete_data),
+    "remove": lambda e, a: e.remove(a.torrent_id, a.delete_data, a.force),
     "recheck": lambda e, a: e.recheck(a.torrent_id),
     "reannounce": lambda e, a: e.reannounce(a.torrent_id),
     "move": lambda e, a: e.move(a.torrent_id, a.folder),

@@ -117,7 +117,10 @@ class HostingComponent:
             if rec is None:
                 continue
             for seq in sorted(host.kept):
-                if host.kept[seq] not in self.engine.snapshot.torrents:
+                held = self.engine.snapshot.torrents.get(host.kept[seq])
+                # one the engine holds unmarked (kept by an older version) is added again
+                # only to mark it as this site's (TorrentState.site)
+                if held is None or not held.site:
                     entry = rec.update_at(seq)
                     if entry is not None:
                         try:
@@ -125,7 +128,8 @@ class HostingComponent:
                         except TidegateError as exc:
                             host.error = f"snapshot {seq}: {exc}"
             job = host.job
-            if job is not None and job.torrent_id not in self.engine.snapshot.torrents:
+            held = self.engine.snapshot.torrents.get(job.torrent_id) if job else None
+            if job is not None and (held is None or not held.site):
                 entry = rec.update_at(job.seq)
                 try:
                     if entry is None:
@@ -179,15 +183,17 @@ class HostingComponent:
         folder = rec.snapshot_dir(entry.seq)
         folder.mkdir(parents=True, exist_ok=True)
         meta = rec.snapshot_torrent(entry.seq)
+        role = f"snapshot {entry.seq}"
         if meta.exists():
             # tor-all: no DHT and no peer address; the site's onion service is a web seed
             seeds = (web_seed_url(rec.address, entry.seq),) if (
                 self.engine.config.tor.mode == "tor-all" and not rec.owner) else ()
-            request = site_torrent(torrent=meta.read_bytes(), source=str(meta),
+            request = site_torrent(rec.address, role, torrent=meta.read_bytes(), source=str(meta),
                                    save_path=str(folder), seed_mode=seed or rec.owner,
                                    web_seeds=seeds)
         else:
-            request = site_torrent(uri=entry.magnet, source=entry.magnet, save_path=str(folder))
+            request = site_torrent(rec.address, role, uri=entry.magnet, source=entry.magnet,
+                                   save_path=str(folder))
         tid = add_torrent(self.engine, request, "add the snapshot")
         self.engine.reannounce(tid)  # into the DHT now, not at the next interval
         return tid

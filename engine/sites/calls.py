@@ -27,9 +27,11 @@ def wait(fut: Future[Any], what: str) -> Any:
             from None
 
 
-def site_torrent(**fields: Any) -> AddRequest:
-    """An add request for a site's torrent: seeded without end (share limits off)."""
-    return AddRequest(ratio_limit=0.0, seed_time_limit=0, **fields)
+def site_torrent(site: str, role: str, **fields: Any) -> AddRequest:
+    """An add request for a site's torrent: seeded without end (share limits off), marked
+    as ``site``'s (its address) ``role`` (``snapshot <seq>`` or ``chain``)."""
+    return AddRequest(ratio_limit=0.0, seed_time_limit=0, site=site, site_role=role,
+                      **fields)
 
 
 def add_torrent(engine: Engine, request: AddRequest, what: str) -> str:
@@ -44,6 +46,6 @@ def remove_torrent(engine: Engine, torrent_id: str, delete_data: bool) -> None:
     """Remove a torrent if the session has it; failures are left to the next look."""
     if torrent_id and torrent_id in engine.snapshot.torrents:
         try:
-            wait(engine.remove(torrent_id, delete_data), "remove")
+            wait(engine.remove(torrent_id, delete_data, force=True), "remove")
         except TidegateError:
             pass

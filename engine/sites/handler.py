@@ -269,8 +269,8 @@ class BlockchainHandler(OnionFollowing):
             folder.mkdir(parents=True, exist_ok=True)
             write_synced(path, data)
         built = build_chain_torrent(folder)
-        tid = self._add(site_torrent(torrent=built.data, source=str(path), save_path=str(folder),
-                                   seed_mode=True), "seed the chain")
+        tid = self._add(site_torrent(rec.address, "chain", torrent=built.data, source=str(path),
+                                   save_path=str(folder), seed_mode=True), "seed the chain")
         if rec.head_torrent and rec.head_torrent != tid:
             self._remove(rec.head_torrent, True)
         rec.head_torrent = tid
@@ -456,8 +456,9 @@ class BlockchainHandler(OnionFollowing):
         folder = rec.heads_dir(head.height)
         folder.mkdir(parents=True, exist_ok=True)
         try:
-            tid = self._add(site_torrent(uri=head.magnet, source=head.magnet,
-                                       save_path=str(folder)), "fetch the chain")
+            tid = self._add(site_torrent(rec.address, "chain", uri=head.magnet,
+                                         source=head.magnet, save_path=str(folder)),
+                            "fetch the chain")
         except TidegateError as exc:
             self._note(rec.address, f"cannot fetch head {head.height}: {exc}")
             return

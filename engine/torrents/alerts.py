@@ -83,6 +83,9 @@ class TorrentTable(DiskFaults):
         self.default_save_path = default_save_path
         self.emit = emit
         self.torrents: dict[str, TorrentRecord] = {}
+        self.last_number = 0
+        """The number given to the latest torrent added (``TorrentState.number``): numbers
+        are never given twice in an engine's life."""
         self._by_handle: dict[lt.torrent_handle, str] = {}
         self._pending_adds: dict[str, _PendingAdd] = {}
         self._pending_moves: dict[str, Future[str]] = {}
@@ -349,6 +352,11 @@ class TorrentTable(DiskFaults):
         t = TorrentRecord(id=torrent_id, handle=h, extras=extras,
                           restored_complete=restored_complete, fault=extras.quarantined)
         old = self.torrents.get(torrent_id)
+        if old is not None:
+            t.number = old.number  # reloaded (engine/torrents/faults.py): the same torrent
+        else:
+            self.last_number += 1
+            t.number = self.last_number
         self._reload_added(t, old)
         self.torrents[torrent_id] = t
         if old is not None:
@@ -407,7 +415,7 @@ class TorrentTable(DiskFaults):
         complete_on_disk; the flush that follows the finished alert sets it."""
         if not s.is_finished:
             t.flushed = False
-        return status.torrent_state(t.id, s, t.extras, t.flushed, t.error)
+        return status.torrent_state(t.id, s, t.extras, t.flushed, t.error, t.number)
 
     def _set_state(self, t: TorrentRecord, new: TorrentState) -> None:
         # Keep the old object when nothing changed, so snapshots share it.

@@ -56,10 +56,17 @@ class TorrentManager(TorrentTable):
     def restore(self) -> int:
         """Add every torrent from the resume folder; report unreadable files."""
         n = 0
+        saved: list[Saved] = []
         for item in self.store.load_all():
             if isinstance(item, Corrupt):
                 self.emit(ResumeDataError(file=str(item.file), message=item.message))
-                continue
+            else:
+                saved.append(item)
+        # in the order they were added: their numbers (TorrentState.number) follow it;
+        # taken from the end, so each one's params are freed once it is added
+        saved.sort(key=lambda i: (i.params.added_time, i.torrent_id), reverse=True)
+        while saved:
+            item = saved.pop()
             try:
                 self._restore_one(item)
             except Exception as exc:  # one file's fault: reported, the others go on
@@ -69,6 +76,20 @@ class TorrentManager(TorrentTable):
                 continue
             n += 1
         return n
+
+    def _mark_site(self, torrent_id: str, req: AddRequest) -> None:
+        """A site's torrent added before torrents were marked with their site (the sites
+        thread adds its torrents again at start) is marked now; it is still a duplicate."""
+        known = self.torrents.get(torrent_id)
+        if known is not None and not known.extras.site:
+            known.extras.site, known.extras.site_role = req.site, req.site_role
+            self.refresh(known)
+            self._save_soon(known)
+        elif known is None and torrent_id in self._pending_adds:  # being restored
+            extras = self._pending_adds[torrent_id][1]
+            if not extras.site:
+                extras.site, extras.site_role = req.site, req.site_role
+                self._resave_on_add.add(torrent_id)
 
     def _restore_one(self, item: Saved) -> None:
         self._settle(item)
@@ -138,6 +159,8 @@ class TorrentManager(TorrentTable):
             # an older version, say, that did not keep them)
             self._add_peers_again(self.torrents[torrent_id], peers, fut)
             return
+        if req.site:
+            self._mark_site(torrent_id, req)
         if torrent_id in self.torrents or torrent_id in self._pending_adds:
             raise DuplicateTorrentError(torrent_id)
         save_path = Path(req.save_path).expanduser() if req.save_path else self.default_save_path
@@ -179,6 +202,8 @@ class TorrentManager(TorrentTable):
                 saved.params.ti = atp.ti
             atp = saved.params
             extras = saved.extras
+        if req.site:
+            extras.site, extras.site_role = req.site, req.site_role
         self._pex_flag(atp)
         if req.file_priorities is not None:
             if atp.ti is None:

@@ -31,6 +31,8 @@ class TorrentRecord:
     id: str
     handle: lt.torrent_handle
     extras: TorrentExtras
+    number: int = 0
+    """Its small number for people (``TorrentState.number``), for this engine's life."""
     state: TorrentState | None = None
     state_at: float = 0.0
     """``time.monotonic()`` when ``state`` last changed."""

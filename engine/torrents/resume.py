@@ -59,6 +59,10 @@ class TorrentExtras(msgspec.Struct, kw_only=True):
     """Paused by the user when the recheck was asked (or during it): libtorrent checks a
     paused torrent only once it is resumed, so it runs for the check, with auto-management
     off, and is paused again when the check ends (:mod:`.recheck`)."""
+    site: str = ""
+    """The address of the site whose snapshot or chain this is ("" a user's torrent)."""
+    site_role: str = ""
+    """``snapshot <seq>`` or ``chain``."""
     peers: list[tuple[str, int]] = []
     """(ip, port) of peers the user named (``--peer``, ``add_peers``, an add again): dialled
     at every start, resume and check, since without a tracker or DHT nothing else finds

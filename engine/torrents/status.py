@@ -54,19 +54,24 @@ def ratio_of(s: lt.torrent_status) -> float:
 
 def torrent_state(
     torrent_id: str, s: lt.torrent_status, extras: TorrentExtras, flushed: bool,
-    disk_error: str = "",
+    disk_error: str = "", number: int = 0,
 ) -> TorrentState:
     """``disk_error``: a failed write the engine keeps (libtorrent itself only stops
-    downloading, and shows no error)."""
+    downloading, and shows no error). ``number``: its small number for people."""
     v1, v2 = hash_hex(s.info_hashes)
     phase = phase_of(s, extras, disk_error)
     remaining = s.total_wanted - s.total_wanted_done
-    # libtorrent stops updating a paused torrent, so its last rates would linger.
-    idle = phase in (Phase.PAUSED, Phase.QUEUED, Phase.CHOOSE_FILES, Phase.ERROR)
-    rate = 0 if idle else s.download_payload_rate
+    # libtorrent stops updating a paused torrent, so its last rates would linger; and its
+    # rates are averages that decay over seconds, so a torrent that just finished, or just
+    # lost its last peer, would go on showing a download rate it no longer has.
+    idle = phase in (Phase.PAUSED, Phase.QUEUED, Phase.CHOOSE_FILES, Phase.ERROR) or (
+        s.num_peers == 0)
+    done = phase in (Phase.SEEDING, Phase.FINISHED)
+    rate = 0 if idle or done else s.download_payload_rate
     eta = remaining // rate if (phase == Phase.DOWNLOADING and rate > 0) else -1
     return TorrentState(
         id=torrent_id,
+        number=number,
         name=read_text(lambda: s.name) or torrent_id,
         info_hash_v1=v1,
         info_hash_v2=v2,
@@ -102,6 +107,8 @@ def torrent_state(
         error=disk_error or (read_text(s.errc.message) if s.errc.value() else ""),
         num_pieces=s.num_pieces if s.has_metadata else 0,
         pieces_done=s.num_pieces,
+        site=extras.site,
+        site_role=extras.site_role,
     )
 
 

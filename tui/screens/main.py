@@ -7,6 +7,8 @@ so they survive re-sorting and filtering.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from textual import on
 from textual.app import ComposeResult
 from textual.screen import Screen
@@ -40,6 +42,7 @@ class MainScreen(Screen[None]):
         self._order = NameOrder()
         self._counts: dict[str, int] = {}
         self._counted: object = None
+        self._counted_sites = False
         """The torrents mapping ``_counts`` was made from."""
 
     def compose(self) -> ComposeResult:
@@ -76,10 +79,13 @@ class MainScreen(Screen[None]):
         if self.marked and not self.marked <= snap.torrents.keys():
             self.marked = frozenset(m for m in self.marked if m in snap.torrents)
         self.table.empty_hint = FILTERED_HINT if snap.torrents else EMPTY_HINT
+        self.table.site_names = {a: s.name for a, s in snap.sites.items()}
         self.table.show(shown, self.marked, self.spec.sort, self.spec.reverse)
-        if snap.torrents is not self._counted:
-            self._counts = count_states(snap.torrents.values())
-            self._counted = snap.torrents
+        if snap.torrents is not self._counted or self.spec.sites != self._counted_sites:
+            listed = snap.torrents.values()
+            self._counts = count_states(listed if self.spec.sites else
+                                        (t for t in listed if not t.site))
+            self._counted, self._counted_sites = snap.torrents, self.spec.sites
         self._show_status()
 
     def _show_marks(self) -> None:
@@ -92,7 +98,8 @@ class MainScreen(Screen[None]):
         if snap is None:
             return
         self.query_one(StateTabs).show(self.spec.state, self._counts)
-        self.query_one(StatusBar).show(snap.stats, len(self.shown), len(snap.torrents),
+        total = self._counts.get("all", len(snap.torrents))  # without hidden site torrents
+        self.query_one(StatusBar).show(snap.stats, len(self.shown), total,
                                        len(self.marked), getattr(self.app, "connected", True))
 
     def targets(self) -> list[str]:
@@ -106,7 +113,7 @@ class MainScreen(Screen[None]):
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self.spec = ViewSpec(event.value, self.spec.state, self.spec.sort, self.spec.reverse)
+        self.spec = replace(self.spec, text=event.value)
         self.refresh_rows()
 
     @on(Input.Submitted, "#filter")
@@ -120,7 +127,7 @@ class MainScreen(Screen[None]):
     @on(TorrentTable.SortClicked)
     def _sort_clicked(self, event: TorrentTable.SortClicked) -> None:
         reverse = not self.spec.reverse if event.key == self.spec.sort else self.spec.reverse
-        self.spec = ViewSpec(self.spec.text, self.spec.state, event.key, reverse)
+        self.spec = replace(self.spec, sort=event.key, reverse=reverse)
         self.refresh_rows()
 
     @on(TorrentTable.Activated)
@@ -159,7 +166,7 @@ class MainScreen(Screen[None]):
         self.query_one("#filter", Input).focus()
 
     def action_state_filter(self, key: str) -> None:
-        self.spec = ViewSpec(self.spec.text, key, self.spec.sort, self.spec.reverse)
+        self.spec = replace(self.spec, state=key)
         self.refresh_rows()
 
     def action_sort(self, step: int) -> None:
@@ -167,8 +174,13 @@ class MainScreen(Screen[None]):
         self.refresh_rows()
 
     def action_sort_reverse(self) -> None:
-        self.spec = ViewSpec(self.spec.text, self.spec.state, self.spec.sort,
-                             not self.spec.reverse)
+        self.spec = replace(self.spec, reverse=not self.spec.reverse)
         self.refresh_rows()
+
+    def action_toggle_site_torrents(self) -> None:
+        self.spec = replace(self.spec, sites=not self.spec.sites)
+        self.refresh_rows()
+        self.notify("Showing the torrents sites need, labelled with their site"
+                    if self.spec.sites else "Hiding the torrents sites need", timeout=3)
 
 

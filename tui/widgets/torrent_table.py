@@ -23,6 +23,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from engine.safetext import clean
 from engine.state import Phase, TorrentState
 
 from ..model import layout
@@ -114,6 +115,8 @@ class TorrentTable(ScrollView, can_focus=True):
         self._cache: dict[tuple[str, bool, bool], tuple[TorrentState, Strip]] = {}
         self._cache_width = -1
         self._cursor_id: str | None = None
+        self.site_names: dict[str, str] = {}
+        """Site address -> name, to label the torrents sites need."""
         self.empty_hint = EMPTY_HINT
         """What an empty list says (the screen sets it when a filter hides everything)."""
 
@@ -278,10 +281,18 @@ class TorrentTable(ScrollView, can_focus=True):
                     style = base + self._ink("marked")
                 text = column.text(t)
                 if column.key == "name":
-                    text = ("● " if is_marked else "  ") + text
+                    text = ("● " if is_marked else "  ") + self._site_label(t) + text
                 segments.append(Segment(_fit(text, w, column.align), style))
             segments.append(Segment(" ", base))
         return Strip(segments).adjust_cell_length(width, base)
+
+
+    def _site_label(self, t: TorrentState) -> str:
+        """``[site <name> <role>] `` for a torrent a site needs (shown on request)."""
+        if not t.site:
+            return ""
+        name = clean(self.site_names.get(t.site) or t.site[:16])
+        return f"[site {name} {clean(t.site_role) or 'torrent'}] "
 
 
 def _state_class(t: TorrentState) -> str:
