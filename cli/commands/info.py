@@ -9,6 +9,7 @@ from engine import units as fmt
 from engine.metainfo import describe_torrent, describe_uri, looks_like_uri, read_torrent_file
 
 from ..console import clean, out, print_json
+from ..tables import KEEP_ALWAYS, Column, print_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,13 +52,10 @@ def run_info(args: argparse.Namespace) -> int:
     for url in meta.web_seeds:
         out.print(f"web seed:    {clean(url)}", markup=False)
     if meta.files:
-        from rich.table import Table
         from rich.text import Text
 
-        table = Table("size", "path", box=None, show_header=True, pad_edge=False)
-        for f in meta.files:
-            table.add_row(fmt.size(f.size), Text(clean(f.path)))
-        out.print(table, markup=False)
+        print_table((Column("size", 50, "right"), Column("path", KEEP_ALWAYS, wrap=True)),
+                    [(fmt.size(f.size), Text(clean(f.path))) for f in meta.files])
     out.print(f"magnet:      {clean(meta.magnet)}", markup=False)
     return 0
 

@@ -15,6 +15,7 @@ from engine.state import Snapshot, TorrentDetails, TorrentState
 from ..console import clean, fail, note, out, print_json
 from ..remote import add_connect_options, connect, ordered, resolve
 from ..session import resolve_peer
+from ..tables import KEEP_ALWAYS, Column, print_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -94,22 +95,24 @@ def run_ls(args: argparse.Namespace) -> int:
     if not torrents:
         note("no torrents (add some with `tidegate add`)")
         return 0
-    from rich.table import Table
     from rich.text import Text
 
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for col, justify in (("#", "right"), ("ID", "left"), ("Name", "left"), ("Size", "right"),
-                         ("Done", "right"), ("State", "left"), ("Down", "right"),
-                         ("Up", "right"), ("Peers", "right"), ("Ratio", "right"),
-                         ("ETA", "right")):
-        table.add_column(col, justify=justify, no_wrap=col != "Name")  # type: ignore[arg-type]
-    for i, t in enumerate(torrents, 1):
-        table.add_row(str(i), t.id[:8], Text(clean(t.name)), fmt.size(t.total_size),
-                      f"{t.progress:.0%}", t.phase.value, fmt.rate(t.download_rate),
-                      fmt.rate(t.upload_rate), f"{t.num_peers}({t.num_seeds})",
-                      f"{t.ratio:.2f}", fmt.duration(t.eta))
-    out.print(table, markup=False)
+    rows = [(str(i), t.id[:8], Text(clean(t.name)), fmt.size(t.total_size),
+             f"{t.progress:.0%}", t.phase.value, fmt.rate(t.download_rate),
+             fmt.rate(t.upload_rate), f"{t.num_peers}({t.num_seeds})", f"{t.ratio:.2f}",
+             fmt.duration(t.eta)) for i, t in enumerate(torrents, 1)]
+    print_table(LS_COLUMNS, rows)
     return 0
+
+
+LS_COLUMNS = (
+    Column("#", 90, "right"), Column("ID", 60), Column("Name", KEEP_ALWAYS, wrap=True, min_width=24),
+    Column("Size", 40, "right"), Column("Done", 80, "right"), Column("State", 85),
+    Column("Down", 70, "right"), Column("Up", 65, "right"), Column("Peers", 30, "right"),
+    Column("Ratio", 20, "right"), Column("ETA", 35, "right"),
+)
+"""``tidegate ls``: on a narrow terminal Ratio goes first, then Peers, ETA, Size, ID...;
+Name is never dropped."""
 
 
 def _fields(t: TorrentState) -> dict[str, object]:
@@ -138,22 +141,42 @@ def _print_details(d: TorrentDetails) -> None:
               f"({fmt.size(t.total_size)} in torrent)\n"
               f"  rates     down {fmt.rate(t.download_rate)}  up {fmt.rate(t.upload_rate)}\n"
               f"  folder    {clean(t.save_path)}\n  magnet    {d.magnet}", markup=False)
+    from rich.text import Text
+
     out.print(f"files ({len(d.files)}):", markup=False)
-    for f in d.files:
-        done = f.done / f.size if f.size else 1.0
-        out.print(f"  {f.index:>4}  {done:>4.0%}  prio {f.priority}  {fmt.size(f.size):>10}  "
-                  f"{clean(f.path)}", markup=False)
+    print_table(FILE_COLUMNS, [
+        (str(f.index), f"{f.done / f.size if f.size else 1.0:.0%}", str(f.priority),
+         fmt.size(f.size), Text(clean(f.path))) for f in d.files])
     out.print(f"peers ({len(d.peers)}):", markup=False)
-    for p in d.peers:
-        out.print(f"  {p.address}:{p.port}  {clean(p.client)[:24]:<24} {p.flags:<6} "
-                  f"down {fmt.rate(p.download_rate)}  up {fmt.rate(p.upload_rate)}  "
-                  f"{p.progress:.0%}", markup=False)
+    if d.peers:
+        print_table(PEER_COLUMNS, [
+            (f"{p.address}:{p.port}", Text(clean(p.client)), p.flags,
+             fmt.rate(p.download_rate), fmt.rate(p.upload_rate), f"{p.progress:.0%}")
+            for p in d.peers])
     out.print(f"trackers ({len(d.trackers)}):", markup=False)
-    for tr in d.trackers:
-        retry = f"  failed {tr.fails}x" if tr.fails else ""
-        nxt = f"  next {fmt.duration(tr.next_announce)}" if tr.next_announce >= 0 else ""
-        out.print(f"  tier {tr.tier}  {clean(tr.url)}  {tr.status}{retry}  seeds {tr.seeds}  "
-                  f"leechers {tr.leechers}{nxt}  {clean(tr.last_error)}", markup=False)
+    if d.trackers:
+        print_table(TRACKER_COLUMNS, [
+            (str(tr.tier), Text(clean(tr.url)), tr.status, str(tr.fails), str(tr.seeds),
+             str(tr.leechers),
+             fmt.duration(tr.next_announce) if tr.next_announce >= 0 else "-",
+             Text(clean(tr.last_error))) for tr in d.trackers])
+
+
+FILE_COLUMNS = (
+    Column("#", 90, "right"), Column("Done", 80, "right"), Column("Prio", 30, "right"),
+    Column("Size", 70, "right"), Column("Path", KEEP_ALWAYS, wrap=True, min_width=20),
+)
+PEER_COLUMNS = (
+    Column("Address", KEEP_ALWAYS), Column("Client", 40, wrap=True, min_width=10),
+    Column("Flags", 20), Column("Down", 80, "right"), Column("Up", 70, "right"),
+    Column("Done", 60, "right"),
+)
+TRACKER_COLUMNS = (
+    Column("Tier", 20, "right"), Column("URL", KEEP_ALWAYS, wrap=True, min_width=20),
+    Column("Status", 90), Column("Fails", 50, "right"), Column("Seeds", 40, "right"),
+    Column("Leechers", 35, "right"), Column("Next", 30, "right"),
+    Column("Error", 85, wrap=True, min_width=12),
+)
 
 
 def run_stats(args: argparse.Namespace) -> int:
