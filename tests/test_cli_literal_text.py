@@ -76,7 +76,7 @@ def test_names_and_messages_are_shown_literally(daemons: list[DaemonProc],
         assert not EMOJI.search(shown), shown
         assert shown.startswith(NAME + "\n")
         files = shown[shown.index("files ("):shown.index("peers (")].splitlines()[2:]
-        paths = [line.split(None, 5)[5] for line in files]  # #, done, prio, size "1 KiB"
+        paths = [line.split(None, 5)[5].rstrip() for line in files]  # #, done, prio, "1 KiB"
         assert sorted(paths) == sorted(f"{NAME}/{rel}" for rel in FILES)
 
         # every path exactly as copied from `show` is found by `prio`
