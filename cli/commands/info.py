@@ -6,9 +6,10 @@ import argparse
 
 from engine import config as config_mod
 from engine import units as fmt
+from engine.errors import ConfigError
 from engine.metainfo import describe_torrent, describe_uri, looks_like_uri, read_torrent_file
 
-from ..console import clean, out, print_json
+from ..console import clean, fail, out, print_json
 from ..tables import KEEP_ALWAYS, Column, print_table
 
 
@@ -61,10 +62,24 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_config(args: argparse.Namespace) -> int:
-    loaded = config_mod.load()
+    """Every key, its value and where it comes from. A config file with an error is
+    reported (stderr, exit code 1) and the keys are still listed, with their defaults: this
+    is where that error's hint sends people."""
+    error: ConfigError | None = None
+    try:
+        loaded = config_mod.load()
+    except ConfigError as exc:
+        error = exc
+        paths = config_mod.resolve_paths()
+        loaded = config_mod.LoadedConfig(config_mod.Config(), paths, frozenset(),
+                                         paths.config_file.is_file())
     values = config_mod.flatten(loaded.config)
+    if error is not None:
+        fail(str(error), "the file is not used until this is fixed; every key and its "
+                         "default follow")
     if args.json:
         print_json({
+            "error": str(error) if error else None,
             "config_file": str(loaded.paths.config_file),
             "config_file_exists": loaded.file_exists,
             "data_dir": str(loaded.paths.data_dir),
@@ -73,8 +88,9 @@ def run_config(args: argparse.Namespace) -> int:
             "settings": {k: {"value": v, "source": loaded.source_of(k)}
                          for k, v in values.items()},
         })
-        return 0
-    state = "" if loaded.file_exists else " (absent: all defaults)"
+        return 1 if error else 0
+    state = " (has an error: showing defaults)" if error else \
+        "" if loaded.file_exists else " (absent: all defaults)"
     out.print(f"# config file: {loaded.paths.config_file}{state}", markup=False)
     out.print(f"# data dir:    {loaded.paths.data_dir}", markup=False)
     out.print(f"# downloads:   {loaded.download_dir()}", markup=False)
@@ -87,7 +103,7 @@ def run_config(args: argparse.Namespace) -> int:
         shown = "********" if name == "password" and value else value
         source = loaded.source_of(key)
         out.print(f"{name} = {_toml(shown)}  # {source}", markup=False)
-    return 0
+    return 1 if error else 0
 
 
 def _toml(value: object) -> str:

@@ -106,7 +106,8 @@ def run_ls(args: argparse.Namespace) -> int:
 
 
 LS_COLUMNS = (
-    Column("#", 90, "right"), Column("ID", 60), Column("Name", KEEP_ALWAYS, wrap=True, min_width=24),
+    Column("#", 90, "right"), Column("ID", 60),
+    Column("Name", KEEP_ALWAYS, wrap=True, min_width=24),
     Column("Size", 40, "right"), Column("Done", 80, "right"), Column("State", 85),
     Column("Down", 70, "right"), Column("Up", 65, "right"), Column("Peers", 30, "right"),
     Column("Ratio", 20, "right"), Column("ETA", 35, "right"),
