@@ -7,7 +7,14 @@ import argparse
 from engine import config as config_mod
 from engine import units as fmt
 from engine.errors import ConfigError
-from engine.metainfo import describe_torrent, describe_uri, looks_like_uri, read_torrent_file
+from engine.metainfo import (
+    describe_torrent,
+    describe_uri,
+    is_url,
+    looks_like_uri,
+    read_torrent_file,
+    request_for,
+)
 
 from ..console import clean, fail, out, print_json
 from ..tables import KEEP_ALWAYS, Column, print_table
@@ -29,6 +36,10 @@ def run_info(args: argparse.Namespace) -> int:
     loaded = config_mod.load()
     if looks_like_uri(args.source):
         meta = describe_uri(args.source)
+    elif is_url(args.source):
+        req = request_for(args.source, loaded.config.limits, config=loaded.config)
+        assert req.torrent is not None
+        meta = describe_torrent(req.torrent, args.source, loaded.config.limits)
     else:
         meta = describe_torrent(read_torrent_file(args.source, loaded.config.limits),
                                 args.source, loaded.config.limits)

@@ -19,8 +19,9 @@ from ..tables import KEEP_ALWAYS, Column, print_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    a = sub.add_parser("add", help="add torrents or magnets to the running daemon")
-    a.add_argument("sources", nargs="+", metavar="TORRENT|MAGNET")
+    a = sub.add_parser("add", help="add .torrent files (paths or http(s) URLs), magnets or "
+                                   "info-hashes to the running daemon")
+    a.add_argument("sources", nargs="+", metavar="TORRENT|URL|MAGNET")
     a.add_argument("-d", "--dir", help="download folder (default: the daemon's)")
     a.add_argument("--paused", action="store_true", help="add without starting")
     a.add_argument("--sequential", action="store_true", help="download pieces in order")
@@ -53,7 +54,8 @@ def run_add(args: argparse.Namespace) -> int:
     loaded = load()
     folder = str(Path(args.dir).expanduser().resolve()) if args.dir else None
     peers = tuple(resolve_peer(p) for p in args.peer)
-    requests = [request_for(src, loaded.config.limits, save_path=folder, paused=args.paused,
+    requests = [request_for(src, loaded.config.limits, config=loaded.config,
+                            save_path=folder, paused=args.paused,
                             sequential=args.sequential, peers=peers,
                             web_seeds=tuple(args.web_seed)) for src in args.sources]
     client = connect(args, loaded)
