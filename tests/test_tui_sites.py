@@ -218,9 +218,10 @@ def test_without_sites_the_view_says_so_and_commands_fail_politely(
         await until(pilot, lambda: isinstance(app.screen, FollowDialog), what="follow dialog")
         app.screen.query_one(Input).value = SiteKey.generate().address
         await pilot.press("enter")
-        await until(pilot, lambda: any(sev == "error" and "not enabled" in m
-                                       for _t, m, sev in app.notified),
-                    what="sites are not enabled")
+        await until(pilot, lambda: any(sev == "error" and t == "Follow failed"
+                                       and "this engine runs no sites" in m
+                                       for t, m, sev in app.notified),
+                    what="this engine runs no sites")
 
     run_app(engine, body)
 

@@ -74,19 +74,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     mv.set_defaults(run=run_move)
 
 
-def _report(client: RemoteEngine, jobs: list[tuple[str, Future[Any]]], done: str) -> int:
+def _report(client: RemoteEngine, jobs: list[tuple[str, Future[Any]]], done: str,
+            says: Callable[[Any], str] | None = None) -> int:
+    """One line per torrent: ``done: name`` (or ``says(result): name``), or its error."""
     failed = 0
     for tid, fut in jobs:
         state = client.snapshot.torrents.get(tid)
         name = clean(state.name) if state else tid
         try:
-            fut.result()
+            result = fut.result()
         except TidegateError as exc:
             failed += 1
             fail(f"{name}: {exc}")
             continue
-        note(f"{done}: {name}")
+        note(f"{says(result) if says else done}: {name}")
     return 1 if failed else 0
+
+
+def announced(where: list[str]) -> str:
+    """What ``reannounce`` did, from the engine's answer."""
+    if not where:
+        return ("nowhere to announce to (no tracker; DHT and local discovery are off or the "
+                "torrent is private)")
+    return "announced to " + ", ".join(where)
 
 
 def run_simple(args: argparse.Namespace) -> int:
@@ -94,7 +104,8 @@ def run_simple(args: argparse.Namespace) -> int:
     client = connect(args)
     try:
         ids = resolve_all(client.snapshot, args.ids)
-        return _report(client, [(t, fn(client, t)) for t in ids], args.action)
+        says = announced if args.action == "reannounce" else None
+        return _report(client, [(t, fn(client, t)) for t in ids], args.action, says)
     finally:
         client.stop()
 
