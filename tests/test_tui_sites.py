@@ -149,7 +149,7 @@ def test_follow_a_malformed_address_reports_it(engine: Engine) -> None:
         await until(pilot, lambda: any(sev == "error" for _t, _m, sev in app.notified),
                     what="an error notification")
         title, message, _ = next(n for n in app.notified if n[2] == "error")
-        assert title == "Followed failed"
+        assert title == "Follow failed"
         assert "nosuchsite42" in message and "not a site address" in message
         assert isinstance(app.screen, SitesScreen)
         assert len(engine.snapshot.sites) == 1
