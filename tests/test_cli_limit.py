@@ -62,3 +62,28 @@ def test_limit_replies_and_shows(daemons: list[DaemonProc]) -> None:
         client.stop()
         d.stop()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_reannounce_says_where_or_that_there_is_nowhere(daemons: list[DaemonProc]) -> None:
+    home = short_home()  # loopback: DHT and local discovery off
+    d = DaemonProc(home).start()
+    daemons.append(d)
+    client = d.client()
+    try:
+        bare = make_torrent(make_payload(home / "src", "bare", sizes=(50_000,)), "v1")
+        tracked = make_torrent(make_payload(home / "src", "tracked", sizes=(50_000,)), "v1",
+                               trackers=["http://127.0.0.1:9/announce"])
+        for name, created in (("bare", bare), ("tracked", tracked)):
+            (home / f"{name}.torrent").write_bytes(created.data)
+            tg(home, "add", str(home / f"{name}.torrent"), "-d", str(home / "src"), "--paused")
+        client.wait_for(lambda s: len(s.torrents) == 2, 20)
+        assert bare.info_hash_v1 and tracked.info_hash_v1
+        r = tg(home, "reannounce", bare.info_hash_v1[:10])
+        assert flat(r.stderr) == ("nowhere to announce to (no tracker; DHT and local discovery "
+                                  "are off or the torrent is private): bare"), r.stderr
+        r = tg(home, "reannounce", tracked.info_hash_v1[:10])
+        assert flat(r.stderr) == "announced to 1 tracker: tracked", r.stderr
+    finally:
+        client.stop()
+        d.stop()
+        shutil.rmtree(home, ignore_errors=True)
