@@ -96,7 +96,8 @@ def print_table(columns: Sequence[Column], rows: Sequence[Sequence[Cell]]) -> No
         if c.wrap:
             table.add_column(c.header, justify=c.justify, overflow="fold")
         else:
-            table.add_column(c.header, justify=c.justify, no_wrap=True, overflow="ignore")
+            # "fold", not "ignore": Rich does not justify cells whose overflow is "ignore"
+            table.add_column(c.header, justify=c.justify, no_wrap=True, overflow="fold")
     for r in rows:
         table.add_row(*(r[i] for i in shown))
     out.print(table, markup=False)

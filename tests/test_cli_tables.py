@@ -12,7 +12,7 @@ import pytest
 from rich.cells import cell_len
 
 from cli.commands.sites import SITE_COLUMNS
-from cli.commands.torrents import FILE_COLUMNS, LS_COLUMNS
+from cli.commands.torrents import FILE_COLUMNS, LS_COLUMNS, TRACKER_COLUMNS
 from cli.tables import KEEP_ALWAYS, Column, fit
 
 from .conftest import make_payload, make_torrent
@@ -21,6 +21,7 @@ from .test_cli_remote import tg
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 BOX = re.compile("[\u2500-\u257f]")
+TRACKER = "http://127.0.0.1:9/a/tracker/with/a/rather/long/announce/path/that/wraps/announce"
 LONG = "a-rather-long-torrent-name-that-people-really-give-their-downloads-2026-final"
 
 
@@ -38,12 +39,11 @@ def headers(text: str, columns: tuple[Column, ...]) -> list[str]:
 
 
 def column_text(text: str, header: str) -> str:
-    """Everything in the column under ``header`` (up to the next header), joined."""
+    """Everything in the column under ``header`` (left-aligned text that may wrap), joined:
+    cells are at least two spaces apart, and a wrapped name holds no two spaces in a row."""
     lines = text.splitlines()
     start = lines[0].index(header)
-    rest = lines[0][start + len(header):]
-    end = start + len(header) + len(rest) - len(rest.lstrip()) if rest.strip() else None
-    return "".join(line[start:end].strip() for line in lines[1:])
+    return "".join(line[start:].strip().split("  ")[0] for line in lines[1:])
 
 
 def check_terminal_table(text: str, width: int, columns: tuple[Column, ...]) -> list[str]:
@@ -86,7 +86,7 @@ def test_ls_and_show_fit_80_and_120_columns_and_pipe_whole(daemons: list[DaemonP
         deep = payload / ("sub-folder-with-a-long-name/" * 3)
         deep.mkdir(parents=True)
         (deep / "the-file-at-the-bottom.bin").write_bytes(b"z" * 5000)
-        created = make_torrent(payload)
+        created = make_torrent(payload, trackers=[TRACKER])
         torrent = home / "t.torrent"
         torrent.write_bytes(created.data)
         tg(home, "add", str(torrent), "-d", str(home / "src"), "--paused")
@@ -107,6 +107,10 @@ def test_ls_and_show_fit_80_and_120_columns_and_pipe_whole(daemons: list[DaemonP
         at120 = plain(tg(home, "ls", env=terminal(120)).stdout)
         shown120 = check_terminal_table(at120, 120, LS_COLUMNS)
         assert set(shown80) < set(shown120), (shown80, shown120)
+        # numbers are right-aligned under their header
+        head, *rows = at120.splitlines()
+        end = head.index("Done") + len("Done")
+        assert all(r[end - 1] == "%" for r in rows if r[:3].strip().isdigit()), at120
         # every number shown is whole: the duration of a paused torrent is "∞"
         if "ETA" in shown120:
             assert "∞" in at120
@@ -133,6 +137,12 @@ def test_ls_and_show_fit_80_and_120_columns_and_pipe_whole(daemons: list[DaemonP
         check_terminal_table(files, 80, FILE_COLUMNS)
         assert bottom in column_text(files, "Path"), files
         assert "4.9 KiB" in files  # the size column is whole
+        trackers = narrow[narrow.index("trackers ("):].split("\n", 1)[1]
+        shown_tr = check_terminal_table(trackers, 80, TRACKER_COLUMNS)
+        assert "Status" in shown_tr and TRACKER in column_text(trackers, "URL"), trackers
+        piped_tr = shown[shown.index("trackers ("):].splitlines()[1:]
+        assert piped_tr[0].split() == [c.header for c in TRACKER_COLUMNS], shown
+        assert TRACKER in piped_tr[1], shown
 
         # info: the same helper
         info80 = plain(tg(home, "info", str(torrent), env=terminal(80)).stdout)
