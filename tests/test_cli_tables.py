@@ -8,7 +8,6 @@ import json
 import re
 import shutil
 
-import pytest
 from rich.cells import cell_len
 
 from cli.commands.sites import SITE_COLUMNS
@@ -158,8 +157,8 @@ def test_ls_and_show_fit_80_and_120_columns_and_pipe_whole(daemons: list[DaemonP
         shutil.rmtree(home, ignore_errors=True)
 
 
-@pytest.mark.parametrize("width", [80, 120])
-def test_site_ls_keeps_name_and_error(daemons: list[DaemonProc], width: int) -> None:
+def test_site_ls_keeps_name_and_error(daemons: list[DaemonProc]) -> None:
+    from .test_chain_damage import _flip_last
     from .test_cli_sites import site_home
     from .test_cli_sites import tg as stg
 
@@ -172,17 +171,37 @@ def test_site_ls_keeps_name_and_error(daemons: list[DaemonProc], width: int) -> 
         (src / "index.html").write_text("hi")
         name = "my-site-with-a-name-long-enough-to-wrap-in-a-narrow-terminal"
         address = stg(home, "site", "new", name, str(src)).stdout.strip()
-        r = tg(home, "site", "ls", env=terminal(width))
-        text = plain(r.stdout)
-        shown = check_terminal_table(text, width, SITE_COLUMNS)
-        assert name in column_text(text, "Name"), text
-        if width >= 120:
-            assert {"Address", "Height", "Progress"} <= set(shown) and address in text, text
-        assert "Error" not in shown  # no site has one: the empty column goes first
+        assert stg(home, "site", "publish", name).stdout.startswith("height 1")
+        for width in (80, 120):
+            text = plain(tg(home, "site", "ls", env=terminal(width)).stdout)
+            shown = check_terminal_table(text, width, SITE_COLUMNS)
+            assert name in column_text(text, "Name"), text
+            if width >= 120:
+                assert {"Address", "Height", "Progress"} <= set(shown), text
+                assert address in text
+            assert "Error" not in shown  # no site has one: the empty column goes first
         piped = tg(home, "site", "ls").stdout
         assert piped.splitlines()[0].split() == [c.header for c in SITE_COLUMNS]
         assert any(name in x and address in x for x in piped.splitlines()[1:]), piped
         assert "…" not in piped and not BOX.search(piped)
+
+        # a damaged chain file: the site has an error, which 80 and 120 columns both show
+        d.stop()
+        _flip_last(home / "data" / "sites" / address / "chain")
+        d = DaemonProc(home).start()
+        daemons.append(d)
+        [site] = json.loads(tg(home, "site", "ls", "--json").stdout)
+        assert "damaged" in site["error"], site
+        for width in (80, 120):
+            text = plain(tg(home, "site", "ls", env=terminal(width)).stdout)
+            shown = check_terminal_table(text, width, SITE_COLUMNS)
+            assert {"Name", "Error"} <= set(shown), text
+            assert "damaged" in column_text(text, "Error"), text
+            assert name in column_text(text, "Name"), text
+            if width >= 120:
+                assert "Address" in shown and address in text, text
+        piped = tg(home, "site", "ls").stdout
+        assert "damaged" in piped.splitlines()[1] and address in piped.splitlines()[1]
     finally:
         d.stop()
         shutil.rmtree(home, ignore_errors=True)
