@@ -138,3 +138,46 @@ def test_no_direct_fetch_with_a_proxy(home_and_torrent: tuple[Path, bytes, str])
         assert server.paths == []
     finally:
         server.stop()
+
+
+def test_fetch_gives_up_after_its_timeout_in_all() -> None:
+    """A server that never answers, and one that sends a byte now and then: both end after
+    the timeout, not after a socket timeout per byte."""
+    import socket
+    import time
+
+    from engine.config import LimitsConfig
+    from engine.errors import BadTorrentError
+    from engine.torrents.fetch import fetch
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    stop = threading.Event()
+
+    def drip(conn: socket.socket) -> None:
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 1000\r\n\r\n")
+        while not stop.is_set():
+            try:
+                conn.sendall(b"d")
+            except OSError:
+                return
+            time.sleep(0.1)
+
+    dripping = socket.socket()
+    dripping.bind(("127.0.0.1", 0))
+    dripping.listen()
+    threading.Thread(target=lambda: drip(dripping.accept()[0]), daemon=True).start()
+    try:
+        for server in (silent, dripping):
+            url = f"http://127.0.0.1:{server.getsockname()[1]}/x.torrent"
+            start = time.monotonic()
+            with pytest.raises(BadTorrentError) as err:
+                fetch(url, LimitsConfig(), timeout=1.0)
+            assert time.monotonic() - start < 5
+            assert url in str(err.value) and "no answer within 1 s" in str(err.value)
+    finally:
+        stop.set()
+        silent.close()
+        dripping.close()

@@ -84,7 +84,9 @@ def fetch(url: str, limits: LimitsConfig, timeout: float = TIMEOUT) -> bytes:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise TimeoutError
-                chunk = response.read(min(65536, cap + 1 - len(data)))
+                # read1: what has arrived (read(n) waits for all n bytes, which a server
+                # sending a byte at a time stretches past any deadline)
+                chunk = response.read1(min(65536, cap + 1 - len(data)))
                 if not chunk:
                     break
                 data += chunk
