@@ -2,7 +2,8 @@
 
 Only those two schemes (redirects too), at most ``limits.max_torrent_file_size`` bytes
 (a larger ``Content-Length`` is refused before reading, a body that grows past it while
-read is cut off), within ``timeout`` seconds in all. Every error is a
+read is cut off), given up ``timeout`` seconds after the start (checked between reads,
+each of which waits at most ``timeout``). Every error is a
 :class:`BadTorrentError` naming the URL. The request goes straight to the host (or the
 proxy in ``http_proxy``/``https_proxy``): never with ``proxy.type`` set or in tor-all mode,
 where the caller refuses instead (:func:`refusal`), since a direct request would show the
