@@ -143,6 +143,10 @@ def test_ls_and_show_fit_80_and_120_columns_and_pipe_whole(daemons: list[DaemonP
         assert piped_tr[0].split() == [c.header for c in TRACKER_COLUMNS], shown
         assert TRACKER in piped_tr[1], shown
 
+        # no metadata yet: no files, and no header of an empty table
+        bare = tg(home, "show", "abababab").stdout
+        assert "files (0):\npeers (0):\ntrackers (0):\n" in bare, bare
+
         # info: the same helper
         info80 = plain(tg(home, "info", str(torrent), env=terminal(80)).stdout)
         lines = info80.splitlines()

@@ -147,9 +147,10 @@ def _print_details(d: TorrentDetails) -> None:
     from rich.text import Text
 
     out.print(f"files ({len(d.files)}):", markup=False)
-    print_table(FILE_COLUMNS, [
-        (str(f.index), f"{f.done / f.size if f.size else 1.0:.0%}", str(f.priority),
-         fmt.size(f.size), Text(clean(f.path))) for f in d.files])
+    if d.files:  # none until a magnet's metadata arrives
+        print_table(FILE_COLUMNS, [
+            (str(f.index), f"{f.done / f.size if f.size else 1.0:.0%}", str(f.priority),
+             fmt.size(f.size), Text(clean(f.path))) for f in d.files])
     out.print(f"peers ({len(d.peers)}):", markup=False)
     if d.peers:
         print_table(PEER_COLUMNS, [
