@@ -7,6 +7,7 @@ errors that name the key path and the file. Nothing is read at import time.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import math
 import tomllib
@@ -429,8 +430,27 @@ def from_dict(raw: dict[str, Any], *, path: str | None = None) -> Config:
         if " - at `$." in message:
             message, _, rest = message.partition(" - at `$.")
             key = shorten(rest.rstrip("`"), 120)
-        raise ConfigError(shorten(message, 300), path=path, key=key) from None
+        message = shorten(message, 300) + _did_you_mean(message, key)
+        raise ConfigError(message, path=path, key=key) from None
     return validate(cfg, path=path)
+
+
+def _did_you_mean(message: str, at: str | None) -> str:
+    """``; did you mean `connections_limit`?`` for an unknown key close to a known one."""
+    prefix = "Object contains unknown field `"
+    if not message.startswith(prefix):
+        return ""
+    unknown = message[len(prefix):].partition("`")[0]
+    struct: Any = Config
+    for part in (at or "").split(".") if at else ():
+        fields = {f.name: f.type for f in msgspec.structs.fields(struct)}
+        struct = fields.get(part)
+        if not (isinstance(struct, type) and issubclass(struct, msgspec.Struct)):
+            return ""
+    close = difflib.get_close_matches(unknown, struct.__struct_fields__, n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return "; did you mean " + " or ".join(f"`{c}`" for c in close) + "?"
 
 
 @dataclass(frozen=True, slots=True)

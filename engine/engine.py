@@ -89,7 +89,10 @@ class Engine(SiteCommands):
         restore: bool = True,
         download_dir: Path | None = None,
         sites: bool = False,
+        no_sites: str = "",
     ):
+        """``sites``: run published and followed sites (``sites.enabled`` permitting);
+        ``no_sites``: why not, for the error of a site command when they are not run."""
         self.loaded = loaded or load_config()
         self.config: Config = self.loaded.config
         self.state_dir = state_dir or self.loaded.paths.resume_dir
@@ -118,6 +121,10 @@ class Engine(SiteCommands):
             (h.strip("[]"), int(p)) for h, _, p in
             (n.rpartition(":") for n in self.config.network.dht_nodes)]
         self._sites: SitesService | None = None
+        self._no_sites = no_sites or (
+            "sites are off in this config (sites.enabled = false)" if sites else
+            "this engine runs no sites: it was started for torrents only (sites run in "
+            "`tidegate daemon` and `tidegate tui`)")
         if sites and self.config.sites.enabled:
             # imported here: sites pull in the chain, cryptography and asyncio, ~60 ms of
             # start-up that `tidegate download` and other one-shot commands need not pay
@@ -312,7 +319,9 @@ class Engine(SiteCommands):
     def recheck(self, torrent_id: str) -> Future[None]:
         return self._call(lambda: self._m().recheck(torrent_id))
 
-    def reannounce(self, torrent_id: str) -> Future[None]:
+    def reannounce(self, torrent_id: str) -> Future[list[str]]:
+        """Announce now; resolves to where (``["2 trackers", "DHT"]``), empty when the
+        torrent has nowhere to announce to."""
         return self._call(lambda: self._m().reannounce(torrent_id))
 
     def move(self, torrent_id: str, folder: str) -> Future[str]:

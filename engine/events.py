@@ -35,6 +35,9 @@ class TorrentCompleted(Event, frozen=True, kw_only=True):
 
     torrent_id: str
     name: str
+    after_check: bool = False
+    """Found complete by a recheck (``recheck``), not by downloading: the
+    :class:`TorrentChecked` of that recheck already says so."""
 
 
 class TorrentErrored(Event, frozen=True, kw_only=True):
@@ -91,8 +94,13 @@ class TorrentResumed(Event, frozen=True, kw_only=True):
 
 
 class TorrentChecked(Event, frozen=True, kw_only=True):
+    """A hash check of a torrent's data ended (at add, at start, or a recheck)."""
+
     torrent_id: str
     progress: float
+    """Share of the wanted data found good, 0.0-1.0."""
+    recheck: bool = False
+    """It ends a recheck asked with ``recheck`` (not the check at add or start)."""
 
 
 class ShareLimitReached(Event, frozen=True, kw_only=True):

@@ -30,6 +30,7 @@ class SiteCommands:
         _sites_state: MappingProxyType[str, SiteState]
         _web_state: WebState
         _tor_state: TorState
+        _no_sites: str
 
         def _call(self, fn: Callable[..., Any], *args: Any) -> Future[Any]: ...
         def _emit(self, event: Event) -> None: ...
@@ -38,8 +39,7 @@ class SiteCommands:
 
     def _site_service(self) -> SitesService:
         if self._sites is None:
-            raise EngineError("sites are not enabled in this engine (the daemon and the TUI "
-                              "run them; see sites.enabled in the config)")
+            raise EngineError(self._no_sites)
         return self._sites
 
     def site_new(self, name: str, folder: str | None = None) -> Future[SiteState]:

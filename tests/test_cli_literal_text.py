@@ -75,8 +75,8 @@ def test_names_and_messages_are_shown_literally(daemons: list[DaemonProc],
         shown = _plain(tg(home, "show", number, env=extra).stdout)
         assert not EMOJI.search(shown), shown
         assert shown.startswith(NAME + "\n")
-        paths = [line.split(None, 6)[6] for line in shown.splitlines()
-                 if line.startswith("  ") and " prio " in line]
+        files = shown[shown.index("files ("):shown.index("peers (")].splitlines()[2:]
+        paths = [line.split(None, 5)[5].rstrip() for line in files]  # #, done, prio, "1 KiB"
         assert sorted(paths) == sorted(f"{NAME}/{rel}" for rel in FILES)
 
         # every path exactly as copied from `show` is found by `prio`

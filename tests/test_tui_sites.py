@@ -149,7 +149,7 @@ def test_follow_a_malformed_address_reports_it(engine: Engine) -> None:
         await until(pilot, lambda: any(sev == "error" for _t, _m, sev in app.notified),
                     what="an error notification")
         title, message, _ = next(n for n in app.notified if n[2] == "error")
-        assert title == "Followed failed"
+        assert title == "Follow failed"
         assert "nosuchsite42" in message and "not a site address" in message
         assert isinstance(app.screen, SitesScreen)
         assert len(engine.snapshot.sites) == 1
@@ -218,9 +218,10 @@ def test_without_sites_the_view_says_so_and_commands_fail_politely(
         await until(pilot, lambda: isinstance(app.screen, FollowDialog), what="follow dialog")
         app.screen.query_one(Input).value = SiteKey.generate().address
         await pilot.press("enter")
-        await until(pilot, lambda: any(sev == "error" and "not enabled" in m
-                                       for _t, m, sev in app.notified),
-                    what="sites are not enabled")
+        await until(pilot, lambda: any(sev == "error" and t == "Follow failed"
+                                       and "this engine runs no sites" in m
+                                       for t, m, sev in app.notified),
+                    what="this engine runs no sites")
 
     run_app(engine, body)
 

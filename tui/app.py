@@ -146,6 +146,14 @@ class TidegateApp(App[None]):
         self.notified.append((title, message, severity))
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
+    def action_help_quit(self) -> None:
+        """Ctrl+C: Textual keeps it for copying and says which key quits; its note is
+        markup, which :meth:`notify` shows literally here, so say it in plain text."""
+        keys = [key for key, active in self.active_bindings.items()
+                if active.binding.action in ("quit", "app.quit")]
+        if keys:
+            self.notify(f"Press {' or '.join(keys)} to quit", title="Do you want to quit?")
+
     # ------------------------------------------------------------------ engine in
 
     def on_snapshot_changed(self, message: SnapshotChanged) -> None:
@@ -194,23 +202,30 @@ class TidegateApp(App[None]):
     # ------------------------------------------------------------------ commands out
 
     def run_command(self, what: str, targets: Sequence[str],
-                    start: Callable[[str], Future[Any]]) -> None:
-        """Run ``start(id)`` for every target; one notification when all are done."""
+                    start: Callable[[str], Future[Any]], *, failed: str,
+                    says: Callable[[list[Any]], str] | None = None) -> None:
+        """Run ``start(id)`` for every target; one notification when all are done:
+        ``what`` ("Paused"), or ``says(results)`` when given, or titled ``failed``
+        ("Pause failed") with the first error."""
         if not targets:
             self.notify("no torrent selected", severity="warning")
             return
         ids = list(targets)
+        done = partial(CommandDone, failed=failed, says=says)
         if len(ids) > BATCH_IN_THREAD:
-            threading.Thread(target=self._submit, args=(what, ids, start),
+            threading.Thread(target=self._submit, args=(what, ids, start, done),
                              name="tui-submit", daemon=True).start()
         else:
-            self._submit(what, ids, start)
+            self._submit(what, ids, start, done)
 
-    def run_one(self, what: str, future_factory: Callable[[], Future[Any]]) -> None:
+    def run_one(self, what: str, future_factory: Callable[[], Future[Any]], *, failed: str,
+                says: Callable[[list[Any]], str] | None = None) -> None:
         """Run one command that is not about a torrent (add, global limits)."""
-        self._submit(what, [""], lambda _id: future_factory())
+        self._submit(what, [""], lambda _id: future_factory(),
+                     partial(CommandDone, failed=failed, says=says))
 
-    def _submit(self, what: str, ids: list[str], start: Callable[[str], Future[Any]]) -> None:
+    def _submit(self, what: str, ids: list[str], start: Callable[[str], Future[Any]],
+                message: Callable[..., CommandDone] = CommandDone) -> None:
         lock = threading.Lock()
         left = [len(ids)]
         errors: list[tuple[str, BaseException]] = []
@@ -226,8 +241,9 @@ class TidegateApp(App[None]):
                 left[0] -= 1
                 last = left[0] == 0
             if last:
-                self.post_message(CommandDone(what, len(ids) - len(errors), errors,
-                                              results[0] if len(results) == 1 else None))
+                self.post_message(message(what, len(ids) - len(errors), errors,
+                                          results[0] if len(results) == 1 else None,
+                                          results=results))
 
         for tid in ids:
             try:
@@ -240,14 +256,17 @@ class TidegateApp(App[None]):
     def on_command_done(self, message: CommandDone) -> None:
         self.last_done = message
         if not message.errors:
-            self.notify(message.what if message.done == 1 or not message.what
-                        else f"{message.what} ({message.done})")
+            if message.says is not None:
+                self.notify(message.says(message.results))
+            else:
+                self.notify(message.what if message.done == 1 or not message.what
+                            else f"{message.what} ({message.done})")
             return
         tid, first = message.errors[0]
         name = self.snapshot.torrents[tid].name if tid in self.snapshot.torrents else tid
         more = f" (and {len(message.errors) - 1} more)" if len(message.errors) > 1 else ""
         who = f"{clean(name)}: " if name else ""
-        self.notify(f"{who}{clean(str(first))}{more}", title=f"{message.what} failed",
+        self.notify(f"{who}{clean(str(first))}{more}", title=message.failed,
                     severity="error", timeout=10)
 
     def targets(self) -> list[str]:
@@ -274,14 +293,15 @@ class TidegateApp(App[None]):
             yield SystemCommand(action.title, action.help,
                                 partial(self.run_action, action.name, target))
 
-    def _torrent_action(self, what: str, method: Callable[[str], Future[Any]]) -> None:
-        self.run_command(what, self.targets(), method)
+    def _torrent_action(self, what: str, method: Callable[[str], Future[Any]], failed: str,
+                        says: Callable[[list[Any]], str] | None = None) -> None:
+        self.run_command(what, self.targets(), method, failed=failed, says=says)
 
     def action_pause(self) -> None:
-        self._torrent_action("Paused", self.engine.pause)
+        self._torrent_action("Paused", self.engine.pause, "Pause failed")
 
     def action_resume(self) -> None:
-        self._torrent_action("Resumed", self.engine.resume)
+        self._torrent_action("Resumed", self.engine.resume, "Resume failed")
 
     def _target_states(self) -> list[TorrentState]:
         return [self.snapshot.torrents[t] for t in self.targets() if t in self.snapshot.torrents]
@@ -294,17 +314,20 @@ class TidegateApp(App[None]):
             self.action_pause()
 
     def action_recheck(self) -> None:
-        self._torrent_action("Recheck started", self.engine.recheck)
+        # its end is a notification of its own (tui/notices.py: "Check finished")
+        self._torrent_action("Recheck started", self.engine.recheck, "Recheck failed")
 
     def action_reannounce(self) -> None:
-        self._torrent_action("Reannounced", self.engine.reannounce)
+        self._torrent_action("Reannounced", self.engine.reannounce, "Reannounce failed",
+                             announced)
 
     def action_sequential(self) -> None:
         ids = self.targets()
         states = self._target_states()
         on = not (states and all(s.sequential for s in states))
         self.run_command("Sequential on" if on else "Sequential off", ids,
-                         lambda tid: self.engine.set_sequential(tid, on))
+                         lambda tid: self.engine.set_sequential(tid, on),
+                         failed="Sequential order not set")
 
     def action_remove(self) -> None:
         from .screens.dialogs import RemoveDialog
@@ -328,7 +351,8 @@ class TidegateApp(App[None]):
             if answer is None:
                 return
             self.run_command("Removed and data deleted" if answer else "Removed", ids,
-                             lambda tid: self.engine.remove(tid, delete_data=answer))
+                             lambda tid: self.engine.remove(tid, delete_data=answer),
+                             failed="Remove failed")
 
         self.push_screen(RemoveDialog(names), done)
 
@@ -337,7 +361,7 @@ class TidegateApp(App[None]):
 
         def done(request: AddRequest | None) -> None:
             if request is not None:
-                self.run_one("Added", lambda: self.engine.add(request))
+                self.run_one("Added", lambda: self.engine.add(request), failed="Add failed")
 
         self.push_screen(AddDialog(self.limits), done)
 
@@ -352,7 +376,8 @@ class TidegateApp(App[None]):
 
         def done(folder: str | None) -> None:
             if folder:
-                self.run_command("Moved", ids, lambda tid: self.engine.move(tid, folder))
+                self.run_command("Moved", ids, lambda tid: self.engine.move(tid, folder),
+                                 failed="Move failed")
 
         self.push_screen(MoveDialog(first.save_path if first else ""), done)
 
@@ -370,7 +395,8 @@ class TidegateApp(App[None]):
             if limits is not None:
                 down, up = limits
                 self.run_command("Limits set", ids,
-                                 lambda tid: self.engine.set_limits(tid, down=down, up=up))
+                                 lambda tid: self.engine.set_limits(tid, down=down, up=up),
+                                 failed="Limits not set")
 
         self.push_screen(LimitsDialog(f"Limits for {len(ids)} torrent(s)", current), done)
 
@@ -383,7 +409,8 @@ class TidegateApp(App[None]):
             if limits is not None:
                 down, up = limits
                 self.run_one("Global limits set",
-                             lambda: self.engine.set_global_limits(down=down, up=up))
+                             lambda: self.engine.set_global_limits(down=down, up=up),
+                             failed="Global limits not set")
 
         self.push_screen(LimitsDialog("Global limits", (s.download_limit, s.upload_limit)),
                          done)
@@ -419,3 +446,17 @@ class TidegateApp(App[None]):
 
     def action_toggle_dark(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+
+
+def announced(results: list[list[str]]) -> str:
+    """What a reannounce did, from the engine's answers (where each torrent announced)."""
+    nowhere = sum(1 for where in results if not where)
+    if not nowhere:
+        if len(results) == 1:
+            return "Announced to " + ", ".join(results[0])
+        return f"Reannounced ({len(results)})"
+    why = "no tracker, and DHT and local discovery are off or the torrent is private"
+    if nowhere == len(results):
+        return f"Nowhere to announce to: {why}" if nowhere == 1 else \
+            f"Nowhere to announce {nowhere} torrents to: {why}"
+    return f"Reannounced {len(results) - nowhere}; {nowhere} have nowhere to announce to ({why})"

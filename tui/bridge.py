@@ -3,7 +3,7 @@
 One thread blocks in ``engine.wait_for`` until a snapshot newer than the last
 one exists and posts :class:`SnapshotChanged`; the other blocks on the event
 stream, takes whatever else is waiting with it, keeps the kinds the app notifies
-about (:data:`tui.notices.NOTIFIED`) and posts them as one :class:`EngineEvents`:
+about (:func:`tui.notices.notified`) and posts them as one :class:`EngineEvents`:
 a burst of 10,000 events is one message, or none. Both work for the embedded
 :class:`engine.Engine` and for a daemon's :class:`engine.api.RemoteEngine`.
 """
@@ -20,7 +20,7 @@ from engine.interface import EngineAPI
 from engine.state import Snapshot
 
 from .messages import EngineEvents, EngineGone, SnapshotChanged
-from .notices import NOTIFIED
+from .notices import notified
 
 WAIT = 0.5
 """Seconds each blocking wait lasts before the thread checks that it should go on."""
@@ -68,7 +68,7 @@ class EngineBridge:
             first = self._stream.get(timeout=WAIT)
             if first is None:
                 continue
-            wanted = [e for e in (first, *self._stream.drain()) if isinstance(e, NOTIFIED)]
+            wanted = [e for e in (first, *self._stream.drain()) if notified(e)]
             if wanted:
                 self.target.post_message(EngineEvents(wanted))
 

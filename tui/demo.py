@@ -31,6 +31,10 @@ MiB = 1024 * 1024
 DEFAULT_SEED_RATE = 3 * MiB // 2
 """Upload limit of each seeder, bytes/s: three seeders give ~4.5 MiB/s, about a minute."""
 
+DEMO_NO_SITES = ("the demo runs no sites: its swarm lives on 127.0.0.1 with the DHT off, "
+                 "and sites are found and followed through the DHT. Run `tidegate tui` "
+                 "(or `tidegate daemon`) to publish and follow sites")
+
 _WORDS = ("tide harbour gate lantern keel buoy gull drift anchor current swell reef dune "
           "beacon ebb flood mooring pier salt chart compass ashore ferry cove").split()
 _TRACKS = ("Low Tide", "Harbour Lights", "Breakwater", "Undertow", "Slack Water", "Spring Tide",
@@ -211,7 +215,7 @@ class DemoSwarm:
 
     def main_engine(self) -> Engine:
         """An unstarted engine from :meth:`demo_config`; the caller starts and stops it."""
-        return Engine(self.demo_config())
+        return Engine(self.demo_config(), no_sites=DEMO_NO_SITES)
 
     def requests(self) -> list[AddRequest]:
         """What the frontend's engine adds to download everything; one is a magnet."""

@@ -8,6 +8,7 @@ that falls behind skips straight to the newest state instead of replaying it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from textual.message import Message
@@ -47,9 +48,17 @@ class CommandDone(Message):
     """A batch of engine commands finished (posted from whichever thread resolved it)."""
 
     def __init__(self, what: str, done: int, errors: list[tuple[str, BaseException]],
-                 result: Any = None) -> None:
+                 result: Any = None, *, failed: str = "",
+                 says: Callable[[list[Any]], str] | None = None,
+                 results: list[Any] | None = None) -> None:
         super().__init__()
         self.what = what
+        """What the user is told when every command succeeded ("Paused")."""
         self.done = done
         self.errors = errors
         self.result = result
+        self.failed = failed or f"{what}: failed"
+        """The title of the notification when some failed ("Pause failed")."""
+        self.says = says
+        """Words for the success made from the commands' results, instead of ``what``."""
+        self.results = results or []

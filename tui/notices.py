@@ -18,9 +18,17 @@ from engine.state import Snapshot
 
 NOTIFIED: tuple[type[ev.Event], ...] = (
     ev.TorrentCompleted, ev.MetadataReceived, ev.TorrentErrored, ev.StorageMoveFailed,
-    ev.ShareLimitReached, ev.ResumeDataError, ev.DaemonConnection, ev.Log,
+    ev.ShareLimitReached, ev.ResumeDataError, ev.DaemonConnection, ev.Log, ev.TorrentChecked,
 )
 """Event types :func:`describe_event` may turn into a notification."""
+
+
+def notified(event: ev.Event) -> bool:
+    """May :func:`describe_event` turn this event into a notification? (The checks at add
+    and start are not news, and a daemon starting runs thousands of them.)"""
+    if isinstance(event, ev.TorrentChecked):
+        return event.recheck
+    return isinstance(event, NOTIFIED)
 
 
 def describe_event(event: ev.Event, snap: Snapshot) -> tuple[str, str, SeverityLevel] | None:
@@ -30,8 +38,16 @@ def describe_event(event: ev.Event, snap: Snapshot) -> tuple[str, str, SeverityL
         return clean(t.name) if t is not None and t.name else tid[:12]
 
     match event:
+        case ev.TorrentCompleted(after_check=True):
+            return None  # its recheck's TorrentChecked says it
         case ev.TorrentCompleted(torrent_id=tid, name=n):
             return "Download complete", clean(n) or name(tid), "information"
+        case ev.TorrentChecked(torrent_id=tid, progress=p, recheck=True):
+            if p >= 1.0:
+                return "Check finished", f"{name(tid)}: all data present and good", \
+                    "information"
+            return "Check finished", (f"{name(tid)}: {_percent(p)} of the data present and "
+                                      "good; the rest is to be downloaded"), "warning"
         case ev.MetadataReceived(name=n, awaiting_selection=True):
             return "Choose files", f"{clean(n)}: pick files (f), then resume (p)", "information"
         case ev.TorrentErrored(torrent_id=tid, message=m):
@@ -51,3 +67,10 @@ def describe_event(event: ev.Event, snap: Snapshot) -> tuple[str, str, SeverityL
         case ev.Log(level="error", message=m):
             return "Engine", clean(m), "error"
     return None
+
+
+def _percent(p: float) -> str:
+    """Never "100%" for less than all, nor "0%" for some."""
+    if 0.0 < p < 0.001:
+        return "under 0.1%"
+    return f"{min(p, 0.999):.1%}"

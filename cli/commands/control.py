@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import units as fmt
+from engine.config import load
 from engine.errors import InputError, SiteTorrentError, TidegateError
 
 from ..console import clean, fail, note
@@ -59,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     pr.set_defaults(run=run_prio)
 
     lim = sub.add_parser("limit", help="rate and share limits of one torrent, or global rate "
-                                       "limits without ID")
+                                       "limits without ID; with no limit given, shows them")
     lim.add_argument("id", nargs="?", metavar="ID")
     lim.add_argument("--down", metavar="RATE", help="e.g. 500K, 2M; 0 is unlimited")
     lim.add_argument("--up", metavar="RATE", help="e.g. 500K, 2M; 0 is unlimited")
@@ -77,19 +78,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     mv.set_defaults(run=run_move)
 
 
-def _report(client: RemoteEngine, jobs: list[tuple[str, Future[Any]]], done: str) -> int:
+def _report(client: RemoteEngine, jobs: list[tuple[str, Future[Any]]], done: str,
+            says: Callable[[Any], str] | None = None) -> int:
+    """One line per torrent: ``done: name`` (or ``says(result): name``), or its error."""
     failed = 0
     for tid, fut in jobs:
         state = client.snapshot.torrents.get(tid)
         name = clean(state.name) if state else tid
         try:
-            fut.result()
+            result = fut.result()
         except TidegateError as exc:
             failed += 1
             fail(f"{name}: {exc}")
             continue
-        note(f"{done}: {name}")
+        note(f"{says(result) if says else done}: {name}")
     return 1 if failed else 0
+
+
+def announced(where: list[str]) -> str:
+    """What ``reannounce`` did, from the engine's answer."""
+    if not where:
+        return ("nowhere to announce to (no tracker; DHT and local discovery are off or the "
+                "torrent is private)")
+    return "announced to " + ", ".join(where)
 
 
 def run_simple(args: argparse.Namespace) -> int:
@@ -97,7 +108,8 @@ def run_simple(args: argparse.Namespace) -> int:
     client = connect(args)
     try:
         ids = resolve_all(client.snapshot, args.ids)
-        return _report(client, [(t, fn(client, t)) for t in ids], args.action)
+        says = announced if args.action == "reannounce" else None
+        return _report(client, [(t, fn(client, t)) for t in ids], args.action, says)
     finally:
         client.stop()
 
@@ -163,31 +175,56 @@ def run_limit(args: argparse.Namespace) -> int:
     seed_time = _number(args.seed_time, "--seed-time", int) if args.seed_time is not None \
         else None
     share = ratio is not None or seed_time is not None
-    if down is None and up is None and not share:
-        raise InputError("limit", "give --down RATE, --up RATE (0 is unlimited), --ratio or "
-                                  "--seed-time")
     if share and args.id is None:
         raise InputError("limit", "--ratio and --seed-time need a torrent ID")
-    client = connect(args)
+    show_only = down is None and up is None and not share
+    loaded = load()
+    client = connect(args, loaded)
     try:
         if args.id is None:
-            client.set_global_limits(down, up).result()
-            what = "global"
+            if not show_only:
+                client.set_global_limits(down, up).result()
+            stats = client.snapshot.stats
+            what = "global limits"
+            rates = (stats.download_limit, stats.upload_limit)
+            shares: tuple[float, int] | None = None
         else:
             tid = resolve(client.snapshot, args.id)
             if down is not None or up is not None:
                 client.set_limits(tid, down, up).result()
             if share:
                 client.set_share_limits(tid, ratio, seed_time).result()
-            what = tid[:8]
+            t = client.snapshot.torrents[tid]
+            what = f"limits of {tid[:8]} {clean(t.name)}"
+            rates = (t.download_limit, t.upload_limit)
+            shares = (t.ratio_limit, t.seed_time_limit)
     finally:
         client.stop()
-    shown = [f"{k} {fmt.rate(v) if v else 'unlimited'}"
-             for k, v in (("down", down), ("up", up)) if v is not None]
-    shown += [f"{k} {v:g}" for k, v in (("ratio", ratio), ("seed time", seed_time))
-              if v is not None]
-    note(f"{what} limits: {', '.join(shown)}")
+    if not show_only:  # what was asked for: the snapshot may not show it yet
+        rates = (rates[0] if down is None else down, rates[1] if up is None else up)
+        if shares is not None:
+            shares = (shares[0] if ratio is None else ratio,
+                      shares[1] if seed_time is None else seed_time)
+    shown = [f"down {_limit(rates[0])}", f"up {_limit(rates[1])}"]
+    if shares is not None:
+        shown += [f"ratio {_share(shares[0], ':g')}", f"seed time {_share(shares[1], ' s')}"]
+    note(f"{what}: {', '.join(shown)}")
+    if any(rates) and not loaded.config.rates.limit_local_peers:
+        note("peers on this computer and the local network are not limited "
+             "(rates.limit_local_peers = false: set it to true to limit them too)")
     return 0
+
+
+def _limit(v: int) -> str:
+    return fmt.rate(v) if v else "unlimited"
+
+
+def _share(v: float, unit: str) -> str:
+    if v < 0:
+        return "the config's"
+    if v == 0:
+        return "never"
+    return f"{v:g}" if unit == ":g" else f"{v:g}{unit}"
 
 
 def _number(text: str, flag: str, kind: type[int] | type[float]) -> Any:

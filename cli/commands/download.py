@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_config(args.listen)
     target = Path(args.dir).expanduser().resolve() if args.dir else loaded.download_dir()
     peers = tuple(resolve_peer(p) for p in args.peer)
-    req = request_for(args.source, loaded.config.limits, save_path=str(target), peers=peers,
+    req = request_for(args.source, loaded.config.limits, config=loaded.config,
+                      save_path=str(target), peers=peers,
                       sequential=args.sequential, web_seeds=tuple(args.web_seed))
     engine = oneshot_engine(loaded, f"{args.source}|{target}", target)
     engine.start()

@@ -6,9 +6,18 @@ import argparse
 
 from engine import config as config_mod
 from engine import units as fmt
-from engine.metainfo import describe_torrent, describe_uri, looks_like_uri, read_torrent_file
+from engine.errors import ConfigError
+from engine.metainfo import (
+    describe_torrent,
+    describe_uri,
+    is_url,
+    looks_like_uri,
+    read_torrent_file,
+    request_for,
+)
 
-from ..console import clean, out, print_json
+from ..console import clean, fail, out, print_json
+from ..tables import KEEP_ALWAYS, Column, print_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +36,10 @@ def run_info(args: argparse.Namespace) -> int:
     loaded = config_mod.load()
     if looks_like_uri(args.source):
         meta = describe_uri(args.source)
+    elif is_url(args.source):
+        req = request_for(args.source, loaded.config.limits, config=loaded.config)
+        assert req.torrent is not None
+        meta = describe_torrent(req.torrent, args.source, loaded.config.limits)
     else:
         meta = describe_torrent(read_torrent_file(args.source, loaded.config.limits),
                                 args.source, loaded.config.limits)
@@ -51,22 +64,33 @@ def run_info(args: argparse.Namespace) -> int:
     for url in meta.web_seeds:
         out.print(f"web seed:    {clean(url)}", markup=False)
     if meta.files:
-        from rich.table import Table
         from rich.text import Text
 
-        table = Table("size", "path", box=None, show_header=True, pad_edge=False)
-        for f in meta.files:
-            table.add_row(fmt.size(f.size), Text(clean(f.path)))
-        out.print(table, markup=False)
+        print_table((Column("size", 50, "right"), Column("path", KEEP_ALWAYS, wrap=True)),
+                    [(fmt.size(f.size), Text(clean(f.path))) for f in meta.files])
     out.print(f"magnet:      {clean(meta.magnet)}", markup=False)
     return 0
 
 
 def run_config(args: argparse.Namespace) -> int:
-    loaded = config_mod.load()
+    """Every key, its value and where it comes from. A config file with an error is
+    reported (stderr, exit code 1) and the keys are still listed, with their defaults: this
+    is where that error's hint sends people."""
+    error: ConfigError | None = None
+    try:
+        loaded = config_mod.load()
+    except ConfigError as exc:
+        error = exc
+        paths = config_mod.resolve_paths()
+        loaded = config_mod.LoadedConfig(config_mod.Config(), paths, frozenset(),
+                                         paths.config_file.is_file())
     values = config_mod.flatten(loaded.config)
+    if error is not None:
+        fail(str(error), "the file is not used until this is fixed; every key and its "
+                         "default follow")
     if args.json:
         print_json({
+            "error": str(error) if error else None,
             "config_file": str(loaded.paths.config_file),
             "config_file_exists": loaded.file_exists,
             "data_dir": str(loaded.paths.data_dir),
@@ -75,8 +99,9 @@ def run_config(args: argparse.Namespace) -> int:
             "settings": {k: {"value": v, "source": loaded.source_of(k)}
                          for k, v in values.items()},
         })
-        return 0
-    state = "" if loaded.file_exists else " (absent: all defaults)"
+        return 1 if error else 0
+    state = " (has an error: showing defaults)" if error else \
+        "" if loaded.file_exists else " (absent: all defaults)"
     out.print(f"# config file: {loaded.paths.config_file}{state}", markup=False)
     out.print(f"# data dir:    {loaded.paths.data_dir}", markup=False)
     out.print(f"# downloads:   {loaded.download_dir()}", markup=False)
@@ -89,7 +114,7 @@ def run_config(args: argparse.Namespace) -> int:
         shown = "********" if name == "password" and value else value
         source = loaded.source_of(key)
         out.print(f"{name} = {_toml(shown)}  # {source}", markup=False)
-    return 0
+    return 1 if error else 0
 
 
 def _toml(value: object) -> str:

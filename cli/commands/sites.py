@@ -26,6 +26,7 @@ from engine.state import ChainEntryInfo, SiteReport, SiteState, WebState
 
 from ..console import clean, err, fail, note, out, print_json
 from ..remote import add_connect_options, connect
+from ..tables import KEEP_ALWAYS, Column, print_table
 
 _ONION_LABEL = re.compile(r"[a-z2-7]{55}d")
 
@@ -363,26 +364,15 @@ def run_ls(args: argparse.Namespace) -> int:
         note("no sites (create one with `tidegate site new NAME DIR`, or follow one with "
              "`tidegate site follow ADDRESS`)")
         return 0
-    from rich.table import Table
     from rich.text import Text
 
     now = time.time()
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for col, justify in (("Name", "left"), ("Address", "left"), ("Role", "left"),
-                         ("Height", "right"), ("Age", "right"), ("Announced", "left"),
-                         ("Hosted", "right"), ("Progress", "right"), ("Peers", "right"),
-                         ("Error", "left")):
-        table.add_column(col, justify=justify,  # type: ignore[arg-type]
-                         no_wrap=col not in ("Name", "Error"))
-    for s in sites:
-        h = s.hosting
-        table.add_row(
-            Text(clean(s.name) or "-"), s.address, "owner" if s.owner else "follower",
-            str(s.height) if s.height >= 0 else "-",
-            age(now - s.head_time) if s.head_time else "-",
-            _announced(s), str(h.seq) if h.seq >= 0 else "-", _progress(s),
-            str(h.peers), Text(_errors(s), style="red"))
-    out.print(table, markup=False)
+    print_table(SITE_COLUMNS, [
+        (Text(clean(s.name) or "-"), s.address, "owner" if s.owner else "follower",
+         str(s.height) if s.height >= 0 else "-",
+         age(now - s.head_time) if s.head_time else "-",
+         _announced(s), str(s.hosting.seq) if s.hosting.seq >= 0 else "-", _progress(s),
+         str(s.hosting.peers), Text(_errors(s), style="red")) for s in sites])
     for s in sites:
         if s.equivocating:
             err.print(Text(f"WARNING: {clean(s.name) or s.address} ({s.address}) is "
@@ -390,6 +380,16 @@ def run_ls(args: argparse.Namespace) -> int:
                            "Nothing more is accepted from it; its owner's key may be stolen.",
                            style="bold red"))
     return 0
+
+
+SITE_COLUMNS = (
+    Column("Name", KEEP_ALWAYS, wrap=True, min_width=16), Column("Address", 80), Column("Role", 30),
+    Column("Height", 70, "right"), Column("Age", 40, "right"), Column("Announced", 60),
+    Column("Hosted", 50, "right"), Column("Progress", 65, "right"),
+    Column("Peers", 35, "right"), Column("Error", 90, wrap=True, min_width=16),
+)
+"""``tidegate site ls``: Name, Error and Address are the last to go (at 80 columns an
+address, 62 characters, leaves room for little else)."""
 
 
 def _announced(s: SiteState) -> Text | str:

@@ -15,11 +15,13 @@ from engine.state import Snapshot, TorrentDetails, TorrentState
 from ..console import clean, fail, note, out, print_json
 from ..remote import add_connect_options, connect, ordered, resolve
 from ..session import resolve_peer
+from ..tables import KEEP_ALWAYS, Column, print_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    a = sub.add_parser("add", help="add torrents or magnets to the running daemon")
-    a.add_argument("sources", nargs="+", metavar="TORRENT|MAGNET")
+    a = sub.add_parser("add", help="add .torrent files (paths or http(s) URLs), magnets or "
+                                   "info-hashes to the running daemon")
+    a.add_argument("sources", nargs="+", metavar="TORRENT|URL|MAGNET")
     a.add_argument("-d", "--dir", help="download folder (default: the daemon's)")
     a.add_argument("--paused", action="store_true", help="add without starting")
     a.add_argument("--sequential", action="store_true", help="download pieces in order")
@@ -56,7 +58,8 @@ def run_add(args: argparse.Namespace) -> int:
     loaded = load()
     folder = str(Path(args.dir).expanduser().resolve()) if args.dir else None
     peers = tuple(resolve_peer(p) for p in args.peer)
-    requests = [request_for(src, loaded.config.limits, save_path=folder, paused=args.paused,
+    requests = [request_for(src, loaded.config.limits, config=loaded.config,
+                            save_path=folder, paused=args.paused,
                             sequential=args.sequential, peers=peers,
                             web_seeds=tuple(args.web_seed)) for src in args.sources]
     client = connect(args, loaded)
@@ -104,25 +107,28 @@ def run_ls(args: argparse.Namespace) -> int:
         note("no torrents (add some with `tidegate add`)" if not hidden else
              f"no torrents of yours; {hidden} that sites need are hidden (`tidegate ls --all`)")
         return 0
-    from rich.table import Table
     from rich.text import Text
 
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for col, justify in (("#", "right"), ("ID", "left"), ("Name", "left"), ("Size", "right"),
-                         ("Done", "right"), ("State", "left"), ("Down", "right"),
-                         ("Up", "right"), ("Peers", "right"), ("Ratio", "right"),
-                         ("ETA", "right")):
-        table.add_column(col, justify=justify, no_wrap=col != "Name")  # type: ignore[arg-type]
-    for t in torrents:
-        table.add_row(str(t.number), t.id[:8], Text(site_label(snap, t) + clean(t.name)),
-                      fmt.size(t.total_size), f"{t.progress:.0%}", t.phase.value,
-                      fmt.rate(t.download_rate), fmt.rate(t.upload_rate),
-                      f"{t.num_peers}({t.num_seeds})", f"{t.ratio:.2f}",
-                      fmt.eta(t.eta, t.finished))
-    out.print(table, markup=False)
+    rows = [(str(t.number), t.id[:8], Text(site_label(snap, t) + clean(t.name)),
+             fmt.size(t.total_size), f"{t.progress:.0%}", t.phase.value,
+             fmt.rate(t.download_rate), fmt.rate(t.upload_rate),
+             f"{t.num_peers}({t.num_seeds})", f"{t.ratio:.2f}", fmt.eta(t.eta, t.finished))
+            for t in torrents]
+    print_table(LS_COLUMNS, rows)
     if hidden:
         note(f"{hidden} torrents that sites need are not shown (`tidegate ls --all`)")
     return 0
+
+
+LS_COLUMNS = (
+    Column("#", 90, "right"), Column("ID", 60),
+    Column("Name", KEEP_ALWAYS, wrap=True, min_width=24),
+    Column("Size", 40, "right"), Column("Done", 80, "right"), Column("State", 85),
+    Column("Down", 70, "right"), Column("Up", 65, "right"), Column("Peers", 30, "right"),
+    Column("Ratio", 20, "right"), Column("ETA", 35, "right"),
+)
+"""``tidegate ls``: on a narrow terminal Ratio goes first, then Peers, ETA, Size, ID...;
+Name is never dropped."""
 
 
 def site_label(snap: Snapshot, t: TorrentState) -> str:
@@ -164,22 +170,43 @@ def _print_details(d: TorrentDetails) -> None:
               f"  rates     down {fmt.rate(t.download_rate)}  up {fmt.rate(t.upload_rate)}\n"
               f"  eta       {eta or '-'}\n"
               f"  folder    {clean(t.save_path)}\n  magnet    {d.magnet}", markup=False)
+    from rich.text import Text
+
     out.print(f"files ({len(d.files)}):", markup=False)
-    for f in d.files:
-        done = f.done / f.size if f.size else 1.0
-        out.print(f"  {f.index:>4}  {done:>4.0%}  prio {f.priority}  {fmt.size(f.size):>10}  "
-                  f"{clean(f.path)}", markup=False)
+    if d.files:  # none until a magnet's metadata arrives
+        print_table(FILE_COLUMNS, [
+            (str(f.index), f"{f.done / f.size if f.size else 1.0:.0%}", str(f.priority),
+             fmt.size(f.size), Text(clean(f.path))) for f in d.files])
     out.print(f"peers ({len(d.peers)}):", markup=False)
-    for p in d.peers:
-        out.print(f"  {p.address}:{p.port}  {clean(p.client)[:24]:<24} {p.flags:<6} "
-                  f"down {fmt.rate(p.download_rate)}  up {fmt.rate(p.upload_rate)}  "
-                  f"{p.progress:.0%}", markup=False)
+    if d.peers:
+        print_table(PEER_COLUMNS, [
+            (f"{p.address}:{p.port}", Text(clean(p.client)), p.flags,
+             fmt.rate(p.download_rate), fmt.rate(p.upload_rate), f"{p.progress:.0%}")
+            for p in d.peers])
     out.print(f"trackers ({len(d.trackers)}):", markup=False)
-    for tr in d.trackers:
-        retry = f"  failed {tr.fails}x" if tr.fails else ""
-        nxt = f"  next {fmt.duration(tr.next_announce)}" if tr.next_announce >= 0 else ""
-        out.print(f"  tier {tr.tier}  {clean(tr.url)}  {tr.status}{retry}  seeds {tr.seeds}  "
-                  f"leechers {tr.leechers}{nxt}  {clean(tr.last_error)}", markup=False)
+    if d.trackers:
+        print_table(TRACKER_COLUMNS, [
+            (str(tr.tier), Text(clean(tr.url)), tr.status, str(tr.fails), str(tr.seeds),
+             str(tr.leechers),
+             fmt.duration(tr.next_announce) if tr.next_announce >= 0 else "-",
+             Text(clean(tr.last_error))) for tr in d.trackers])
+
+
+FILE_COLUMNS = (
+    Column("#", 90, "right"), Column("Done", 80, "right"), Column("Prio", 30, "right"),
+    Column("Size", 70, "right"), Column("Path", KEEP_ALWAYS, wrap=True, min_width=20),
+)
+PEER_COLUMNS = (
+    Column("Address", KEEP_ALWAYS), Column("Client", 40, wrap=True, min_width=10),
+    Column("Flags", 20), Column("Down", 80, "right"), Column("Up", 70, "right"),
+    Column("Done", 60, "right"),
+)
+TRACKER_COLUMNS = (
+    Column("Tier", 20, "right"), Column("URL", KEEP_ALWAYS, wrap=True, min_width=20),
+    Column("Status", 90), Column("Fails", 50, "right"), Column("Seeds", 40, "right"),
+    Column("Leechers", 35, "right"), Column("Next", 30, "right"),
+    Column("Error", 85, wrap=True, min_width=12),
+)
 
 
 def run_stats(args: argparse.Namespace) -> int:

@@ -325,6 +325,7 @@ RESULT_TYPES: dict[str, Any] = {
     "snapshot": FullSnapshot,
     "add": str,
     "move": str,
+    "reannounce": list[str],
     "details": TorrentDetails,
     "session_settings": dict[str, Any],
     "site_new": SiteState,

@@ -39,7 +39,7 @@ class RemoteCommands:
     def recheck(self, torrent_id: str) -> Future[None]:
         return self.call("recheck", torrent_id=torrent_id)
 
-    def reannounce(self, torrent_id: str) -> Future[None]:
+    def reannounce(self, torrent_id: str) -> Future[list[str]]:
         return self.call("reannounce", torrent_id=torrent_id)
 
     def move(self, torrent_id: str, folder: str) -> Future[str]:

@@ -422,6 +422,7 @@ class TorrentTable(DiskFaults):
         if new != t.state:
             if new.phase == Phase.DOWNLOADING:
                 t.restored_complete = False  # data was missing after all: its finish is news
+                t.finished_by_check = False  # and so is the finish of a download
             t.state = new
             t.state_at = time.monotonic()
             self.dirty = self.torrents_changed = True
@@ -431,6 +432,8 @@ class TorrentTable(DiskFaults):
         if t is None:
             return
         # The finished alert comes before the data is on disk: flush first.
+        if t.extras.rechecking:
+            t.finished_by_check = True  # a recheck found it complete (before its end alert)
         t.flushed = False
         t.handle.flush_cache()
         self.refresh(t)
@@ -451,7 +454,9 @@ class TorrentTable(DiskFaults):
                 t.restored_complete = False  # later completions (after a recheck) are news
                 return
             self._save_soon(t)
-            self.emit(TorrentCompleted(torrent_id=t.id, name=t.state.name))
+            by_check, t.finished_by_check = t.finished_by_check, False
+            self.emit(TorrentCompleted(torrent_id=t.id, name=t.state.name,
+                                       after_check=by_check))
 
     def _on_metadata(self, a: lt.metadata_received_alert) -> None:
         t = self._torrent_of(a)
@@ -616,7 +621,8 @@ class TorrentTable(DiskFaults):
     def _on_checked(self, a: lt.torrent_checked_alert) -> None:
         t = self._torrent_of(a)
         if t is not None:
-            if recheck.ended(t):
+            ended = recheck.ended(t)
+            if ended:
                 self._save_soon(t)  # no longer to be checked (and paused again) at start
             # a check disconnects every peer, and libtorrent drops connect_peer calls made
             # while it runs: dial the peers the user named again now
@@ -624,7 +630,9 @@ class TorrentTable(DiskFaults):
                 t.handle.connect_peer(peer)
             self.refresh(t)
             progress = t.state.progress if t.state else 0.0
-            self.emit(TorrentChecked(torrent_id=t.id, progress=progress))
+            if ended and progress >= 1.0:
+                t.finished_by_check = True  # libtorrent reports it finishing (again)
+            self.emit(TorrentChecked(torrent_id=t.id, progress=progress, recheck=ended))
 
     def _on_paused(self, a: lt.torrent_paused_alert) -> None:
         t = self._torrent_of(a)

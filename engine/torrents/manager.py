@@ -287,11 +287,27 @@ class TorrentManager(TorrentTable):
         recheck.start(t)  # a paused torrent too (libtorrent would wait for a resume)
         self._save_soon(t)  # a restart in the middle checks again
 
-    def reannounce(self, torrent_id: str) -> None:
+    def reannounce(self, torrent_id: str) -> list[str]:
+        """Announce now; returns where to (``"3 trackers"``, ``"DHT"``, ``"LSD"``), empty
+        when there is nowhere: no tracker, and DHT and local discovery are off (or the
+        torrent is private, which keeps it out of both)."""
         t = self.get(torrent_id)
-        t.handle.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
-        if self.cfg.network.enable_dht:
+        where: list[str] = []
+        try:
+            trackers = len(t.handle.trackers())
+        except UnicodeDecodeError:  # one message that is not UTF-8 (engine/torrents/text.py)
+            trackers = len(t.trackers)
+        if trackers:
+            t.handle.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
+            where.append(f"{trackers} tracker{'s' if trackers != 1 else ''}")
+        ti = t.handle.torrent_file()
+        private = ti is not None and ti.priv()
+        if self.cfg.network.enable_dht and not private:
             t.handle.force_dht_announce()
+            where.append("DHT")
+        if self.cfg.network.enable_lsd and not private:
+            where.append("LSD")  # libtorrent announces there on its own schedule
+        return where
 
     def move(self, torrent_id: str, path: str, fut: Future[str]) -> None:
         t = self.get(torrent_id)

@@ -41,6 +41,9 @@ class TorrentRecord:
     restored_complete: bool = False
     """Restored from resume data that already had every piece: libtorrent still reports it
     as finishing once, which is neither news for the user nor a reason to rewrite its file."""
+    finished_by_check: bool = False
+    """A recheck found every wanted piece: the completion that follows is not a download's
+    (``TorrentCompleted.after_check``); cleared when the torrent downloads."""
     saves_asked: int = 0
     """``save_resume_data`` calls so far; libtorrent answers each with exactly one alert,
     in order, so the n-th answer reflects everything done before the n-th call."""

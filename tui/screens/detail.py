@@ -249,7 +249,8 @@ class DetailScreen(Screen[None]):
         prios = dict(event.priorities)
         engine = self.tidegate.engine
         self.tidegate.run_command("Priorities set", [self.torrent_id],
-                                  lambda tid: engine.set_file_priorities(tid, prios))
+                                  lambda tid: engine.set_file_priorities(tid, prios),
+                                  failed="Priorities not set")
         self._overrides.update(prios)
         self._overrides_from = self._seq + 1
         if self.details is not None:

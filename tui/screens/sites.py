@@ -19,6 +19,7 @@ through :func:`engine.safetext.clean` and are drawn as :class:`rich.text.Text`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING, cast
 
 from rich.cells import cell_len
@@ -434,21 +435,24 @@ class SitesScreen(Screen[None]):
 
         def done(address: str | None) -> None:
             if address:
-                app.run_one("Followed", lambda: app.engine.site_follow(address))
+                app.run_one("Followed", lambda: app.engine.site_follow(address),
+                            failed="Follow failed")
 
         app.push_screen(FollowDialog(), done)
 
     def action_publish(self) -> None:
         site = self._target(owned=True)
         if site is not None:
-            app, address = self.tidegate, site.address
-            app.run_one("Published", lambda: app.engine.site_publish(address))
+            app, address, before = self.tidegate, site.address, site.height
+            app.run_one("Published", lambda: app.engine.site_publish(address),
+                        failed="Publish failed", says=partial(_published, before))
 
     def action_check(self) -> None:
         site = self._target()
         if site is not None:
             app, address = self.tidegate, site.address
-            app.run_one("Check requested", lambda: app.engine.site_check(address))
+            app.run_one("Check requested", lambda: app.engine.site_check(address),
+                        failed="Check failed")
 
     def action_unfollow(self) -> None:
         site = self._target()
@@ -459,6 +463,16 @@ class SitesScreen(Screen[None]):
         def done(delete: bool | None) -> None:
             if delete is not None:
                 app.run_one("Unfollowed and data deleted" if delete else "Unfollowed",
-                            lambda: app.engine.site_unfollow(address, delete_data=delete))
+                            lambda: app.engine.site_unfollow(address, delete_data=delete),
+                            failed="Unfollow failed")
 
         app.push_screen(UnfollowDialog(site), done)
+
+
+def _published(before: int, results: list[SiteState]) -> str:
+    """What ``publish`` did: a new entry, or none because the folder did not change (the
+    engine then announces the head again and answers with the same height)."""
+    after = results[0].height if results else before
+    if after > before:
+        return f"Published: height {after}"
+    return "Nothing changed since the last publication: no new entry (head announced again)"

@@ -1,4 +1,5 @@
-"""The bottom line: global rates, totals, DHT nodes, free space, connection."""
+"""The bottom line: global rates (and global limits, when set), totals, DHT nodes, free
+space, connection."""
 
 from __future__ import annotations
 
@@ -40,7 +41,11 @@ class StatusBar(Widget):
         shown, total, marked = self.counts
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f"↓ {units.rate(s.payload_download_rate)}", "bold")
+        if s.download_limit:
+            text.append(f" (max {units.rate(s.download_limit)})", "yellow")
         text.append(f" ↑ {units.rate(s.payload_upload_rate)}", "bold")
+        if s.upload_limit:
+            text.append(f" (max {units.rate(s.upload_limit)})", "yellow")
         if self.size.width >= 100:
             text.append(f"  Σ↓ {units.size(s.total_download)} Σ↑ {units.size(s.total_upload)}")
         text.append(f"  DHT {s.dht_nodes}")
