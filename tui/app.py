@@ -103,6 +103,7 @@ class TidegateApp(App[None]):
         self._old_handlers: dict[signal.Signals, Any] = {}
         self._old_gc = gc.get_threshold()
         self._gc_frozen = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -110,6 +111,7 @@ class TidegateApp(App[None]):
         from .screens.main import MainScreen
 
         gc.set_threshold(*GC_THRESHOLDS)
+        self._loop = asyncio.get_running_loop()
         self.push_screen(MainScreen(self.connection))
         if self._use_bridge:
             self.snapshot = self.engine.snapshot
@@ -130,6 +132,13 @@ class TidegateApp(App[None]):
             detach_terminal()
         self.quit_signal = sig
         loop.call_soon_threadsafe(self.exit, None, 128 + sig)
+
+    def exit_from_thread(self) -> None:
+        """Quit as ``q`` does, from any thread (the API server's ``shutdown``); a no-op
+        before the app runs or after it ended."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.exit)
 
     def on_unmount(self) -> None:
         gc.set_threshold(*self._old_gc)
