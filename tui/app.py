@@ -29,7 +29,6 @@ from textual.screen import ModalScreen, Screen
 from engine import events as ev
 from engine.config import LimitsConfig
 from engine.interface import EngineAPI
-from engine.requests import AddRequest
 from engine.safetext import clean
 from engine.state import EMPTY_SNAPSHOT, Snapshot, TorrentState
 
@@ -333,13 +332,19 @@ class TidegateApp(App[None]):
         self.push_screen(RemoveDialog(names), done)
 
     def action_add(self) -> None:
-        from .screens.dialogs import AddDialog
+        from .screens.dialogs import AddDialog, Added
 
-        def done(request: AddRequest | None) -> None:
-            if request is not None:
-                self.run_one("Added", lambda: self.engine.add(request))
+        def done(added: Added | None) -> None:
+            if added is None:
+                return
+            self.post_message(CommandDone("Added", 1, [], added.torrent_id))
+            if added.hint:
+                name = self.snapshot.torrents.get(added.torrent_id)
+                self.notify(added.hint, title=f"{clean(name.name) if name else 'Added'}: "
+                            "no way to find peers", severity="warning", timeout=20)
 
-        self.push_screen(AddDialog(self.limits), done)
+        self.push_screen(AddDialog(self.limits, self.engine.add, self.engine.session_settings),
+                         done)
 
     def action_move(self) -> None:
         from .screens.dialogs import MoveDialog
