@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import shutil
 import signal
+import subprocess
 import threading
 import time
 from collections import deque
@@ -103,6 +105,8 @@ class TidegateApp(App[None]):
         self._old_gc = gc.get_threshold()
         self._gc_frozen = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.last_copied = ""
+        """What ``c`` (copy magnet) last put on the clipboard."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -392,6 +396,90 @@ class TidegateApp(App[None]):
 
         self.push_screen(LimitsDialog("Global limits", (s.download_limit, s.upload_limit)),
                          done)
+
+    def action_share_limits(self) -> None:
+        from .screens.dialogs import ShareLimitsDialog
+
+        ids = self.targets()
+        if not ids:
+            self.notify("no torrent selected", severity="warning")
+            return
+        first = self.snapshot.torrents.get(ids[0])
+        current = (first.ratio_limit, first.seed_time_limit) if first else (-1.0, -1)
+
+        def done(limits: tuple[float, int] | None) -> None:
+            if limits is not None:
+                ratio, seed_time = limits
+                self.run_command("Share limits set", ids, lambda tid: self.engine.set_share_limits(
+                    tid, ratio=ratio, seed_time=seed_time))
+
+        self.push_screen(ShareLimitsDialog(f"Share limits for {len(ids)} torrent(s)", current),
+                         done)
+
+    def action_queue_move(self, where: str) -> None:
+        """Move the selected torrents in the queue, keeping their order among themselves:
+        the commands run on the engine thread in the order they are sent."""
+        ids = self.targets()
+        if not ids:
+            self.notify("no torrent selected", severity="warning")
+            return
+        torrents = self.snapshot.torrents
+
+        def position(tid: str) -> int:
+            t = torrents.get(tid)
+            return t.queue_position if t is not None else -1
+        # up and bottom: the one nearest the top moves first; down and top: the one nearest
+        # the bottom (so, for top, the one that was nearest the top ends there)
+        ordered = sorted(ids, key=position, reverse=where in ("down", "top"))
+        self.run_command(f"Moved {where} the queue" if where in ("up", "down")
+                         else f"Moved to the {where} of the queue", ordered,
+                         lambda tid: self.engine.queue_move(tid, where))
+
+    def action_copy_magnet(self) -> None:
+        ids = self.targets()
+        if not ids:
+            self.notify("no torrent selected", severity="warning")
+            return
+        self.run_worker(self._copy_magnets(ids), group="copy-magnet")
+
+    async def _copy_magnets(self, ids: list[str]) -> None:
+        magnets = []
+        for tid in ids:
+            try:  # the engine's magnet: trackers and web seeds included
+                details = await asyncio.wrap_future(self.engine.details(tid))
+            except Exception as exc:
+                self.notify(clean(str(exc)), title="Copy magnet failed", severity="error")
+                return
+            magnets.append(details.magnet)
+        text = "\n".join(magnets)
+        self.copy_to_clipboard(text)  # OSC 52: not every terminal takes it, so shown too
+        self.last_copied = text
+        self.notify(clean(text), title=f"{len(magnets)} magnet(s) copied to the clipboard"
+                    if len(magnets) > 1 else "Magnet copied to the clipboard", timeout=20)
+
+    def action_open_folder(self) -> None:
+        ids = self.targets()
+        first = self.snapshot.torrents.get(ids[0]) if ids else None
+        if first is None:
+            self.notify("no torrent selected", severity="warning")
+            return
+        folder = first.save_path
+        opener = shutil.which("xdg-open")
+        # a daemon over tcp is another machine: its folders are not ours to open
+        here = not self.connection.startswith("daemon tcp://") and os.path.isdir(folder)
+        if opener is None or not here:
+            self.notify(clean(folder), title="Download folder", timeout=20)
+            return
+        try:
+            proc = subprocess.Popen([opener, folder], stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    start_new_session=True)
+        except OSError as exc:
+            self.notify(f"{clean(folder)} ({clean(str(exc))})", title="Download folder",
+                        severity="warning", timeout=20)
+            return
+        threading.Thread(target=proc.wait, name="tui-opener", daemon=True).start()  # no zombie
+        self.notify(clean(folder), title="Opened the download folder")
 
     def action_priorities(self) -> None:
         ids = self.targets()

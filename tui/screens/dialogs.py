@@ -11,6 +11,7 @@ CLI does, so the same dialog works with a remote daemon.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -30,9 +31,16 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from engine import units
 from engine.config import LimitsConfig
-from engine.errors import TidegateError, UnsafePathError
+from engine.errors import InputError, TidegateError, UnsafePathError
 from engine.metainfo import looks_like_uri, request_for
-from engine.requests import MAX_RATE, AddRequest, check_tracker_url, parse_peer
+from engine.requests import (
+    MAX_RATE,
+    AddRequest,
+    check_ratio,
+    check_seed_time,
+    check_tracker_url,
+    parse_peer,
+)
 from engine.safetext import clean
 
 DIALOG_CSS = """
@@ -302,6 +310,72 @@ class MoveDialog(Dialog[str]):
             self.problem("type a folder")
             return
         self.dismiss(str(Path(text).expanduser().resolve()))
+
+
+def parse_seed_time(text: str) -> int:
+    """``-1``, ``0``, seconds, or a number with ``s``/``m``/``h``/``d`` (``90m``, ``1.5h``)."""
+    t = text.strip().lower().replace(" ", "")
+    scale = {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(t[-1:], 0)
+    number = t[:-1] if scale else t
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time (3600, 90m, 2h, 1d; -1 the default, "
+                         "0 none)") from None
+    seconds = value * (scale or 1)
+    if not math.isfinite(seconds):
+        raise ValueError(f"{text!r} is not a time")
+    return round(seconds)
+
+
+def seed_time_text(seconds: int) -> str:
+    if seconds <= 0:
+        return str(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return str(seconds)
+
+
+class ShareLimitsDialog(Dialog[tuple[float, int]]):
+    """Stop seeding at a share ratio or after a seeding time (``tidegate limit ID --ratio R
+    --seed-time S``): -1 follows the config's global limit, 0 is none."""
+
+    def __init__(self, title: str, current: tuple[float, int]) -> None:
+        super().__init__()
+        self.heading = title
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        ratio, seed_time = self.current
+        with Vertical():
+            yield Label(self.heading, classes="title")
+            yield Label("Ratio limit (-1 = the global default, 0 = none; 1.5)")
+            yield Input(f"{ratio:g}", id="ratio", compact=True)
+            yield Label("Seeding time limit (-1 = the global default, 0 = none; 90m, 2h, 1d)")
+            yield Input(seed_time_text(seed_time), id="seed_time", compact=True)
+            yield Static("", classes="problem")
+            yield _buttons("Set")
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        try:
+            text = self.query_one("#ratio", Input).value.strip()
+            try:
+                ratio = check_ratio(float(text), "ratio")
+            except ValueError:
+                raise InputError(text, "the ratio is a number: 1.5, 0 (none) or -1 "
+                                       "(the global default)") from None
+            text = self.query_one("#seed_time", Input).value
+            try:
+                seed_time = check_seed_time(parse_seed_time(text), "seeding time")
+            except ValueError as exc:
+                raise InputError(text, str(exc)) from None
+        except TidegateError as exc:
+            self.problem(str(exc))
+            return
+        self.dismiss((ratio, seed_time))
 
 
 class LimitsDialog(Dialog[tuple[int, int]]):
