@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -95,3 +96,22 @@ def test_stop_daemon_quits_the_tui_that_serves_the_engine() -> None:
     finally:
         term.close()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_an_endpoint_that_cannot_be_bound_leaves_the_tui_running_alone() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        home = short_home(f'\n[api]\nendpoint = "tcp://127.0.0.1:{port}"\n')
+        term = Tmux(TIDEGATE + ["tui"], env_for(home), ROOT, size=(120, 30))
+        try:
+            term.wait(lambda t: "embedded (API not served)" in t, 30,
+                      "the TUI on its embedded engine, saying it serves no API")
+            term.keys("q")
+            text = term.wait(lambda t: "EXIT:0" in t, 60, "a clean exit")
+            assert "cannot be served" in text  # the note, left on the terminal
+            assert not (home / "run" / "daemon.json").exists()
+        finally:
+            term.close()
+            shutil.rmtree(home, ignore_errors=True)

@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     if daemon is None:
         engine = Engine(loaded, sites=True).start()
         try:
-            return run_app(engine, connection="embedded", limits=loaded.config.limits)
+            return run_app(engine, connection="embedded (API not served)",
+                           limits=loaded.config.limits)
         finally:
             quietly(note, "saving resume data…")  # the terminal may be gone (hangup)
             engine.stop()
