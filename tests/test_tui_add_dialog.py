@@ -13,6 +13,7 @@ from engine import AddRequest, Engine
 from engine.state import Phase
 from tui.app import TidegateApp
 from tui.screens.dialogs import NO_SOURCES_HINT, AddDialog
+from tui.widgets.info_panel import NO_SOURCES, InfoPanel
 
 from .conftest import EngineFactory, make_payload, make_torrent
 from .tui_util import run_app, until
@@ -21,6 +22,12 @@ from .tui_util import run_app, until
 def problem(app: TidegateApp, field: str) -> str:
     widget = app.screen.query_one(f"#{field}-problem", Static)
     return str(widget.render()) if widget.display else ""
+
+
+def info_rows(app: TidegateApp) -> dict[str, str]:
+    """The Info tab's rows, or none while it is not mounted yet."""
+    panels = app.screen.query(InfoPanel)
+    return dict(panels.first().rows) if panels else {}
 
 
 def seed(make_engine: EngineFactory, tmp_path: Path) -> tuple[Engine, str, int]:
@@ -108,6 +115,16 @@ def test_peer_field_connects_and_a_lone_hash_gets_the_hint(make_engine: EngineFa
         await until(pilot, lambda: any(n[1] == NO_SOURCES_HINT and n[2] == "warning"
                                        for n in app.notified), what="the no-sources hint")
         assert "12" * 20 in app.snapshot.torrents
+        # and its Info tab keeps saying so while it waits
+        app.open_details("12" * 20, tab="info")
+        await until(pilot, lambda: info_rows(app).get("Hint")
+                    == NO_SOURCES, what="the hint in the Info tab")
+        await pilot.press("escape")
+        shared = next(t.id for t in app.snapshot.torrents.values() if t.name == "shared")
+        app.open_details(shared, tab="info")
+        await until(pilot, lambda: info_rows(app).get("Name")
+                    == "shared", what="the Info tab of the downloaded torrent")
+        assert "Hint" not in info_rows(app)
 
     run_app(engine, body)
     assert seeder.snapshot.torrents
