@@ -103,9 +103,7 @@ def serve_embedded(loaded: LoadedConfig) -> Daemon | None:
 
     try:
         return Daemon(loaded).start()
-    except EngineLockedError:
-        raise
-    except ConfigError as exc:
+    except ConfigError as exc:  # not EngineLockedError: another engine holds the data
         quietly(note, f"the engine API cannot be served ({exc}); `tidegate` commands will "
                       "not reach this TUI")
         return None
