@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,7 +21,7 @@ from tui.screens.dialogs import ShareLimitsDialog, parse_seed_time
 from tui.screens.main import MainScreen
 
 from .conftest import EngineFactory, make_payload, make_torrent
-from .daemon_util import DaemonProc, short_home
+from .daemon_util import TIDEGATE, DaemonProc, env_for, short_home
 from .tui_util import loaded, run_app, until
 
 HASHES = [f"{i:02x}" * 20 for i in range(1, 5)]
@@ -180,5 +181,23 @@ def test_queue_move_through_a_real_daemon(daemons: list[DaemonProc]) -> None:
         client.wait_for(lambda s: s.torrents[last].queue_position == 0, 10)
         with pytest.raises(InputError, match="up, down, top or bottom"):
             client.queue_move(last, "sideways").result(10)
+        # the same from the command line: `tidegate queue ID... WHERE`
+        first = last
+        bottom = max(HASHES[:3], key=lambda h: client.snapshot.torrents[h].queue_position)
+        env = env_for(daemon.home)
+        done = subprocess.run([*TIDEGATE, "queue", bottom[:8], "top"], env=env,
+                              capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        assert "moved to the top" in done.stderr
+        client.wait_for(lambda s: s.torrents[bottom].queue_position == 0
+                        and s.torrents[first].queue_position == 1, 10)
+        done = subprocess.run([*TIDEGATE, "queue", bottom[:8], first[:8], "bottom"], env=env,
+                              capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        client.wait_for(lambda s: s.torrents[bottom].queue_position == 1
+                        and s.torrents[first].queue_position == 2, 10)
+        wrong = subprocess.run([*TIDEGATE, "queue", bottom[:8], "sideways"], env=env,
+                               capture_output=True, text=True, timeout=30)
+        assert wrong.returncode != 0 and "sideways" in wrong.stderr
     finally:
         client.stop()
