@@ -57,8 +57,11 @@ class NetworkConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=T
     """Peer wire encryption: allow both, require it, or never use it."""
     connections_limit: int = 500
     """Maximum peer connections across all torrents."""
-    allow_multiple_connections_per_ip: bool = False
-    """Accept several peers from one address (needed for swarms on one host)."""
+    allow_multiple_connections_per_ip: bool = True
+    """Accept several peers from one address: peers on one host (a ``--peer`` swarm on
+    loopback) or behind one NAT. libtorrent's own default (off) dropped the second
+    downloader of a loopback swarm, which then waited ~60 s; ``connections_limit``
+    still bounds what one address can take."""
     dht_nodes: list[str] = msgspec.field(default_factory=list)
     """``host:port`` DHT nodes added to the routing table at start (a private DHT)."""
     dht_private_network: bool = False

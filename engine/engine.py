@@ -45,6 +45,7 @@ from .requests import (
     check_add_numbers,
     check_index,
     check_priority,
+    check_queue_move,
     check_rate,
     check_ratio,
     check_seed_time,
@@ -323,6 +324,12 @@ class Engine(SiteCommands):
         """Announce now; resolves to where (``["2 trackers", "DHT"]``), empty when the
         torrent has nowhere to announce to."""
         return self._call(lambda: self._m().reannounce(torrent_id))
+
+    def queue_move(self, torrent_id: str, where: str) -> Future[None]:
+        """Move a torrent ``up``, ``down``, to the ``top`` or ``bottom`` of the queue (the
+        order auto-managed torrents start in; ``TorrentState.queue_position``)."""
+        return self._checked(lambda: check_queue_move(where),
+                             lambda: self._m().queue_move(torrent_id, where))
 
     def move(self, torrent_id: str, folder: str) -> Future[str]:
         """Move a torrent's data; resolves to the new folder once moved."""

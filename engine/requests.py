@@ -100,6 +100,16 @@ def parse_peer(text: str) -> tuple[str, int]:
     return str(ip), number
 
 
+QUEUE_MOVES = ("up", "down", "top", "bottom")
+"""Where ``queue_move`` can move a torrent in the download queue."""
+
+
+def check_queue_move(where: str) -> str:
+    if where not in QUEUE_MOVES:
+        raise InputError(str(where)[:40], "a queue move is up, down, top or bottom")
+    return where
+
+
 def check_tracker_url(url: str) -> str:
     u = url.strip()
     if not u.lower().startswith(("http://", "https://", "udp://")):

@@ -107,6 +107,7 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "set_share_limits": {"torrent_id": TID, "ratio": 1.5, "seed_time": 3600},
     "set_file_priorities": {"torrent_id": TID, "priorities": {0: 7, 3: 0}},
     "set_sequential": {"torrent_id": TID, "on": True},
+    "queue_move": {"torrent_id": TID, "where": "top"},
     "add_trackers": {"torrent_id": TID, "urls": ["http://tracker/announce"]},
     "remove_trackers": {"torrent_id": TID, "urls": []},
     "add_peers": {"torrent_id": TID, "peers": ["127.0.0.1:6881", "[::1]:6881"]},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from engine.config import LimitsConfig
 from engine.interface import EngineAPI
 
@@ -10,9 +12,13 @@ from .app import TidegateApp
 __all__ = ["TidegateApp", "run_app"]
 
 
-def run_app(engine: EngineAPI, *, connection: str, limits: LimitsConfig | None = None) -> int:
+def run_app(engine: EngineAPI, *, connection: str, limits: LimitsConfig | None = None,
+            on_app: Callable[[TidegateApp], None] | None = None) -> int:
     """Run the app on ``engine`` until the user quits, the terminal goes away or SIGTERM
-    comes (the caller stops the engine); returns the exit status: 0, or 128 + signal."""
+    comes (the caller stops the engine); returns the exit status: 0, or 128 + signal.
+    ``on_app`` is given the app before it runs."""
     app = TidegateApp(engine, connection=connection, limits=limits)
+    if on_app is not None:
+        on_app(app)
     app.run()
     return app.return_code or 0

@@ -40,6 +40,19 @@ ACTIONS: tuple[Action, ...] = (
     Action("limits", "l", "Torrent limits", "Set download/upload rate limits of the selected "
            "torrents"),
     Action("global_limits", "L", "Global limits", "Set the session's download/upload limits"),
+    Action("share_limits", "r", "Share limits", "Stop seeding the selected torrents at a "
+           "share ratio or after a seeding time"),
+    Action("copy_magnet", "c", "Copy magnet", "Copy the magnet link (with trackers and web "
+           "seeds) of the selected torrents to the clipboard, and show it"),
+    Action("open_folder", "O", "Open download folder", "Open the folder holding the torrent's "
+           "data (xdg-open), or show its path"),
+    Action("queue_move('up')", "K", "Queue up", "Move the selected torrents up the queue (the "
+           "order in which queued torrents start)"),
+    Action("queue_move('down')", "J", "Queue down", "Move the selected torrents down the queue"),
+    Action("queue_move('top')", "U", "Queue top", "Move the selected torrents to the top of "
+           "the queue"),
+    Action("queue_move('bottom')", "B", "Queue bottom", "Move the selected torrents to the "
+           "bottom of the queue"),
     Action("sequential", "o", "Toggle sequential", "Download the selected torrents in order "
            "(for streaming), or stop doing so"),
     Action("priorities", "f", "Files and priorities", "Open the Files tab: space toggles a "
@@ -84,7 +97,9 @@ MAIN_ONLY = frozenset({"mark", "mark_all", "unmark", "filter", "sort(1)", "sort(
 """Actions that only mean something on the torrent list."""
 
 ON_TORRENTS = frozenset({"pause_resume", "pause", "resume", "remove", "recheck", "reannounce",
-                         "move", "limits", "sequential", "priorities"})
+                         "move", "limits", "sequential", "priorities", "share_limits",
+                         "copy_magnet", "open_folder", "queue_move", "queue_move('up')",
+                         "queue_move('down')", "queue_move('top')", "queue_move('bottom')"})
 """Actions on the selected torrents: off (not in the footer, the palette or the keys) on
 screens that select none, such as the sites view, where p and f are the sites' own."""
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import shutil
 import signal
+import subprocess
 import threading
 import time
 from collections import deque
@@ -29,7 +31,6 @@ from textual.screen import ModalScreen, Screen
 from engine import events as ev
 from engine.config import LimitsConfig
 from engine.interface import EngineAPI
-from engine.requests import AddRequest
 from engine.safetext import clean
 from engine.state import EMPTY_SNAPSHOT, Snapshot, TorrentState
 
@@ -103,6 +104,9 @@ class TidegateApp(App[None]):
         self._old_handlers: dict[signal.Signals, Any] = {}
         self._old_gc = gc.get_threshold()
         self._gc_frozen = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.last_copied = ""
+        """What ``c`` (copy magnet) last put on the clipboard."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -110,6 +114,7 @@ class TidegateApp(App[None]):
         from .screens.main import MainScreen
 
         gc.set_threshold(*GC_THRESHOLDS)
+        self._loop = asyncio.get_running_loop()
         self.push_screen(MainScreen(self.connection))
         if self._use_bridge:
             self.snapshot = self.engine.snapshot
@@ -130,6 +135,13 @@ class TidegateApp(App[None]):
             detach_terminal()
         self.quit_signal = sig
         loop.call_soon_threadsafe(self.exit, None, 128 + sig)
+
+    def exit_from_thread(self) -> None:
+        """Quit as ``q`` does, from any thread (the API server's ``shutdown``); a no-op
+        before the app runs or after it ended."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.exit)
 
     def on_unmount(self) -> None:
         gc.set_threshold(*self._old_gc)
@@ -357,13 +369,19 @@ class TidegateApp(App[None]):
         self.push_screen(RemoveDialog(names), done)
 
     def action_add(self) -> None:
-        from .screens.dialogs import AddDialog
+        from .screens.dialogs import AddDialog, Added
 
-        def done(request: AddRequest | None) -> None:
-            if request is not None:
-                self.run_one("Added", lambda: self.engine.add(request), failed="Add failed")
+        def done(added: Added | None) -> None:
+            if added is None:
+                return
+            self.post_message(CommandDone("Added", 1, [], added.torrent_id))
+            if added.hint:
+                name = self.snapshot.torrents.get(added.torrent_id)
+                self.notify(added.hint, title=f"{clean(name.name) if name else 'Added'}: "
+                            "no way to find peers", severity="warning", timeout=20)
 
-        self.push_screen(AddDialog(self.limits), done)
+        self.push_screen(AddDialog(self.limits, self.engine.add, self.engine.session_settings),
+                         done)
 
     def action_move(self) -> None:
         from .screens.dialogs import MoveDialog
@@ -414,6 +432,91 @@ class TidegateApp(App[None]):
 
         self.push_screen(LimitsDialog("Global limits", (s.download_limit, s.upload_limit)),
                          done)
+
+    def action_share_limits(self) -> None:
+        from .screens.dialogs import ShareLimitsDialog
+
+        ids = self.targets()
+        if not ids:
+            self.notify("no torrent selected", severity="warning")
+            return
+        first = self.snapshot.torrents.get(ids[0])
+        current = (first.ratio_limit, first.seed_time_limit) if first else (-1.0, -1)
+
+        def done(limits: tuple[float, int] | None) -> None:
+            if limits is not None:
+                ratio, seed_time = limits
+                self.run_command("Share limits set", ids, lambda tid: self.engine.set_share_limits(
+                    tid, ratio=ratio, seed_time=seed_time), failed="Share limits not set")
+
+        self.push_screen(ShareLimitsDialog(f"Share limits for {len(ids)} torrent(s)", current),
+                         done)
+
+    def action_queue_move(self, where: str) -> None:
+        """Move the selected torrents in the queue, keeping their order among themselves:
+        the commands run on the engine thread in the order they are sent."""
+        ids = self.targets()
+        if not ids:
+            self.notify("no torrent selected", severity="warning")
+            return
+        torrents = self.snapshot.torrents
+
+        def position(tid: str) -> int:
+            t = torrents.get(tid)
+            return t.queue_position if t is not None else -1
+        # up and bottom: the one nearest the top moves first; down and top: the one nearest
+        # the bottom (so, for top, the one that was nearest the top ends there)
+        ordered = sorted(ids, key=position, reverse=where in ("down", "top"))
+        self.run_command(f"Moved {where} the queue" if where in ("up", "down")
+                         else f"Moved to the {where} of the queue", ordered,
+                         lambda tid: self.engine.queue_move(tid, where),
+                         failed="Queue move failed")
+
+    def action_copy_magnet(self) -> None:
+        ids = self.targets()
+        if not ids:
+            self.notify("no torrent selected", severity="warning")
+            return
+        self.run_worker(self._copy_magnets(ids), group="copy-magnet")
+
+    async def _copy_magnets(self, ids: list[str]) -> None:
+        magnets = []
+        for tid in ids:
+            try:  # the engine's magnet: trackers and web seeds included
+                details = await asyncio.wrap_future(self.engine.details(tid))
+            except Exception as exc:
+                self.notify(clean(str(exc)), title="Copy magnet failed", severity="error")
+                return
+            magnets.append(details.magnet)
+        text = "\n".join(magnets)
+        self.copy_to_clipboard(text)  # OSC 52: not every terminal takes it, so shown too
+        self.last_copied = text
+        self.notify(clean(text), title=f"{len(magnets)} magnet(s) copied to the clipboard"
+                    if len(magnets) > 1 else "Magnet copied to the clipboard", timeout=20)
+
+    def action_open_folder(self) -> None:
+        ids = self.targets()
+        first = self.snapshot.torrents.get(ids[0]) if ids else None
+        if first is None:
+            self.notify("no torrent selected", severity="warning")
+            return
+        folder = first.save_path
+        opener = shutil.which("xdg-open")
+        # a daemon over tcp is another machine: its folders are not ours to open
+        here = not self.connection.startswith("daemon tcp://") and os.path.isdir(folder)
+        if opener is None or not here:
+            self.notify(clean(folder), title="Download folder", timeout=20)
+            return
+        try:
+            proc = subprocess.Popen([opener, folder], stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    start_new_session=True)
+        except OSError as exc:
+            self.notify(f"{clean(folder)} ({clean(str(exc))})", title="Download folder",
+                        severity="warning", timeout=20)
+            return
+        threading.Thread(target=proc.wait, name="tui-opener", daemon=True).start()  # no zombie
+        self.notify(clean(folder), title="Opened the download folder")
 
     def action_priorities(self) -> None:
         ids = self.targets()

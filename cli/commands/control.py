@@ -1,5 +1,5 @@
 """Daemon commands that change torrents: pause, resume, recheck, reannounce, rm,
-prio, limit, move.
+prio, limit, move, queue.
 
 Every id is resolved before anything is sent, so a typo in the third id
 changes nothing; then each command's result is reported on stderr.
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from engine import units as fmt
 from engine.config import load
 from engine.errors import InputError, SiteTorrentError, TidegateError
+from engine.requests import QUEUE_MOVES
 
 from ..console import clean, fail, note
 from ..remote import add_connect_options, connect, resolve, resolve_all
@@ -76,6 +77,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     mv.add_argument("folder", metavar="DIR")
     add_connect_options(mv)
     mv.set_defaults(run=run_move)
+
+    qu = sub.add_parser("queue", help="move torrents in the queue (the order queued torrents "
+                                      "start in): queue ID... up|down|top|bottom")
+    qu.add_argument("ids", nargs="+", metavar="ID")
+    qu.add_argument("where", choices=QUEUE_MOVES, metavar="up|down|top|bottom")
+    add_connect_options(qu)
+    qu.set_defaults(run=run_queue)
 
 
 def _report(client: RemoteEngine, jobs: list[tuple[str, Future[Any]]], done: str,
@@ -252,3 +260,19 @@ def run_move(args: argparse.Namespace) -> int:
         client.stop()
     note(f"moved to {clean(new)}")
     return 0
+
+
+def run_queue(args: argparse.Namespace) -> int:
+    client = connect(args)
+    try:
+        ids = resolve_all(client.snapshot, args.ids)
+        torrents = client.snapshot.torrents
+        # sent in an order that keeps the named torrents' order among themselves (the
+        # daemon runs them in the order they arrive): up and bottom nearest the top first
+        ids.sort(key=lambda t: torrents[t].queue_position,
+                 reverse=args.where in ("down", "top"))
+        jobs = [(t, client.queue_move(t, args.where)) for t in ids]
+        return _report(client, jobs, f"moved {args.where}" if args.where in ("up", "down")
+                       else f"moved to the {args.where}")
+    finally:
+        client.stop()

@@ -3,22 +3,31 @@
 Which engine: ``--connect`` names a daemon; otherwise a daemon already running
 on this data folder is attached to (it holds the data, so an embedded engine
 could not start anyway); otherwise an engine runs inside this process and saves
-resume data when the UI quits. ``--demo`` runs an embedded engine in a
-throw-away folder, next to a seeder swarm on loopback with sample content.
+resume data when the UI quits. That embedded engine is served on the daemon's
+API socket (the same :class:`engine.api.daemon.Daemon`: same endpoint, same
+keys, same lock), so ``tidegate ls``, ``tidegate add``, ``tidegate site new``
+... drive the engine the TUI shows, and ``tidegate stop-daemon`` quits the TUI.
+``--demo`` runs an embedded engine in a throw-away folder, next to a seeder swarm
+on loopback with sample content (not served).
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from engine import Engine
 from engine.config import LoadedConfig, load
-from engine.errors import EngineLockedError
+from engine.errors import ConfigError, EngineLockedError
 from engine.lockfile import PidLock
 
 from ..console import note
 from ..remote import add_connect_options, connect
+
+if TYPE_CHECKING:
+    from engine.api.daemon import Daemon
+    from tui import TidegateApp
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -65,12 +74,39 @@ def run(args: argparse.Namespace) -> int:
                            limits=loaded.config.limits)
         finally:
             client.stop()
-    engine = Engine(loaded, sites=True).start()
+    daemon = serve_embedded(loaded)
+    if daemon is None:
+        engine = Engine(loaded, sites=True).start()
+        try:
+            return run_app(engine, connection="embedded (API not served)",
+                           limits=loaded.config.limits)
+        finally:
+            quietly(note, "saving resume data…")  # the terminal may be gone (hangup)
+            engine.stop()
+    assert daemon.engine is not None
+
+    def on_app(app: TidegateApp) -> None:
+        daemon.on_stop = app.exit_from_thread  # `tidegate stop-daemon` quits the TUI
+
     try:
-        return run_app(engine, connection="embedded", limits=loaded.config.limits)
+        return run_app(daemon.engine, connection="embedded", limits=loaded.config.limits,
+                       on_app=on_app)
     finally:
-        quietly(note, "saving resume data…")  # the terminal may be gone (hangup)
-        engine.stop()
+        quietly(note, "saving resume data…")
+        daemon.stop()  # the API first (its socket files removed), then the engine
+
+
+def serve_embedded(loaded: LoadedConfig) -> Daemon | None:
+    """The embedded engine with the daemon's API server, or None (and a note) when the
+    API cannot be served (an endpoint that cannot be bound): the TUI still runs, alone."""
+    from engine.api.daemon import Daemon
+
+    try:
+        return Daemon(loaded).start()
+    except ConfigError as exc:  # not EngineLockedError: another engine holds the data
+        quietly(note, f"the engine API cannot be served ({exc}); `tidegate` commands will "
+                      "not reach this TUI")
+        return None
 
 
 def run_demo() -> int:

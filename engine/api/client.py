@@ -176,7 +176,8 @@ class RemoteEngine(RemoteCommands):
                     "key printed by `tidegate daemon --show-keys` on this machine to the "
                     "daemon's api.authorized_keys")
         path = sockets.ipc_path(self.endpoint)
-        hint = "start one with `tidegate daemon`"
+        hint = ("start one with `tidegate daemon`, or run the TUI (`tidegate`), which serves "
+                "its engine the same way")
         if path is not None and not path.exists():
             hint = f"no socket at {path}; {hint}"
         elif sockets.is_tcp(self.endpoint):

@@ -1,5 +1,8 @@
 """The headless daemon: an Engine plus an ApiServer, one per data folder.
 
+The TUI on an embedded engine runs the same :class:`Daemon` (``cli/commands/tui.py``),
+so every ``tidegate`` command reaches the engine the TUI shows.
+
 Start order matters: the daemon lock is taken before any socket is bound, so a
 second daemon on the same data folder fails with the holder's pid instead of
 replacing the first one's ipc socket files. Stop order: close the API (no new
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import zmq
@@ -86,6 +90,8 @@ class Daemon:
         self._lock = PidLock(loaded.paths.data_dir / "daemon.lock",
                              f"the data folder {loaded.paths.data_dir}")
         self._stop = threading.Event()
+        self.on_stop: Callable[[], None] | None = None
+        """Also called by :meth:`request_stop` (the TUI that serves its engine quits)."""
 
     def start(self) -> Daemon:
         """Lock the data folder, start the engine, bind the API."""
@@ -126,6 +132,8 @@ class Daemon:
     def request_stop(self) -> None:
         """Ask :meth:`wait` to return (thread- and signal-safe)."""
         self._stop.set()
+        if self.on_stop is not None:
+            self.on_stop()
 
     def wait(self, timeout: float | None = None) -> bool:
         """True once a stop was requested (``shutdown`` command or a signal)."""

@@ -222,6 +222,11 @@ class PriorityArgs(_Args, frozen=True, forbid_unknown_fields=True):
     priorities: Annotated[dict[FileIndex, Priority], msgspec.Meta(max_length=MAX_FILES)]
 
 
+class QueueMoveArgs(_Args, frozen=True, forbid_unknown_fields=True):
+    torrent_id: str
+    where: str
+
+
 class SequentialArgs(_Args, frozen=True, forbid_unknown_fields=True):
     torrent_id: str
     on: bool
@@ -298,6 +303,7 @@ COMMANDS: dict[str, type[_Args]] = {
     "set_share_limits": ShareLimitArgs,
     "set_file_priorities": PriorityArgs,
     "set_sequential": SequentialArgs,
+    "queue_move": QueueMoveArgs,
     "add_trackers": UrlsArgs,
     "remove_trackers": UrlsArgs,
     "add_peers": PeersArgs,

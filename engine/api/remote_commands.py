@@ -64,6 +64,9 @@ class RemoteCommands:
     def set_sequential(self, torrent_id: str, on: bool) -> Future[None]:
         return self.call("set_sequential", torrent_id=torrent_id, on=on)
 
+    def queue_move(self, torrent_id: str, where: str) -> Future[None]:
+        return self.call("queue_move", torrent_id=torrent_id, where=where)
+
     def add_trackers(self, torrent_id: str, urls: Iterable[str]) -> Future[None]:
         return self.call("add_trackers", torrent_id=torrent_id, urls=list(urls))
 

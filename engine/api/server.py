@@ -51,6 +51,7 @@ HANDLERS: dict[str, Handler] = {
     "set_share_limits": lambda e, a: e.set_share_limits(a.torrent_id, a.ratio, a.seed_time),
     "set_file_priorities": lambda e, a: e.set_file_priorities(a.torrent_id, a.priorities),
     "set_sequential": lambda e, a: e.set_sequential(a.torrent_id, a.on),
+    "queue_move": lambda e, a: e.queue_move(a.torrent_id, a.where),
     "add_trackers": lambda e, a: e.add_trackers(a.torrent_id, a.urls),
     "remove_trackers": lambda e, a: e.remove_trackers(a.torrent_id, a.urls),
     "add_peers": lambda e, a: e.add_peers(a.torrent_id, a.peers),

@@ -9,7 +9,7 @@ import msgspec
 
 from ..config import LimitsConfig
 from . import inputs
-from .text import read_text
+from .text import read_text, read_url
 
 
 class FileEntry(msgspec.Struct, frozen=True):
@@ -79,7 +79,20 @@ def describe_torrent(data: bytes, source: str, limits: LimitsConfig) -> MetaInfo
         creator=read_text(lambda: atp.created_by),
         creation_date=int(atp.creation_date), trackers=tuple(atp.trackers),
         web_seeds=tuple(atp.url_seeds), files=written_files(atp),
-        magnet=lt.make_magnet_uri(ti))
+        magnet=full_magnet(atp))
+
+
+def full_magnet(atp: lt.add_torrent_params) -> str:
+    """The magnet of a loaded .torrent with its name, trackers (``tr=``) and web seeds
+    (``ws=``), percent-encoded: load_torrent_buffer moves trackers and web seeds out of
+    ``torrent_info`` into the add params, so ``make_magnet_uri(ti)`` would have neither
+    and whoever got the magnet would find no peers."""
+    assert atp.ti is not None
+    try:
+        atp.name = atp.ti.name()  # make_magnet_uri(params) takes dn= from here
+    except UnicodeDecodeError:
+        pass  # a name that is not UTF-8: the magnet goes without dn=
+    return read_url(lambda: lt.make_magnet_uri(atp))
 
 
 def describe_uri(uri: str) -> MetaInfo:

@@ -32,6 +32,7 @@ from ..requests import (
     AddRequest,
     check_add_numbers,
     check_priority,
+    check_queue_move,
     check_rate,
     check_ratio,
     check_seed_time,
@@ -379,6 +380,13 @@ class TorrentManager(TorrentTable):
             current[index] = check_priority(prio, f"file {index}")
         t.handle.prioritize_files(current)
         self._save_soon(t, resolve(fut))
+
+    def queue_move(self, torrent_id: str, where: str) -> None:
+        """Move a torrent in the download queue: ``up``, ``down``, ``top`` or ``bottom``.
+        libtorrent keeps positions only while the session runs (no resume data field):
+        after a restart the queue is the order the torrents were loaded in."""
+        t = self.get(torrent_id)
+        getattr(t.handle, f"queue_position_{check_queue_move(where)}")()
 
     def set_sequential(self, torrent_id: str, on: bool, fut: Future[None]) -> None:
         t = self.get(torrent_id)

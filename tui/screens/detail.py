@@ -202,7 +202,7 @@ class DetailScreen(Screen[None]):
         elif tab == "pieces":
             self.query_one(PiecesMap).show(d.pieces)
         elif tab == "info":
-            self.query_one(InfoPanel).show(d)
+            self.query_one(InfoPanel).show(d, dht_nodes=self.tidegate.snapshot.stats.dht_nodes)
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
         state = snapshot.torrents.get(self.torrent_id)

@@ -2,15 +2,23 @@
 
 Each dialog validates what the user typed and shows the problem under the
 field; it is dismissed only with a value the engine can take (or with None on
-cancel). Reading a .torrent file happens here, on the frontend's side, as the
+cancel). The add dialog goes further: it sends the add itself and stays open
+until the engine took it, so the engine's refusal is shown there too.
+Reading a .torrent file happens here, on the frontend's side, as the
 CLI does, so the same dialog works with a remote daemon.
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
 import os
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 from rich.text import Text
 from textual import on
@@ -23,9 +31,16 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from engine import units
 from engine.config import LimitsConfig
-from engine.errors import TidegateError
+from engine.errors import InputError, TidegateError, UnsafePathError
 from engine.metainfo import looks_like_uri, request_for
-from engine.requests import MAX_RATE, AddRequest
+from engine.requests import (
+    MAX_RATE,
+    AddRequest,
+    check_ratio,
+    check_seed_time,
+    check_tracker_url,
+    parse_peer,
+)
 from engine.safetext import clean
 
 DIALOG_CSS = """
@@ -98,12 +113,51 @@ def _buttons(ok: str, variant: str = "primary") -> Horizontal:
                       Button(ok, id="ok", variant=variant, compact=True))  # type: ignore[arg-type]
 
 
-class AddDialog(Dialog[AddRequest]):
-    """A .torrent path (with completion), a magnet link or an info-hash."""
+NO_SOURCES_HINT = ("no trackers and DHT is off: add a peer or a tracker (a: the same magnet "
+                   "again with a peer, or `tidegate add MAGNET --peer IP:PORT`)")
 
-    def __init__(self, limits: LimitsConfig | None = None) -> None:
+
+@dataclass(frozen=True)
+class Added:
+    """What the add dialog answers once the engine took the torrent."""
+
+    torrent_id: str
+    hint: str = ""
+    """Why it may sit fetching metadata for ever (:data:`NO_SOURCES_HINT`), or empty."""
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in text.replace(",", " ").split() if w]
+
+
+def magnet_trackers(uri: str) -> list[str]:
+    """The ``tr=`` values of a magnet link (none for a bare info-hash)."""
+    if not uri.lower().startswith("magnet:"):
+        return []
+    return parse_qs(urlsplit(uri).query).get("tr", [])
+
+
+class AddDialog(Dialog[Added]):
+    """A .torrent path (with completion), a magnet link or an info-hash, and optionally
+    peers and trackers. The dialog adds the torrent itself and stays open until the
+    engine took it: an error (a bad path, a duplicate, a peer that is not IP:PORT) is
+    shown under its field with everything typed kept.
+
+    Args:
+        submit: the engine's ``add``.
+        settings: the engine's ``session_settings`` (is the DHT on?), for the hint.
+    """
+
+    DEFAULT_CSS = DIALOG_CSS + "AddDialog .problem { display: none; }"
+
+    def __init__(self, limits: LimitsConfig | None,
+                 submit: Callable[[AddRequest], Future[str]],
+                 settings: Callable[[], Future[dict[str, Any]]] | None = None) -> None:
         super().__init__()
         self.limits = limits or LimitsConfig()
+        self.submit = submit
+        self.settings = settings
+        self.busy = False
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -111,35 +165,100 @@ class AddDialog(Dialog[AddRequest]):
             yield Label("A .torrent file (→ completes the path), a magnet link or an info-hash")
             yield Input(id="source", suggester=PathSuggester(), compact=True,
                         placeholder="~/Downloads/file.torrent or magnet:?xt=…")
+            yield Static("", classes="problem", id="source-problem")
             yield Label("Download folder (empty: the default)")
             yield Input(id="folder", suggester=PathSuggester(dirs_only=True), compact=True)
+            yield Static("", classes="problem", id="folder-problem")
+            yield Label("Peers to connect to (optional): IP:PORT [IP:PORT …]")
+            yield Input(id="peers", compact=True, placeholder="192.168.1.20:6881")
+            yield Static("", classes="problem", id="peers-problem")
+            yield Label("Trackers (optional): URL [URL …]")
+            yield Input(id="trackers", compact=True, placeholder="udp://tracker.example:6969")
+            yield Static("", classes="problem", id="trackers-problem")
             yield Checkbox("Start paused", id="paused", compact=True)
             yield Checkbox("Choose files before downloading", id="choose", compact=True)
             yield Checkbox("Sequential (for streaming)", id="sequential", compact=True)
-            yield Static("", classes="problem")
             yield _buttons("Add")
 
-    @on(Input.Submitted)
-    @on(Button.Pressed, "#ok")
-    def _ok(self) -> None:
+    def problem(self, text: str, field: str = "source") -> None:
+        for widget in self.query(".problem").results(Static):
+            widget.update("")
+            widget.display = False
+        shown = self.query_one(f"#{field}-problem", Static)
+        shown.update(Text(clean(text)))
+        shown.display = True
+        self.query_one(f"#{field}", Input).focus()
+
+    def request(self) -> AddRequest | None:
+        """The request typed in, or None with the problem shown under its field."""
         source = self.query_one("#source", Input).value.strip()
         folder = self.query_one("#folder", Input).value.strip()
         if not source:
             self.problem("type a path, a magnet link or an info-hash")
-            return
+            return None
+        peers: list[str] = []
+        for text in _words(self.query_one("#peers", Input).value):
+            try:
+                host, port = parse_peer(text)
+            except TidegateError as exc:
+                self.problem(str(exc), "peers")
+                return None
+            peers.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+        trackers: list[str] = []
+        for text in _words(self.query_one("#trackers", Input).value):
+            try:
+                trackers.append(check_tracker_url(text))
+            except TidegateError as exc:
+                self.problem(str(exc), "trackers")
+                return None
         if not looks_like_uri(source):
             source = os.path.expanduser(source)
         save_path = str(Path(folder).expanduser().resolve()) if folder else None
         try:
-            request: AddRequest = request_for(
-                source, self.limits, save_path=save_path,
+            return request_for(
+                source, self.limits, save_path=save_path, peers=tuple(peers),
+                trackers=tuple(trackers),
                 paused=self.query_one("#paused", Checkbox).value,
                 metadata_first=self.query_one("#choose", Checkbox).value,
                 sequential=self.query_one("#sequential", Checkbox).value)
         except TidegateError as exc:
             self.problem(str(exc))
+            return None
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        if self.busy:
             return
-        self.dismiss(request)
+        request = self.request()
+        if request is None:
+            return
+        self.busy = True
+        self.query_one("#ok", Button).disabled = True
+        self.run_worker(self._add(request), exclusive=True)
+
+    async def _add(self, request: AddRequest) -> None:
+        try:
+            tid = await asyncio.wrap_future(self.submit(request))
+        except Exception as exc:  # the engine's answer: shown, the dialog stays
+            self.busy = False
+            self.query_one("#ok", Button).disabled = False
+            self.problem(str(exc), "folder" if isinstance(exc, UnsafePathError | OSError)
+                         and request.save_path else "source")
+            return
+        self.dismiss(Added(tid, await self._hint(request)))
+
+    async def _hint(self, request: AddRequest) -> str:
+        """:data:`NO_SOURCES_HINT` for a magnet or hash with no tracker and no peer on an
+        engine whose DHT is off: it would sit at "metadata" with nothing to ask."""
+        if request.torrent is not None or request.peers or request.trackers \
+                or magnet_trackers(request.uri or "") or self.settings is None:
+            return ""
+        try:
+            settings = await asyncio.wrap_future(self.settings())
+        except Exception:
+            return ""
+        return "" if settings.get("enable_dht", True) else NO_SOURCES_HINT
 
 
 class RemoveDialog(Dialog[bool]):
@@ -191,6 +310,72 @@ class MoveDialog(Dialog[str]):
             self.problem("type a folder")
             return
         self.dismiss(str(Path(text).expanduser().resolve()))
+
+
+def parse_seed_time(text: str) -> int:
+    """``-1``, ``0``, seconds, or a number with ``s``/``m``/``h``/``d`` (``90m``, ``1.5h``)."""
+    t = text.strip().lower().replace(" ", "")
+    scale = {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(t[-1:], 0)
+    number = t[:-1] if scale else t
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time (3600, 90m, 2h, 1d; -1 the default, "
+                         "0 none)") from None
+    seconds = value * (scale or 1)
+    if not math.isfinite(seconds):
+        raise ValueError(f"{text!r} is not a time")
+    return round(seconds)
+
+
+def seed_time_text(seconds: int) -> str:
+    if seconds <= 0:
+        return str(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return str(seconds)
+
+
+class ShareLimitsDialog(Dialog[tuple[float, int]]):
+    """Stop seeding at a share ratio or after a seeding time (``tidegate limit ID --ratio R
+    --seed-time S``): -1 follows the config's global limit, 0 is none."""
+
+    def __init__(self, title: str, current: tuple[float, int]) -> None:
+        super().__init__()
+        self.heading = title
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        ratio, seed_time = self.current
+        with Vertical():
+            yield Label(self.heading, classes="title")
+            yield Label("Ratio limit (-1 = the global default, 0 = none; 1.5)")
+            yield Input(f"{ratio:g}", id="ratio", compact=True)
+            yield Label("Seeding time limit (-1 = the global default, 0 = none; 90m, 2h, 1d)")
+            yield Input(seed_time_text(seed_time), id="seed_time", compact=True)
+            yield Static("", classes="problem")
+            yield _buttons("Set")
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        try:
+            text = self.query_one("#ratio", Input).value.strip()
+            try:
+                ratio = check_ratio(float(text), "ratio")
+            except ValueError:
+                raise InputError(text, "the ratio is a number: 1.5, 0 (none) or -1 "
+                                       "(the global default)") from None
+            text = self.query_one("#seed_time", Input).value
+            try:
+                seed_time = check_seed_time(parse_seed_time(text), "seeding time")
+            except ValueError as exc:
+                raise InputError(text, str(exc)) from None
+        except TidegateError as exc:
+            self.problem(str(exc))
+            return
+        self.dismiss((ratio, seed_time))
 
 
 class LimitsDialog(Dialog[tuple[int, int]]):

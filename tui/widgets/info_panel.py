@@ -32,8 +32,14 @@ def _limit(rate: int) -> str:
     return units.rate(rate) if rate > 0 else "unlimited"
 
 
-def info_rows(d: TorrentDetails) -> list[tuple[str, str]]:
-    """(label, cleaned value) pairs, in the order shown."""
+NO_SOURCES = ("no trackers, no peers and no DHT nodes: nothing to ask for the metadata; "
+              "add a peer or a tracker (a: the same magnet again with a peer)")
+
+
+def info_rows(d: TorrentDetails, dht_nodes: int = -1) -> list[tuple[str, str]]:
+    """(label, cleaned value) pairs, in the order shown; ``dht_nodes`` (the session's, -1
+    unknown) decides whether a torrent waiting for metadata gets the :data:`NO_SOURCES`
+    hint."""
     t = d.torrent
     pieces = (f"{t.num_pieces:,} × {units.size(d.piece_length)}" if d.piece_length
               else "unknown until metadata arrives")
@@ -66,6 +72,8 @@ def info_rows(d: TorrentDetails) -> list[tuple[str, str]]:
     ]
     if t.error:
         rows.insert(1, ("Error", t.error))
+    if not t.has_metadata and not d.trackers and not d.peers and dht_nodes == 0:
+        rows.insert(1, ("Hint", NO_SOURCES))
     return [(label, clean(value)) for label, value in rows]
 
 
@@ -84,9 +92,9 @@ class InfoPanel(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static(Text("waiting for details…"), id="info-grid")
 
-    def show(self, details: TorrentDetails) -> None:
+    def show(self, details: TorrentDetails, dht_nodes: int = -1) -> None:
         """Display the facts of ``details``."""
-        rows = info_rows(details)
+        rows = info_rows(details, dht_nodes)
         if rows == self.rows:
             return
         self.rows = rows
