@@ -415,7 +415,11 @@ class TorrentTable(DiskFaults):
         complete_on_disk; the flush that follows the finished alert sets it."""
         if not s.is_finished:
             t.flushed = False
-        return status.torrent_state(t.id, s, t.extras, t.flushed, t.error, t.number)
+        if not t.total_pieces and s.has_metadata:
+            ti = t.handle.torrent_file()
+            t.total_pieces = ti.num_pieces() if ti is not None else 0
+        return status.torrent_state(t.id, s, t.extras, t.flushed, t.error, t.number,
+                                    t.total_pieces)
 
     def _set_state(self, t: TorrentRecord, new: TorrentState) -> None:
         # Keep the old object when nothing changed, so snapshots share it.

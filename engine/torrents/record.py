@@ -33,6 +33,9 @@ class TorrentRecord:
     extras: TorrentExtras
     number: int = 0
     """Its small number for people (``TorrentState.number``), for this engine's life."""
+    total_pieces: int = 0
+    """Its number of pieces once its metadata is known (``torrent_status.num_pieces`` is
+    the number of pieces *had*)."""
     state: TorrentState | None = None
     state_at: float = 0.0
     """``time.monotonic()`` when ``state`` last changed."""

@@ -3,7 +3,7 @@
 libtorrent opens a torrent's files on its disk threads to check them. A FIFO in place of a
 file blocks that open until a writer comes, and every other torrent's checking in the
 session waits behind it (measured: a seed-mode torrent over a FIFO stays "checking" for
-ever, and so does any torrent added after it; ../shared/FACTS.md). A hosted site's
+ever, and so does any torrent added after it; docs/RELIABILITY.md). A hosted site's
 snapshot is added in seed mode, so a FIFO planted in one stopped the whole node.
 
 So before libtorrent is given a torrent whose file list is known (an add, a restore,

@@ -54,7 +54,7 @@ def ratio_of(s: lt.torrent_status) -> float:
 
 def torrent_state(
     torrent_id: str, s: lt.torrent_status, extras: TorrentExtras, flushed: bool,
-    disk_error: str = "", number: int = 0,
+    disk_error: str = "", number: int = 0, total_pieces: int = 0,
 ) -> TorrentState:
     """``disk_error``: a failed write the engine keeps (libtorrent itself only stops
     downloading, and shows no error). ``number``: its small number for people."""
@@ -105,7 +105,7 @@ def torrent_state(
         seed_time_limit=extras.seed_time_limit,
         complete_on_disk=bool(s.is_finished and s.has_metadata and flushed and s.total_wanted > 0),
         error=disk_error or (read_text(s.errc.message) if s.errc.value() else ""),
-        num_pieces=s.num_pieces if s.has_metadata else 0,
+        num_pieces=total_pieces if s.has_metadata else 0,  # s.num_pieces: the pieces had
         pieces_done=s.num_pieces,
         site=extras.site,
         site_role=extras.site_role,
