@@ -9,6 +9,7 @@ from tui.history import SESSION, RateHistory
 from tui.model import (
     COLUMNS,
     MIN_NAME,
+    NAME_SHARE,
     STATE_FILTERS,
     ViewSpec,
     count_states,
@@ -37,7 +38,10 @@ def test_layout_drops_columns_by_rank_and_keeps_the_name_wide() -> None:
     assert "name" in keys and "progress" in keys and "state" in keys
     assert "added" not in keys
     name_width = next(w for c, _x, w in narrow if c.key == "name")
-    assert name_width >= MIN_NAME
+    assert name_width >= MIN_NAME and name_width >= 80 * NAME_SHARE
+    assert keys[0] == "number"  # the stable number the CLI takes is kept
+    at_120 = {c.key: w for c, _x, w in layout(120)}
+    assert at_120["name"] >= 36 and "number" in at_120 and "down" in at_120
     last_column, x, w = narrow[-1]
     assert x + w <= 80
     for (_c1, x1, w1), (_c2, x2, _w2) in zip(narrow, narrow[1:], strict=False):

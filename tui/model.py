@@ -56,7 +56,7 @@ def _rate(n: int) -> str:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("number", "#", 5, 8, lambda t: t.number, lambda t: str(t.number or "")),
+    Column("number", "#", 4, 2, lambda t: t.number, lambda t: str(t.number or "")),
     Column("name", "Name", 0, 0, lambda t: t.name.casefold(), lambda t: clean(t.name),
            "left"),
     Column("size", "Size", 10, 2, lambda t: t.total_size, lambda t: units.size(t.total_size)),
@@ -64,17 +64,20 @@ COLUMNS: tuple[Column, ...] = (
            "left"),
     Column("state", "State", 12, 1, lambda t: t.phase.value, lambda t: state_label(t), "left"),
     Column("down", "Down", 11, 3, lambda t: t.download_rate, lambda t: _rate(t.download_rate)),
-    Column("up", "Up", 11, 3, lambda t: t.upload_rate, lambda t: _rate(t.upload_rate)),
+    Column("up", "Up", 11, 4, lambda t: t.upload_rate, lambda t: _rate(t.upload_rate)),
     Column("peers", "Peers/S", 8, 5, lambda t: (t.num_peers, t.num_seeds), _peers),
     Column("eta", "ETA", 7, 4,
            lambda t: -1 if t.finished else t.eta if t.eta >= 0 else 1 << 62, _eta),
     Column("ratio", "Ratio", 6, 6, lambda t: t.ratio, _ratio),
-    Column("added", "Added", 11, 7, lambda t: t.added_time, _added),
+    Column("added", "Added", 10, 8, lambda t: t.added_time, _added),
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
 BY_KEY = {c.key: c for c in COLUMNS}
 MIN_NAME = 16
 """The name keeps at least this many cells; other columns drop out first."""
+NAME_SHARE = 0.3
+"""...and at least this share of the width: names are what people read (at 120 columns a
+name was cut to 15 cells while the rate columns stood empty)."""
 
 
 def state_label(t: TorrentState) -> str:
@@ -87,13 +90,15 @@ def layout(width: int, columns: Sequence[Column] = COLUMNS) -> list[tuple[Column
     """``(column, x, width)`` for each column that fits in ``width`` cells.
 
     Columns drop out by ``keep`` (highest first) until the name has at least
-    :data:`MIN_NAME` cells; the name takes whatever is left. One space separates
-    columns.
+    :data:`MIN_NAME` cells and :data:`NAME_SHARE` of the width; the name takes whatever is
+    left. One space separates columns.
     """
     shown = list(columns)
+    least = max(MIN_NAME, int(width * NAME_SHARE))
+
     def fixed(cols: list[Column]) -> int:
         return sum(c.width + 1 for c in cols if c.width)
-    while width - fixed(shown) < MIN_NAME and any(c.width for c in shown):
+    while width - fixed(shown) < least and any(c.width for c in shown):
         worst = max((c for c in shown if c.width), key=lambda c: c.keep)
         shown.remove(worst)
     out = []
