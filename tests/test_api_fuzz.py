@@ -34,6 +34,7 @@ from engine import AddRequest
 from engine.api import RemoteEngine
 from engine.api import protocol as p
 from engine.errors import InputError, UnknownTorrentError
+from engine.requests import QUEUE_MOVES
 from engine.state import Snapshot
 
 from .daemon_util import DaemonProc, daemons, short_home  # noqa: F401
@@ -325,6 +326,8 @@ def gen_unknown_torrent(rng: random.Random, rid: int) -> tuple[list[bytes], Expe
     if tid == OWN_TORRENT:
         tid = "cd" * 20
     args["torrent_id"] = tid
+    if cmd == "queue_move":  # a word from a fixed set, checked before the id like a range
+        args["where"] = rng.choice(QUEUE_MOVES)
     return ([p.VERSION, pack({"id": rid, "cmd": cmd, "args": args})],
             Expect("unknown_torrent", frozenset({"unknown_torrent"}), rid=rid,
                    torrent_id=tid))

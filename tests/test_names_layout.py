@@ -54,7 +54,7 @@ def _make(tool: str, folder: Path, out: Path) -> bytes:
 
 def _listed_paths(stdout: str) -> list[str]:
     """The paths of ``info``'s file table (each row: a size, its unit, the path)."""
-    block = re.split(r"\nsize +path *\n", stdout, maxsplit=1)[1].split("\nmagnet:", 1)[0]
+    block = re.split(r"\n *size +path *\n", stdout, maxsplit=1)[1].split("\nmagnet:", 1)[0]
     return [line.split(None, 2)[2].rstrip() for line in block.strip("\n").splitlines()]
 
 
