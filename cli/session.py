@@ -8,10 +8,10 @@ from pathlib import Path
 
 import msgspec
 
-from engine import Engine
-from engine.config import LoadedConfig, load
-from engine.errors import InputError
-from engine.units import port_number
+from tidegate.engine import Engine
+from tidegate.engine.config import LoadedConfig, load
+from tidegate.engine.errors import InputError
+from tidegate.engine.units import port_number
 
 
 def load_config(listen: str | None = None) -> LoadedConfig:

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import cast
 
-from engine import units as fmt
-from engine.metainfo import Created, CreateSpec, Format, create_torrent
+from tidegate.engine import units as fmt
+from tidegate.engine.metainfo import Created, CreateSpec, Format, create_torrent
 
 from ..console import err, line, note, print_json
 

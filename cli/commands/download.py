@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from engine import Engine, Phase, Snapshot, TorrentState
-from engine import units as fmt
-from engine.events import TorrentErrored
-from engine.metainfo import request_for
-from engine.safetext import clean
+from tidegate.engine import Engine, Phase, Snapshot, TorrentState
+from tidegate.engine import units as fmt
+from tidegate.engine.events import TorrentErrored
+from tidegate.engine.metainfo import request_for
+from tidegate.engine.safetext import clean
 
 from ..console import done, err, fail, note, print_json
 from ..session import load_config, oneshot_engine, resolve_peer

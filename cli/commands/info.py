@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from engine import config as config_mod
-from engine import units as fmt
-from engine.errors import ConfigError
-from engine.metainfo import (
+from tidegate.engine import config as config_mod
+from tidegate.engine import units as fmt
+from tidegate.engine.errors import ConfigError
+from tidegate.engine.metainfo import (
     describe_torrent,
     describe_uri,
     is_url,

@@ -6,9 +6,9 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from engine import AddRequest, Engine, Phase, Snapshot
-from engine import units as fmt
-from engine.metainfo import CreateSpec, read_torrent_file
+from tidegate.engine import AddRequest, Engine, Phase, Snapshot
+from tidegate.engine import units as fmt
+from tidegate.engine.metainfo import CreateSpec, read_torrent_file
 
 from ..console import clean, err, note, out, print_json
 from ..session import load_config, oneshot_engine

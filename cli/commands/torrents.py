@@ -6,11 +6,11 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from engine import units as fmt
-from engine.config import load
-from engine.errors import TidegateError
-from engine.metainfo import request_for
-from engine.state import Snapshot, TorrentDetails, TorrentState
+from tidegate.engine import units as fmt
+from tidegate.engine.config import load
+from tidegate.engine.errors import TidegateError
+from tidegate.engine.metainfo import request_for
+from tidegate.engine.state import Snapshot, TorrentDetails, TorrentState
 
 from ..console import clean, fail, note, out, print_json
 from ..remote import add_connect_options, connect, ordered, resolve
