@@ -38,8 +38,20 @@ def test_cli_start_up_imports_no_api_sites_or_asyncio() -> None:
     loaded = modules_after("import tidegate.cli.main")
     for heavy in ("zmq", "asyncio", "cryptography", "nacl", "aiohttp", "textual",
                   "tidegate.engine.api", "tidegate.engine.sites", "tidegate.engine.chain",
-                  "tidegate.engine.proxy",
+                  "tidegate.engine.proxy", "tidegate.engine.engine", "libtorrent",
                   "rich", "platformdirs"):
+        assert not any(m == heavy or m.startswith(heavy + ".") for m in loaded), heavy
+
+
+def test_commands_that_drive_a_daemon_do_not_import_libtorrent() -> None:
+    """`tidegate ls`, `add`, `pause`... need the API client, not the Engine: importing any
+    `tidegate.engine` module does not import the Engine (its `__init__` is lazy), and the
+    CLI imports libtorrent's users (metainfo, the Engine) inside the commands that run them."""
+    loaded = modules_after("import tidegate.cli.main, tidegate.cli.remote, "
+                           "tidegate.engine.api, tidegate.engine.api.daemon")
+    assert "zmq" in loaded
+    for heavy in ("libtorrent", "tidegate.engine.engine", "tidegate.engine.torrents",
+                  "tidegate.engine.metainfo", "textual"):
         assert not any(m == heavy or m.startswith(heavy + ".") for m in loaded), heavy
 
 

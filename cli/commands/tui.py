@@ -17,7 +17,6 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from tidegate.engine import Engine
 from tidegate.engine.config import LoadedConfig, load
 from tidegate.engine.errors import ConfigError, EngineLockedError
 from tidegate.engine.lockfile import PidLock
@@ -76,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
             client.stop()
     daemon = serve_embedded(loaded)
     if daemon is None:
+        # libtorrent: imported by the command that uses it
+        from tidegate.engine import Engine
+
         engine = Engine(loaded, sites=True).start()
         try:
             return run_app(engine, connection="embedded (API not served)",
