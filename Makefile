@@ -31,13 +31,13 @@ run: $(RUN_STAMP)
 	$(BIN)/tidegate tui $(ARGS)
 
 test: $(TEST_STAMP)
-	$(BIN)/ruff check engine cli tui tests bench
+	$(BIN)/ruff check tidegate engine cli tui tests bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: $(TEST_STAMP)
-	$(BIN)/ruff check engine cli tui tests bench
+	$(BIN)/ruff check tidegate engine cli tui tests bench
 	$(BIN)/mypy
 
 # Long fuzzing runs (docs/RELIABILITY.md): 200,000 hypothesis inputs per target and five

@@ -65,14 +65,14 @@ from typing import Any, TextIO
 import msgspec
 import zmq
 
-from engine import AddRequest, Engine
-from engine.api import protocol as p
-from engine.api.client import RemoteEngine
-from engine.api.server import ApiServer
-from engine.config import LOOPBACK_NETWORK, LoadedConfig, from_dict
-from engine.metainfo import CreateSpec, create_torrent
-from engine.paths import resolve_paths
-from engine.state import Snapshot, TorrentState, enc_hook
+from tidegate.engine import AddRequest, Engine
+from tidegate.engine.api import protocol as p
+from tidegate.engine.api.client import RemoteEngine
+from tidegate.engine.api.server import ApiServer
+from tidegate.engine.config import LOOPBACK_NETWORK, LoadedConfig, from_dict
+from tidegate.engine.metainfo import CreateSpec, create_torrent
+from tidegate.engine.paths import resolve_paths
+from tidegate.engine.state import Snapshot, TorrentState, enc_hook
 
 CONFIG: dict[str, Any] = {
     "network": dict(LOOPBACK_NETWORK),
@@ -111,7 +111,7 @@ def rotate(items: tuple[str, ...], n: int) -> tuple[str, ...]:
 
 def source_id() -> str:
     """The engine under test: where it imports from, its git commit, a hash of its source."""
-    import engine
+    import tidegate.engine as engine
     root = Path(engine.__file__).resolve().parent.parent
     h = hashlib.sha256()
     for f in sorted((root / "engine").rglob("*.py")):

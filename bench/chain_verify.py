@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import fastbencode  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey  # noqa: E402
 
-from engine.chain import (  # noqa: E402
+from tidegate.engine.chain import (  # noqa: E402
     Chain,
     ChainStore,
     FileRecord,
@@ -38,7 +38,7 @@ from engine.chain import (  # noqa: E402
     sign_genesis,
     sign_update,
 )
-from engine.chain.entry import SIGNING_PREFIX, magnet_for  # noqa: E402
+from tidegate.engine.chain.entry import SIGNING_PREFIX, magnet_for  # noqa: E402
 
 
 def build(entries: int, files: int) -> tuple[SiteKey, list[bytes]]:

@@ -188,8 +188,8 @@ class Seed:
         self.child = Child(f"seed ({payload.kind})", [tidegate, "daemon", "--json"], env,
                            tmp / f"seed-{payload.kind}.log", stdout_pipe=True)
         info = read_json_from(self.child, 60)
-        from engine.api import RemoteEngine  # the tree under test (PYTHONPATH)
-        from engine.requests import AddRequest
+        from tidegate.engine.api import RemoteEngine  # the tree under test (PYTHONPATH)
+        from tidegate.engine.requests import AddRequest
 
         self.api = RemoteEngine(info["endpoint"]).start(10)
         payload.tid = self.api.add(AddRequest(torrent=payload.torrent.read_bytes(),

@@ -332,8 +332,8 @@ def tidegate_source(tmp: Path) -> str:
     files). A checkout run with PYTHONDONTWRITEBYTECODE=1 (this machine's environment)
     would otherwise compile some 50 modules, ~40 ms, at every start of every process.
     """
-    root = run_quietly("python", [sys.executable, "-c", "import os, engine; print(os.path."
-                                  "dirname(os.path.dirname(os.path.abspath(engine.__file__))))"],
+    root = run_quietly("python", [sys.executable, "-c", "import os, tidegate.engine as e; print("
+                                  "os.path.dirname(os.path.dirname(os.path.realpath(e.__file__))))"],
                        tmp / "source.log")
     if not root:
         return "unknown"

@@ -69,9 +69,9 @@ from typing import Any
 
 sys.path.append(str(Path(__file__).resolve().parent.parent))  # after PYTHONPATH: a pinned copy wins
 
-from engine import Engine  # noqa: E402
-from engine.config import LOOPBACK_NETWORK, LoadedConfig, from_dict  # noqa: E402
-from engine.paths import resolve_paths  # noqa: E402
+from tidegate.engine import Engine  # noqa: E402
+from tidegate.engine.config import LOOPBACK_NETWORK, LoadedConfig, from_dict  # noqa: E402
+from tidegate.engine.paths import resolve_paths  # noqa: E402
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"  # /usr/sbin is not on every PATH
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
@@ -147,7 +147,7 @@ def parse_size(text: str) -> int:
 def source_id() -> str:
     """The engine under test: where it imports from, its git commit, a hash of its source
     (the hash comes last: :func:`main` compares it before and after the run)."""
-    import engine
+    import tidegate.engine as engine
     root = Path(engine.__file__).resolve().parent.parent
     h = hashlib.sha256()
     for f in sorted((root / "engine").rglob("*.py")):

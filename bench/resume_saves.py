@@ -35,10 +35,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine import AddRequest, Engine, Snapshot  # noqa: E402
-from engine.config import LOOPBACK_NETWORK, LoadedConfig, from_dict  # noqa: E402
-from engine.metainfo import CreateSpec, create_torrent  # noqa: E402
-from engine.paths import resolve_paths  # noqa: E402
+from tidegate.engine import AddRequest, Engine, Snapshot  # noqa: E402
+from tidegate.engine.config import LOOPBACK_NETWORK, LoadedConfig, from_dict  # noqa: E402
+from tidegate.engine.metainfo import CreateSpec, create_torrent  # noqa: E402
+from tidegate.engine.paths import resolve_paths  # noqa: E402
 
 ARMS = ("every", "default")
 

@@ -4,7 +4,7 @@ For each size (``--sizes``, default 100,1000,10000) this makes that many tiny to
 (one ``--file-size`` file of random bytes each, default 1 KiB, v1, made in-process with
 libtorrent in a temp folder), then:
 
-1. **tidegate**: starts ``tidegate daemon`` (``python -m cli.main daemon``) with its own
+1. **tidegate**: starts ``tidegate daemon`` (``python -m tidegate daemon``) with its own
    TIDEGATE_HOME and a loopback-only config (engine.config.loopback_toml(), web proxy and
    sites off), adds every torrent through the API with ``seed_mode`` (the data was just
    made: no recheck), waits until all are seeding, and stops it (SIGINT: resume data saved).
@@ -129,7 +129,7 @@ class Tidegate:
     def __init__(self, tmp: Path, n: int):
         self.home = tmp / f"tg-home-{n}"
         self.home.mkdir()
-        from engine.config import loopback_toml  # the tree under test (PYTHONPATH)
+        from tidegate.engine.config import loopback_toml  # the tree under test (PYTHONPATH)
 
         (self.home / "config.toml").write_text(loopback_toml() + TIDEGATE_EXTRA)
         self.env = {**os.environ, "TIDEGATE_HOME": str(self.home)}
@@ -143,10 +143,10 @@ class Tidegate:
         """Start the daemon; seconds until its API is up."""
         self.starts += 1
         self.child = Child(f"tidegate daemon ({self.n})",
-                           [sys.executable, "-m", "cli.main", "daemon", "--json"], self.env,
+                           [sys.executable, "-m", "tidegate", "daemon", "--json"], self.env,
                            self.logs / f"tg-{self.n}-{self.starts}.log", stdout_pipe=True)
         info = read_json_from(self.child, 300)
-        from engine.api import RemoteEngine
+        from tidegate.engine.api import RemoteEngine
 
         self.api = RemoteEngine(info["endpoint"], timeout=120).start(60)
         return time.monotonic() - self.child.t_start
@@ -159,7 +159,7 @@ class Tidegate:
         return time.monotonic() - self.child.t_start
 
     def add_all(self, torrents: list[bytes], data: Path) -> None:
-        from engine.requests import AddRequest
+        from tidegate.engine.requests import AddRequest
 
         futures = []
         for i, t in enumerate(torrents):

@@ -61,10 +61,10 @@ def cpu_s(pid: int) -> float:
 
 def make_home(n: int) -> Path:
     """A TIDEGATE_HOME whose engine restores ``n`` seeding torrents."""
-    from engine import AddRequest, Engine
-    from engine.config import load, loopback_toml
-    from engine.metainfo import CreateSpec, create_torrent
-    from engine.paths import resolve_paths
+    from tidegate.engine import AddRequest, Engine
+    from tidegate.engine.config import load, loopback_toml
+    from tidegate.engine.metainfo import CreateSpec, create_torrent
+    from tidegate.engine.paths import resolve_paths
 
     home = Path(tempfile.mkdtemp(prefix="tgb", dir="/tmp"))
     (home / "config.toml").write_text(loopback_toml())  # as tests' LOOPBACK_TOML

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import msgspec
 
-from engine.safetext import clean
-from engine.state import enc_hook
+from tidegate.engine.safetext import clean
+from tidegate.engine.state import enc_hook
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -12,7 +12,8 @@ import signal
 import sys
 from typing import NoReturn
 
-from engine.errors import ConfigError, TidegateError
+from tidegate import __version__
+from tidegate.engine.errors import ConfigError, TidegateError
 
 from .commands import (
     control,
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tidegate",
         description="A terminal BitTorrent client and distributed site-hosting engine.",
         epilog="TIDEGATE_HOME relocates config, data and runtime files.")
-    parser.add_argument("--version", action="version", version="tidegate 0.1.0")
+    parser.add_argument("--version", action="version", version=f"tidegate {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (tui, download, create, seed, info, daemon, torrents, control, sites, web, tor):
         module.register(sub)

@@ -6,13 +6,13 @@ import argparse
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from engine.config import LoadedConfig, load
-from engine.errors import InputError
-from engine.state import Snapshot, TorrentState
-from engine.units import decimal
+from tidegate.engine.config import LoadedConfig, load
+from tidegate.engine.errors import InputError
+from tidegate.engine.state import Snapshot, TorrentState
+from tidegate.engine.units import decimal
 
 if TYPE_CHECKING:
-    from engine.api import RemoteEngine
+    from tidegate.engine.api import RemoteEngine
 
 CONNECT_TIMEOUT = 3.0
 """Seconds to wait for a daemon before saying none is running."""
@@ -33,9 +33,9 @@ def connect(args: argparse.Namespace, loaded: LoadedConfig | None = None) -> Rem
     """
     # imported here: the API client (zmq, asyncio) costs ~50 ms of start-up that commands
     # without a daemon (download, create, seed) need not pay
-    from engine.api import RemoteEngine
-    from engine.api.daemon import client_keys, default_endpoint
-    from engine.api.keys import check_public_key
+    from tidegate.engine.api import RemoteEngine
+    from tidegate.engine.api.daemon import client_keys, default_endpoint
+    from tidegate.engine.api.keys import check_public_key
 
     loaded = loaded or load()
     api = loaded.config.api
@@ -53,7 +53,7 @@ def connect(args: argparse.Namespace, loaded: LoadedConfig | None = None) -> Rem
 
 
 def _local_server_key(loaded: LoadedConfig) -> str | None:
-    from engine.api.daemon import keys_dir
+    from tidegate.engine.api.daemon import keys_dir
 
     public = keys_dir(loaded) / "server.key"
     if not public.exists():

@@ -5,13 +5,16 @@ from __future__ import annotations
 import hashlib
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
-from engine import Engine
-from engine.config import LoadedConfig, load
-from engine.errors import InputError
-from engine.units import port_number
+from tidegate.engine.config import LoadedConfig, load
+from tidegate.engine.errors import InputError
+from tidegate.engine.units import port_number
+
+if TYPE_CHECKING:
+    from tidegate.engine import Engine
 
 
 def load_config(listen: str | None = None) -> LoadedConfig:
@@ -54,6 +57,9 @@ def oneshot_engine(loaded: LoadedConfig, key: str, download_dir: Path | None) ->
 
     Re-running the same job finds the saved resume data and continues.
     """
+    # libtorrent: imported by the command that uses it
+    from tidegate.engine import Engine
+
     digest = hashlib.sha1(key.encode()).hexdigest()[:16]
     state = loaded.paths.data_dir / "oneshot" / digest
     return Engine(loaded, state_dir=state, restore=False, download_dir=download_dir)

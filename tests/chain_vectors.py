@@ -12,8 +12,8 @@ from typing import Any
 
 import fastbencode
 
-from engine.chain import FileRecord, SiteKey, entry_hash, sign_genesis, sign_update
-from engine.chain.entry import _signed, magnet_for
+from tidegate.engine.chain import FileRecord, SiteKey, entry_hash, sign_genesis, sign_update
+from tidegate.engine.chain.entry import _signed, magnet_for
 
 SEED = bytes(range(32))
 OTHER_SEED = bytes(range(32, 64))

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from engine import AddRequest, Engine
-from engine.config import LOOPBACK_NETWORK, LoadedConfig, from_dict, loopback_toml
-from engine.metainfo import Created, CreateSpec, create_torrent
-from engine.paths import resolve_paths
+from tidegate.engine import AddRequest, Engine
+from tidegate.engine.config import LOOPBACK_NETWORK, LoadedConfig, from_dict, loopback_toml
+from tidegate.engine.metainfo import Created, CreateSpec, create_torrent
+from tidegate.engine.paths import resolve_paths
 
 LOOPBACK: dict[str, Any] = {
     "network": dict(LOOPBACK_NETWORK),

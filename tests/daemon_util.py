@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from engine.api import RemoteEngine
+from tidegate.engine.api import RemoteEngine
 
-TIDEGATE = [sys.executable, "-m", "cli.main"]
+TIDEGATE = [sys.executable, "-m", "tidegate"]
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from engine import Engine
-from engine.config import LoadedConfig, from_dict
-from engine.paths import resolve_paths
-from engine.state import SiteState, Snapshot
+from tidegate.engine import Engine
+from tidegate.engine.config import LoadedConfig, from_dict
+from tidegate.engine.paths import resolve_paths
+from tidegate.engine.state import SiteState, Snapshot
 
 from .conftest import LOOPBACK, merge
 

@@ -18,11 +18,11 @@ from concurrent.futures import Future
 from types import MappingProxyType
 from typing import Any
 
-from engine.config import Config
-from engine.errors import EngineError, UnknownTorrentError
-from engine.events import EventStream
-from engine.requests import AddRequest
-from engine.state import (
+from tidegate.engine.config import Config
+from tidegate.engine.errors import EngineError, UnknownTorrentError
+from tidegate.engine.events import EventStream
+from tidegate.engine.requests import AddRequest
+from tidegate.engine.state import (
     FileState,
     PeerState,
     Phase,

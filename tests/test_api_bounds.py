@@ -20,11 +20,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import AddRequest, Engine
-from engine.api import protocol as p
-from engine.api.numbers import NumericField, numeric_fields
-from engine.errors import InputError, ProtocolError
-from engine.events import Log
+from tidegate.engine import AddRequest, Engine
+from tidegate.engine.api import protocol as p
+from tidegate.engine.api.numbers import NumericField, numeric_fields
+from tidegate.engine.errors import InputError, ProtocolError
+from tidegate.engine.events import Log
 
 from .conftest import EngineFactory, build_engine, make_payload, make_torrent
 from .daemon_util import TIDEGATE, DaemonProc, env_for, short_home

@@ -11,12 +11,12 @@ import msgspec
 import pytest
 import zmq
 
-from engine import AddRequest
-from engine.api import RemoteEngine
-from engine.api import protocol as p
-from engine.api.keys import load_or_create
-from engine.api.server import ApiServer
-from engine.errors import ConfigError, DaemonUnavailableError
+from tidegate.engine import AddRequest
+from tidegate.engine.api import RemoteEngine
+from tidegate.engine.api import protocol as p
+from tidegate.engine.api.keys import load_or_create
+from tidegate.engine.api.server import ApiServer
+from tidegate.engine.errors import ConfigError, DaemonUnavailableError
 
 from .conftest import EngineFactory
 from .daemon_util import TIDEGATE, DaemonProc, env_for, short_home

@@ -30,12 +30,12 @@ import msgspec
 import pytest
 import zmq
 
-from engine import AddRequest
-from engine.api import RemoteEngine
-from engine.api import protocol as p
-from engine.errors import InputError, UnknownTorrentError
-from engine.requests import QUEUE_MOVES
-from engine.state import Snapshot
+from tidegate.engine import AddRequest
+from tidegate.engine.api import RemoteEngine
+from tidegate.engine.api import protocol as p
+from tidegate.engine.errors import InputError, UnknownTorrentError
+from tidegate.engine.requests import QUEUE_MOVES
+from tidegate.engine.state import Snapshot
 
 from .daemon_util import DaemonProc, daemons, short_home  # noqa: F401
 from .test_api_protocol import VALID_ARGS, WRONG_BY_TYPE, _plain

@@ -15,9 +15,9 @@ from pathlib import Path
 import libtorrent as lt
 import zmq
 
-from engine import AddRequest
-from engine.api import protocol as p
-from engine.errors import UnknownTorrentError
+from tidegate.engine import AddRequest
+from tidegate.engine.api import protocol as p
+from tidegate.engine.errors import UnknownTorrentError
 
 from .daemon_util import DaemonProc, short_home
 

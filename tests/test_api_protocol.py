@@ -17,10 +17,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from engine import errors
-from engine.api import protocol as p
-from engine.chain.errors import ChainRejected
-from engine.events import (
+from tidegate.engine import errors
+from tidegate.engine.api import protocol as p
+from tidegate.engine.chain.errors import ChainRejected
+from tidegate.engine.events import (
     DaemonConnection,
     Event,
     EventsLost,
@@ -46,7 +46,7 @@ from engine.events import (
     TrackerError,
     event_types,
 )
-from engine.state import (
+from tidegate.engine.state import (
     FileState,
     PeerState,
     Phase,
@@ -769,8 +769,8 @@ def test_unreadable_publications_are_refused(topic: bytes, body: bytes) -> None:
 def test_tor_state_travels_in_deltas_only_when_it_changed() -> None:
     from types import MappingProxyType
 
-    from engine.api.client import _applied
-    from engine.state import OnionState, SessionStats, TorState
+    from tidegate.engine.api.client import _applied
+    from tidegate.engine.state import OnionState, SessionStats, TorState
 
     stats = SessionStats()
     base = Snapshot(seq=1, time=1.0, torrents=MappingProxyType({}), stats=stats)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import zmq
 
-from engine import AddRequest
-from engine.api import RemoteEngine
-from engine.api.server import ApiServer
-from engine.errors import ConfigError, InputError, UnknownTorrentError
+from tidegate.engine import AddRequest
+from tidegate.engine.api import RemoteEngine
+from tidegate.engine.api.server import ApiServer
+from tidegate.engine.errors import ConfigError, InputError, UnknownTorrentError
 
 from .conftest import EngineFactory
 

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 import zmq
 
-from engine.api import bus_messages as bm
-from engine.api.bus import (
+from tidegate.engine.api import bus_messages as bm
+from tidegate.engine.api.bus import (
     HostnameOutbox,
     Inbox,
     Outbox,
@@ -34,10 +34,10 @@ from engine.api.bus import (
     hostname_outbox,
     update_outbox,
 )
-from engine.api.bus_messages import BusMessageError, Deduper, HostnameRequest, SiteUpdate
-from engine.api.keys import KeyPair, load_or_create
-from engine.config import from_dict
-from engine.errors import ConfigError, ProtocolError
+from tidegate.engine.api.bus_messages import BusMessageError, Deduper, HostnameRequest, SiteUpdate
+from tidegate.engine.api.keys import KeyPair, load_or_create
+from tidegate.engine.config import from_dict
+from tidegate.engine.errors import ConfigError, ProtocolError
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -326,8 +326,8 @@ def test_inbox_fileno_signals_a_waiting_message(ctx: zmq.Context) -> None:
 
 SENDER = r"""
 import sys, time
-from engine.api.bus import HostnameOutbox, Outbox
-from engine.api.bus_messages import SiteUpdate
+from tidegate.engine.api.bus import HostnameOutbox, Outbox
+from tidegate.engine.api.bus_messages import SiteUpdate
 hosting, chain, stamp, magnet, *hosts = sys.argv[1:]
 updates = Outbox(SiteUpdate, hosting)
 names = HostnameOutbox(chain, window=60)

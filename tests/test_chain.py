@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.chain import (
+from tidegate.engine.chain import (
     Chain,
     ChainRejected,
     ChainStore,
@@ -26,8 +26,8 @@ from engine.chain import (
     sign_genesis,
     sign_update,
 )
-from engine.chain.entry import MAX_FILES, magnet_for
-from engine.errors import TidegateError
+from tidegate.engine.chain.entry import MAX_FILES, magnet_for
+from tidegate.engine.errors import TidegateError
 
 from . import chain_vectors
 
@@ -178,8 +178,8 @@ def test_damage_before_the_tail_is_an_error_not_a_silent_cut(tmp_path: Path) -> 
 APPENDER = """
 import sys, time
 from pathlib import Path
-from engine.chain import ChainStore, SiteKey, entry_hash, sign_genesis, sign_update
-from engine.chain.entry import magnet_for
+from tidegate.engine.chain import ChainStore, SiteKey, entry_hash, sign_genesis, sign_update
+from tidegate.engine.chain.entry import magnet_for
 from tests.chain_vectors import SEED
 key = SiteKey.from_seed(SEED)
 store = ChainStore.open(Path(sys.argv[1]), key.address)

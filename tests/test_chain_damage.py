@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine
-from engine.chain import ChainStore
-from engine.chain.errors import ChainRejected
-from engine.chain.store import MAGIC, encode_chain
-from engine.errors import SiteError
+from tidegate.engine import Engine
+from tidegate.engine.chain import ChainStore
+from tidegate.engine.chain.errors import ChainRejected
+from tidegate.engine.chain.store import MAGIC, encode_chain
+from tidegate.engine.errors import SiteError
 
 from .sites_util import join_dht, joined, site_engine, wait_site, write_site
 

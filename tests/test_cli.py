@@ -17,7 +17,7 @@ import pytest
 
 from .conftest import LOOPBACK_TOML, make_payload, tree_bytes
 
-TIDEGATE = [sys.executable, "-m", "cli.main"]
+TIDEGATE = [sys.executable, "-m", "tidegate"]
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -212,7 +212,7 @@ def test_share_one_file_folder_in_every_format(tmp_path: Path, procs: list[Proc]
 
 
 def test_hostile_names_never_reach_the_terminal(tmp_path: Path) -> None:
-    from engine.metainfo import CreateSpec, create_torrent
+    from tidegate.engine.metainfo import CreateSpec, create_torrent
 
     evil = "\x1b]0;owned\x07[red]x[/red]\u202etxt.exe\x1b[2J"
     folder = tmp_path / "src" / "pay"

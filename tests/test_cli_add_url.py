@@ -146,9 +146,9 @@ def test_fetch_gives_up_after_its_timeout_in_all() -> None:
     import socket
     import time
 
-    from engine.config import LimitsConfig
-    from engine.errors import BadTorrentError
-    from engine.torrents.fetch import fetch
+    from tidegate.engine.config import LimitsConfig
+    from tidegate.engine.errors import BadTorrentError
+    from tidegate.engine.torrents.fetch import fetch
 
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.api import RemoteEngine
+from tidegate.engine.api import RemoteEngine
 
 from .conftest import make_payload, make_torrent
 from .daemon_util import TIDEGATE, DaemonProc, env_for, short_home

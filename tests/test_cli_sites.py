@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.chain import SiteKey
-from engine.config import LOOPBACK_NETWORK
+from tidegate.engine.chain import SiteKey
+from tidegate.engine.config import LOOPBACK_NETWORK
 
 from .daemon_util import TIDEGATE, DaemonProc, env_for, short_home
 from .sites_util import write_site
@@ -256,7 +256,7 @@ def test_site_torrents_are_hidden_labelled_and_kept_from_rm(daemons: list[Daemon
     """The snapshot and chain torrents a site needs are not the user's: `ls` hides them
     (`--all` labels them with their site), `rm` and the API's remove refuse them naming
     the site unless forced, and the marks survive a restart."""
-    from engine.errors import SiteTorrentError
+    from tidegate.engine.errors import SiteTorrentError
 
     home = site_home()
     d = DaemonProc(home).start()

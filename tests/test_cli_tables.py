@@ -10,9 +10,9 @@ import shutil
 
 from rich.cells import cell_len
 
-from cli.commands.sites import SITE_COLUMNS
-from cli.commands.torrents import FILE_COLUMNS, LS_COLUMNS, TRACKER_COLUMNS
-from cli.tables import KEEP_ALWAYS, Column, fit
+from tidegate.cli.commands.sites import SITE_COLUMNS
+from tidegate.cli.commands.torrents import FILE_COLUMNS, LS_COLUMNS, TRACKER_COLUMNS
+from tidegate.cli.tables import KEEP_ALWAYS, Column, fit
 
 from .conftest import make_payload, make_torrent
 from .daemon_util import DaemonProc, short_home

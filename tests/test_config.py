@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import config
-from engine.errors import ConfigError
-from engine.paths import resolve_paths
+from tidegate.engine import config
+from tidegate.engine.errors import ConfigError
+from tidegate.engine.paths import resolve_paths
 
 
 def load_text(tmp_path: Path, text: str) -> config.LoadedConfig:

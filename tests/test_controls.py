@@ -7,9 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from engine import AddRequest, Engine
-from engine.errors import DuplicateTorrentError, EngineError, InputError, UnknownTorrentError
-from engine.events import StorageMoved, TorrentChecked, TorrentRemoved
+from tidegate.engine import AddRequest, Engine
+from tidegate.engine.errors import (
+    DuplicateTorrentError,
+    EngineError,
+    InputError,
+    UnknownTorrentError,
+)
+from tidegate.engine.events import StorageMoved, TorrentChecked, TorrentRemoved
 
 from .conftest import EngineFactory, make_payload, make_torrent, port_of, start_seed, tree_bytes
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import AddRequest, Phase
-from engine.errors import DaemonUnavailableError, UnknownTorrentError
-from engine.events import (
+from tidegate.engine import AddRequest, Phase
+from tidegate.engine.errors import DaemonUnavailableError, UnknownTorrentError
+from tidegate.engine.events import (
     DaemonConnection,
     MetadataReceived,
     TorrentAdded,
@@ -164,7 +164,7 @@ def test_ipc_sockets_are_private(daemons: list[DaemonProc]) -> None:
 
 def test_without_a_daemon_clients_say_how_to_start_one(tmp_path: Path) -> None:
     home = short_home()
-    from engine.api import RemoteEngine
+    from tidegate.engine.api import RemoteEngine
 
     with pytest.raises(DaemonUnavailableError, match="start one with `tidegate daemon`"):
         RemoteEngine(f"ipc://{home}/run/api.sock").start(2)
@@ -176,7 +176,7 @@ def test_without_a_daemon_clients_say_how_to_start_one(tmp_path: Path) -> None:
 
 SLOW_READER = r"""
 import json, sys, time
-from engine.api import RemoteEngine
+from tidegate.engine.api import RemoteEngine
 c = RemoteEngine(sys.argv[1]).start(10)
 events = c.subscribe(maxsize=100_000)
 print("ready", flush=True)

@@ -13,11 +13,11 @@ from pathlib import Path
 import libtorrent as lt
 import pytest
 
-from engine import AddRequest, Engine
-from engine.config import LimitsConfig, LoadedConfig, from_dict
-from engine.errors import BadMagnetError, BadTorrentError, InputError, UnsafePathError
-from engine.paths import resolve_paths
-from engine.torrents import inputs
+from tidegate.engine import AddRequest, Engine
+from tidegate.engine.config import LimitsConfig, LoadedConfig, from_dict
+from tidegate.engine.errors import BadMagnetError, BadTorrentError, InputError, UnsafePathError
+from tidegate.engine.paths import resolve_paths
+from tidegate.engine.torrents import inputs
 
 pytestmark = pytest.mark.timeout(30)
 

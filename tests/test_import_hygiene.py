@@ -19,9 +19,9 @@ def modules_after(statement: str) -> set[str]:
 
 
 def test_engine_imports_no_ui_code() -> None:
-    loaded = modules_after("import engine, engine.metainfo")
+    loaded = modules_after("import tidegate.engine, tidegate.engine.metainfo")
     assert "libtorrent" in loaded
-    for forbidden in ("textual", "rich", "cli", "tui"):
+    for forbidden in ("textual", "rich", "tidegate.cli", "tidegate.tui"):
         assert not any(m == forbidden or m.startswith(forbidden + ".") for m in loaded), forbidden
 
 
@@ -35,10 +35,23 @@ def test_import_linter_contracts_hold() -> None:
 def test_cli_start_up_imports_no_api_sites_or_asyncio() -> None:
     """`tidegate download` and the other one-shot commands start without the API client,
     sites, the chain or asyncio: each cost tens of ms per process (docs/BENCHMARKS.md)."""
-    loaded = modules_after("import cli.main")
+    loaded = modules_after("import tidegate.cli.main")
     for heavy in ("zmq", "asyncio", "cryptography", "nacl", "aiohttp", "textual",
-                  "engine.api", "engine.sites", "engine.chain", "engine.proxy",
+                  "tidegate.engine.api", "tidegate.engine.sites", "tidegate.engine.chain",
+                  "tidegate.engine.proxy", "tidegate.engine.engine", "libtorrent",
                   "rich", "platformdirs"):
+        assert not any(m == heavy or m.startswith(heavy + ".") for m in loaded), heavy
+
+
+def test_commands_that_drive_a_daemon_do_not_import_libtorrent() -> None:
+    """`tidegate ls`, `add`, `pause`... need the API client, not the Engine: importing any
+    `tidegate.engine` module does not import the Engine (its `__init__` is lazy), and the
+    CLI imports libtorrent's users (metainfo, the Engine) inside the commands that run them."""
+    loaded = modules_after("import tidegate.cli.main, tidegate.cli.remote, "
+                           "tidegate.engine.api, tidegate.engine.api.daemon")
+    assert "zmq" in loaded
+    for heavy in ("libtorrent", "tidegate.engine.engine", "tidegate.engine.torrents",
+                  "tidegate.engine.metainfo", "textual"):
         assert not any(m == heavy or m.startswith(heavy + ".") for m in loaded), heavy
 
 
@@ -48,7 +61,7 @@ def test_a_command_writing_to_a_pipe_does_not_load_rich(tmp_path: Path) -> None:
     folder = tmp_path / "payload"
     folder.mkdir()
     (folder / "a.bin").write_bytes(b"x" * 100_000)
-    code = ("import json, sys; from cli.main import main; "
+    code = ("import json, sys; from tidegate.cli.main import main; "
             f"rc = main(['create', {str(folder)!r}, '-o', {str(tmp_path / 't.torrent')!r}]); "
             "print(json.dumps([rc, sorted(m for m in sys.modules if m.split('.')[0] in "
             "('rich', 'platformdirs'))]))")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import inspect
 
-from engine import Engine
-from engine.api import RemoteEngine
-from engine.api.protocol import COMMANDS
-from engine.api.server import HANDLERS
-from engine.interface import EngineAPI
+from tidegate.engine import Engine
+from tidegate.engine.api import RemoteEngine
+from tidegate.engine.api.protocol import COMMANDS
+from tidegate.engine.api.server import HANDLERS
+from tidegate.engine.interface import EngineAPI
 
 
 def _members(cls: type) -> dict[str, inspect.Signature | None]:

@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from engine.config import LOOPBACK_NETWORK
+from tidegate.engine.config import LOOPBACK_NETWORK
 
 from .conftest import make_payload, tree_bytes
 from .test_cli import TIDEGATE, Proc, free_port, procs, read_json_line  # noqa: F401

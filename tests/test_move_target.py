@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine
-from engine.errors import EngineError, InputError
-from engine.events import StorageMoved, StorageMoveFailed
-from engine.torrents import move_target
+from tidegate.engine import Engine
+from tidegate.engine.errors import EngineError, InputError
+from tidegate.engine.events import StorageMoved, StorageMoveFailed
+from tidegate.engine.torrents import move_target
 
 from .conftest import EngineFactory, make_payload, make_torrent, start_seed, tree_bytes
 

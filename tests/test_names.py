@@ -15,8 +15,8 @@ import fastbencode
 import libtorrent as lt
 import pytest
 
-from engine import AddRequest
-from engine.torrents.names import DROPPED
+from tidegate.engine import AddRequest
+from tidegate.engine.torrents.names import DROPPED
 
 from .conftest import EngineFactory, make_torrent, port_of, tree_bytes
 from .test_cli import Proc, free_port, home_with_config, procs, read_json_line, run

@@ -17,9 +17,9 @@ from pathlib import Path
 import fastbencode
 import pytest
 
-from engine import AddRequest
-from engine import units as fmt
-from engine.metainfo import CreateSpec, create_torrent
+from tidegate.engine import AddRequest
+from tidegate.engine import units as fmt
+from tidegate.engine.metainfo import CreateSpec, create_torrent
 
 from .conftest import EngineFactory, port_of, tree_bytes
 from .test_cli import home_with_config, run

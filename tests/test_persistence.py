@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from engine import AddRequest, Engine
-from engine.errors import EngineLockedError
-from engine.events import ResumeDataError
-from engine.torrents.resume import atomic_write
+from tidegate.engine import AddRequest, Engine
+from tidegate.engine.errors import EngineLockedError
+from tidegate.engine.events import ResumeDataError
+from tidegate.engine.torrents.resume import atomic_write
 
 from .conftest import (
     EngineFactory,
@@ -197,7 +197,7 @@ def test_atomic_write_never_leaves_a_torn_file(tmp_path: Path) -> None:
         pass
 
     # a write that fails midway leaves the old content and no temp files behind
-    import engine.torrents.resume as resume_mod
+    import tidegate.engine.torrents.resume as resume_mod
 
     real_fsync = os.fsync
 
@@ -255,14 +255,14 @@ def test_ratio_limit_stops_seeding(make_engine: EngineFactory, tmp_path: Path) -
     leech.wait_for(lambda s: lid in s.torrents and s.torrents[lid].complete_on_disk, 20)
     st = seed.wait_for(lambda s: s.torrents[tid].paused, 10).torrents[tid]
     assert st.ratio >= 0.5
-    from engine.events import ShareLimitReached
+    from tidegate.engine.events import ShareLimitReached
 
     reached = [e for e in events.drain() if isinstance(e, ShareLimitReached)]
     assert reached and "ratio" in reached[0].reason
 
 
 def test_seed_time_limit_stops_an_idle_seed(make_engine: EngineFactory, tmp_path: Path) -> None:
-    from engine.events import ShareLimitReached
+    from tidegate.engine.events import ShareLimitReached
 
     folder = make_payload(tmp_path / "src", sizes=(50_000,))
     seed = make_engine("seed")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine import AddRequest
+from tidegate.engine import AddRequest
 
 from .conftest import build_engine, make_payload, make_torrent, start_seed
 

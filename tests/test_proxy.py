@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import AddRequest, Engine
-from engine.chain.keys import SiteKey
-from engine.events import SiteRefused
+from tidegate.engine import AddRequest, Engine
+from tidegate.engine.chain.keys import SiteKey
+from tidegate.engine.events import SiteRefused
 
 from .conftest import build_engine, make_payload, make_torrent, port_of, start_seed
 from .sites_util import joined, site_engine, wait_site, write_site

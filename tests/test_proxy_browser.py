@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, Page, Response, sync_playwright
 
-from engine import Engine
+from tidegate.engine import Engine
 
 from .sites_util import joined, site_engine, wait_site, write_site
 

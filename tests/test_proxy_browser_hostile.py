@@ -73,7 +73,7 @@ def test_a_click_on_a_site_page_does_not_make_the_node_follow_another_site(
     """A click gives the page a user activation; a script that navigates during it sends
     the same headers as a link the user chose (``Sec-Fetch-User: ?1``). Neither may make
     the node follow (download and seed) a site the page names."""
-    from engine.chain.keys import SiteKey
+    from tidegate.engine.chain.keys import SiteKey
 
     with joined([site_engine(tmp_path / "e")]) as (engine,):
         assert engine.proxy is not None and engine.proxy.visitor is not None

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import AddRequest
-from engine.chain.keys import SiteKey
+from tidegate.engine import AddRequest
+from tidegate.engine.chain.keys import SiteKey
 
 from .conftest import make_payload, make_torrent
 from .daemon_util import TIDEGATE, DaemonProc, env_for, short_home

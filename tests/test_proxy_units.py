@@ -8,12 +8,12 @@ from pathlib import Path
 import libtorrent as lt
 import pytest
 
-from engine.chain.keys import SiteKey
-from engine.proxy.hosts import route_host
-from engine.proxy.ranges import Unsatisfiable, not_modified, parse_range, range_applies
-from engine.proxy.served import content_type
-from engine.proxy.verify import Mismatch, open_regular
-from engine.sites import merkle
+from tidegate.engine.chain.keys import SiteKey
+from tidegate.engine.proxy.hosts import route_host
+from tidegate.engine.proxy.ranges import Unsatisfiable, not_modified, parse_range, range_applies
+from tidegate.engine.proxy.served import content_type
+from tidegate.engine.proxy.verify import Mismatch, open_regular
+from tidegate.engine.sites import merkle
 
 PORT = 8475
 ADDRESS = SiteKey.generate().address
@@ -97,7 +97,7 @@ def test_absolute_form_authority_must_match_host() -> None:
     ("file:///etc/passwd", ""), ("*", ""), ("h:1", ""), ("", ""),
 ])
 def test_absolute_form_scheme_in_any_case_and_only_http(target: str, want: str | None) -> None:
-    from engine.proxy.hosts import target_authority
+    from tidegate.engine.proxy.hosts import target_authority
 
     assert target_authority(target) == want
     if want == "":  # equals no Host: always refused
@@ -235,7 +235,7 @@ def test_open_regular_refuses_symlinks_and_specials(tmp_path: Path) -> None:
 ])
 def test_only_user_navigations_make_the_node_follow_a_site(headers: dict[str, str],
                                                            ok: bool) -> None:
-    from engine.proxy.hosts import may_visit
+    from tidegate.engine.proxy.hosts import may_visit
 
     assert may_visit(headers) is ok
 
@@ -248,7 +248,7 @@ def test_only_user_navigations_make_the_node_follow_a_site(headers: dict[str, st
 ])
 def test_proxy_connection_cap_leaves_descriptors_for_the_engine_and_api(
         soft: int, in_use: int, peers: int, want: int) -> None:
-    from engine.proxy.limits import Gate, connection_cap
+    from tidegate.engine.proxy.limits import Gate, connection_cap
 
     assert connection_cap(soft, in_use, peers) == want
     gate = Gate(2)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from engine import Engine
-from engine.events import TorrentChecked
-from engine.torrents.resume import ResumeStore, Saved
+from tidegate.engine import Engine
+from tidegate.engine.events import TorrentChecked
+from tidegate.engine.torrents.resume import ResumeStore, Saved
 
 from .conftest import EngineFactory, build_engine, make_payload, make_torrent, start_seed
 

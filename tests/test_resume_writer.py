@@ -6,11 +6,11 @@ import threading
 import time
 from pathlib import Path
 
-from engine import AddRequest
-from engine.config import LimitsConfig
-from engine.events import Log
-from engine.torrents.resume import ResumeStore
-from engine.torrents.resume_writer import DELETE, ResumeWriter
+from tidegate.engine import AddRequest
+from tidegate.engine.config import LimitsConfig
+from tidegate.engine.events import Log
+from tidegate.engine.torrents.resume import ResumeStore
+from tidegate.engine.torrents.resume_writer import DELETE, ResumeWriter
 
 from .conftest import EngineFactory, make_payload, make_torrent
 
@@ -84,7 +84,7 @@ def test_store_reads_what_is_queued_before_it_is_on_disk(tmp_path: Path) -> None
     try:
         import libtorrent as lt
 
-        from engine.torrents.resume import TorrentExtras
+        from tidegate.engine.torrents.resume import TorrentExtras
         params = lt.load_torrent_buffer(created.data)
         params.save_path = str(folder.parent)
         store.save("0" * 40, params, TorrentExtras())  # the first batch, then held

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.safetext import clean
+from tidegate.engine.safetext import clean
 
 UNSAFE: Any = {"Cc", "Cf", "Zl", "Zp", "Cs"}
 EVERY_CHARACTER = st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=())

@@ -9,11 +9,11 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from engine import AddRequest
-from engine.config import from_dict
-from engine.errors import BadMagnetError, CancelledError, CreateError
-from engine.metainfo import CreateSpec, create_torrent
-from engine.state import enc_hook
+from tidegate.engine import AddRequest
+from tidegate.engine.config import from_dict
+from tidegate.engine.errors import BadMagnetError, CancelledError, CreateError
+from tidegate.engine.metainfo import CreateSpec, create_torrent
+from tidegate.engine.state import enc_hook
 
 from .conftest import (
     LOOPBACK,

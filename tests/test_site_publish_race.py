@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.chain.store import encode_chain
-from engine.errors import CreateError
-from engine.sites.snapshot import snapshot, stage
+from tidegate.engine.chain.store import encode_chain
+from tidegate.engine.errors import CreateError
+from tidegate.engine.sites.snapshot import snapshot, stage
 
 from .other_user import SYSTEM_PYTHON, open_folder, other_user
 

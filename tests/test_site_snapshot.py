@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.chain import SiteKey, sign_genesis, sign_update
-from engine.chain.entry import entry_hash
-from engine.chain.store import decode_chain, encode_chain
-from engine.errors import CreateError
-from engine.sites.snapshot import differences, piece_size_for, snapshot
+from tidegate.engine.chain import SiteKey, sign_genesis, sign_update
+from tidegate.engine.chain.entry import entry_hash
+from tidegate.engine.chain.store import decode_chain, encode_chain
+from tidegate.engine.errors import CreateError
+from tidegate.engine.sites.snapshot import differences, piece_size_for, snapshot
 
 BLOCK = 16 << 10
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine
-from engine.errors import SiteError
+from tidegate.engine import Engine
+from tidegate.engine.errors import SiteError
 
 from .sites_util import join_dht, site_engine, wait_site, write_site
 

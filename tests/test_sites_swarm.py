@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine
-from engine.sites.registry import canonical_address
+from tidegate.engine import Engine
+from tidegate.engine.sites.registry import canonical_address
 
 from .sites_util import joined, site_engine, wait_site, write_site
 

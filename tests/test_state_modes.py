@@ -7,8 +7,8 @@ import os
 import stat
 from pathlib import Path
 
-from engine import AddRequest
-from engine.paths import private_dir
+from tidegate.engine import AddRequest
+from tidegate.engine.paths import private_dir
 
 from .other_user import open_folder, other_user, run_as
 from .sites_util import site_engine

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import AddRequest
-from engine.events import MetadataReceived, TorrentAdded, TorrentCompleted
+from tidegate.engine import AddRequest
+from tidegate.engine.events import MetadataReceived, TorrentAdded, TorrentCompleted
 
 from .conftest import EngineFactory, make_payload, make_torrent, port_of, start_seed, tree_bytes
 

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import AddRequest, Engine
-from engine.interface import EngineAPI
+from tidegate.engine import AddRequest, Engine
+from tidegate.engine.interface import EngineAPI
 
 from . import netns
 from .conftest import EngineFactory, make_payload, make_torrent, port_of, start_seed, tree_bytes
@@ -146,7 +146,7 @@ def test_tor_all_download_and_site_update_leave_only_through_tor(
 def _run_through_tor(api: EngineAPI, home: Path, created: object, seed_port: int,
                      payload: Path, owner: Engine, address: str, source: Path,
                      tracker_urls: tuple[str, str]) -> None:
-    from engine.metainfo import Created
+    from tidegate.engine.metainfo import Created
 
     assert isinstance(created, Created)
     # tor-all took over the defaults

@@ -18,10 +18,10 @@ from pathlib import Path
 import libtorrent as lt
 import pytest
 
-from engine import Engine
-from engine.chain import SiteKey, sign_update
-from engine.chain.entry import Update, decode_entry, entry_hash, magnet_for
-from engine.chain.store import decode_chain, encode_chain
+from tidegate.engine import Engine
+from tidegate.engine.chain import SiteKey, sign_update
+from tidegate.engine.chain.entry import Update, decode_entry, entry_hash, magnet_for
+from tidegate.engine.chain.store import decode_chain, encode_chain
 
 from .sites_util import site_engine, wait_site, write_site
 from .socks_standin import SocksStandIn

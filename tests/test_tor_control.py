@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from engine.chain.keys import SiteKey
-from engine.errors import TidegateError
-from engine.tor import (
+from tidegate.engine.chain.keys import SiteKey
+from tidegate.engine.errors import TidegateError
+from tidegate.engine.tor import (
     ManagedTor,
     OnionPublisher,
     OnionStatus,
@@ -448,7 +448,7 @@ def test_tor_exits_when_its_owner_is_killed(tmp_path: Path) -> None:
     code = textwrap.dedent(f"""
         import time
         from pathlib import Path
-        from engine.tor import ManagedTor
+        from tidegate.engine.tor import ManagedTor
         tor = ManagedTor(Path({str(tmp_path / 'tor')!r}), disable_network=True).start()
         print(tor.pid, flush=True)
         time.sleep(120)

@@ -15,10 +15,10 @@ from pathlib import Path
 import libtorrent as lt
 import pytest
 
-from engine import Engine
-from engine.errors import SiteError
-from engine.state import TorState
-from engine.tor.control import TorControl
+from tidegate.engine import Engine
+from tidegate.engine.errors import SiteError
+from tidegate.engine.state import TorState
+from tidegate.engine.tor.control import TorControl
 
 from .sites_util import site_engine, wait_site, write_site
 from .tornet import pid_alive
@@ -190,7 +190,7 @@ def test_a_follower_cannot_publish_and_a_missing_tor_is_explained(tmp_path: Path
 def test_a_tor_the_user_runs_over_its_control_socket_and_its_restart(tmp_path: Path) -> None:
     """tor.control = unix:<socket> (cookie): tidegate starts no tor of its own, adds the
     service to the user's tor, and adds it again after that tor restarts."""
-    from engine.tor.launch import ManagedTor
+    from tidegate.engine.tor.launch import ManagedTor
 
     user_dir = Path(tempfile.mkdtemp(prefix="tg-usertor-"))  # short: a unix socket path
     user = ManagedTor(user_dir / "tor", disable_network=True).start()
@@ -225,7 +225,7 @@ def test_a_tor_the_user_runs_over_its_control_socket_and_its_restart(tmp_path: P
 
 
 def test_a_password_tor_and_a_wrong_password(tmp_path: Path) -> None:
-    from engine.tor.launch import ManagedTor
+    from tidegate.engine.tor.launch import ManagedTor
 
     # a data folder too deep for a unix socket: this tor takes its control port
     user_dir = tmp_path / ("deep" * 30)

@@ -9,11 +9,11 @@ from pathlib import Path
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Static
 
-from engine import AddRequest, Engine
-from engine.state import Phase
-from tui.app import TidegateApp
-from tui.screens.dialogs import NO_SOURCES_HINT, AddDialog
-from tui.widgets.info_panel import NO_SOURCES, InfoPanel
+from tidegate.engine import AddRequest, Engine
+from tidegate.engine.state import Phase
+from tidegate.tui.app import TidegateApp
+from tidegate.tui.screens.dialogs import NO_SOURCES_HINT, AddDialog
+from tidegate.tui.widgets.info_panel import NO_SOURCES, InfoPanel
 
 from .conftest import EngineFactory, make_payload, make_torrent
 from .tui_util import run_app, until

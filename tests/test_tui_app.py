@@ -9,15 +9,15 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input
 
-from engine import AddRequest, Engine
-from engine.state import Phase
-from tui.actions import ACTIONS, key_text
-from tui.app import TidegateApp
-from tui.model import COLUMN_KEYS, ViewSpec, rows
-from tui.screens.dialogs import AddDialog, LimitsDialog, MoveDialog, RemoveDialog
-from tui.screens.help import HelpScreen
-from tui.screens.main import MainScreen
-from tui.widgets.torrent_table import TorrentTable
+from tidegate.engine import AddRequest, Engine
+from tidegate.engine.state import Phase
+from tidegate.tui.actions import ACTIONS, key_text
+from tidegate.tui.app import TidegateApp
+from tidegate.tui.model import COLUMN_KEYS, ViewSpec, rows
+from tidegate.tui.screens.dialogs import AddDialog, LimitsDialog, MoveDialog, RemoveDialog
+from tidegate.tui.screens.help import HelpScreen
+from tidegate.tui.screens.main import MainScreen
+from tidegate.tui.widgets.torrent_table import TorrentTable
 
 from .conftest import EngineFactory, make_payload, make_torrent
 from .tui_util import loaded, run_app, table_lines, until
@@ -340,8 +340,8 @@ def test_view_spec_model_matches_the_list() -> None:
 
 
 def test_a_burst_of_events_becomes_one_summary_not_thousands_of_toasts(engine: Engine) -> None:
-    from engine.events import TorrentCompleted
-    from tui.messages import EngineEvents
+    from tidegate.engine.events import TorrentCompleted
+    from tidegate.tui.messages import EngineEvents
 
     async def body(app: TidegateApp, pilot: Pilot[None]) -> None:
         await loaded(app, pilot, 3)
@@ -364,8 +364,8 @@ def test_a_burst_of_events_becomes_one_summary_not_thousands_of_toasts(engine: E
 
 
 def test_bridge_posts_only_events_worth_a_notification_in_batches(engine: Engine) -> None:
-    from tui.bridge import EngineBridge
-    from tui.messages import EngineEvents
+    from tidegate.tui.bridge import EngineBridge
+    from tidegate.tui.messages import EngineEvents
 
     class Recorder:
         def __init__(self) -> None:

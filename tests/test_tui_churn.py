@@ -19,11 +19,11 @@ from types import MappingProxyType
 
 from textual.pilot import Pilot
 
-from engine.requests import AddRequest
-from engine.state import Phase, Snapshot
-from tui.app import TidegateApp
-from tui.screens.main import MainScreen
-from tui.widgets.torrent_table import TorrentTable
+from tidegate.engine.requests import AddRequest
+from tidegate.engine.state import Phase, Snapshot
+from tidegate.tui.app import TidegateApp
+from tidegate.tui.screens.main import MainScreen
+from tidegate.tui.widgets.torrent_table import TorrentTable
 
 from .conftest import make_payload, make_torrent
 from .daemon_util import DaemonProc, short_home

@@ -6,9 +6,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine import Engine
-from engine.events import MetadataReceived
-from tui.demo import DemoSwarm, MiB
+from tidegate.engine import Engine
+from tidegate.engine.events import MetadataReceived
+from tidegate.tui.demo import DemoSwarm, MiB
 
 from .conftest import tree_bytes
 

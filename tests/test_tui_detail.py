@@ -18,17 +18,17 @@ import msgspec
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 
-from engine import AddRequest, Engine
-from engine.state import FileState, PeerState, TrackerState
-from tui.app import TidegateApp
-from tui.screens.detail import DetailScreen
-from tui.screens.main import MainScreen
-from tui.widgets.files_tree import FilesTree
-from tui.widgets.info_panel import InfoPanel
-from tui.widgets.peers_table import PeersTable
-from tui.widgets.pieces_map import PiecesMap, cell_codes
-from tui.widgets.speed_plot import SpeedPlot, axis_top
-from tui.widgets.trackers_table import TrackersTable
+from tidegate.engine import AddRequest, Engine
+from tidegate.engine.state import FileState, PeerState, TrackerState
+from tidegate.tui.app import TidegateApp
+from tidegate.tui.screens.detail import DetailScreen
+from tidegate.tui.screens.main import MainScreen
+from tidegate.tui.widgets.files_tree import FilesTree
+from tidegate.tui.widgets.info_panel import InfoPanel
+from tidegate.tui.widgets.peers_table import PeersTable
+from tidegate.tui.widgets.pieces_map import PiecesMap, cell_codes
+from tidegate.tui.widgets.speed_plot import SpeedPlot, axis_top
+from tidegate.tui.widgets.trackers_table import TrackersTable
 
 from .conftest import EngineFactory, make_torrent, port_of, start_seed
 

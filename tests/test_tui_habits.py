@@ -13,12 +13,12 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from engine import AddRequest, Engine
-from engine.errors import InputError
-from engine.state import Phase
-from tui.app import TidegateApp
-from tui.screens.dialogs import ShareLimitsDialog, parse_seed_time
-from tui.screens.main import MainScreen
+from tidegate.engine import AddRequest, Engine
+from tidegate.engine.errors import InputError
+from tidegate.engine.state import Phase
+from tidegate.tui.app import TidegateApp
+from tidegate.tui.screens.dialogs import ShareLimitsDialog, parse_seed_time
+from tidegate.tui.screens.main import MainScreen
 
 from .conftest import EngineFactory, make_payload, make_torrent
 from .daemon_util import TIDEGATE, DaemonProc, env_for, short_home

@@ -7,14 +7,14 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
-from engine import AddRequest
-from engine.state import Phase
-from tui.app import TidegateApp
-from tui.model import layout
-from tui.screens.dialogs import RemoveDialog
-from tui.screens.main import MainScreen
-from tui.widgets.status_bar import StatusBar
-from tui.widgets.torrent_table import TorrentTable
+from tidegate.engine import AddRequest
+from tidegate.engine.state import Phase
+from tidegate.tui.app import TidegateApp
+from tidegate.tui.model import layout
+from tidegate.tui.screens.dialogs import RemoveDialog
+from tidegate.tui.screens.main import MainScreen
+from tidegate.tui.widgets.status_bar import StatusBar
+from tidegate.tui.widgets.torrent_table import TorrentTable
 
 from .conftest import EngineFactory, make_payload, make_torrent, port_of, start_seed
 from .sites_util import site_engine, wait_site, write_site

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import AddRequest
+from tidegate.engine import AddRequest
 
 from .conftest import build_engine, make_torrent
 from .daemon_util import ROOT, env_for, short_home

@@ -11,15 +11,15 @@ from pathlib import Path
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
-from engine import AddRequest, Engine
-from engine.chain import SiteKey
-from engine.state import Phase
-from tui.app import TidegateApp
-from tui.demo import DemoSwarm
-from tui.screens.dialogs import AddDialog
-from tui.screens.main import MainScreen
-from tui.screens.sites import FollowDialog
-from tui.widgets.status_bar import StatusBar
+from tidegate.engine import AddRequest, Engine
+from tidegate.engine.chain import SiteKey
+from tidegate.engine.state import Phase
+from tidegate.tui.app import TidegateApp
+from tidegate.tui.demo import DemoSwarm
+from tidegate.tui.screens.dialogs import AddDialog
+from tidegate.tui.screens.main import MainScreen
+from tidegate.tui.screens.sites import FollowDialog
+from tidegate.tui.widgets.status_bar import StatusBar
 
 from .conftest import EngineFactory, make_payload, make_torrent
 from .test_tui_sites import done_with, open_sites

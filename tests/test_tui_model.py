@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from engine.state import Phase, SessionStats, Snapshot
-from tui.history import SESSION, RateHistory
-from tui.model import (
+from tidegate.engine.state import Phase, SessionStats, Snapshot
+from tidegate.tui.history import SESSION, RateHistory
+from tidegate.tui.model import (
     COLUMNS,
     MIN_NAME,
     NAME_SHARE,

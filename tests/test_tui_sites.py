@@ -10,12 +10,12 @@ from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import Checkbox, DataTable, Input, Static
 
-from engine import Engine
-from engine.chain import SiteKey
-from engine.state import SiteHosting, SiteState
-from tui.app import TidegateApp
-from tui.screens.main import MainScreen
-from tui.screens.sites import (
+from tidegate.engine import Engine
+from tidegate.engine.chain import SiteKey
+from tidegate.engine.state import SiteHosting, SiteState
+from tidegate.tui.app import TidegateApp
+from tidegate.tui.screens.main import MainScreen
+from tidegate.tui.screens.sites import (
     FollowDialog,
     SitesScreen,
     UnfollowDialog,

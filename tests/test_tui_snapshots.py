@@ -13,8 +13,8 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from engine.interface import EngineAPI
-from tui.app import TidegateApp
+from tidegate.engine.interface import EngineAPI
+from tidegate.tui.app import TidegateApp
 
 from .still_engine import StillEngine
 

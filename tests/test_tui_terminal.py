@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
-from engine import AddRequest
+from tidegate.engine import AddRequest
 
 from .conftest import build_engine
 from .daemon_util import ROOT, env_for, short_home
@@ -22,7 +22,7 @@ from .tmux_util import Tmux, alive
 
 pytestmark = pytest.mark.slow
 
-TIDEGATE = [sys.executable, "-m", "cli.main"]
+TIDEGATE = [sys.executable, "-m", "tidegate"]
 
 HOSTILE = ("evil\x1b[31mRED\x1b]0;pwned\x07 [bold]markup[/bold] "
            "\u202eLTR\u202c \x9b2J\x1b[?1049l end")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine import AddRequest
-from engine.torrents.resume import ResumeStore, Saved
+from tidegate.engine import AddRequest
+from tidegate.engine.torrents.resume import ResumeStore, Saved
 
 from .conftest import (
     EngineFactory,

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from engine import AddRequest
-from engine.errors import InputError
+from tidegate.engine import AddRequest
+from tidegate.engine.errors import InputError
 
 from .conftest import EngineFactory, make_payload, make_torrent, tree_bytes
 from .daemon_util import TIDEGATE, env_for, short_home

@@ -9,8 +9,8 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from engine.interface import EngineAPI
-from tui.app import TidegateApp
+from tidegate.engine.interface import EngineAPI
+from tidegate.tui.app import TidegateApp
 
 SIZE = (120, 36)
 
@@ -46,7 +46,7 @@ async def loaded(app: TidegateApp, pilot: Pilot[None], count: int) -> None:
 
 def table_lines(app: TidegateApp) -> list[str]:
     """The torrent table's visible lines as plain text (header first)."""
-    from tui.widgets.torrent_table import TorrentTable
+    from tidegate.tui.widgets.torrent_table import TorrentTable
 
     table = app.screen.query_one(TorrentTable)
     return [table.render_line(y).text for y in range(table.size.height)]

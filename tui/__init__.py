@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from engine.config import LimitsConfig
-from engine.interface import EngineAPI
+from tidegate.engine.config import LimitsConfig
+from tidegate.engine.interface import EngineAPI
 
 from .app import TidegateApp
 

@@ -28,11 +28,11 @@ from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 
-from engine import events as ev
-from engine.config import LimitsConfig
-from engine.interface import EngineAPI
-from engine.safetext import clean
-from engine.state import EMPTY_SNAPSHOT, Snapshot, TorrentState
+from tidegate.engine import events as ev
+from tidegate.engine.config import LimitsConfig
+from tidegate.engine.interface import EngineAPI
+from tidegate.engine.safetext import clean
+from tidegate.engine.state import EMPTY_SNAPSHOT, Snapshot, TorrentState
 
 from .actions import ACTIONS, MAIN_ONLY, ON_TORRENTS, bindings
 from .bridge import EngineBridge

@@ -15,9 +15,9 @@ from functools import partial
 
 from textual.message_pump import MessagePump
 
-from engine.errors import EngineStoppedError
-from engine.interface import EngineAPI
-from engine.state import Snapshot
+from tidegate.engine.errors import EngineStoppedError
+from tidegate.engine.interface import EngineAPI
+from tidegate.engine.state import Snapshot
 
 from .messages import EngineEvents, EngineGone, SnapshotChanged
 from .notices import notified

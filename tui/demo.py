@@ -21,11 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from engine import AddRequest, Engine, Snapshot
-from engine.config import LOOPBACK_NETWORK, LoadedConfig, from_dict
-from engine.errors import TidegateError
-from engine.metainfo import Created, CreateSpec, Format, create_torrent
-from engine.paths import resolve_paths
+from tidegate.engine import AddRequest, Engine, Snapshot
+from tidegate.engine.config import LOOPBACK_NETWORK, LoadedConfig, from_dict
+from tidegate.engine.errors import TidegateError
+from tidegate.engine.metainfo import Created, CreateSpec, Format, create_torrent
+from tidegate.engine.paths import resolve_paths
 
 MiB = 1024 * 1024
 DEFAULT_SEED_RATE = 3 * MiB // 2

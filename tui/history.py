@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from engine.state import Snapshot
+from tidegate.engine.state import Snapshot
 
 WINDOW = 300.0
 """Seconds of history kept."""

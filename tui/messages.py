@@ -13,8 +13,8 @@ from typing import Any
 
 from textual.message import Message
 
-from engine.events import Event
-from engine.state import Snapshot
+from tidegate.engine.events import Event
+from tidegate.engine.state import Snapshot
 
 
 class SnapshotChanged(Message):

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from engine import units
-from engine.safetext import clean
-from engine.state import Phase, TorrentState
+from tidegate.engine import units
+from tidegate.engine.safetext import clean
+from tidegate.engine.state import Phase, TorrentState
 
 Align = Literal["left", "right"]
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from textual.notifications import SeverityLevel
 
-from engine import events as ev
-from engine.safetext import clean
-from engine.state import Snapshot
+from tidegate.engine import events as ev
+from tidegate.engine.safetext import clean
+from tidegate.engine.state import Snapshot
 
 NOTIFIED: tuple[type[ev.Event], ...] = (
     ev.TorrentCompleted, ev.MetadataReceived, ev.TorrentErrored, ev.StorageMoveFailed,

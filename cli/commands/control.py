@@ -14,16 +14,16 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine import units as fmt
-from engine.config import load
-from engine.errors import InputError, SiteTorrentError, TidegateError
-from engine.requests import QUEUE_MOVES
+from tidegate.engine import units as fmt
+from tidegate.engine.config import load
+from tidegate.engine.errors import InputError, SiteTorrentError, TidegateError
+from tidegate.engine.requests import QUEUE_MOVES
 
 from ..console import clean, fail, note
 from ..remote import add_connect_options, connect, resolve, resolve_all
 
 if TYPE_CHECKING:
-    from engine.api import RemoteEngine
+    from tidegate.engine.api import RemoteEngine
 
 PRIORITIES = {"skip": 0, "low": 1, "normal": 4, "high": 7}
 

@@ -6,12 +6,15 @@ import argparse
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from engine import units as fmt
-from engine.metainfo import Created, CreateSpec, Format, create_torrent
+from tidegate.engine import units as fmt
 
 from ..console import err, line, note, print_json
+
+# metainfo imports libtorrent: imported by the commands that use it
+if TYPE_CHECKING:
+    from tidegate.engine.metainfo import Created, CreateSpec, Format
 
 
 def add_format_options(p: argparse.ArgumentParser) -> None:
@@ -30,7 +33,7 @@ def add_format_options(p: argparse.ArgumentParser) -> None:
 
 
 def spec_format(args: argparse.Namespace) -> Format:
-    return cast(Format, args.format or "hybrid")
+    return cast("Format", args.format or "hybrid")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -73,11 +76,17 @@ def hashing_progress(quiet: bool) -> Iterator[Callable[[int, int], None]]:
 def build(spec: CreateSpec, quiet: bool) -> Created:
     """Hash with a progress bar on stderr. Ctrl-C raises out of the per-piece callback,
     which stops hashing at the next piece."""
+    # libtorrent: imported by the command that uses it
+    from tidegate.engine.metainfo import create_torrent
+
     with hashing_progress(quiet) as on_progress:
         return create_torrent(spec, on_progress)
 
 
 def run(args: argparse.Namespace) -> int:
+    # libtorrent: imported by the command that uses it
+    from tidegate.engine.metainfo import CreateSpec
+
     spec = CreateSpec(path=args.path, format=spec_format(args), trackers=tuple(args.tracker),
                       web_seeds=tuple(args.web_seed), comment=args.comment, private=args.private,
                       piece_size=args.piece_size or 0)

@@ -13,9 +13,9 @@ import signal
 import sys
 import time
 
-from engine.config import load
-from engine.errors import EngineLockedError
-from engine.lockfile import PidLock
+from tidegate.engine.config import load
+from tidegate.engine.errors import EngineLockedError
+from tidegate.engine.lockfile import PidLock
 
 from ..console import note
 from ..remote import add_connect_options, connect
@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # imported here, like everything of the API: other commands need not pay for it
-    from engine.api.daemon import Daemon, client_keys, server_keys
+    from tidegate.engine.api.daemon import Daemon, client_keys, server_keys
 
     loaded = load()
     if args.show_keys:
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_stop(args: argparse.Namespace) -> int:
-    from engine.api.daemon import default_endpoint
+    from tidegate.engine.api.daemon import default_endpoint
 
     loaded = load()
     client = connect(args, loaded)

@@ -12,16 +12,19 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from engine import Engine, Phase, Snapshot, TorrentState
-from engine import units as fmt
-from engine.events import TorrentErrored
-from engine.metainfo import request_for
-from engine.safetext import clean
+from tidegate.engine import Phase, Snapshot, TorrentState
+from tidegate.engine import units as fmt
+from tidegate.engine.events import TorrentErrored
+from tidegate.engine.safetext import clean
 
 from ..console import done, err, fail, note, print_json
 from ..session import load_config, oneshot_engine, resolve_peer
 from .seed import show_seeding
+
+if TYPE_CHECKING:
+    from tidegate.engine import Engine
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # libtorrent: imported by the command that uses it
+    from tidegate.engine.metainfo import request_for
+
     loaded = load_config(args.listen)
     target = Path(args.dir).expanduser().resolve() if args.dir else loaded.download_dir()
     peers = tuple(resolve_peer(p) for p in args.peer)

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from engine import config as config_mod
-from engine import units as fmt
-from engine.errors import ConfigError
-from engine.metainfo import (
-    describe_torrent,
-    describe_uri,
-    is_url,
-    looks_like_uri,
-    read_torrent_file,
-    request_for,
-)
+from tidegate.engine import config as config_mod
+from tidegate.engine import units as fmt
+from tidegate.engine.errors import ConfigError
 
 from ..console import clean, fail, out, print_json
 from ..tables import KEEP_ALWAYS, Column, print_table
@@ -33,6 +25,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    # libtorrent: imported by the command that uses it
+    from tidegate.engine.metainfo import (
+        describe_torrent,
+        describe_uri,
+        is_url,
+        looks_like_uri,
+        read_torrent_file,
+        request_for,
+    )
+
     loaded = config_mod.load()
     if looks_like_uri(args.source):
         meta = describe_uri(args.source)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from engine import AddRequest, Engine, Phase, Snapshot
-from engine import units as fmt
-from engine.metainfo import CreateSpec, read_torrent_file
+from tidegate.engine import AddRequest, Phase, Snapshot
+from tidegate.engine import units as fmt
 
 from ..console import clean, err, note, out, print_json
 from ..session import load_config, oneshot_engine
 from .create import add_format_options, build, spec_format
+
+if TYPE_CHECKING:
+    from tidegate.engine import Engine
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_seed(args: argparse.Namespace) -> int:
+    # libtorrent: imported by the command that uses it
+    from tidegate.engine.metainfo import read_torrent_file
+
     loaded = load_config(args.listen)
     data = read_torrent_file(args.torrent, loaded.config.limits)
     folder = Path(args.dir).expanduser().resolve() if args.dir else loaded.download_dir()
@@ -42,6 +48,9 @@ def run_seed(args: argparse.Namespace) -> int:
 
 
 def run_share(args: argparse.Namespace) -> int:
+    # libtorrent: imported by the command that uses it
+    from tidegate.engine.metainfo import CreateSpec
+
     loaded = load_config(args.listen)
     path = Path(args.path).expanduser().resolve()
     spec = CreateSpec(path=str(path), format=spec_format(args), trackers=tuple(args.tracker),

@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine import units as fmt
-from engine.errors import InputError
-from engine.events import SiteProgress
-from engine.state import ChainEntryInfo, SiteReport, SiteState, WebState
+from tidegate.engine import units as fmt
+from tidegate.engine.errors import InputError
+from tidegate.engine.events import SiteProgress
+from tidegate.engine.state import ChainEntryInfo, SiteReport, SiteState, WebState
 
 from ..console import clean, err, fail, note, out, print_json
 from ..remote import add_connect_options, connect
@@ -33,7 +33,7 @@ _ONION_LABEL = re.compile(r"[a-z2-7]{55}d")
 if TYPE_CHECKING:
     from rich.text import Text
 
-    from engine.api import RemoteEngine
+    from tidegate.engine.api import RemoteEngine
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -9,7 +9,7 @@ import json
 
 import msgspec
 
-from engine.state import OnionState, TorState
+from tidegate.engine.state import OnionState, TorState
 
 from ..console import clean, note, out
 from ..remote import add_connect_options, connect

@@ -6,11 +6,10 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from engine import units as fmt
-from engine.config import load
-from engine.errors import TidegateError
-from engine.metainfo import request_for
-from engine.state import Snapshot, TorrentDetails, TorrentState
+from tidegate.engine import units as fmt
+from tidegate.engine.config import load
+from tidegate.engine.errors import TidegateError
+from tidegate.engine.state import Snapshot, TorrentDetails, TorrentState
 
 from ..console import clean, fail, note, out, print_json
 from ..remote import add_connect_options, connect, ordered, resolve
@@ -55,6 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_add(args: argparse.Namespace) -> int:
+    # libtorrent: imported by the command that uses it
+    from tidegate.engine.metainfo import request_for
+
     loaded = load()
     folder = str(Path(args.dir).expanduser().resolve()) if args.dir else None
     peers = tuple(resolve_peer(p) for p in args.peer)

@@ -17,17 +17,16 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from engine import Engine
-from engine.config import LoadedConfig, load
-from engine.errors import ConfigError, EngineLockedError
-from engine.lockfile import PidLock
+from tidegate.engine.config import LoadedConfig, load
+from tidegate.engine.errors import ConfigError, EngineLockedError
+from tidegate.engine.lockfile import PidLock
 
 from ..console import note
 from ..remote import add_connect_options, connect
 
 if TYPE_CHECKING:
-    from engine.api.daemon import Daemon
-    from tui import TidegateApp
+    from tidegate.engine.api.daemon import Daemon
+    from tidegate.tui import TidegateApp
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,7 +60,7 @@ def quietly(fn: Callable[[str], None], text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tui import run_app
+    from tidegate.tui import run_app
 
     if getattr(args, "demo", False):
         return run_demo()
@@ -76,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
             client.stop()
     daemon = serve_embedded(loaded)
     if daemon is None:
+        # libtorrent: imported by the command that uses it
+        from tidegate.engine import Engine
+
         engine = Engine(loaded, sites=True).start()
         try:
             return run_app(engine, connection="embedded (API not served)",
@@ -99,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 def serve_embedded(loaded: LoadedConfig) -> Daemon | None:
     """The embedded engine with the daemon's API server, or None (and a note) when the
     API cannot be served (an endpoint that cannot be bound): the TUI still runs, alone."""
-    from engine.api.daemon import Daemon
+    from tidegate.engine.api.daemon import Daemon
 
     try:
         return Daemon(loaded).start()
@@ -110,8 +112,8 @@ def serve_embedded(loaded: LoadedConfig) -> Daemon | None:
 
 
 def run_demo() -> int:
-    from tui import run_app
-    from tui.demo import DemoSwarm
+    from tidegate.tui import run_app
+    from tidegate.tui.demo import DemoSwarm
 
     note("starting a demo swarm on 127.0.0.1 (sample content is being generated)…")
     with DemoSwarm() as swarm:

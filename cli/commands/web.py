@@ -10,8 +10,8 @@ from urllib.parse import quote
 
 import msgspec
 
-from engine.errors import InputError
-from engine.state import WebState
+from tidegate.engine.errors import InputError
+from tidegate.engine.state import WebState
 
 from ..console import clean, note
 from ..remote import add_connect_options, connect, resolve

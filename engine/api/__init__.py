@@ -1,6 +1,6 @@
 """The engine API over ZeroMQ: protocol (sans-IO), server, client, daemon, bus.
 
-Importing :mod:`engine` does not import this package (nor ZeroMQ); frontends
+Importing :mod:`tidegate.engine` does not import this package (nor ZeroMQ); frontends
 that talk to a daemon import :class:`RemoteEngine` from here.
 """
 

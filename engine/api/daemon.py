@@ -16,16 +16,21 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import zmq
 
 from ..config import LoadedConfig
-from ..engine import Engine
 from ..lockfile import PidLock
 from ..paths import private_dir
 from . import sockets
 from .keys import KeyPair, check_public_key, load_or_create
-from .server import ApiServer
+
+if TYPE_CHECKING:
+    # imported by Daemon.start: the CLI takes keys and endpoints from here without them
+    # (the Engine imports libtorrent)
+    from ..engine import Engine
+    from .server import ApiServer
 
 
 def keys_dir(loaded: LoadedConfig) -> Path:
@@ -95,6 +100,9 @@ class Daemon:
 
     def start(self) -> Daemon:
         """Lock the data folder, start the engine, bind the API."""
+        from ..engine import Engine
+        from .server import ApiServer
+
         self._lock.acquire()
         try:
             tcp = sockets.is_tcp(self.endpoint) or sockets.is_tcp(self.publish_endpoint)

@@ -9,7 +9,7 @@ Engine commands arrive as closures (:meth:`SitesService.submit`) and resolve fut
 engine futures' callbacks come back the same way (:meth:`post`), so component state is
 only ever touched on this thread.
 
-ZeroMQ is imported when the thread starts, never by ``import engine``.
+ZeroMQ is imported when the thread starts, never by ``import tidegate.engine``.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from engine import AddRequest, Engine
-from engine.metainfo import Created
+from tidegate.engine import AddRequest, Engine
+from tidegate.engine.metainfo import Created
 
 from ..conftest import EngineFactory, make_payload, make_torrent
 from ..daemon_util import TIDEGATE, env_for

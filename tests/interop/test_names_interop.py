@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from engine import AddRequest
-from engine.metainfo import Created
+from tidegate.engine import AddRequest
+from tidegate.engine.metainfo import Created
 
 from ..conftest import EngineFactory, make_torrent, start_seed, tree_bytes
 from ..test_names import JOINED, _folder

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import AddRequest, Engine
-from engine.events import TrackerError
-from engine.state import TrackerState
+from tidegate.engine import AddRequest, Engine
+from tidegate.engine.events import TrackerError
+from tidegate.engine.state import TrackerState
 
 from ..conftest import EngineFactory, make_payload, make_torrent, start_seed
 from ..daemon_util import DaemonProc, short_home

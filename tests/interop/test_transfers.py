@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import AddRequest
-from engine.metainfo import Created
+from tidegate.engine import AddRequest
+from tidegate.engine.metainfo import Created
 
 from ..conftest import EngineFactory, start_seed
 from .aria2 import Aria2

@@ -18,18 +18,19 @@ from typing import Any
 
 import atheris
 
-with atheris.instrument_imports(include=["engine"]):
-    from engine.api import bus_messages as bus
-    from engine.api import protocol as p
-    from engine.chain.entry import decode_entry
-    from engine.chain.errors import ChainRejected
-    from engine.chain.store import decode_chain
-    from engine.config import LimitsConfig, parse_text
-    from engine.errors import BadMagnetError, BadTorrentError, ConfigError, TidegateError
-    from engine.proxy.hosts import route_host
-    from engine.proxy.ranges import not_modified, parse_range, range_applies
-    from engine.sites.head import decode_head
-    from engine.torrents.inputs import parse_torrent, parse_uri
+# atheris instruments whole top-level packages: "tidegate" (only engine modules are imported here)
+with atheris.instrument_imports(include=["tidegate"]):
+    from tidegate.engine.api import bus_messages as bus
+    from tidegate.engine.api import protocol as p
+    from tidegate.engine.chain.entry import decode_entry
+    from tidegate.engine.chain.errors import ChainRejected
+    from tidegate.engine.chain.store import decode_chain
+    from tidegate.engine.config import LimitsConfig, parse_text
+    from tidegate.engine.errors import BadMagnetError, BadTorrentError, ConfigError, TidegateError
+    from tidegate.engine.proxy.hosts import route_host
+    from tidegate.engine.proxy.ranges import not_modified, parse_range, range_applies
+    from tidegate.engine.sites.head import decode_head
+    from tidegate.engine.torrents.inputs import parse_torrent, parse_uri
 
 LIMITS = LimitsConfig()
 SITE_KEY = bytes.fromhex("03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8")

@@ -30,14 +30,14 @@ def parser(name: str) -> Callable[[Callable[[bytes], Any]], Callable[[bytes], An
 
 @parser("torrent")
 def _torrent(data: bytes) -> Any:
-    from engine.config import LimitsConfig
-    from engine.torrents.inputs import parse_torrent
+    from tidegate.engine.config import LimitsConfig
+    from tidegate.engine.torrents.inputs import parse_torrent
     return parse_torrent(data, "bomb.torrent", LimitsConfig())
 
 
 @parser("magnet")
 def _magnet(text: Any) -> Any:
-    from engine.torrents.inputs import parse_uri
+    from tidegate.engine.torrents.inputs import parse_uri
     return parse_uri(text)
 
 
@@ -48,28 +48,28 @@ the str it takes is the caller's memory, not the parser's)."""
 
 @parser("entry")
 def _entry(data: bytes) -> Any:
-    from engine.chain.entry import decode_entry
+    from tidegate.engine.chain.entry import decode_entry
     return decode_entry(data, bytes.fromhex(
         "03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8"))
 
 
 @parser("chain_file")
 def _chain_file(data: bytes) -> Any:
-    from engine.chain.store import decode_chain
+    from tidegate.engine.chain.store import decode_chain
     raws = decode_chain(data, "bomb")
     return f"{len(raws)} records"
 
 
 @parser("head")
 def _head(data: bytes) -> Any:
-    from engine.sites.head import decode_head
+    from tidegate.engine.sites.head import decode_head
     return decode_head(data, "bomb")
 
 
 @parser("api")
 def _api(data: bytes) -> Any:
-    from engine.api import protocol as p
-    from engine.config import ApiConfig
+    from tidegate.engine.api import protocol as p
+    from tidegate.engine.config import ApiConfig
     out = p.parse_request([p.VERSION, data], ApiConfig().max_message_size)
     if isinstance(out, p.Reply) and out.error is not None:
         raise ValueError(f"{out.error.code}: {out.error.message}")
@@ -78,7 +78,7 @@ def _api(data: bytes) -> Any:
 
 @parser("bus")
 def _bus(data: bytes) -> Any:
-    from engine.api import bus_messages as bus
+    from tidegate.engine.api import bus_messages as bus
     return bus.decode(data, bus.HostnameRequest)
 
 
@@ -87,8 +87,8 @@ def _config(data: bytes) -> Any:
     """Through the file, as the daemon reads it."""
     import tempfile
 
-    from engine.config import load
-    from engine.paths import resolve_paths
+    from tidegate.engine.config import load
+    from tidegate.engine.paths import resolve_paths
     with tempfile.TemporaryDirectory() as home:
         (Path(home) / "config.toml").write_bytes(data)
         return load(resolve_paths({"TIDEGATE_HOME": home}))
@@ -96,7 +96,7 @@ def _config(data: bytes) -> Any:
 
 @parser("layers")
 def _layers(data: bytes) -> Any:
-    from engine.sites.merkle import decode_layers
+    from tidegate.engine.sites.merkle import decode_layers
     return decode_layers(data)
 
 

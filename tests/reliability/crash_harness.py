@@ -41,11 +41,11 @@ from typing import Any
 
 import libtorrent as lt
 
-from engine import AddRequest, Engine
-from engine.api import RemoteEngine
-from engine.chain import ChainRejected, ChainStore
-from engine.events import TorrentChecked
-from engine.state import Phase, Snapshot
+from tidegate.engine import AddRequest, Engine
+from tidegate.engine.api import RemoteEngine
+from tidegate.engine.chain import ChainRejected, ChainStore
+from tidegate.engine.events import TorrentChecked
+from tidegate.engine.state import Phase, Snapshot
 
 from ..conftest import build_engine, make_payload, make_torrent, port_of, start_seed
 from ..daemon_util import DaemonProc, short_home

@@ -16,13 +16,13 @@ from typing import Any
 
 import msgspec
 
-from engine.api import bus_messages as bus
-from engine.api import protocol as p
-from engine.chain import SiteKey, entry_hash
-from engine.chain.store import encode_chain
-from engine.metainfo import CreateSpec, create_torrent
-from engine.sites.head import Head
-from engine.sites.merkle import encode_layers
+from tidegate.engine.api import bus_messages as bus
+from tidegate.engine.api import protocol as p
+from tidegate.engine.chain import SiteKey, entry_hash
+from tidegate.engine.chain.store import encode_chain
+from tidegate.engine.metainfo import CreateSpec, create_torrent
+from tidegate.engine.sites.head import Head
+from tidegate.engine.sites.merkle import encode_layers
 
 from ..chain_vectors import build as chain_vectors
 from ..test_api_protocol import VALID_ARGS, _snap, _state
@@ -108,7 +108,7 @@ def reply_bodies() -> list[bytes]:
 def publications() -> list[list[bytes]]:
     old = _snap(1, {"a" * 40: _state("a" * 40)})
     new = _snap(2, {"b" * 40: _state("b" * 40)})
-    from engine.events import Log
+    from tidegate.engine.events import Log
     return [p.encode_publication(p.TOPIC_DELTA, p.diff(old, new, "ep")),
             p.encode_publication(p.TOPIC_EVENT, p.EventFrame("ep", Log(level="info",
                                                                        message="hi"))),

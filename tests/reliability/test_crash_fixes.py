@@ -12,9 +12,9 @@ from typing import Any
 import libtorrent as lt
 import pytest
 
-from engine import AddRequest, Engine
-from engine.errors import InputError
-from engine.events import Log
+from tidegate.engine import AddRequest, Engine
+from tidegate.engine.errors import InputError
+from tidegate.engine.events import Log
 
 from ..conftest import EngineFactory, build_engine, make_payload, make_torrent, tree_bytes
 from ..sites_util import site_engine, wait_site, write_site

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.api import RemoteEngine
-from engine.tor.control import TorControl
+from tidegate.engine.api import RemoteEngine
+from tidegate.engine.tor.control import TorControl
 
 from ..daemon_util import DaemonProc, short_home
 from ..sites_util import write_site

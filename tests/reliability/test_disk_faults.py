@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import AddRequest, Engine, Phase
-from engine.events import TorrentErrored
+from tidegate.engine import AddRequest, Engine, Phase
+from tidegate.engine.events import TorrentErrored
 
 from ..conftest import build_engine, make_payload, make_torrent, port_of, start_seed, tree_bytes
 

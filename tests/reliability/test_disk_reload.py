@@ -13,8 +13,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from engine import Phase
-from engine.events import Log
+from tidegate.engine import Phase
+from tidegate.engine.events import Log
 
 from ..conftest import build_engine, make_payload, make_torrent, start_seed
 

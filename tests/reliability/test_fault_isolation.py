@@ -22,16 +22,16 @@ import fastbencode
 import libtorrent as lt
 import pytest
 
-from engine import AddRequest, Engine
-from engine.events import Log, TorrentErrored, TrackerError
-from engine.state import Phase, Snapshot
-from engine.torrents import status as status_module
-from engine.torrents.isolation import QUARANTINE_AFTER
 from tests.conftest import LOOPBACK_TOML, build_engine, make_payload, make_torrent
 from tests.hostile_tracker import TrackerProc
+from tidegate.engine import AddRequest, Engine
+from tidegate.engine.events import Log, TorrentErrored, TrackerError
+from tidegate.engine.state import Phase, Snapshot
+from tidegate.engine.torrents import status as status_module
+from tidegate.engine.torrents.isolation import QUARANTINE_AFTER
 
 ROOT = Path(__file__).resolve().parents[2]
-TIDEGATE = [sys.executable, "-m", "cli.main"]
+TIDEGATE = [sys.executable, "-m", "tidegate"]
 BAD = b"\xff\xfe\xfd bad \xc3("
 """Bytes that are not UTF-8 (an invalid start byte, a truncated sequence)."""
 
@@ -137,7 +137,7 @@ def test_tracker_answers_before_the_add_is_handled(tmp_path: Path, tracker: Trac
     """On a loaded machine the tracker's bad reply came before the engine's loop reached
     the add alert: libtorrent's list was already unreadable and the torrent showed no
     trackers at all (CI, after a daemon restart). The list it was added with is kept."""
-    from engine.torrents.alerts import TorrentTable
+    from tidegate.engine.torrents.alerts import TorrentTable
 
     folder, data = seed_torrent(tmp_path)
     url = tracker.http_url(b"d14:failure reason" + str(len(BAD)).encode() + b":" + BAD + b"e")

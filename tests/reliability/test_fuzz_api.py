@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from hypothesis import strategies as st
 
-from engine.api import bus_messages as bus
-from engine.api import protocol as p
-from engine.errors import TidegateError
+from tidegate.engine.api import bus_messages as bus
+from tidegate.engine.api import protocol as p
+from tidegate.engine.errors import TidegateError
 
 from . import seeds
 from .fuzzkit import TEST_TIMEOUT, Target, budget, fuzz, mutate

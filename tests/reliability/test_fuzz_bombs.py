@@ -21,9 +21,9 @@ from collections.abc import Callable
 import fastbencode
 import pytest
 
-from engine.chain.entry import MAX_ENTRY_BYTES, SIGNING_PREFIX
-from engine.chain.store import MAGIC, encode_chain
-from engine.config import ApiConfig, LimitsConfig
+from tidegate.engine.chain.entry import MAX_ENTRY_BYTES, SIGNING_PREFIX
+from tidegate.engine.chain.store import MAGIC, encode_chain
+from tidegate.engine.config import ApiConfig, LimitsConfig
 
 from ..daemon_util import ROOT
 from . import seeds

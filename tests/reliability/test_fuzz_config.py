@@ -19,10 +19,10 @@ import msgspec
 import pytest
 from hypothesis import strategies as st
 
-from engine.api.keys import check_public_key
-from engine.api.sockets import check_endpoint
-from engine.config import Config, parse_text, validate
-from engine.errors import ConfigError
+from tidegate.engine.api.keys import check_public_key
+from tidegate.engine.api.sockets import check_endpoint
+from tidegate.engine.config import Config, parse_text, validate
+from tidegate.engine.errors import ConfigError
 
 from . import seeds
 from .fuzzkit import TEST_TIMEOUT, Target, budget, fuzz, mutate
@@ -181,7 +181,7 @@ EXTREMES: dict[type, list[Any]] = {
 
 
 def test_every_numeric_key_has_a_range_check() -> None:
-    from engine.config import _CHECKS
+    from tidegate.engine.config import _CHECKS
     checked = {key for key, _ok, _why in _CHECKS}
     missing = [f"{s}.{k}" for s, k, _t in NUMERIC_KEYS if f"{s}.{k}" not in checked]
     assert not missing, missing
@@ -200,9 +200,9 @@ def _config_text(key: str, value: Any) -> str:
 def test_every_numeric_key_at_its_extremes_refuses_or_runs(tmp_path: Path) -> None:
     """Each numeric key at 0, -1, huge, inf, NaN: refused naming the key and the file, or
     an engine (with sites, as the daemon runs it) that starts and answers commands."""
-    from engine import AddRequest, Engine
-    from engine.config import LoadedConfig
-    from engine.paths import resolve_paths
+    from tidegate.engine import AddRequest, Engine
+    from tidegate.engine.config import LoadedConfig
+    from tidegate.engine.paths import resolve_paths
 
     started = refused = 0
     for i, (key, value) in enumerate(_extreme_cases()):

@@ -28,12 +28,12 @@ import fastbencode
 import pytest
 from hypothesis import strategies as st
 
-from engine import AddRequest, Engine
-from engine.errors import InputError
-from engine.events import Log
 from tests.conftest import build_engine
 from tests.hostile_peer import HostilePeer
 from tests.hostile_tracker import TrackerProc
+from tidegate.engine import AddRequest, Engine
+from tidegate.engine.errors import InputError
+from tidegate.engine.events import Log
 
 from .fuzzkit import TEST_TIMEOUT, budget, fuzz
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import fastbencode
 import pytest
 
-from engine.api import protocol as p
-from engine.config import parse_text
-from engine.errors import ConfigError, InputError, ProtocolError
-from engine.requests import parse_peer
-from engine.sites.merkle import decode_layers
-from engine.units import decimal, port_number
+from tidegate.engine.api import protocol as p
+from tidegate.engine.config import parse_text
+from tidegate.engine.errors import ConfigError, InputError, ProtocolError
+from tidegate.engine.requests import parse_peer
+from tidegate.engine.sites.merkle import decode_layers
+from tidegate.engine.units import decimal, port_number
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -188,7 +188,7 @@ def test_bounded_argument_lists() -> None:
 def test_a_server_key_starting_with_a_dash_is_a_value(key: str) -> None:
     """One daemon key in 85 starts with ``-``; argparse took it for an option and refused
     ``--server-key KEY`` (found by the security test, whose random daemon key did)."""
-    from cli.main import build_parser, join_key_values
+    from tidegate.cli.main import build_parser, join_key_values
 
     for cmd in (["ls", "--connect", "tcp://127.0.0.1:7010", "--server-key", key],
                 ["tui", "--server-key", key]):

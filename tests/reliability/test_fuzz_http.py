@@ -19,9 +19,9 @@ import time
 import pytest
 from hypothesis import strategies as st
 
-from engine.chain import SiteKey
-from engine.proxy.hosts import HostRoute, may_visit, route_host
-from engine.proxy.ranges import (
+from tidegate.engine.chain import SiteKey
+from tidegate.engine.proxy.hosts import HostRoute, may_visit, route_host
+from tidegate.engine.proxy.ranges import (
     Unsatisfiable,
     etag_matches,
     not_modified,

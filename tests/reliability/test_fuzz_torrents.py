@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from hypothesis import strategies as st
 
-from engine.config import LimitsConfig
-from engine.errors import BadMagnetError, BadTorrentError, InputError
-from engine.requests import check_tracker_url, check_web_seed, parse_peer
-from engine.sites.snapshot import metainfo_names
-from engine.torrents import inputs
+from tidegate.engine.config import LimitsConfig
+from tidegate.engine.errors import BadMagnetError, BadTorrentError, InputError
+from tidegate.engine.requests import check_tracker_url, check_web_seed, parse_peer
+from tidegate.engine.sites.snapshot import metainfo_names
+from tidegate.engine.torrents import inputs
 
 from . import seeds
 from .fuzzkit import TEST_TIMEOUT, Target, budget, fuzz, mutate

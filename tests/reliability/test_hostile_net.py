@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import AddRequest
-from engine.events import PeerBanned, PieceFailed, TorrentCompleted
+from tidegate.engine import AddRequest
+from tidegate.engine.events import PeerBanned, PieceFailed, TorrentCompleted
 
 from ..conftest import EngineFactory, make_torrent, port_of, start_seed, tree_bytes
 from ..daemon_util import DaemonProc, daemons, short_home  # noqa: F401

@@ -37,12 +37,12 @@ from pathlib import Path
 import pytest
 import zmq.utils.z85
 
-from engine import AddRequest
-from engine.chain import SiteKey
-from engine.config import from_dict
-from engine.errors import ConfigError
-from engine.events import Event
-from engine.tor.keys import onion_key_blob
+from tidegate.engine import AddRequest
+from tidegate.engine.chain import SiteKey
+from tidegate.engine.config import from_dict
+from tidegate.engine.errors import ConfigError
+from tidegate.engine.events import Event
+from tidegate.engine.tor.keys import onion_key_blob
 
 from ..conftest import LOOPBACK_TOML, make_payload, make_torrent
 from ..daemon_util import TIDEGATE, DaemonProc, env_for
@@ -122,7 +122,7 @@ def world() -> Iterator[Path]:
 
 
 def test_a_daemon_keeps_its_secrets_its_sockets_and_its_files_to_itself(world: Path) -> None:
-    from engine.tor.launch import ManagedTor
+    from tidegate.engine.tor.launch import ManagedTor
 
     home, dl, src, fake_home = world / "tg", world / "dl", world / "src", world / "home"
     for folder in (home, dl, fake_home, *(world / "xdg" / x for x in ("config", "data", "cache",
@@ -167,8 +167,8 @@ def test_a_daemon_keeps_its_secrets_its_sockets_and_its_files_to_itself(world: P
         assert line, f"the daemon did not start: {d.p.stderr.read()}"
         d.info = json.loads(line)
         connect = ["--connect", f"tcp://127.0.0.1:{api_port}", "--server-key", keys["daemon"]]
-        from engine.api import RemoteEngine
-        from engine.api.keys import KeyPair
+        from tidegate.engine.api import RemoteEngine
+        from tidegate.engine.api.keys import KeyPair
         secret_file = home / "data" / "keys" / "client.key_secret"
         client_secret = re.search(r'secret-key = "(.+)"', secret_file.read_text()).group(1)  # type: ignore[union-attr]
         client = RemoteEngine(f"tcp://127.0.0.1:{api_port}", server_key=keys["daemon"],

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from engine import AddRequest, Engine
-from engine.errors import InputError
-from engine.state import Phase, Snapshot
-from engine.torrents.special import HELD
 from tests.conftest import build_engine, make_payload, make_torrent
+from tidegate.engine import AddRequest, Engine
+from tidegate.engine.errors import InputError
+from tidegate.engine.state import Phase, Snapshot
+from tidegate.engine.torrents.special import HELD
 
 from ..sites_util import site_engine, wait_site, write_site
 

@@ -26,9 +26,9 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Static, TabbedContent, TabPane, Tabs
 
-from engine import units
-from engine.safetext import clean
-from engine.state import Snapshot, TorrentDetails, TorrentState
+from tidegate.engine import units
+from tidegate.engine.safetext import clean
+from tidegate.engine.state import Snapshot, TorrentDetails, TorrentState
 
 from ..widgets.files_tree import FilesTree
 from ..widgets.info_panel import InfoPanel

@@ -29,11 +29,11 @@ from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
-from engine import units
-from engine.config import LimitsConfig
-from engine.errors import InputError, TidegateError, UnsafePathError
-from engine.metainfo import looks_like_uri, request_for
-from engine.requests import (
+from tidegate.engine import units
+from tidegate.engine.config import LimitsConfig
+from tidegate.engine.errors import InputError, TidegateError, UnsafePathError
+from tidegate.engine.metainfo import looks_like_uri, request_for
+from tidegate.engine.requests import (
     MAX_RATE,
     AddRequest,
     check_ratio,
@@ -41,7 +41,7 @@ from engine.requests import (
     check_tracker_url,
     parse_peer,
 )
-from engine.safetext import clean
+from tidegate.engine.safetext import clean
 
 DIALOG_CSS = """
 Dialog { align: center middle; }

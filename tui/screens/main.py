@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
-from engine.state import Snapshot
+from tidegate.engine.state import Snapshot
 
 from ..actions import MAIN_ONLY, bindings
 from ..model import NameOrder, ViewSpec, count_states, next_sort, rows

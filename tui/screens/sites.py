@@ -31,9 +31,9 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Static
 
-from engine import units
-from engine.safetext import clean
-from engine.state import SiteState, Snapshot, TorState, WebState
+from tidegate.engine import units
+from tidegate.engine.safetext import clean
+from tidegate.engine.state import SiteState, Snapshot, TorState, WebState
 
 from .dialogs import Dialog, _buttons
 

@@ -22,9 +22,9 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from engine import units
-from engine.safetext import clean
-from engine.state import FileState
+from tidegate.engine import units
+from tidegate.engine.safetext import clean
+from tidegate.engine.state import FileState
 
 SKIP, LOW, NORMAL, HIGH = 0, 1, 4, 7
 LEVELS = (SKIP, LOW, NORMAL, HIGH)

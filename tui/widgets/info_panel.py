@@ -16,9 +16,9 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from engine import units
-from engine.safetext import clean
-from engine.state import TorrentDetails
+from tidegate.engine import units
+from tidegate.engine.safetext import clean
+from tidegate.engine.state import TorrentDetails
 
 NONE = "—"
 

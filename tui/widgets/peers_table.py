@@ -15,9 +15,9 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowKey
 
-from engine import units
-from engine.safetext import clean
-from engine.state import PeerState
+from tidegate.engine import units
+from tidegate.engine.safetext import clean
+from tidegate.engine.state import PeerState
 
 Cells = tuple[Text, ...]
 

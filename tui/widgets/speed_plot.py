@@ -15,7 +15,7 @@ from textual.app import RenderResult
 from textual.color import Color, ColorParseError
 from textual_plotext import PlotextPlot
 
-from engine import units
+from tidegate.engine import units
 
 WINDOW = 300
 """Seconds shown."""

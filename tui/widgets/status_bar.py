@@ -6,8 +6,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
-from engine import units
-from engine.state import SessionStats
+from tidegate.engine import units
+from tidegate.engine.state import SessionStats
 
 
 class StatusBar(Widget):

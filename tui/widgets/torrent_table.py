@@ -23,8 +23,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from engine.safetext import clean
-from engine.state import Phase, TorrentState
+from tidegate.engine.safetext import clean
+from tidegate.engine.state import Phase, TorrentState
 
 from ..model import layout
 

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 from rich.text import Text
 
-from engine import units
-from engine.safetext import clean
-from engine.state import TrackerState
+from tidegate.engine import units
+from tidegate.engine.safetext import clean
+from tidegate.engine.state import TrackerState
 
 from .peers_table import KeyedTable, right
 
