@@ -286,6 +286,13 @@ class TidegateApp(App[None]):
         get = getattr(self.screen, "targets", None)
         return list(get()) if get is not None else []
 
+    def selected(self) -> list[str]:
+        """:meth:`targets`, after telling the user when there is none."""
+        ids = self.targets()
+        if not ids:
+            self.notify("no torrent selected", severity="warning")
+        return ids
+
     # ------------------------------------------------------------------ actions
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -344,9 +351,8 @@ class TidegateApp(App[None]):
     def action_remove(self) -> None:
         from .screens.dialogs import RemoveDialog
 
-        ids = self.targets()
+        ids = self.selected()
         if not ids:
-            self.notify("no torrent selected", severity="warning")
             return
         needed = [t for t in self._target_states() if t.site]
         if needed:  # the engine would refuse it too: the site would lose its data
@@ -386,9 +392,8 @@ class TidegateApp(App[None]):
     def action_move(self) -> None:
         from .screens.dialogs import MoveDialog
 
-        ids = self.targets()
+        ids = self.selected()
         if not ids:
-            self.notify("no torrent selected", severity="warning")
             return
         first = self.snapshot.torrents.get(ids[0])
 
@@ -402,9 +407,8 @@ class TidegateApp(App[None]):
     def action_limits(self) -> None:
         from .screens.dialogs import LimitsDialog
 
-        ids = self.targets()
+        ids = self.selected()
         if not ids:
-            self.notify("no torrent selected", severity="warning")
             return
         first = self.snapshot.torrents.get(ids[0])
         current = (first.download_limit, first.upload_limit) if first else (0, 0)
@@ -436,9 +440,8 @@ class TidegateApp(App[None]):
     def action_share_limits(self) -> None:
         from .screens.dialogs import ShareLimitsDialog
 
-        ids = self.targets()
+        ids = self.selected()
         if not ids:
-            self.notify("no torrent selected", severity="warning")
             return
         first = self.snapshot.torrents.get(ids[0])
         current = (first.ratio_limit, first.seed_time_limit) if first else (-1.0, -1)
@@ -455,9 +458,8 @@ class TidegateApp(App[None]):
     def action_queue_move(self, where: str) -> None:
         """Move the selected torrents in the queue, keeping their order among themselves:
         the commands run on the engine thread in the order they are sent."""
-        ids = self.targets()
+        ids = self.selected()
         if not ids:
-            self.notify("no torrent selected", severity="warning")
             return
         torrents = self.snapshot.torrents
 
@@ -473,9 +475,8 @@ class TidegateApp(App[None]):
                          failed="Queue move failed")
 
     def action_copy_magnet(self) -> None:
-        ids = self.targets()
+        ids = self.selected()
         if not ids:
-            self.notify("no torrent selected", severity="warning")
             return
         self.run_worker(self._copy_magnets(ids), group="copy-magnet")
 
