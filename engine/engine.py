@@ -21,12 +21,14 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
+from . import commands as cmds
 from .board import StateBoard
 from .channel import CommandChannel
+from .commands import R, implementations, implements
 from .config import Config, LoadedConfig
 from .config import load as load_config
 from .config import validate as validate_config
@@ -50,7 +52,6 @@ from .requests import (
     check_ratio,
     check_seed_time,
 )
-from .site_commands import SiteCommands
 from .state import (
     SiteState,
     Snapshot,
@@ -64,22 +65,22 @@ from .torrents.pieces import StreamInfo
 from .torrents.resume import ResumeStore
 from .waker import drain
 
-if TYPE_CHECKING:
-    from .proxy.service import ProxyService
-    from .sites.service import SitesService
-    from .tor.service import TorService
+NO_SITES = ("this engine runs no sites: it was started for torrents only (sites run in "
+            "`tidegate daemon` and `tidegate tui`)")
 
 
-class Engine(SiteCommands):
+class Engine:
     """The torrent engine. Start it, send it commands, read its snapshots.
+
+    It runs torrents only: :class:`engine.node.Node` composes it with the sites thread,
+    the Smart Proxy and tor (the daemon and the TUI); one-shot jobs use it alone.
 
     Args:
         loaded: the configuration with its paths; read from the environment when None.
         state_dir: folder for resume data (and the lock); ``<data>/resume`` by default.
         restore: add every torrent saved in ``state_dir`` on start.
         download_dir: default download folder, overriding the config.
-        sites: run the Blockchain Handler and the Hosting Component (``sites.enabled`` in
-            the config must allow it too); the daemon and the TUI do, one-shot jobs do not.
+        no_sites: what a site command is told (this engine runs none).
     """
 
     def __init__(
@@ -89,11 +90,8 @@ class Engine(SiteCommands):
         state_dir: Path | None = None,
         restore: bool = True,
         download_dir: Path | None = None,
-        sites: bool = False,
-        no_sites: str = "",
+        no_sites: str = NO_SITES,
     ):
-        """``sites``: run published and followed sites (``sites.enabled`` permitting);
-        ``no_sites``: why not, for the error of a site command when they are not run."""
         self.loaded = loaded or load_config()
         self.config: Config = self.loaded.config
         self.state_dir = state_dir or self.loaded.paths.resume_dir
@@ -121,20 +119,8 @@ class Engine(SiteCommands):
         self._dht_pinned: list[tuple[str, int]] = [
             (h.strip("[]"), int(p)) for h, _, p in
             (n.rpartition(":") for n in self.config.network.dht_nodes)]
-        self._sites: SitesService | None = None
-        self._no_sites = no_sites or (
-            "sites are off in this config (sites.enabled = false)" if sites else
-            "this engine runs no sites: it was started for torrents only (sites run in "
-            "`tidegate daemon` and `tidegate tui`)")
-        if sites and self.config.sites.enabled:
-            # imported here: sites pull in the chain, cryptography and asyncio, ~60 ms of
-            # start-up that `tidegate download` and other one-shot commands need not pay
-            from .sites.service import SitesService
-            self._sites = SitesService(self, self.loaded.paths.data_dir / "sites")
-        self.proxy: ProxyService | None = None
-        """The Smart Proxy (with sites, when ``web.enabled``); in-process only."""
-        self.tor: TorService | None = None
-        """Tor and the onion services (with sites, unless ``tor.mode`` is clearnet)."""
+        self.no_sites = no_sites
+        """Why a site command sent to this engine is refused."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -158,22 +144,6 @@ class Engine(SiteCommands):
             self._thread.join(5.0)
             self._release_lock()
             raise EngineError(f"the engine failed to start: {self.crash!r}")
-        if self._sites is not None:
-            try:
-                self._sites.start()
-            except BaseException:
-                self.stop()
-                raise
-            if self.config.web.enabled:
-                from .proxy.service import ProxyService
-                self.proxy = ProxyService(self, self._sites.served, self._sites.report_bad)
-                self.proxy.start()
-            if self.config.tor.mode != "clearnet":
-                from .tor.service import TorService
-                paths = self.loaded.paths
-                self.tor = TorService(self, self.proxy, paths.data_dir / "tor",
-                                      paths.runtime_dir)
-                self.tor.start()  # the sites thread's next tick tells it what to publish
         return self
 
     def stop(self, timeout: float | None = None, save: bool = True) -> None:
@@ -185,12 +155,6 @@ class Engine(SiteCommands):
         if self._thread is None:
             return
         self._save_on_stop = save
-        if self.tor is not None:
-            self.tor.stop()
-        if self.proxy is not None:
-            self.proxy.stop()
-        if self._sites is not None:
-            self._sites.stop()
         self._stopping.set()
         self._channel.waker.wake()
         limit = (timeout or self.config.engine.stop_timeout) + 10.0
@@ -267,6 +231,16 @@ class Engine(SiteCommands):
 
     # ------------------------------------------------------------------ commands
 
+    def run(self, cmd: cmds.Command[R]) -> Future[R]:
+        """Run a command (:mod:`engine.commands`); resolves to its result."""
+        impl = _IMPLEMENTATIONS.get(type(cmd))
+        if impl is None:
+            fut: Future[Any] = Future()
+            fut.set_exception(EngineError(self.no_sites if type(cmd) in cmds.SITE_COMMANDS
+                                          else f"{cmd.cmd} is not run by this engine"))
+            return fut
+        return impl(self, *cmds.arguments(cmd))
+
     def _call(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         if not self.running:
             fut: Future[Any] = Future()
@@ -291,17 +265,21 @@ class Engine(SiteCommands):
         assert self._manager is not None
         return self._manager
 
+    @implements(cmds.Add)
     def add(self, request: AddRequest) -> Future[str]:
         """Add a torrent; resolves to its id once libtorrent has it."""
         return self._checked(lambda: check_add_numbers(request),
                              lambda fut: self._m().add(request, fut), _DEFERRED)
 
+    @implements(cmds.Pause)
     def pause(self, torrent_id: str) -> Future[None]:
         return self._call(lambda fut: self._m().pause(torrent_id, fut), _DEFERRED)
 
+    @implements(cmds.Resume)
     def resume(self, torrent_id: str) -> Future[None]:
         return self._call(lambda fut: self._m().resume(torrent_id, fut), _DEFERRED)
 
+    @implements(cmds.Remove)
     def remove(self, torrent_id: str, delete_data: bool = False,
                force: bool = False) -> Future[None]:
         """Remove a torrent (and its downloaded data when ``delete_data``). A site's
@@ -317,24 +295,29 @@ class Engine(SiteCommands):
             m.remove(torrent_id, delete_data, fut)
         return self._call(run, _DEFERRED)
 
+    @implements(cmds.Recheck)
     def recheck(self, torrent_id: str) -> Future[None]:
         return self._call(lambda: self._m().recheck(torrent_id))
 
+    @implements(cmds.Reannounce)
     def reannounce(self, torrent_id: str) -> Future[list[str]]:
         """Announce now; resolves to where (``["2 trackers", "DHT"]``), empty when the
         torrent has nowhere to announce to."""
         return self._call(lambda: self._m().reannounce(torrent_id))
 
+    @implements(cmds.QueueMove)
     def queue_move(self, torrent_id: str, where: str) -> Future[None]:
         """Move a torrent ``up``, ``down``, to the ``top`` or ``bottom`` of the queue (the
         order auto-managed torrents start in; ``TorrentState.queue_position``)."""
         return self._checked(lambda: check_queue_move(where),
                              lambda: self._m().queue_move(torrent_id, where))
 
+    @implements(cmds.Move)
     def move(self, torrent_id: str, folder: str) -> Future[str]:
         """Move a torrent's data; resolves to the new folder once moved."""
         return self._call(lambda fut: self._m().move(torrent_id, folder, fut), _DEFERRED)
 
+    @implements(cmds.SetLimits)
     def set_limits(self, torrent_id: str, down: int | None = None,
                    up: int | None = None) -> Future[None]:
         """Per-torrent rate limits in bytes/s (0 is unlimited, None leaves it)."""
@@ -342,6 +325,7 @@ class Engine(SiteCommands):
                              lambda fut: self._m().set_limits(torrent_id, down, up, fut),
                              _DEFERRED)
 
+    @implements(cmds.SetGlobalLimits)
     def set_global_limits(self, down: int | None = None, up: int | None = None) -> Future[None]:
         def apply() -> None:
             rates = self.config.rates
@@ -351,6 +335,7 @@ class Engine(SiteCommands):
             self._apply_config(msgspec.structs.replace(self.config, rates=new))
         return self._checked(lambda: _each_rate(down, up, "down", "up"), apply)
 
+    @implements(cmds.SetShareLimits)
     def set_share_limits(self, torrent_id: str, ratio: float | None = None,
                          seed_time: int | None = None) -> Future[None]:
         """Per-torrent ratio / seed-time (s) limits; -1 follows the config, 0 disables."""
@@ -362,6 +347,7 @@ class Engine(SiteCommands):
         return self._checked(check, lambda fut: self._m().set_share_limits(
             torrent_id, ratio, seed_time, fut), _DEFERRED)
 
+    @implements(cmds.SetFilePriorities)
     def set_file_priorities(self, torrent_id: str, priorities: dict[int, int]) -> Future[None]:
         """Set priorities (0 skip .. 7 high) for the given file indexes."""
         chosen = dict(priorities)
@@ -373,27 +359,33 @@ class Engine(SiteCommands):
         return self._checked(check, lambda fut: self._m().set_file_priorities(
             torrent_id, chosen, fut), _DEFERRED)
 
+    @implements(cmds.SetSequential)
     def set_sequential(self, torrent_id: str, on: bool) -> Future[None]:
         return self._call(lambda fut: self._m().set_sequential(torrent_id, on, fut), _DEFERRED)
 
+    @implements(cmds.AddTrackers)
     def add_trackers(self, torrent_id: str, urls: Iterable[str]) -> Future[None]:
         return self._call(lambda fut: self._m().add_trackers(torrent_id, list(urls), fut),
                           _DEFERRED)
 
+    @implements(cmds.RemoveTrackers)
     def remove_trackers(self, torrent_id: str, urls: Iterable[str]) -> Future[None]:
         return self._call(lambda fut: self._m().remove_trackers(torrent_id, list(urls), fut),
                           _DEFERRED)
 
+    @implements(cmds.AddPeers)
     def add_peers(self, torrent_id: str, peers: Iterable[str]) -> Future[None]:
         """Connect to peers given as ``ip:port``; they are kept with the torrent and dialled
         again at every start (resolves once that is on disk)."""
         return self._call(lambda fut: self._m().add_peers(torrent_id, list(peers), fut),
                           _DEFERRED)
 
+    @implements(cmds.Flush)
     def flush(self, torrent_id: str) -> Future[None]:
         """Resolve once the torrent's written data has reached the disk."""
         return self._call(lambda fut: self._m().flush(torrent_id, fut), _DEFERRED)
 
+    @implements(cmds.Details)
     def details(self, torrent_id: str) -> Future[TorrentDetails]:
         """Files, peers, trackers and pieces of one torrent."""
         return self._call(lambda: self._m().details(torrent_id))
@@ -425,14 +417,17 @@ class Engine(SiteCommands):
                                                     f"{MAX_DEADLINE_MS}")
         return self._checked(check, read, _DEFERRED)
 
+    @implements(cmds.SaveResumeData)
     def save_resume_data(self) -> Future[None]:
         """Resolve once resume data of every torrent is on disk."""
         return self._call(lambda fut: self._save_all(fut), _DEFERRED)
 
+    @implements(cmds.SessionSettings)
     def session_settings(self) -> Future[dict[str, Any]]:
         """libtorrent's effective settings (for diagnostics and tests)."""
         return self._call(lambda: dict(self._m().ses.get_settings()))
 
+    @implements(cmds.ApplyConfig)
     def apply_config(self, config: Config) -> Future[None]:
         """Apply a new configuration live (what libtorrent allows without restart)."""
         return self._checked(lambda: validate_config(config),
@@ -479,6 +474,35 @@ class Engine(SiteCommands):
         lt_session.assert_safety(m.ses)
         m.apply_pex()
         m.dirty = True
+
+    # ------------------------------------------------------------------ hooks of the services
+
+    def post_event(self, event: Event) -> None:
+        """Emit an event from another thread (the sites thread): it is stamped and delivered
+        on the engine thread, in order with the engine's own."""
+        self._call(lambda: self._emit(event))
+
+    def set_sites(self, sites: dict[str, SiteState]) -> Future[None]:
+        """Publish the sites' states in a new snapshot (from the sites thread); resolves
+        once that snapshot is out."""
+        def apply() -> None:
+            self._sites_state = MappingProxyType(dict(sites))
+            self._publish(self._m())
+        return self._call(apply)
+
+    def set_web(self, state: WebState) -> Future[None]:
+        """The Smart Proxy's state, published in the next snapshot."""
+        def apply() -> None:
+            self._web_state = state
+            self._m().dirty = True
+        return self._call(apply)
+
+    def set_tor(self, state: TorState) -> Future[None]:
+        """Tor's state (from the tor thread), published in the next snapshot."""
+        def apply() -> None:
+            self._tor_state = state
+            self._m().dirty = True
+        return self._call(apply)
 
     def _save_all(self, fut: Future[None]) -> None:
         self._m().save_all(only_modified=False)
@@ -703,4 +727,7 @@ class _Deferred:
 
 
 _DEFERRED = _Deferred()
+
+_IMPLEMENTATIONS = implementations(Engine)
+"""The engine's command implementations, by command type."""
 

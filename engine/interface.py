@@ -1,27 +1,21 @@
 """The engine interface frontends program against, in-process or remote.
 
-:class:`engine.Engine` (embedded) and :class:`engine.api.RemoteEngine` (a
-daemon over ZeroMQ) both satisfy :class:`EngineAPI`, so the CLI, the TUI and
-tests run against either without knowing which (mypy checks both).
+:class:`engine.node.Node` (embedded), :class:`engine.Engine` (torrents only) and
+:class:`engine.api.RemoteEngine` (a daemon over ZeroMQ) all satisfy :class:`EngineAPI`,
+so the CLI, the TUI and tests run against any of them without knowing which (mypy checks
+each in ``engine/api/__init__.py``). Every command is a value of :mod:`engine.commands`
+given to :meth:`EngineAPI.run`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Protocol
+from typing import Protocol
 
-from .config import Config
+from .commands import Command, R
 from .events import EventStream
-from .requests import AddRequest
-from .state import (
-    ChainEntryInfo,
-    OnionReply,
-    SiteReport,
-    SiteState,
-    Snapshot,
-    TorrentDetails,
-)
+from .state import Snapshot
 
 
 class EngineAPI(Protocol):
@@ -39,75 +33,18 @@ class EngineAPI(Protocol):
 
     def unsubscribe(self, stream: EventStream) -> None: ...
 
-    def add(self, request: AddRequest) -> Future[str]: ...
-
-    def pause(self, torrent_id: str) -> Future[None]: ...
-
-    def resume(self, torrent_id: str) -> Future[None]: ...
-
-    def remove(self, torrent_id: str, delete_data: bool = False,
-               force: bool = False) -> Future[None]:
-        """``force``: also a torrent a site needs (``TorrentState.site``); without it that
-        is refused with ``SiteTorrentError``."""
+    def run(self, cmd: Command[R]) -> Future[R]:
+        """Run one command (:mod:`engine.commands`); the future resolves to its result or
+        raises the error the engine gave."""
         ...
 
-    def recheck(self, torrent_id: str) -> Future[None]: ...
 
-    def reannounce(self, torrent_id: str) -> Future[list[str]]: ...
+class ServedEngine(EngineAPI, Protocol):
+    """What the API server needs of what it serves (a node, or a bare engine)."""
 
-    def move(self, torrent_id: str, folder: str) -> Future[str]: ...
+    @property
+    def event_seq(self) -> int: ...
 
-    def set_limits(self, torrent_id: str, down: int | None = None,
-                   up: int | None = None) -> Future[None]: ...
+    def add_listener(self, wake: Callable[[], None]) -> None: ...
 
-    def set_global_limits(self, down: int | None = None,
-                          up: int | None = None) -> Future[None]: ...
-
-    def set_share_limits(self, torrent_id: str, ratio: float | None = None,
-                         seed_time: int | None = None) -> Future[None]: ...
-
-    def set_file_priorities(self, torrent_id: str,
-                            priorities: dict[int, int]) -> Future[None]: ...
-
-    def set_sequential(self, torrent_id: str, on: bool) -> Future[None]: ...
-
-    def queue_move(self, torrent_id: str, where: str) -> Future[None]: ...
-
-    def add_trackers(self, torrent_id: str, urls: Iterable[str]) -> Future[None]: ...
-
-    def remove_trackers(self, torrent_id: str, urls: Iterable[str]) -> Future[None]: ...
-
-    def add_peers(self, torrent_id: str, peers: Iterable[str]) -> Future[None]: ...
-
-    def flush(self, torrent_id: str) -> Future[None]: ...
-
-    def details(self, torrent_id: str) -> Future[TorrentDetails]: ...
-
-    def save_resume_data(self) -> Future[None]: ...
-
-    def session_settings(self) -> Future[dict[str, Any]]: ...
-
-    def apply_config(self, config: Config) -> Future[None]: ...
-
-    # Sites (docs/sites.md). ``site`` is a name or an address.
-
-    def site_new(self, name: str, folder: str | None = None) -> Future[SiteState]: ...
-
-    def site_import(self, name: str, key: str, folder: str | None = None) -> Future[SiteState]: ...
-
-    def site_publish(self, site: str, folder: str | None = None) -> Future[SiteState]: ...
-
-    def site_follow(self, address: str) -> Future[SiteState]: ...
-
-    def site_unfollow(self, site: str, delete_data: bool = False) -> Future[None]: ...
-
-    def site_onion(self, site: str, enabled: bool | None = None, add_client: str = "",
-                   client_key: str = "", remove_client: str = "") -> Future[OnionReply]: ...
-
-    def site_check(self, site: str) -> Future[None]: ...
-
-    def site_list(self) -> Future[list[SiteState]]: ...
-
-    def site_log(self, site: str) -> Future[list[ChainEntryInfo]]: ...
-
-    def site_verify(self, site: str, rebuild: str | None = None) -> Future[SiteReport]: ...
+    def remove_listener(self, wake: Callable[[], None]) -> None: ...

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from tidegate.engine import Engine
 from tidegate.engine.config import LoadedConfig, from_dict
+from tidegate.engine.node import Node
 from tidegate.engine.paths import resolve_paths
 from tidegate.engine.state import SiteState, Snapshot
 
@@ -18,7 +18,7 @@ from .conftest import LOOPBACK, merge
 _names = itertools.count()
 
 
-def site_engine(home: Path, **sections: dict[str, Any]) -> Engine:
+def site_engine(home: Path, **sections: dict[str, Any]) -> Node:
     """An unstarted engine with sites on, its DHT private to 127.0.0.1, its own bus."""
     n = next(_names)
     base = merge(LOOPBACK, {
@@ -30,10 +30,10 @@ def site_engine(home: Path, **sections: dict[str, Any]) -> Engine:
     })
     cfg = from_dict(merge(base, sections))
     paths = resolve_paths({"TIDEGATE_HOME": str(home)})
-    return Engine(LoadedConfig(cfg, paths, frozenset(), False), sites=True)
+    return Node(LoadedConfig(cfg, paths, frozenset(), False))
 
 
-def join_dht(engines: list[Engine]) -> None:
+def join_dht(engines: list[Node]) -> None:
     """Every engine adds every other as a DHT node (a private DHT has no bootstrap)."""
     ports = [e.wait_for(lambda s: s.stats.listen_port > 0, 10).stats.listen_port
              for e in engines]
@@ -44,9 +44,9 @@ def join_dht(engines: list[Engine]) -> None:
 
 
 @contextlib.contextmanager
-def joined(engines: list[Engine]) -> Iterator[list[Engine]]:
+def joined(engines: list[Node]) -> Iterator[list[Node]]:
     """Start ``engines``, join them in one private DHT; stop every one that still runs."""
-    started: list[Engine] = []
+    started: list[Node] = []
     try:
         for e in engines:
             started.append(e.start())
@@ -58,7 +58,7 @@ def joined(engines: list[Engine]) -> Iterator[list[Engine]]:
                 e.stop()
 
 
-def wait_site(engine: Engine, address: str, ok: Callable[[SiteState], bool],
+def wait_site(engine: Node, address: str, ok: Callable[[SiteState], bool],
               timeout: float) -> SiteState:
     def pred(s: Snapshot) -> bool:
         site = s.sites.get(address)
@@ -74,7 +74,7 @@ def write_site(folder: Path, files: dict[str, bytes]) -> Path:
     return folder
 
 
-def onion_owner(net: Any, home: Path, source: Path, upload_timeout: float) -> tuple[Engine, str]:
+def onion_owner(net: Any, home: Path, source: Path, upload_timeout: float) -> tuple[Node, str]:
     """A started engine whose managed tor joins ``net`` (a tests.tornet.TorNet), with
     ``source`` published as site "blog" and its onion descriptor uploaded; stopped again if
     any step fails."""

@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tidegate.engine import AddRequest, Engine
+from tidegate.engine import commands as cmds
 from tidegate.engine.api import protocol as p
 from tidegate.engine.api.numbers import NumericField, numeric_fields
 from tidegate.engine.errors import InputError, ProtocolError
@@ -251,11 +252,11 @@ def test_daemon_and_cli_refuse_bad_numbers(daemons: list[DaemonProc]) -> None:
     client = d.client()
     try:
         with pytest.raises(InputError) as caught:
-            client.set_share_limits(tid, ratio=math.inf).result(10)
+            client.run(cmds.SetShareLimits(tid, ratio=math.inf)).result(10)
         assert "args.ratio" in str(caught.value) and "1000000" in str(caught.value)
         with pytest.raises(ProtocolError):
-            client.set_share_limits(tid, seed_time=2**70).result(10)  # past 64 bits
-        client.set_share_limits(tid, ratio=3.0).result(10)
+            client.run(cmds.SetShareLimits(tid, seed_time=2**70)).result(10)  # past 64 bits
+        client.run(cmds.SetShareLimits(tid, ratio=3.0)).result(10)
         assert client.wait_for(lambda s: s.torrents[tid].ratio_limit == 3.0, 10)
     finally:
         client.stop()

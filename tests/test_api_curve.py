@@ -12,6 +12,7 @@ import pytest
 import zmq
 
 from tidegate.engine import AddRequest
+from tidegate.engine import commands as cmds
 from tidegate.engine.api import RemoteEngine
 from tidegate.engine.api import protocol as p
 from tidegate.engine.api.keys import load_or_create
@@ -41,8 +42,8 @@ def test_a_known_key_works_and_an_unknown_key_is_refused(tmp_path: Path,
     server_key = d.info["server_key"]
 
     with RemoteEngine(d.endpoint, client_keys=good, server_key=server_key).start(10) as c:
-        tid = c.add(AddRequest(uri="magnet:?xt=urn:btih:" + "cd" * 20, source="m",
-                               paused=True)).result(10)
+        tid = c.run(cmds.Add(AddRequest(uri="magnet:?xt=urn:btih:" + "cd" * 20, source="m",
+                               paused=True))).result(10)
         # the snapshot came through the CURVE-protected PUB socket
         c.wait_for(lambda s: tid in s.torrents, 10)
 

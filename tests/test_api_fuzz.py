@@ -31,6 +31,7 @@ import pytest
 import zmq
 
 from tidegate.engine import AddRequest
+from tidegate.engine import commands as cmds
 from tidegate.engine.api import RemoteEngine
 from tidegate.engine.api import protocol as p
 from tidegate.engine.errors import InputError, UnknownTorrentError
@@ -159,10 +160,10 @@ def gen_frame_count(rng: random.Random, rid: int) -> tuple[list[bytes], Expect]:
 
 
 def gen_bad_version(rng: random.Random, rid: int) -> tuple[list[bytes], Expect]:
-    version = rng.choice([rng.randbytes(rng.randint(0, 60)), b"tidegate/2", b"tidegate/0",
-                          b"", b"TIDEGATE/1", p.VERSION + b"\0", b"tidegate/1 "])
+    version = rng.choice([rng.randbytes(rng.randint(0, 60)), b"tidegate/1", b"tidegate/0",
+                          b"", b"TIDEGATE/2", p.VERSION + b"\0", b"tidegate/2 "])
     if version == p.VERSION:
-        version = b"tidegate/10"
+        version = b"tidegate/20"
     body = rng.choice([pack({"id": rid, "cmd": "hello"}), rng.randbytes(rng.randint(0, 64))])
     return [version, body], Expect("bad_version", frozenset({"bad_version"}))
 
@@ -473,7 +474,7 @@ class Health(threading.Thread):
     def run(self) -> None:
         while not self.stop.is_set() and len(self.problems) < 20:
             try:
-                self.client.details("00" * 20).result(5)
+                self.client.run(cmds.Details("00" * 20)).result(5)
                 self.problems.append("details of an unknown torrent succeeded")
             except UnknownTorrentError as exc:
                 if exc.torrent_id != "00" * 20:
@@ -506,8 +507,8 @@ def test_fuzz_the_command_socket(daemons: list[DaemonProc]) -> None:  # noqa: F8
     d = DaemonProc(home).start()
     daemons.append(d)
     client = d.client()
-    tid = client.add(AddRequest(uri=OWN_TORRENT, paused=True,
-                                save_path=str(home / "dl"))).result(10)
+    tid = client.run(cmds.Add(AddRequest(uri=OWN_TORRENT, paused=True,
+                                save_path=str(home / "dl")))).result(10)
     assert tid == OWN_TORRENT
     client.wait_for(lambda s: tid in s.torrents, 5)
     health = Health(client, d.pid)
@@ -540,7 +541,7 @@ def test_fuzz_the_command_socket(daemons: list[DaemonProc]) -> None:  # noqa: F8
             assert d.p is not None and d.p.poll() is None, "the daemon exited"
             # snapshots keep arriving: a change made now shows up in the client's state
             on = rnd % 2 == 0
-            client.set_sequential(tid, on).result(5)
+            client.run(cmds.SetSequential(tid, on)).result(5)
             client.wait_for(sequential_is(tid, on), 5)
             stats.deltas_seen += 1
 
@@ -606,12 +607,13 @@ def test_an_overflowing_rate_limit_is_refused(how: str,
     try:
         fut: Future[Any]
         if how == "add":
-            fut = client.add(AddRequest(uri="cd" * 20, paused=True, save_path=str(home / "dl"),
-                                        download_limit=2**31))
+            fut = client.run(cmds.Add(AddRequest(uri="cd" * 20, paused=True,
+                                                 save_path=str(home / "dl"),
+                                                 download_limit=2**31)))
         else:
-            tid = client.add(AddRequest(uri="cd" * 20, paused=True,
-                                        save_path=str(home / "dl"))).result(5)
-            fut = client.set_limits(tid, down=2**31)
+            tid = client.run(cmds.Add(AddRequest(uri="cd" * 20, paused=True,
+                                        save_path=str(home / "dl")))).result(5)
+            fut = client.run(cmds.SetLimits(tid, down=2**31))
         try:
             fut.result(5)
             outcome = "accepted"
@@ -621,6 +623,6 @@ def test_an_overflowing_rate_limit_is_refused(how: str,
             outcome = repr(exc)
         assert outcome == "refused", outcome
         with pytest.raises(UnknownTorrentError):  # the engine still runs
-            client.details("ee" * 20).result(5)
+            client.run(cmds.Details("ee" * 20)).result(5)
     finally:
         client.stop()

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from tidegate.engine import commands as cmds
 from tidegate.engine import errors
 from tidegate.engine.api import protocol as p
 from tidegate.engine.chain.errors import ChainRejected
@@ -119,7 +120,7 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "site_new": {"name": "blog", "folder": "/srv/www"},
     "site_import": {"name": "blog", "key": "tidegate-site-key-v1 AAAA", "folder": None},
     "site_publish": {"site": "blog", "folder": None},
-    "site_follow": {"site": "a" * 56 + ".onion"},
+    "site_follow": {"address": "a" * 56 + ".onion"},
     "site_unfollow": {"site": "blog", "delete_data": True},
     "site_check": {"site": "blog"},
     "site_list": {},
@@ -164,7 +165,7 @@ def test_args_may_be_left_out_when_a_command_takes_none() -> None:
 def test_optional_args_take_their_defaults() -> None:
     result = parse(request("remove", {"torrent_id": TID}))
     assert isinstance(result, p.Decoded)
-    assert result.args == p.RemoveArgs(torrent_id=TID, delete_data=False)
+    assert result.args == cmds.Remove(torrent_id=TID, delete_data=False)
     result = parse(request("set_limits", {"torrent_id": TID}))
     assert isinstance(result, p.Decoded)
     assert (result.args.down, result.args.up) == (None, None)
@@ -172,9 +173,9 @@ def test_optional_args_take_their_defaults() -> None:
 
 def test_encode_request_is_what_parse_request_reads() -> None:
     frames = p.encode_request(99, "set_sequential", {"torrent_id": TID, "on": False})
-    assert frames[0] == p.VERSION == b"tidegate/1"
+    assert frames[0] == p.VERSION == b"tidegate/2"
     result = p.parse_request(frames, LIMIT)
-    assert result == p.Decoded(99, "set_sequential", p.SequentialArgs(torrent_id=TID, on=False))
+    assert result == p.Decoded(99, "set_sequential", cmds.SetSequential(torrent_id=TID, on=False))
 
 
 def test_bytes_travel_as_msgpack_bin() -> None:
@@ -199,14 +200,14 @@ def test_wrong_frame_count_is_bad_frame(frames: list[bytes]) -> None:
     assert f"got {len(frames)}" in err.message and "2 frames" in err.message
 
 
-@pytest.mark.parametrize("version", [b"tidegate/2", b"tidegate/0", b"", b"TIDEGATE/1",
+@pytest.mark.parametrize("version", [b"tidegate/1", b"tidegate/3", b"", b"TIDEGATE/2",
                                      p.VERSION + b"\0", b"\xff\xfe" * 50])
 def test_other_version_is_bad_version(version: bytes) -> None:
     result = p.parse_request([version, pack({"id": 1, "cmd": "hello"})], LIMIT)
     err = refused(result)
     assert isinstance(result, p.Reply) and result.id is None
     assert err.code == "bad_version"
-    assert "tidegate/1" in err.message
+    assert "tidegate/2" in err.message
     shown = version[:40].decode("ascii", "replace")
     assert repr(shown) in err.message  # the version received, cut to 40 bytes
     assert len(err.message) < 200
@@ -551,7 +552,7 @@ def _snap(seq: int, torrents: dict[str, TorrentState], **kw: Any) -> Snapshot:
 
 
 def test_hello_and_full_snapshot_results_are_typed() -> None:
-    hello = p.Hello("tidegate/1", "e" * 16, 123, "ipc:///run/x-events.sock", 5, 9)
+    hello = p.Hello("tidegate/2", "e" * 16, 123, "ipc:///run/x-events.sock", 5, 9)
     reply = p.parse_reply(p.encode_reply(p.Reply(1, True, hello)))
     assert p.result_of("hello", reply) == hello
     snap = _snap(5, {"a" * 40: _state("a" * 40)})
@@ -585,7 +586,7 @@ def test_commands_without_a_result_return_none(cmd: str) -> None:
 
 def test_a_result_of_the_wrong_shape_is_a_protocol_error() -> None:
     with pytest.raises(errors.ProtocolError, match="reply to hello does not match"):
-        p.result_of("hello", p.Reply(1, True, {"protocol": "tidegate/1"}))
+        p.result_of("hello", p.Reply(1, True, {"protocol": "tidegate/2"}))
     with pytest.raises(errors.ProtocolError, match="reply to add"):
         p.result_of("add", p.Reply(1, True, 5))
 
@@ -593,8 +594,8 @@ def test_a_result_of_the_wrong_shape_is_a_protocol_error() -> None:
 def test_parse_reply_refuses_other_versions_and_garbage() -> None:
     body = p.encode(p.Reply(1, True))
     with pytest.raises(errors.ProtocolError) as caught:
-        p.parse_reply([b"tidegate/2", body])
-    assert caught.value.code == "bad_version" and "tidegate/2" in str(caught.value)
+        p.parse_reply([b"tidegate/1", body])
+    assert caught.value.code == "bad_version" and "tidegate/1" in str(caught.value)
     with pytest.raises(errors.ProtocolError) as caught:
         p.parse_reply([p.VERSION, body, b""])
     assert caught.value.code == "bad_version" and "3 frames" in str(caught.value)
@@ -742,7 +743,7 @@ def test_unknown_topic_is_refused(topic: bytes) -> None:
 
 
 @pytest.mark.parametrize("frames", [
-    [b"beat", b"tidegate/2", p.encode(p.Beat("ep", 1, 1))],
+    [b"beat", b"tidegate/1", p.encode(p.Beat("ep", 1, 1))],
     [b"beat", b"", p.encode(p.Beat("ep", 1, 1))],
     [b"beat", p.encode(p.Beat("ep", 1, 1))],
     [b"beat", p.VERSION, p.encode(p.Beat("ep", 1, 1)), b""],

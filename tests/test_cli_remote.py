@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tidegate.engine import commands as cmds
 from tidegate.engine.api import RemoteEngine
 
 from .conftest import make_payload, make_torrent
@@ -73,10 +74,10 @@ def test_every_daemon_command(daemons: list[DaemonProc]) -> None:
         assert "file1.bin" in text and tid in text
 
         tg(home, "prio", number, "file1.bin", "skip")
-        details = client.details(tid).result(10)
+        details = client.run(cmds.Details(tid)).result(10)
         assert [f.priority for f in details.files] == [4, 0]
         tg(home, "prio", number, "0", "*file1*", "high")
-        assert [f.priority for f in client.details(tid).result(10).files] == [7, 7]
+        assert [f.priority for f in client.run(cmds.Details(tid)).result(10).files] == [7, 7]
 
         tg(home, "limit", number, "--down", "500K", "--up", "1M")
         wait(client, lambda s: (s.torrents[tid].download_limit,

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tidegate.engine import AddRequest, Phase
+from tidegate.engine import commands as cmds
 from tidegate.engine.errors import DaemonUnavailableError, UnknownTorrentError
 from tidegate.engine.events import (
     DaemonConnection,
@@ -39,9 +40,9 @@ def test_download_by_magnet_through_the_daemon(tmp_path: Path, make_engine: Engi
     try:
         events = client.subscribe()
         out = d.home / "dl"
-        tid = client.add(AddRequest(uri=created.magnet, source="magnet",
+        tid = client.run(cmds.Add(AddRequest(uri=created.magnet, source="magnet",
                                     save_path=str(out),
-                                    peers=(f"127.0.0.1:{port_of(seed)}",))).result(10)
+                                    peers=(f"127.0.0.1:{port_of(seed)}",)))).result(10)
         seqs: list[int] = []
 
         def complete(s: object) -> bool:
@@ -53,17 +54,17 @@ def test_download_by_magnet_through_the_daemon(tmp_path: Path, make_engine: Engi
         assert tree_bytes(out / payload.name) == tree_bytes(payload)
         assert len(set(seqs)) > 2, "progress arrived as several published snapshots"
 
-        client.pause(tid).result(10)
+        client.run(cmds.Pause(tid)).result(10)
         client.wait_for(lambda s: s.torrents[tid].phase == Phase.PAUSED, 10)
-        client.resume(tid).result(10)
+        client.run(cmds.Resume(tid)).result(10)
         client.wait_for(lambda s: s.torrents[tid].phase == Phase.SEEDING, 10)
-        details = client.details(tid).result(10)
+        details = client.run(cmds.Details(tid)).result(10)
         assert [f.path for f in details.files] == [f"{payload.name}/file0.bin",
                                                    f"{payload.name}/file1.bin"]
         with pytest.raises(UnknownTorrentError, match="no torrent with id 'nope'"):
-            client.pause("nope").result(10)
+            client.run(cmds.Pause("nope")).result(10)
 
-        client.remove(tid).result(10)
+        client.run(cmds.Remove(tid)).result(10)
         client.wait_for(lambda s: tid not in s.torrents, 10)
         time.sleep(0.5)
         kinds = [type(e) for e in events.drain()]
@@ -89,8 +90,8 @@ def test_kill9_mid_download_then_restart_resumes(tmp_path: Path, make_engine: En
     try:
         events = client.subscribe()
         out = home / "dl"
-        tid = client.add(AddRequest(torrent=created.data, source="t", save_path=str(out),
-                                    peers=(f"127.0.0.1:{port_of(seed)}",))).result(10)
+        tid = client.run(cmds.Add(AddRequest(torrent=created.data, source="t", save_path=str(out),
+                                    peers=(f"127.0.0.1:{port_of(seed)}",)))).result(10)
         client.wait_for(lambda s: tid in s.torrents and s.torrents[tid].progress > 0.25, 30)
         time.sleep(1.5)  # past a periodic resume save (resume_save_interval = 1 s)
         first_epoch = client.epoch
@@ -99,14 +100,14 @@ def test_kill9_mid_download_then_restart_resumes(tmp_path: Path, make_engine: En
         client.wait_for(lambda s: not s.running, 10)
         assert not client.connected
         with pytest.raises(DaemonUnavailableError):
-            client.pause(tid).result(10)
+            client.run(cmds.Pause(tid)).result(10)
 
         d2 = DaemonProc(home).start()
         daemons.append(d2)
         snap = client.wait_for(lambda s: s.running and tid in s.torrents, 20)
         assert client.epoch != first_epoch
         assert snap.torrents[tid].progress > 0.2, "resume data kept the pieces"
-        client.add_peers(tid, [f"127.0.0.1:{port_of(seed)}"]).result(10)
+        client.run(cmds.AddPeers(tid, [f"127.0.0.1:{port_of(seed)}"])).result(10)
         client.wait_for(lambda s: s.torrents[tid].complete_on_disk, 60)
         assert tree_bytes(out / payload.name) == tree_bytes(payload)
         states = [e.connected for e in events.drain() if isinstance(e, DaemonConnection)]
@@ -133,8 +134,8 @@ def test_signal_saves_resume_data_and_exits_0(sig: int, daemons: list[DaemonProc
     d = DaemonProc(home).start()
     daemons.append(d)
     client = d.client()
-    tid = client.add(AddRequest(uri="magnet:?xt=urn:btih:" + "ab" * 20, source="m",
-                                paused=True)).result(10)
+    tid = client.run(cmds.Add(AddRequest(uri="magnet:?xt=urn:btih:" + "ab" * 20, source="m",
+                                paused=True))).result(10)
     client.stop()
     started = time.monotonic()
     assert d.stop(sig) == 0
@@ -204,13 +205,13 @@ def test_a_stalled_subscriber_gets_the_newest_state_not_a_backlog(
         assert reader.stdout.readline().strip() == "ready"
         os.kill(reader.pid, signal.SIGSTOP)
         client = d.client()
-        futs = [client.add(AddRequest(uri="magnet:?xt=urn:btih:" + f"{i + 1:040x}", source="m",
-                                      paused=True)) for i in range(n)]
+        futs = [client.run(cmds.Add(AddRequest(uri="magnet:?xt=urn:btih:" + f"{i + 1:040x}",
+                                               source="m", paused=True))) for i in range(n)]
         ids = [f.result(30) for f in futs]
         for _ in range(3):  # churn: every torrent changes in several publications
-            for f in [client.resume(t) for t in ids]:
+            for f in [client.run(cmds.Resume(t)) for t in ids]:
                 f.result(30)
-            for f in [client.pause(t) for t in ids]:
+            for f in [client.run(cmds.Pause(t)) for t in ids]:
                 f.result(30)
         client.wait_for(lambda s: all(s.torrents[t].paused for t in ids), 30)
         daemon_seq = client.snapshot.seq

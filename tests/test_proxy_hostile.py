@@ -15,6 +15,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from tidegate.engine import commands as cmds
+
 from .daemon_util import TIDEGATE, DaemonProc, env_for, short_home
 
 UPGRADES = {
@@ -142,8 +144,8 @@ def test_a_fifo_in_place_of_the_layers_file_hangs_nothing(tmp_path: Path,
     fifo: Path | None = None
     try:
         port = client.wait_for(lambda s: s.web.port > 0, 10).web.port
-        address = client.site_new("big", str(source)).result(30).address
-        client.site_publish("big").result(60)
+        address = client.run(cmds.SiteNew("big", str(source))).result(30).address
+        client.run(cmds.SitePublish("big")).result(60)
         client.wait_for(lambda s: address in s.sites and s.sites[address].hosting.seq == 1, 60)
         (layers,) = d.home.rglob(f"{address}/snapshots/1/layers")
         layers.unlink()

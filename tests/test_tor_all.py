@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from tidegate.engine import AddRequest, Engine
+from tidegate.engine import commands as cmds
 from tidegate.engine.interface import EngineAPI
 
 from . import netns
@@ -150,15 +151,15 @@ def _run_through_tor(api: EngineAPI, home: Path, created: object, seed_port: int
 
     assert isinstance(created, Created)
     # tor-all took over the defaults
-    s = api.session_settings().result(10)
+    s = api.run(cmds.SessionSettings()).result(10)
     assert s["proxy_port"] > 0 and s["proxy_hostnames"] and not s["enable_dht"]
     assert not s["enable_lsd"] and not s["enable_upnp"] and not s["enable_outgoing_utp"]
 
     # 1. a download from a seed outside: only tor's exit can reach it
     dest = home / "dl"
     peer = f"127.0.0.1:{seed_port}"
-    tid = api.add(AddRequest(torrent=created.data, save_path=str(dest), peers=(peer,),
-                             trackers=tracker_urls)).result(30)
+    tid = api.run(cmds.Add(AddRequest(torrent=created.data, save_path=str(dest), peers=(peer,),
+                             trackers=tracker_urls))).result(30)
     deadline = time.monotonic() + THROUGH_TOR
     while True:
         try:
@@ -168,22 +169,22 @@ def _run_through_tor(api: EngineAPI, home: Path, created: object, seed_port: int
             if time.monotonic() > deadline:
                 raise AssertionError(f"download through tor: {api.snapshot.torrents[tid]}"
                                      ) from None
-            api.add_peers(tid, [peer]).result(10)  # a circuit failed: dial again
+            api.run(cmds.AddPeers(tid, [peer])).result(10)  # a circuit failed: dial again
     assert tree_bytes(dest / payload.name) == tree_bytes(payload)
     http_url, udp_url = tracker_urls
     deadline = time.monotonic() + THROUGH_TOR
     while True:  # the HTTP tracker answers through tor; the UDP one cannot be reached
-        view = {t.url: t for t in api.details(tid).result(10).trackers}
+        view = {t.url: t for t in api.run(cmds.Details(tid)).result(10).trackers}
         if view[http_url].status == "working" and view[http_url].seeds >= 1:
             break
         if time.monotonic() > deadline:
             raise AssertionError(f"HTTP tracker through tor: {view}")
-        api.reannounce(tid).result(10)
+        api.run(cmds.Reannounce(tid)).result(10)
         time.sleep(2.0)
     assert view[udp_url].status != "working", view[udp_url]
 
     # 2. follow the site: chain, metainfo and files from its onion service
-    api.site_follow(address).result(30)
+    api.run(cmds.SiteFollow(address)).result(30)
     wait_site(api, address, lambda x: x.hosting.seq == 1, THROUGH_TOR)
     hosted = home / "data" / "sites" / address / "snapshots"
     for name, data in FILES.items():
@@ -193,7 +194,7 @@ def _run_through_tor(api: EngineAPI, home: Path, created: object, seed_port: int
     (source / "index.html").write_bytes(b"<h1>updated, still through tor</h1>\n")
     owner.site_publish("blog").result(60)
     wait_site(owner, address, lambda x: x.hosting.seq == 2, 30)
-    api.site_check(address).result(10)
+    api.run(cmds.SiteCheck(address)).result(10)
     site = wait_site(api, address, lambda x: x.hosting.seq == 2, THROUGH_TOR)
     assert site.height == 2 and not site.error
     assert (hosted / "2" / "site" / "index.html").read_bytes() == \

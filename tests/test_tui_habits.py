@@ -14,6 +14,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from tidegate.engine import AddRequest, Engine
+from tidegate.engine import commands as cmds
 from tidegate.engine.errors import InputError
 from tidegate.engine.state import Phase
 from tidegate.tui.app import TidegateApp
@@ -173,14 +174,14 @@ def test_queue_move_through_a_real_daemon(daemons: list[DaemonProc]) -> None:
     client = daemon.client()
     try:
         for h in HASHES[:3]:
-            client.add(AddRequest(uri=f"magnet:?xt=urn:btih:{h}")).result(10)
+            client.run(cmds.Add(AddRequest(uri=f"magnet:?xt=urn:btih:{h}"))).result(10)
         snap = client.wait_for(lambda s: all(h in s.torrents and s.torrents[h].queue_position
                                              >= 0 for h in HASHES[:3]), 10)
         last = max(HASHES[:3], key=lambda h: snap.torrents[h].queue_position)
-        client.queue_move(last, "top").result(10)
+        client.run(cmds.QueueMove(last, "top")).result(10)
         client.wait_for(lambda s: s.torrents[last].queue_position == 0, 10)
         with pytest.raises(InputError, match="up, down, top or bottom"):
-            client.queue_move(last, "sideways").result(10)
+            client.run(cmds.QueueMove(last, "sideways")).result(10)
         # the same from the command line: `tidegate queue ID... WHERE`
         first = last
         bottom = max(HASHES[:3], key=lambda h: client.snapshot.torrents[h].queue_position)

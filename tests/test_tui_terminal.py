@@ -15,6 +15,7 @@ from urllib.parse import quote
 import pytest
 
 from tidegate.engine import AddRequest
+from tidegate.engine import commands as cmds
 
 from .conftest import build_engine
 from .daemon_util import ROOT, env_for, short_home
@@ -163,8 +164,8 @@ def test_attaches_to_a_running_daemon_and_leaves_it_running(daemons: list) -> No
     daemons.append(daemon)
     client = daemon.client()
     try:
-        client.add(AddRequest(uri=f"magnet:?xt=urn:btih:{HASH}&dn=remote-one",
-                              paused=True)).result(10)
+        client.run(cmds.Add(AddRequest(uri=f"magnet:?xt=urn:btih:{HASH}&dn=remote-one",
+                              paused=True))).result(10)
     finally:
         client.stop()
     term = Tmux(TIDEGATE + ["tui"], env_for(home), ROOT, size=(120, 30))

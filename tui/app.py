@@ -28,6 +28,7 @@ from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 
+from tidegate.engine import commands as cmds
 from tidegate.engine import events as ev
 from tidegate.engine.config import LimitsConfig
 from tidegate.engine.interface import EngineAPI
@@ -317,10 +318,11 @@ class TidegateApp(App[None]):
         self.run_command(what, self.targets(), method, failed=failed, says=says)
 
     def action_pause(self) -> None:
-        self._torrent_action("Paused", self.engine.pause, "Pause failed")
+        self._torrent_action("Paused", lambda t: self.engine.run(cmds.Pause(t)), "Pause failed")
 
     def action_resume(self) -> None:
-        self._torrent_action("Resumed", self.engine.resume, "Resume failed")
+        self._torrent_action("Resumed", lambda t: self.engine.run(cmds.Resume(t)),
+                             "Resume failed")
 
     def _target_states(self) -> list[TorrentState]:
         return [self.snapshot.torrents[t] for t in self.targets() if t in self.snapshot.torrents]
@@ -334,10 +336,12 @@ class TidegateApp(App[None]):
 
     def action_recheck(self) -> None:
         # its end is a notification of its own (tui/notices.py: "Check finished")
-        self._torrent_action("Recheck started", self.engine.recheck, "Recheck failed")
+        self._torrent_action("Recheck started", lambda t: self.engine.run(cmds.Recheck(t)),
+                             "Recheck failed")
 
     def action_reannounce(self) -> None:
-        self._torrent_action("Reannounced", self.engine.reannounce, "Reannounce failed",
+        self._torrent_action("Reannounced", lambda t: self.engine.run(cmds.Reannounce(t)),
+                             "Reannounce failed",
                              announced)
 
     def action_sequential(self) -> None:
@@ -345,7 +349,7 @@ class TidegateApp(App[None]):
         states = self._target_states()
         on = not (states and all(s.sequential for s in states))
         self.run_command("Sequential on" if on else "Sequential off", ids,
-                         lambda tid: self.engine.set_sequential(tid, on),
+                         lambda tid: self.engine.run(cmds.SetSequential(tid, on)),
                          failed="Sequential order not set")
 
     def action_remove(self) -> None:
@@ -369,7 +373,7 @@ class TidegateApp(App[None]):
             if answer is None:
                 return
             self.run_command("Removed and data deleted" if answer else "Removed", ids,
-                             lambda tid: self.engine.remove(tid, delete_data=answer),
+                             lambda tid: self.engine.run(cmds.Remove(tid, delete_data=answer)),
                              failed="Remove failed")
 
         self.push_screen(RemoveDialog(names), done)
@@ -386,8 +390,9 @@ class TidegateApp(App[None]):
                 self.notify(added.hint, title=f"{clean(name.name) if name else 'Added'}: "
                             "no way to find peers", severity="warning", timeout=20)
 
-        self.push_screen(AddDialog(self.limits, self.engine.add, self.engine.session_settings),
-                         done)
+        engine = self.engine
+        self.push_screen(AddDialog(self.limits, lambda r: engine.run(cmds.Add(r)),
+                                   lambda: engine.run(cmds.SessionSettings())), done)
 
     def action_move(self) -> None:
         from .screens.dialogs import MoveDialog
@@ -399,7 +404,7 @@ class TidegateApp(App[None]):
 
         def done(folder: str | None) -> None:
             if folder:
-                self.run_command("Moved", ids, lambda tid: self.engine.move(tid, folder),
+                self.run_command("Moved", ids, lambda tid: self.engine.run(cmds.Move(tid, folder)),
                                  failed="Move failed")
 
         self.push_screen(MoveDialog(first.save_path if first else ""), done)
@@ -417,7 +422,7 @@ class TidegateApp(App[None]):
             if limits is not None:
                 down, up = limits
                 self.run_command("Limits set", ids,
-                                 lambda tid: self.engine.set_limits(tid, down=down, up=up),
+                                 lambda tid: self.engine.run(cmds.SetLimits(tid, down=down, up=up)),
                                  failed="Limits not set")
 
         self.push_screen(LimitsDialog(f"Limits for {len(ids)} torrent(s)", current), done)
@@ -431,7 +436,7 @@ class TidegateApp(App[None]):
             if limits is not None:
                 down, up = limits
                 self.run_one("Global limits set",
-                             lambda: self.engine.set_global_limits(down=down, up=up),
+                             lambda: self.engine.run(cmds.SetGlobalLimits(down=down, up=up)),
                              failed="Global limits not set")
 
         self.push_screen(LimitsDialog("Global limits", (s.download_limit, s.upload_limit)),
@@ -449,8 +454,9 @@ class TidegateApp(App[None]):
         def done(limits: tuple[float, int] | None) -> None:
             if limits is not None:
                 ratio, seed_time = limits
-                self.run_command("Share limits set", ids, lambda tid: self.engine.set_share_limits(
-                    tid, ratio=ratio, seed_time=seed_time), failed="Share limits not set")
+                self.run_command("Share limits set", ids, lambda tid: self.engine.run(
+                    cmds.SetShareLimits(tid, ratio=ratio, seed_time=seed_time)),
+                    failed="Share limits not set")
 
         self.push_screen(ShareLimitsDialog(f"Share limits for {len(ids)} torrent(s)", current),
                          done)
@@ -471,7 +477,7 @@ class TidegateApp(App[None]):
         ordered = sorted(ids, key=position, reverse=where in ("down", "top"))
         self.run_command(f"Moved {where} the queue" if where in ("up", "down")
                          else f"Moved to the {where} of the queue", ordered,
-                         lambda tid: self.engine.queue_move(tid, where),
+                         lambda tid: self.engine.run(cmds.QueueMove(tid, where)),
                          failed="Queue move failed")
 
     def action_copy_magnet(self) -> None:
@@ -484,7 +490,7 @@ class TidegateApp(App[None]):
         magnets = []
         for tid in ids:
             try:  # the engine's magnet: trackers and web seeds included
-                details = await asyncio.wrap_future(self.engine.details(tid))
+                details = await asyncio.wrap_future(self.engine.run(cmds.Details(tid)))
             except Exception as exc:
                 self.notify(clean(str(exc)), title="Copy magnet failed", severity="error")
                 return

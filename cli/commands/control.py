@@ -14,6 +14,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tidegate.engine import commands as cmds
 from tidegate.engine import units as fmt
 from tidegate.engine.config import load
 from tidegate.engine.errors import InputError, SiteTorrentError, TidegateError
@@ -28,10 +29,10 @@ if TYPE_CHECKING:
 PRIORITIES = {"skip": 0, "low": 1, "normal": 4, "high": 7}
 
 _SIMPLE: dict[str, tuple[str, Callable[[RemoteEngine, str], Future[Any]]]] = {
-    "pause": ("stop torrents until resumed", lambda c, t: c.pause(t)),
-    "resume": ("start paused torrents", lambda c, t: c.resume(t)),
-    "recheck": ("hash-check torrents' data again", lambda c, t: c.recheck(t)),
-    "reannounce": ("announce to trackers now", lambda c, t: c.reannounce(t)),
+    "pause": ("stop torrents until resumed", lambda c, t: c.run(cmds.Pause(t))),
+    "resume": ("start paused torrents", lambda c, t: c.run(cmds.Resume(t))),
+    "recheck": ("hash-check torrents' data again", lambda c, t: c.run(cmds.Recheck(t))),
+    "reannounce": ("announce to trackers now", lambda c, t: c.run(cmds.Reannounce(t))),
 }
 
 
@@ -133,7 +134,7 @@ def run_rm(args: argparse.Namespace) -> int:
                 site = snap.sites.get(t.site)
                 raise SiteTorrentError(tid, t.name, t.site, site.name if site else "",
                                        t.site_role)
-        jobs = [(t, client.remove(t, args.delete_data, args.force)) for t in ids]
+        jobs = [(t, client.run(cmds.Remove(t, args.delete_data, args.force))) for t in ids]
         return _report(client, jobs, "removed with its data" if args.delete_data else "removed")
     finally:
         client.stop()
@@ -157,7 +158,7 @@ def run_prio(args: argparse.Namespace) -> int:
     client = connect(args)
     try:
         tid = resolve(client.snapshot, args.id)
-        details = client.details(tid).result()
+        details = client.run(cmds.Details(tid)).result()
         chosen: dict[int, int] = {}
         for sel in selectors:
             hits = [f.index for f in details.files
@@ -168,7 +169,7 @@ def run_prio(args: argparse.Namespace) -> int:
                 raise InputError(sel, f"no file of {clean(details.torrent.name)} matches (see "
                                       f"`tidegate show {args.id}`)")
             chosen.update(dict.fromkeys(hits, level))
-        client.set_file_priorities(tid, chosen).result()
+        client.run(cmds.SetFilePriorities(tid, chosen)).result()
     finally:
         client.stop()
     note(f"priority {level} set on {len(chosen)} file(s)")
@@ -191,7 +192,7 @@ def run_limit(args: argparse.Namespace) -> int:
     try:
         if args.id is None:
             if not show_only:
-                client.set_global_limits(down, up).result()
+                client.run(cmds.SetGlobalLimits(down, up)).result()
             stats = client.snapshot.stats
             what = "global limits"
             rates = (stats.download_limit, stats.upload_limit)
@@ -199,9 +200,9 @@ def run_limit(args: argparse.Namespace) -> int:
         else:
             tid = resolve(client.snapshot, args.id)
             if down is not None or up is not None:
-                client.set_limits(tid, down, up).result()
+                client.run(cmds.SetLimits(tid, down, up)).result()
             if share:
-                client.set_share_limits(tid, ratio, seed_time).result()
+                client.run(cmds.SetShareLimits(tid, ratio, seed_time)).result()
             t = client.snapshot.torrents[tid]
             what = f"limits of {tid[:8]} {clean(t.name)}"
             rates = (t.download_limit, t.upload_limit)
@@ -255,7 +256,7 @@ def run_move(args: argparse.Namespace) -> int:
     client = connect(args)
     try:
         tid = resolve(client.snapshot, args.id)
-        new = client.move(tid, folder).result()
+        new = client.run(cmds.Move(tid, folder)).result()
     finally:
         client.stop()
     note(f"moved to {clean(new)}")
@@ -271,7 +272,7 @@ def run_queue(args: argparse.Namespace) -> int:
         # daemon runs them in the order they arrive): up and bottom nearest the top first
         ids.sort(key=lambda t: torrents[t].queue_position,
                  reverse=args.where in ("down", "top"))
-        jobs = [(t, client.queue_move(t, args.where)) for t in ids]
+        jobs = [(t, client.run(cmds.QueueMove(t, args.where))) for t in ids]
         return _report(client, jobs, f"moved {args.where}" if args.where in ("up", "down")
                        else f"moved to the {args.where}")
     finally:

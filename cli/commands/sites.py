@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tidegate.engine import commands as cmds
 from tidegate.engine import units as fmt
 from tidegate.engine.errors import InputError
 from tidegate.engine.events import SiteProgress
@@ -147,7 +148,7 @@ def _address_of(sites: Mapping[str, SiteState], ref: str) -> str | None:
 def run_new(args: argparse.Namespace) -> int:
     client = connect(args)
     try:
-        state = client.site_new(args.name, _folder(args.folder)).result()
+        state = client.run(cmds.SiteNew(args.name, _folder(args.folder))).result()
     finally:
         client.stop()
     if args.json:
@@ -168,7 +169,7 @@ def run_import(args: argparse.Namespace) -> int:
         raise InputError(args.key_file, f"cannot read the key file: {exc}") from None
     client = connect(args)
     try:
-        state = client.site_import(args.name, text, _folder(args.folder)).result()
+        state = client.run(cmds.SiteImport(args.name, text, _folder(args.folder))).result()
     finally:
         client.stop()
     if args.json:
@@ -192,7 +193,7 @@ def run_publish(args: argparse.Namespace) -> int:
         address = _address_of(sites, args.site)
         before = sites[address].height if address else None
         if args.onion:  # refused before anything is published if tor is off
-            client.site_onion(args.site, True).result()
+            client.run(cmds.SiteOnion(args.site, True)).result()
         state = _publish(client, args.site, _folder(args.folder), address)
     finally:
         client.stop()
@@ -216,7 +217,7 @@ def _publish(client: RemoteEngine, site: str, folder: str | None,
     """``site_publish``, with a progress bar on stderr (a terminal only) fed by the
     daemon's :class:`SiteProgress` events for this site."""
     if not err.is_terminal:
-        return client.site_publish(site, folder).result()
+        return client.run(cmds.SitePublish(site, folder)).result()
     # imported here: rich.progress costs start-up time the other commands need not pay
     from rich.progress import (
         BarColumn,
@@ -234,7 +235,7 @@ def _publish(client: RemoteEngine, site: str, folder: str | None,
                    TimeRemainingColumn()]
         with Progress(*columns, console=err.console, transient=True, refresh_per_second=4) as bar:
             task = bar.add_task("copying the folder", total=None)
-            fut = client.site_publish(site, folder)
+            fut = client.run(cmds.SitePublish(site, folder))
             while not fut.done():
                 event = stream.get(timeout=0.1)
                 if isinstance(event, SiteProgress) and address in (None, event.address):
@@ -251,7 +252,7 @@ def _publish(client: RemoteEngine, site: str, folder: str | None,
 def run_follow(args: argparse.Namespace) -> int:
     client = connect(args)
     try:
-        state = client.site_follow(args.address).result()
+        state = client.run(cmds.SiteFollow(args.address)).result()
     finally:
         client.stop()
     if args.json:
@@ -269,7 +270,7 @@ def run_follow(args: argparse.Namespace) -> int:
 def run_unfollow(args: argparse.Namespace) -> int:
     client = connect(args)
     try:
-        client.site_unfollow(args.site, args.delete_data).result()
+        client.run(cmds.SiteUnfollow(args.site, args.delete_data)).result()
     finally:
         client.stop()
     note(f"unfollowed {clean(args.site)}" + (" and deleted its data" if args.delete_data
@@ -280,7 +281,7 @@ def run_unfollow(args: argparse.Namespace) -> int:
 def run_check(args: argparse.Namespace) -> int:
     client = connect(args)
     try:
-        client.site_check(args.site).result()
+        client.run(cmds.SiteCheck(args.site)).result()
         sites = client.snapshot.sites
         address = _address_of(sites, args.site)
     finally:
@@ -354,7 +355,7 @@ def ordered_sites(sites: Iterable[SiteState]) -> list[SiteState]:
 def run_ls(args: argparse.Namespace) -> int:
     client = connect(args)
     try:
-        sites = ordered_sites(client.site_list().result())
+        sites = ordered_sites(client.run(cmds.SiteList()).result())
     finally:
         client.stop()
     if args.json:
@@ -426,7 +427,7 @@ def iso_utc(unix: int) -> str:
 def run_log(args: argparse.Namespace) -> int:
     client = connect(args)
     try:
-        entries = client.site_log(args.site).result()
+        entries = client.run(cmds.SiteLog(args.site)).result()
     finally:
         client.stop()
     if args.json:
@@ -451,7 +452,7 @@ def run_verify(args: argparse.Namespace) -> int:
     rebuild = _folder(args.rebuild)
     client = connect(args)
     try:
-        report = client.site_verify(args.site, rebuild).result()
+        report = client.run(cmds.SiteVerify(args.site, rebuild)).result()
     finally:
         client.stop()
     if args.json:

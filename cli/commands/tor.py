@@ -9,6 +9,7 @@ import json
 
 import msgspec
 
+from tidegate.engine import commands as cmds
 from tidegate.engine.state import OnionState, TorState
 
 from ..console import clean, note, out
@@ -86,8 +87,8 @@ def run_site_onion(args: argparse.Namespace) -> int:
     enabled = None if args.switch is None else args.switch == "on"
     client = connect(args)
     try:
-        reply = client.site_onion(args.site, enabled, args.add_client or "", args.key or "",
-                                  args.remove_client or "").result()
+        reply = client.run(cmds.SiteOnion(args.site, enabled, args.add_client or "",
+                                          args.key or "", args.remove_client or "")).result()
     finally:
         client.stop()
     if args.json:

@@ -6,6 +6,7 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
+from tidegate.engine import commands as cmds
 from tidegate.engine import units as fmt
 from tidegate.engine.config import load
 from tidegate.engine.errors import TidegateError
@@ -69,7 +70,7 @@ def run_add(args: argparse.Namespace) -> int:
     failed = 0
     try:
         known = set(client.snapshot.torrents)
-        futures = [(req, client.add(req)) for req in requests]
+        futures = [(req, client.run(cmds.Add(req))) for req in requests]
         for req, fut in futures:
             try:
                 tid = fut.result()
@@ -150,7 +151,7 @@ def run_show(args: argparse.Namespace) -> int:
     client = connect(args)
     try:
         tid = resolve(client.snapshot, args.id)
-        details = client.details(tid).result()
+        details = client.run(cmds.Details(tid)).result()
     finally:
         client.stop()
     if args.json:

@@ -76,9 +76,9 @@ def run(args: argparse.Namespace) -> int:
     daemon = serve_embedded(loaded)
     if daemon is None:
         # libtorrent: imported by the command that uses it
-        from tidegate.engine import Engine
+        from tidegate.engine.node import Node
 
-        engine = Engine(loaded, sites=True).start()
+        engine = Node(loaded).start()
         try:
             return run_app(engine, connection="embedded (API not served)",
                            limits=loaded.config.limits)

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import msgspec
 
+from tidegate.engine import commands as cmds
 from tidegate.engine.errors import InputError
 from tidegate.engine.state import WebState
 
@@ -70,7 +71,7 @@ def run_stream(args: argparse.Namespace) -> int:
         snap = client.snapshot
         tid = resolve(snap, args.torrent)
         base = proxy_url(snap.web)
-        details = client.details(tid).result()
+        details = client.run(cmds.Details(tid)).result()
     finally:
         client.stop()
     files = [f for f in details.files

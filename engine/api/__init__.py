@@ -12,10 +12,14 @@ from .client import RemoteEngine
 
 if TYPE_CHECKING:
     from ..engine import Engine
-    from ..interface import EngineAPI
+    from ..interface import EngineAPI, ServedEngine
+    from ..node import Node
 
-    def _both_are_engines(local: Engine, remote: RemoteEngine) -> list[EngineAPI]:
-        """mypy proves here that both satisfy the one interface frontends use."""
-        return [local, remote]
+    def _all_are_engines(local: Engine, node: Node, remote: RemoteEngine) -> list[EngineAPI]:
+        """mypy proves here that each satisfies the one interface frontends use."""
+        return [local, node, remote]
+
+    def _both_can_be_served(local: Engine, node: Node) -> list[ServedEngine]:
+        return [local, node]
 
 __all__ = ["RemoteEngine"]

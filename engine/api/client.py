@@ -35,6 +35,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from ..board import StateBoard
+from ..commands import Command, R
 from ..errors import ConfigError, DaemonUnavailableError, EngineStoppedError, ProtocolError
 from ..events import DaemonConnection, Event, EventsLost, EventStream
 from ..state import (
@@ -44,7 +45,6 @@ from ..waker import Waker
 from . import protocol as p
 from . import sockets
 from .keys import KeyPair
-from .remote_commands import RemoteCommands
 
 LIVENESS = 3.5
 """Seconds without any publication (beats come every second) before the daemon counts as gone."""
@@ -64,7 +64,7 @@ Outgoing = tuple[int, str, dict[str, Any], "Future[Any]", float, float]
 """``(id, command, args, future, timeout, queued_at)``: a request not yet sent."""
 
 
-class RemoteEngine(RemoteCommands):
+class RemoteEngine:
     """A client of one daemon. Start it, send it commands, read its snapshots.
 
     Args:
@@ -209,6 +209,16 @@ class RemoteEngine(RemoteCommands):
         self._board.unsubscribe(stream)
 
     # ------------------------------------------------------------------ commands
+
+    def run(self, cmd: Command[R]) -> Future[R]:
+        """Send an engine command (:mod:`engine.commands`); the future resolves to its
+        typed result, or raises the error the daemon gave."""
+        timeout = max(self.timeout, cmd.timeout) if cmd.timeout else None
+        return self.call(cmd.cmd, timeout, **p.command_args(cmd))
+
+    def shutdown_daemon(self) -> Future[None]:
+        """Ask the daemon to save everything and exit."""
+        return self.call("shutdown")
 
     def call(self, cmd: str, timeout: float | None = None, **args: Any) -> Future[Any]:
         """Send any protocol command; the future resolves to its typed result."""

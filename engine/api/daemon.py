@@ -1,4 +1,5 @@
-"""The headless daemon: an Engine plus an ApiServer, one per data folder.
+"""The headless daemon: a Node (the engine and its services) plus an ApiServer, one per
+data folder.
 
 The TUI on an embedded engine runs the same :class:`Daemon` (``cli/commands/tui.py``),
 so every ``tidegate`` command reaches the engine the TUI shows.
@@ -28,8 +29,8 @@ from .keys import KeyPair, check_public_key, load_or_create
 
 if TYPE_CHECKING:
     # imported by Daemon.start: the CLI takes keys and endpoints from here without them
-    # (the Engine imports libtorrent)
-    from ..engine import Engine
+    # (the Node's Engine imports libtorrent)
+    from ..node import Node
     from .server import ApiServer
 
 
@@ -89,7 +90,7 @@ class Daemon:
         self.publish_endpoint = publish_endpoint_for(
             self.endpoint, publish_endpoint or loaded.config.api.publish_endpoint)
         self.context = context or zmq.Context.instance()
-        self.engine: Engine | None = None
+        self.engine: Node | None = None
         self.server: ApiServer | None = None
         self.info_file = loaded.paths.runtime_dir / "daemon.json"
         self._lock = PidLock(loaded.paths.data_dir / "daemon.lock",
@@ -100,7 +101,7 @@ class Daemon:
 
     def start(self) -> Daemon:
         """Lock the data folder, start the engine, bind the API."""
-        from ..engine import Engine
+        from ..node import Node
         from .server import ApiServer
 
         self._lock.acquire()
@@ -108,7 +109,7 @@ class Daemon:
             tcp = sockets.is_tcp(self.endpoint) or sockets.is_tcp(self.publish_endpoint)
             keys = server_keys(self.loaded) if tcp else None
             allowed = authorized_keys(self.loaded) if tcp else []
-            self.engine = Engine(self.loaded, sites=True).start()
+            self.engine = Node(self.loaded).start()
             self.server = ApiServer(
                 self.engine, self.endpoint, self.publish_endpoint, keys=keys,
                 authorized_keys=allowed, max_message_size=self.loaded.config.api.max_message_size,

@@ -1,8 +1,12 @@
 """The engine API's wire protocol, sans-IO: bytes in, typed values out.
 
-Nothing here opens a socket. The server and the client both use these
-functions, so a frame means the same thing on both sides; docs/api.md is the
-written form of this module.
+Nothing here opens a socket. The server and the client both use these functions, so a
+frame means the same thing on both sides; docs/api.md is the written form.
+
+The protocol's ideas live in one module each: the messages (:mod:`.messages`), errors on
+the wire (:mod:`.wire_errors`), snapshot deltas (:mod:`.delta`); this module is the codec
+and the command table, and re-exports the others' names for callers that speak the whole
+protocol (``from tidegate.engine.api import protocol as p``).
 
 Framing (ZeroMQ multipart messages, every body msgpack):
 
@@ -11,7 +15,9 @@ Framing (ZeroMQ multipart messages, every body msgpack):
 * publication, daemon PUB -> client SUB: ``[topic, VERSION, body]`` with topic
   ``delta`` (:class:`Delta`), ``event`` (:class:`EventFrame`) or ``beat`` (:class:`Beat`).
 
-msgpack was chosen by measurement (docs/api.md): as fast as msgspec's JSON,
+The command table is :mod:`engine.commands`: a request's ``cmd`` is the tag that names the
+command Struct its ``args`` decode into (plus ``hello``, ``snapshot`` and ``shutdown``, the
+server's own). msgpack was chosen by measurement (docs/api.md): as fast as msgspec's JSON,
 20% smaller, and bytes (.torrent files, piece maps) travel as they are.
 """
 
@@ -19,413 +25,69 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, Union
+from typing import Any
 
 import msgspec
 
-from .. import errors
-from ..chain.errors import ChainRejected
-from ..config import Config
-from ..events import Event, event_types
-from ..requests import (
-    MAX_FILES,
-    MAX_URLS,
-    AddRequest,
-    FileIndex,
-    Priority,
-    Rate,
-    Ratio,
-    SeedTime,
-)
+from .. import commands, errors
+from ..commands import Command
+from ..requests import AddRequest
 from ..safetext import shorten
-from ..state import (
-    ChainEntryInfo,
-    OnionReply,
-    SessionStats,
-    SiteReport,
-    SiteState,
-    Snapshot,
-    TorrentDetails,
-    TorrentState,
-    TorState,
-    WebState,
-    enc_hook,
+from ..state import enc_hook
+from .delta import apply, diff
+from .messages import (
+    TOPIC_BEAT,
+    TOPIC_DELTA,
+    TOPIC_EVENT,
+    TOPICS,
+    VERSION,
+    AnyEvent,
+    Beat,
+    Delta,
+    ErrorBody,
+    EventFrame,
+    FullSnapshot,
+    Hello,
+    Reply,
+    Request,
+    _Envelope,
+    _IdOnly,
 )
 from .numbers import allowed_range
+from .wire_errors import ERROR_CODES, error_body, error_from_body, protocol_error
 
-VERSION = b"tidegate/1"
-"""First frame of every request and reply, second of every publication."""
+__all__ = [
+    "COMMANDS", "ERROR_CODES", "RESULT_TYPES", "TOPICS", "TOPIC_BEAT", "TOPIC_DELTA",
+    "TOPIC_EVENT", "VERSION", "AnyEvent", "Beat", "Decoded", "Delta", "ErrorBody",
+    "EventFrame", "FullSnapshot", "Hello", "NoArgs", "Publication", "Reply", "Request",
+    "apply", "diff", "encode", "encode_publication", "encode_reply", "encode_request",
+    "error_body", "error_from_body", "parse_publication", "parse_reply", "parse_request",
+    "protocol_error", "result_of",
+]
 
-TOPIC_DELTA = b"delta"
-TOPIC_EVENT = b"event"
-TOPIC_BEAT = b"beat"
-TOPICS = (TOPIC_DELTA, TOPIC_EVENT, TOPIC_BEAT)
 
+# ---------------------------------------------------------------- the command table
 
-# ---------------------------------------------------------------- requests / replies
+class NoArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Arguments of the server's own requests: none."""
 
-class Request(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    id: int
-    """Chosen by the client; the reply carries the same id."""
-    cmd: str
-    args: dict[str, Any] = {}
-    """Each argument's value (``msgspec.Raw`` when decoded by the daemon: only the
-    command's own typed decoder reads it, so a frame of millions of values is refused at the
-    first wrong one instead of being built as Python objects first)."""
 
+SERVER_REQUESTS = ("hello", "snapshot", "shutdown")
+"""Requests the server answers itself; every other is an engine command."""
 
-class _Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """The request as the daemon first reads it: argument values left as raw msgpack."""
-
-    id: int
-    cmd: str
-    args: dict[str, msgspec.Raw] = {}
-
-
-class _IdOnly(msgspec.Struct, frozen=True):
-    """Just the id of a request that failed, if it has a readable one."""
-
-    id: int | None = None
-
-
-class ErrorBody(msgspec.Struct, frozen=True):
-    code: str
-    """Machine-readable kind (see ERROR_CODES)."""
-    message: str
-    """For people: what was wrong and where."""
-    fields: dict[str, str] = {}
-    """Extra attributes of the error (``torrent_id``, ``source``, ``reason``...)."""
-
-
-class Reply(msgspec.Struct, frozen=True):
-    id: int | None
-    """The request's id; None when the request was too broken to read one."""
-    ok: bool
-    result: Any = None
-    error: ErrorBody | None = None
-
-
-class Hello(msgspec.Struct, frozen=True):
-    """Reply to ``hello``: who answers and where it publishes."""
-
-    protocol: str
-    epoch: str
-    """Random per daemon start: a new epoch means new event numbering."""
-    pid: int
-    publish: str
-    """The PUB endpoint as bound (a client over tcp swaps in the host it dialled)."""
-    snapshot_seq: int
-    event_seq: int
-
-
-# ---------------------------------------------------------------- publications
-
-class Delta(msgspec.Struct, frozen=True):
-    """What changed from snapshot ``base`` to snapshot ``seq``."""
-
-    epoch: str
-    seq: int
-    base: int
-    time: float
-    changed: list[TorrentState]
-    removed: list[str]
-    stats: SessionStats
-    running: bool
-    sites: list[SiteState] | None = None
-    """Every site when any changed since ``base``; None when none did."""
-    web: WebState | None = None
-    """The Smart Proxy's state when it changed since ``base``."""
-    tor: TorState | None = None
-    """Tor's state (and the onion services) when it changed since ``base``."""
-
-
-class FullSnapshot(msgspec.Struct, frozen=True):
-    """Reply to ``snapshot``: the state every later :class:`Delta` builds on."""
-
-    epoch: str
-    snapshot: Snapshot
-    event_seq: int
-    """The last event published before this snapshot."""
-
-
-if TYPE_CHECKING:
-    AnyEvent = Event
-else:
-    AnyEvent = Union[event_types()]  # noqa: UP007 - a tagged union msgspec decodes by tag
-
-
-class EventFrame(msgspec.Struct, frozen=True):
-    epoch: str
-    event: AnyEvent
-
-
-class Beat(msgspec.Struct, frozen=True):
-    """Published every second: liveness, and the newest seqs to detect loss."""
-
-    epoch: str
-    snapshot_seq: int
-    event_seq: int
-
-
-# ---------------------------------------------------------------- command arguments
-
-class _Args(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    pass
-
-
-class NoArgs(_Args, frozen=True, forbid_unknown_fields=True):
-    pass
-
-
-class IdArgs(_Args, frozen=True, forbid_unknown_fields=True):
-    torrent_id: str
-
-
-class AddArgs(_Args, frozen=True, forbid_unknown_fields=True):
-    request: AddRequest
-
-
-class RemoveArgs(_Args, frozen=True, forbid_unknown_fields=True):
-    torrent_id: str
-    delete_data: bool = False
-    force: bool = False
-
-
-class MoveArgs(_Args, frozen=True, forbid_unknown_fields=True):
-    torrent_id: str
-    folder: str
-
-
-# Every number an argument carries has a declared finite range (engine/requests.py): the
-# decoder refuses NaN, infinities and values out of range, naming the argument, before
-# the engine sees them (tests/test_api_bounds.py checks that no numeric field lacks one).
-
-class LimitArgs(_Args, frozen=True, forbid_unknown_fields=True):
-    torrent_id: str
-    down: Rate | None = None
-    up: Rate | None = None
-
-
-class GlobalLimitArgs(_Args, frozen=True, forbid_unknown_fields=True):
-    down: Rate | None = None
-    up: Rate | None = None
-
-
-class ShareLimitArgs(_Args, frozen=True, forbid_unknown_fields=True):
-    torrent_id: str
-    ratio: Ratio | None = None
-    seed_time: SeedTime | None = None
-
-
-class PriorityArgs(_Args, frozen=True, forbid_unknown_fields=True):
-    torrent_id: str
-    priorities: Annotated[dict[FileIndex, Priority], msgspec.Meta(max_length=MAX_FILES)]
-
-
-class QueueMoveArgs(_Args, frozen=True, forbid_unknown_fields=True):
-    torrent_id: str
-    where: str
-
-
-class SequentialArgs(_Args, frozen=True, forbid_unknown_fields=True):
-    torrent_id: str
-    on: bool
-
-
-class UrlsArgs(_Args, frozen=True, forbid_unknown_fields=True):
-    torrent_id: str
-    urls: Annotated[list[str], msgspec.Meta(max_length=MAX_URLS)]
-
-
-class PeersArgs(_Args, frozen=True, forbid_unknown_fields=True):
-    torrent_id: str
-    peers: Annotated[list[str], msgspec.Meta(max_length=MAX_URLS)]
-
-
-class ConfigArgs(_Args, frozen=True, forbid_unknown_fields=True):
-    config: Config
-
-
-class SiteNewArgs(_Args, frozen=True, forbid_unknown_fields=True):
-    name: str
-    folder: str | None = None
-
-
-class SiteImportArgs(_Args, frozen=True, forbid_unknown_fields=True):
-    name: str
-    key: str
-    """The text of the site's key file."""
-    folder: str | None = None
-
-
-class SitePublishArgs(_Args, frozen=True, forbid_unknown_fields=True):
-    site: str
-    folder: str | None = None
-
-
-class SiteArgs(_Args, frozen=True, forbid_unknown_fields=True):
-    site: str
-
-
-class SiteUnfollowArgs(_Args, frozen=True, forbid_unknown_fields=True):
-    site: str
-    delete_data: bool = False
-
-
-class SiteOnionArgs(_Args, frozen=True, forbid_unknown_fields=True):
-    site: str
-    enabled: bool | None = None
-    """Switch the onion service on or off (None: leave it)."""
-    add_client: str = ""
-    """Allow a client by this name (v3 client authorisation)."""
-    client_key: str = ""
-    """That client's base32 x25519 public key; empty: a key pair is made here."""
-    remove_client: str = ""
-
-
-class SiteVerifyArgs(_Args, frozen=True, forbid_unknown_fields=True):
-    site: str
-    rebuild: str | None = None
-
-
-COMMANDS: dict[str, type[_Args]] = {
-    "hello": NoArgs,
-    "snapshot": NoArgs,
-    "add": AddArgs,
-    "pause": IdArgs,
-    "resume": IdArgs,
-    "remove": RemoveArgs,
-    "recheck": IdArgs,
-    "reannounce": IdArgs,
-    "move": MoveArgs,
-    "set_limits": LimitArgs,
-    "set_global_limits": GlobalLimitArgs,
-    "set_share_limits": ShareLimitArgs,
-    "set_file_priorities": PriorityArgs,
-    "set_sequential": SequentialArgs,
-    "queue_move": QueueMoveArgs,
-    "add_trackers": UrlsArgs,
-    "remove_trackers": UrlsArgs,
-    "add_peers": PeersArgs,
-    "flush": IdArgs,
-    "details": IdArgs,
-    "save_resume_data": NoArgs,
-    "session_settings": NoArgs,
-    "apply_config": ConfigArgs,
-    "site_new": SiteNewArgs,
-    "site_import": SiteImportArgs,
-    "site_publish": SitePublishArgs,
-    "site_follow": SiteArgs,
-    "site_unfollow": SiteUnfollowArgs,
-    "site_check": SiteArgs,
-    "site_list": NoArgs,
-    "site_log": SiteArgs,
-    "site_verify": SiteVerifyArgs,
-    "site_onion": SiteOnionArgs,
+COMMANDS: dict[str, type[msgspec.Struct]] = {
+    "hello": NoArgs, "snapshot": NoArgs,
+    **{c.cmd: c for c in commands.ALL},
     "shutdown": NoArgs,
 }
-"""Every command and the type of its arguments (docs/api.md lists them for people)."""
+"""Every request and the Struct its arguments decode into (docs/api.md lists them)."""
 
 RESULT_TYPES: dict[str, Any] = {
     "hello": Hello,
     "snapshot": FullSnapshot,
-    "add": str,
-    "move": str,
-    "reannounce": list[str],
-    "details": TorrentDetails,
-    "session_settings": dict[str, Any],
-    "site_new": SiteState,
-    "site_import": SiteState,
-    "site_publish": SiteState,
-    "site_follow": SiteState,
-    "site_list": list[SiteState],
-    "site_log": list[ChainEntryInfo],
-    "site_verify": SiteReport,
-    "site_onion": OnionReply,
+    **{c.cmd: commands.result_type(c) for c in commands.ALL},
 }
-"""Commands whose reply carries a value; every other command replies ``None``."""
-
-
-# ---------------------------------------------------------------- errors
-
-ERROR_CODES: dict[str, type[errors.TidegateError]] = {
-    "unknown_torrent": errors.UnknownTorrentError,
-    "duplicate_torrent": errors.DuplicateTorrentError,
-    "unsafe_path": errors.UnsafePathError,
-    "bad_torrent": errors.BadTorrentError,
-    "bad_magnet": errors.BadMagnetError,
-    "bad_input": errors.InputError,
-    "bad_config": errors.ConfigError,
-    "engine_stopped": errors.EngineStoppedError,
-    "engine_locked": errors.EngineLockedError,
-    "unknown_site": errors.UnknownSiteError,
-    "site_torrent": errors.SiteTorrentError,
-    "site_error": errors.SiteError,
-    "chain_rejected": ChainRejected,
-    "engine_error": errors.EngineError,
-    "create_error": errors.CreateError,
-    "error": errors.TidegateError,
-    # protocol faults: the request itself was refused
-    "bad_version": errors.ProtocolError,
-    "bad_frame": errors.ProtocolError,
-    "bad_request": errors.ProtocolError,
-    "bad_args": errors.ProtocolError,
-    "unknown_command": errors.ProtocolError,
-    "too_large": errors.ProtocolError,
-    "busy": errors.ProtocolError,
-    "internal": errors.ProtocolError,
-}
-"""Error code on the wire -> the exception the client raises (the in-process one)."""
-
-_FIELDS = ("torrent_id", "source", "reason", "path", "key", "site")
-
-_ATTRIBUTES: tuple[tuple[type[errors.TidegateError], tuple[str, ...]], ...] = (
-    (errors.UnknownTorrentError, ("torrent_id",)),
-    (errors.DuplicateTorrentError, ("torrent_id",)),
-    (errors.SiteTorrentError, ("torrent_id", "site")),
-    (errors.InputError, ("source", "reason")),
-    (errors.ConfigError, ("path", "key")),
-    (errors.SiteError, ("site",)),
-    (ChainRejected, ("reason",)),
-)
-"""The attributes each exception class carries (None is a value too)."""
-
-
-def error_body(exc: BaseException) -> ErrorBody:
-    """The wire form of an exception raised by an engine command."""
-    if isinstance(exc, errors.ProtocolError):
-        return ErrorBody(exc.code, str(exc))
-    code = "internal"
-    for name, cls in ERROR_CODES.items():
-        if type(exc) is cls:
-            code = name
-            break
-    else:
-        for name, cls in ERROR_CODES.items():
-            if isinstance(exc, cls) and cls is not errors.ProtocolError:
-                code = name
-                break
-    fields = {f: str(getattr(exc, f)) for f in _FIELDS if getattr(exc, f, None) is not None}
-    message = str(exc) if code != "internal" else f"internal error: {exc!r}"
-    return ErrorBody(code, message, fields)
-
-
-def error_from_body(body: ErrorBody) -> errors.TidegateError:
-    """The exception a remote error stands for, with the daemon's message intact."""
-    cls = ERROR_CODES.get(body.code, errors.TidegateError)
-    if cls is errors.ProtocolError:
-        return errors.ProtocolError(body.message, body.code)
-    exc = cls.__new__(cls)
-    Exception.__init__(exc, body.message)
-    for kind, names in _ATTRIBUTES:
-        if issubclass(cls, kind):
-            for name in names:
-                setattr(exc, name, body.fields.get(name))
-    return exc
-
-
-def protocol_error(code: str, message: str, req_id: int | None = None) -> Reply:
-    return Reply(req_id, False, error=ErrorBody(code, message))
+"""The type of each request's result (``None`` for most commands)."""
 
 
 # ---------------------------------------------------------------- codec
@@ -444,7 +106,8 @@ MAX_ID = 2**63 - 1
 
 
 class Decoded(msgspec.Struct, frozen=True):
-    """A request that passed every check: the command and its typed arguments."""
+    """A request that passed every check: its name and its typed arguments (for an engine
+    command, the :class:`~engine.commands.Command` to run)."""
 
     id: int
     cmd: str
@@ -507,21 +170,22 @@ class _WireAddRequest(AddRequest, frozen=True, kw_only=True, forbid_unknown_fiel
     torrent: msgspec.Raw = msgspec.Raw(b"\xc0")
 
 
-class _WireAddArgs(_Args, frozen=True, forbid_unknown_fields=True):
+class _WireAdd(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     request: _WireAddRequest
 
 
-_args_decoders: dict[type[_Args], msgspec.msgpack.Decoder[Any]] = {
-    t: msgspec.msgpack.Decoder(_WireAddArgs if t is AddArgs else t)
+_args_decoders: dict[type[msgspec.Struct], msgspec.msgpack.Decoder[Any]] = {
+    t: msgspec.msgpack.Decoder(_WireAdd if t is commands.Add else t)
     for t in set(COMMANDS.values())}
 _bytes_decoder = msgspec.msgpack.Decoder(bytes | None)
 _str_decoder = msgspec.msgpack.Decoder(str)
 
 
-def _decode_args(args_type: type[_Args], data: bytes) -> _Args:
-    """The typed arguments in ``data`` (a msgpack map), checked strictly."""
+def _decode_args(args_type: type[msgspec.Struct], data: bytes) -> msgspec.Struct:
+    """The typed arguments in ``data`` (a msgpack map), checked strictly: for an engine
+    command, the command itself."""
     args = _args_decoders[args_type].decode(data)
-    if not isinstance(args, _WireAddArgs):
+    if not isinstance(args, _WireAdd):
         return args
     wire = args.request
     try:
@@ -539,7 +203,7 @@ def _decode_args(args_type: type[_Args], data: bytes) -> _Args:
                                           "`$.request.torrent`") from None
     fields = {f: getattr(wire, f) for f in wire.__struct_fields__}
     fields["torrent"] = torrent
-    return AddArgs(AddRequest(**fields))
+    return commands.Add(AddRequest(**fields))
 
 
 def _as_map(args: dict[str, msgspec.Raw]) -> bytes:
@@ -569,6 +233,11 @@ def _args_path(exc: msgspec.ValidationError) -> str:
 
 def encode_request(req_id: int, cmd: str, args: dict[str, Any]) -> list[bytes]:
     return [VERSION, encode(Request(req_id, cmd, args))]
+
+
+def command_args(cmd: Command[Any]) -> dict[str, Any]:
+    """A command's arguments as a request carries them (``args``)."""
+    return {f: getattr(cmd, f) for f in cmd.__struct_fields__}
 
 
 def encode_reply(reply: Reply) -> list[bytes]:
@@ -625,33 +294,3 @@ def parse_publication(frames: list[bytes]) -> Publication:
         raise errors.ProtocolError(f"unreadable {topic!r} publication: "
                                    f"{shorten(str(exc) or type(exc).__name__, 300)}") from None
     raise errors.ProtocolError(f"unknown topic {topic[:32]!r}", "bad_frame")
-
-
-def diff(old: Snapshot, new: Snapshot, epoch: str) -> Delta:
-    """The delta from ``old`` to ``new``; cost follows what changed.
-
-    The engine keeps an unchanged torrent as the same object between snapshots,
-    so a changed one is found by identity, without comparing values.
-    """
-    sites = None if old.sites is new.sites else list(new.sites.values())
-    web = None if old.web == new.web else new.web
-    tor = None if old.tor == new.tor else new.tor
-    before = old.torrents
-    if before is new.torrents:
-        return Delta(epoch, new.seq, old.seq, new.time, [], [], new.stats, new.running, sites,
-                     web, tor)
-    changed = [t for tid, t in new.torrents.items() if before.get(tid) is not t]
-    removed = [tid for tid in before if tid not in new.torrents]
-    return Delta(epoch, new.seq, old.seq, new.time, changed, removed, new.stats, new.running,
-                 sites, web, tor)
-
-
-def apply(snapshot: Snapshot, delta: Delta) -> dict[str, TorrentState]:
-    """The torrents of ``snapshot`` with ``delta`` applied (a new dict)."""
-    torrents = dict(snapshot.torrents)
-    for tid in delta.removed:
-        torrents.pop(tid, None)
-    for t in delta.changed:
-        torrents[t.id] = t
-    return torrents
-

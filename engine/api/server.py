@@ -6,10 +6,12 @@ that the engine pokes after every snapshot and event (``Engine.add_listener``)
 and that command futures poke when they resolve, so replies and publications
 leave at once and an idle daemon uses no CPU.
 
-Requests are checked by :func:`protocol.parse_request`; whatever is wrong with
-one gets an error reply naming the fault, and the loop goes on serving
-everyone else. Engine commands run on the engine thread; their futures are
-answered here when they resolve, so a slow command never blocks other clients.
+Requests are checked by :func:`protocol.parse_request`, which decodes an engine
+command's arguments into its :mod:`engine.commands` Struct, run as it is
+(``engine.run``); whatever is wrong with one gets an error reply naming the fault,
+and the loop goes on serving everyone else. Engine commands run on the engine
+thread; their futures are answered here when they resolve, so a slow command never
+blocks other clients.
 """
 
 from __future__ import annotations
@@ -26,53 +28,14 @@ from typing import Any
 import zmq
 import zmq.auth.thread
 
-from ..config import validate
-from ..engine import Engine
 from ..errors import ConfigError, EngineError
 from ..events import EventsLost
+from ..interface import ServedEngine
 from ..state import Snapshot
 from ..waker import Waker
 from . import protocol as p
 from . import sockets
 from .keys import KeyPair
-
-Handler = Callable[[Engine, Any], "Future[Any]"]
-
-HANDLERS: dict[str, Handler] = {
-    "add": lambda e, a: e.add(a.request),
-    "pause": lambda e, a: e.pause(a.torrent_id),
-    "resume": lambda e, a: e.resume(a.torrent_id),
-    "remove": lambda e, a: e.remove(a.torrent_id, a.delete_data, a.force),
-    "recheck": lambda e, a: e.recheck(a.torrent_id),
-    "reannounce": lambda e, a: e.reannounce(a.torrent_id),
-    "move": lambda e, a: e.move(a.torrent_id, a.folder),
-    "set_limits": lambda e, a: e.set_limits(a.torrent_id, a.down, a.up),
-    "set_global_limits": lambda e, a: e.set_global_limits(a.down, a.up),
-    "set_share_limits": lambda e, a: e.set_share_limits(a.torrent_id, a.ratio, a.seed_time),
-    "set_file_priorities": lambda e, a: e.set_file_priorities(a.torrent_id, a.priorities),
-    "set_sequential": lambda e, a: e.set_sequential(a.torrent_id, a.on),
-    "queue_move": lambda e, a: e.queue_move(a.torrent_id, a.where),
-    "add_trackers": lambda e, a: e.add_trackers(a.torrent_id, a.urls),
-    "remove_trackers": lambda e, a: e.remove_trackers(a.torrent_id, a.urls),
-    "add_peers": lambda e, a: e.add_peers(a.torrent_id, a.peers),
-    "flush": lambda e, a: e.flush(a.torrent_id),
-    "details": lambda e, a: e.details(a.torrent_id),
-    "save_resume_data": lambda e, a: e.save_resume_data(),
-    "session_settings": lambda e, a: e.session_settings(),
-    "apply_config": lambda e, a: e.apply_config(validate(a.config)),
-    "site_new": lambda e, a: e.site_new(a.name, a.folder),
-    "site_import": lambda e, a: e.site_import(a.name, a.key, a.folder),
-    "site_publish": lambda e, a: e.site_publish(a.site, a.folder),
-    "site_follow": lambda e, a: e.site_follow(a.site),
-    "site_unfollow": lambda e, a: e.site_unfollow(a.site, a.delete_data),
-    "site_onion": lambda e, a: e.site_onion(a.site, a.enabled, a.add_client, a.client_key,
-                                            a.remove_client),
-    "site_check": lambda e, a: e.site_check(a.site),
-    "site_list": lambda e, a: e.site_list(),
-    "site_log": lambda e, a: e.site_log(a.site),
-    "site_verify": lambda e, a: e.site_verify(a.site, a.rebuild),
-}
-"""Engine commands by wire name; ``hello``, ``snapshot`` and ``shutdown`` are the server's."""
 
 BEAT_INTERVAL = 1.0
 """Seconds between heartbeats on the PUB socket."""
@@ -110,7 +73,7 @@ class _AllowedKeys:
 
 
 class ApiServer:
-    """Serve one :class:`Engine` over ZeroMQ until :meth:`stop`.
+    """Serve one engine (a :class:`~engine.node.Node`, or a bare Engine) until :meth:`stop`.
 
     Args:
         engine: a started engine.
@@ -123,7 +86,7 @@ class ApiServer:
         on_shutdown: called (on the server thread) after replying to ``shutdown``.
     """
 
-    def __init__(self, engine: Engine, endpoint: str, publish_endpoint: str, *,
+    def __init__(self, engine: ServedEngine, endpoint: str, publish_endpoint: str, *,
                  keys: KeyPair | None = None, authorized_keys: Iterable[str] = (),
                  max_message_size: int = 64 * 1024 * 1024,
                  context: zmq.Context | None = None,
@@ -331,7 +294,7 @@ class ApiServer:
                         "retry", req.id))
             return
         try:
-            fut = HANDLERS[req.cmd](self.engine, req.args)
+            fut = self.engine.run(req.args)  # every other request is an engine command
         except Exception as exc:  # a check that failed before reaching the engine
             self._reply(router, identity, p.Reply(req.id, False, error=p.error_body(exc)))
             return

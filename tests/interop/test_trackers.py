@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tidegate.engine import AddRequest, Engine
+from tidegate.engine import commands as cmds
 from tidegate.engine.events import TrackerError
 from tidegate.engine.state import TrackerState
 
@@ -134,11 +135,11 @@ def test_a_tracker_that_is_down(tmp_path: Path, daemons: list[DaemonProc]) -> No
         for scheme, url in (("http", dead_http), ("udp", dead_udp)):
             folder = make_payload(home / f"src-{scheme}", sizes=(50_000,))
             created = make_torrent(folder, "v1", trackers=(url,))
-            ids[scheme] = client.add(AddRequest(torrent=created.data,
-                                                save_path=created.save_path)).result(10)
+            ids[scheme] = client.run(cmds.Add(AddRequest(torrent=created.data,
+                                                save_path=created.save_path))).result(10)
 
         def tracker(scheme: str) -> TrackerState:
-            (state,) = client.details(ids[scheme]).result(10).trackers
+            (state,) = client.run(cmds.Details(ids[scheme])).result(10).trackers
             return state
 
         http1 = wait_until("the first failed HTTP announce",

@@ -42,6 +42,7 @@ from typing import Any
 import libtorrent as lt
 
 from tidegate.engine import AddRequest, Engine
+from tidegate.engine import commands as cmds
 from tidegate.engine.api import RemoteEngine
 from tidegate.engine.chain import ChainRejected, ChainStore
 from tidegate.engine.events import TorrentChecked
@@ -277,8 +278,10 @@ class CrashRun:
         c = self._start_daemon()
         self.site_source.mkdir()
         (self.site_source / "index.html").write_bytes(b"<h1>crash</h1>\n")
-        self.site_address = c.site_new(SITE_NAME, str(self.site_source)).result(CMD).address
-        self.site_acked = self.site_attempted = c.site_publish(SITE_NAME).result(CMD).height
+        made = c.run(cmds.SiteNew(SITE_NAME, str(self.site_source))).result(CMD)
+        self.site_address = made.address
+        published = c.run(cmds.SitePublish(SITE_NAME)).result(CMD)
+        self.site_acked = self.site_attempted = published.height
         for _ in range(3):
             self._op_add()
         f = self.figures
@@ -601,7 +604,7 @@ class CrashRun:
         self._recheck(present, where, every=final)
         t0 = f.timed("recheck", t0)
         for tid in present:
-            c.add_peers(tid, [self.peer]).result(CMD)
+            c.run(cmds.AddPeers(tid, [self.peer])).result(CMD)
         self._check_site(where)
         f.timed("site", t0)
         # what the daemon now holds is the truth for the next round
@@ -673,12 +676,13 @@ class CrashRun:
         if not every:
             todo = [self.rng.choice(todo)]
         f.rechecks += len(todo)
-        before = {tid: {i for i, b in enumerate(c.details(tid).result(CMD).pieces) if b == 1}
+        before = {tid: {i for i, b in enumerate(c.run(cmds.Details(tid)).result(CMD).pieces)
+                        if b == 1}
                   for tid in todo}
         stream = c.subscribe()
         try:
             for tid in todo:
-                c.recheck(tid).result(CMD)
+                c.run(cmds.Recheck(tid)).result(CMD)
             waiting = set(todo)
             deadline = time.monotonic() + 30
             while waiting and time.monotonic() < deadline:
@@ -691,7 +695,7 @@ class CrashRun:
         finally:
             c.unsubscribe(stream)
         for tid in todo:
-            after = {i for i, b in enumerate(c.details(tid).result(CMD).pieces) if b == 1}
+            after = {i for i, b in enumerate(c.run(cmds.Details(tid)).result(CMD).pieces) if b == 1}
             dropped = before[tid] - after
             if dropped:
                 f.recheck_dropped += len(dropped)
@@ -701,7 +705,7 @@ class CrashRun:
     def _check_site(self, where: str) -> None:
         f = self.figures
         c = self._c()
-        log = c.site_log(SITE_NAME).result(CMD)
+        log = c.run(cmds.SiteLog(SITE_NAME)).result(CMD)
         height = len(log) - 1
         if height < self.site_acked:
             f.chain_entries_lost += self.site_acked - height
@@ -709,7 +713,7 @@ class CrashRun:
         if height > self.site_attempted:
             f.chains_failed += 1
             f.problems.append(f"{where}: chain height {height} > {self.site_attempted} asked")
-        report = c.site_verify(SITE_NAME).result(CMD)
+        report = c.run(cmds.SiteVerify(SITE_NAME)).result(CMD)
         chain_problems = [p for p in report.problems if p.startswith("chain")]
         if chain_problems:
             f.chains_failed += 1
@@ -724,7 +728,7 @@ class CrashRun:
                               f"{site.hosting.seq if site else None} "
                               f"({site.hosting.error if site else ''})")
         else:
-            report = c.site_verify(SITE_NAME).result(CMD)
+            report = c.run(cmds.SiteVerify(SITE_NAME)).result(CMD)
             if report.problems:
                 f.chains_failed += 1
                 f.problems.append(f"{where}: site verify of snapshot {report.snapshot}: "

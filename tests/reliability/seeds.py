@@ -96,7 +96,7 @@ def request_frames() -> list[bytes]:
 
 
 def reply_bodies() -> list[bytes]:
-    hello = p.Hello("tidegate/1", "e" * 16, 123, "ipc:///run/x-events.sock", 5, 9)
+    hello = p.Hello("tidegate/2", "e" * 16, 123, "ipc:///run/x-events.sock", 5, 9)
     snap = _snap(5, {"a" * 40: _state("a" * 40)})
     return [p.encode(p.Reply(1, True, hello)),
             p.encode(p.Reply(2, True, p.FullSnapshot("e" * 16, snap, 9))),

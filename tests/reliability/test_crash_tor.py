@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tidegate.engine import commands as cmds
 from tidegate.engine.api import RemoteEngine
 from tidegate.engine.tor.control import TorControl
 
@@ -93,8 +94,8 @@ def test_killing_the_owner_leaves_no_tor_and_the_service_comes_back(tmp_path: Pa
         daemon = DaemonProc(home).start()
         client = daemon.client()
         source = write_site(home / "src", {"index.html": b"<h1>onion</h1>\n"})
-        address = client.site_new("blog", str(source)).result(30).address
-        client.site_onion("blog", True).result(30)
+        address = client.run(cmds.SiteNew("blog", str(source))).result(30).address
+        client.run(cmds.SiteOnion("blog", True)).result(30)
         published(client, address, 60)
         assert tor_runs(home) == [address]
         plan = ["up"] * KILLS + ["early"] * EARLY

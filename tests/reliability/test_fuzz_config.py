@@ -23,6 +23,7 @@ from tidegate.engine.api.keys import check_public_key
 from tidegate.engine.api.sockets import check_endpoint
 from tidegate.engine.config import Config, parse_text, validate
 from tidegate.engine.errors import ConfigError
+from tidegate.engine.node import Node
 
 from . import seeds
 from .fuzzkit import TEST_TIMEOUT, Target, budget, fuzz, mutate
@@ -200,7 +201,7 @@ def _config_text(key: str, value: Any) -> str:
 def test_every_numeric_key_at_its_extremes_refuses_or_runs(tmp_path: Path) -> None:
     """Each numeric key at 0, -1, huge, inf, NaN: refused naming the key and the file, or
     an engine (with sites, as the daemon runs it) that starts and answers commands."""
-    from tidegate.engine import AddRequest, Engine
+    from tidegate.engine import AddRequest
     from tidegate.engine.config import LoadedConfig
     from tidegate.engine.paths import resolve_paths
 
@@ -213,8 +214,8 @@ def test_every_numeric_key_at_its_extremes_refuses_or_runs(tmp_path: Path) -> No
             refused += 1
             continue
         home = tmp_path / f"h{i}"
-        engine = Engine(LoadedConfig(cfg, resolve_paths({"TIDEGATE_HOME": str(home)}),
-                                     frozenset(), True), sites=True)
+        engine = Node(LoadedConfig(cfg, resolve_paths({"TIDEGATE_HOME": str(home)}),
+                                   frozenset(), True))
         try:
             engine.start(timeout=20)
             tid = engine.add(AddRequest(uri="magnet:?xt=urn:btih:" + "ab" * 20, paused=True,

@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from tidegate.engine import AddRequest
+from tidegate.engine import commands as cmds
 from tidegate.engine.events import PeerBanned, PieceFailed, TorrentCompleted
 
 from ..conftest import EngineFactory, make_torrent, port_of, start_seed, tree_bytes
@@ -248,8 +249,8 @@ def test_hostile_trackers_fail_with_a_reason_and_the_honest_swarm_completes(
         for kind, created in torrents.items():
             # ssrf_mitigation: a tracker on localhost must have a path starting with /announce
             urls = (f"{base}/announce-{kind}", f"{base}/announce-good")
-            ids[kind] = client.add(AddRequest(torrent=created.data, trackers=urls,
-                                              save_path=str(tmp_path / "dl" / kind))).result(10)
+            ids[kind] = client.run(cmds.Add(AddRequest(torrent=created.data, trackers=urls,
+                                              save_path=str(tmp_path / "dl" / kind)))).result(10)
         peak, slowest = before, 0.0
         deadline = time.monotonic() + 90
         states: dict[str, tuple[str, str]] = {}
@@ -262,7 +263,7 @@ def test_hostile_trackers_fail_with_a_reason_and_the_honest_swarm_completes(
                 if kind not in done and t_state is not None and t_state.progress >= 1.0:
                     done.add(kind)
                 if kind not in states:
-                    t = next(t for t in client.details(tid).result(5).trackers
+                    t = next(t for t in client.run(cmds.Details(tid)).result(5).trackers
                              if t.url.endswith(f"/announce-{kind}"))
                     if t.status == "error" or (kind == "peers-compact" and t.status == "working"):
                         states[kind] = (t.status, t.last_error)

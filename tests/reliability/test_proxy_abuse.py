@@ -31,6 +31,8 @@ from typing import IO
 
 import pytest
 
+from tidegate.engine import commands as cmds
+
 from ..daemon_util import DaemonProc, daemons, short_home  # noqa: F401
 from ..sites_util import wait_site, write_site
 
@@ -101,8 +103,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     try:
         client = d.client()
         try:
-            address = client.site_new("abuse", str(source)).result(30).address
-            client.site_publish("abuse").result(120)
+            address = client.run(cmds.SiteNew("abuse", str(source))).result(30).address
+            client.run(cmds.SitePublish("abuse")).result(120)
             wait_site(client, address, lambda s: s.hosting.seq == 1, 60)  # type: ignore[arg-type]
             port = client.wait_for(lambda s: s.web.port > 0, 10).web.port
         finally:

@@ -38,6 +38,7 @@ import pytest
 import zmq.utils.z85
 
 from tidegate.engine import AddRequest
+from tidegate.engine import commands as cmds
 from tidegate.engine.chain import SiteKey
 from tidegate.engine.config import from_dict
 from tidegate.engine.errors import ConfigError
@@ -181,12 +182,12 @@ def test_a_daemon_keeps_its_secrets_its_sockets_and_its_files_to_itself(world: P
             tg("site", "publish", "blog", "--onion", *connect)
             payload = make_payload(world / "seeded")
             created = make_torrent(payload)
-            tid = client.add(AddRequest(torrent=created.data, paused=True)).result(10)
+            tid = client.run(cmds.Add(AddRequest(torrent=created.data, paused=True))).result(10)
             for args in (["ls", "--json"], ["show", tid[:8]], ["site", "ls", "--json"],
                          ["site", "log", "blog"], ["site", "url", "blog"], ["tor"], ["proxy"],
                          ["config"], ["stats"]):
                 tg(*args, *(connect if args[0] != "config" else []))
-            address = client.site_list().result(10)[0].address
+            address = client.run(cmds.SiteList()).result(10)[0].address
             onion = client.wait_for(lambda s: getattr(s.tor.onions.get(address), "state", "")
                                     in ("published", "uploaded"), 30).tor.onions[address]
             assert onion.state in ("published", "uploaded")

@@ -20,7 +20,7 @@ def test_a_fault_in_one_site_is_that_sites_error(tmp_path: Path) -> None:
             addresses.append(address)
         bad, good = addresses
 
-        service = follower._sites
+        service = follower.sites
         assert service is not None
         handler, hosting = service.handler, service.hosting
         poll, host_tick = handler._poll, hosting._tick_site

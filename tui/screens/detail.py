@@ -26,6 +26,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Static, TabbedContent, TabPane, Tabs
 
+from tidegate.engine import commands as cmds
 from tidegate.engine import units
 from tidegate.engine.safetext import clean
 from tidegate.engine.state import Snapshot, TorrentDetails, TorrentState
@@ -149,7 +150,7 @@ class DetailScreen(Screen[None]):
         seq = self._seq
         future: Future[TorrentDetails]
         try:
-            future = self.tidegate.engine.details(self.torrent_id)
+            future = self.tidegate.engine.run(cmds.Details(self.torrent_id))
         except Exception as exc:  # a client may refuse before any future exists
             future = Future()
             future.set_exception(exc)
@@ -249,7 +250,7 @@ class DetailScreen(Screen[None]):
         prios = dict(event.priorities)
         engine = self.tidegate.engine
         self.tidegate.run_command("Priorities set", [self.torrent_id],
-                                  lambda tid: engine.set_file_priorities(tid, prios),
+                                  lambda tid: engine.run(cmds.SetFilePriorities(tid, prios)),
                                   failed="Priorities not set")
         self._overrides.update(prios)
         self._overrides_from = self._seq + 1

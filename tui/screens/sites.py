@@ -31,6 +31,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Static
 
+from tidegate.engine import commands as cmds
 from tidegate.engine import units
 from tidegate.engine.safetext import clean
 from tidegate.engine.state import SiteState, Snapshot, TorState, WebState
@@ -435,7 +436,7 @@ class SitesScreen(Screen[None]):
 
         def done(address: str | None) -> None:
             if address:
-                app.run_one("Followed", lambda: app.engine.site_follow(address),
+                app.run_one("Followed", lambda: app.engine.run(cmds.SiteFollow(address)),
                             failed="Follow failed")
 
         app.push_screen(FollowDialog(), done)
@@ -444,14 +445,14 @@ class SitesScreen(Screen[None]):
         site = self._target(owned=True)
         if site is not None:
             app, address, before = self.tidegate, site.address, site.height
-            app.run_one("Published", lambda: app.engine.site_publish(address),
+            app.run_one("Published", lambda: app.engine.run(cmds.SitePublish(address)),
                         failed="Publish failed", says=partial(_published, before))
 
     def action_check(self) -> None:
         site = self._target()
         if site is not None:
             app, address = self.tidegate, site.address
-            app.run_one("Check requested", lambda: app.engine.site_check(address),
+            app.run_one("Check requested", lambda: app.engine.run(cmds.SiteCheck(address)),
                         failed="Check failed")
 
     def action_unfollow(self) -> None:
@@ -463,7 +464,7 @@ class SitesScreen(Screen[None]):
         def done(delete: bool | None) -> None:
             if delete is not None:
                 app.run_one("Unfollowed and data deleted" if delete else "Unfollowed",
-                            lambda: app.engine.site_unfollow(address, delete_data=delete),
+                            lambda: app.engine.run(cmds.SiteUnfollow(address, delete_data=delete)),
                             failed="Unfollow failed")
 
         app.push_screen(UnfollowDialog(site), done)

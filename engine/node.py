@@ -1,0 +1,226 @@
+"""A node: the torrent engine composed with the services that run sites.
+
+The composition root. :class:`Node` builds the :class:`~engine.engine.Engine` (the
+torrent thread) and, when the config allows, the sites thread
+(:class:`~engine.sites.service.SitesService`: the Blockchain Handler and the Hosting
+Component), the Smart Proxy and tor, wires each to what it needs, starts them in order
+and stops them in reverse. The daemon and the TUI's embedded engine run a node; one-shot
+jobs (``download``, ``seed``) run a bare Engine.
+
+A node runs every command of :mod:`engine.commands`: the sites thread's (``site_*``)
+here, the others on the engine. The services see the engine only through
+:class:`engine.services.TorrentService`, never the node, so nothing below imports this
+module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import commands as cmds
+from .commands import R, implementations, implements
+from .config import Config, LoadedConfig
+from .engine import Engine
+from .errors import EngineError
+from .events import EventStream
+from .state import ChainEntryInfo, OnionReply, SiteReport, SiteState, Snapshot
+
+if TYPE_CHECKING:
+    from .proxy.service import ProxyService
+    from .sites.service import SitesService
+    from .tor.service import TorService
+
+
+class Node:
+    """The engine and the sites, proxy and tor services, built and wired together.
+
+    Args:
+        loaded: the configuration with its paths; read from the environment when None.
+        sites: run published and followed sites (``sites.enabled`` permitting), the Smart
+            Proxy (``web.enabled``) and tor (``tor.mode`` not ``clearnet``).
+        state_dir, restore, download_dir: as :class:`~engine.engine.Engine`'s.
+    """
+
+    def __init__(self, loaded: LoadedConfig | None = None, *, sites: bool = True,
+                 state_dir: Path | None = None, restore: bool = True,
+                 download_dir: Path | None = None):
+        self.engine = Engine(loaded, state_dir=state_dir, restore=restore,
+                             download_dir=download_dir,
+                             no_sites="sites are off in this config (sites.enabled = false)")
+        self.loaded = self.engine.loaded
+        self.sites: SitesService | None = None
+        """The sites thread (None when sites are off)."""
+        self.proxy: ProxyService | None = None
+        """The Smart Proxy (with sites, when ``web.enabled``)."""
+        self.tor: TorService | None = None
+        """Tor and the onion services (with sites, unless ``tor.mode`` is clearnet)."""
+        if sites and self.config.sites.enabled:
+            # imported here: sites pull in the chain, cryptography and asyncio (~60 ms)
+            from .sites.service import SitesService
+            self.sites = SitesService(self, self.loaded.paths.data_dir / "sites")
+
+    @property
+    def config(self) -> Config:
+        return self.engine.config
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, timeout: float = 10.0) -> Node:
+        """Start the engine, then the sites thread, the proxy and tor."""
+        self.engine.start(timeout)
+        if self.sites is None:
+            return self
+        try:
+            self.sites.start()
+            if self.config.web.enabled:
+                from .proxy.service import ProxyService
+                self.proxy = ProxyService(self, self.sites.served, self.sites.report_bad)
+                self.proxy.start()
+            if self.config.tor.mode != "clearnet":
+                from .tor.service import TorService
+                paths = self.loaded.paths
+                self.tor = TorService(self, self.proxy, paths.data_dir / "tor",
+                                      paths.runtime_dir)
+                self.tor.start()  # the sites thread's next tick tells it what to publish
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, timeout: float | None = None, save: bool = True) -> None:
+        """Stop tor, the proxy and the sites thread, then the engine (resume data)."""
+        try:
+            if self.tor is not None:
+                self.tor.stop()
+            if self.proxy is not None:
+                self.proxy.stop()
+            if self.sites is not None:
+                self.sites.stop()
+        finally:
+            self.engine.stop(timeout, save)
+
+    def __enter__(self) -> Node:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ EngineAPI
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self.engine.snapshot
+
+    @property
+    def running(self) -> bool:
+        return self.engine.running
+
+    @property
+    def event_seq(self) -> int:
+        return self.engine.event_seq
+
+    def wait_for(self, predicate: Callable[[Snapshot], bool], timeout: float) -> Snapshot:
+        return self.engine.wait_for(predicate, timeout)
+
+    def subscribe(self, maxsize: int = 10_000) -> EventStream:
+        return self.engine.subscribe(maxsize)
+
+    def unsubscribe(self, stream: EventStream) -> None:
+        self.engine.unsubscribe(stream)
+
+    def add_listener(self, wake: Callable[[], None]) -> None:
+        self.engine.add_listener(wake)
+
+    def remove_listener(self, wake: Callable[[], None]) -> None:
+        self.engine.remove_listener(wake)
+
+    def run(self, cmd: cmds.Command[R]) -> Future[R]:
+        """Run a command: a site command on the sites thread, any other on the engine."""
+        impl = _IMPLEMENTATIONS.get(type(cmd))
+        if impl is None:
+            return self.engine.run(cmd)
+        return impl(self, *cmds.arguments(cmd))
+
+    def __getattr__(self, name: str) -> Any:
+        """The engine's public members (its command implementations, ``dht_put``...), for
+        in-process callers that hold a node: ``node.add(request)``."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.engine, name)
+
+    # ------------------------------------------------------------------ site commands
+
+    def _service(self) -> SitesService:
+        if self.sites is None:
+            raise EngineError(self.engine.no_sites)
+        return self.sites
+
+    def _submit(self, kind: str, *args: Any) -> Future[Any]:
+        try:
+            service = self._service()
+        except EngineError as exc:
+            fut: Future[Any] = Future()
+            fut.set_exception(exc)
+            return fut
+        return service.submit(kind, *args)
+
+    @implements(cmds.SiteNew)
+    def site_new(self, name: str, folder: str | None = None) -> Future[SiteState]:
+        """Create a site: a new key and its GENESIS; ``folder`` is what it publishes."""
+        return self._submit("new", name, folder)
+
+    @implements(cmds.SiteImport)
+    def site_import(self, name: str, key: str, folder: str | None = None) -> Future[SiteState]:
+        """Own a site again from the text of its key file; its chain is recovered from the
+        DHT before anything can be published."""
+        return self._submit("import", name, key, folder)
+
+    @implements(cmds.SitePublish)
+    def site_publish(self, site: str, folder: str | None = None) -> Future[SiteState]:
+        """Snapshot the site's folder, append an UPDATE, seed it and announce it."""
+        return self._submit("publish", site, folder)
+
+    @implements(cmds.SiteFollow)
+    def site_follow(self, address: str) -> Future[SiteState]:
+        """Follow a site by address: fetch, verify and seed each new snapshot."""
+        return self._submit("follow", address)
+
+    @implements(cmds.SiteOnion)
+    def site_onion(self, site: str, enabled: bool | None = None, add_client: str = "",
+                   client_key: str = "", remove_client: str = "") -> Future[OnionReply]:
+        """Switch an owned site's onion service on or off (kept across restarts), and
+        allow or remove a client (v3 client authorisation). Needs ``tor.mode``
+        ``tor-hosting`` or ``tor-all``; ``Snapshot.tor.onions`` shows the service."""
+        return self._submit("onion", site, enabled, add_client, client_key, remove_client)
+
+    @implements(cmds.SiteUnfollow)
+    def site_unfollow(self, site: str, delete_data: bool = False) -> Future[None]:
+        return self._submit("unfollow", site, delete_data)
+
+    @implements(cmds.SiteCheck)
+    def site_check(self, site: str) -> Future[None]:
+        """Look the site's head up in the DHT now instead of at the next poll."""
+        return self._submit("check", site)
+
+    @implements(cmds.SiteList)
+    def site_list(self) -> Future[list[SiteState]]:
+        fut: Future[list[SiteState]] = Future()
+        fut.set_result(list(self.snapshot.sites.values()))
+        return fut
+
+    @implements(cmds.SiteLog)
+    def site_log(self, site: str) -> Future[list[ChainEntryInfo]]:
+        return self._submit("log", site)
+
+    @implements(cmds.SiteVerify)
+    def site_verify(self, site: str, rebuild: str | None = None) -> Future[SiteReport]:
+        """Verify the chain from genesis and the newest snapshot's files on disk (and,
+        with ``rebuild``, rebuild the snapshot from a source folder and compare)."""
+        return self._submit("verify", site, rebuild)
+
+
+_IMPLEMENTATIONS = implementations(Node)
+"""The node's own command implementations (the site commands), by command type."""
