@@ -43,7 +43,7 @@ def resolve_peer(text: str) -> str:
         return t
     host, sep, port = t.rpartition(":")
     if not sep or port_number(port) is None:
-        raise InputError(text, "--peer takes HOST:PORT")
+        raise InputError(text, "a peer is HOST:PORT")
     try:
         infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:

@@ -74,7 +74,7 @@ class Add(Command[str], frozen=True, forbid_unknown_fields=True):
     cmd = "add"
     durable = True
     cli = "add"
-    tui = "add (a)"
+    tui = "a"
     request: AddRequest
 
 
@@ -84,7 +84,7 @@ class Pause(Command[None], frozen=True, forbid_unknown_fields=True):
     cmd = "pause"
     durable = True
     cli = "pause"
-    tui = "pause (p)"
+    tui = "p (pause/resume), palette: Pause"
     torrent_id: str
 
 
@@ -94,7 +94,7 @@ class Resume(Command[None], frozen=True, forbid_unknown_fields=True):
     cmd = "resume"
     durable = True
     cli = "resume"
-    tui = "pause (p)"
+    tui = "p (pause/resume), palette: Resume"
     torrent_id: str
 
 
@@ -104,7 +104,7 @@ class Remove(Command[None], frozen=True, forbid_unknown_fields=True):
 
     cmd = "remove"
     cli = "rm"
-    tui = "remove (d / D)"
+    tui = "x, delete (asks first)"
     torrent_id: str
     delete_data: bool = False
     force: bool = False
@@ -115,7 +115,7 @@ class Recheck(Command[None], frozen=True, forbid_unknown_fields=True):
 
     cmd = "recheck"
     cli = "recheck"
-    tui = "recheck (c)"
+    tui = "v"
     torrent_id: str
 
 
@@ -124,7 +124,7 @@ class Reannounce(Command[list[str]], frozen=True, forbid_unknown_fields=True):
 
     cmd = "reannounce"
     cli = "reannounce"
-    tui = "reannounce (A)"
+    tui = "n"
     torrent_id: str
 
 
@@ -135,7 +135,7 @@ class Move(Command[str], frozen=True, forbid_unknown_fields=True):
     durable = True
     timeout = LONG_TIMEOUT
     cli = "move"
-    tui = "move (m)"
+    tui = "m"
     torrent_id: str
     folder: str
 
@@ -146,7 +146,7 @@ class SetLimits(Command[None], frozen=True, forbid_unknown_fields=True):
     cmd = "set_limits"
     durable = True
     cli = "limit ID --down/--up"
-    tui = "limits (l)"
+    tui = "l"
     torrent_id: str
     down: Rate | None = None
     up: Rate | None = None
@@ -157,7 +157,7 @@ class SetGlobalLimits(Command[None], frozen=True, forbid_unknown_fields=True):
 
     cmd = "set_global_limits"
     cli = "limit --down/--up"
-    tui = "global limits (L)"
+    tui = "L"
     down: Rate | None = None
     up: Rate | None = None
 
@@ -168,7 +168,7 @@ class SetShareLimits(Command[None], frozen=True, forbid_unknown_fields=True):
     cmd = "set_share_limits"
     durable = True
     cli = "limit ID --ratio/--seed-time"
-    tui = "limits (l)"
+    tui = "r"
     torrent_id: str
     ratio: Ratio | None = None
     seed_time: SeedTime | None = None
@@ -180,7 +180,7 @@ class SetFilePriorities(Command[None], frozen=True, forbid_unknown_fields=True):
     cmd = "set_file_priorities"
     durable = True
     cli = "prio"
-    tui = "detail screen, files tab (space, 0-7)"
+    tui = "f, or the detail screen's Files tab (space, + and -)"
     torrent_id: str
     priorities: Priorities
 
@@ -191,7 +191,7 @@ class SetSequential(Command[None], frozen=True, forbid_unknown_fields=True):
     cmd = "set_sequential"
     durable = True
     cli = "sequential"
-    tui = "sequential (s)"
+    tui = "o"
     torrent_id: str
     on: bool
 
@@ -201,7 +201,7 @@ class QueueMove(Command[None], frozen=True, forbid_unknown_fields=True):
 
     cmd = "queue_move"
     cli = "queue"
-    tui = "queue (+ - ^ v)"
+    tui = "K, J, U, B (up, down, top, bottom)"
     torrent_id: str
     where: str
 
@@ -252,7 +252,7 @@ class Details(Command[TorrentDetails], frozen=True, forbid_unknown_fields=True):
 
     cmd = "details"
     cli = "show"
-    tui = "detail screen (enter)"
+    tui = "enter (the detail screen)"
     torrent_id: str
 
 
@@ -280,13 +280,16 @@ class ApplyConfig(Command[None], frozen=True, forbid_unknown_fields=True):
 
 # ---------------------------------------------------------------- sites
 
+SITE_TUI_GAP = ("TUI: not yet; the sites screen (S) follows, publishes, checks and unfollows, "
+                "the CLI's `tidegate site` does the rest")
+
 
 class SiteNew(Command[SiteState], frozen=True, forbid_unknown_fields=True):
     """Create a site: a new key and its GENESIS; ``folder`` is what it publishes."""
 
     cmd = "site_new"
     cli = "site new"
-    tui = "sites screen (n)"
+    no_face = SITE_TUI_GAP
     name: str
     folder: str | None = None
 
@@ -296,7 +299,7 @@ class SiteImport(Command[SiteState], frozen=True, forbid_unknown_fields=True):
 
     cmd = "site_import"
     cli = "site import"
-    tui = "sites screen (i)"
+    no_face = SITE_TUI_GAP
     name: str
     key: str
     folder: str | None = None
@@ -308,7 +311,7 @@ class SitePublish(Command[SiteState], frozen=True, forbid_unknown_fields=True):
     cmd = "site_publish"
     timeout = LONG_TIMEOUT
     cli = "site publish"
-    tui = "sites screen (P)"
+    tui = "sites screen: p"
     site: str
     folder: str | None = None
 
@@ -318,7 +321,7 @@ class SiteFollow(Command[SiteState], frozen=True, forbid_unknown_fields=True):
 
     cmd = "site_follow"
     cli = "site follow"
-    tui = "sites screen (f)"
+    tui = "sites screen: f"
     address: str
 
 
@@ -327,7 +330,7 @@ class SiteUnfollow(Command[None], frozen=True, forbid_unknown_fields=True):
 
     cmd = "site_unfollow"
     cli = "site unfollow"
-    tui = "sites screen (d)"
+    tui = "sites screen: u"
     site: str
     delete_data: bool = False
 
@@ -337,7 +340,7 @@ class SiteCheck(Command[None], frozen=True, forbid_unknown_fields=True):
 
     cmd = "site_check"
     cli = "site check"
-    tui = "sites screen (c)"
+    tui = "sites screen: c"
     site: str
 
 
@@ -346,7 +349,7 @@ class SiteList(Command[list[SiteState]], frozen=True, forbid_unknown_fields=True
 
     cmd = "site_list"
     cli = "site ls"
-    tui = "sites screen (S)"
+    no_face = "the TUI's sites screen (S) shows `Snapshot.sites`, current without asking"
 
 
 class SiteLog(Command[list[ChainEntryInfo]], frozen=True, forbid_unknown_fields=True):
@@ -354,7 +357,7 @@ class SiteLog(Command[list[ChainEntryInfo]], frozen=True, forbid_unknown_fields=
 
     cmd = "site_log"
     cli = "site log"
-    tui = "sites screen (enter)"
+    no_face = SITE_TUI_GAP
     site: str
 
 
@@ -365,7 +368,7 @@ class SiteVerify(Command[SiteReport], frozen=True, forbid_unknown_fields=True):
     cmd = "site_verify"
     timeout = LONG_TIMEOUT
     cli = "site verify"
-    tui = "sites screen (v)"
+    no_face = SITE_TUI_GAP
     site: str
     rebuild: str | None = None
 
@@ -375,7 +378,7 @@ class SiteOnion(Command[OnionReply], frozen=True, forbid_unknown_fields=True):
 
     cmd = "site_onion"
     cli = "site onion"
-    tui = "sites screen (o)"
+    no_face = SITE_TUI_GAP
     site: str
     enabled: bool | None = None
     add_client: str = ""

@@ -87,7 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     qu.set_defaults(run=run_queue)
 
 
-def _report(client: RemoteEngine, jobs: list[tuple[str, Future[Any]]], done: str,
+def report(client: RemoteEngine, jobs: list[tuple[str, Future[Any]]], done: str,
             says: Callable[[Any], str] | None = None) -> int:
     """One line per torrent: ``done: name`` (or ``says(result): name``), or its error."""
     failed = 0
@@ -118,7 +118,7 @@ def run_simple(args: argparse.Namespace) -> int:
     try:
         ids = resolve_all(client.snapshot, args.ids)
         says = announced if args.action == "reannounce" else None
-        return _report(client, [(t, fn(client, t)) for t in ids], args.action, says)
+        return report(client, [(t, fn(client, t)) for t in ids], args.action, says)
     finally:
         client.stop()
 
@@ -135,7 +135,7 @@ def run_rm(args: argparse.Namespace) -> int:
                 raise SiteTorrentError(tid, t.name, t.site, site.name if site else "",
                                        t.site_role)
         jobs = [(t, client.run(cmds.Remove(t, args.delete_data, args.force))) for t in ids]
-        return _report(client, jobs, "removed with its data" if args.delete_data else "removed")
+        return report(client, jobs, "removed with its data" if args.delete_data else "removed")
     finally:
         client.stop()
 
@@ -273,7 +273,7 @@ def run_queue(args: argparse.Namespace) -> int:
         ids.sort(key=lambda t: torrents[t].queue_position,
                  reverse=args.where in ("down", "top"))
         jobs = [(t, client.run(cmds.QueueMove(t, args.where))) for t in ids]
-        return _report(client, jobs, f"moved {args.where}" if args.where in ("up", "down")
+        return report(client, jobs, f"moved {args.where}" if args.where in ("up", "down")
                        else f"moved to the {args.where}")
     finally:
         client.stop()
