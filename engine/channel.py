@@ -19,6 +19,15 @@ from .waker import Waker
 Command = tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]
 
 
+class _Deferred:
+    """Marker: the command resolves its future itself, later."""
+
+
+DEFERRED = _Deferred()
+"""Given as a command's first argument: the callable receives its future and resolves it
+itself, later (when the alert that completes it arrives)."""
+
+
 class CommandChannel:
     def __init__(self) -> None:
         self._queue: collections.deque[Command] = collections.deque()

@@ -13,10 +13,7 @@ CPU when idle. Snapshots are requested with ``post_torrent_updates`` at
 
 from __future__ import annotations
 
-import selectors
-import socket
 import threading
-import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from pathlib import Path
@@ -26,8 +23,7 @@ from typing import Any
 import msgspec
 
 from . import commands as cmds
-from .board import StateBoard
-from .channel import CommandChannel
+from .channel import DEFERRED, CommandChannel
 from .commands import R, implementations, implements
 from .config import Config, LoadedConfig
 from .config import load as load_config
@@ -39,19 +35,24 @@ from .errors import (
     SiteTorrentError,
     TidegateError,
 )
-from .events import Event, EventStream, Log
+from .events import Event, EventStream
 from .lockfile import PidLock
 from .paths import secure_state
+from .publisher import Publisher
 from .requests import (
+    MAX_DEADLINE_MS,
     AddRequest,
     check_add_numbers,
     check_index,
     check_priority,
     check_queue_move,
-    check_rate,
+    check_rates,
     check_ratio,
     check_seed_time,
+    check_timeout,
+    is_int,
 )
+from .session_loop import SessionLoop
 from .state import (
     SiteState,
     Snapshot,
@@ -62,8 +63,6 @@ from .state import (
 from .torrents import session as lt_session
 from .torrents.manager import TorrentManager
 from .torrents.pieces import StreamInfo
-from .torrents.resume import ResumeStore
-from .waker import drain
 
 NO_SITES = ("this engine runs no sites: it was started for torrents only (sites run in "
             "`tidegate daemon` and `tidegate tui`)")
@@ -96,29 +95,15 @@ class Engine:
         self.config: Config = self.loaded.config
         self.state_dir = state_dir or self.loaded.paths.resume_dir
         self.download_dir = (download_dir or self.loaded.download_dir()).expanduser()
-        self._restore = restore
         self._channel = CommandChannel()
-        self._board = StateBoard()
-        self._event_seq = 0
+        self._out = Publisher(TorState(mode=self.config.tor.mode,
+                                       control=self.config.tor.control))
         self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._stopping = threading.Event()
-        self._save_on_stop = True
-        self._stopped = threading.Event()
-        self._startup_error: BaseException | None = None
         self._lock = PidLock(self.state_dir / "engine.lock", str(self.state_dir))
-        self._listeners: list[Callable[[], None]] = []
-        self._manager: TorrentManager | None = None
-        self._save_waiters: list[Future[None]] = []
-        """save_resume_data() callers, resolved when no save is outstanding."""
-        self.crash: BaseException | None = None
-        """Set if the engine thread died of an unexpected exception."""
-        self._sites_state: MappingProxyType[str, SiteState] = MappingProxyType({})
-        self._web_state = WebState()
-        self._tor_state = TorState(mode=self.config.tor.mode, control=self.config.tor.control)
-        self._dht_pinned: list[tuple[str, int]] = [
-            (h.strip("[]"), int(p)) for h, _, p in
-            (n.rpartition(":") for n in self.config.network.dht_nodes)]
+        pinned = [(h.strip("[]"), int(p)) for h, _, p in
+                  (n.rpartition(":") for n in self.config.network.dht_nodes)]
+        self._loop = SessionLoop(self.config, self.state_dir, self.download_dir, restore,
+                                 self._channel, self._out, pinned)
         self.no_sites = no_sites
         """Why a site command sent to this engine is refused."""
 
@@ -130,14 +115,15 @@ class Engine:
             raise EngineError("engine already started")
         secure_state(self.loaded.paths, self.state_dir)
         self._take_lock()
-        self._thread = threading.Thread(target=self._run, name="tidegate-engine", daemon=True)
+        loop = self._loop
+        self._thread = threading.Thread(target=loop.run, name="tidegate-engine", daemon=True)
         self._thread.start()
-        if not self._ready.wait(timeout):
+        if not loop.ready.wait(timeout):
             self.stop()
             raise EngineError(f"engine did not start within {timeout} s")
-        if self._startup_error is not None:
+        if loop.startup_error is not None:
             self._release_lock()
-            raise self._startup_error
+            raise loop.startup_error
         if self.crash is not None:
             # never return a started engine whose thread is already dead (a setting
             # libtorrent refused): the caller (the daemon) fails instead of serving it
@@ -154,8 +140,8 @@ class Engine:
         written."""
         if self._thread is None:
             return
-        self._save_on_stop = save
-        self._stopping.set()
+        self._loop.save_on_stop = save
+        self._loop.stopping.set()
         self._channel.waker.wake()
         limit = (timeout or self.config.engine.stop_timeout) + 10.0
         self._thread.join(limit)
@@ -171,7 +157,16 @@ class Engine:
 
     @property
     def running(self) -> bool:
-        return self._ready.is_set() and not self._stopped.is_set()
+        return self._loop.ready.is_set() and not self._loop.stopped.is_set()
+
+    @property
+    def crash(self) -> BaseException | None:
+        """Set if the engine thread died of an unexpected exception."""
+        return self._loop.crash
+
+    @property
+    def _manager(self) -> TorrentManager | None:
+        return self._loop.manager
 
     def _take_lock(self) -> None:
         self._lock.acquire()
@@ -184,25 +179,25 @@ class Engine:
     @property
     def snapshot(self) -> Snapshot:
         """The newest snapshot (an immutable value; safe from any thread)."""
-        return self._board.snapshot
+        return self._out.snapshot
 
     def wait_for(self, predicate: Callable[[Snapshot], bool], timeout: float) -> Snapshot:
         """Block until a snapshot satisfies ``predicate``; raise TimeoutError otherwise."""
-        return self._board.wait_for(
+        return self._out.wait_for(
             predicate, timeout,
-            lambda: "the engine stopped while waiting" if self._stopped.is_set() else None)
+            lambda: "the engine stopped while waiting" if self._loop.stopped.is_set() else None)
 
     def subscribe(self, maxsize: int = 10_000) -> EventStream:
         """A new ordered stream of events from now on."""
-        return self._board.subscribe(maxsize)
+        return self._out.subscribe(maxsize)
 
     def unsubscribe(self, stream: EventStream) -> None:
-        self._board.unsubscribe(stream)
+        self._out.unsubscribe(stream)
 
     @property
     def event_seq(self) -> int:
         """The seq of the newest event emitted."""
-        return self._event_seq
+        return self._out.event_seq
 
     def add_listener(self, wake: Callable[[], None]) -> None:
         """Call ``wake()`` after every snapshot publication and every event.
@@ -210,24 +205,10 @@ class Engine:
         It runs on the engine thread, so it must be quick and must not block or
         call the engine: the API server uses it to wake its own thread.
         """
-        self._listeners.append(wake)
+        self._out.add_listener(wake)
 
     def remove_listener(self, wake: Callable[[], None]) -> None:
-        if wake in self._listeners:
-            self._listeners.remove(wake)
-
-    def _notify(self) -> None:
-        for wake in list(self._listeners):
-            try:
-                wake()
-            except Exception:  # a listener must never take the engine down
-                pass
-
-    def _emit(self, event: Event) -> None:
-        self._event_seq += 1
-        stamped = msgspec.structs.replace(event, seq=self._event_seq, time=time.time())
-        self._board.deliver(stamped)
-        self._notify()
+        self._out.remove_listener(wake)
 
     # ------------------------------------------------------------------ commands
 
@@ -262,22 +243,23 @@ class Engine:
         return self._call(fn, *args)
 
     def _m(self) -> TorrentManager:
-        assert self._manager is not None
-        return self._manager
+        m = self._loop.manager
+        assert m is not None
+        return m
 
     @implements(cmds.Add)
     def add(self, request: AddRequest) -> Future[str]:
         """Add a torrent; resolves to its id once libtorrent has it."""
         return self._checked(lambda: check_add_numbers(request),
-                             lambda fut: self._m().add(request, fut), _DEFERRED)
+                             lambda fut: self._m().add(request, fut), DEFERRED)
 
     @implements(cmds.Pause)
     def pause(self, torrent_id: str) -> Future[None]:
-        return self._call(lambda fut: self._m().pause(torrent_id, fut), _DEFERRED)
+        return self._call(lambda fut: self._m().pause(torrent_id, fut), DEFERRED)
 
     @implements(cmds.Resume)
     def resume(self, torrent_id: str) -> Future[None]:
-        return self._call(lambda fut: self._m().resume(torrent_id, fut), _DEFERRED)
+        return self._call(lambda fut: self._m().resume(torrent_id, fut), DEFERRED)
 
     @implements(cmds.Remove)
     def remove(self, torrent_id: str, delete_data: bool = False,
@@ -293,7 +275,7 @@ class Engine:
                                        t.extras.site, site.name if site else "",
                                        t.extras.site_role)
             m.remove(torrent_id, delete_data, fut)
-        return self._call(run, _DEFERRED)
+        return self._call(run, DEFERRED)
 
     @implements(cmds.Recheck)
     def recheck(self, torrent_id: str) -> Future[None]:
@@ -315,15 +297,15 @@ class Engine:
     @implements(cmds.Move)
     def move(self, torrent_id: str, folder: str) -> Future[str]:
         """Move a torrent's data; resolves to the new folder once moved."""
-        return self._call(lambda fut: self._m().move(torrent_id, folder, fut), _DEFERRED)
+        return self._call(lambda fut: self._m().move(torrent_id, folder, fut), DEFERRED)
 
     @implements(cmds.SetLimits)
     def set_limits(self, torrent_id: str, down: int | None = None,
                    up: int | None = None) -> Future[None]:
         """Per-torrent rate limits in bytes/s (0 is unlimited, None leaves it)."""
-        return self._checked(lambda: _each_rate(down, up, "down", "up"),
+        return self._checked(lambda: check_rates(down, up, "down", "up"),
                              lambda fut: self._m().set_limits(torrent_id, down, up, fut),
-                             _DEFERRED)
+                             DEFERRED)
 
     @implements(cmds.SetGlobalLimits)
     def set_global_limits(self, down: int | None = None, up: int | None = None) -> Future[None]:
@@ -333,7 +315,7 @@ class Engine:
                 rates, download=rates.download if down is None else down,
                 upload=rates.upload if up is None else up)
             self._apply_config(msgspec.structs.replace(self.config, rates=new))
-        return self._checked(lambda: _each_rate(down, up, "down", "up"), apply)
+        return self._checked(lambda: check_rates(down, up, "down", "up"), apply)
 
     @implements(cmds.SetShareLimits)
     def set_share_limits(self, torrent_id: str, ratio: float | None = None,
@@ -345,7 +327,7 @@ class Engine:
             if seed_time is not None:
                 check_seed_time(seed_time, "seed_time")
         return self._checked(check, lambda fut: self._m().set_share_limits(
-            torrent_id, ratio, seed_time, fut), _DEFERRED)
+            torrent_id, ratio, seed_time, fut), DEFERRED)
 
     @implements(cmds.SetFilePriorities)
     def set_file_priorities(self, torrent_id: str, priorities: dict[int, int]) -> Future[None]:
@@ -357,33 +339,33 @@ class Engine:
                 check_index(index, "file index")
                 check_priority(prio, f"file {index}")
         return self._checked(check, lambda fut: self._m().set_file_priorities(
-            torrent_id, chosen, fut), _DEFERRED)
+            torrent_id, chosen, fut), DEFERRED)
 
     @implements(cmds.SetSequential)
     def set_sequential(self, torrent_id: str, on: bool) -> Future[None]:
-        return self._call(lambda fut: self._m().set_sequential(torrent_id, on, fut), _DEFERRED)
+        return self._call(lambda fut: self._m().set_sequential(torrent_id, on, fut), DEFERRED)
 
     @implements(cmds.AddTrackers)
     def add_trackers(self, torrent_id: str, urls: Iterable[str]) -> Future[None]:
         return self._call(lambda fut: self._m().add_trackers(torrent_id, list(urls), fut),
-                          _DEFERRED)
+                          DEFERRED)
 
     @implements(cmds.RemoveTrackers)
     def remove_trackers(self, torrent_id: str, urls: Iterable[str]) -> Future[None]:
         return self._call(lambda fut: self._m().remove_trackers(torrent_id, list(urls), fut),
-                          _DEFERRED)
+                          DEFERRED)
 
     @implements(cmds.AddPeers)
     def add_peers(self, torrent_id: str, peers: Iterable[str]) -> Future[None]:
         """Connect to peers given as ``ip:port``; they are kept with the torrent and dialled
         again at every start (resolves once that is on disk)."""
         return self._call(lambda fut: self._m().add_peers(torrent_id, list(peers), fut),
-                          _DEFERRED)
+                          DEFERRED)
 
     @implements(cmds.Flush)
     def flush(self, torrent_id: str) -> Future[None]:
         """Resolve once the torrent's written data has reached the disk."""
-        return self._call(lambda fut: self._m().flush(torrent_id, fut), _DEFERRED)
+        return self._call(lambda fut: self._m().flush(torrent_id, fut), DEFERRED)
 
     @implements(cmds.Details)
     def details(self, torrent_id: str) -> Future[TorrentDetails]:
@@ -412,15 +394,15 @@ class Engine:
             check_index(piece, "piece")
             for p in ahead:
                 check_index(p, "prefetch piece")
-            if not _is_int(deadline_ms) or not 0 <= deadline_ms <= MAX_DEADLINE_MS:
+            if not is_int(deadline_ms) or not 0 <= deadline_ms <= MAX_DEADLINE_MS:
                 raise InputError(repr(deadline_ms), f"deadline_ms must be 0 to "
                                                     f"{MAX_DEADLINE_MS}")
-        return self._checked(check, read, _DEFERRED)
+        return self._checked(check, read, DEFERRED)
 
     @implements(cmds.SaveResumeData)
     def save_resume_data(self) -> Future[None]:
         """Resolve once resume data of every torrent is on disk."""
-        return self._call(lambda fut: self._save_all(fut), _DEFERRED)
+        return self._call(lambda fut: self._save_all(fut), DEFERRED)
 
     @implements(cmds.SessionSettings)
     def session_settings(self) -> Future[dict[str, Any]]:
@@ -439,12 +421,12 @@ class Engine:
         number of nodes that stored it."""
         return self._checked(lambda: check_timeout(timeout),
                              lambda fut: self._m().dht.put(seed, public, salt, value, timeout,
-                                                           fut), _DEFERRED)
+                                                           fut), DEFERRED)
 
     def dht_get(self, public: bytes, salt: bytes, timeout: float = 30.0) -> Future[list[bytes]]:
         """The values of a BEP 44 mutable item found in the DHT (maybe none)."""
         return self._checked(lambda: check_timeout(timeout),
-                             lambda fut: self._m().dht.get(public, salt, timeout, fut), _DEFERRED)
+                             lambda fut: self._m().dht.get(public, salt, timeout, fut), DEFERRED)
 
     def add_dht_node(self, host: str, port: int) -> Future[None]:
         """Add a node to the DHT routing table (a private DHT's bootstrap). Like the
@@ -452,21 +434,16 @@ class Engine:
         table holds fewer nodes than are pinned (libtorrent rebuilds its table when its
         external address changes, and a private DHT has no bootstrap to rejoin by)."""
         def add() -> None:
-            self._dht_pinned.append((host, port))
+            self._loop.dht_pinned.append((host, port))
             self._m().ses.add_dht_node((host, port))
 
         def check() -> None:
-            if not _is_int(port) or not 1 <= port <= 65535:
+            if not is_int(port) or not 1 <= port <= 65535:
                 raise InputError(repr(port), "port must be 1 to 65535")
         return self._checked(check, add)
 
-    def _repin_dht(self, m: TorrentManager) -> None:
-        if self._dht_pinned and m.stats.dht_nodes < len(self._dht_pinned):
-            for node in self._dht_pinned:
-                m.ses.add_dht_node(node)
-
     def _apply_config(self, config: Config) -> None:
-        self.config = config
+        self.config = self._loop.config = config
         m = self._m()
         m.cfg = config
         m.ses.apply_settings(lt_session.settings_for(config))  # type: ignore[arg-type]
@@ -480,253 +457,34 @@ class Engine:
     def post_event(self, event: Event) -> None:
         """Emit an event from another thread (the sites thread): it is stamped and delivered
         on the engine thread, in order with the engine's own."""
-        self._call(lambda: self._emit(event))
+        self._call(lambda: self._out.emit(event))
 
     def set_sites(self, sites: dict[str, SiteState]) -> Future[None]:
         """Publish the sites' states in a new snapshot (from the sites thread); resolves
         once that snapshot is out."""
         def apply() -> None:
-            self._sites_state = MappingProxyType(dict(sites))
-            self._publish(self._m())
+            self._out.sites = MappingProxyType(dict(sites))
+            self._out.publish(self._m())
         return self._call(apply)
 
     def set_web(self, state: WebState) -> Future[None]:
         """The Smart Proxy's state, published in the next snapshot."""
         def apply() -> None:
-            self._web_state = state
+            self._out.web = state
             self._m().dirty = True
         return self._call(apply)
 
     def set_tor(self, state: TorState) -> Future[None]:
         """Tor's state (from the tor thread), published in the next snapshot."""
         def apply() -> None:
-            self._tor_state = state
+            self._out.tor = state
             self._m().dirty = True
         return self._call(apply)
 
     def _save_all(self, fut: Future[None]) -> None:
         self._m().save_all(only_modified=False)
-        self._save_waiters.append(fut)
+        self._loop.save_waiters.append(fut)
 
-    # ------------------------------------------------------------------ the thread
-
-    def _run(self) -> None:
-        alert_r, alert_w = socket.socketpair()
-        alert_r.setblocking(False)
-        sel = selectors.DefaultSelector()
-        store: ResumeStore | None = None
-        try:
-            try:
-                ses = lt_session.make_session(self.config)
-                ses.set_alert_fd(alert_w.fileno())
-                store = ResumeStore(self.state_dir, self.config.limits,
-                                    on_written=self._channel.waker.wake)
-                m = TorrentManager(ses, self.config, store, self.download_dir, self._emit)
-                self._manager = m
-                for node in self._dht_pinned:
-                    ses.add_dht_node(node)
-                self._wait_listening(ses, m)
-                if self._restore:
-                    m.restore()
-            except TidegateError as exc:
-                self._startup_error = exc
-                self._ready.set()
-                return
-            sel.register(alert_r, selectors.EVENT_READ)
-            sel.register(self._channel.waker.reader, selectors.EVENT_READ)
-            self._ready.set()
-            self._loop(ses, m, sel, alert_r)
-            self._shutdown(ses, m)
-            # Drop every reference so the session is destroyed (and its alert
-            # notifications end) before the notification socket closes.
-            m.ses = None  # type: ignore[assignment]
-            del ses
-        except BaseException as exc:  # the thread must never die silently
-            self.crash = exc
-            self._emit(Log(level="critical", message=f"engine crashed: {exc!r}"))
-            for _fn, _args, fut in self._channel.close():
-                fut.set_exception(EngineStoppedError(f"engine crashed: {exc!r}"))
-            raise
-        finally:
-            if store is not None:  # after a crash too: what was queued still gets written
-                store.close(self.config.engine.stop_timeout)
-            self._manager = None
-            self._stopped.set()
-            self._publish_stopped()
-            sel.close()
-            alert_r.close()
-            alert_w.close()
-            self._ready.set()
-
-    def _wait_listening(self, ses: Any, m: TorrentManager, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not m.listen_port and time.monotonic() < deadline:
-            ses.wait_for_alert(100)
-            m.handle_alerts(ses.pop_alerts())
-
-    def _loop(self, ses: Any, m: TorrentManager, sel: selectors.BaseSelector,
-              alert_r: socket.socket) -> None:
-        period = 1.0 / self.config.engine.snapshot_hz
-        next_snap = time.monotonic()
-        next_save = time.monotonic() + self.config.storage.resume_save_interval
-        next_counters = time.monotonic() + self.config.storage.counters_save_interval
-        next_limits = time.monotonic() + 1.0
-        next_pin = time.monotonic() + 5.0
-        while not self._stopping.is_set():
-            now = time.monotonic()
-            wait = max(0.0, min(next_snap, next_save, next_limits) - now)
-            sel.select(wait)
-            # Each step on its own: a fault in one (a bug of ours; per-torrent faults are
-            # contained further down, engine/torrents/isolation.py) is logged once and the
-            # loop goes on, so the engine thread never dies of one.
-            step = "reading alerts"
-            try:
-                drain(alert_r)
-                self._channel.waker.drain()
-                for fn, args, fut in self._channel.take():
-                    self._run_command(fn, args, fut)
-                m.handle_alerts(ses.pop_alerts())
-                step = "writing resume data"
-                m.report_write_errors()
-                m.run_durable()
-                self._resolve_save_waiters(m)
-                now = time.monotonic()
-                step = "expiring DHT requests"
-                m.dht.expire(now)
-                if now >= next_snap:
-                    next_snap = now + period
-                    step = "asking for status updates"
-                    ses.post_torrent_updates()
-                    ses.post_session_stats()
-                if m.dirty:
-                    step = "publishing a snapshot"
-                    self._publish(m)
-                if now >= next_save:
-                    counters = now >= next_counters
-                    next_save = now + self.config.storage.resume_save_interval
-                    if counters:
-                        next_counters = now + self.config.storage.counters_save_interval
-                    step = "saving resume data"
-                    m.save_all(only_modified=True, counters=counters)
-                if now >= next_limits:
-                    next_limits = now + 1.0
-                    step = "checking share limits"
-                    m.enforce_share_limits()
-                    step = "retrying failed writes"
-                    m.retry_disk_errors(now)
-                if now >= next_pin:
-                    next_pin = now + 5.0
-                    step = "re-adding DHT nodes"
-                    self._repin_dht(m)
-            except Exception as exc:
-                m.containment.other_fault(f"the engine loop ({step})", exc)
-                m.dirty = True
-                time.sleep(0.05)  # a fault that repeats must not spin a core
-
-    def _run_command(self, fn: Callable[..., Any], args: tuple[Any, ...],
-                     fut: Future[Any]) -> None:
-        if not fut.set_running_or_notify_cancel():
-            return
-        try:
-            if args and args[0] is _DEFERRED:
-                fn(fut)  # resolved later, by an alert
-            else:
-                fut.set_result(fn(*args))
-        except TidegateError as exc:
-            if not fut.done():
-                fut.set_exception(exc)
-        except (RuntimeError, ValueError, TypeError, KeyError, OSError) as exc:
-            # libtorrent reports invalid handles and bad arguments as these
-            if not fut.done():
-                fut.set_exception(EngineError(f"libtorrent: {exc}"))
-        except Exception as exc:  # a bug in one command must not stop the engine
-            self._emit(Log(level="error", message=f"command failed unexpectedly: {exc!r}"))
-            if not fut.done():
-                fut.set_exception(EngineError(f"internal error: {exc!r}"))
-
-    def _resolve_save_waiters(self, m: TorrentManager) -> None:
-        if self._save_waiters and m.saves_outstanding == 0:
-            for fut in self._save_waiters:
-                if not fut.done():
-                    fut.set_result(None)
-            self._save_waiters.clear()
-
-    def _publish(self, m: TorrentManager) -> None:
-        m.dirty = False
-        torrents = self._board.snapshot.torrents
-        if m.torrents_changed or not self._board.snapshot.running:
-            # A new mapping only when a torrent changed: frontends and the API server
-            # skip their per-torrent work when it is the same object as last time.
-            torrents = MappingProxyType(
-                {tid: t.state for tid, t in m.torrents.items() if t.state is not None})
-            m.torrents_changed = False
-        snap = Snapshot(seq=self._board.snapshot.seq + 1, time=time.time(), torrents=torrents,
-                        stats=m.stats, sites=self._sites_state, web=self._web_state,
-                        tor=self._tor_state)
-        self._board.publish(snap)
-        self._notify()
-
-    def _publish_stopped(self) -> None:
-        old = self._board.snapshot
-        self._board.publish(Snapshot(seq=old.seq + 1, time=time.time(), torrents=old.torrents,
-                                     stats=old.stats, running=False, sites=old.sites,
-                                     web=WebState(), tor=TorState(mode=self.config.tor.mode)))
-        self._notify()
-
-    def _shutdown(self, ses: Any, m: TorrentManager) -> None:
-        """Refuse commands, save resume data for every torrent, close the session."""
-        for _fn, _args, fut in self._channel.close():
-            fut.set_exception(EngineStoppedError("the engine is stopping"))
-        ses.pause()
-        if self._save_on_stop:
-            m.save_all(only_modified=False)
-        deadline = time.monotonic() + self.config.engine.stop_timeout
-        # Wait for libtorrent's save alerts only: the files queued from them are the
-        # writer's, and store.close() waits for those. (Waiting here on saves_outstanding
-        # slept one more full wait_for_alert once the last alert was in: 0.1 s of every
-        # `tidegate download`, docs/BENCHMARKS.md.)
-        while m.saves_asked and time.monotonic() < deadline:
-            ses.wait_for_alert(100)
-            m.handle_alerts(ses.pop_alerts())
-        m.handle_alerts(ses.pop_alerts())
-        m.store.close(max(0.0, deadline - time.monotonic()))
-        m.report_write_errors()
-        m.run_durable(everything=True)  # written, or as written as it will ever be
-        if m.saves_outstanding:
-            self._emit(Log(level="error", message=f"{m.saves_outstanding} torrents did not "
-                                                  "save resume data before the stop timeout"))
-        self._resolve_save_waiters(m)
-        self._publish(m)
-
-
-MAX_DEADLINE_MS = 3_600_000
-"""Longest piece deadline a read may ask for (an hour)."""
-MAX_TIMEOUT = 3600.0
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _each_rate(down: int | None, up: int | None, down_name: str, up_name: str) -> None:
-    for value, what in ((down, down_name), (up, up_name)):
-        if value is not None:
-            check_rate(value, what)
-
-
-def check_timeout(value: float) -> float:
-    """A finite timeout in seconds, more than 0 and at most :data:`MAX_TIMEOUT`."""
-    if not (_is_int(value) or isinstance(value, float)) or not 0 < value <= MAX_TIMEOUT:
-        raise InputError(repr(value), f"timeout must be more than 0 and at most "
-                                      f"{MAX_TIMEOUT:g} seconds")
-    return value
-
-
-class _Deferred:
-    """Marker: the command resolves its future itself, later."""
-
-
-_DEFERRED = _Deferred()
 
 _IMPLEMENTATIONS = implementations(Engine)
 """The engine's command implementations, by command type."""

@@ -136,33 +136,33 @@ RANGES: dict[str, str] = {
 }
 
 
-def _is_int(value: object) -> bool:
+def is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_rate(value: int, what: str) -> int:
     """A rate limit in bytes/s: 0 (unlimited) up to :data:`MAX_RATE`."""
-    if not _is_int(value) or not 0 <= value <= MAX_RATE:
+    if not is_int(value) or not 0 <= value <= MAX_RATE:
         raise InputError(_shown(value), f"{what} must be {RANGES['rate']}")
     return value
 
 
 def check_ratio(value: float, what: str = "ratio limit") -> float:
     """A share-ratio limit: a finite number from -1 up to :data:`MAX_RATIO`."""
-    if not (_is_int(value) or isinstance(value, float)) or not -1 <= value <= MAX_RATIO:
+    if not (is_int(value) or isinstance(value, float)) or not -1 <= value <= MAX_RATIO:
         raise InputError(_shown(value), f"{what} must be {RANGES['ratio']}")
     return float(value)
 
 
 def check_seed_time(value: int, what: str = "seed time limit") -> int:
     """A seed-time limit in whole seconds: -1 up to :data:`MAX_SEED_TIME`."""
-    if not _is_int(value) or not -1 <= value <= MAX_SEED_TIME:
+    if not is_int(value) or not -1 <= value <= MAX_SEED_TIME:
         raise InputError(_shown(value), f"{what} must be {RANGES['seed_time']}")
     return value
 
 
 def check_priority(value: int, where: str) -> int:
-    if not _is_int(value) or not 0 <= value <= MAX_PRIORITY:
+    if not is_int(value) or not 0 <= value <= MAX_PRIORITY:
         raise InputError(where, f"priority {_shown(value)} must be {RANGES['priority']}")
     return value
 
@@ -170,7 +170,7 @@ def check_priority(value: int, where: str) -> int:
 def check_index(value: int, what: str) -> int:
     """A file or piece index: 0 up to :data:`MAX_FILE_INDEX` (the torrent's own count is
     checked where the torrent is known)."""
-    if not _is_int(value) or not 0 <= value <= MAX_FILE_INDEX:
+    if not is_int(value) or not 0 <= value <= MAX_FILE_INDEX:
         raise InputError(_shown(value), f"{what} must be an index from 0 to {MAX_FILE_INDEX}")
     return value
 
@@ -188,3 +188,22 @@ def check_add_numbers(req: AddRequest) -> None:
 def _shown(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+MAX_DEADLINE_MS = 3_600_000
+"""Longest piece deadline a read may ask for (an hour)."""
+MAX_TIMEOUT = 3600.0
+
+
+def check_rates(down: int | None, up: int | None, down_name: str, up_name: str) -> None:
+    for value, what in ((down, down_name), (up, up_name)):
+        if value is not None:
+            check_rate(value, what)
+
+
+def check_timeout(value: float) -> float:
+    """A finite timeout in seconds, more than 0 and at most :data:`MAX_TIMEOUT`."""
+    if not (is_int(value) or isinstance(value, float)) or not 0 < value <= MAX_TIMEOUT:
+        raise InputError(repr(value), f"timeout must be more than 0 and at most "
+                                      f"{MAX_TIMEOUT:g} seconds")
+    return value

@@ -1,0 +1,239 @@
+"""The engine thread's body: the libtorrent session's whole life on one thread.
+
+:class:`SessionLoop` makes the session and the :class:`~engine.torrents.manager.TorrentManager`,
+restores torrents, then sleeps in ``select`` on libtorrent's alert notification and the
+command channel's wake-up, runs posted commands, hands alerts to the manager, asks for
+status updates at ``engine.snapshot_hz`` and does the periodic work (resume saves, share
+limits, disk retries, pinned DHT nodes). On stop it refuses commands, saves every
+torrent's resume data and drops the session before the notification socket closes.
+
+The :class:`~engine.engine.Engine` owns one and is its only caller: it starts the thread
+on :meth:`SessionLoop.run` and reads ``ready``, ``startup_error`` and ``crash``.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from .channel import DEFERRED, CommandChannel
+from .config import Config
+from .errors import EngineError, EngineStoppedError, TidegateError
+from .events import Log
+from .publisher import Publisher
+from .torrents import session as lt_session
+from .torrents.manager import TorrentManager
+from .torrents.resume import ResumeStore
+from .waker import drain
+
+
+class SessionLoop:
+    """The engine thread's state and body (one per Engine).
+
+    Args:
+        config: the configuration (replaced by :meth:`Engine.apply_config`).
+        state_dir, download_dir, restore: as the Engine's.
+        channel: commands posted to the thread.
+        out: where snapshots and events go.
+        dht_pinned: DHT nodes re-added whenever the routing table runs low.
+    """
+
+    def __init__(self, config: Config, state_dir: Path, download_dir: Path, restore: bool,
+                 channel: CommandChannel, out: Publisher, dht_pinned: list[tuple[str, int]]):
+        self.config = config
+        self.state_dir = state_dir
+        self.download_dir = download_dir
+        self.restore = restore
+        self.channel = channel
+        self.out = out
+        self.dht_pinned = dht_pinned
+        self.manager: TorrentManager | None = None
+        """The torrents (None before the session exists and after it is gone)."""
+        self.ready = threading.Event()
+        """Set once the session listens (or the start failed)."""
+        self.stopping = threading.Event()
+        self.stopped = threading.Event()
+        self.save_on_stop = True
+        self.startup_error: BaseException | None = None
+        self.crash: BaseException | None = None
+        """Set if the thread died of an unexpected exception."""
+        self.save_waiters: list[Future[None]] = []
+        """save_resume_data() callers, resolved when no save is outstanding."""
+
+    def run(self) -> None:
+        """The thread's body: make the session, loop until stopped, shut down."""
+        alert_r, alert_w = socket.socketpair()
+        alert_r.setblocking(False)
+        sel = selectors.DefaultSelector()
+        store: ResumeStore | None = None
+        try:
+            try:
+                ses = lt_session.make_session(self.config)
+                ses.set_alert_fd(alert_w.fileno())
+                store = ResumeStore(self.state_dir, self.config.limits,
+                                    on_written=self.channel.waker.wake)
+                m = TorrentManager(ses, self.config, store, self.download_dir, self.out.emit)
+                self.manager = m
+                for node in self.dht_pinned:
+                    ses.add_dht_node(node)
+                self._wait_listening(ses, m)
+                if self.restore:
+                    m.restore()
+            except TidegateError as exc:
+                self.startup_error = exc
+                self.ready.set()
+                return
+            sel.register(alert_r, selectors.EVENT_READ)
+            sel.register(self.channel.waker.reader, selectors.EVENT_READ)
+            self.ready.set()
+            self._loop(ses, m, sel, alert_r)
+            self._shutdown(ses, m)
+            # Drop every reference so the session is destroyed (and its alert
+            # notifications end) before the notification socket closes.
+            m.ses = None  # type: ignore[assignment]
+            del ses
+        except BaseException as exc:  # the thread must never die silently
+            self.crash = exc
+            self.out.emit(Log(level="critical", message=f"engine crashed: {exc!r}"))
+            for _fn, _args, fut in self.channel.close():
+                fut.set_exception(EngineStoppedError(f"engine crashed: {exc!r}"))
+            raise
+        finally:
+            if store is not None:  # after a crash too: what was queued still gets written
+                store.close(self.config.engine.stop_timeout)
+            self.manager = None
+            self.stopped.set()
+            self.out.publish_stopped(self.config.tor.mode)
+            sel.close()
+            alert_r.close()
+            alert_w.close()
+            self.ready.set()
+
+    def _wait_listening(self, ses: Any, m: TorrentManager, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not m.listen_port and time.monotonic() < deadline:
+            ses.wait_for_alert(100)
+            m.handle_alerts(ses.pop_alerts())
+
+    def _loop(self, ses: Any, m: TorrentManager, sel: selectors.BaseSelector,
+              alert_r: socket.socket) -> None:
+        period = 1.0 / self.config.engine.snapshot_hz
+        next_snap = time.monotonic()
+        next_save = time.monotonic() + self.config.storage.resume_save_interval
+        next_counters = time.monotonic() + self.config.storage.counters_save_interval
+        next_limits = time.monotonic() + 1.0
+        next_pin = time.monotonic() + 5.0
+        while not self.stopping.is_set():
+            now = time.monotonic()
+            wait = max(0.0, min(next_snap, next_save, next_limits) - now)
+            sel.select(wait)
+            # Each step on its own: a fault in one (a bug of ours; per-torrent faults are
+            # contained further down, engine/torrents/isolation.py) is logged once and the
+            # loop goes on, so the engine thread never dies of one.
+            step = "reading alerts"
+            try:
+                drain(alert_r)
+                self.channel.waker.drain()
+                for fn, args, fut in self.channel.take():
+                    self._run_command(fn, args, fut)
+                m.handle_alerts(ses.pop_alerts())
+                step = "writing resume data"
+                m.report_write_errors()
+                m.run_durable()
+                self._resolve_save_waiters(m)
+                now = time.monotonic()
+                step = "expiring DHT requests"
+                m.dht.expire(now)
+                if now >= next_snap:
+                    next_snap = now + period
+                    step = "asking for status updates"
+                    ses.post_torrent_updates()
+                    ses.post_session_stats()
+                if m.dirty:
+                    step = "publishing a snapshot"
+                    self.out.publish(m)
+                if now >= next_save:
+                    counters = now >= next_counters
+                    next_save = now + self.config.storage.resume_save_interval
+                    if counters:
+                        next_counters = now + self.config.storage.counters_save_interval
+                    step = "saving resume data"
+                    m.save_all(only_modified=True, counters=counters)
+                if now >= next_limits:
+                    next_limits = now + 1.0
+                    step = "checking share limits"
+                    m.enforce_share_limits()
+                    step = "retrying failed writes"
+                    m.retry_disk_errors(now)
+                if now >= next_pin:
+                    next_pin = now + 5.0
+                    step = "re-adding DHT nodes"
+                    self._repin_dht(m)
+            except Exception as exc:
+                m.containment.other_fault(f"the engine loop ({step})", exc)
+                m.dirty = True
+                time.sleep(0.05)  # a fault that repeats must not spin a core
+
+    def _run_command(self, fn: Callable[..., Any], args: tuple[Any, ...],
+                     fut: Future[Any]) -> None:
+        if not fut.set_running_or_notify_cancel():
+            return
+        try:
+            if args and args[0] is DEFERRED:
+                fn(fut)  # resolved later, by an alert
+            else:
+                fut.set_result(fn(*args))
+        except TidegateError as exc:
+            if not fut.done():
+                fut.set_exception(exc)
+        except (RuntimeError, ValueError, TypeError, KeyError, OSError) as exc:
+            # libtorrent reports invalid handles and bad arguments as these
+            if not fut.done():
+                fut.set_exception(EngineError(f"libtorrent: {exc}"))
+        except Exception as exc:  # a bug in one command must not stop the engine
+            self.out.emit(Log(level="error", message=f"command failed unexpectedly: {exc!r}"))
+            if not fut.done():
+                fut.set_exception(EngineError(f"internal error: {exc!r}"))
+
+    def _resolve_save_waiters(self, m: TorrentManager) -> None:
+        if self.save_waiters and m.saves_outstanding == 0:
+            for fut in self.save_waiters:
+                if not fut.done():
+                    fut.set_result(None)
+            self.save_waiters.clear()
+
+    def _shutdown(self, ses: Any, m: TorrentManager) -> None:
+        """Refuse commands, save resume data for every torrent, close the session."""
+        for _fn, _args, fut in self.channel.close():
+            fut.set_exception(EngineStoppedError("the engine is stopping"))
+        ses.pause()
+        if self.save_on_stop:
+            m.save_all(only_modified=False)
+        deadline = time.monotonic() + self.config.engine.stop_timeout
+        # Wait for libtorrent's save alerts only: the files queued from them are the
+        # writer's, and store.close() waits for those. (Waiting here on saves_outstanding
+        # slept one more full wait_for_alert once the last alert was in: 0.1 s of every
+        # `tidegate download`, docs/BENCHMARKS.md.)
+        while m.saves_asked and time.monotonic() < deadline:
+            ses.wait_for_alert(100)
+            m.handle_alerts(ses.pop_alerts())
+        m.handle_alerts(ses.pop_alerts())
+        m.store.close(max(0.0, deadline - time.monotonic()))
+        m.report_write_errors()
+        m.run_durable(everything=True)  # written, or as written as it will ever be
+        if m.saves_outstanding:
+            self.out.emit(Log(level="error", message=f"{m.saves_outstanding} torrents did not "
+                                                  "save resume data before the stop timeout"))
+        self._resolve_save_waiters(m)
+        self.out.publish(m)
+
+    def _repin_dht(self, m: TorrentManager) -> None:
+        if self.dht_pinned and m.stats.dht_nodes < len(self.dht_pinned):
+            for node in self.dht_pinned:
+                m.ses.add_dht_node(node)
