@@ -7,6 +7,7 @@ import argparse
 from tidegate.engine import config as config_mod
 from tidegate.engine import units as fmt
 from tidegate.engine.errors import ConfigError
+from tidegate.engine.paths import resolve_paths
 
 from ..console import clean, fail, out, print_json
 from ..tables import KEEP_ALWAYS, Column, print_table
@@ -83,7 +84,7 @@ def run_config(args: argparse.Namespace) -> int:
         loaded = config_mod.load()
     except ConfigError as exc:
         error = exc
-        paths = config_mod.resolve_paths()
+        paths = resolve_paths()
         loaded = config_mod.LoadedConfig(config_mod.Config(), paths, frozenset(),
                                          paths.config_file.is_file())
     values = config_mod.flatten(loaded.config)
