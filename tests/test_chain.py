@@ -17,7 +17,6 @@ import pytest
 from tidegate.engine.chain import (
     Chain,
     ChainRejected,
-    ChainStore,
     FileRecord,
     SiteKey,
     address_of,
@@ -28,6 +27,7 @@ from tidegate.engine.chain import (
 )
 from tidegate.engine.chain.entry import MAX_FILES, magnet_for
 from tidegate.engine.errors import TidegateError
+from tidegate.engine.sites.chain_file import ChainStore
 
 from . import chain_vectors
 
@@ -178,7 +178,8 @@ def test_damage_before_the_tail_is_an_error_not_a_silent_cut(tmp_path: Path) -> 
 APPENDER = """
 import sys, time
 from pathlib import Path
-from tidegate.engine.chain import ChainStore, SiteKey, entry_hash, sign_genesis, sign_update
+from tidegate.engine.chain import SiteKey, entry_hash, sign_genesis, sign_update
+from tidegate.engine.sites.chain_file import ChainStore
 from tidegate.engine.chain.entry import magnet_for
 from tests.chain_vectors import SEED
 key = SiteKey.from_seed(SEED)

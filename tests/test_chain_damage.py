@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from tidegate.engine import Engine
-from tidegate.engine.chain import ChainStore
+from tidegate.engine.chain.codec import MAGIC, encode_chain
 from tidegate.engine.chain.errors import ChainRejected
-from tidegate.engine.chain.store import MAGIC, encode_chain
 from tidegate.engine.errors import SiteError
+from tidegate.engine.sites.chain_file import ChainStore
 
 from .sites_util import join_dht, joined, site_engine, wait_site, write_site
 

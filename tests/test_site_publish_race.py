@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tidegate.engine.chain.store import encode_chain
+from tidegate.engine.chain.codec import encode_chain
 from tidegate.engine.errors import CreateError
 from tidegate.engine.sites.snapshot import snapshot, stage
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tidegate.engine.chain import SiteKey, sign_genesis, sign_update
+from tidegate.engine.chain.codec import decode_chain, encode_chain
 from tidegate.engine.chain.entry import entry_hash
-from tidegate.engine.chain.store import decode_chain, encode_chain
 from tidegate.engine.errors import CreateError
 from tidegate.engine.sites.snapshot import differences, piece_size_for, snapshot
 

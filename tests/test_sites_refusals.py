@@ -12,7 +12,7 @@ import pytest
 
 from tidegate.engine import Engine
 from tidegate.engine.chain import SiteKey, entry_hash, sign_update
-from tidegate.engine.chain.store import encode_chain
+from tidegate.engine.chain.codec import encode_chain
 from tidegate.engine.events import SiteRefused
 from tidegate.engine.requests import AddRequest
 from tidegate.engine.sites.head import SALT, Head, build_chain_torrent
@@ -66,7 +66,7 @@ def test_follower_refuses_forged_chain_rollback_and_fork(trio: list[Engine],
     events = b.subscribe()
 
     # 1. a chain whose entry 3 is signed by another key: nothing of it is stored
-    from tidegate.engine.chain.store import decode_chain
+    from tidegate.engine.chain.codec import decode_chain
     entries = decode_chain(chain_file, "test")
     forged = sign_update(SiteKey.generate(), 3, entry_hash(entries[-1]), int(time.time()),
                          "magnet:?xt=urn:btmh:1220" + "ab" * 32, ())
@@ -104,7 +104,7 @@ def test_hosting_refuses_files_that_do_not_match_the_manifest(trio: list[Engine]
     import dataclasses
     import hashlib
 
-    from tidegate.engine.chain.store import decode_chain
+    from tidegate.engine.chain.codec import decode_chain
     from tidegate.engine.events import SiteHosted
     from tidegate.engine.sites.snapshot import snapshot
 

@@ -20,8 +20,8 @@ import pytest
 
 from tidegate.engine import Engine
 from tidegate.engine.chain import SiteKey, sign_update
+from tidegate.engine.chain.codec import decode_chain, encode_chain
 from tidegate.engine.chain.entry import Update, decode_entry, entry_hash, magnet_for
-from tidegate.engine.chain.store import decode_chain, encode_chain
 
 from .sites_util import site_engine, wait_site, write_site
 from .socks_standin import SocksStandIn

@@ -4,17 +4,21 @@
 valid), recognises it (already held, byte for byte), or raises :class:`ChainRejected`:
 a seq gap, a broken prev link, time going backwards or too far ahead, or a second valid
 entry for a seq already held, which marks the site as **equivocating** for good.
+Announced heads are judged by :func:`.judge.judge_heads` (:meth:`Chain.judge`); only the
+chain's own methods mark it equivocating.
 Time comes in as an argument (sans-IO): the caller's clock, or ``None`` to skip the
 future check when re-reading entries accepted earlier.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .address import address_of, key_of_address
 from .entry import Entry, Genesis, Update, decode_entry, entry_hash
 from .errors import ChainRejected
+from .judge import AnnouncedHead, H, Judgement, judge_heads
 
 FUTURE_TOLERANCE = 600
 """Seconds an entry's time may be ahead of the verifier's clock."""
@@ -47,20 +51,24 @@ class Chain:
     def head(self) -> Entry | None:
         return self.entries[-1] if self.entries else None
 
-    def check_head(self, seq: int, head_hash: bytes) -> bool:
-        """Judge an announced head (DHT, bus): True if it is news worth fetching.
+    def judge(self, heads: Sequence[H]) -> Judgement[H]:
+        """Judge heads announced for this chain (:func:`~.judge.judge_heads`); when they
+        prove equivocation the chain is marked equivocating, for good."""
+        verdict = judge_heads(self.height, self.head_hash, self.equivocating, heads)
+        if verdict.equivocation:
+            self.equivocating = True
+        return verdict
 
-        A lower seq than held is a rollback; the same seq with another hash is a fork.
+    def check_head(self, seq: int, head_hash: bytes) -> bool:
+        """Judge one announced head: True if it is news worth fetching.
+
+        A lower seq than held is a rollback; the same seq with another hash is a fork
+        (both raise :class:`ChainRejected`).
         """
-        if seq < self.height:
-            raise ChainRejected("rollback", f"announced head {seq} is below the height "
-                                            f"{self.height} already verified")
-        if seq == self.height:
-            if head_hash != self.head_hash:
-                self.equivocating = True
-                raise ChainRejected("equivocation", f"another head for seq {seq}")
-            return False
-        return True
+        refusal = (verdict := self.judge([AnnouncedHead(seq, head_hash)])).refusal()
+        if refusal is not None:
+            raise refusal
+        return verdict.news
 
     def accept(self, raw: bytes, now: float | None) -> bool:
         """Append ``raw`` if it is the valid next entry; False if it is already held."""

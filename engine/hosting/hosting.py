@@ -40,7 +40,7 @@ from ..sites.snapshot import NAME, piece_size_for
 from ..state import SiteHosting, TorrentState
 
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from ..services import TorrentService
 
 
 
@@ -74,7 +74,7 @@ RECHECK_SETTLE = 3.0
 
 
 class HostingComponent:
-    def __init__(self, engine: Engine, registry: Registry, keep: int, fetch_timeout: float):
+    def __init__(self, engine: TorrentService, registry: Registry, keep: int, fetch_timeout: float):
         self.engine = engine
         self.registry = registry
         self.keep = keep

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from ..chain.codec import encode_chain
 from ..chain.entry import Update
-from ..chain.store import encode_chain
 from ..sites.merkle import LAYERS_FILE
 from ..sites.registry import SiteRecord
 from ..sites.snapshot import NAME, metainfo_names, piece_size_for

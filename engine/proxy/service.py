@@ -38,7 +38,7 @@ from .visit import Visitor
 
 if TYPE_CHECKING:
     from ..config import Config
-    from ..engine import Engine
+    from ..services import TorrentService
 
 REPORT_EVERY = 1.0
 READ_THREADS = 4
@@ -130,7 +130,7 @@ class _Divert(logging.Filter):
 
 
 class ProxyService:
-    def __init__(self, engine: Engine, table: ServedTable,
+    def __init__(self, engine: TorrentService, table: ServedTable,
                  on_bad: Callable[[str, int, str, str], None]):
         self.engine = engine
         self.config: Config = engine.config

@@ -28,13 +28,13 @@ from .ranges import apply_span, parse_range
 from .served import content_type
 
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from ..services import TorrentService
 
 _ID = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
 class Streamer:
-    def __init__(self, engine: Engine, timeout: float, readahead: int):
+    def __init__(self, engine: TorrentService, timeout: float, readahead: int):
         self.engine = engine
         self.timeout = timeout
         self.readahead = readahead

@@ -10,7 +10,7 @@ from ..errors import DuplicateTorrentError, EngineError, TidegateError
 from ..requests import AddRequest
 
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from ..services import TorrentService
 
 COMMAND_TIMEOUT = 60.0
 """Seconds the sites thread waits for one engine command."""
@@ -34,7 +34,7 @@ def site_torrent(site: str, role: str, **fields: Any) -> AddRequest:
                       **fields)
 
 
-def add_torrent(engine: Engine, request: AddRequest, what: str) -> str:
+def add_torrent(engine: TorrentService, request: AddRequest, what: str) -> str:
     """Add a torrent; one already in the session counts as added (its id)."""
     try:
         return str(wait(engine.add(request), what))
@@ -42,7 +42,7 @@ def add_torrent(engine: Engine, request: AddRequest, what: str) -> str:
         return str(exc.torrent_id)
 
 
-def remove_torrent(engine: Engine, torrent_id: str, delete_data: bool) -> None:
+def remove_torrent(engine: TorrentService, torrent_id: str, delete_data: bool) -> None:
     """Remove a torrent if the session has it; failures are left to the next look."""
     if torrent_id and torrent_id in engine.snapshot.torrents:
         try:

@@ -10,11 +10,12 @@ engine commands. For each site:
 * **Follower**: every ``sites.poll_interval`` (or at once when a bus push or ``check``
   asks) the head is looked up in the DHT; in ``tor.mode = "tor-all"`` (no DHT) the whole
   chain is asked of the site's onion service over HTTP instead (:mod:`.onion_follow`), and
-  the new head's snapshot metainfo with it. A head below the verified height is a rollback,
-  another hash at the same height a fork (the site is then equivocating); both are refused
-  and shown. A higher head is fetched: the chain torrent it names, verified entry by entry
-  from where this chain ends. Each accepted chain that ends in an UPDATE is sent to
-  Hosting as ``{"time", "snapshot", "hosts"}``.
+  the new head's snapshot metainfo with it. The chain judges the heads announced
+  (:func:`engine.chain.judge.judge_heads`): a head below the verified height is a
+  rollback, another hash at the same height a fork (the site is then equivocating); both
+  are refused and shown. A higher head is fetched (:mod:`.chain_torrent`): the chain
+  torrent it names, verified entry by entry from where this chain ends. Each accepted
+  chain that ends in an UPDATE is sent to Hosting as ``{"time", "snapshot", "hosts"}``.
 
 Nothing unverified is stored or acted on.
 """
@@ -25,45 +26,45 @@ import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..chain import ChainRejected, SiteKey, address_of, sign_genesis, sign_update
+from ..chain.codec import encode_chain
 from ..chain.entry import FileRecord, Genesis, Update
-from ..chain.store import decode_chain, encode_chain
 from ..config import tor_socks
 from ..durable import write_synced
 from ..errors import EngineStoppedError, SiteError, TidegateError, describe
 from ..events import Event, Log, SiteProgress, SiteRefused, SiteUpdated
-from ..requests import AddRequest
 from . import snapshot as snap
-from .calls import RETRY_NUDGE, add_torrent, remove_torrent, site_torrent
-from .head import SALT, Head, build_chain_torrent, decode_head
-from .onion_follow import EARLY_RETRY, ONION_TIMEOUT, OnionFollowing
+from .calls import remove_torrent
+from .chain_torrent import ChainFetcher, seed_head
+from .head import SALT, Head, decode_head
+from .onion_follow import EARLY_RETRY, ONION_TIMEOUT, OnionFollower
 from .onion_http import OnionHttp
 from .registry import Registry, SiteRecord, canonical_address, check_name, now
 
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from ..services import TorrentService
 
 DHT_TIMEOUT = 20.0
 NOT_STORED = "the DHT stored the head on no node; announcing again later"
 
 
-@dataclass
-class Fetch:
-    head: Head
-    torrent_id: str
-    started: float
-    progress_at: float
-    done_bytes: int = 0
-    next_nudge: float = 0.0
+class BlockchainHandler:
+    """Publishes owned sites and follows the others (see the module's docstring).
 
+    Args:
+        engine: the torrent engine (torrents, BEP 44 items, snapshots, events).
+        registry: the sites, loaded.
+        post: runs a closure on the sites thread (engine futures resolve elsewhere).
+        send_update: hands a verified snapshot to Hosting (``time, magnet, address``).
+        push: tells other nodes' handlers of a new head (``{"hostname"}`` on the bus).
+    """
 
-class BlockchainHandler(OnionFollowing):
-    def __init__(self, engine: Engine, registry: Registry, post: Callable[[Callable[[], None]],
-                 None], send_update: Callable[[int, str, str], None],
+    def __init__(self, engine: TorrentService, registry: Registry,
+                 post: Callable[[Callable[[], None]], None],
+                 send_update: Callable[[int, str, str], None],
                  push: Callable[[str], None]):
         self.engine = engine
         self.registry = registry
@@ -71,13 +72,17 @@ class BlockchainHandler(OnionFollowing):
         self._post = post
         self._send_update = send_update
         self._push = push
-        self.changed = True
+        self.fetcher = ChainFetcher(engine, self.cfg, self._emit, self._note, self._refuse,
+                                    self._grown)
+        """Fetches the chain torrents of announced heads."""
         tor = engine.config.tor
-        self.onion: OnionHttp | None = None
+        self.onion: OnionFollower | None = None
         """In ``tor-all`` mode: heads and metainfo from onion services, not the DHT."""
         if tor.mode == "tor-all":
-            self.onion = OnionHttp(tor_socks(engine.config), max(ONION_TIMEOUT, tor.timeout))
-        self._metainfo_wanted: set[tuple[str, int]] = set()
+            http = OnionHttp(tor_socks(engine.config), max(ONION_TIMEOUT, tor.timeout))
+            self.onion = OnionFollower(http, registry, self.cfg.poll_interval, post,
+                                       send_update, self._note, self._refuse,
+                                       self._grown_from_onion)
 
     def close(self) -> None:
         if self.onion is not None:
@@ -88,9 +93,6 @@ class BlockchainHandler(OnionFollowing):
     def _emit(self, event: Event) -> None:
         self.engine.post_event(event)
 
-    def _add(self, request: AddRequest, what: str) -> str:
-        return add_torrent(self.engine, request, what)
-
     def _remove(self, torrent_id: str, delete_data: bool) -> None:
         remove_torrent(self.engine, torrent_id, delete_data)
 
@@ -99,7 +101,6 @@ class BlockchainHandler(OnionFollowing):
         if rec.error != message:
             rec.error = message
             self._emit(SiteRefused(address=rec.address, reason=exc.reason, message=message))
-        self.changed = True
 
     # ------------------------------------------------------------------ start
 
@@ -147,7 +148,6 @@ class BlockchainHandler(OnionFollowing):
         rec.save()
         self._announce(rec, key)
         self._emit(SiteUpdated(address=address, name=name, height=0))
-        self.changed = True
         return rec
 
     def import_key(self, name: str, key_text: str, folder: str | None) -> SiteRecord:
@@ -171,7 +171,6 @@ class BlockchainHandler(OnionFollowing):
             rec.save()
         key.save(rec.key_path)
         rec.next_poll = 0.0
-        self.changed = True
         return rec
 
     def publish(self, site: str, folder: str | None) -> SiteRecord:
@@ -215,7 +214,6 @@ class BlockchainHandler(OnionFollowing):
         self._send_update(entry.time, entry.magnet, rec.address)
         self._announce(rec, key)
         self._emit(SiteUpdated(address=rec.address, name=rec.name, height=seq))
-        self.changed = True
         return rec
 
     def follow(self, address: str) -> SiteRecord:
@@ -227,7 +225,6 @@ class BlockchainHandler(OnionFollowing):
             return self.registry.sites[canonical]
         rec = self.registry.create(canonical, "", False, "")
         rec.next_poll = 0.0
-        self.changed = True
         return rec
 
     def unfollow(self, site: str, delete_data: bool) -> list[str]:
@@ -240,7 +237,6 @@ class BlockchainHandler(OnionFollowing):
             self._remove(rec.fetch.torrent_id, True)
         self._remove(rec.head_torrent, delete_data)
         self.registry.forget(rec, delete_data)
-        self.changed = True
         return []
 
     def check(self, site: str) -> None:
@@ -260,31 +256,7 @@ class BlockchainHandler(OnionFollowing):
     # ------------------------------------------------------------------ announcing
 
     def _seed_head(self, rec: SiteRecord) -> Head:
-        """Seed the chain torrent of the current height (rebuilt from the store)."""
-        chain = rec.store.chain
-        folder = rec.heads_dir(chain.height)
-        data = encode_chain([e.raw for e in chain.entries])
-        path = folder / "chain"
-        if not path.exists() or path.read_bytes() != data:
-            folder.mkdir(parents=True, exist_ok=True)
-            write_synced(path, data)
-        built = build_chain_torrent(folder)
-        tid = self._add(site_torrent(rec.address, "chain", torrent=built.data, source=str(path),
-                                   save_path=str(folder), seed_mode=True), "seed the chain")
-        if rec.head_torrent and rec.head_torrent != tid:
-            self._remove(rec.head_torrent, True)
-        rec.head_torrent = tid
-        self._prune_heads(rec, chain.height)
-        assert chain.head_hash is not None
-        return Head(chain.height, chain.head_hash, built.info_hash)
-
-    def _prune_heads(self, rec: SiteRecord, keep: int) -> None:
-        heads = rec.folder / "heads"
-        if heads.is_dir():
-            for old in heads.iterdir():
-                if old.name != str(keep) and (rec.fetch is None
-                                              or old.name != str(rec.fetch.head.height)):
-                    shutil.rmtree(old, ignore_errors=True)
+        return seed_head(self.engine, rec)
 
     def _announce(self, rec: SiteRecord, key: SiteKey) -> None:
         head = self._seed_head(rec)
@@ -329,7 +301,6 @@ class BlockchainHandler(OnionFollowing):
         rec = self.registry.sites.get(address)
         if rec is not None and rec.error != message:
             rec.error = message
-            self.changed = True
 
     # ------------------------------------------------------------------ following
 
@@ -374,13 +345,13 @@ class BlockchainHandler(OnionFollowing):
                     rec.next_announce = mono + self.cfg.announce_interval
             return
         if rec.fetch is not None:
-            self._watch_fetch(rec, mono)
+            self.fetcher.watch(rec, mono)
         if mono >= rec.next_poll and not rec.polling:
             self._poll(rec)  # also while fetching: a newer head replaces the fetch
 
     def _poll(self, rec: SiteRecord) -> None:
         if self.onion is not None:
-            self._poll_onion(rec, self.onion)
+            self.onion.poll(rec)
             return
         rec.polling = True
         fut = self.engine.dht_get(rec.store.chain.key, SALT, DHT_TIMEOUT)
@@ -398,7 +369,6 @@ class BlockchainHandler(OnionFollowing):
         rec.polling = False
         rec.checked = time.time()
         rec.next_poll = time.monotonic() + self.cfg.poll_interval
-        self.changed = True
         heads: list[Head] = []
         for value in values:
             try:
@@ -410,34 +380,20 @@ class BlockchainHandler(OnionFollowing):
                 # not in the DHT yet (just started): ask again soon, not in an hour
                 rec.next_poll = time.monotonic() + min(self.cfg.poll_interval, EARLY_RETRY)
             return
-        chain = rec.store.chain
-        by_height: dict[int, set[bytes]] = {}
-        for h in heads:
-            by_height.setdefault(h.height, set()).add(h.head)
-        best = max(heads, key=lambda h: h.height)
-        if len(by_height[best.height]) > 1:
-            chain.equivocating = True
-            self._refuse(rec, ChainRejected("equivocation", f"two heads announced for seq "
-                                            f"{best.height}"), "DHT")
-            return
-        if best.height > rec.announced:
+        verdict = rec.store.chain.judge(heads)
+        best = verdict.head
+        assert best is not None
+        if verdict.outcome != "split" and best.height > rec.announced:
             rec.announced = best.height
             rec.save()
-        try:
-            news = chain.height < 0 or chain.check_head(best.height, best.head)
-        except ChainRejected as exc:
-            self._refuse(rec, exc, "DHT")
+        refusal = verdict.refusal()
+        if refusal is not None:
+            self._refuse(rec, refusal, "DHT")
             return
-        if rec.store.damaged and not news:
+        if rec.store.damaged and not verdict.news:
             rec.damage_note = damaged_message(rec, best.height)
-        if not news or chain.equivocating:
-            return
-        if rec.fetch is not None:
-            if rec.fetch.head.height >= best.height:
-                return
-            self._remove(rec.fetch.torrent_id, True)  # superseded before it arrived
-            rec.fetch = None
-        self._start_fetch(rec, best)
+        if verdict.follow is not None:
+            self.fetcher.want(rec, verdict.follow)
 
     def _grown(self, rec: SiteRecord, send: bool = True) -> None:
         """The chain grew: take the site's name from its GENESIS, hand the head's snapshot
@@ -452,79 +408,11 @@ class BlockchainHandler(OnionFollowing):
             self._send_update(head.time, head.magnet, rec.address)
         self._emit(SiteUpdated(address=rec.address, name=rec.name, height=chain.height))
 
-    def _start_fetch(self, rec: SiteRecord, head: Head) -> None:
-        folder = rec.heads_dir(head.height)
-        folder.mkdir(parents=True, exist_ok=True)
-        try:
-            tid = self._add(site_torrent(rec.address, "chain", uri=head.magnet,
-                                         source=head.magnet, save_path=str(folder)),
-                            "fetch the chain")
-        except TidegateError as exc:
-            self._note(rec.address, f"cannot fetch head {head.height}: {exc}")
-            return
-        t = time.monotonic()
-        rec.fetch = Fetch(head, tid, t, t)
-        self.changed = True
-
-    def _watch_fetch(self, rec: SiteRecord, mono: float) -> None:
-        fetch: Fetch = rec.fetch
-        state = self.engine.snapshot.torrents.get(fetch.torrent_id)
-        if state is None:
-            rec.fetch = None  # removed under us: poll again
-            rec.next_poll = mono
-            return
-        if state.complete_on_disk:
-            rec.fetch = None
-            self._accept_fetched(rec, fetch)
-            return
-        if state.wanted_done > fetch.done_bytes or (state.has_metadata and not
-                                                    fetch.done_bytes):
-            fetch.done_bytes = max(state.wanted_done, 1)
-            fetch.progress_at = mono
-        if state.num_peers == 0 and mono >= fetch.next_nudge:
-            fetch.next_nudge = mono + RETRY_NUDGE
-            self.engine.reannounce(fetch.torrent_id)
-        if mono - fetch.progress_at > self.cfg.fetch_timeout:
-            self._note(rec.address, f"head {fetch.head.height}: no progress for "
-                                    f"{self.cfg.fetch_timeout:g} s; trying again later")
-            self._remove(fetch.torrent_id, True)
-            rec.fetch = None
-            rec.next_poll = mono + self.cfg.poll_interval
-
-    def _accept_fetched(self, rec: SiteRecord, fetch: Fetch) -> None:
-        path = rec.heads_dir(fetch.head.height) / "chain"
-        chain = rec.store.chain
-        before = chain.height
-        try:
-            raws = decode_chain(path.read_bytes(), f"chain torrent of head {fetch.head.height}")
-            if rec.store.damaged:
-                rec.store.recover(raws, time.time())
-                self._emit(Log(level="warning", message=f"{rec.address}: chain recovered "
-                               f"from the swarm up to entry {chain.height}; the damaged file "
-                               f"is kept as {rec.store.path.name}.damaged"))
-            for raw in raws:
-                rec.store.append(raw, time.time())
-            if chain.height != fetch.head.height or chain.head_hash != fetch.head.head:
-                raise ChainRejected("bad_prev", f"the chain torrent ends at {chain.height}, "
-                                    f"not at the announced head {fetch.head.height}")
-        except ChainRejected as exc:
-            self._refuse(rec, exc, f"head {fetch.head.height}")
-        except OSError as exc:
-            self._note(rec.address, f"cannot read {path}: {exc}")
-        if chain.height > before:
-            if chain.height == fetch.head.height and chain.head_hash == fetch.head.head:
-                rec.error = ""
-            if rec.head_torrent and rec.head_torrent != fetch.torrent_id:
-                self._remove(rec.head_torrent, True)
-            rec.head_torrent = fetch.torrent_id if chain.height == fetch.head.height else ""
-            if not rec.head_torrent:
-                self._remove(fetch.torrent_id, True)
-                self._seed_head(rec)
-            self._prune_heads(rec, chain.height)
-            self._grown(rec)
-        else:
-            self._remove(fetch.torrent_id, True)
-        self.changed = True
+    def _grown_from_onion(self, rec: SiteRecord) -> None:
+        """The chain grew from a site's onion service: seed it; its snapshot goes to
+        Hosting once the metainfo is here (:class:`.onion_follow.OnionFollower`)."""
+        self._seed_head(rec)
+        self._grown(rec, send=False)
 
 
 def damaged_message(rec: SiteRecord, swarm: int | None = None) -> str:

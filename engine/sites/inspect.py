@@ -6,12 +6,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..chain import ChainRejected, ChainStore
+from ..chain import ChainRejected
+from ..chain.codec import encode_chain
 from ..chain.entry import Genesis, Update
-from ..chain.store import encode_chain
 from ..errors import TidegateError
 from ..state import ChainEntryInfo, SiteReport
 from . import snapshot as snap
+from .chain_file import ChainStore
 from .merkle import verify_files
 from .registry import SiteRecord
 

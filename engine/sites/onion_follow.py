@@ -1,12 +1,13 @@
 """Following a site in ``tor.mode = "tor-all"``: its chain and snapshot metainfo come from
 its onion service over HTTP (:mod:`.onion_http`), as there is no DHT to look a head up in.
 
-Mixed into :class:`~.handler.BlockchainHandler`. The whole chain is asked of
-``/.tidegate/head`` and judged like a DHT head (shorter: ``rollback``; another entry at the
-held height: ``equivocation``); every new entry goes through ``ChainStore.append``, so each
-is verified; the head snapshot's metainfo is kept only if its info-hashes give exactly the
-magnet the verified entry names (``bad_manifest`` otherwise), and only then is the snapshot
-handed to Hosting, which downloads it from the service's web seed.
+:class:`OnionFollower`, a part of :class:`~.handler.BlockchainHandler`, asks
+``/.tidegate/head`` for the whole chain, which is judged like a DHT head (shorter:
+``rollback``; another entry at the held height: ``equivocation``); every new entry goes
+through ``ChainStore.append``, so each is verified; the head snapshot's metainfo is kept
+only if its info-hashes give exactly the magnet the verified entry names (``bad_manifest``
+otherwise), and only then is the snapshot handed to Hosting, which downloads it from the
+service's web seed.
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ from collections.abc import Callable
 from concurrent.futures import Future
 
 from ..chain import ChainRejected
+from ..chain.codec import decode_chain
 from ..chain.entry import Update, entry_hash
-from ..chain.store import decode_chain
-from ..config import SitesConfig
+from ..chain.judge import AnnouncedHead
 from ..durable import write_synced
 from . import snapshot as snap
-from .head import Head
 from .onion_http import HEAD_PATH, OnionHttp, snapshot_torrent_path
 from .registry import Registry, SiteRecord
 
@@ -35,36 +35,48 @@ EARLY_RETRY = 10.0
 onion service could not be reached."""
 
 
-class OnionFollowing:
-    """Mixed into :class:`~.handler.BlockchainHandler` (which provides what is declared
-    here)."""
+class OnionFollower:
+    """Follows sites through their onion services; a part of the Blockchain Handler that
+    owns its HTTP client and what it has asked for, and is given the rest.
 
-    registry: Registry
-    cfg: SitesConfig
-    changed: bool
-    onion: OnionHttp | None
-    _metainfo_wanted: set[tuple[str, int]]
-    _post: Callable[[Callable[[], None]], None]
-    _send_update: Callable[[int, str, str], None]
+    Args:
+        http: GETs through tor's SOCKS port (closed by :meth:`close`).
+        registry: the sites.
+        poll_interval: seconds between two looks at a site's chain.
+        post: runs a closure on the sites thread (futures resolve elsewhere).
+        send_update: hands a verified snapshot to Hosting (``time, magnet, address``).
+        note: sets a site's error message.
+        refuse: reports what a site's chain refused.
+        grown: the chain grew from the service (the handler seeds the chain torrent and
+            tells frontends; the snapshot goes to Hosting once its metainfo is here).
+    """
 
-    def _note(self, address: str, message: str) -> None:
-        raise NotImplementedError
+    def __init__(self, http: OnionHttp, registry: Registry, poll_interval: float,
+                 post: Callable[[Callable[[], None]], None],
+                 send_update: Callable[[int, str, str], None],
+                 note: Callable[[str, str], None],
+                 refuse: Callable[[SiteRecord, ChainRejected, str], None],
+                 grown: Callable[[SiteRecord], None]) -> None:
+        self.http = http
+        self.registry = registry
+        self.poll_interval = poll_interval
+        self._post = post
+        self._send_update = send_update
+        self._note = note
+        self._refuse = refuse
+        self._grown = grown
+        self._metainfo_wanted: set[tuple[str, int]] = set()
+        """``(address, seq)`` of the metainfo GETs under way."""
 
-    def _refuse(self, rec: SiteRecord, exc: ChainRejected, where: str) -> None:
-        raise NotImplementedError
+    def close(self) -> None:
+        self.http.close()
 
-    def _seed_head(self, rec: SiteRecord) -> Head:
-        raise NotImplementedError
-
-    def _grown(self, rec: SiteRecord, send: bool = True) -> None:
-        raise NotImplementedError
-
-    def _poll_onion(self, rec: SiteRecord, onion: OnionHttp) -> None:
+    def poll(self, rec: SiteRecord) -> None:
         """Ask the site's onion service for its chain (its address is the site's, and only
         the key holder can run it; every entry is verified here all the same)."""
         rec.polling = True
         address = rec.address
-        fut = onion.get(address, HEAD_PATH, MAX_CHAIN_BYTES)
+        fut = self.http.get(address, HEAD_PATH, MAX_CHAIN_BYTES)
 
         def done(f: Future[bytes]) -> None:
             exc = f.exception()
@@ -78,12 +90,11 @@ class OnionFollowing:
             return
         rec.polling = False
         rec.checked = time.time()
-        rec.next_poll = time.monotonic() + self.cfg.poll_interval
-        self.changed = True
+        rec.next_poll = time.monotonic() + self.poll_interval
         where = "onion service"
         if data is None:
             self._note(address, f"head not fetched: {error}")
-            rec.next_poll = time.monotonic() + min(self.cfg.poll_interval, EARLY_RETRY)
+            rec.next_poll = time.monotonic() + min(self.poll_interval, EARLY_RETRY)
             return
         try:
             raws = decode_chain(data, f"the chain from {address}")
@@ -93,13 +104,13 @@ class OnionFollowing:
             self._refuse(rec, exc, where)
             return
         chain = rec.store.chain
-        height, head = len(raws) - 1, entry_hash(raws[-1])
-        try:
-            news = chain.height < 0 or chain.check_head(height, head)
-        except ChainRejected as exc:
-            self._refuse(rec, exc, where)
+        height = len(raws) - 1
+        verdict = chain.judge([AnnouncedHead(height, entry_hash(raws[-1]))])
+        refusal = verdict.refusal()
+        if refusal is not None:
+            self._refuse(rec, refusal, where)
             return
-        if news and not chain.equivocating:
+        if verdict.follow is not None:
             before = chain.height
             try:
                 for raw in raws:
@@ -112,15 +123,14 @@ class OnionFollowing:
                 if height > rec.announced:
                     rec.announced = height
                     rec.save()
-                self._seed_head(rec)
-                self._grown(rec, send=False)
+                self._grown(rec)
         self._want_metainfo(rec)
 
     def _want_metainfo(self, rec: SiteRecord) -> None:
         """Fetch the head snapshot's metainfo from the onion service once, then hand the
         snapshot to Hosting (which downloads it from the service's web seed)."""
         head = rec.store.chain.head
-        if not isinstance(head, Update) or self.onion is None:
+        if not isinstance(head, Update):
             return
         if rec.snapshot_torrent(head.seq).exists():
             self._send_update(head.time, head.magnet, rec.address)
@@ -129,7 +139,7 @@ class OnionFollowing:
         if key in self._metainfo_wanted:
             return
         self._metainfo_wanted.add(key)
-        fut = self.onion.get(rec.address, snapshot_torrent_path(head.seq), MAX_METAINFO_BYTES)
+        fut = self.http.get(rec.address, snapshot_torrent_path(head.seq), MAX_METAINFO_BYTES)
 
         def done(f: Future[bytes]) -> None:
             exc = f.exception()
@@ -156,4 +166,3 @@ class OnionFollowing:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_synced(path, data)
         self._send_update(entry.time, entry.magnet, rec.address)
-        self.changed = True

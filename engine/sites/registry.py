@@ -23,13 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..chain import ChainStore, SiteKey
+from ..chain import SiteKey
 from ..chain.address import address_of, key_of_address
 from ..chain.entry import Update
 from ..chain.errors import ChainRejected
 from ..durable import sync_folder, write_synced
 from ..errors import SiteError, UnknownSiteError
 from ..paths import private_dir
+from .chain_file import ChainStore
 
 MAX_NAME = 256
 
@@ -52,7 +53,7 @@ class SiteRecord:
     head_torrent: str = ""
     """Id of the chain torrent seeded for the current height."""
     fetch: Any = None
-    """The chain download in progress (:class:`engine.sites.handler.Fetch`)."""
+    """The chain download in progress (:class:`engine.sites.chain_torrent.Fetch`)."""
     polling: bool = False
     """A DHT lookup of the head is under way."""
     putting: bool = False

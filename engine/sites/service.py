@@ -33,15 +33,31 @@ from .inspect import chain_log, verify_site
 from .registry import Registry, SiteRecord
 
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from ..services import TorrentService
+    from ..tor.service import TorService
 
 TICK = 0.5
 
 
 class SitesService:
-    def __init__(self, engine: Engine, root: Path):
+    """The sites thread.
+
+    Args:
+        engine: the torrent engine.
+        root: the sites' folder (``<data>/sites``).
+        tor: the tor thread the owned onion sites are handed to, asked at every
+            publication (it may start after this thread, or never: None). Not given: the
+            ``tor`` attribute of ``engine`` is asked instead, for the Engine that builds
+            this service today (:func:`_engine_tor`; to go once a composition root passes
+            ``tor``).
+    """
+
+    def __init__(self, engine: TorrentService, root: Path,
+                 tor: Callable[[], TorService | None] | None = None):
         self.engine = engine
         self.root = root
+        self._tor: Callable[[], TorService | None] = (
+            tor if tor is not None else partial(_engine_tor, engine))
         self._tasks: collections.deque[tuple[Callable[[], Any], Future[Any] | None]] = \
             collections.deque()
         self._lock = threading.Lock()
@@ -245,7 +261,7 @@ class SitesService:
     def push_onions(self) -> None:
         """Tell the tor thread which owned sites should be onion services (when that
         changed): those switched on, and those ``tor.onion_sites`` names."""
-        tor = self.engine.tor
+        tor = self._tor()
         if tor is None:
             return
         named = set(self.engine.config.tor.onion_sites)
@@ -292,3 +308,10 @@ class SitesService:
                     fut.result(5.0)
                 except Exception:  # the engine stopping; the command's result still stands
                     pass
+
+
+def _engine_tor(engine: object) -> TorService | None:
+    """The tor thread of an engine that holds it as ``engine.tor`` (the Engine does, as
+    it builds this service without giving it ``tor``)."""
+    tor: TorService | None = getattr(engine, "tor", None)
+    return tor

@@ -42,8 +42,8 @@ from .onions import OnionPublisher
 
 if TYPE_CHECKING:
     from ..config import Config
-    from ..engine import Engine
     from ..proxy.service import ProxyService
+    from ..services import TorrentService
 
 TICK = 1.0
 RETRY_FIRST = 2.0
@@ -60,7 +60,7 @@ class Wanted:
 
 
 class TorService:
-    def __init__(self, engine: Engine, proxy: ProxyService | None, data_dir: Path,
+    def __init__(self, engine: TorrentService, proxy: ProxyService | None, data_dir: Path,
                  runtime_dir: Path) -> None:
         self.engine = engine
         self.config: Config = engine.config

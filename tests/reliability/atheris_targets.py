@@ -22,9 +22,9 @@ import atheris
 with atheris.instrument_imports(include=["tidegate"]):
     from tidegate.engine.api import bus_messages as bus
     from tidegate.engine.api import protocol as p
+    from tidegate.engine.chain.codec import decode_chain
     from tidegate.engine.chain.entry import decode_entry
     from tidegate.engine.chain.errors import ChainRejected
-    from tidegate.engine.chain.store import decode_chain
     from tidegate.engine.config import LimitsConfig, parse_text
     from tidegate.engine.errors import BadMagnetError, BadTorrentError, ConfigError, TidegateError
     from tidegate.engine.proxy.hosts import route_host

@@ -55,7 +55,7 @@ def _entry(data: bytes) -> Any:
 
 @parser("chain_file")
 def _chain_file(data: bytes) -> Any:
-    from tidegate.engine.chain.store import decode_chain
+    from tidegate.engine.chain.codec import decode_chain
     raws = decode_chain(data, "bomb")
     return f"{len(raws)} records"
 

@@ -44,8 +44,9 @@ import libtorrent as lt
 from tidegate.engine import AddRequest, Engine
 from tidegate.engine import commands as cmds
 from tidegate.engine.api import RemoteEngine
-from tidegate.engine.chain import ChainRejected, ChainStore
+from tidegate.engine.chain import ChainRejected
 from tidegate.engine.events import TorrentChecked
+from tidegate.engine.sites.chain_file import ChainStore
 from tidegate.engine.state import Phase, Snapshot
 
 from ..conftest import build_engine, make_payload, make_torrent, port_of, start_seed

@@ -19,7 +19,7 @@ import msgspec
 from tidegate.engine.api import bus_messages as bus
 from tidegate.engine.api import protocol as p
 from tidegate.engine.chain import SiteKey, entry_hash
-from tidegate.engine.chain.store import encode_chain
+from tidegate.engine.chain.codec import encode_chain
 from tidegate.engine.metainfo import CreateSpec, create_torrent
 from tidegate.engine.sites.head import Head
 from tidegate.engine.sites.merkle import encode_layers

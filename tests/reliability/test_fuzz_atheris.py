@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tidegate.engine.chain.store import encode_chain
+from tidegate.engine.chain.codec import encode_chain
 
 from ..daemon_util import ROOT
 from . import seeds

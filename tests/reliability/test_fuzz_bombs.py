@@ -21,8 +21,8 @@ from collections.abc import Callable
 import fastbencode
 import pytest
 
+from tidegate.engine.chain.codec import MAGIC, encode_chain
 from tidegate.engine.chain.entry import MAX_ENTRY_BYTES, SIGNING_PREFIX
-from tidegate.engine.chain.store import MAGIC, encode_chain
 from tidegate.engine.config import ApiConfig, LimitsConfig
 
 from ..daemon_util import ROOT

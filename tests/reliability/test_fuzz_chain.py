@@ -18,12 +18,13 @@ import fastbencode
 import pytest
 from hypothesis import strategies as st
 
-from tidegate.engine.chain import Chain, ChainRejected, ChainStore, SiteKey, entry_hash
+from tidegate.engine.chain import Chain, ChainRejected, SiteKey, entry_hash
 from tidegate.engine.chain.address import key_of_address
+from tidegate.engine.chain.codec import MAGIC, decode_chain, encode_chain
 from tidegate.engine.chain.entry import SIGNING_PREFIX, Genesis, Update, decode_entry
 from tidegate.engine.chain.keys import MAGIC as KEY_MAGIC
-from tidegate.engine.chain.store import MAGIC, decode_chain, encode_chain
 from tidegate.engine.errors import TidegateError
+from tidegate.engine.sites.chain_file import ChainStore
 from tidegate.engine.sites.head import decode_head
 from tidegate.engine.sites.merkle import decode_layers
 

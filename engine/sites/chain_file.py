@@ -1,8 +1,9 @@
 """One site's chain on disk: an append-only file, fsynced on every append.
 
-Layout: the 8-byte magic ``TGCHAIN1``, then one record per entry, ``length`` (4 bytes,
-big-endian) + the entry's bytes + CRC-32 of those bytes (4 bytes, big-endian). History is
-never rewritten. On open every record is read and the whole chain verified again.
+The format and the reading of it are sans-IO in :mod:`engine.chain.codec`; this module
+does the file IO (open, append, truncate a torn tail, replace a damaged file), which is why
+it lives with the sites and not in ``engine/chain``. History is never rewritten. On open
+every record is read and the whole chain verified again.
 
 Two kinds of damage are told apart:
 
@@ -22,20 +23,13 @@ Two kinds of damage are told apart:
 from __future__ import annotations
 
 import os
-import struct
-import zlib
 from pathlib import Path
 
+from ..chain.codec import MAGIC, encode_chain, record, scan_store
+from ..chain.errors import ChainRejected
+from ..chain.verify import Chain
 from ..durable import sync_folder, write_synced
 from ..paths import private_dir
-from .errors import ChainRejected
-from .verify import Chain
-
-MAGIC = b"TGCHAIN1"
-_LEN = struct.Struct(">I")
-MIN_ENTRY_BYTES = 128
-"""No entry is shorter (a genesis with an empty name is ~170 bytes): a received chain file
-of millions of tiny records is refused instead of becoming millions of objects."""
 
 
 class ChainStore:
@@ -67,30 +61,8 @@ class ChainStore:
                 _write_new(path)
                 return cls(path, chain, len(data))
             raise ChainRejected("corrupt_store", f"{path}: not a tidegate chain file")
-        offset, good = len(MAGIC), len(MAGIC)
-        problem = ""
-        while offset < len(data):
-            if not any(data[offset:]):
-                break  # zeros: space the crash allocated but never wrote, a torn tail
-            record = _record_at(data, offset)
-            if record is None:
-                if _whole_but_bad_length(data, offset):
-                    problem = "its length field is damaged"
-                    break
-                break  # cut short: a torn tail
-            raw, end = record
-            crc = _LEN.unpack_from(data, end - 4)[0]
-            if zlib.crc32(raw) != crc:
-                if end == len(data) and crc == 0:
-                    break  # the last record, its CRC never written: a torn tail
-                problem = "its CRC-32 does not match (a damaged disk or a changed byte)"
-                break
-            try:
-                chain.accept(raw, None)
-            except ChainRejected as exc:
-                problem = str(exc)
-                break
-            offset = good = end
+        scan = scan_store(data, chain)
+        offset, good, problem = scan.offset, scan.good, scan.problem
         if problem:
             message = (f"{path}: the record of entry {chain.height + 1} at byte {offset} is "
                        f"damaged: {problem}; the file is left as it is")
@@ -113,10 +85,9 @@ class ChainStore:
             return False
         if self.damaged:  # never write after damaged bytes: recover first
             raise ChainRejected("corrupt_store", self.damaged)
-        record = _LEN.pack(len(raw)) + raw + _LEN.pack(zlib.crc32(raw))
+        view = memoryview(record(raw))
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         try:
-            view = memoryview(record)
             while view:
                 view = view[os.write(fd, view):]
             os.fsync(fd)
@@ -124,7 +95,6 @@ class ChainStore:
             os.close(fd)
         self.chain.commit(*checked)
         return True
-
 
     def recover(self, raws: list[bytes], now: float | None) -> int:
         """Replace a damaged file with ``raws``, a whole chain from elsewhere, verified from
@@ -156,49 +126,6 @@ class ChainStore:
         return gained
 
 
-def _whole_but_bad_length(data: bytes, offset: int) -> bool:
-    """The rest of the file is one whole record (its CRC matches) whose length field does
-    not say so: a damaged length, not a short write."""
-    body = data[offset + 4:]
-    return len(body) > 4 and zlib.crc32(body[:-4]) == _LEN.unpack_from(body, len(body) - 4)[0]
-
-
-def _record_at(data: bytes, offset: int) -> tuple[bytes, int] | None:
-    if offset + 4 > len(data):
-        return None
-    (n,) = _LEN.unpack_from(data, offset)
-    end = offset + 4 + n + 4
-    if end > len(data):
-        return None
-    return data[offset + 4:offset + 4 + n], end
-
-
 def _write_new(path: Path) -> None:
     write_synced(path, MAGIC)
     sync_folder(path.parent)
-
-
-def encode_chain(raws: list[bytes]) -> bytes:
-    """The ``.tidegate/chain`` file of a snapshot: the store's format, entries 0..n-1."""
-    out = [MAGIC]
-    for raw in raws:
-        out += [_LEN.pack(len(raw)), raw, _LEN.pack(zlib.crc32(raw))]
-    return b"".join(out)
-
-
-def decode_chain(data: bytes, where: str) -> list[bytes]:
-    """The entries of a ``.tidegate/chain`` file; unlike a local store, any damage (a torn
-    tail included) is an error: the file came from someone else, whole or not at all."""
-    if data[:len(MAGIC)] != MAGIC:
-        raise ChainRejected("corrupt_store", f"{where}: not a tidegate chain file")
-    raws, offset = [], len(MAGIC)
-    while offset < len(data):
-        record = _record_at(data, offset)
-        if record is None or zlib.crc32(record[0]) != _LEN.unpack_from(data, record[1] - 4)[0]:
-            raise ChainRejected("corrupt_store", f"{where}: damaged record at byte {offset}")
-        if len(record[0]) < MIN_ENTRY_BYTES:
-            raise ChainRejected("corrupt_store", f"{where}: record at byte {offset} is "
-                                f"{len(record[0])} bytes, shorter than any entry")
-        raws.append(record[0])
-        offset = record[1]
-    return raws
