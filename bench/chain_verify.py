@@ -31,7 +31,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey  
 
 from tidegate.engine.chain import (  # noqa: E402
     Chain,
-    ChainStore,
     FileRecord,
     SiteKey,
     entry_hash,
@@ -39,6 +38,11 @@ from tidegate.engine.chain import (  # noqa: E402
     sign_update,
 )
 from tidegate.engine.chain.entry import SIGNING_PREFIX, magnet_for  # noqa: E402
+
+try:
+    from tidegate.engine.sites.chain_file import ChainStore
+except ImportError:  # a pinned copy from before the chain file moved out of chain/
+    from tidegate.engine.chain import ChainStore  # type: ignore[attr-defined,no-redef]
 
 
 def build(entries: int, files: int) -> tuple[SiteKey, list[bytes]]:

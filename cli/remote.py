@@ -34,8 +34,8 @@ def connect(args: argparse.Namespace, loaded: LoadedConfig | None = None) -> Rem
     # imported here: the API client (zmq, asyncio) costs ~50 ms of start-up that commands
     # without a daemon (download, create, seed) need not pay
     from tidegate.engine.api import RemoteEngine
-    from tidegate.engine.api.daemon import client_keys, default_endpoint
     from tidegate.engine.api.keys import check_public_key
+    from tidegate.engine.daemon import client_keys, default_endpoint
 
     loaded = loaded or load()
     api = loaded.config.api
@@ -53,7 +53,7 @@ def connect(args: argparse.Namespace, loaded: LoadedConfig | None = None) -> Rem
 
 
 def _local_server_key(loaded: LoadedConfig) -> str | None:
-    from tidegate.engine.api.daemon import keys_dir
+    from tidegate.engine.daemon import keys_dir
 
     public = keys_dir(loaded) / "server.key"
     if not public.exists():

@@ -9,8 +9,8 @@ jobs (``download``, ``seed``) run a bare Engine.
 
 A node runs every command of :mod:`engine.commands`: the sites thread's (``site_*``)
 here, the others on the engine. The services see the engine only through
-:class:`engine.services.TorrentService`, never the node, so nothing below imports this
-module.
+:class:`engine.services.TorrentService` (mypy checks the Engine conforms where the node
+builds them), never the node, so nothing below imports this module.
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ class Node:
         if sites and self.config.sites.enabled:
             # imported here: sites pull in the chain, cryptography and asyncio (~60 ms)
             from .sites.service import SitesService
-            self.sites = SitesService(self, self.loaded.paths.data_dir / "sites")
+            self.sites = SitesService(self.engine, self.loaded.paths.data_dir / "sites",
+                                      tor=lambda: self.tor)
 
     @property
     def config(self) -> Config:
@@ -77,12 +78,12 @@ class Node:
             self.sites.start()
             if self.config.web.enabled:
                 from .proxy.service import ProxyService
-                self.proxy = ProxyService(self, self.sites.served, self.sites.report_bad)
+                self.proxy = ProxyService(self.engine, self.sites.served, self.sites.report_bad)
                 self.proxy.start()
             if self.config.tor.mode != "clearnet":
                 from .tor.service import TorService
                 paths = self.loaded.paths
-                self.tor = TorService(self, self.proxy, paths.data_dir / "tor",
+                self.tor = TorService(self.engine, self.proxy, paths.data_dir / "tor",
                                       paths.runtime_dir)
                 self.tor.start()  # the sites thread's next tick tells it what to publish
         except BaseException:

@@ -576,11 +576,11 @@ def test_fuzz_the_command_socket(daemons: list[DaemonProc]) -> None:  # noqa: F8
     try:
         assert fresh.epoch == client.epoch
         assert fresh.snapshot.torrents[tid].sequential == client.snapshot.torrents[tid].sequential
-        assert fresh.details(tid).result(5).torrent.id == tid
+        assert fresh.run(cmds.Details(tid)).result(5).torrent.id == tid
         with pytest.raises(UnknownTorrentError):
-            fresh.pause("ff" * 20).result(5)
+            fresh.run(cmds.Pause("ff" * 20)).result(5)
         seq = fresh.snapshot.seq
-        fresh.set_sequential(tid, True).result(5)
+        fresh.run(cmds.SetSequential(tid, True)).result(5)
         fresh.wait_for(lambda s: s.seq > seq and s.torrents[tid].sequential, 5)
     finally:
         fresh.stop()

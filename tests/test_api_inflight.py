@@ -16,6 +16,7 @@ import libtorrent as lt
 import zmq
 
 from tidegate.engine import AddRequest
+from tidegate.engine import commands as cmds
 from tidegate.engine.api import protocol as p
 from tidegate.engine.errors import UnknownTorrentError
 
@@ -65,7 +66,7 @@ def test_a_client_that_never_reads_cannot_grow_the_daemon(daemons: list[DaemonPr
         deadline = time.monotonic() + 8
         while time.monotonic() < deadline:
             try:
-                other.details("ee" * 20).result(10)
+                other.run(cmds.Details("ee" * 20)).result(10)
             except UnknownTorrentError:
                 served += 1
             peak = max(peak, rss_mb(d.pid))
@@ -84,8 +85,8 @@ def test_a_client_that_never_reads_cannot_grow_the_daemon(daemons: list[DaemonPr
         assert codes["ok"] == 1 and codes["duplicate_torrent"] >= 1
         # the ordinary client (64 requests in flight at most, by count and bytes) is never
         # answered busy, even adding many large torrents at once
-        futs = [other.add(AddRequest(torrent=big_torrent(10_001 + i), paused=True,
-                                     save_path=str(home / "dl2")))
+        futs = [other.run(cmds.Add(AddRequest(torrent=big_torrent(10_001 + i), paused=True,
+                                     save_path=str(home / "dl2"))))
                 for i in range(40)]
         assert len({f.result(30) for f in futs}) == 40
         assert d.p is not None and d.p.poll() is None

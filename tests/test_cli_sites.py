@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tidegate.engine import commands as cmds
 from tidegate.engine.chain import SiteKey
 from tidegate.engine.config import LOOPBACK_NETWORK
 
@@ -290,7 +291,7 @@ def test_site_torrents_are_hidden_labelled_and_kept_from_rm(daemons: list[Daemon
     client = d.client()
     try:  # the API refuses too, with the site named in the error
         try:
-            client.remove(snap["id"]).result(10)
+            client.run(cmds.Remove(snap["id"])).result(10)
         except SiteTorrentError as exc:
             assert exc.site == address and exc.torrent_id == snap["id"]
             assert "blog" in str(exc)

@@ -48,7 +48,7 @@ def test_commands_that_drive_a_daemon_do_not_import_libtorrent() -> None:
     `tidegate.engine` module does not import the Engine (its `__init__` is lazy), and the
     CLI imports libtorrent's users (metainfo, the Engine) inside the commands that run them."""
     loaded = modules_after("import tidegate.cli.main, tidegate.cli.remote, "
-                           "tidegate.engine.api, tidegate.engine.api.daemon")
+                           "tidegate.engine.api, tidegate.engine.daemon")
     assert "zmq" in loaded
     for heavy in ("libtorrent", "tidegate.engine.engine", "tidegate.engine.torrents",
                   "tidegate.engine.metainfo", "textual"):

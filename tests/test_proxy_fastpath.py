@@ -22,9 +22,9 @@ from aiohttp import web
 from tidegate.engine.chain.keys import SiteKey
 from tidegate.engine.proxy.app import ProxyApp
 from tidegate.engine.proxy.fastpath import KEEPALIVE, FastPath
-from tidegate.engine.proxy.served import ServedFile, ServedSite, content_type
 from tidegate.engine.proxy.verify import Verifier
 from tidegate.engine.sites.merkle import leaves_of, root_of_leaves
+from tidegate.engine.sites.served import ServedFile, ServedSite, content_type
 
 FILES = {
     "index.html": b"<!doctype html><title>fast</title><h1>fast</h1>\n",

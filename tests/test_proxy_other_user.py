@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tidegate.engine import AddRequest
+from tidegate.engine import commands as cmds
 from tidegate.engine.chain.keys import SiteKey
 
 from .conftest import make_payload, make_torrent
@@ -60,8 +61,8 @@ def test_another_user_needs_the_token(tmp_path: Path, other_user: tuple[int, int
     daemons.append(d.start())
     client = d.client()
     try:
-        tid = client.add(AddRequest(torrent=created.data,
-                                    save_path=created.save_path)).result(10)
+        tid = client.run(cmds.Add(AddRequest(torrent=created.data,
+                                    save_path=created.save_path))).result(10)
         web = client.wait_for(lambda s: s.web.port > 0 and tid in s.torrents and
                               s.torrents[tid].phase == "seeding", 30).web
         port, token = web.port, getattr(web, "token", "")

@@ -11,9 +11,9 @@ import pytest
 from tidegate.engine.chain.keys import SiteKey
 from tidegate.engine.proxy.hosts import route_host
 from tidegate.engine.proxy.ranges import Unsatisfiable, not_modified, parse_range, range_applies
-from tidegate.engine.proxy.served import content_type
 from tidegate.engine.proxy.verify import Mismatch, open_regular
 from tidegate.engine.sites import merkle
+from tidegate.engine.sites.served import content_type
 
 PORT = 8475
 ADDRESS = SiteKey.generate().address

@@ -19,6 +19,7 @@ from types import MappingProxyType
 
 from textual.pilot import Pilot
 
+from tidegate.engine import commands as cmds
 from tidegate.engine.requests import AddRequest
 from tidegate.engine.state import Phase, Snapshot
 from tidegate.tui.app import TidegateApp
@@ -138,13 +139,13 @@ def test_attached_list_is_true_while_torrents_come_and_go(
             while not stop.is_set():
                 i = rng.randrange(len(made))
                 if i in present and rng.random() < 0.5:
-                    api.remove(present.pop(i)).result(20)
+                    api.run(cmds.Remove(present.pop(i))).result(20)
                 elif i in present:
                     tid = present[i]
                     (api.pause if rng.random() < 0.5 else api.resume)(tid).result(20)
                 else:
-                    present[i] = api.add(AddRequest(torrent=made[i].data,
-                                                    save_path=made[i].save_path)).result(20)
+                    present[i] = api.run(cmds.Add(AddRequest(torrent=made[i].data,
+                                                    save_path=made[i].save_path))).result(20)
                 changes[0] += 1
 
     worker = threading.Thread(target=churn, daemon=True)

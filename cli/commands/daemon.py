@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # imported here, like everything of the API: other commands need not pay for it
-    from tidegate.engine.api.daemon import Daemon, client_keys, server_keys
+    from tidegate.engine.daemon import Daemon, client_keys, server_keys
 
     loaded = load()
     if args.show_keys:
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_stop(args: argparse.Namespace) -> int:
-    from tidegate.engine.api.daemon import default_endpoint
+    from tidegate.engine.daemon import default_endpoint
 
     loaded = load()
     client = connect(args, loaded)

@@ -4,7 +4,7 @@ Which engine: ``--connect`` names a daemon; otherwise a daemon already running
 on this data folder is attached to (it holds the data, so an embedded engine
 could not start anyway); otherwise an engine runs inside this process and saves
 resume data when the UI quits. That embedded engine is served on the daemon's
-API socket (the same :class:`engine.api.daemon.Daemon`: same endpoint, same
+API socket (the same :class:`engine.daemon.Daemon`: same endpoint, same
 keys, same lock), so ``tidegate ls``, ``tidegate add``, ``tidegate site new``
 ... drive the engine the TUI shows, and ``tidegate stop-daemon`` quits the TUI.
 ``--demo`` runs an embedded engine in a throw-away folder, next to a seeder swarm
@@ -25,7 +25,7 @@ from ..console import note
 from ..remote import add_connect_options, connect
 
 if TYPE_CHECKING:
-    from tidegate.engine.api.daemon import Daemon
+    from tidegate.engine.daemon import Daemon
     from tidegate.tui import TidegateApp
 
 
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 def serve_embedded(loaded: LoadedConfig) -> Daemon | None:
     """The embedded engine with the daemon's API server, or None (and a note) when the
     API cannot be served (an endpoint that cannot be bound): the TUI still runs, alone."""
-    from tidegate.engine.api.daemon import Daemon
+    from tidegate.engine.daemon import Daemon
 
     try:
         return Daemon(loaded).start()

@@ -36,10 +36,17 @@ from urllib.parse import quote
 from aiohttp import web
 
 from ..sites.onion_http import HEAD_PATH, SNAPSHOT_PREFIX
+from ..sites.served import ServedFile, ServedSite
 from ..sites.snapshot import NAME
 from .hosts import HostRoute, may_visit, route_host, target_authority
 from .ranges import apply_span, http_date, not_modified, parse_range, range_applies
-from .served import ServedFile, ServedSite
+from .responses import (
+    LOCAL_HEADERS,
+    SITE_HEADERS,
+    head_response,
+    page,
+    refuse,
+)
 from .token import matches
 from .verify import Mismatch, Verifier
 
@@ -47,24 +54,6 @@ if TYPE_CHECKING:
     from .stream import Streamer
     from .visit import Visitor
 
-SERVER = "tidegate"
-SITE_CSP = ("default-src 'self' data: blob:; script-src 'self' 'unsafe-inline' "
-            "'unsafe-eval' blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; "
-            "form-action 'self'; frame-ancestors 'self'; base-uri 'self'; object-src 'none'")
-"""Sites load and send only to their own origin: no fetch, image, font, frame or form to
-another host (docs/proxy.md lists what CSP cannot stop)."""
-LOCAL_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
-             "media-src 'self'; frame-ancestors 'none'; form-action 'none'; sandbox")
-COMMON = {
-    "Server": SERVER,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cross-Origin-Resource-Policy": "same-origin",
-    "X-DNS-Prefetch-Control": "off",
-}
-SITE_HEADERS = {**COMMON, "Content-Security-Policy": SITE_CSP, "X-Frame-Options": "SAMEORIGIN"}
-LOCAL_HEADERS = {**COMMON, "Content-Security-Policy": LOCAL_CSP, "X-Frame-Options": "DENY"}
 INLINE_LIMIT = 256 << 10
 """Files up to this size are read and verified on the event loop; larger reads run in the
 thread pool piece by piece, so one big file never stalls other requests."""
@@ -73,21 +62,6 @@ RESERVED_PREFIXES = (HEAD_PATH, SNAPSHOT_PREFIX)
 BAD_REPORT_WINDOW = 30.0
 HEADER_CACHE = 4096
 MAX_CONSENTED = 1024
-
-
-def page(status: int, title: str, text: str, headers: Mapping[str, str] = LOCAL_HEADERS,
-         extra: Mapping[str, str] | None = None) -> web.Response:
-    body = (f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>"
-            f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>\n")
-    return web.Response(status=status, body=body.encode(), content_type="text/html",
-                        charset="utf-8", headers={**headers, **(extra or {})})
-
-
-def refuse(status: int = 421) -> web.Response:
-    """An empty refusal that also ends the connection."""
-    resp = web.Response(status=status, headers={"Server": SERVER, "Connection": "close"})
-    resp.force_close()
-    return resp
 
 
 @dataclass
@@ -371,19 +345,6 @@ class ProxyApp:
                     f"A file of this site on this computer does not match the site's signed "
                     f"chain (height {site.height}), so none of it was sent. The snapshot is "
                     "being checked again; try later.", SITE_HEADERS)
-
-
-async def head_response(request: web.BaseRequest, status: int, headers: dict[str, str],
-                        length: int) -> web.StreamResponse:
-    """A HEAD reply: a GET's headers, its Content-Length, no body."""
-    resp = web.StreamResponse(status=status, headers=headers)
-    resp.content_length = length
-    try:
-        await resp.prepare(request)
-        await resp.write_eof()
-    except ConnectionError:  # the client went away
-        pass
-    return resp
 
 
 def _close(fd: int) -> None:

@@ -26,11 +26,12 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from ..errors import EngineError
 from ..events import Log
+from ..sites.served import ServedTable
 from ..state import WebState
-from .app import SERVER, ProxyApp
+from .app import ProxyApp
 from .fastpath import FastPath
 from .limits import Gate, connection_cap, fds_in_use, soft_fd_limit
-from .served import ServedTable
+from .responses import SERVER
 from .stream import Streamer
 from .token import load_or_create
 from .verify import Verifier

@@ -22,10 +22,10 @@ from urllib.parse import quote
 from aiohttp import web
 
 from ..errors import EngineError, UnknownTorrentError
+from ..sites.served import content_type
 from ..torrents.pieces import StreamFile, StreamInfo
-from .app import LOCAL_HEADERS, head_response, page
 from .ranges import apply_span, parse_range
-from .served import content_type
+from .responses import LOCAL_HEADERS, head_response, page
 
 if TYPE_CHECKING:
     from ..services import TorrentService

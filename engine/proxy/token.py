@@ -17,7 +17,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from .regular import OPEN_FLAGS
+from ..regular import OPEN_FLAGS
 
 FILE = "proxy.token"
 _LENGTH = 43  # secrets.token_urlsafe(32)

@@ -23,6 +23,8 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ..regular import OPEN_FLAGS as _OPEN_FLAGS
+from ..regular import read_regular
 from ..sites.merkle import (
     decode_layers,
     leaves_of,
@@ -32,9 +34,7 @@ from ..sites.merkle import (
     root_from_layer,
     root_of_leaves,
 )
-from .regular import OPEN_FLAGS as _OPEN_FLAGS
-from .regular import read_regular
-from .served import ServedFile, ServedSite
+from ..sites.served import ServedFile, ServedSite
 
 _DIR_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
 

@@ -12,17 +12,28 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from ..state import SiteState
-from .app import SITE_HEADERS, page
 from .hosts import HostRoute
+from .responses import SITE_HEADERS, page
 
 if TYPE_CHECKING:
-    from .app import ProxyApp
+    from ..sites.served import ServedSite
+
+
+class SiteServer(Protocol):
+    """What a visit needs of the proxy app (:class:`engine.proxy.app.ProxyApp`): the sites
+    served here, and serving one of them."""
+
+    @property
+    def sites(self) -> Callable[[], Mapping[str, ServedSite]]: ...
+
+    async def serve_site(self, request: web.BaseRequest, site: ServedSite,
+                         path: str | None = None) -> web.StreamResponse: ...
 
 POLL = 0.1
 _FORWARD_REQUEST = ("Accept", "Accept-Language", "Range", "If-None-Match",
@@ -43,7 +54,7 @@ class Visitor:
         self.requested = 0
         """Hostname requests handed to the bus (for tests and the status page)."""
 
-    async def visit(self, request: web.BaseRequest, route: HostRoute, app: ProxyApp
+    async def visit(self, request: web.BaseRequest, route: HostRoute, app: SiteServer
                     ) -> web.StreamResponse:
         self.requested += 1
         self.request_hostname(route.address)

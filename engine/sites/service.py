@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 from ..chain import ChainRejected
 from ..errors import EngineStoppedError, SiteError, TidegateError, describe
 from ..events import Log
-from ..proxy.served import ServedTable
 from ..state import OnionReply, SiteState
 from ..waker import Waker
 from .inspect import chain_log, verify_site
 from .registry import Registry, SiteRecord
+from .served import ServedTable
 
 if TYPE_CHECKING:
     from ..services import TorrentService
@@ -46,18 +46,15 @@ class SitesService:
         engine: the torrent engine.
         root: the sites' folder (``<data>/sites``).
         tor: the tor thread the owned onion sites are handed to, asked at every
-            publication (it may start after this thread, or never: None). Not given: the
-            ``tor`` attribute of ``engine`` is asked instead, for the Engine that builds
-            this service today (:func:`_engine_tor`; to go once a composition root passes
-            ``tor``).
+            publication (it starts after this thread, or never: None); the node
+            (:class:`engine.node.Node`) passes it.
     """
 
     def __init__(self, engine: TorrentService, root: Path,
-                 tor: Callable[[], TorService | None] | None = None):
+                 tor: Callable[[], TorService | None] = lambda: None):
         self.engine = engine
         self.root = root
-        self._tor: Callable[[], TorService | None] = (
-            tor if tor is not None else partial(_engine_tor, engine))
+        self._tor = tor
         self._tasks: collections.deque[tuple[Callable[[], Any], Future[Any] | None]] = \
             collections.deque()
         self._lock = threading.Lock()
@@ -125,8 +122,8 @@ class SitesService:
 
         from ..api.bus import Inbox, Outbox, blockchain_inbox, hosting_inbox, update_outbox
         from ..api.bus_messages import HostnameRequest, SiteUpdate
-        from ..hosting.hosting import HostingComponent
         from .handler import BlockchainHandler
+        from .hosting import HostingComponent
 
         cfg = self.engine.config
         inboxes: list[Any] = []
@@ -308,10 +305,3 @@ class SitesService:
                     fut.result(5.0)
                 except Exception:  # the engine stopping; the command's result still stands
                     pass
-
-
-def _engine_tor(engine: object) -> TorService | None:
-    """The tor thread of an engine that holds it as ``engine.tor`` (the Engine does, as
-    it builds this service without giving it ``tor``)."""
-    tor: TorService | None = getattr(engine, "tor", None)
-    return tor

@@ -21,6 +21,7 @@ SOCKS port), otherwise only once a site is wanted. On stop every service is remo
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import tempfile
@@ -29,7 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..config import tor_socks
 from ..errors import TidegateError
@@ -42,8 +43,17 @@ from .onions import OnionPublisher
 
 if TYPE_CHECKING:
     from ..config import Config
-    from ..proxy.service import ProxyService
     from ..services import TorrentService
+
+
+class SiteListener(Protocol):
+    """What tor asks of the Smart Proxy (:class:`engine.proxy.service.ProxyService`):
+    a listener serving one site, read-only, for an onion service to point at."""
+
+    def serve_site_at(self, address: str, socket_path: Path | None
+                      ) -> concurrent.futures.Future[str]: ...
+
+    def close_site(self, address: str) -> concurrent.futures.Future[None]: ...
 
 TICK = 1.0
 RETRY_FIRST = 2.0
@@ -60,7 +70,7 @@ class Wanted:
 
 
 class TorService:
-    def __init__(self, engine: TorrentService, proxy: ProxyService | None, data_dir: Path,
+    def __init__(self, engine: TorrentService, proxy: SiteListener | None, data_dir: Path,
                  runtime_dir: Path) -> None:
         self.engine = engine
         self.config: Config = engine.config

@@ -21,17 +21,27 @@ from typing import TYPE_CHECKING
 
 import zmq
 
-from ..config import LoadedConfig
-from ..lockfile import PidLock
-from ..paths import private_dir
-from . import sockets
-from .keys import KeyPair, check_public_key, load_or_create
+from .api import sockets
+from .api.keys import KeyPair, check_public_key, load_or_create
+from .config import LoadedConfig
+from .lockfile import PidLock
+from .paths import private_dir
 
 if TYPE_CHECKING:
     # imported by Daemon.start: the CLI takes keys and endpoints from here without them
     # (the Node's Engine imports libtorrent)
-    from ..node import Node
-    from .server import ApiServer
+    from .api.client import RemoteEngine
+    from .api.server import ApiServer
+    from .engine import Engine
+    from .interface import EngineAPI, ServedEngine
+    from .node import Node
+
+    def _all_are_engines(local: Engine, node: Node, remote: RemoteEngine) -> list[EngineAPI]:
+        """mypy proves here that each satisfies the one interface frontends use."""
+        return [local, node, remote]
+
+    def _both_can_be_served(local: Engine, node: Node) -> list[ServedEngine]:
+        return [local, node]
 
 
 def keys_dir(loaded: LoadedConfig) -> Path:
@@ -101,8 +111,8 @@ class Daemon:
 
     def start(self) -> Daemon:
         """Lock the data folder, start the engine, bind the API."""
-        from ..node import Node
-        from .server import ApiServer
+        from .api.server import ApiServer
+        from .node import Node
 
         self._lock.acquire()
         try:

@@ -32,12 +32,12 @@ from ..chain.entry import Update
 from ..durable import write_synced
 from ..errors import EngineStoppedError, TidegateError, describe
 from ..events import Event, Log, SiteHosted, SiteRefused
-from ..sites.calls import RETRY_NUDGE, add_torrent, remove_torrent, site_torrent
-from ..sites.merkle import LAYERS_FILE, encode_layers, verify_with_layers
-from ..sites.onion_http import web_seed_url
-from ..sites.registry import Registry, SiteRecord, canonical_address
-from ..sites.snapshot import NAME, piece_size_for
 from ..state import SiteHosting, TorrentState
+from .calls import RETRY_NUDGE, add_torrent, remove_torrent, site_torrent
+from .merkle import LAYERS_FILE, encode_layers, verify_with_layers
+from .onion_http import web_seed_url
+from .registry import Registry, SiteRecord, canonical_address
+from .snapshot import NAME, piece_size_for
 
 if TYPE_CHECKING:
     from ..services import TorrentService

@@ -16,10 +16,10 @@ from types import MappingProxyType
 
 from ..chain.codec import encode_chain
 from ..chain.entry import Update
-from ..sites.merkle import LAYERS_FILE
-from ..sites.registry import SiteRecord
-from ..sites.snapshot import NAME, metainfo_names, piece_size_for
-from .regular import read_regular
+from ..regular import read_regular
+from .merkle import LAYERS_FILE
+from .registry import SiteRecord
+from .snapshot import NAME, metainfo_names, piece_size_for
 
 _TYPES = mimetypes.MimeTypes()  # Python's built-in table only: the same on every machine
 for _ext, _type in ((".mjs", "text/javascript"), (".js", "text/javascript"),

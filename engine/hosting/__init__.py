@@ -1,1 +1,0 @@
-"""The Hosting Component: downloads, verifies and seeds the snapshots of sites."""
