@@ -25,8 +25,10 @@ import libtorrent as lt
 
 from ..config import Config
 from ..events import Event, Log, TorrentErrored
-from .record import DiskFault, Then, TorrentRecord
-from .resume import TorrentExtras
+from .adding import TorrentAdds
+from .record import DiskFault, TorrentRecord
+from .records import TorrentRecords
+from .saves import ResumeSaves
 from .text import read_text
 
 _TF = lt.torrent_flags
@@ -45,48 +47,33 @@ def inconsistent(ec: lt.error_code) -> bool:
 
 
 class DiskFaults:
-    """Mixed into :class:`~.alerts.TorrentTable` (which provides what is declared here)."""
+    """Failed writes of the torrents in ``records``: their errors, retries and reloads.
 
-    ses: lt.session
-    cfg: Config
-    torrents: dict[str, TorrentRecord]
-    emit: Callable[[Event], None]
-    _by_handle: dict[lt.torrent_handle, str]
-    _pending_adds: dict[str, tuple[Any, TorrentExtras, Any]]
-    _pending_peers: dict[str, list[tuple[str, int]]]
-    _pending_trackers: dict[str, list[tuple[str, int]]]
-    _resave_on_add: set[str]
-    _await_answer: dict[str, list[tuple[int, Then]]]
-    _outstanding_saves: set[str]
-    _reloading: dict[str, tuple[lt.add_torrent_params, TorrentRecord]]
+    Given what it works with: the table's ``records``, ``adds`` (to add a reloaded
+    torrent again), ``saves`` (its resume data, asked for before a reload), ``contain``
+    (where a fault in a retry ends, :mod:`.contain`) and ``emit``."""
 
-    def _add_to_session(self, torrent_id: str, atp: lt.add_torrent_params) -> None:
-        """``ses.async_add_torrent(atp)``, keeping its tracker list: libtorrent moves it
-        out of the parameters, and a tracker can answer with a message that makes the
-        torrent's own list unreadable before the add alert is handled."""
-        try:
-            self._pending_trackers[torrent_id] = [
-                (u, t) for u, t in zip(atp.trackers, _tiers(atp), strict=True)]
-        except UnicodeDecodeError:
-            self._pending_trackers.pop(torrent_id, None)
-        self.ses.async_add_torrent(atp)
+    def __init__(self, ses: lt.session, cfg: Config, records: TorrentRecords,
+                 adds: TorrentAdds, saves: ResumeSaves,
+                 contain: Callable[[BaseException, str, TorrentRecord | None], None],
+                 emit: Callable[[Event], None]):
+        self.ses = ses
+        self.cfg = cfg
+        self._records = records
+        self._adds = adds
+        self._saves = saves
+        self._contain = contain
+        self._emit = emit
+        self._reloading: dict[str, tuple[lt.add_torrent_params, TorrentRecord]] = {}
+        """Torrents removed from the session to be added again."""
 
-    def refresh(self, t: TorrentRecord) -> None:
-        raise NotImplementedError
-
-    def _save_soon(self, t: TorrentRecord, then: Then | None = None) -> None:
-        raise NotImplementedError
-
-    def _torrent_of(self, a: Any) -> TorrentRecord | None:
-        raise NotImplementedError
-
-    def contain(self, exc: BaseException, where: str, t: TorrentRecord | None) -> None:
-        raise NotImplementedError
+    def handlers(self) -> dict[type, Callable[[Any], None]]:
+        return {lt.file_error_alert: self._on_file_error}
 
     # ------------------------------------------------------------------ failures
 
     def _on_file_error(self, a: lt.file_error_alert) -> None:
-        t = self._torrent_of(a)
+        t = self._records.torrent_of(a)
         if t is None:
             return
         message, file = read_text(a.error.message), read_text(a.filename)
@@ -99,10 +86,10 @@ class DiskFaults:
                 d.error = f"{message}: {file}" if file else message
             d.retried = False
             d.retry_at = time.monotonic() + self.cfg.storage.disk_retry_interval
-            self.refresh(t)
+            self._records.refresh(t)
             if not first:
                 return  # one failed block after another, or a retry that failed
-        self.emit(TorrentErrored(torrent_id=t.id, message=message, file=file))
+        self._emit(TorrentErrored(torrent_id=t.id, message=message, file=file))
 
     def retry_disk_errors(self, now: float) -> None:
         """Torrents stopped by a failed write try again every
@@ -110,14 +97,14 @@ class DiskFaults:
         writable). A retry followed by :data:`DISK_PROOF` bytes received and no failure
         for :data:`DISK_SETTLE` seconds clears the error; a failure brings it back, and so
         does any error libtorrent stops the torrent with after the retry."""
-        for t in list(self.torrents.values()):
+        for t in list(self._records.torrents.values()):
             d = t.disk
             if not d.error or now < d.retry_at or t.reload:
                 continue
             try:
                 self._retry_one(t, now)
             except Exception as exc:  # this torrent's fault only
-                self.contain(exc, "retrying a failed write", t)
+                self._contain(exc, "retrying a failed write", t)
 
     def _retry_one(self, t: TorrentRecord, now: float) -> None:
         d = t.disk
@@ -134,7 +121,7 @@ class DiskFaults:
             d.retry_at = now + self.cfg.storage.disk_retry_interval
         elif s.is_finished or s.total_payload_download > d.mark + DISK_PROOF:
             t.disk = DiskFault()  # received and kept: recovered
-            self.refresh(t)
+            self._records.refresh(t)
         # else nothing arrived to write yet (no peer, checking): still unknown
 
     def retry_disk(self, t: TorrentRecord) -> None:
@@ -145,7 +132,7 @@ class DiskFaults:
         d.mark = s.total_payload_download
         d.retry_at = time.monotonic() + min(DISK_SETTLE, self.cfg.storage.disk_retry_interval)
         if inconsistent(s.errc):
-            self._reload(t)
+            self.reload(t)
             return
         if s.errc.value():
             # libtorrent's own error after the failed write (reading back a block that
@@ -161,12 +148,28 @@ class DiskFaults:
 
     # ------------------------------------------------------------------ reload
 
-    def _reload(self, t: TorrentRecord) -> None:
+    def reload(self, t: TorrentRecord) -> None:
         """Remove ``t`` from the session and add it again with its files checked afresh;
-        its resume data is asked for first (:meth:`_reload_saved` takes it from there)."""
+        its resume data is asked for first (:meth:`resume_saved` takes it from there)."""
         if t.handle.is_valid():
-            self._save_soon(t)
+            self._saves.save_soon(t)
             t.reload = t.saves_asked
+
+    def resume_saved(self, t: TorrentRecord, params: lt.add_torrent_params) -> None:
+        """libtorrent answered a save of ``t`` with its resume data: a reload waiting for
+        that answer goes on (:meth:`_reload_saved`)."""
+        if t.reload and t.saves_answered >= t.reload:
+            self._reload_saved(t, params)
+
+    def resume_failed(self, t: TorrentRecord) -> None:
+        """libtorrent answered a save of ``t`` without resume data."""
+        if t.reload and t.saves_answered >= t.reload:
+            t.reload = 0  # not without its resume data: the next retry asks again
+
+    def cancel_reload(self, torrent_id: str) -> bool:
+        """``torrent_id`` is being removed: if it was being reloaded, it is already leaving
+        the session and now does not come back (True)."""
+        return self._reloading.pop(torrent_id, None) is not None
 
     def _reload_saved(self, t: TorrentRecord, params: lt.add_torrent_params) -> None:
         """Its resume data came: remove it. The record stays in the table (and in
@@ -177,27 +180,22 @@ class DiskFaults:
         copy.unfinished_pieces = {}
         copy.flags = (copy.flags & ~_TF.upload_mode) | _TF.duplicate_is_error
         self._reloading[t.id] = (copy, t)
-        self._by_handle.pop(t.handle, None)
-        self._outstanding_saves.discard(t.id)
-        for _n, then in self._await_answer.pop(t.id, []):
-            then()
+        self._records.unindex(t)
+        self._saves.drop(t.id)
         self.ses.remove_torrent(t.handle)
 
-    def _reload_removed(self, torrent_id: str) -> bool:
+    def reload_removed(self, torrent_id: str) -> bool:
         """The old handle is gone: add the torrent again (True if it was being reloaded)."""
         entry = self._reloading.pop(torrent_id, None)
         if entry is None:
             return False
         params, old = entry
-        self._pending_adds[torrent_id] = (None, old.extras, None)
-        self._pending_peers[torrent_id] = list(old.peers)
-        self._resave_on_add.add(torrent_id)
-        self._add_to_session(torrent_id, params)
-        self.emit(Log(level="warning", message=f"torrent {torrent_id}: {old.disk.error}; "
-                                               "reloaded to check its files again"))
+        self._adds.again(torrent_id, params, old)
+        self._emit(Log(level="warning", message=f"torrent {torrent_id}: {old.disk.error}; "
+                                                "reloaded to check its files again"))
         return True
 
-    def _reload_added(self, new: TorrentRecord, old: TorrentRecord | None) -> None:
+    def reload_added(self, new: TorrentRecord, old: TorrentRecord | None) -> None:
         """The new handle of a reloaded torrent: it keeps the fault until it writes."""
         if old is not None and old.reload:
             new.disk = old.disk
@@ -205,8 +203,3 @@ class DiskFaults:
             new.disk.retried = True
             new.disk.retry_at = time.monotonic() + DISK_SETTLE
 
-
-def _tiers(atp: lt.add_torrent_params) -> list[int]:
-    """One tier per tracker of ``atp`` (libtorrent leaves out trailing tiers of zero)."""
-    tiers = list(atp.tracker_tiers)
-    return [tiers[i] if i < len(tiers) else 0 for i in range(len(atp.trackers))]
