@@ -4,19 +4,13 @@ It satisfies :class:`engine.interface.EngineAPI` like the in-process
 :class:`engine.Engine`: commands return futures, ``snapshot`` is the newest
 immutable state, ``subscribe`` gives an ordered event stream.
 
-One thread (``tidegate-client``) owns the DEALER (commands) and SUB
-(publications) sockets; callers post requests to it through a deque and a
-socketpair wake-up. State follows ZeroMQ's "clone" pattern, whose rules are the
-sans-IO :class:`~engine.api.replica.Replica`: this module only feeds it what the
-sockets and the clock say and carries out the actions it returns. A gap (a
-delta, beat or event that shows we missed something) triggers a fresh full
-snapshot, so a client that falls behind gets the newest state, never a backlog.
-Events lost in a gap are reported as one :class:`~engine.events.EventsLost`.
-
-The daemon going away is noticed at once on ipc (the connection drops) and
-within ``liveness`` seconds otherwise (heartbeats stop); pending requests fail
-with :class:`DaemonUnavailableError`, and the client reconnects by itself when
-the daemon returns (a new ``epoch`` means a new daemon: full resync).
+One thread (``tidegate-client``) owns the DEALER (commands), the SUB
+(publications) and a socket monitor; callers post requests to it through a deque
+and a socketpair wake-up. The state follows ZeroMQ's "clone" pattern, whose rules
+are the sans-IO :class:`~engine.api.replica.Replica`: this module feeds it what
+the sockets and the clock say and carries out the actions it returns. When the
+daemon goes away pending requests fail with :class:`DaemonUnavailableError`; the
+client reconnects by itself when it returns.
 """
 
 from __future__ import annotations
@@ -137,7 +131,7 @@ class RemoteEngine(RemoteCommands):
     def stop(self) -> None:
         """Disconnect (the daemon keeps running). Pending commands fail."""
         self._stopping.set()
-        self._wake()
+        self._waker.wake()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(5.0)
         self._board.wake()
@@ -219,11 +213,8 @@ class RemoteEngine(RemoteCommands):
         with self._out_lock:
             self._out.append((next(self._ids), cmd, args, fut, timeout or self.timeout,
                               time.monotonic()))
-        self._wake()
-        return fut
-
-    def _wake(self) -> None:
         self._waker.wake()
+        return fut
 
     # ------------------------------------------------------------------ the thread
 
@@ -382,7 +373,7 @@ class RemoteEngine(RemoteCommands):
             elif isinstance(action, r.LoseEvents):
                 self._board.deliver(EventsLost(seq=action.seq, time=time.time(),
                                                count=action.count))
-            else:
+            else:  # r.Report
                 self._board.deliver(DaemonConnection(
                     seq=0, time=time.time(), connected=action.connected,
                     endpoint=self.endpoint, message=action.message))
