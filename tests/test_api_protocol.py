@@ -770,7 +770,7 @@ def test_unreadable_publications_are_refused(topic: bytes, body: bytes) -> None:
 def test_tor_state_travels_in_deltas_only_when_it_changed() -> None:
     from types import MappingProxyType
 
-    from tidegate.engine.api.client import _applied
+    from tidegate.engine.api.replica import applied as _applied
     from tidegate.engine.state import OnionState, SessionStats, TorState
 
     stats = SessionStats()

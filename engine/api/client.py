@@ -4,19 +4,13 @@ It satisfies :class:`engine.interface.EngineAPI` like the in-process
 :class:`engine.Engine`: commands return futures, ``snapshot`` is the newest
 immutable state, ``subscribe`` gives an ordered event stream.
 
-One thread (``tidegate-client``) owns the DEALER (commands) and SUB
-(publications) sockets; callers post requests to it through a deque and a
-socketpair wake-up. State follows ZeroMQ's "clone" pattern: subscribe, ask for
-a full snapshot, then apply each :class:`~engine.api.protocol.Delta` whose
-``base`` is the snapshot we hold. A gap (a delta, beat or event that shows we
-missed something) triggers a fresh full snapshot, so a client that falls
-behind gets the newest state, never a backlog. Events lost in a gap are
-reported as one :class:`~engine.events.EventsLost`.
-
-The daemon going away is noticed at once on ipc (the connection drops) and
-within ``liveness`` seconds otherwise (heartbeats stop); pending requests fail
-with :class:`DaemonUnavailableError`, and the client reconnects by itself when
-the daemon returns (a new ``epoch`` means a new daemon: full resync).
+One thread (``tidegate-client``) owns the DEALER (commands), the SUB
+(publications) and a socket monitor; callers post requests to it through a deque
+and a socketpair wake-up. The state follows ZeroMQ's "clone" pattern, whose rules
+are the sans-IO :class:`~engine.api.replica.Replica`: this module feeds it what
+the sockets and the clock say and carries out the actions it returns. When the
+daemon goes away pending requests fail with :class:`DaemonUnavailableError`; the
+client reconnects by itself when it returns.
 """
 
 from __future__ import annotations
@@ -27,7 +21,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -37,21 +30,15 @@ from zmq.utils.monitor import recv_monitor_message
 from ..board import StateBoard
 from ..commands import Command, R
 from ..errors import ConfigError, DaemonUnavailableError, EngineStoppedError, ProtocolError
-from ..events import DaemonConnection, Event, EventsLost, EventStream
-from ..state import (
-    Snapshot,
-)
+from ..events import DaemonConnection, EventsLost, EventStream
+from ..state import Snapshot
 from ..waker import Waker
 from . import protocol as p
+from . import replica as r
 from . import sockets
 from .keys import KeyPair
+from .replica import LIVENESS
 
-LIVENESS = 3.5
-"""Seconds without any publication (beats come every second) before the daemon counts as gone."""
-PROBE_INTERVAL = 0.5
-"""Seconds between ``hello`` attempts while disconnected."""
-MAX_BUFFERED = 64
-"""Deltas kept while a resync is in flight."""
 MAX_PENDING = 64
 """Requests in flight at once; more wait in the client. The daemon answers ``busy`` past
 64 per client (``server.MAX_INFLIGHT_PER_CLIENT``) and 4096 overall; well under the
@@ -91,14 +78,14 @@ class RemoteEngine:
         self.max_message_size = max_message_size
         self.liveness = liveness
         self.context = context or zmq.Context.instance()
-        self.epoch: str | None = None
-        self.daemon_pid: int | None = None
         self.counters: collections.Counter[str] = collections.Counter()
         """resyncs, events_lost, disconnects, replies, internal_errors."""
         self.last_error = ""
         """The last unexpected error inside the client thread (for diagnostics)."""
         self._board = StateBoard()
-        self._connected = False
+        self._replica = r.Replica(liveness=liveness, request_timeout=min(timeout, 5.0),
+                                  counters=self.counters)
+        """The clone pattern's state and rules; fed and obeyed by the client thread only."""
         self._auth_failed = False
         self._ids = itertools.count(1)
         self._out: collections.deque[Outgoing] = collections.deque()
@@ -114,17 +101,11 @@ class RemoteEngine:
         self._sizes: dict[int, int] = {}
         """Request bytes of each pending request (``_pending_bytes`` is their sum)."""
         self._pending_bytes = 0
-        self._internal: dict[int, tuple[str, float]] = {}
         self._poller = zmq.Poller()
         self._blocked = False
         """Requests wait in ``_out`` because the daemon's queue is full."""
-        self._resyncing = False
-        self._buffered: list[p.Delta] = []
-        self._event_seq = 0
         self._sub: zmq.Socket | None = None
         self._sub_endpoint = ""
-        self._last_heard = 0.0
-        self._next_probe = 0.0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -149,7 +130,7 @@ class RemoteEngine:
     def stop(self) -> None:
         """Disconnect (the daemon keeps running). Pending commands fail."""
         self._stopping.set()
-        self._wake()
+        self._waker.wake()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(5.0)
         self._board.wake()
@@ -164,11 +145,22 @@ class RemoteEngine:
     @property
     def connected(self) -> bool:
         """True while the daemon answers (heartbeats arrive)."""
-        return self._connected
+        return self._replica.connected
 
     @property
     def running(self) -> bool:
-        return self._connected and self._board.snapshot.running and not self._stopping.is_set()
+        return (self._replica.connected and self._board.snapshot.running
+                and not self._stopping.is_set())
+
+    @property
+    def epoch(self) -> str | None:
+        """The daemon's epoch (random per daemon start), once a full snapshot is held."""
+        return self._replica.epoch
+
+    @property
+    def daemon_pid(self) -> int | None:
+        """The daemon's process id, from its ``hello``."""
+        return self._replica.daemon_pid
 
     def _unavailable(self, when: str) -> str:
         if self._auth_failed:
@@ -230,11 +222,8 @@ class RemoteEngine:
         with self._out_lock:
             self._out.append((next(self._ids), cmd, args, fut, timeout or self.timeout,
                               time.monotonic()))
-        self._wake()
-        return fut
-
-    def _wake(self) -> None:
         self._waker.wake()
+        return fut
 
     # ------------------------------------------------------------------ the thread
 
@@ -280,13 +269,10 @@ class RemoteEngine:
     def _turn(self, poller: zmq.Poller, dealer: zmq.Socket, monitor: zmq.Socket) -> None:
         now = time.monotonic()
         waits = [dl for _c, _f, dl in self._pending.values()]
-        waits.extend(dl for _c, dl in self._internal.values())
         with self._out_lock:
             if self._out:  # queued in order: the first one's deadline is the earliest
                 waits.append(self._send_deadline(self._out[0][4], self._out[0][5]))
-        waits.append(self._next_probe if not self._connected else now + 0.5)
-        if self._connected:
-            waits.append(self._last_heard + self.liveness)
+        waits.append(self._replica.next_tick(now))
         timeout_ms = max(0, int((min(waits) - now) * 1000)) + 1
         ready = dict(poller.poll(timeout_ms))
         if self._waker.reader.fileno() in ready or self._waker.reader in ready:
@@ -309,8 +295,8 @@ class RemoteEngine:
             event = msg["event"]
             if event == zmq.EVENT_CONNECTED:
                 self._auth_failed = False
-                self._next_probe = 0.0  # say hello now
-            elif event == zmq.EVENT_DISCONNECTED and self._connected:
+                self._replica.connection_up()  # say hello now
+            elif event == zmq.EVENT_DISCONNECTED and self._replica.connected:
                 self._lost(dealer, "the connection to the daemon closed")
             elif event in (zmq.EVENT_HANDSHAKE_FAILED_AUTH,
                            zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL):
@@ -334,7 +320,7 @@ class RemoteEngine:
             dealer.send_multipart(frames, zmq.NOBLOCK)
         except zmq.Again:
             # No connection (IMMEDIATE), or the queue to a busy daemon is full.
-            return _FULL if self._connected else DaemonUnavailableError(
+            return _FULL if self._replica.connected else DaemonUnavailableError(
                 self._unavailable("now"))
         if counted:
             self._sizes[rid] = size
@@ -380,12 +366,28 @@ class RemoteEngine:
             self._blocked = blocked
             self._poller.modify(dealer, zmq.POLLIN | (zmq.POLLOUT if blocked else 0))
 
-    def _internal_request(self, dealer: zmq.Socket, cmd: str) -> None:
-        rid = next(self._ids)
-        if self._send_raw(dealer, rid, cmd, {}) is None:
-            self._internal[rid] = (cmd, time.monotonic() + min(self.timeout, 5.0))
-            if cmd == "snapshot":
-                self._resyncing = True
+    def _do(self, dealer: zmq.Socket, actions: list[r.Action]) -> None:
+        """Carry out the replica's actions, in order."""
+        for action in actions:
+            if isinstance(action, r.Send):
+                rid = next(self._ids)
+                if self._send_raw(dealer, rid, action.cmd, {}) is None:
+                    self._replica.sent(rid, action.cmd, time.monotonic())
+            elif isinstance(action, r.Subscribe):
+                self._connect_sub(action.publish)
+            elif isinstance(action, r.Publish):
+                self._board.publish(action.snapshot)
+            elif isinstance(action, r.Deliver):
+                self._board.deliver(action.event)
+            elif isinstance(action, r.LoseEvents):
+                self._board.deliver(EventsLost(seq=action.seq, time=time.time(),
+                                               count=action.count))
+            else:  # r.Report
+                self._board.deliver(DaemonConnection(
+                    seq=0, time=time.time(), connected=action.connected,
+                    endpoint=self.endpoint, message=action.message))
+                if action.connected:  # reported with the first full snapshot
+                    self._synced.set()
 
     def _read_replies(self, dealer: zmq.Socket) -> None:
         for _ in range(1000):
@@ -400,8 +402,8 @@ class RemoteEngine:
                 continue
             self.counters["replies"] += 1
             self._last_reply = time.monotonic()
-            if reply.id in self._internal:
-                self._on_internal(dealer, self._internal.pop(reply.id)[0], reply)
+            if self._replica.awaits(reply.id):  # a hello or snapshot the replica asked for
+                self._do(dealer, self._replica.reply(reply, self._last_reply))
                 continue
             entry = self._pending.pop(reply.id, None) if reply.id is not None else None
             self._pending_bytes -= self._sizes.pop(reply.id or 0, 0)
@@ -418,23 +420,6 @@ class RemoteEngine:
                     fut.set_result(result)
                 except Exception:  # InvalidStateError: cancelled in between
                     pass
-
-    def _on_internal(self, dealer: zmq.Socket, cmd: str, reply: p.Reply) -> None:
-        try:
-            result = p.result_of(cmd, reply)
-        except Exception:
-            self.counters["bad_replies"] += 1
-            if cmd == "snapshot":
-                self._resyncing = False
-            return
-        if isinstance(result, p.Hello):
-            self.daemon_pid = result.pid
-            self._connect_sub(result.publish)
-            self._last_heard = time.monotonic()
-            if result.epoch != self.epoch or not self._connected:
-                self._internal_request(dealer, "snapshot")
-        elif isinstance(result, p.FullSnapshot):
-            self._on_full(result)
 
     def _connect_sub(self, publish: str) -> None:
         endpoint = publish
@@ -454,30 +439,6 @@ class RemoteEngine:
         self._sub, self._sub_endpoint = sub, endpoint
         self._poller.register(sub, zmq.POLLIN)
 
-    def _on_full(self, full: p.FullSnapshot) -> None:
-        snap = full.snapshot
-        was_connected = self._connected
-        new_epoch = full.epoch != self.epoch
-        self.epoch = full.epoch
-        if new_epoch:
-            self._event_seq = full.event_seq
-        # Same daemon: events up to full.event_seq may still be in flight on the SUB
-        # socket; real losses show as gaps in later events or beats.
-        snap = msgspec.structs.replace(snap, torrents=MappingProxyType(dict(snap.torrents)))
-        for d in sorted(self._buffered, key=lambda d: d.seq):
-            if d.epoch == self.epoch and d.base == snap.seq:
-                snap = _applied(snap, d)
-        self._buffered.clear()
-        self._resyncing = False
-        self._connected = True
-        self._last_heard = time.monotonic()
-        self._board.publish(snap)
-        self.counters["resyncs"] += 1
-        if not was_connected:
-            self._board.deliver(DaemonConnection(seq=0, time=time.time(), connected=True,
-                                           endpoint=self.endpoint))
-        self._synced.set()
-
     def _read_publications(self, dealer: zmq.Socket) -> None:
         assert self._sub is not None
         for _ in range(1000):
@@ -485,53 +446,14 @@ class RemoteEngine:
                 frames = self._sub.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            self._last_heard = time.monotonic()
+            now = time.monotonic()
             try:
                 pub = p.parse_publication(frames)
             except ProtocolError:
+                self._replica.heard(now)  # still a sign of life
                 self.counters["bad_publications"] += 1
                 continue
-            if pub.epoch != self.epoch:
-                if not self._resyncing:
-                    self._internal_request(dealer, "hello")
-                continue
-            if isinstance(pub, p.Delta):
-                self._on_delta(dealer, pub)
-            elif isinstance(pub, p.EventFrame):
-                self._on_event(pub.event)
-            else:
-                self._on_beat(dealer, pub)
-
-    def _on_delta(self, dealer: zmq.Socket, delta: p.Delta) -> None:
-        if self._resyncing:
-            if len(self._buffered) < MAX_BUFFERED:
-                self._buffered.append(delta)
-            return
-        snap = self._board.snapshot
-        if delta.base == snap.seq:
-            self._board.publish(_applied(snap, delta))
-        elif delta.seq > snap.seq:
-            self._buffered.append(delta)
-            self._internal_request(dealer, "snapshot")  # missed one: start again from full
-
-    def _on_event(self, event: Event) -> None:
-        if event.seq <= self._event_seq:
-            return
-        if event.seq > self._event_seq + 1:
-            self._lose_events(event.seq - self._event_seq - 1, event.seq)
-        self._event_seq = event.seq
-        self._board.deliver(event)
-
-    def _lose_events(self, count: int, seq: int) -> None:
-        self.counters["events_lost"] += count
-        self._board.deliver(EventsLost(seq=seq, time=time.time(), count=count))
-
-    def _on_beat(self, dealer: zmq.Socket, beat: p.Beat) -> None:
-        if beat.event_seq > self._event_seq:
-            self._lose_events(beat.event_seq - self._event_seq, beat.event_seq)
-            self._event_seq = beat.event_seq
-        if beat.snapshot_seq > self._board.snapshot.seq and not self._resyncing:
-            self._internal_request(dealer, "snapshot")
+            self._do(dealer, self._replica.publication(pub, now))
 
     def _check_time(self, dealer: zmq.Socket) -> None:
         now = time.monotonic()
@@ -540,23 +462,14 @@ class RemoteEngine:
             self._pending_bytes -= self._sizes.pop(rid, 0)
             _fail(fut, DaemonUnavailableError(
                 f"no reply to `{cmd}` within {self.timeout:g} s from {self.endpoint}"))
-        if self._connected and now - self._last_heard > self.liveness:
-            self._lost(dealer, f"no heartbeat from the daemon for {self.liveness:g} s")
-        for rid in [rid for rid, (_c, dl) in self._internal.items() if dl <= now]:
-            cmd, _dl = self._internal.pop(rid)
-            if cmd == "snapshot":
-                self._resyncing = False  # the next beat or delta asks again
-        if not self._connected and now >= self._next_probe:
-            self._next_probe = now + PROBE_INTERVAL
-            self._internal.clear()
-            self._resyncing = False
-            self._internal_request(dealer, "hello")
+        why = self._replica.gone(now)
+        if why is not None:
+            self._lost(dealer, why)
+        self._do(dealer, self._replica.tick(now))
 
     def _lost(self, dealer: zmq.Socket, why: str) -> None:
         self._read_replies(dealer)  # replies that arrived before the connection closed count
-        self._connected = False
-        self.counters["disconnects"] += 1
-        self._next_probe = time.monotonic() + PROBE_INTERVAL
+        actions = self._replica.connection_down(why, time.monotonic())
         error = DaemonUnavailableError(f"{why} ({self.endpoint}); the request was not "
                                        "answered")
         for cmd, fut, _dl in self._pending.values():
@@ -568,9 +481,7 @@ class RemoteEngine:
         self._pending.clear()
         self._sizes.clear()
         self._pending_bytes = 0
-        self._board.publish(msgspec.structs.replace(self._board.snapshot, running=False))
-        self._board.deliver(DaemonConnection(seq=0, time=time.time(), connected=False,
-                                       endpoint=self.endpoint, message=why))
+        self._do(dealer, actions)
 
 
 class _Full(Exception):
@@ -581,19 +492,6 @@ _FULL = _Full()
 """The socket's queue is full: wait until it is writable."""
 _WAIT_REPLY = _Full()
 """As many requests (or bytes) in flight as the daemon allows: wait for a reply."""
-
-
-def _applied(snap: Snapshot, delta: p.Delta) -> Snapshot:
-    torrents = snap.torrents  # kept as the same object when no torrent changed
-    if delta.changed or delta.removed:
-        torrents = MappingProxyType(p.apply(snap, delta))
-    sites = snap.sites
-    if delta.sites is not None:
-        sites = MappingProxyType({s.address: s for s in delta.sites})
-    web = snap.web if delta.web is None else delta.web
-    tor = snap.tor if delta.tor is None else delta.tor
-    return Snapshot(seq=delta.seq, time=delta.time, torrents=torrents, stats=delta.stats,
-                    running=delta.running, sites=sites, web=web, tor=tor)
 
 
 def _fail(fut: Future[Any], exc: BaseException) -> None:
