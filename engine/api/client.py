@@ -1,10 +1,8 @@
 """RemoteEngine: the engine interface, served by a daemon over ZeroMQ.
 
-It satisfies :class:`engine.interface.EngineAPI` like the in-process
-:class:`engine.Engine`: commands return futures, ``snapshot`` is the newest
-immutable state, ``subscribe`` gives an ordered event stream.
-
-One thread (``tidegate-client``) owns the DEALER (commands), the SUB
+It satisfies :class:`engine.interface.EngineAPI` like the in-process engine: ``run``
+sends a command and returns a future, ``snapshot`` is the newest immutable state,
+``subscribe`` gives an ordered event stream. One thread (``tidegate-client``) owns the DEALER (commands), the SUB
 (publications) and a socket monitor; callers post requests to it through a deque
 and a socketpair wake-up. The state follows ZeroMQ's "clone" pattern, whose rules
 are the sans-IO :class:`~engine.api.replica.Replica`: this module feeds it what
@@ -203,8 +201,7 @@ class RemoteEngine:
     # ------------------------------------------------------------------ commands
 
     def run(self, cmd: Command[R]) -> Future[R]:
-        """Send an engine command (:mod:`engine.commands`); the future resolves to its
-        typed result, or raises the error the daemon gave."""
+        """Send an engine command (:mod:`engine.commands`); resolves to its typed result."""
         timeout = max(self.timeout, cmd.timeout) if cmd.timeout else None
         return self.call(cmd.cmd, timeout, **p.command_args(cmd))
 
