@@ -192,15 +192,19 @@ class Seed:
         from tidegate.engine.requests import AddRequest
 
         self.api = RemoteEngine(info["endpoint"]).start(10)
-        payload.tid = self.api.add(AddRequest(torrent=payload.torrent.read_bytes(),
-                                              save_path=str(src))).result(30)
+        from tidegate.engine import commands as cmds
+
+        payload.tid = self.api.run(cmds.Add(AddRequest(torrent=payload.torrent.read_bytes(),
+                                                       save_path=str(src)))).result(30)
         snap = self.api.wait_for(lambda s: payload.tid in s.torrents and
                                  s.torrents[payload.tid].phase == "seeding", 600)
         self.port = snap.stats.listen_port
         self.tid = payload.tid
 
     def dial(self, port: int) -> None:
-        self.api.add_peers(self.tid, [f"127.0.0.1:{port}"]).result(10)
+        from tidegate.engine import commands as cmds
+
+        self.api.run(cmds.AddPeers(self.tid, [f"127.0.0.1:{port}"])).result(10)
 
     def stop(self) -> None:
         try:

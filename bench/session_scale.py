@@ -159,12 +159,13 @@ class Tidegate:
         return time.monotonic() - self.child.t_start
 
     def add_all(self, torrents: list[bytes], data: Path) -> None:
+        from tidegate.engine import commands as cmds
         from tidegate.engine.requests import AddRequest
 
         futures = []
         for i, t in enumerate(torrents):
-            futures.append(self.api.add(AddRequest(torrent=t, save_path=str(data),
-                                                   seed_mode=True)))
+            futures.append(self.api.run(cmds.Add(AddRequest(torrent=t, save_path=str(data),
+                                                            seed_mode=True))))
             if len(futures) >= 500 or i == len(torrents) - 1:
                 for f in futures:
                     f.result(300)

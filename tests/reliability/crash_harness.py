@@ -357,7 +357,7 @@ class CrashRun:
         else:
             req = AddRequest(torrent=p.data, source=p.name, save_path=folder, paused=paused,
                              sequential=sequential, download_limit=down, peers=(self.peer,))
-        fut = self._c().add(req)
+        fut = self._c().run(cmds.Add(req))
         self._last = f"{p.name} {'magnet' if req.uri else 'torrent'} paused={paused} {folder}"
 
         def record(certain: bool) -> None:
@@ -380,40 +380,40 @@ class CrashRun:
     def _remove(self) -> tuple[Future[Any], Callable[[bool], None]]:
         tid = self.rng.choice(self._present())
         delete = self.rng.random() < 0.8
-        fut = self._c().remove(tid, delete_data=delete)
+        fut = self._c().run(cmds.Remove(tid, delete_data=delete))
         self._last = f"{self.pool[tid].name} delete_data={delete}"
         return fut, lambda certain: self.expect[tid].apply(certain, present=False)
 
     def _move(self) -> tuple[Future[Any], Callable[[bool], None]]:
         tid = self.rng.choice(self._present())
         folder = self._new_folder()
-        fut = self._c().move(tid, folder)
+        fut = self._c().run(cmds.Move(tid, folder))
         self._last = f"{self.pool[tid].name} to {folder}"
         return fut, lambda certain: self.expect[tid].apply(certain, save_path=folder)
 
     def _pause(self) -> tuple[Future[Any], Callable[[bool], None]]:
         tid = self.rng.choice(self._present())
-        fut = self._c().pause(tid)
+        fut = self._c().run(cmds.Pause(tid))
         self._last = self.pool[tid].name
         return fut, lambda certain: self.expect[tid].apply(certain, paused=True)
 
     def _resume(self) -> tuple[Future[Any], Callable[[bool], None]]:
         tid = self.rng.choice(self._present())
-        fut = self._c().resume(tid)
+        fut = self._c().run(cmds.Resume(tid))
         self._last = self.pool[tid].name
         return fut, lambda certain: self.expect[tid].apply(certain, paused=False)
 
     def _limit(self) -> tuple[Future[Any], Callable[[bool], None]]:
         tid = self.rng.choice(self._present())
         down = self.rng.choice([0, 300_000, 1_000_000])
-        fut = self._c().set_limits(tid, down=down)
+        fut = self._c().run(cmds.SetLimits(tid, down=down))
         self._last = f"{self.pool[tid].name} down={down}"
         return fut, lambda certain: self.expect[tid].apply(certain, down=down)
 
     def _sequential(self) -> tuple[Future[Any], Callable[[bool], None]]:
         tid = self.rng.choice(self._present())
         on = not next(iter(self.expect[tid].sequential))
-        fut = self._c().set_sequential(tid, on)
+        fut = self._c().run(cmds.SetSequential(tid, on))
         self._last = f"{self.pool[tid].name} {on}"
         return fut, lambda certain: self.expect[tid].apply(certain, sequential=on)
 
@@ -424,7 +424,7 @@ class CrashRun:
         old = sorted(self.site_source.glob("f*.bin"))
         if len(old) > 4:
             old[0].unlink()
-        fut = self._c().site_publish(SITE_NAME)
+        fut = self._c().run(cmds.SitePublish(SITE_NAME))
         self._last = f"seq {self.site_attempted + 1}"
         self.site_attempted += 1
 
@@ -637,7 +637,7 @@ class CrashRun:
             f.problems.append(f"{where}: {name} in error: {t.error}")
         if not t.has_metadata:
             return
-        details = self._c().details(tid).result(CMD)
+        details = self._c().run(cmds.Details(tid)).result(CMD)
         have = {i for i, b in enumerate(details.pieces) if b == 1}
         checkpoint = self.checkpoints.get(tid, set())
         f.pieces_checkpointed += len(checkpoint)
@@ -650,7 +650,7 @@ class CrashRun:
         payload = self.pool[tid]
         # pieces downloaded since the restart may still be in libtorrent's write queue:
         # flush it, so every piece counted as had must be on disk
-        self._c().flush(tid).result(CMD)
+        self._c().run(cmds.Flush(tid)).result(CMD)
         bad = [i for i in sorted(have) if not payload.piece_ok(Path(t.save_path), i)]
         f.pieces_verified += len(have)
         if bad:
