@@ -84,7 +84,7 @@ class Pause(Command[None], frozen=True, forbid_unknown_fields=True):
     cmd = "pause"
     durable = True
     cli = "pause"
-    tui = "pause (p)"
+    tui = "pause/resume (p)"
     torrent_id: str
 
 
@@ -94,7 +94,7 @@ class Resume(Command[None], frozen=True, forbid_unknown_fields=True):
     cmd = "resume"
     durable = True
     cli = "resume"
-    tui = "pause (p)"
+    tui = "pause/resume (p)"
     torrent_id: str
 
 
@@ -104,7 +104,7 @@ class Remove(Command[None], frozen=True, forbid_unknown_fields=True):
 
     cmd = "remove"
     cli = "rm"
-    tui = "remove (d / D)"
+    tui = "remove (x / delete)"
     torrent_id: str
     delete_data: bool = False
     force: bool = False
@@ -115,7 +115,7 @@ class Recheck(Command[None], frozen=True, forbid_unknown_fields=True):
 
     cmd = "recheck"
     cli = "recheck"
-    tui = "recheck (c)"
+    tui = "verify (v)"
     torrent_id: str
 
 
@@ -124,7 +124,7 @@ class Reannounce(Command[list[str]], frozen=True, forbid_unknown_fields=True):
 
     cmd = "reannounce"
     cli = "reannounce"
-    tui = "reannounce (A)"
+    tui = "reannounce (n)"
     torrent_id: str
 
 
@@ -168,7 +168,7 @@ class SetShareLimits(Command[None], frozen=True, forbid_unknown_fields=True):
     cmd = "set_share_limits"
     durable = True
     cli = "limit ID --ratio/--seed-time"
-    tui = "limits (l)"
+    tui = "share limits (r)"
     torrent_id: str
     ratio: Ratio | None = None
     seed_time: SeedTime | None = None
@@ -180,7 +180,7 @@ class SetFilePriorities(Command[None], frozen=True, forbid_unknown_fields=True):
     cmd = "set_file_priorities"
     durable = True
     cli = "prio"
-    tui = "detail screen, files tab (space, 0-7)"
+    tui = "detail screen, files tab (space, + / -; f opens it)"
     torrent_id: str
     priorities: Priorities
 
@@ -191,7 +191,7 @@ class SetSequential(Command[None], frozen=True, forbid_unknown_fields=True):
     cmd = "set_sequential"
     durable = True
     cli = "sequential"
-    tui = "sequential (s)"
+    tui = "sequential (o)"
     torrent_id: str
     on: bool
 
@@ -201,7 +201,7 @@ class QueueMove(Command[None], frozen=True, forbid_unknown_fields=True):
 
     cmd = "queue_move"
     cli = "queue"
-    tui = "queue (+ - ^ v)"
+    tui = "queue (K J U B)"
     torrent_id: str
     where: str
 
@@ -223,7 +223,7 @@ class RemoveTrackers(Command[None], frozen=True, forbid_unknown_fields=True):
     cmd = "remove_trackers"
     durable = True
     cli = "tracker rm"
-    tui = "detail screen, trackers tab (d)"
+    tui = "detail screen, trackers tab (d / delete)"
     torrent_id: str
     urls: Urls
 
@@ -286,7 +286,7 @@ class SiteNew(Command[SiteState], frozen=True, forbid_unknown_fields=True):
 
     cmd = "site_new"
     cli = "site new"
-    tui = "sites screen (n)"
+    tui = ""
     name: str
     folder: str | None = None
 
@@ -296,7 +296,7 @@ class SiteImport(Command[SiteState], frozen=True, forbid_unknown_fields=True):
 
     cmd = "site_import"
     cli = "site import"
-    tui = "sites screen (i)"
+    tui = ""
     name: str
     key: str
     folder: str | None = None
@@ -308,7 +308,7 @@ class SitePublish(Command[SiteState], frozen=True, forbid_unknown_fields=True):
     cmd = "site_publish"
     timeout = LONG_TIMEOUT
     cli = "site publish"
-    tui = "sites screen (P)"
+    tui = "sites screen (p)"
     site: str
     folder: str | None = None
 
@@ -327,7 +327,7 @@ class SiteUnfollow(Command[None], frozen=True, forbid_unknown_fields=True):
 
     cmd = "site_unfollow"
     cli = "site unfollow"
-    tui = "sites screen (d)"
+    tui = "sites screen (u)"
     site: str
     delete_data: bool = False
 
@@ -354,7 +354,7 @@ class SiteLog(Command[list[ChainEntryInfo]], frozen=True, forbid_unknown_fields=
 
     cmd = "site_log"
     cli = "site log"
-    tui = "sites screen (enter)"
+    tui = ""
     site: str
 
 
@@ -365,7 +365,7 @@ class SiteVerify(Command[SiteReport], frozen=True, forbid_unknown_fields=True):
     cmd = "site_verify"
     timeout = LONG_TIMEOUT
     cli = "site verify"
-    tui = "sites screen (v)"
+    tui = ""
     site: str
     rebuild: str | None = None
 
@@ -375,7 +375,7 @@ class SiteOnion(Command[OnionReply], frozen=True, forbid_unknown_fields=True):
 
     cmd = "site_onion"
     cli = "site onion"
-    tui = "sites screen (o)"
+    tui = ""
     site: str
     enabled: bool | None = None
     add_client: str = ""
