@@ -84,7 +84,7 @@ class Pause(Command[None], frozen=True, forbid_unknown_fields=True):
     cmd = "pause"
     durable = True
     cli = "pause"
-    tui = "p (pause/resume), palette: Pause"
+    tui = "pause/resume (p)"
     torrent_id: str
 
 
@@ -94,7 +94,7 @@ class Resume(Command[None], frozen=True, forbid_unknown_fields=True):
     cmd = "resume"
     durable = True
     cli = "resume"
-    tui = "p (pause/resume), palette: Resume"
+    tui = "pause/resume (p)"
     torrent_id: str
 
 
@@ -104,7 +104,7 @@ class Remove(Command[None], frozen=True, forbid_unknown_fields=True):
 
     cmd = "remove"
     cli = "rm"
-    tui = "x, delete (asks first)"
+    tui = "remove (x / delete)"
     torrent_id: str
     delete_data: bool = False
     force: bool = False
@@ -115,7 +115,7 @@ class Recheck(Command[None], frozen=True, forbid_unknown_fields=True):
 
     cmd = "recheck"
     cli = "recheck"
-    tui = "v"
+    tui = "verify (v)"
     torrent_id: str
 
 
@@ -124,7 +124,7 @@ class Reannounce(Command[list[str]], frozen=True, forbid_unknown_fields=True):
 
     cmd = "reannounce"
     cli = "reannounce"
-    tui = "n"
+    tui = "reannounce (n)"
     torrent_id: str
 
 
@@ -168,7 +168,7 @@ class SetShareLimits(Command[None], frozen=True, forbid_unknown_fields=True):
     cmd = "set_share_limits"
     durable = True
     cli = "limit ID --ratio/--seed-time"
-    tui = "r"
+    tui = "share limits (r)"
     torrent_id: str
     ratio: Ratio | None = None
     seed_time: SeedTime | None = None
@@ -180,7 +180,7 @@ class SetFilePriorities(Command[None], frozen=True, forbid_unknown_fields=True):
     cmd = "set_file_priorities"
     durable = True
     cli = "prio"
-    tui = "f, or the detail screen's Files tab (space, + and -)"
+    tui = "detail screen, files tab (space, + / -; f opens it)"
     torrent_id: str
     priorities: Priorities
 
@@ -191,7 +191,7 @@ class SetSequential(Command[None], frozen=True, forbid_unknown_fields=True):
     cmd = "set_sequential"
     durable = True
     cli = "sequential"
-    tui = "o"
+    tui = "sequential (o)"
     torrent_id: str
     on: bool
 
@@ -201,7 +201,7 @@ class QueueMove(Command[None], frozen=True, forbid_unknown_fields=True):
 
     cmd = "queue_move"
     cli = "queue"
-    tui = "K, J, U, B (up, down, top, bottom)"
+    tui = "queue (K J U B)"
     torrent_id: str
     where: str
 
@@ -223,7 +223,7 @@ class RemoveTrackers(Command[None], frozen=True, forbid_unknown_fields=True):
     cmd = "remove_trackers"
     durable = True
     cli = "tracker rm"
-    tui = "detail screen, trackers tab (d)"
+    tui = "detail screen, trackers tab (d / delete)"
     torrent_id: str
     urls: Urls
 
@@ -311,7 +311,7 @@ class SitePublish(Command[SiteState], frozen=True, forbid_unknown_fields=True):
     cmd = "site_publish"
     timeout = LONG_TIMEOUT
     cli = "site publish"
-    tui = "sites screen: p"
+    tui = "sites screen (p)"
     site: str
     folder: str | None = None
 
@@ -321,7 +321,7 @@ class SiteFollow(Command[SiteState], frozen=True, forbid_unknown_fields=True):
 
     cmd = "site_follow"
     cli = "site follow"
-    tui = "sites screen: f"
+    tui = "sites screen (f)"
     address: str
 
 
@@ -330,7 +330,7 @@ class SiteUnfollow(Command[None], frozen=True, forbid_unknown_fields=True):
 
     cmd = "site_unfollow"
     cli = "site unfollow"
-    tui = "sites screen: u"
+    tui = "sites screen (u)"
     site: str
     delete_data: bool = False
 
@@ -340,7 +340,7 @@ class SiteCheck(Command[None], frozen=True, forbid_unknown_fields=True):
 
     cmd = "site_check"
     cli = "site check"
-    tui = "sites screen: c"
+    tui = "sites screen (c)"
     site: str
 
 

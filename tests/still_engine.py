@@ -18,6 +18,7 @@ from concurrent.futures import Future
 from types import MappingProxyType
 from typing import Any
 
+from tidegate.engine import commands as cmds
 from tidegate.engine.config import Config
 from tidegate.engine.errors import EngineError, UnknownTorrentError
 from tidegate.engine.events import EventStream
@@ -178,6 +179,12 @@ class StillEngine:
 
     def add(self, request: AddRequest) -> Future[str]:
         return _failed("add")
+
+    def run(self, cmd: cmds.Command[Any]) -> Future[Any]:
+        """Details are served; every other command fails (``EngineAPI.run``)."""
+        if isinstance(cmd, cmds.Details):
+            return self.details(cmd.torrent_id)
+        return _failed(cmd.cmd)
 
     def __getattr__(self, name: str) -> Callable[..., Future[Any]]:
         if name.startswith("_"):

@@ -103,13 +103,14 @@ def test_copy_magnet_and_open_folder(make_engine: EngineFactory, tmp_path: Path,
     async def body(app: TidegateApp, pilot: Pilot[None]) -> None:
         await loaded(app, pilot, 1)
         await pilot.press("c")
-        await until(pilot, lambda: app.last_copied, what="a magnet copied")
-        query = parse_qs(urlsplit(app.last_copied).query)
+        copied = app.torrent_actions  # the part that keeps what it copied
+        await until(pilot, lambda: copied.last_copied, what="a magnet copied")
+        query = parse_qs(urlsplit(copied.last_copied).query)
         assert query["xt"] == [f"urn:btih:{tid}"]
         assert query["tr"] == ["http://127.0.0.1:9/announce?x=1&y=2"]
         assert query["ws"] == ["http://127.0.0.1:9/seed/"]
-        assert app.clipboard == app.last_copied  # Textual's copy_to_clipboard
-        assert any(n[0] == "Magnet copied to the clipboard" and n[1] == app.last_copied
+        assert app.clipboard == copied.last_copied  # Textual's copy_to_clipboard
+        assert any(n[0] == "Magnet copied to the clipboard" and n[1] == copied.last_copied
                    for n in app.notified)
         await pilot.press("O")
         await until(pilot, lambda: opened.exists() and opened.read_text(), what="xdg-open ran")

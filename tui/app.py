@@ -5,6 +5,9 @@ snapshots and events in as messages; the app keeps the newest snapshot in the
 reactive :attr:`TidegateApp.snapshot` that screens watch, and turns user
 actions into engine commands whose futures report back as
 :class:`~tui.messages.CommandDone` notifications. No command blocks the UI.
+The actions on torrents that ask in dialogs live in a part the app composes
+(:class:`~tui.torrent_actions.TorrentActions`); the screens and that part see
+the app only as a :class:`~tui.host.Host`, so none of them imports this module.
 """
 
 from __future__ import annotations
@@ -12,9 +15,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-import shutil
 import signal
-import subprocess
 import threading
 import time
 from collections import deque
@@ -28,18 +29,18 @@ from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 
-from tidegate.engine import commands as cmds
 from tidegate.engine import events as ev
 from tidegate.engine.config import LimitsConfig
 from tidegate.engine.interface import EngineAPI
 from tidegate.engine.safetext import clean
-from tidegate.engine.state import EMPTY_SNAPSHOT, Snapshot, TorrentState
+from tidegate.engine.state import EMPTY_SNAPSHOT, Snapshot
 
 from .actions import ACTIONS, MAIN_ONLY, ON_TORRENTS, bindings
 from .bridge import EngineBridge
 from .history import RateHistory
 from .messages import CommandDone, EngineEvents, EngineGone, SnapshotChanged
 from .notices import describe_event
+from .torrent_actions import TorrentActions
 
 QUIT_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 GC_THRESHOLDS = (20_000, 10, 10)
@@ -106,8 +107,8 @@ class TidegateApp(App[None]):
         self._old_gc = gc.get_threshold()
         self._gc_frozen = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.last_copied = ""
-        """What ``c`` (copy magnet) last put on the clipboard."""
+        self.torrent_actions = TorrentActions(self)
+        """Pause, remove, move, limits, queue, magnets: the actions on the selection."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -313,217 +314,54 @@ class TidegateApp(App[None]):
             yield SystemCommand(action.title, action.help,
                                 partial(self.run_action, action.name, target))
 
-    def _torrent_action(self, what: str, method: Callable[[str], Future[Any]], failed: str,
-                        says: Callable[[list[Any]], str] | None = None) -> None:
-        self.run_command(what, self.targets(), method, failed=failed, says=says)
+    # the torrent actions: tui/torrent_actions.py (the bindings call action_<name>)
 
     def action_pause(self) -> None:
-        self._torrent_action("Paused", lambda t: self.engine.run(cmds.Pause(t)), "Pause failed")
+        self.torrent_actions.pause()
 
     def action_resume(self) -> None:
-        self._torrent_action("Resumed", lambda t: self.engine.run(cmds.Resume(t)),
-                             "Resume failed")
-
-    def _target_states(self) -> list[TorrentState]:
-        return [self.snapshot.torrents[t] for t in self.targets() if t in self.snapshot.torrents]
+        self.torrent_actions.resume()
 
     def action_pause_resume(self) -> None:
-        states = self._target_states()
-        if states and all(s.paused for s in states):
-            self.action_resume()
-        else:
-            self.action_pause()
+        self.torrent_actions.pause_resume()
 
     def action_recheck(self) -> None:
-        # its end is a notification of its own (tui/notices.py: "Check finished")
-        self._torrent_action("Recheck started", lambda t: self.engine.run(cmds.Recheck(t)),
-                             "Recheck failed")
+        self.torrent_actions.recheck()
 
     def action_reannounce(self) -> None:
-        self._torrent_action("Reannounced", lambda t: self.engine.run(cmds.Reannounce(t)),
-                             "Reannounce failed",
-                             announced)
+        self.torrent_actions.reannounce()
 
     def action_sequential(self) -> None:
-        ids = self.targets()
-        states = self._target_states()
-        on = not (states and all(s.sequential for s in states))
-        self.run_command("Sequential on" if on else "Sequential off", ids,
-                         lambda tid: self.engine.run(cmds.SetSequential(tid, on)),
-                         failed="Sequential order not set")
+        self.torrent_actions.sequential()
 
     def action_remove(self) -> None:
-        from .screens.dialogs import RemoveDialog
-
-        ids = self.selected()
-        if not ids:
-            return
-        needed = [t for t in self._target_states() if t.site]
-        if needed:  # the engine would refuse it too: the site would lose its data
-            t = needed[0]
-            site = self.snapshot.sites.get(t.site)
-            self.notify(f"{clean(t.name)} is the {clean(t.site_role) or 'torrent'} of site "
-                        f"{clean(site.name if site else t.site)}: to drop it, unfollow the "
-                        f"site in the sites view (S)", title="Not removed", severity="error",
-                        timeout=10)
-            return
-        names = [self.snapshot.torrents[t].name for t in ids if t in self.snapshot.torrents]
-
-        def done(answer: bool | None) -> None:
-            if answer is None:
-                return
-            self.run_command("Removed and data deleted" if answer else "Removed", ids,
-                             lambda tid: self.engine.run(cmds.Remove(tid, delete_data=answer)),
-                             failed="Remove failed")
-
-        self.push_screen(RemoveDialog(names), done)
+        self.torrent_actions.remove()
 
     def action_add(self) -> None:
-        from .screens.dialogs import AddDialog, Added
-
-        def done(added: Added | None) -> None:
-            if added is None:
-                return
-            self.post_message(CommandDone("Added", 1, [], added.torrent_id))
-            if added.hint:
-                name = self.snapshot.torrents.get(added.torrent_id)
-                self.notify(added.hint, title=f"{clean(name.name) if name else 'Added'}: "
-                            "no way to find peers", severity="warning", timeout=20)
-
-        engine = self.engine
-        self.push_screen(AddDialog(self.limits, lambda r: engine.run(cmds.Add(r)),
-                                   lambda: engine.run(cmds.SessionSettings())), done)
+        self.torrent_actions.add()
 
     def action_move(self) -> None:
-        from .screens.dialogs import MoveDialog
-
-        ids = self.selected()
-        if not ids:
-            return
-        first = self.snapshot.torrents.get(ids[0])
-
-        def done(folder: str | None) -> None:
-            if folder:
-                self.run_command("Moved", ids, lambda tid: self.engine.run(cmds.Move(tid, folder)),
-                                 failed="Move failed")
-
-        self.push_screen(MoveDialog(first.save_path if first else ""), done)
+        self.torrent_actions.move()
 
     def action_limits(self) -> None:
-        from .screens.dialogs import LimitsDialog
-
-        ids = self.selected()
-        if not ids:
-            return
-        first = self.snapshot.torrents.get(ids[0])
-        current = (first.download_limit, first.upload_limit) if first else (0, 0)
-
-        def done(limits: tuple[int, int] | None) -> None:
-            if limits is not None:
-                down, up = limits
-                self.run_command("Limits set", ids,
-                                 lambda tid: self.engine.run(cmds.SetLimits(tid, down=down, up=up)),
-                                 failed="Limits not set")
-
-        self.push_screen(LimitsDialog(f"Limits for {len(ids)} torrent(s)", current), done)
+        self.torrent_actions.limits()
 
     def action_global_limits(self) -> None:
-        from .screens.dialogs import LimitsDialog
-
-        s = self.snapshot.stats
-
-        def done(limits: tuple[int, int] | None) -> None:
-            if limits is not None:
-                down, up = limits
-                self.run_one("Global limits set",
-                             lambda: self.engine.run(cmds.SetGlobalLimits(down=down, up=up)),
-                             failed="Global limits not set")
-
-        self.push_screen(LimitsDialog("Global limits", (s.download_limit, s.upload_limit)),
-                         done)
+        self.torrent_actions.global_limits()
 
     def action_share_limits(self) -> None:
-        from .screens.dialogs import ShareLimitsDialog
-
-        ids = self.selected()
-        if not ids:
-            return
-        first = self.snapshot.torrents.get(ids[0])
-        current = (first.ratio_limit, first.seed_time_limit) if first else (-1.0, -1)
-
-        def done(limits: tuple[float, int] | None) -> None:
-            if limits is not None:
-                ratio, seed_time = limits
-                self.run_command("Share limits set", ids, lambda tid: self.engine.run(
-                    cmds.SetShareLimits(tid, ratio=ratio, seed_time=seed_time)),
-                    failed="Share limits not set")
-
-        self.push_screen(ShareLimitsDialog(f"Share limits for {len(ids)} torrent(s)", current),
-                         done)
+        self.torrent_actions.share_limits()
 
     def action_queue_move(self, where: str) -> None:
-        """Move the selected torrents in the queue, keeping their order among themselves:
-        the commands run on the engine thread in the order they are sent."""
-        ids = self.selected()
-        if not ids:
-            return
-        torrents = self.snapshot.torrents
-
-        def position(tid: str) -> int:
-            t = torrents.get(tid)
-            return t.queue_position if t is not None else -1
-        # up and bottom: the one nearest the top moves first; down and top: the one nearest
-        # the bottom (so, for top, the one that was nearest the top ends there)
-        ordered = sorted(ids, key=position, reverse=where in ("down", "top"))
-        self.run_command(f"Moved {where} the queue" if where in ("up", "down")
-                         else f"Moved to the {where} of the queue", ordered,
-                         lambda tid: self.engine.run(cmds.QueueMove(tid, where)),
-                         failed="Queue move failed")
+        self.torrent_actions.queue_move(where)
 
     def action_copy_magnet(self) -> None:
-        ids = self.selected()
-        if not ids:
-            return
-        self.run_worker(self._copy_magnets(ids), group="copy-magnet")
-
-    async def _copy_magnets(self, ids: list[str]) -> None:
-        magnets = []
-        for tid in ids:
-            try:  # the engine's magnet: trackers and web seeds included
-                details = await asyncio.wrap_future(self.engine.run(cmds.Details(tid)))
-            except Exception as exc:
-                self.notify(clean(str(exc)), title="Copy magnet failed", severity="error")
-                return
-            magnets.append(details.magnet)
-        text = "\n".join(magnets)
-        self.copy_to_clipboard(text)  # OSC 52: not every terminal takes it, so shown too
-        self.last_copied = text
-        self.notify(clean(text), title=f"{len(magnets)} magnet(s) copied to the clipboard"
-                    if len(magnets) > 1 else "Magnet copied to the clipboard", timeout=20)
+        self.torrent_actions.copy_magnet()
 
     def action_open_folder(self) -> None:
-        ids = self.targets()
-        first = self.snapshot.torrents.get(ids[0]) if ids else None
-        if first is None:
-            self.notify("no torrent selected", severity="warning")
-            return
-        folder = first.save_path
-        opener = shutil.which("xdg-open")
-        # a daemon over tcp is another machine: its folders are not ours to open
-        here = not self.connection.startswith("daemon tcp://") and os.path.isdir(folder)
-        if opener is None or not here:
-            self.notify(clean(folder), title="Download folder", timeout=20)
-            return
-        try:
-            proc = subprocess.Popen([opener, folder], stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                    start_new_session=True)
-        except OSError as exc:
-            self.notify(f"{clean(folder)} ({clean(str(exc))})", title="Download folder",
-                        severity="warning", timeout=20)
-            return
-        threading.Thread(target=proc.wait, name="tui-opener", daemon=True).start()  # no zombie
-        self.notify(clean(folder), title="Opened the download folder")
+        self.torrent_actions.open_folder()
+
+    # navigation
 
     def action_priorities(self) -> None:
         ids = self.targets()
@@ -556,17 +394,3 @@ class TidegateApp(App[None]):
 
     def action_toggle_dark(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
-
-
-def announced(results: list[list[str]]) -> str:
-    """What a reannounce did, from the engine's answers (where each torrent announced)."""
-    nowhere = sum(1 for where in results if not where)
-    if not nowhere:
-        if len(results) == 1:
-            return "Announced to " + ", ".join(results[0])
-        return f"Reannounced ({len(results)})"
-    why = "no tracker, and DHT and local discovery are off or the torrent is private"
-    if nowhere == len(results):
-        return f"Nowhere to announce to: {why}" if nowhere == 1 else \
-            f"Nowhere to announce {nowhere} torrents to: {why}"
-    return f"Reannounced {len(results) - nowhere}; {nowhere} have nowhere to announce to ({why})"

@@ -9,13 +9,15 @@ widget. The one-line title follows the app's snapshot, which is fresher.
 
 File priority changes (from :class:`~tui.widgets.files_tree.FilesTree`) are sent
 as an engine command and shown at once; the optimistic values stay until
-details requested after the command come back.
+details requested after the command come back. The Trackers tab adds trackers
+(``a``, a :class:`~tui.screens.dialogs.WordsDialog` that shows the engine's refusal)
+and removes the one under the cursor (``d``); the Peers tab connects to peers
+(``a``). The tables only post what the user asked for; commands are run here.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, cast
 
 import msgspec
 from rich.text import Text
@@ -31,15 +33,15 @@ from tidegate.engine import units
 from tidegate.engine.safetext import clean
 from tidegate.engine.state import Snapshot, TorrentDetails, TorrentState
 
+from ..host import Host, host_of
+from ..messages import CommandDone
 from ..widgets.files_tree import FilesTree
 from ..widgets.info_panel import InfoPanel
 from ..widgets.peers_table import PeersTable
 from ..widgets.pieces_map import PiecesMap
 from ..widgets.speed_plot import SpeedPlot
 from ..widgets.trackers_table import TrackersTable
-
-if TYPE_CHECKING:
-    from ..app import TidegateApp
+from .dialogs import WordsDialog
 
 TABS: tuple[tuple[str, str, str, type[Widget]], ...] = (
     ("files", "F", "[u]F[/]iles", FilesTree),
@@ -114,9 +116,9 @@ class DetailScreen(Screen[None]):
         self._focus_tab(self.initial_tab)
 
     @property
-    def tidegate(self) -> TidegateApp:
-        """The app, typed."""
-        return cast("TidegateApp", self.app)
+    def tidegate(self) -> Host:
+        """The app, as screens see it."""
+        return host_of(self.app)
 
     def targets(self) -> list[str]:
         """App-level actions (pause, remove, …) apply to this torrent."""
@@ -257,6 +259,45 @@ class DetailScreen(Screen[None]):
         if self.details is not None:
             self.details = self._with_overrides(self.details)
             self.query_one(FilesTree).show(self.details.files)
+
+    def on_trackers_table_add_wanted(self) -> None:
+        host, tid = self.tidegate, self.torrent_id
+
+        def done(urls: list[str] | None) -> None:
+            if urls:
+                host.post_message(CommandDone(
+                    "Tracker added" if len(urls) == 1 else f"{len(urls)} trackers added", 1, []))
+                self.request()
+
+        self.app.push_screen(WordsDialog(
+            "Add trackers", "Tracker URLs (http, https or udp), separated by spaces",
+            "udp://tracker.example:6969/announce",
+            lambda urls: host.engine.run(cmds.AddTrackers(tid, urls))), done)
+
+    def on_trackers_table_remove_wanted(self, event: TrackersTable.RemoveWanted) -> None:
+        trackers = self.details.trackers if self.details is not None else ()
+        url = next((t.url for t in trackers if event.url and clean(t.url) == event.url), None)
+        if url is None:
+            self.tidegate.notify("no tracker under the cursor", severity="warning")
+            return
+        run = self.tidegate.engine.run
+        self.tidegate.run_command(f"Removed tracker {clean(url)}", [self.torrent_id],
+                                  lambda tid: run(cmds.RemoveTrackers(tid, [url])),
+                                  failed="Tracker not removed")
+
+    def on_peers_table_add_wanted(self) -> None:
+        host, tid = self.tidegate, self.torrent_id
+
+        def done(peers: list[str] | None) -> None:
+            if peers:
+                host.post_message(CommandDone(
+                    f"Connecting to {clean(', '.join(peers))} (kept with the torrent)", 1, []))
+                self.request()
+
+        self.app.push_screen(WordsDialog(
+            "Connect to peers", "Peers as IP:PORT or [IPv6]:PORT, separated by spaces; they "
+            "are kept and dialled again at every start", "192.168.1.20:6881",
+            lambda peers: host.engine.run(cmds.AddPeers(tid, peers)), ok="Connect"), done)
 
     # ------------------------------------------------------------------ actions
 

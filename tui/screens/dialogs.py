@@ -1,9 +1,10 @@
-"""Modal dialogs for actions that need an answer: add, remove, move, limits.
+"""Modal dialogs for actions that need an answer: add, remove, move, limits, trackers, peers.
 
 Each dialog validates what the user typed and shows the problem under the
 field; it is dismissed only with a value the engine can take (or with None on
-cancel). The add dialog goes further: it sends the add itself and stays open
-until the engine took it, so the engine's refusal is shown there too.
+cancel). The add dialog and the words dialog (trackers, peers) go further: they
+send the command themselves and stay open until the engine took it, so the
+engine's refusal is shown there too, with the text kept.
 Reading a .torrent file happens here, on the frontend's side, as the
 CLI does, so the same dialog works with a remote daemon.
 """
@@ -259,6 +260,63 @@ class AddDialog(Dialog[Added]):
         except Exception:
             return ""
         return "" if settings.get("enable_dht", True) else NO_SOURCES_HINT
+
+
+class WordsDialog(Dialog[list[str]]):
+    """One or more words in one field (tracker URLs, peers as IP:PORT), separated by spaces,
+    for one command that the dialog sends itself, as :class:`AddDialog` does: it stays open
+    until the engine took them, with the engine's refusal (a bad URL, a peer that is not
+    IP:PORT) under the field and the text kept. Answers the words sent.
+
+    Args:
+        title: the dialog's title ("Add trackers").
+        label: what to type, above the field.
+        placeholder: an example, in the empty field.
+        submit: runs the command on the words (``engine.run(cmds.AddTrackers(id, words))``).
+        ok: the button's word.
+    """
+
+    def __init__(self, title: str, label: str, placeholder: str,
+                 submit: Callable[[list[str]], Future[Any]], ok: str = "Add") -> None:
+        super().__init__()
+        self.heading = title
+        self.label = label
+        self.placeholder = placeholder
+        self.submit = submit
+        self.ok = ok
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.heading, classes="title")
+            yield Label(self.label)
+            yield Input(id="words", compact=True, placeholder=self.placeholder)
+            yield Static("", classes="problem")
+            yield _buttons(self.ok)
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        if self.busy:
+            return
+        words = _words(self.query_one("#words", Input).value)
+        if not words:
+            self.problem("type one or more, separated by spaces (escape cancels)")
+            return
+        self.busy = True
+        self.query_one("#ok", Button).disabled = True
+        self.run_worker(self._send(words), exclusive=True)
+
+    async def _send(self, words: list[str]) -> None:
+        try:
+            await asyncio.wrap_future(self.submit(words))
+        except Exception as exc:  # the engine's answer: shown, the dialog stays
+            self.busy = False
+            self.query_one("#ok", Button).disabled = False
+            self.problem(str(exc) or type(exc).__name__)
+            self.query_one("#words", Input).focus()
+            return
+        self.dismiss(words)
 
 
 class RemoveDialog(Dialog[bool]):

@@ -21,14 +21,18 @@ EXTRA: tuple[tuple[str, str], ...] = (
 
 
 def _screen_keys() -> list[tuple[str, str, str]]:
-    """``(keys, where, what)`` for the detail screen's, the files tree's and the sites
-    view's own bindings."""
+    """``(keys, where, what)`` for the detail screen's, its tabs' and the sites view's own
+    bindings."""
     from ..widgets.files_tree import FilesTree
+    from ..widgets.peers_table import PeersTable
+    from ..widgets.trackers_table import TrackersTable
     from .detail import DetailScreen
     from .sites import SitesScreen
 
     out = []
     for where, bindings in (("Details", DetailScreen.BINDINGS), ("Files tab", FilesTree.BINDINGS),
+                            ("Peers tab", PeersTable.BINDINGS),
+                            ("Trackers tab", TrackersTable.BINDINGS),
                             ("Sites", SitesScreen.BINDINGS)):
         for b in bindings:
             if isinstance(b, Binding):

@@ -17,6 +17,7 @@ from textual.widgets import Footer, Input
 from tidegate.engine.state import Snapshot
 
 from ..actions import MAIN_ONLY, bindings
+from ..host import host_of
 from ..model import NameOrder, ViewSpec, count_states, next_sort, rows
 from ..widgets.state_tabs import StateTabs
 from ..widgets.status_bar import StatusBar
@@ -100,7 +101,7 @@ class MainScreen(Screen[None]):
         self.query_one(StateTabs).show(self.spec.state, self._counts)
         total = self._counts.get("all", len(snap.torrents))  # without hidden site torrents
         self.query_one(StatusBar).show(snap.stats, len(self.shown), total,
-                                       len(self.marked), getattr(self.app, "connected", True))
+                                       len(self.marked), host_of(self.app).connected)
 
     def targets(self) -> list[str]:
         """Marked torrents, or the one under the cursor."""
@@ -132,14 +133,14 @@ class MainScreen(Screen[None]):
 
     @on(TorrentTable.Activated)
     def _activated(self, event: TorrentTable.Activated) -> None:
-        self.app.open_details(event.torrent_id, tab="files")  # type: ignore[attr-defined]
+        host_of(self.app).open_details(event.torrent_id, tab="files")
 
     # ------------------------------------------------------------------ actions
 
     def action_details(self) -> None:
         cursor = self.table.cursor_id
         if cursor:
-            self.app.open_details(cursor, tab="files")  # type: ignore[attr-defined]
+            host_of(self.app).open_details(cursor, tab="files")
 
     def action_mark(self) -> None:
         cursor = self.table.cursor_id

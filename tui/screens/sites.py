@@ -8,7 +8,7 @@ between only the head ages move; they are measured against the snapshot's own ti
 so a frozen snapshot shows frozen ages. Below the table: the selected site's full
 address, its folder (owned sites) and its last error.
 
-Actions run as engine commands through the app (:meth:`TidegateApp.run_one`),
+Actions run as engine commands through the app (:meth:`tui.host.Host.run_one`),
 so each ends in one success or error notification, like the torrent actions:
 ``f`` follows an address (asked in a dialog), ``p`` publishes the selected owned
 site from its remembered folder, ``c`` asks the DHT for its head now, ``u``
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import partial
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -36,10 +36,8 @@ from tidegate.engine import units
 from tidegate.engine.safetext import clean
 from tidegate.engine.state import SiteState, Snapshot, TorState, WebState
 
+from ..host import Host, host_of
 from .dialogs import Dialog, _buttons
-
-if TYPE_CHECKING:
-    from ..app import TidegateApp
 
 EMPTY_HINT = ("No sites yet. f follows a site by its address; "
               "`tidegate site new` creates one to publish.")
@@ -303,9 +301,9 @@ class SitesScreen(Screen[None]):
         self.table.focus()
 
     @property
-    def tidegate(self) -> TidegateApp:
-        """The app, typed."""
-        return cast("TidegateApp", self.app)
+    def tidegate(self) -> Host:
+        """The app, as screens see it."""
+        return host_of(self.app)
 
     @property
     def table(self) -> DataTable[Text]:
@@ -439,7 +437,7 @@ class SitesScreen(Screen[None]):
                 app.run_one("Followed", lambda: app.engine.run(cmds.SiteFollow(address)),
                             failed="Follow failed")
 
-        app.push_screen(FollowDialog(), done)
+        self.app.push_screen(FollowDialog(), done)
 
     def action_publish(self) -> None:
         site = self._target(owned=True)
@@ -467,7 +465,7 @@ class SitesScreen(Screen[None]):
                             lambda: app.engine.run(cmds.SiteUnfollow(address, delete_data=delete)),
                             failed="Unfollow failed")
 
-        app.push_screen(UnfollowDialog(site), done)
+        self.app.push_screen(UnfollowDialog(site), done)
 
 
 def _published(before: int, results: list[SiteState]) -> str:

@@ -5,6 +5,8 @@ the cursor back to the top each time, so rows are keyed (``address:port``):
 new peers are appended, gone ones removed, changed cells updated in place, and
 the cursor follows its row. Peer client names are hostile text: cleaned and
 passed as :class:`rich.text.Text`, which DataTable never parses as markup.
+``a`` asks for peers to connect to: the table only posts :class:`PeersTable.AddWanted`,
+the detail screen asks and runs the command.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowKey
 
@@ -37,7 +41,7 @@ class KeyedTable(DataTable[Text]):
 
     def sync(self, rows: Sequence[tuple[str, Cells]]) -> None:
         """Show exactly ``rows`` (key, cells); the cursor stays on its row when it can."""
-        cursor_key = self._cursor_key()
+        cursor_key = self.cursor_key()
         wanted = dict(rows)
         for key in [k for k in self.values if k not in wanted]:
             self.remove_row(key)
@@ -57,7 +61,8 @@ class KeyedTable(DataTable[Text]):
             if index != self.cursor_row:
                 self.move_cursor(row=index, animate=False)
 
-    def _cursor_key(self) -> str | None:
+    def cursor_key(self) -> str | None:
+        """The key of the row under the cursor (None in an empty table)."""
         if not self.row_count:
             return None
         try:
@@ -82,6 +87,13 @@ class PeersTable(KeyedTable):
 
     COLUMNS = (("address", "Address"), ("client", "Client"), ("flags", "Flags"),
                ("down", "Down"), ("up", "Up"), ("progress", "Progress"))
+    BINDINGS = [Binding("a", "add", "Connect to peers")]
+
+    class AddWanted(Message):
+        """The user asked to connect to peers (``a``)."""
+
+    def action_add(self) -> None:
+        self.post_message(self.AddWanted())
 
     def show(self, peers: Sequence[PeerState]) -> None:
         """Display ``peers`` (the newest list from the engine)."""
