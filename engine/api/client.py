@@ -2,13 +2,13 @@
 
 It satisfies :class:`engine.interface.EngineAPI` like the in-process engine: ``run``
 sends a command and returns a future, ``snapshot`` is the newest immutable state,
-``subscribe`` gives an ordered event stream. One thread (``tidegate-client``) owns the DEALER (commands), the SUB
-(publications) and a socket monitor; callers post requests to it through a deque
-and a socketpair wake-up. The state follows ZeroMQ's "clone" pattern, whose rules
-are the sans-IO :class:`~engine.api.replica.Replica`: this module feeds it what
-the sockets and the clock say and carries out the actions it returns. When the
-daemon goes away pending requests fail with :class:`DaemonUnavailableError`; the
-client reconnects by itself when it returns.
+``subscribe`` gives an ordered event stream. One thread (``tidegate-client``) owns the
+DEALER (commands), the SUB (publications) and a socket monitor; callers post requests to
+it through a deque and a socketpair wake-up. The state follows ZeroMQ's "clone" pattern,
+whose rules are the sans-IO :class:`~engine.api.replica.Replica`: this module feeds it
+what the sockets and the clock say and carries out the actions it returns. When the
+daemon goes away pending requests fail with :class:`DaemonUnavailableError`; the client
+reconnects by itself when it returns.
 """
 
 from __future__ import annotations
