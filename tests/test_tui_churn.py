@@ -142,7 +142,7 @@ def test_attached_list_is_true_while_torrents_come_and_go(
                     api.run(cmds.Remove(present.pop(i))).result(20)
                 elif i in present:
                     tid = present[i]
-                    (api.pause if rng.random() < 0.5 else api.resume)(tid).result(20)
+                    api.run(cmds.Pause(tid) if rng.random() < 0.5 else cmds.Resume(tid)).result(20)
                 else:
                     present[i] = api.run(cmds.Add(AddRequest(torrent=made[i].data,
                                                     save_path=made[i].save_path))).result(20)
