@@ -13,7 +13,7 @@ From this one list:
   :meth:`engine.api.RemoteEngine.run` sends it;
 * the API server decodes a request's arguments into the command named by ``cmd``
   (:data:`BY_NAME`, the tagged union: the tag is the request's ``cmd``);
-* ``tests/test_commands.py`` fails when a command has no implementation, no face
+* ``tests/api/test_commands.py`` fails when a command has no implementation, no face
   (a construction of the class in ``cli/`` and in ``tui/``) or no row in docs/api.md.
 
 Adding a command is one class here, its implementation, its faces and its docs row.

@@ -93,4 +93,4 @@ def tree_bytes(folder: Path) -> dict[str, bytes]:
 
 
 # The real-daemon fixture, available to every test module (defined next to DaemonProc).
-from .daemon_util import daemons  # noqa: E402, F401
+from tests.helpers.daemon_util import daemons  # noqa: E402, F401

@@ -2,7 +2,7 @@
 
 Read from the argument types themselves (``msgspec.inspect``), so the allowed range in
 a ``bad_args`` reply is the one the decoder enforced, and a test can list every numeric
-argument of every command (tests/test_api_bounds.py: none may lack a finite range).
+argument of every command (tests/api/test_api_bounds.py: none may lack a finite range).
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from .text import read_text
 
 DROPPED = frozenset({0x061C, *range(0x200B, 0x2010), *range(0x202A, 0x202F),
                      *range(0x2060, 0x2065), *range(0x2066, 0x206A), 0xFEFF})
-"""Code points libtorrent 2.1.1 removes from file names (tests/test_names.py measures it)."""
+"""Code points libtorrent 2.1.1 removes from file names (tests/engine/test_names.py measures it)."""
 _STRIP = dict.fromkeys(DROPPED)
 CASE_SENSITIVE = sys.platform.startswith("linux")
 """Paths that differ by case are different files here (libtorrent treats them as one)."""

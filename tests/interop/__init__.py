@@ -1,0 +1,1 @@
+"""With programs nobody here wrote: opentracker, Transmission, aria2, qBittorrent."""

@@ -7,11 +7,11 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.helpers.daemon_util import TIDEGATE, env_for
 from tidegate.engine import AddRequest, Engine
 from tidegate.engine.metainfo import Created
 
 from ..conftest import EngineFactory, make_payload, make_torrent
-from ..daemon_util import TIDEGATE, env_for
 from .opentracker import Opentracker, tracked_hashes
 from .procs import pad_files, tree_sha256, wait_until
 

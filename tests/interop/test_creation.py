@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.daemon_util import TIDEGATE, env_for, short_home
+
 from ..conftest import EngineFactory, make_payload
-from ..daemon_util import TIDEGATE, env_for, short_home
 from .aria2 import Aria2
 from .opentracker import Opentracker
 from .procs import require, stop, tree_sha256, wait_until

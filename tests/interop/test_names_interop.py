@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.engine.test_names import JOINED, _folder
 from tidegate.engine import AddRequest
 from tidegate.engine.metainfo import Created
 
 from ..conftest import EngineFactory, make_torrent, start_seed, tree_bytes
-from ..test_names import JOINED, _folder
 from .aria2 import Aria2
 from .opentracker import Opentracker, tracked_hashes
 from .procs import wait_until

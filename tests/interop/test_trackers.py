@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.daemon_util import DaemonProc, short_home
 from tidegate.engine import AddRequest, Engine
 from tidegate.engine import commands as cmds
 from tidegate.engine.events import TrackerError
 from tidegate.engine.state import TrackerState
 
 from ..conftest import EngineFactory, make_payload, make_torrent, start_seed
-from ..daemon_util import DaemonProc, short_home
 from .aria2 import Aria2
 from .opentracker import Opentracker, Scrape
 from .procs import free_port, wait_until

@@ -34,7 +34,7 @@ with atheris.instrument_imports(include=["tidegate"]):
 
 LIMITS = LimitsConfig()
 SITE_KEY = bytes.fromhex("03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8")
-"""The public key of the chain vectors' site (tests/chain_vectors.py SEED)."""
+"""The public key of the chain vectors' site (tests/helpers/chain_vectors.py SEED)."""
 MAX_MESSAGE = 1024
 
 

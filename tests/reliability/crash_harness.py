@@ -41,6 +41,7 @@ from typing import Any
 
 import libtorrent as lt
 
+from tests.helpers.daemon_util import DaemonProc, short_home
 from tidegate.engine import AddRequest, Engine
 from tidegate.engine import commands as cmds
 from tidegate.engine.api import RemoteEngine
@@ -50,7 +51,6 @@ from tidegate.engine.sites.chain_file import ChainStore
 from tidegate.engine.state import Phase, Snapshot
 
 from ..conftest import build_engine, make_payload, make_torrent, port_of, start_seed
-from ..daemon_util import DaemonProc, short_home
 
 CMD = 20.0
 """Seconds any single command may take before the round is declared broken."""

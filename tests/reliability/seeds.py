@@ -16,6 +16,8 @@ from typing import Any
 
 import msgspec
 
+from tests.api.test_api_protocol import VALID_ARGS, _snap, _state
+from tests.helpers.chain_vectors import build as chain_vectors
 from tidegate.engine.api import bus_messages as bus
 from tidegate.engine.api import protocol as p
 from tidegate.engine.chain import SiteKey, entry_hash
@@ -23,9 +25,6 @@ from tidegate.engine.chain.codec import encode_chain
 from tidegate.engine.metainfo import CreateSpec, create_torrent
 from tidegate.engine.sites.head import Head
 from tidegate.engine.sites.merkle import encode_layers
-
-from ..chain_vectors import build as chain_vectors
-from ..test_api_protocol import VALID_ARGS, _snap, _state
 
 
 def _content(i: int, size: int) -> bytes:

@@ -12,12 +12,12 @@ from typing import Any
 import libtorrent as lt
 import pytest
 
+from tests.helpers.sites_util import site_engine, wait_site, write_site
 from tidegate.engine import AddRequest, Engine
 from tidegate.engine.errors import InputError
 from tidegate.engine.events import Log
 
 from ..conftest import EngineFactory, build_engine, make_payload, make_torrent, tree_bytes
-from ..sites_util import site_engine, wait_site, write_site
 
 
 def test_removing_a_magnet_without_metadata_and_its_data_succeeds(

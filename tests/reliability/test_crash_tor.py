@@ -21,13 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.daemon_util import DaemonProc, short_home
+from tests.helpers.sites_util import write_site
+from tests.helpers.tornet import pid_alive
 from tidegate.engine import commands as cmds
 from tidegate.engine.api import RemoteEngine
 from tidegate.engine.tor.control import TorControl
-
-from ..daemon_util import DaemonProc, short_home
-from ..sites_util import write_site
-from ..tornet import pid_alive
 
 KILLS = int(os.environ.get("TIDEGATE_TOR_KILLS", "20"))
 EARLY = int(os.environ.get("TIDEGATE_TOR_EARLY_KILLS", "2"))

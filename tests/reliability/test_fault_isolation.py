@@ -23,7 +23,7 @@ import libtorrent as lt
 import pytest
 
 from tests.conftest import LOOPBACK_TOML, build_engine, make_payload, make_torrent
-from tests.hostile_tracker import TrackerProc
+from tests.helpers.hostile_tracker import TrackerProc
 from tidegate.engine import AddRequest, Engine
 from tidegate.engine.events import Log, TorrentErrored, TrackerError
 from tidegate.engine.state import Phase, Snapshot
@@ -401,7 +401,7 @@ def test_daemon_and_cli_live_through_the_bad_tracker(tracker: TrackerProc, tmp_p
                                                      daemons: list[Any]) -> None:
     """What the user met at 4afb625: a daemon whose every command answered "the engine is
     not running" after one tracker reply, and again after every restart."""
-    from tests.daemon_util import DaemonProc, env_for, short_home
+    from tests.helpers.daemon_util import DaemonProc, env_for, short_home
 
     home = short_home()
     folder, data = seed_torrent(home)

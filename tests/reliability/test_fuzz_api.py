@@ -5,7 +5,7 @@ every input with a reply (an error code from the protocol's table, a message, th
 one can be read) and never raise. ``parse_reply``/``result_of``/``parse_publication`` are
 what a client runs on what a daemon sends: a ProtocolError or the engine error the reply
 names, never anything else. The bus decoders refuse with BusMessageError. A real daemon
-under a socket fuzzer is tests/test_api_fuzz.py; this file reaches the decoders with far
+under a socket fuzzer is tests/api/test_api_fuzz.py; this file reaches the decoders with far
 more inputs, including structure-aware mutations of a valid request for every command.
 """
 
@@ -67,7 +67,7 @@ def _edit(args: dict[str, Any], name: str, how: str, v: Any) -> dict[str, Any]:
 
 
 def seeds_args() -> dict[str, dict[str, Any]]:
-    from ..test_api_protocol import VALID_ARGS
+    from tests.api.test_api_protocol import VALID_ARGS
     return VALID_ARGS
 
 

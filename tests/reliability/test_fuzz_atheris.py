@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.daemon_util import ROOT
 from tidegate.engine.chain.codec import encode_chain
 
-from ..daemon_util import ROOT
 from . import seeds
 from .fuzzkit import TEST_TIMEOUT
 

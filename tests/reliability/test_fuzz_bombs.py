@@ -21,11 +21,11 @@ from collections.abc import Callable
 import fastbencode
 import pytest
 
+from tests.helpers.daemon_util import ROOT
 from tidegate.engine.chain.codec import MAGIC, encode_chain
 from tidegate.engine.chain.entry import MAX_ENTRY_BYTES, SIGNING_PREFIX
 from tidegate.engine.config import ApiConfig, LimitsConfig
 
-from ..daemon_util import ROOT
 from . import seeds
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(300)]

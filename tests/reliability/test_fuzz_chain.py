@@ -6,7 +6,7 @@ the first checks. The structured strategy signs what it builds with the site key
 every field and manifest rule is reached; mutations of the published vectors
 (docs/chain-vectors.json) test the encoding and signature checks; sequences of valid,
 forked and foreign entries test :class:`Chain`'s linkage rules against a model.
-Hand-picked invalid cases are tests/test_chain.py's vectors.
+Hand-picked invalid cases are tests/sites/test_chain.py's vectors.
 """
 
 from __future__ import annotations

@@ -242,7 +242,7 @@ def test_the_daemon_refuses_a_value_the_engine_cannot_run_with(key: str, value: 
     import shutil
     import subprocess
 
-    from ..daemon_util import TIDEGATE, env_for, short_home
+    from tests.helpers.daemon_util import TIDEGATE, env_for, short_home
     home = short_home()
     try:
         config = home / "config.toml"

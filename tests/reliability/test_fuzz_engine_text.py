@@ -1,7 +1,7 @@
 """Arbitrary bytes in every text field that reaches a running engine, end to end.
 
-One engine, one real tracker process (tests/hostile_tracker.py: HTTP and UDP) and one real
-peer (tests/hostile_peer.py), all on 127.0.0.1. Each input is a .torrent whose name, file
+One engine, one real tracker process (tests/helpers/hostile_tracker.py: HTTP and UDP) and one real
+peer (tests/helpers/hostile_peer.py), all on 127.0.0.1. Each input is a .torrent whose name, file
 paths, trackers, web seeds, comment and creator are arbitrary bytes, whose HTTP tracker
 answers an arbitrary failure reason, warning, tracker id or plain garbage, whose UDP
 tracker answers an arbitrary error, and whose peer calls itself by arbitrary bytes (peer
@@ -29,8 +29,8 @@ import pytest
 from hypothesis import strategies as st
 
 from tests.conftest import build_engine
-from tests.hostile_peer import HostilePeer
-from tests.hostile_tracker import TrackerProc
+from tests.helpers.hostile_peer import HostilePeer
+from tests.helpers.hostile_tracker import TrackerProc
 from tidegate.engine import AddRequest, Engine
 from tidegate.engine.errors import InputError
 from tidegate.engine.events import Log

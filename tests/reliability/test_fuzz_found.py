@@ -101,7 +101,7 @@ def test_a_bus_message_of_invalid_utf8_does_not_stop_the_sites_thread(tmp_path: 
 
     import zmq
 
-    from ..sites_util import site_engine
+    from tests.helpers.sites_util import site_engine
 
     short = Path(tempfile.mkdtemp(prefix="tgbus", dir="/tmp"))
     endpoint = f"ipc://{short}/chain.sock"

@@ -19,6 +19,7 @@ import time
 import pytest
 from hypothesis import strategies as st
 
+from tests.proxy.test_proxy_fastpath import FILES, Server, get, server  # noqa: F401
 from tidegate.engine.chain import SiteKey
 from tidegate.engine.proxy.hosts import HostRoute, may_visit, route_host
 from tidegate.engine.proxy.ranges import (
@@ -30,7 +31,6 @@ from tidegate.engine.proxy.ranges import (
     range_applies,
 )
 
-from ..test_proxy_fastpath import FILES, Server, get, server  # noqa: F401
 from .fuzzkit import TEST_TIMEOUT, Target, budget, fuzz, mutate
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(TEST_TIMEOUT)]

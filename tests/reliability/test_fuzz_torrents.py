@@ -5,7 +5,7 @@ Three kinds of input per parser: mutations of real seeds (``seeds.py``), structu
 look right with values of any type (bencoded dicts with every field a torrent has), and
 plain random bytes or text. The contract (``fuzzkit.Target``): a result, or the
 documented error with a short, non-empty message; never anything else; every input
-under a second. Hand-picked hostile cases live in tests/test_hostile_inputs.py.
+under a second. Hand-picked hostile cases live in tests/engine/test_hostile_inputs.py.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@
   honest swarm still completes.
 
 Chains that fork, roll back or carry a forged signature and snapshots that lie about
-their manifest are tests/test_sites_refusals.py and tests/test_tor_all_sites.py.
+their manifest are tests/sites/test_sites_refusals.py and tests/tor/test_tor_all_sites.py.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.daemon_util import DaemonProc, daemons, short_home  # noqa: F401
 from tidegate.engine import AddRequest
 from tidegate.engine import commands as cmds
 from tidegate.engine.events import PeerBanned, PieceFailed, TorrentCompleted
 
 from ..conftest import EngineFactory, make_torrent, port_of, start_seed, tree_bytes
-from ..daemon_util import DaemonProc, daemons, short_home  # noqa: F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

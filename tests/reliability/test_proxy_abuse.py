@@ -31,10 +31,9 @@ from typing import IO
 
 import pytest
 
+from tests.helpers.daemon_util import DaemonProc, daemons, short_home  # noqa: F401
+from tests.helpers.sites_util import wait_site, write_site
 from tidegate.engine import commands as cmds
-
-from ..daemon_util import DaemonProc, daemons, short_home  # noqa: F401
-from ..sites_util import wait_site, write_site
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

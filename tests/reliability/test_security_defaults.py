@@ -37,6 +37,8 @@ from pathlib import Path
 import pytest
 import zmq.utils.z85
 
+from tests.helpers.daemon_util import TIDEGATE, DaemonProc, env_for
+from tests.helpers.sites_util import site_engine
 from tidegate.engine import AddRequest
 from tidegate.engine import commands as cmds
 from tidegate.engine.chain import SiteKey
@@ -46,8 +48,6 @@ from tidegate.engine.events import Event
 from tidegate.engine.tor.keys import onion_key_blob
 
 from ..conftest import LOOPBACK_TOML, make_payload, make_torrent
-from ..daemon_util import TIDEGATE, DaemonProc, env_for
-from ..sites_util import site_engine
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -71,7 +71,7 @@ def free_port() -> int:
     """A free port below the kernel's ephemeral range: a port the kernel hands out (bind to
     0) can be taken by any outgoing connection before the daemon binds it (seen in CI:
     "Address already in use")."""
-    from ..tornet import PortAllocator
+    from tests.helpers.tornet import PortAllocator
 
     return PortAllocator().take()
 

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..sites_util import joined, site_engine, wait_site, write_site
+from tests.helpers.sites_util import joined, site_engine, wait_site, write_site
 
 
 def test_a_fault_in_one_site_is_that_sites_error(tmp_path: Path) -> None:

@@ -16,12 +16,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import build_engine, make_payload, make_torrent
+from tests.helpers.sites_util import site_engine, wait_site, write_site
 from tidegate.engine import AddRequest, Engine
 from tidegate.engine.errors import InputError
 from tidegate.engine.state import Phase, Snapshot
 from tidegate.engine.torrents.special import HELD
-
-from ..sites_util import site_engine, wait_site, write_site
 
 
 def payload(tmp: Path, name: str) -> tuple[Path, bytes]:

@@ -1,0 +1,1 @@
+"""The engine API: codec, server, client replica, daemon, bus, command declarations."""

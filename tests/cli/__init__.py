@@ -1,0 +1,1 @@
+"""The tidegate command as users run it: real subprocesses against real daemons."""

@@ -1,0 +1,1 @@
+"""Shared helpers: daemons, hostile peers and trackers, namespaces, tor networks, terminals."""

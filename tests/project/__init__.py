@@ -1,0 +1,1 @@
+"""The project as a whole: packaging, import layers, set-up files, module sizes."""

@@ -1,0 +1,1 @@
+"""The Smart Proxy, with real browsers and hostile clients."""

@@ -1,0 +1,1 @@
+"""Site chains (pure) and sites between real engines on a private DHT."""

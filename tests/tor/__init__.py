@@ -1,0 +1,1 @@
+"""Tor and onion services, with a real tor."""

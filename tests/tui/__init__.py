@@ -1,0 +1,1 @@
+"""The Textual TUI: pilot tests on real engines, snapshots, a real terminal."""
