@@ -185,8 +185,11 @@ def child_main(endpoint: str, echo_endpoint: str) -> int:
         msg = json.loads(line)
         op = msg["op"]
         if op == "remote":
-            call = getattr(remote, msg["cmd"])
+            cmd = msg["cmd"]  # the wire name; `call` is the same before and after
             tid, gap = msg["tid"], msg["gap"]
+
+            def call(torrent_id: str, cmd: str = cmd) -> Any:  # engine/commands.py
+                return remote.call(cmd, torrent_id=torrent_id)
             for _ in range(msg["warmup"]):
                 call(tid).result(TIMEOUT)
             lat = []
