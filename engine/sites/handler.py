@@ -26,6 +26,7 @@ Nothing unverified is stored or acted on.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Callable
@@ -304,12 +305,13 @@ class BlockchainHandler:
         rec.putting = False
         rec.stored_nodes = stored
         if stored:
-            if rec.put_failures:
+            if rec.put_failures:  # after a warning
                 self._emit(Log(level="info", message=f"site {address}: head stored"))
             rec.stored_at, rec.put_failures, rec.next_retry = time.time(), 0, 0.0
             if rec.error in (NOT_STORED, NO_NODES):
                 self._note(address, "")
-            rec.save()  # stored_at is shown after a restart too
+            with contextlib.suppress(OSError):  # then shown from memory till the next save
+                rec.save()  # stored_at is shown after a restart too
         else:
             # nowhere: again soon, not in announce_interval (nobody finds the site till then)
             message = NOT_STORED if self.engine.snapshot.stats.dht_nodes > 0 else NO_NODES
