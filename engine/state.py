@@ -166,6 +166,12 @@ class SiteState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     state)."""
     onion_clients: tuple[str, ...] = ()
     """Names of the clients allowed to reach the onion service (empty: anyone)."""
+    stored_nodes: int = 0
+    """Owned sites: the DHT nodes the last finished put of the head stored it on (0: the
+    last put landed nowhere, or none finished yet)."""
+    stored_at: float = 0.0
+    """Owned sites: when a put of the head last stored it on at least one DHT node (unix
+    time, 0 never). BEP 44 items expire after about 2 h without a new put."""
 
 
 class ChainEntryInfo(msgspec.Struct, frozen=True, kw_only=True, gc=False):

@@ -216,7 +216,9 @@ class SitesConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     poll_interval: float = 300.0
     """Seconds between DHT lookups of each followed site's head."""
     announce_interval: float = 1800.0
-    """Seconds between DHT puts of each owned site's head (BEP 44 items expire)."""
+    """Seconds between DHT puts of each owned site's head. BEP 44 items expire about 2 h
+    after their last put, so at most 3600 is used. A put that landed on no node is tried
+    again within seconds, and every head is put again when the DHT gets nodes."""
     fetch_timeout: float = 600.0
     """Seconds a chain or snapshot download may make no progress before it is retried."""
     keep_snapshots: int = 3

@@ -6,11 +6,15 @@ engine commands. For each site:
 * **Owner**: ``new`` makes a key and a GENESIS; ``publish`` stages the folder as a
   deterministic snapshot, appends a signed UPDATE, hands the snapshot to Hosting, seeds
   the chain torrent of the new height and announces the head (DHT put, bus push).
-  The head is put again every ``sites.announce_interval`` (BEP 44 items expire).
+  The head is put again every ``sites.announce_interval`` (at most 1 h: BEP 44 items
+  expire after 2 h); a put stored on no node (the DHT takes puts only once it has nodes)
+  again after :data:`EARLY_RETRY` s (doubling), and every head as soon as the DHT has
+  nodes after having none. The site shows where its head landed, or why not.
 * **Follower**: every ``sites.poll_interval`` (or at once when a bus push or ``check``
   asks) the head is looked up in the DHT; in ``tor.mode = "tor-all"`` (no DHT) the whole
   chain is asked of the site's onion service over HTTP instead (:mod:`.onion_follow`), and
-  the new head's snapshot metainfo with it. The chain judges the heads announced
+  the new head's snapshot metainfo with it. No item found is not a refusal: "not
+  found" (the DHT answered) or "unreachable" (no node). The chain judges the heads announced
   (:func:`engine.chain.judge.judge_heads`): a head below the verified height is a
   rollback, another hash at the same height a fork (the site is then equivocating); both
   are refused and shown. A higher head is fetched (:mod:`.chain_torrent`): the chain
@@ -22,6 +26,7 @@ Nothing unverified is stored or acted on.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Callable
@@ -48,7 +53,12 @@ if TYPE_CHECKING:
     from ..services import TorrentService
 
 DHT_TIMEOUT = 20.0
-NOT_STORED = "the DHT stored the head on no node; announcing again later"
+MAX_ANNOUNCE_INTERVAL = 3600.0  # whatever the config says: BEP 44 items expire after 2 h
+RETRY_DOUBLINGS = 6  # a put stored nowhere: again after EARLY_RETRY s, doubling this often
+NOT_STORED = "the DHT stored the head on no node; retrying"  # put reached nodes, none stored
+NO_NODES = "not announced yet: the DHT has no nodes; retrying"  # start-up, no network
+UNREACHABLE = "DHT unreachable: no nodes"  # a follower's lookup could ask nobody
+NOT_FOUND = "not found in the DHT"  # answered without the item (+ when it was asked)
 
 
 class BlockchainHandler:
@@ -72,6 +82,9 @@ class BlockchainHandler:
         self._post = post
         self._send_update = send_update
         self._push = push
+        self.announce_every = min(self.cfg.announce_interval, MAX_ANNOUNCE_INTERVAL)
+        self._dht_nodes = 0  # at the last tick: a rise from 0 announces every head again
+        self._dht_back = -EARLY_RETRY  # when (monotonic) that last happened
         self.fetcher = ChainFetcher(engine, self.cfg, self._emit, self._note, self._refuse,
                                     self._grown)
         """Fetches the chain torrents of announced heads."""
@@ -262,7 +275,8 @@ class BlockchainHandler:
         head = self._seed_head(rec)
         self.engine.reannounce(rec.head_torrent)
         rec.announced = max(rec.announced, head.height)
-        rec.next_announce = time.monotonic() + self.cfg.announce_interval
+        rec.next_announce = time.monotonic() + self.announce_every
+        rec.put_head, rec.next_retry = head, 0.0
         self._put(rec, key, head)
         self._push(rec.address)
 
@@ -289,10 +303,24 @@ class BlockchainHandler:
         if rec is None:
             return
         rec.putting = False
-        if stored == 0 and self.engine.snapshot.stats.dht_nodes > 0:
-            self._note(address, NOT_STORED)
-        elif stored and rec.error == NOT_STORED:
-            self._note(address, "")
+        rec.stored_nodes = stored
+        if stored:
+            if rec.put_failures:  # after a warning
+                self._emit(Log(level="info", message=f"site {address}: head stored"))
+            rec.stored_at, rec.put_failures, rec.next_retry = time.time(), 0, 0.0
+            if rec.error in (NOT_STORED, NO_NODES):
+                self._note(address, "")
+            with contextlib.suppress(OSError):  # then shown from memory till the next save
+                rec.save()  # stored_at is shown after a restart too
+        else:
+            # nowhere: again soon, not in announce_interval (nobody finds the site till then)
+            message = NOT_STORED if self.engine.snapshot.stats.dht_nodes > 0 else NO_NODES
+            if rec.error != message:
+                self._emit(Log(level="warning", message=f"site {address}: {message}"))
+            self._note(address, message)
+            delay = EARLY_RETRY * 2 ** min(rec.put_failures, RETRY_DOUBLINGS)
+            rec.put_failures += 1
+            rec.next_retry = time.monotonic() + min(delay, self.announce_every)
         waiting, rec.next_put = rec.next_put, None
         if waiting is not None:
             self._put(rec, *waiting)
@@ -319,7 +347,18 @@ class BlockchainHandler:
             rec.next_poll = 0.0
 
     def tick(self, mono: float) -> None:
+        nodes = self.engine.snapshot.stats.dht_nodes
+        back = nodes > 0 and self._dht_nodes == 0 and mono - self._dht_back >= EARLY_RETRY
+        self._dht_nodes = nodes
+        if back:  # start-up, or the network is back: what failed can land now
+            self._dht_back = mono
+            for tid, t in self.engine.snapshot.torrents.items():
+                if t.site:  # chains and snapshots announced to nobody so far
+                    self.engine.reannounce(tid)
         for rec in list(self.registry.sites.values()):
+            if back and self.onion is None:
+                rec.next_announce = min(rec.next_announce, mono)
+                rec.next_poll = min(rec.next_poll, mono)
             try:
                 self._tick_site(rec, mono)
             except EngineStoppedError:
@@ -342,7 +381,13 @@ class BlockchainHandler:
                     self._announce(rec, rec.key())
                 except TidegateError as exc:
                     self._note(rec.address, str(exc))
-                    rec.next_announce = mono + self.cfg.announce_interval
+                    rec.next_announce = mono + self.announce_every
+            elif rec.next_retry and mono >= rec.next_retry and rec.put_head is not None:
+                rec.next_retry = 0.0  # the last put landed nowhere: the same head again
+                try:
+                    self._put(rec, rec.key(), rec.put_head)
+                except TidegateError as exc:
+                    self._note(rec.address, str(exc))
             return
         if rec.fetch is not None:
             self.fetcher.watch(rec, mono)
@@ -369,6 +414,13 @@ class BlockchainHandler:
         rec.polling = False
         rec.checked = time.time()
         rec.next_poll = time.monotonic() + self.cfg.poll_interval
+        values = [v for v in values if v]  # libtorrent: b"" for an item nobody stored
+        if not values:
+            self._not_found(rec)
+            return
+        if rec.error == UNREACHABLE or rec.error.startswith(NOT_FOUND):
+            rec.error = ""  # found: whatever it holds is judged below
+        rec.lookup = "found"
         heads: list[Head] = []
         for value in values:
             try:
@@ -376,10 +428,7 @@ class BlockchainHandler:
             except ChainRejected as exc:
                 self._refuse(rec, exc, "DHT")
         if not heads:
-            if not values and self.engine.snapshot.stats.dht_nodes == 0:
-                # not in the DHT yet (just started): ask again soon, not in an hour
-                rec.next_poll = time.monotonic() + min(self.cfg.poll_interval, EARLY_RETRY)
-            return
+            return  # refused
         verdict = rec.store.chain.judge(heads)
         best = verdict.head
         assert best is not None
@@ -394,6 +443,22 @@ class BlockchainHandler:
             rec.damage_note = damaged_message(rec, best.height)
         if verdict.follow is not None:
             self.fetcher.want(rec, verdict.follow)
+
+    def _not_found(self, rec: SiteRecord) -> None:
+        """No head found: the DHT has no node (ask again soon), or it answered without the
+        item (a plain state: nothing announced yet, or the owner away longer than 2 h)."""
+        if self.engine.snapshot.stats.dht_nodes == 0:
+            kind, message, level = "unreachable", UNREACHABLE, "warning"
+            # not in the DHT yet (just started): ask again soon, not in an hour
+            rec.next_poll = time.monotonic() + min(self.cfg.poll_interval, EARLY_RETRY)
+        else:
+            kind, level = "not_found", "info"
+            message = (f"{NOT_FOUND}{' yet' if rec.store.chain.height < 0 else ''} "
+                       f"(last asked {time.strftime('%H:%M')})")
+        if rec.lookup != kind:
+            self._emit(Log(level=level, message=f"site {rec.address}: {message}"))
+        rec.lookup = kind
+        self._note(rec.address, message)
 
     def _grown(self, rec: SiteRecord, send: bool = True) -> None:
         """The chain grew: take the site's name from its GENESIS, hand the head's snapshot

@@ -3,7 +3,8 @@
 One folder per site, named by its address::
 
     sites/<address>/
-        site.json          name, owner, source folder (written atomically)
+        site.json          name, owner, source folder, highest announced head, when
+                           the owner's head was last stored in the DHT (written atomically)
         key                the site's ed25519 seed, 0600 (owned sites only)
         chain              the verified chain (ChainStore: append-only, fsynced)
         heads/<n>/chain    the chain torrent's file for height n (seeded)
@@ -67,6 +68,22 @@ class SiteRecord:
     """Publish this (owned) site as an onion service."""
     onion_clients: dict[str, str] = field(default_factory=dict)
     """Client name -> base32 x25519 public key (v3 client authorisation)."""
+    stored_nodes: int = 0
+    """Owner: the DHT nodes the last finished put of the head stored it on (0: it landed
+    nowhere, or no put finished yet)."""
+    stored_at: float = 0.0
+    """Owner: when a put of the head last stored it on at least one node (unix time, 0
+    never; kept in ``site.json``)."""
+    put_head: Any = None
+    """Owner: the :class:`engine.sites.head.Head` last announced (what a retry puts)."""
+    put_failures: int = 0
+    """Owner: puts in a row that stored the head on no node (the retry backs off)."""
+    next_retry: float = 0.0
+    """Owner: when to put the head again after a put that landed nowhere (monotonic,
+    0 none)."""
+    lookup: str = ""
+    """Follower: how the last DHT lookup of the head ended: ``found``, ``not_found`` (the
+    DHT answered without the item), ``unreachable`` (no DHT node), ``""`` not asked."""
 
     @property
     def key_path(self) -> Path:
@@ -107,6 +124,9 @@ class SiteRecord:
     def save(self) -> None:
         data: dict[str, Any] = {"v": 1, "name": self.name, "owner": self.owner,
                                 "source": self.source, "announced": self.announced}
+        if self.stored_at:
+            data["stored_at"] = self.stored_at
+            data["stored_nodes"] = self.stored_nodes
         if self.onion or self.onion_clients:
             data["onion"] = self.onion
             data["onion_clients"] = dict(self.onion_clients)
@@ -169,6 +189,8 @@ class Registry:
         rec = SiteRecord(folder, address, str(meta["name"]), bool(meta["owner"]),
                          str(meta.get("source", "")), store)
         rec.announced = int(meta.get("announced", -1))
+        rec.stored_at = float(meta.get("stored_at", 0.0))
+        rec.stored_nodes = int(meta.get("stored_nodes", 0))
         rec.onion = bool(meta.get("onion", False))
         clients = meta.get("onion_clients", {})
         if not isinstance(clients, dict):

@@ -290,7 +290,8 @@ class SitesService:
             checked=rec.checked, equivocating=chain.equivocating,
             error=(rec.damage_note or rec.store.damaged) if rec.store.damaged else rec.error,
             source=rec.source, hosting=self.hosting.state_for(rec.address), onion=rec.onion,
-            onion_clients=tuple(sorted(rec.onion_clients)))
+            onion_clients=tuple(sorted(rec.onion_clients)), stored_nodes=rec.stored_nodes,
+            stored_at=rec.stored_at)
 
     def _publish(self, wait: bool = False) -> None:
         self.push_onions()

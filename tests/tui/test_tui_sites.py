@@ -15,6 +15,7 @@ from tests.helpers.sites_util import site_engine, wait_site, write_site
 from tests.helpers.tui_util import run_app, until
 from tidegate.engine import Engine
 from tidegate.engine.chain import SiteKey
+from tidegate.engine.sites.handler import NO_NODES
 from tidegate.engine.state import SiteHosting, SiteState
 from tidegate.tui.app import TidegateApp
 from tidegate.tui.screens.main import MainScreen
@@ -91,9 +92,12 @@ def test_lists_a_published_site_then_checks_and_publishes_it(engine: Engine) -> 
         assert row["role"] == "owner"
         assert row["address"] == address  # wide enough for all of it
         assert row["age"] != "-"
-        assert row["error"] == ""
+        # alone, its DHT has no node: the head is not announced yet, and the site says so
+        await until(pilot, lambda: row_text(screen, address)["error"].startswith(
+            "not announced yet: the DHT has no nodes"), what="no DHT nodes shown")
         text = detail(screen)
-        assert address in text and "Error    none" in text
+        assert address in text and f"Error    {NO_NODES}" in text
+        assert "DHT      the head is not stored in the DHT yet" in text
         assert str(engine.snapshot.sites[address].source) in text
         url = f"http://{address.removesuffix('.onion')}.localhost:{engine.snapshot.web.port}/"
         assert f"Browser  {url}" in text

@@ -6,7 +6,7 @@ object (the engine makes a new one only when a site changed): changed cells in p
 the whole table when sites come, go or the column widths change (also on resize). In
 between only the head ages move; they are measured against the snapshot's own time,
 so a frozen snapshot shows frozen ages. Below the table: the selected site's full
-address, its folder (owned sites) and its last error.
+address, its folder and where its head is in the DHT (owned sites), and its last error.
 
 Actions run as engine commands through the app (:meth:`tui.host.Host.run_one`),
 so each ends in one success or error notification, like the torrent actions:
@@ -18,6 +18,7 @@ through :func:`engine.safetext.clean` and are drawn as :class:`rich.text.Text`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from functools import partial
 from typing import cast
@@ -155,6 +156,24 @@ def ordered(sites: Mapping[str, SiteState]) -> list[SiteState]:
                                                  s.name.casefold(), s.address))
 
 
+def clock(unix: float) -> str:
+    """``14:02`` today, else ``2026-12-05 14:02`` (local time): a time in the detail panel,
+    which is not redrawn as the clock moves."""
+    t = time.localtime(unix)
+    return time.strftime("%H:%M" if t[:3] == time.localtime()[:3] else "%Y-%m-%d %H:%M", t)
+
+
+def stored_text(site: SiteState) -> Text:
+    """Where an owned site's head is in the DHT (its last puts)."""
+    n = site.stored_nodes
+    if n > 0:
+        return Text(f"head stored on {n} node{'s' * (n > 1)} at {clock(site.stored_at)}")
+    if site.stored_at > 0:
+        return Text(f"the last put stored the head on no node (it last landed at "
+                    f"{clock(site.stored_at)})", style="yellow")
+    return Text("the head is not stored in the DHT yet", style="yellow")
+
+
 def site_url(site: SiteState, web: WebState) -> str:
     """Where a browser opens the site: its own origin on the Smart Proxy."""
     return f"http://{site.address.removesuffix('.onion')}.localhost:{web.port}/" \
@@ -189,6 +208,9 @@ def detail_text(site: SiteState | None, count: int, web: WebState | None = None,
         out.append(clean(site.source) if site.source else
                    "none yet: `tidegate site publish NAME DIR` gives one (remembered)",
                    style="" if site.source else "dim")
+        if site.height >= 0:
+            out.append("\nDHT      ", style="bold")
+            out.append(stored_text(site))
     out.append("\nError    ", style="bold")
     if site.equivocating:
         out.append("EQUIVOCATING", style="bold red")
