@@ -80,6 +80,8 @@ _CHECKS: list[tuple[str, Any, str]] = [
     ("sites.announce_interval", lambda v: 1 <= v <= 86400, "must be between 1 and 86400"),
     ("sites.fetch_timeout", lambda v: 1 <= v <= 86400, "must be between 1 and 86400"),
     ("sites.keep_snapshots", lambda v: 1 <= v <= 1000, "must be between 1 and 1000"),
+    ("sites.visit_check_interval", lambda v: 0 <= v <= 86400,
+     "must be between 0 and 86400 seconds"),
     ("web.port", lambda v: 0 <= v <= 65535, "must be a port number (0-65535)"),
     ("web.listen", _is_loopback, "must be a loopback address (the proxy serves this "
      "computer only)"),

@@ -225,6 +225,10 @@ class SitesConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     """Snapshots of each site kept on disk and seeded; older ones are removed."""
     push_endpoints: list[str] = msgspec.field(default_factory=list)
     """Other nodes' ``bus.blockchain_endpoint`` s: told at once when a site here publishes."""
+    visit_check_interval: float = 10.0
+    """A page of a followed site opened in the proxy makes its head be looked up at once
+    when the last lookup is older than this many seconds (0: at every visit, at most once
+    per ``bus.hostname_dedup_seconds``)."""
 
 
 class WebConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):

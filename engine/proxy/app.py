@@ -5,7 +5,10 @@ allow-list gets 421 with no body. Then:
 
 * a site (``<address>.localhost:<port>`` or ``<address>.onion`` through the proxy): a file
   of the newest verified snapshot, read through :class:`.verify.Verifier`, with the chain
-  height in ``Tidegate-Height``; a site not held yet is looked up (:mod:`.visit`);
+  height in ``Tidegate-Height``; a site not held yet is looked up (:mod:`.visit`), and a
+  visit to a followed site makes its head be looked up when the last look-up is older
+  than ``sites.visit_check_interval`` (:meth:`.visit.Visitor.held`; the page is not held
+  back for it);
 * a site's ``/.tidegate/head`` (its verified chain) and ``/.tidegate/snapshot/<seq>.torrent``
   and ``/.tidegate/snapshot/<seq>/site/<path>`` (the served snapshot's metainfo and a BEP 19
   web seed of its files, verified like any other read): how a follower in ``tor-all`` mode
@@ -139,6 +142,8 @@ class ProxyApp:
                 return page(404, "Not found", "This site is not served here yet.",
                             SITE_HEADERS)
             return await self.visitor.visit(request, route, self)
+        if self.visitor is not None:
+            self.visitor.held(route.address)  # a followed site may look its head up (never waits)
         if request.path.startswith(RESERVED_PREFIXES):
             return await self._reserved(request, site)
         return await self.serve_site(request, site)

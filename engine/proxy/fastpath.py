@@ -145,6 +145,8 @@ class FastPath:
             headers = app.file_headers(site, f)
             head = self._heads[key] = b"".join(
                 f"{k}: {v}\r\n".encode("latin-1") for k, v in headers.items())
+        if app.visitor is not None:  # as in ProxyApp.handle: a visit may check the head
+            app.visitor.held(address)
         app.counters.bump("served")
         self.answered += 1
         return b"".join((b"HTTP/1.1 200 OK\r\n", self.date.line(), head,

@@ -243,7 +243,10 @@ class ProxyService:
                 outbox.request(address)
 
         self.visitor = Visitor(request_hostname, lambda a: self.engine.snapshot.sites.get(a),
-                               web_cfg.visit_timeout, web_cfg.tor_socks)
+                               web_cfg.visit_timeout, web_cfg.tor_socks,
+                               check_hostname=outbox.request,
+                               check_interval=self.config.sites.visit_check_interval,
+                               dedup=self.config.bus.hostname_dedup_seconds)
         self.gate.cap = connection_cap(soft_fd_limit(), fds_in_use(),
                                        self.config.network.connections_limit)
         try:

@@ -1,22 +1,31 @@
-"""A request for a site this node does not serve yet.
+"""Visits: a request for a site this node does not serve yet, and a visit to a followed
+site that makes its head be looked up.
 
-The proxy sends ``{"hostname": ...}`` to the Blockchain Handler over the bus (repeats
-within ``bus.hostname_dedup_seconds`` are suppressed), which follows the site, and the
-request waits up to ``web.visit_timeout`` for a verified chain and a complete snapshot.
-When none comes in time it is fetched through Tor's SOCKS port if ``web.tor_socks`` is
-set (and marked ``Tidegate-Verified: no``: tidegate has no chain to check it against),
-else the visitor gets a page saying what happened.
+For a site not served yet the proxy sends ``{"hostname": ...}`` to the Blockchain Handler
+over the bus (repeats within ``bus.hostname_dedup_seconds`` are suppressed), which
+follows the site, and the request waits up to ``web.visit_timeout`` for a verified chain
+and a complete snapshot. When none comes in time it is fetched through Tor's SOCKS port
+if ``web.tor_socks`` is set (and marked ``Tidegate-Verified: no``: tidegate has no chain
+to check it against), else the visitor gets a page saying what happened.
+
+For a site served here and followed (not owned here), :meth:`Visitor.held` sends the
+same message when the head was last looked up more than ``sites.visit_check_interval``
+seconds ago (at most once per that interval, or per ``bus.hostname_dedup_seconds`` if
+longer, per site), and the handler looks the head up at once. The page is served at once
+from what is held: nothing waits for the look-up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
+from ..api.bus_messages import Deduper
 from ..state import SiteState
 from .hosts import HostRoute
 from .responses import SITE_HEADERS, page
@@ -46,13 +55,41 @@ _SOCKS = re.compile(r"^(?:socks5h?://)?([0-9a-zA-Z.\-\[\]:]+):(\d{1,5})$")
 class Visitor:
     def __init__(self, request_hostname: Callable[[str], None],
                  site_state: Callable[[str], SiteState | None], timeout: float,
-                 tor_socks: str = ""):
+                 tor_socks: str = "", *, check_hostname: Callable[[str], object] | None = None,
+                 check_interval: float = 10.0, dedup: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time):
         self.request_hostname = request_hostname
         self.site_state = site_state
         self.timeout = timeout
         self.tor_socks = tor_socks
+        self.check_hostname = check_hostname
+        """Sends ``{"hostname"}`` for a followed site (never waits); None: visits to held
+        sites look nothing up."""
+        self.check_interval = check_interval
+        self.wall = wall
+        self._checks = Deduper(max(dedup, check_interval), clock)
+        """One ask per site per interval: the look-up asked for has time to finish and
+        show in ``checked`` before the next one is considered."""
         self.requested = 0
         """Hostname requests handed to the bus (for tests and the status page)."""
+        self.checks = 0
+        """Look-ups of followed sites asked for by visits (:meth:`held`)."""
+
+    def held(self, address: str) -> None:
+        """A page of ``address``, served here, was asked for. If the site is followed (not
+        owned here) and its head was last looked up ``check_interval`` seconds ago or more,
+        ask the Blockchain Handler to look it up now, at most once per ``check_interval``
+        (or per ``dedup`` window, if longer). Called on the event loop for every such
+        request: a dict look-up and a clock read when nothing is due, and never a wait."""
+        if self.check_hostname is None:
+            return
+        state = self.site_state(address)
+        if state is None or state.owner or self.wall() - state.checked < self.check_interval:
+            return
+        if self._checks.should_send(address):
+            self.checks += 1
+            self.check_hostname(address)
 
     async def visit(self, request: web.BaseRequest, route: HostRoute, app: SiteServer
                     ) -> web.StreamResponse:

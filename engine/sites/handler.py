@@ -335,7 +335,12 @@ class BlockchainHandler:
     def on_hostname(self, hostname: str) -> None:
         """A bus message names a site: look it up now. A site not held here is followed:
         the Smart Proxy sends this when a browser asks for a site it does not have (and
-        only components with access to the bus can send it)."""
+        only components with access to the bus can send it). For a followed site it comes
+        from another node's push or from a visit: the proxy sends it when a page of the
+        site is opened and the last look-up (``checked``) is older than
+        ``sites.visit_check_interval``, so the interval is kept there, and a push is never
+        held back by it. An owned site is looked up only while its chain is recovered
+        after ``import_key``; a look-up under way absorbs the request."""
         address = canonical_address(hostname)
         if address is None:
             return
