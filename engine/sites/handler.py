@@ -47,7 +47,14 @@ from .chain_torrent import ChainFetcher, seed_head
 from .head import SALT, Head, decode_head
 from .onion_follow import EARLY_RETRY, ONION_TIMEOUT, OnionFollower
 from .onion_http import OnionHttp
-from .registry import Registry, SiteRecord, canonical_address, check_name, now
+from .registry import (
+    Registry,
+    SiteRecord,
+    canonical_address,
+    check_name,
+    damaged_message,
+    now,
+)
 
 if TYPE_CHECKING:
     from ..services import TorrentService
@@ -483,20 +490,6 @@ class BlockchainHandler:
         Hosting once the metainfo is here (:class:`.onion_follow.OnionFollower`)."""
         self._seed_head(rec)
         self._grown(rec, send=False)
-
-
-def damaged_message(rec: SiteRecord, swarm: int | None = None) -> str:
-    """What the owner is told while the site's chain file holds a damaged record."""
-    store = rec.store
-    text = (f"{store.damaged}. Nothing is published until the chain is recovered: signing "
-            f"entry {store.chain.height + 1} again would fork the site for its followers. ")
-    if swarm is None:
-        return text + ("Recovery from the copy followers hold is under way (the head is "
-                       "looked up in the swarm and its chain verified from genesis).")
-    return text + (f"The swarm's newest head is {swarm}, which this node already holds "
-                   f"verified: the damaged record was never announced. If no follower can "
-                   f"hold it, drop it by hand (`truncate -s {store.damaged_at} {store.path}`, "
-                   "after a copy) and publish again.")
 
 
 def _site_files(files: tuple[FileRecord, ...]) -> tuple[FileRecord, ...]:

@@ -242,3 +242,17 @@ class Registry:
 
 def now() -> int:
     return int(time.time())
+
+
+def damaged_message(rec: SiteRecord, swarm: int | None = None) -> str:
+    """What the owner is told while the site's chain file holds a damaged record."""
+    store = rec.store
+    text = (f"{store.damaged}. Nothing is published until the chain is recovered: signing "
+            f"entry {store.chain.height + 1} again would fork the site for its followers. ")
+    if swarm is None:
+        return text + ("Recovery from the copy followers hold is under way (the head is "
+                       "looked up in the swarm and its chain verified from genesis).")
+    return text + (f"The swarm's newest head is {swarm}, which this node already holds "
+                   f"verified: the damaged record was never announced. If no follower can "
+                   f"hold it, drop it by hand (`truncate -s {store.damaged_at} {store.path}`, "
+                   "after a copy) and publish again.")
