@@ -9,7 +9,8 @@ engine commands. For each site:
   The head is put again every ``sites.announce_interval`` (at most 1 h: BEP 44 items
   expire after 2 h); a put stored on no node (the DHT takes puts only once it has nodes)
   again after :data:`EARLY_RETRY` s (doubling), and every head as soon as the DHT has
-  nodes after having none. The site shows where its head landed, or why not.
+  nodes after having none (:mod:`.announcer`). The site shows where its head landed, or
+  why not.
 * **Follower**: every ``sites.poll_interval`` (or at once when a bus push or ``check``
   asks) the head is looked up in the DHT; in ``tor.mode = "tor-all"`` (no DHT) the whole
   chain is asked of the site's onion service over HTTP instead (:mod:`.onion_follow`), and
@@ -26,7 +27,6 @@ Nothing unverified is stored or acted on.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import time
 from collections.abc import Callable
@@ -42,6 +42,7 @@ from ..durable import write_synced
 from ..errors import EngineStoppedError, SiteError, TidegateError, describe
 from ..events import Event, Log, SiteProgress, SiteRefused, SiteUpdated
 from . import snapshot as snap
+from .announcer import DHT_TIMEOUT, Announcer
 from .calls import remove_torrent
 from .chain_torrent import ChainFetcher, seed_head
 from .head import SALT, Head, decode_head
@@ -59,11 +60,6 @@ from .registry import (
 if TYPE_CHECKING:
     from ..services import TorrentService
 
-DHT_TIMEOUT = 20.0
-MAX_ANNOUNCE_INTERVAL = 3600.0  # whatever the config says: BEP 44 items expire after 2 h
-RETRY_DOUBLINGS = 6  # a put stored nowhere: again after EARLY_RETRY s, doubling this often
-NOT_STORED = "the DHT stored the head on no node; retrying"  # put reached nodes, none stored
-NO_NODES = "not announced yet: the DHT has no nodes; retrying"  # start-up, no network
 UNREACHABLE = "DHT unreachable: no nodes"  # a follower's lookup could ask nobody
 NOT_FOUND = "not found in the DHT"  # answered without the item (+ when it was asked)
 
@@ -89,9 +85,6 @@ class BlockchainHandler:
         self._post = post
         self._send_update = send_update
         self._push = push
-        self.announce_every = min(self.cfg.announce_interval, MAX_ANNOUNCE_INTERVAL)
-        self._dht_nodes = 0  # at the last tick: a rise from 0 announces every head again
-        self._dht_back = -EARLY_RETRY  # when (monotonic) that last happened
         self.fetcher = ChainFetcher(engine, self.cfg, self._emit, self._note, self._refuse,
                                     self._grown)
         """Fetches the chain torrents of announced heads."""
@@ -103,6 +96,9 @@ class BlockchainHandler:
             self.onion = OnionFollower(http, registry, self.cfg.poll_interval, post,
                                        send_update, self._note, self._refuse,
                                        self._grown_from_onion)
+        self.announcer = Announcer(engine, registry, self.cfg, self.onion is None, post, push,
+                                   self._emit, self._note)
+        """Puts owned sites' heads in the DHT where and when they can land."""
 
     def close(self) -> None:
         if self.onion is not None:
@@ -166,7 +162,7 @@ class BlockchainHandler:
         genesis = sign_genesis(key, now(), name)
         rec.store.append(genesis.raw, time.time())
         rec.save()
-        self._announce(rec, key)
+        self.announcer.announce(rec, key)
         self._emit(SiteUpdated(address=address, name=name, height=0))
         return rec
 
@@ -221,7 +217,7 @@ class BlockchainHandler:
         if isinstance(head, Update) and _site_files(head.files) == _site_files(built.files):
             # nothing changed since the head (only the chain file inside differs)
             shutil.rmtree(dest, ignore_errors=True)
-            self._announce(rec, key)
+            self.announcer.announce(rec, key)
             return rec
         assert head is not None and chain.head_hash is not None
         entry = sign_update(key, seq, chain.head_hash, max(now(), head.time), built.magnet,
@@ -232,7 +228,7 @@ class BlockchainHandler:
             rec.source = str(source)
             rec.save()
         self._send_update(entry.time, entry.magnet, rec.address)
-        self._announce(rec, key)
+        self.announcer.announce(rec, key)
         self._emit(SiteUpdated(address=rec.address, name=rec.name, height=seq))
         return rec
 
@@ -278,60 +274,6 @@ class BlockchainHandler:
     def _seed_head(self, rec: SiteRecord) -> Head:
         return seed_head(self.engine, rec)
 
-    def _announce(self, rec: SiteRecord, key: SiteKey) -> None:
-        head = self._seed_head(rec)
-        self.engine.reannounce(rec.head_torrent)
-        rec.announced = max(rec.announced, head.height)
-        rec.next_announce = time.monotonic() + self.announce_every
-        rec.put_head, rec.next_retry = head, 0.0
-        self._put(rec, key, head)
-        self._push(rec.address)
-
-    def _put(self, rec: SiteRecord, key: SiteKey, head: Head) -> None:
-        """One DHT put per site at a time: libtorrent picks the item's seq from a lookup
-        at the start of each put, so two overlapping puts get the same seq and the DHT
-        keeps whichever came first. A head announced meanwhile is put afterwards."""
-        if self.onion is not None:
-            return  # tor-all: no DHT; followers ask the onion service
-        if rec.putting:
-            rec.next_put = (key, head)
-            return
-        rec.putting = True
-        fut = self.engine.dht_put(key.seed, key.public, SALT, head.encode(), DHT_TIMEOUT)
-        address = rec.address
-
-        def done(f: Future[int]) -> None:
-            stored = f.result() if f.exception() is None else 0
-            self._post(lambda: self._on_put(address, stored))
-        fut.add_done_callback(done)
-
-    def _on_put(self, address: str, stored: int) -> None:
-        rec = self.registry.sites.get(address)
-        if rec is None:
-            return
-        rec.putting = False
-        rec.stored_nodes = stored
-        if stored:
-            if rec.put_failures:  # after a warning
-                self._emit(Log(level="info", message=f"site {address}: head stored"))
-            rec.stored_at, rec.put_failures, rec.next_retry = time.time(), 0, 0.0
-            if rec.error in (NOT_STORED, NO_NODES):
-                self._note(address, "")
-            with contextlib.suppress(OSError):  # then shown from memory till the next save
-                rec.save()  # stored_at is shown after a restart too
-        else:
-            # nowhere: again soon, not in announce_interval (nobody finds the site till then)
-            message = NOT_STORED if self.engine.snapshot.stats.dht_nodes > 0 else NO_NODES
-            if rec.error != message:
-                self._emit(Log(level="warning", message=f"site {address}: {message}"))
-            self._note(address, message)
-            delay = EARLY_RETRY * 2 ** min(rec.put_failures, RETRY_DOUBLINGS)
-            rec.put_failures += 1
-            rec.next_retry = time.monotonic() + min(delay, self.announce_every)
-        waiting, rec.next_put = rec.next_put, None
-        if waiting is not None:
-            self._put(rec, *waiting)
-
     def _note(self, address: str, message: str) -> None:
         rec = self.registry.sites.get(address)
         if rec is not None and rec.error != message:
@@ -359,14 +301,7 @@ class BlockchainHandler:
             rec.next_poll = 0.0
 
     def tick(self, mono: float) -> None:
-        nodes = self.engine.snapshot.stats.dht_nodes
-        back = nodes > 0 and self._dht_nodes == 0 and mono - self._dht_back >= EARLY_RETRY
-        self._dht_nodes = nodes
-        if back:  # start-up, or the network is back: what failed can land now
-            self._dht_back = mono
-            for tid, t in self.engine.snapshot.torrents.items():
-                if t.site:  # chains and snapshots announced to nobody so far
-                    self.engine.reannounce(tid)
+        back = self.announcer.dht_back(mono)
         for rec in list(self.registry.sites.values()):
             if back and self.onion is None:
                 rec.next_announce = min(rec.next_announce, mono)
@@ -388,18 +323,7 @@ class BlockchainHandler:
 
     def _tick_site(self, rec: SiteRecord, mono: float) -> None:
         if rec.owner and rec.store.chain.height >= 0 and not rec.store.damaged:
-            if mono >= rec.next_announce:
-                try:
-                    self._announce(rec, rec.key())
-                except TidegateError as exc:
-                    self._note(rec.address, str(exc))
-                    rec.next_announce = mono + self.announce_every
-            elif rec.next_retry and mono >= rec.next_retry and rec.put_head is not None:
-                rec.next_retry = 0.0  # the last put landed nowhere: the same head again
-                try:
-                    self._put(rec, rec.key(), rec.put_head)
-                except TidegateError as exc:
-                    self._note(rec.address, str(exc))
+            self.announcer.tick(rec, mono)
             return
         if rec.fetch is not None:
             self.fetcher.watch(rec, mono)

@@ -17,7 +17,8 @@ from tidegate.cli.commands.sites import _announced
 from tidegate.engine import Engine
 from tidegate.engine.chain import SiteKey, address_of
 from tidegate.engine.events import Event, Log, SiteRefused
-from tidegate.engine.sites.handler import NO_NODES, NOT_FOUND, NOT_STORED, UNREACHABLE
+from tidegate.engine.sites.announcer import NO_NODES, NOT_STORED
+from tidegate.engine.sites.handler import NOT_FOUND, UNREACHABLE
 from tidegate.tui.screens.sites import stored_text
 
 LONG = {"announce_interval": 600.0}

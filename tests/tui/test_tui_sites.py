@@ -15,7 +15,7 @@ from tests.helpers.sites_util import site_engine, wait_site, write_site
 from tests.helpers.tui_util import run_app, until
 from tidegate.engine import Engine
 from tidegate.engine.chain import SiteKey
-from tidegate.engine.sites.handler import NO_NODES
+from tidegate.engine.sites.announcer import NO_NODES
 from tidegate.engine.state import SiteHosting, SiteState
 from tidegate.tui.app import TidegateApp
 from tidegate.tui.screens.main import MainScreen
