@@ -28,6 +28,13 @@ DEFERRED = _Deferred()
 itself, later (when the alert that completes it arrives)."""
 
 
+def failed(exc: BaseException) -> Future[Any]:
+    """A future that already holds ``exc``: a command refused before it was posted."""
+    fut: Future[Any] = Future()
+    fut.set_exception(exc)
+    return fut
+
+
 class CommandChannel:
     def __init__(self) -> None:
         self._queue: collections.deque[Command] = collections.deque()

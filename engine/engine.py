@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 
 from . import commands as cmds
-from .channel import DEFERRED, CommandChannel
+from .channel import DEFERRED, CommandChannel, failed
 from .commands import R, implementations, implements
 from .config import Config, LoadedConfig
 from .config import load as load_config
@@ -92,17 +92,16 @@ class Engine:
         no_sites: str = NO_SITES,
     ):
         self.loaded = loaded or load_config()
-        self.config: Config = self.loaded.config
+        config = self.loaded.config
         self.state_dir = state_dir or self.loaded.paths.resume_dir
         self.download_dir = (download_dir or self.loaded.download_dir()).expanduser()
         self._channel = CommandChannel()
-        self._out = Publisher(TorState(mode=self.config.tor.mode,
-                                       control=self.config.tor.control))
+        self._out = Publisher(TorState(mode=config.tor.mode, control=config.tor.control))
         self._thread: threading.Thread | None = None
         self._lock = PidLock(self.state_dir / "engine.lock", str(self.state_dir))
         pinned = [(h.strip("[]"), int(p)) for h, _, p in
-                  (n.rpartition(":") for n in self.config.network.dht_nodes)]
-        self._loop = SessionLoop(self.config, self.state_dir, self.download_dir, restore,
+                  (n.rpartition(":") for n in config.network.dht_nodes)]
+        self._loop = SessionLoop(config, self.state_dir, self.download_dir, restore,
                                  self._channel, self._out, pinned)
         self.no_sites = no_sites
         """Why a site command sent to this engine is refused."""
@@ -154,6 +153,11 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    @property
+    def config(self) -> Config:
+        """The configuration in force (``apply_config`` replaces it)."""
+        return self._loop.config
 
     @property
     def running(self) -> bool:
@@ -216,17 +220,13 @@ class Engine:
         """Run a command (:mod:`engine.commands`); resolves to its result."""
         impl = _IMPLEMENTATIONS.get(type(cmd))
         if impl is None:
-            fut: Future[Any] = Future()
-            fut.set_exception(EngineError(self.no_sites if type(cmd) in cmds.SITE_COMMANDS
-                                          else f"{cmd.cmd} is not run by this engine"))
-            return fut
+            return failed(EngineError(self.no_sites if type(cmd) in cmds.SITE_COMMANDS
+                                      else f"{cmd.cmd} is not run by this engine"))
         return impl(self, *cmds.arguments(cmd))
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         if not self.running:
-            fut: Future[Any] = Future()
-            fut.set_exception(EngineStoppedError("the engine is not running"))
-            return fut
+            return failed(EngineStoppedError("the engine is not running"))
         return self._channel.post(fn, *args)
 
     def _checked(self, check: Callable[[], object], fn: Callable[..., Any],
@@ -237,9 +237,7 @@ class Engine:
         try:
             check()
         except TidegateError as exc:
-            fut: Future[Any] = Future()
-            fut.set_exception(exc)
-            return fut
+            return failed(exc)
         return self._call(fn, *args)
 
     def _m(self) -> TorrentManager:
@@ -443,7 +441,7 @@ class Engine:
         return self._checked(check, add)
 
     def _apply_config(self, config: Config) -> None:
-        self.config = self._loop.config = config
+        self._loop.config = config
         m = self._m()
         m.cfg = config
         m.ses.apply_settings(lt_session.settings_for(config))  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import commands as cmds
+from .channel import failed
 from .commands import R, implementations, implements
 from .config import Config, LoadedConfig
 from .engine import Engine
@@ -154,19 +155,10 @@ class Node:
 
     # ------------------------------------------------------------------ site commands
 
-    def _service(self) -> SitesService:
-        if self.sites is None:
-            raise EngineError(self.engine.no_sites)
-        return self.sites
-
     def _submit(self, kind: str, *args: Any) -> Future[Any]:
-        try:
-            service = self._service()
-        except EngineError as exc:
-            fut: Future[Any] = Future()
-            fut.set_exception(exc)
-            return fut
-        return service.submit(kind, *args)
+        if self.sites is None:
+            return failed(EngineError(self.engine.no_sites))
+        return self.sites.submit(kind, *args)
 
     @implements(cmds.SiteNew)
     def site_new(self, name: str, folder: str | None = None) -> Future[SiteState]:

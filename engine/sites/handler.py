@@ -303,7 +303,7 @@ class BlockchainHandler:
     def tick(self, mono: float) -> None:
         back = self.announcer.dht_back(mono)
         for rec in list(self.registry.sites.values()):
-            if back and self.onion is None:
+            if back:  # the announcer says so only where heads go to the DHT
                 rec.next_announce = min(rec.next_announce, mono)
                 rec.next_poll = min(rec.next_poll, mono)
             try:

@@ -44,7 +44,7 @@ from ..requests import (
 from ..state import SessionStats, TorrentDetails
 from . import recheck, special, status
 from .adding import TorrentAdds, real_files
-from .alerts import Handler, TorrentTable
+from .alerts import TorrentTable
 from .contain import TorrentContainment
 from .dht import DhtItems
 from .faults import DiskFaults
@@ -155,10 +155,6 @@ class TorrentManager:
         """Resume data asked of libtorrent whose alert has not come yet."""
         return self.saves.asked
 
-    @property
-    def _handlers(self) -> dict[type, Handler]:
-        """The alert dispatch table (tests put a faulty handler in it)."""
-        return self.table.handlers
 
     def get(self, torrent_id: str) -> TorrentRecord:
         return self.records.get(torrent_id)
@@ -180,10 +176,6 @@ class TorrentManager:
 
     def enforce_share_limits(self) -> None:
         self.limits.enforce()
-
-    def _reload(self, t: TorrentRecord) -> None:
-        """Reload ``t`` as after a full disk (tests/reliability/test_disk_reload.py)."""
-        self.faults.reload(t)
 
     # ------------------------------------------------------------------ commands
 

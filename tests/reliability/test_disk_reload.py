@@ -34,7 +34,7 @@ def test_a_reload_is_not_cancelled_by_an_earlier_periodic_save_that_fails(
 
         def periodic_save_then_reload() -> int:
             asked = m.save_all(only_modified=True)  # nothing changed: libtorrent fails it
-            m._reload(m.torrents[tid])
+            m.faults.reload(m.torrents[tid])
             return asked
 
         assert engine._call(periodic_save_then_reload).result(10) == 1

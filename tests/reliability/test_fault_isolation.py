@@ -349,7 +349,7 @@ def test_fault_in_a_handler_without_torrent_is_logged_once(tmp_path: Path) -> No
         def broken(a: Any) -> None:
             raise ValueError("injected into session stats")
 
-        m._handlers[lt.session_stats_alert] = broken  # runs 4 times a second
+        m.table.handlers[lt.session_stats_alert] = broken  # runs 4 times a second
         time.sleep(2.0)
         alive(eng)
         logs = [e for e in events.drain() if isinstance(e, Log) and "injected" in e.message]
