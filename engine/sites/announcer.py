@@ -3,7 +3,8 @@
 A part of the Blockchain Handler (:class:`engine.sites.handler.BlockchainHandler`), on the
 sites thread. It owns when heads are put: at publish, every ``sites.announce_interval``
 (at most :data:`MAX_ANNOUNCE_INTERVAL`: BEP 44 items expire 2 h after their last put),
-again after :data:`EARLY_RETRY` s (doubling) when a put stored on no node, and at once
+again after :data:`EARLY_RETRY` s (doubling) when a put stored on no node (sooner when the
+DHT gains nodes meanwhile: they may store it), and at once
 for every head when the DHT goes from no nodes to some (libtorrent's DHT takes puts only
 once it has nodes: a put at start-up lands nowhere). The per-site state it keeps lives on
 the :class:`~engine.sites.registry.SiteRecord` (``putting``, ``next_put``, ``put_head``,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 DHT_TIMEOUT = 20.0
 MAX_ANNOUNCE_INTERVAL = 3600.0  # whatever the config says: BEP 44 items expire after 2 h
 RETRY_DOUBLINGS = 6  # a put stored nowhere: again after EARLY_RETRY s, doubling this often
+NEW_NODES_RETRY = 5.0  # ... or sooner when the DHT gains nodes, but not more often than this
 NOT_STORED = "the DHT stored the head on no node; retrying"  # put reached nodes, none stored
 NO_NODES = "not announced yet: the DHT has no nodes; retrying"  # start-up, no network
 
@@ -67,6 +69,8 @@ class Announcer:
         """Seconds between puts of a head that landed."""
         self._dht_nodes = 0  # at the last tick: a rise from 0 announces every head again
         self._dht_back = -EARLY_RETRY  # when (monotonic) that last happened
+        self._grew_at = 0.0  # when (monotonic) the DHT last gained nodes
+        self._failed_at: dict[str, float] = {}  # site -> when its last put stored nowhere
 
     def announce(self, rec: SiteRecord, key: SiteKey) -> None:
         """Seed the head's chain torrent, put the head, push it."""
@@ -86,7 +90,8 @@ class Announcer:
             except TidegateError as exc:
                 self._note(rec.address, str(exc))
                 rec.next_announce = mono + self.every
-        elif rec.next_retry and mono >= rec.next_retry and rec.put_head is not None:
+        elif rec.next_retry and rec.put_head is not None and (
+                mono >= rec.next_retry or self._new_nodes_since_failure(rec.address, mono)):
             rec.next_retry = 0.0  # the last put landed nowhere: the same head again
             try:
                 self._put(rec, rec.key(), rec.put_head)
@@ -98,6 +103,8 @@ class Announcer:
         every site torrent is announced again now, and the caller makes every head due."""
         nodes = self.engine.snapshot.stats.dht_nodes
         back = nodes > 0 and self._dht_nodes == 0 and mono - self._dht_back >= EARLY_RETRY
+        if nodes > self._dht_nodes:
+            self._grew_at = mono
         self._dht_nodes = nodes
         if back:  # what failed can land now
             self._dht_back = mono
@@ -105,6 +112,14 @@ class Announcer:
                 if t.site:  # chains and snapshots announced to nobody so far
                     self.engine.reannounce(tid)
         return back and self.use_dht
+
+    def _new_nodes_since_failure(self, address: str, mono: float) -> bool:
+        """The DHT gained nodes since this site's last put stored nowhere: they may store
+        it, so the retry need not wait out its back-off (at most every
+        :data:`NEW_NODES_RETRY` s, however often the node count moves)."""
+        failed = self._failed_at.get(address)
+        return failed is not None and self._grew_at > failed and \
+            mono - failed >= NEW_NODES_RETRY
 
     def _put(self, rec: SiteRecord, key: SiteKey, head: Head) -> None:
         """One DHT put per site at a time: libtorrent picks the item's seq from a lookup
@@ -134,6 +149,7 @@ class Announcer:
             if rec.put_failures:  # after a warning
                 self._emit(Log(level="info", message=f"site {address}: head stored"))
             rec.stored_at, rec.put_failures, rec.next_retry = time.time(), 0, 0.0
+            self._failed_at.pop(address, None)
             if rec.error in (NOT_STORED, NO_NODES):
                 self._note(address, "")
             with contextlib.suppress(OSError):  # then shown from memory till the next save
@@ -146,6 +162,7 @@ class Announcer:
             self._note(address, message)
             delay = EARLY_RETRY * 2 ** min(rec.put_failures, RETRY_DOUBLINGS)
             rec.put_failures += 1
+            self._failed_at[address] = time.monotonic()
             rec.next_retry = time.monotonic() + min(delay, self.every)
         waiting, rec.next_put = rec.next_put, None
         if waiting is not None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
+from tests.helpers.refusing_dht_node import RefusingDhtNode
 from tests.helpers.sites_util import join_dht, site_engine, wait_site, write_site
 from tidegate.cli.commands.sites import _announced
 from tidegate.engine import Engine
@@ -158,3 +160,51 @@ def test_lookups_say_not_found_or_unreachable_not_bad_encoding(tmp_path: Path) -
     finally:
         for e in engines:
             e.stop()
+
+
+def test_nodes_that_store_nothing_say_not_stored_then_a_real_node_takes_it(
+        tmp_path: Path) -> None:
+    """The DHT has nodes but none stores the head (full, hostile): the owner is told so,
+    distinctly from having no node, and the head lands once a node that stores joins."""
+    source = write_site(tmp_path / "src", FILES)
+    with RefusingDhtNode() as refusing:
+        owner = site_engine(tmp_path / "owner", sites=LONG).start()
+        node = site_engine(tmp_path / "node", sites=LONG).start()
+        engines: list[Engine] = [owner, node]
+        try:
+            owner.add_dht_node("127.0.0.1", refusing.port).result(5)
+            owner.wait_for(lambda s: s.stats.dht_nodes >= 1, 15)
+            events = owner.subscribe()
+            address = owner.site_new("blog", str(source)).result(30).address
+            assert owner.site_publish("blog").result(60).height == 1
+            t0 = time.monotonic()
+            refused = wait_site(owner, address, lambda s: s.error == NOT_STORED, 40)
+            print(f"not stored after {time.monotonic() - t0:.1f} s; queries {refusing.queries}")
+            assert refusing.puts >= 1, refusing.queries
+            assert refused.stored_nodes == 0 and refused.stored_at == 0
+            assert owner.snapshot.stats.dht_nodes >= 1  # nodes there: not "no nodes"
+            warned = [e for e in _drain(events, 2) if isinstance(e, Log)
+                      and address in e.message and NOT_STORED in e.message]
+            assert warned and warned[0].level == "warning", warned
+            assert _announced(refused, time.time()).plain == "1, not stored yet"
+
+            join_dht([owner, node])  # a node that stores: the retry lands there
+            t0 = time.monotonic()
+            landed = wait_site(owner, address, lambda s: s.stored_nodes >= 1, 60)
+            print(f"landed {time.monotonic() - t0:.1f} s after a node joined")
+            assert landed.error == "" and landed.stored_at > 0
+            assert any(isinstance(e, Log) and address in e.message and "head stored"
+                       in e.message for e in _drain(events, 2))
+        finally:
+            for e in engines:
+                e.stop()
+
+
+def _drain(events: Any, seconds: float) -> list[Event]:
+    seen: list[Event] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        event = events.get(timeout=0.1)
+        if event is not None:
+            seen.append(event)
+    return seen
