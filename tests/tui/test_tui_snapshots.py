@@ -101,7 +101,8 @@ def test_main_labels_filtered(snap_compare: Compare) -> None:
 
 
 def test_labels_dialog(snap_compare: Compare) -> None:
-    assert snap_compare(labelled(), terminal_size=SMALL, run_before=after("slash", *"cat:films", "enter", "g"))
+    assert snap_compare(labelled(), terminal_size=SMALL,
+                        run_before=after("slash", *"cat:films", "enter", "g"))
 
 
 def test_palette(snap_compare: Compare) -> None:
