@@ -33,6 +33,11 @@ async def _type(pilot: Pilot[None], screen: LabelsDialog | AddDialog, field: str
     await pilot.pause()
 
 
+async def _submit(pilot: Pilot[None], screen: LabelsDialog | AddDialog, field: str) -> None:
+    screen.query_one(f"#{field}", Input).focus()
+    await pilot.press("enter")
+
+
 def test_category_and_tags_from_the_list_and_the_add_dialog(make_engine: EngineFactory,
                                                             tmp_path: Path) -> None:
     engine = make_engine("tui")
@@ -52,14 +57,15 @@ def test_category_and_tags_from_the_list_and_the_add_dialog(make_engine: EngineF
         dialog = app.screen
         assert isinstance(dialog, LabelsDialog)
         await _type(pilot, dialog, "category", "bad//name")
-        await pilot.click("#ok")
+        await _submit(pilot, dialog, "category")
         await until(pilot, lambda: "bad//name" in str(
             dialog.query_one(".problem", Static).render()), what="the refusal shown")
         assert app.screen is dialog and engine.snapshot.categories == {}
         await _type(pilot, dialog, "category", "films")
         await _type(pilot, dialog, "save_path", str(films))
         await _type(pilot, dialog, "tags", "hd, [b]x[/b]")
-        await pilot.click("#ok")
+        await until(pilot, lambda: not dialog.busy, what="the dialog ready")
+        await _submit(pilot, dialog, "tags")
         await until(pilot, lambda: app.screen is not dialog, timeout=30, what="moved")
         snap = engine.wait_for(lambda s: s.torrents[tid].tags == ("[b]x[/b]", "hd"), 10)
         t = snap.torrents[tid]
@@ -75,11 +81,12 @@ def test_category_and_tags_from_the_list_and_the_add_dialog(make_engine: EngineF
         assert isinstance(add, AddDialog)
         await _type(pilot, add, "source", str(other_file))
         await _type(pilot, add, "labels", "nope, new")
-        await pilot.click("#ok")
+        await _submit(pilot, add, "labels")
         await until(pilot, lambda: "nope" in str(
             add.query_one("#labels-problem", Static).render()), what="unknown category")
         await _type(pilot, add, "labels", "films, new")
-        await pilot.click("#ok")
+        await until(pilot, lambda: not add.busy, what="the dialog ready")
+        await _submit(pilot, add, "labels")
         await until(pilot, lambda: len(app.snapshot.torrents) == 2, what="the add")
         added = next(t for t in app.snapshot.torrents.values() if t.id != tid)
         assert (added.category, added.tags, added.save_path) == ("films", ("new",), str(films))
