@@ -110,7 +110,10 @@ class TorrentLabels:
                 check_save_path(c.save_path)
         except (msgspec.DecodeError, msgspec.ValidationError, InputError) as exc:
             kept = self._path.with_name(FILE + ".corrupt")
-            os.replace(self._path, kept)
+            try:
+                os.replace(self._path, kept)
+            except OSError:
+                kept = self._path
             self._emit(Log(level="error", message=f"{self._path} is unreadable ({exc}); kept "
                                                   f"as {kept.name}, categories start empty"))
             return {}
@@ -136,7 +139,10 @@ class TorrentLabels:
             new = dict(self.categories) | {n: CategoryState(name=n) for n in lost}
             self._emit(Log(level="warning", message=f"categories recovered from torrents: "
                                                     f"{', '.join(sorted(lost))}"))
-            self._write(new)
+            try:
+                self._write(new)
+            except EngineError as exc:  # known for this run; written with the next change
+                self._emit(Log(level="error", message=str(exc)))
             self._set(new)
 
     # ------------------------------------------------------------------ commands

@@ -4,6 +4,7 @@ files)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,43 @@ def msgspec_replace(req: AddRequest, **changes: object) -> AddRequest:
     import msgspec
 
     return msgspec.structs.replace(req, **changes)
+
+
+def test_a_damaged_categories_file_is_kept_aside_and_torrents_bring_theirs_back(
+        tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    req, _ = _torrent(tmp_path, "one")
+    engine = build_engine(home).start()
+    try:
+        engine.run(cmds.CategoryAdd("tv", "/srv/tv")).result(T)
+        engine.run(cmds.CategoryAdd("empty")).result(T)
+        tid = engine.run(cmds.Add(msgspec_replace(req, category="tv"))).result(T)
+    finally:
+        engine.stop()
+    file = home / "data" / "resume" / "categories.json"
+    file.write_bytes(b'[{"name": "a//b"}]')  # not a name qBittorrent or tidegate takes
+    again = build_engine(home)
+    events = again.subscribe()
+    again.start()
+    try:
+        snap = again.wait_for(lambda s: tid in s.torrents and "tv" in s.categories, T)
+        assert snap.categories == {"tv": CategoryState(name="tv")}  # its save path is lost
+        assert snap.torrents[tid].category == "tv"
+        assert (file.parent / "categories.json.corrupt").read_bytes() == b'[{"name": "a//b"}]'
+        logs = [e.message for e in iter(lambda: events.get(timeout=0.5), None)
+                if getattr(e, "message", "")]
+        assert any("unreadable" in m for m in logs) and any("recovered" in m for m in logs)
+    finally:
+        again.stop()
+    assert {c["name"] for c in json.loads(file.read_bytes())} == {"tv"}
+
+
+def test_a_resume_file_with_a_bad_category_or_tags_keeps_the_torrent_without_them() -> None:
+    from tidegate.engine.torrents.resume import read_extras
+
+    extras, warnings = read_extras(b'{"category": "a//b", "tags": ["b", "a"], '
+                                   b'"ratio_limit": 2.0}')
+    assert (extras.category, extras.tags, extras.ratio_limit) == ("", [], 2.0)
+    assert len(warnings) == 2 and "a//b" in warnings[0]
+    extras, warnings = read_extras(b'{"category": "tv/hd", "tags": ["a", "b c"]}')
+    assert (extras.category, extras.tags, warnings) == ("tv/hd", ["a", "b c"], ())
