@@ -283,8 +283,7 @@ class ApplyConfig(Command[None], frozen=True, forbid_unknown_fields=True):
 
 
 class CategoryAdd(Command[None], frozen=True, forbid_unknown_fields=True):
-    """Add a category (``save_path``: where its torrents go); an existing one gets the new
-    save path (its torrents stay where they are)."""
+    """Add a category, or give one a new save path (its torrents stay where they are)."""
 
     cmd = "category_add"
     cli = "category add"

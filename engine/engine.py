@@ -359,8 +359,6 @@ class Engine:
         return self._call(lambda fut: self._m().add_peers(torrent_id, list(peers), fut),
                           DEFERRED)
 
-    # categories and tags (engine/torrents/labels.py); each resolves once on disk
-
     @implements(cmds.CategoryAdd)
     def category_add(self, name: str, save_path: str = "") -> Future[None]:
         return self._call(lambda: self._m().labels.category_add(name, save_path))
