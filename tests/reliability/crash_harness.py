@@ -3,7 +3,8 @@
 A seed engine in the test process serves a pool of torrents on 127.0.0.1 at a limited
 rate, so downloads are under way whenever the daemon dies. Each round runs a few random
 operations on the daemon (add by .torrent or magnet, remove, move, pause, resume,
-limits, sequential, a site publish: chain append + snapshot switch), SIGKILLs it at a
+limits, sequential, categories and tags: a category with a save path moves the data, a
+category removed, a site publish: chain append + snapshot switch), SIGKILLs it at a
 random moment (seeded; the seed is printed), reads what is on disk, restarts the daemon
 on the same home and checks it against what was acknowledged.
 
@@ -108,6 +109,8 @@ class Expect:
     save_path: set[str] = field(default_factory=set)
     sequential: set[bool] = field(default_factory=lambda: {False})
     down: set[int] = field(default_factory=lambda: {0})
+    category: set[str] = field(default_factory=lambda: {""})
+    tags: set[tuple[str, ...]] = field(default_factory=lambda: {()})
 
     def apply(self, certain: bool, **values: Any) -> None:
         for name, value in values.items():
@@ -144,6 +147,10 @@ class Figures:
     settings_lost: int = 0
     corrupt_resume_files: int = 0
     completed_downloads: int = 0
+    categories_acknowledged: int = 0
+    categories_lost: int = 0
+    """Acknowledged category adds missing, or acknowledged removes back, after a restart
+    (or a categories.json that does not read)."""
     chain_checks: int = 0
     chains_failed: int = 0
     chain_torn_tails_cut: int = 0
@@ -169,7 +176,7 @@ class Figures:
         return (self.pieces_refetched + self.corrupt_pieces + self.recheck_dropped
                 + self.torrents_lost + self.torrents_resurrected + self.settings_lost
                 + self.corrupt_resume_files + self.chains_failed + self.chain_entries_lost
-                + self.snapshot_switch_failed)
+                + self.snapshot_switch_failed + self.categories_lost)
 
     def summary(self) -> str:
         return (f"crash-safety seed={self.seed} kills={self.kills} "
@@ -183,6 +190,8 @@ class Figures:
                 f"resurrected={self.torrents_resurrected} settings-lost={self.settings_lost} "
                 f"corrupt-resume={self.corrupt_resume_files} "
                 f"completed={self.completed_downloads} moves-interrupted={self.moves_interrupted} "
+                f"categories={self.categories_acknowledged} "
+                f"categories-lost={self.categories_lost} "
                 f"chain-checks={self.chain_checks} "
                 f"chains-failed={self.chains_failed} torn-tails={self.chain_torn_tails_cut} "
                 f"entries-lost={self.chain_entries_lost} "
@@ -194,6 +203,7 @@ class Figures:
 
 
 SITE_NAME = "crashsite"
+TAGS = ["a", "b", "c d", "é"]
 
 
 class CrashRun:
@@ -223,6 +233,9 @@ class CrashRun:
         self.at_kill: dict[str, int] = {}
         self.trace: list[str] = []
         """What each round did, for the report of a failure."""
+        self.categories: dict[str, set[bool]] = {"plain": {True}}
+        """Category name -> whether it may exist after the restart (both when in flight)."""
+        self.category_paths: dict[str, str] = {"plain": ""}
         self._make_pool(pool)
 
     # ------------------------------------------------------------------ set-up
@@ -283,6 +296,7 @@ class CrashRun:
         self.site_address = made.address
         published = c.run(cmds.SitePublish(SITE_NAME)).result(CMD)
         self.site_acked = self.site_attempted = published.height
+        c.run(cmds.CategoryAdd("plain")).result(CMD)
         for _ in range(3):
             self._op_add()
         f = self.figures
@@ -332,13 +346,17 @@ class CrashRun:
             choices.append(("remove", 2))
         if present:
             choices += [("move", 3), ("pause", 2), ("resume", 2), ("limit", 1),
-                        ("sequential", 1)]
+                        ("sequential", 1), ("category", 3), ("tags", 2)]
+        if any(n != "plain" and e == {True} for n, e in self.categories.items()):
+            choices.append(("category_rm", 1))
         boost = boost or {}
         kind = self.rng.choices([k for k, _ in choices],
                                 [w * boost.get(k, 1) for k, w in choices])[0]
         maker = {"add": self._add, "remove": self._remove, "move": self._move,
                  "pause": self._pause, "resume": self._resume, "limit": self._limit,
-                 "sequential": self._sequential, "publish": self._publish}[kind]
+                 "sequential": self._sequential, "publish": self._publish,
+                 "category": self._category, "tags": self._tags,
+                 "category_rm": self._category_rm}[kind]
         return kind, maker
 
     # Each maker sends one command and returns its future plus what to record about it
@@ -351,12 +369,16 @@ class CrashRun:
         paused = self.rng.random() < 0.2
         sequential = self.rng.random() < 0.3
         down = self.rng.choice([0, 0, 400_000])
+        category = self.rng.choice(["", "", "plain"])
+        tags = tuple(sorted(self.rng.sample(TAGS, self.rng.randint(0, 2))))
         if self.rng.random() < 0.3:
             req = AddRequest(uri=p.magnet, source="magnet", save_path=folder, paused=paused,
-                             sequential=sequential, download_limit=down, peers=(self.peer,))
+                             sequential=sequential, download_limit=down, peers=(self.peer,),
+                             category=category, tags=tags)
         else:
             req = AddRequest(torrent=p.data, source=p.name, save_path=folder, paused=paused,
-                             sequential=sequential, download_limit=down, peers=(self.peer,))
+                             sequential=sequential, download_limit=down, peers=(self.peer,),
+                             category=category, tags=tags)
         fut = self._c().run(cmds.Add(req))
         self._last = f"{p.name} {'magnet' if req.uri else 'torrent'} paused={paused} {folder}"
 
@@ -365,11 +387,11 @@ class CrashRun:
             if certain:
                 self.expect[tid] = Expect(present={True}, paused={paused},
                                           save_path={folder}, sequential={sequential},
-                                          down={down})
+                                          down={down}, category={category}, tags={tags})
             else:
                 e.present.add(True)
                 e.apply(False, paused=paused, save_path=folder, sequential=sequential,
-                        down=down)
+                        down=down, category=category, tags=tags)
         return fut, record
 
     def _op_add(self) -> None:
@@ -417,6 +439,66 @@ class CrashRun:
         self._last = f"{self.pool[tid].name} {on}"
         return fut, lambda certain: self.expect[tid].apply(certain, sequential=on)
 
+    def _category(self) -> tuple[Future[Any], Callable[[bool], None]]:
+        """Put one or two torrents in a category: none, "plain", or a new one whose save
+        path is a new folder (their data moves there; the reply waits for the moves)."""
+        present = self._present()
+        tids = self.rng.sample(present, min(len(present), self.rng.choice([1, 1, 2])))
+        name = self.rng.choice(["", "plain", "new", "new"])
+        if name == "new":
+            self.folders += 1
+            name, folder = f"d{self.folders}", self._new_folder()
+            self._c().run(cmds.CategoryAdd(name, folder)).result(CMD)  # set-up: acknowledged
+            self.categories[name] = {True}
+            self.category_paths[name] = folder
+            self.figures.categories_acknowledged += 1
+        path = self.category_paths.get(name, "")
+        fut = self._c().run(cmds.SetCategory(tids, name))
+        self._last = f"{[self.pool[t].name for t in tids]} to {name!r} {path}"
+
+        def record(certain: bool) -> None:
+            for tid in tids:
+                self.expect[tid].apply(certain, category=name)
+                if path:
+                    self.expect[tid].apply(certain, save_path=path)
+        return fut, record
+
+    def _tags(self) -> tuple[Future[Any], Callable[[bool], None]]:
+        present = self._present()
+        tids = self.rng.sample(present, min(len(present), self.rng.choice([1, 2, 3])))
+        tags = sorted(self.rng.sample(TAGS, self.rng.randint(0, 2)))
+        add = self.rng.random() < 0.6 and bool(tags)
+        fut = self._c().run(cmds.AddTags(tids, tags) if add else cmds.RemoveTags(tids, tags))
+        self._last = f"{[self.pool[t].name for t in tids]} {'+' if add else '-'}{tags}"
+        before = {tid: set(self.expect[tid].tags) for tid in tids}
+
+        def record(certain: bool) -> None:
+            for tid in tids:
+                e = self.expect[tid]
+                changed = {tuple(sorted(set(old) | set(tags))) if add else
+                           tuple(t for t in old if tags and t not in tags)
+                           for old in before[tid]}
+                if certain:
+                    e.tags = changed
+                else:
+                    e.tags |= changed
+        return fut, record
+
+    def _category_rm(self) -> tuple[Future[Any], Callable[[bool], None]]:
+        names = [n for n, e in self.categories.items() if n != "plain" and e == {True}]
+        name = self.rng.choice(names)
+        fut = self._c().run(cmds.CategoryRemove([name]))
+        self._last = name
+        inside = [tid for tid, e in self.expect.items() if name in e.category]
+
+        def record(certain: bool) -> None:
+            self.categories[name] = {False} if certain else {True, False}
+            for tid in inside:
+                if certain:
+                    self.expect[tid].category.discard(name)
+                self.expect[tid].category.add("")
+        return fut, record
+
     def _publish(self) -> tuple[Future[Any], Callable[[bool], None]]:
         self.site_files += 1
         size = self.rng.randrange(1, 200_000)
@@ -443,7 +525,8 @@ class CrashRun:
         mode = self.rng.choices(["after_ack", "in_flight", "idle"], [4, 3, 3])[0]
         last = self.rng.randrange(len(ops)) if mode != "idle" else len(ops) - 1
         if mode == "in_flight":
-            ops[last] = self._choose({"move": 4, "publish": 3, "add": 2, "remove": 2})
+            ops[last] = self._choose({"move": 4, "publish": 3, "add": 2, "remove": 2,
+                                      "category": 3, "tags": 2})
         f.bump(f.kill_modes, mode)
         for i, (kind, maker) in enumerate(ops[:last + 1]):
             if kind in ("add",) and not self._absent():
@@ -547,6 +630,12 @@ class CrashRun:
                 extras = lt.bdecode(raw).get(b"tidegate", b"{}")
                 if json.loads(extras).get("moving_to"):
                     f.moves_interrupted += 1
+        categories = resume_dir / "categories.json"
+        try:
+            json.loads(categories.read_bytes())
+        except (OSError, ValueError) as exc:
+            f.categories_lost += 1
+            f.problems.append(f"kill {f.kills}: categories.json unreadable: {exc}")
         chain = self.home / "data" / "sites" / self.site_address / "chain"
         copy = self.work / "chain-copy"
         shutil.copyfile(chain, copy)
@@ -607,6 +696,7 @@ class CrashRun:
         for tid in present:
             c.run(cmds.AddPeers(tid, [self.peer])).result(CMD)
         self._check_site(where)
+        self._check_categories(c.snapshot, where)
         f.timed("site", t0)
         # what the daemon now holds is the truth for the next round
         snap = c.snapshot
@@ -617,7 +707,26 @@ class CrashRun:
                 continue
             self.expect[tid] = Expect(present={True}, paused={t.paused},
                                       save_path={t.save_path}, sequential={t.sequential},
-                                      down={t.download_limit})
+                                      down={t.download_limit}, category={t.category},
+                                      tags={t.tags})
+
+    def _check_categories(self, snap: Snapshot, where: str) -> None:
+        """Acknowledged category adds are there with their save paths, acknowledged
+        removes are gone; then the daemon's categories are the truth for the next round."""
+        f = self.figures
+        for name, allowed in self.categories.items():
+            here = name in snap.categories
+            if here not in allowed:
+                f.categories_lost += 1
+                f.problems.append(f"{where}: category {name!r} is "
+                                  f"{'back' if here else 'gone'} (expected {allowed})")
+            elif here and snap.categories[name].save_path != self.category_paths[name]:
+                f.categories_lost += 1
+                f.problems.append(f"{where}: category {name!r} save path "
+                                  f"{snap.categories[name].save_path!r}")
+        self.categories = {n: {True} for n in snap.categories}
+        for name in snap.categories:
+            self.category_paths.setdefault(name, snap.categories[name].save_path)
 
     def _check_torrent(self, tid: str, snap: Snapshot, where: str) -> None:
         f = self.figures
@@ -626,7 +735,8 @@ class CrashRun:
         name = self.pool[tid].name
         f.torrent_restarts += 1
         observed = {"paused": t.paused, "save_path": t.save_path,
-                    "sequential": t.sequential, "down": t.download_limit}
+                    "sequential": t.sequential, "down": t.download_limit,
+                    "category": t.category, "tags": t.tags}
         for key, value in observed.items():
             allowed = getattr(e, key)
             if allowed and value not in allowed:
