@@ -21,6 +21,7 @@ from .commands import (
     daemon,
     download,
     info,
+    qbt,
     seed,
     sites,
     swarm,
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tidegate {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (tui, download, create, seed, info, daemon, torrents, control, swarm, sites,
-                   web, tor):
+                   web, tor, qbt):
         module.register(sub)
     return parser
 
