@@ -60,8 +60,8 @@ class ApiError(Exception):
 class Request:
     """One call's parameters, the session and the app."""
 
-    def __init__(self, app: QbtApp, params: dict[str, str], files: list[bytes], sid: str,
-                 address: str):
+    def __init__(self, app: QbtApp, params: dict[str, str], files: list[tuple[str, bytes]],
+                 sid: str, address: str):
         self.app = app
         self.params = params
         self.files = files
@@ -209,9 +209,10 @@ class QbtApp:
         return response
 
 
-async def _params(request: web.Request) -> tuple[dict[str, str], list[bytes]]:
+async def _params(request: web.Request) -> tuple[dict[str, str], list[tuple[str, bytes]]]:
+    """The query's and the body's fields; the ``torrents`` files as (file name, bytes)."""
     params = dict(request.query)
-    files: list[bytes] = []
+    files: list[tuple[str, bytes]] = []
     if request.method == "POST" and request.can_read_body:
         form = await request.post()
         if len(form) > MAX_FORM_FIELDS:
@@ -220,9 +221,12 @@ async def _params(request: web.Request) -> tuple[dict[str, str], list[bytes]]:
             if isinstance(value, str):
                 params[key] = value
                 continue
-            data = bytes(value) if isinstance(value, bytes | bytearray) else value.file.read()
+            if isinstance(value, bytes | bytearray):
+                data, filename = bytes(value), key
+            else:
+                data, filename = value.file.read(), value.filename or key
             if key == "torrents":
-                files.append(data)
+                files.append((filename, data))
             else:
                 params[key] = data.decode("utf-8", "replace")
     return params, files

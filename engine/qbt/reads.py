@@ -33,10 +33,6 @@ async def default_save_path(r: Request) -> Reply:
     return r.app.default_save_path
 
 
-async def logout(r: Request) -> Reply:
-    return None
-
-
 async def transfer_info(r: Request) -> Reply:
     return mapping.transfer_info(r.app.host.snapshot.stats)
 
@@ -88,9 +84,7 @@ def _number(text: str, default: int) -> int:
 
 async def torrents_info(r: Request) -> Reply:
     """``torrents/info``: filter, category, tag, hashes, sort, reverse, limit, offset."""
-    wanted = FILTERS.get(r.get("filter", "all") or "all")
-    if wanted is None:
-        raise ApiError(400)
+    wanted = FILTERS.get(r.get("filter"), FILTERS["all"])  # an unknown one: all, as 4.5
     chosen: list[TorrentState] = (r.app.select(r.get("hashes")) if "hashes" in r.params
                                   else r.app.torrents())
     if "category" in r.params:
@@ -159,7 +153,6 @@ ENDPOINTS: dict[str, Endpoint] = {
     "app/buildInfo": build_info,
     "app/preferences": preferences,
     "app/defaultSavePath": default_save_path,
-    "auth/logout": logout,
     "transfer/info": transfer_info,
     "sync/maindata": maindata,
     "torrents/info": torrents_info,

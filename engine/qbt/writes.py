@@ -135,7 +135,7 @@ async def create_category(r: Request) -> Reply:
     try:
         await r.app.call(_command("CategoryAdd", name=name, save_path=r.get("savePath")))
     except TidegateError:
-        raise ApiError(400, "Incorrect category name") from None
+        raise ApiError(409, "Incorrect category name") from None
     return None
 
 
@@ -193,7 +193,7 @@ async def add(r: Request) -> Reply:
     """``torrents/add``: ``urls`` (magnets, info-hashes, http(s) .torrent URLs, one a
     line) and/or ``torrents`` files; "Ok." when at least one was added, else "Fails."."""
     sources: list[tuple[bytes | None, str | None, str]] = [
-        (data, None, f"torrents[{i}]") for i, data in enumerate(r.files)]
+        (data, None, filename) for filename, data in r.files]
     for line in r.get("urls").splitlines():
         url = line.strip()
         if not url:
@@ -203,7 +203,7 @@ async def add(r: Request) -> Reply:
         else:
             sources.append((None, url, url))
     if not sources:
-        raise ApiError(400)
+        return "Fails."
     options = _add_options(r)
     category = r.get("category").strip()
     tags = _tags(r.get("tags"))
@@ -277,7 +277,12 @@ async def _label(r: Request, torrent_id: str, category: str, tags: list[str],
             await r.app.call(_command("AddTags", ids=[torrent_id], tags=tags))
 
 
+async def logout(r: Request) -> Reply:
+    return None  # the session ends once answered (QbtApp)
+
+
 ENDPOINTS: dict[str, Endpoint] = {
+    "auth/logout": logout,
     "torrents/add": add,
     "torrents/delete": delete,
     "torrents/pause": pause,
