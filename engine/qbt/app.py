@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from ..state import Snapshot, TorrentState
 
 MAX_FORM_FIELDS = 1000
+MAX_LOGIN_BODY = 64 * 1024
+"""A login (read before anyone is known) is a user name and a password: bytes beyond
+this are refused unread."""
 
 
 class Host(Protocol):
@@ -191,6 +194,9 @@ class QbtApp:
         return _response(reply)
 
     async def _login(self, request: web.Request, address: str) -> web.Response:
+        if (request.content_length or 0) > MAX_LOGIN_BODY or (
+                request.content_length is None and request.can_read_body):
+            raise ApiError(400)
         params, _ = await _params(request)
         cfg = self.config.qbt
         stored = await asyncio.get_running_loop().run_in_executor(None, read_hash,
@@ -214,7 +220,12 @@ async def _params(request: web.Request) -> tuple[dict[str, str], list[tuple[str,
     params = dict(request.query)
     files: list[tuple[str, bytes]] = []
     if request.method == "POST" and request.can_read_body:
-        form = await request.post()
+        try:
+            form = await request.post()
+        except web.HTTPRequestEntityTooLarge:
+            raise
+        except (ValueError, AssertionError, UnicodeError, web.HTTPException):
+            raise ApiError(400) from None  # a malformed body
         if len(form) > MAX_FORM_FIELDS:
             raise ApiError(400)
         for key, value in form.items():

@@ -21,7 +21,9 @@ from . import reads, writes
 from .app import Host, QbtApp
 from .auth import ensure_password
 
-MAX_BODY_FILES = 8
+KEEPALIVE = 30.0
+"""Seconds an idle keep-alive connection is kept (aiohttp's default is an hour)."""
+MAX_BODY_FILES = 2
 """A request body may hold this many maximal .torrent files (plus 1 MiB of fields)."""
 
 
@@ -69,6 +71,7 @@ class QbtService:
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
+        loop.set_exception_handler(lambda loop, context: None)  # never to stderr
         self.loop = loop
         try:
             loop.run_until_complete(self._serve())
@@ -85,7 +88,8 @@ class QbtService:
                               client_max_size=MAX_BODY_FILES
                               * cfg.limits.max_torrent_file_size + (1 << 20))
         app.router.add_route("*", "/{tail:.*}", self.app.handle)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, logger=self.log,
+                               keepalive_timeout=KEEPALIVE)
         await runner.setup()
         site = web.TCPSite(runner, cfg.qbt.listen, cfg.qbt.port, backlog=64)
         try:
