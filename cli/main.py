@@ -21,6 +21,7 @@ from .commands import (
     daemon,
     download,
     info,
+    labels,
     qbt,
     seed,
     sites,
@@ -40,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="TIDEGATE_HOME relocates config, data and runtime files.")
     parser.add_argument("--version", action="version", version=f"tidegate {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (tui, download, create, seed, info, daemon, torrents, control, swarm, sites,
-                   web, tor, qbt):
+    for module in (tui, download, create, seed, info, daemon, torrents, control, labels, swarm,
+                   sites, web, tor, qbt):
         module.register(sub)
     return parser
 

@@ -27,6 +27,7 @@ from typing import Annotated, Any, ClassVar, Generic, TypeVar, get_args
 import msgspec
 
 from .config import Config
+from .labels import Ids, Name, Names
 from .requests import (
     MAX_FILES,
     MAX_URLS,
@@ -278,6 +279,64 @@ class ApplyConfig(Command[None], frozen=True, forbid_unknown_fields=True):
     config: Config
 
 
+# ---------------------------------------------------------------- categories and tags
+
+
+class CategoryAdd(Command[None], frozen=True, forbid_unknown_fields=True):
+    """Add a category (``save_path``: where its torrents go); an existing one gets the new
+    save path (its torrents stay where they are)."""
+
+    cmd = "category_add"
+    cli = "category add"
+    tui = "category and tags (g): a new category"
+    name: Name
+    save_path: str = ""
+
+
+class CategoryRemove(Command[None], frozen=True, forbid_unknown_fields=True):
+    """Remove categories; their torrents are left with none."""
+
+    cmd = "category_remove"
+    durable = True
+    cli = "category rm"
+    no_face = "TUI: not yet; the CLI's `tidegate category rm`"
+    names: Names
+
+
+class SetCategory(Command[None], frozen=True, forbid_unknown_fields=True):
+    """Put torrents in a category ("" none); its save path, if any, moves their data."""
+
+    cmd = "set_category"
+    durable = True
+    timeout = LONG_TIMEOUT
+    cli = "category set"
+    tui = "category and tags (g)"
+    ids: Ids
+    category: Name
+
+
+class AddTags(Command[None], frozen=True, forbid_unknown_fields=True):
+    """Give torrents tags."""
+
+    cmd = "add_tags"
+    durable = True
+    cli = "tag --add"
+    tui = "category and tags (g)"
+    ids: Ids
+    tags: Names
+
+
+class RemoveTags(Command[None], frozen=True, forbid_unknown_fields=True):
+    """Take tags from torrents (no tags: all of them)."""
+
+    cmd = "remove_tags"
+    durable = True
+    cli = "tag --remove"
+    tui = "category and tags (g)"
+    ids: Ids
+    tags: Names
+
+
 # ---------------------------------------------------------------- sites
 
 SITE_TUI_GAP = ("TUI: not yet; the sites screen (S) follows, publishes, checks and unfollows, "
@@ -389,7 +448,8 @@ class SiteOnion(Command[OnionReply], frozen=True, forbid_unknown_fields=True):
 ALL: tuple[type[Command[Any]], ...] = (
     Add, Pause, Resume, Remove, Recheck, Reannounce, Move, SetLimits, SetGlobalLimits,
     SetShareLimits, SetFilePriorities, SetSequential, QueueMove, AddTrackers, RemoveTrackers,
-    AddPeers, Flush, Details, SaveResumeData, SessionSettings, ApplyConfig,
+    AddPeers, Flush, Details, SaveResumeData, SessionSettings, ApplyConfig, CategoryAdd,
+    CategoryRemove, SetCategory, AddTags, RemoveTags,
     SiteNew, SiteImport, SitePublish, SiteFollow, SiteUnfollow, SiteCheck, SiteList, SiteLog,
     SiteVerify, SiteOnion,
 )

@@ -31,7 +31,6 @@ from .config import validate as validate_config
 from .errors import (
     EngineError,
     EngineStoppedError,
-    InputError,
     SiteTorrentError,
     TidegateError,
 )
@@ -40,17 +39,17 @@ from .lockfile import PidLock
 from .paths import secure_state
 from .publisher import Publisher
 from .requests import (
-    MAX_DEADLINE_MS,
     AddRequest,
     check_add_numbers,
     check_index,
+    check_port,
     check_priority,
     check_queue_move,
     check_rates,
     check_ratio,
+    check_read,
     check_seed_time,
     check_timeout,
-    is_int,
 )
 from .session_loop import SessionLoop
 from .state import (
@@ -360,6 +359,29 @@ class Engine:
         return self._call(lambda fut: self._m().add_peers(torrent_id, list(peers), fut),
                           DEFERRED)
 
+    # categories and tags (engine/torrents/labels.py); each resolves once on disk
+
+    @implements(cmds.CategoryAdd)
+    def category_add(self, name: str, save_path: str = "") -> Future[None]:
+        return self._call(lambda: self._m().labels.category_add(name, save_path))
+
+    @implements(cmds.CategoryRemove)
+    def category_remove(self, names: list[str]) -> Future[None]:
+        return self._call(lambda fut: self._m().labels.category_remove(names, fut), DEFERRED)
+
+    @implements(cmds.SetCategory)
+    def set_category(self, ids: list[str], category: str) -> Future[None]:
+        return self._call(lambda fut: self._m().labels.set_category(ids, category, fut),
+                          DEFERRED)
+
+    @implements(cmds.AddTags)
+    def add_tags(self, ids: list[str], tags: list[str]) -> Future[None]:
+        return self._call(lambda fut: self._m().labels.add_tags(ids, tags, fut), DEFERRED)
+
+    @implements(cmds.RemoveTags)
+    def remove_tags(self, ids: list[str], tags: list[str]) -> Future[None]:
+        return self._call(lambda fut: self._m().labels.remove_tags(ids, tags, fut), DEFERRED)
+
     @implements(cmds.Flush)
     def flush(self, torrent_id: str) -> Future[None]:
         """Resolve once the torrent's written data has reached the disk."""
@@ -388,14 +410,7 @@ class Engine:
             if ahead:
                 m.pieces.prefetch(handle, ahead, deadline_ms + 500, 200)
 
-        def check() -> None:
-            check_index(piece, "piece")
-            for p in ahead:
-                check_index(p, "prefetch piece")
-            if not is_int(deadline_ms) or not 0 <= deadline_ms <= MAX_DEADLINE_MS:
-                raise InputError(repr(deadline_ms), f"deadline_ms must be 0 to "
-                                                    f"{MAX_DEADLINE_MS}")
-        return self._checked(check, read, DEFERRED)
+        return self._checked(lambda: check_read(piece, ahead, deadline_ms), read, DEFERRED)
 
     @implements(cmds.SaveResumeData)
     def save_resume_data(self) -> Future[None]:
@@ -434,11 +449,7 @@ class Engine:
         def add() -> None:
             self._loop.dht_pinned.append((host, port))
             self._m().ses.add_dht_node((host, port))
-
-        def check() -> None:
-            if not is_int(port) or not 1 <= port <= 65535:
-                raise InputError(repr(port), "port must be 1 to 65535")
-        return self._checked(check, add)
+        return self._checked(lambda: check_port(port), add)
 
     def _apply_config(self, config: Config) -> None:
         self._loop.config = config

@@ -55,6 +55,14 @@ class UnsafePathError(BadTorrentError):
     """A torrent names a file that would land outside its download folder."""
 
 
+class UnknownCategoryError(InputError):
+    """A command names a category that was never added (``category_add``)."""
+
+    def __init__(self, category: str):
+        super().__init__(category, "no such category (add it first: `tidegate category "
+                                   "add NAME`)")
+
+
 class EngineError(TidegateError):
     """A command could not be carried out by the engine."""
 

@@ -86,7 +86,7 @@ class Publisher:
             m.torrents_changed = False
         self.board.publish(Snapshot(seq=old.seq + 1, time=time.time(), torrents=torrents,
                                     stats=m.stats, sites=self.sites, web=self.web,
-                                    tor=self.tor))
+                                    tor=self.tor, categories=m.labels.categories))
         self.notify()
 
     def publish_stopped(self, mode: str) -> None:
@@ -94,5 +94,6 @@ class Publisher:
         old = self.board.snapshot
         self.board.publish(Snapshot(seq=old.seq + 1, time=time.time(), torrents=old.torrents,
                                     stats=old.stats, running=False, sites=old.sites,
-                                    web=WebState(), tor=TorState(mode=mode)))
+                                    web=WebState(), tor=TorState(mode=mode),
+                                    categories=old.categories))
         self.notify()

@@ -12,6 +12,7 @@ from typing import Annotated
 import msgspec
 
 from .errors import InputError
+from .labels import MAX_NAMES, Name
 from .units import port_number
 
 MAX_URLS = 10_000
@@ -80,6 +81,11 @@ class AddRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     refused unless forced."""
     site_role: Annotated[str, msgspec.Meta(max_length=MAX_SITE_TEXT)] = ""
     """What it is to the site: ``snapshot <seq>`` or ``chain``."""
+    category: Name = ""
+    """A category added before (``category_add``; "" none). When it has a save path and
+    ``save_path`` is None, the torrent is saved there."""
+    tags: Annotated[tuple[Name, ...], msgspec.Meta(max_length=MAX_NAMES)] = ()
+    """Tags to give it (trimmed; qBittorrent's rules, engine/labels.py)."""
 
 
 def parse_peer(text: str) -> tuple[str, int]:
@@ -193,6 +199,20 @@ def _shown(value: object) -> str:
 MAX_DEADLINE_MS = 3_600_000
 """Longest piece deadline a read may ask for (an hour)."""
 MAX_TIMEOUT = 3600.0
+
+
+def check_read(piece: int, ahead: list[int], deadline_ms: int) -> None:
+    """The numbers of a piece read (``Engine.read_piece``)."""
+    check_index(piece, "piece")
+    for p in ahead:
+        check_index(p, "prefetch piece")
+    if not is_int(deadline_ms) or not 0 <= deadline_ms <= MAX_DEADLINE_MS:
+        raise InputError(repr(deadline_ms), f"deadline_ms must be 0 to {MAX_DEADLINE_MS}")
+
+
+def check_port(port: int) -> None:
+    if not is_int(port) or not 1 <= port <= 65535:
+        raise InputError(repr(port), "port must be 1 to 65535")
 
 
 def check_rates(down: int | None, up: int | None, down_name: str, up_name: str) -> None:

@@ -92,6 +92,10 @@ class TorrentState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     frontends hide these by default and ``remove`` refuses them unless forced."""
     site_role: str = ""
     """What it is to its site: ``snapshot <seq>`` or ``chain``."""
+    category: str = ""
+    """Its category ("" none; ``Snapshot.categories`` has each one's save path)."""
+    tags: tuple[str, ...] = ()
+    """Its tags, sorted, each once."""
 
     @property
     def finished(self) -> bool:
@@ -284,6 +288,14 @@ class TorState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Site address -> its onion service."""
 
 
+class CategoryState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A category torrents can be put in (``category_add``)."""
+
+    name: str
+    save_path: str = ""
+    """Where a torrent put in it is moved (and one added to it is saved); "" none."""
+
+
 class Snapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The whole session at one moment. Replaced, never mutated."""
 
@@ -299,6 +311,8 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The Smart Proxy (docs/proxy.md)."""
     tor: TorState = TorState()
     """Tor and the sites' onion services (docs/tor.md)."""
+    categories: Mapping[str, CategoryState] = MappingProxyType({})
+    """Every category by name (a new mapping only when one changed)."""
 
 
 def enc_hook(obj: object) -> object:

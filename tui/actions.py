@@ -42,6 +42,8 @@ ACTIONS: tuple[Action, ...] = (
     Action("global_limits", "L", "Global limits", "Set the session's download/upload limits"),
     Action("share_limits", "r", "Share limits", "Stop seeding the selected torrents at a "
            "share ratio or after a seeding time"),
+    Action("labels", "g", "Category and tags", "Set the category (one with a save path moves "
+           "the data there) and the tags of the selected torrents"),
     Action("copy_magnet", "c", "Copy magnet", "Copy the magnet link (with trackers and web "
            "seeds) of the selected torrents to the clipboard, and show it"),
     Action("open_folder", "O", "Open download folder", "Open the folder holding the torrent's "
@@ -65,7 +67,8 @@ ACTIONS: tuple[Action, ...] = (
            key_label="*"),
     Action("unmark", "escape", "Unmark / clear", "Clear marks and the text filter",
            key_label="esc"),
-    Action("filter", "slash", "Filter", "Type to filter by name or info-hash", footer=True,
+    Action("filter", "slash", "Filter", "Type to filter by name or info-hash; cat:NAME and "
+           "tag:NAME show one category, or the torrents with a tag", footer=True,
            key_label="/"),
     Action("state_filter('all')", "1", "Show all", "Show every torrent"),
     Action("state_filter('downloading')", "2", "Show downloading", "Show downloading torrents"),
@@ -97,7 +100,7 @@ MAIN_ONLY = frozenset({"mark", "mark_all", "unmark", "filter", "sort(1)", "sort(
 """Actions that only mean something on the torrent list."""
 
 ON_TORRENTS = frozenset({"pause_resume", "pause", "resume", "remove", "recheck", "reannounce",
-                         "move", "limits", "sequential", "priorities", "share_limits",
+                         "move", "limits", "labels", "sequential", "priorities", "share_limits",
                          "copy_magnet", "open_folder", "queue_move", "queue_move('up')",
                          "queue_move('down')", "queue_move('top')", "queue_move('bottom')"})
 """Actions on the selected torrents: off (not in the footer, the palette or the keys) on

@@ -343,6 +343,9 @@ class TidegateApp(App[None]):
     def action_move(self) -> None:
         self.torrent_actions.move()
 
+    def action_labels(self) -> None:
+        self.torrent_actions.labels()
+
     def action_limits(self) -> None:
         self.torrent_actions.limits()
 

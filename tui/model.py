@@ -8,6 +8,7 @@ one sort, and no per-row allocation beyond the sort key.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -71,13 +72,27 @@ COLUMNS: tuple[Column, ...] = (
     Column("ratio", "Ratio", 6, 6, lambda t: t.ratio, _ratio),
     Column("added", "Added", 10, 8, lambda t: t.added_time, _added),
 )
+LABEL_COLUMNS: tuple[Column, ...] = (
+    Column("category", "Category", 10, 6, lambda t: t.category.casefold(),
+           lambda t: clean(t.category), "left"),
+    Column("tags", "Tags", 10, 7, lambda t: t.tags, lambda t: clean(", ".join(t.tags)),
+           "left"),
+)
+"""Shown only while some torrent has a category or a tag (:func:`columns_for`)."""
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
-BY_KEY = {c.key: c for c in COLUMNS}
+BY_KEY = {c.key: c for c in COLUMNS + LABEL_COLUMNS}
 MIN_NAME = 16
 """The name keeps at least this many cells; other columns drop out first."""
 NAME_SHARE = 0.3
 """...and at least this share of the width: names are what people read (at 120 columns a
 name was cut to 15 cells while the rate columns stood empty)."""
+
+
+def columns_for(torrents: Iterable[TorrentState]) -> tuple[Column, ...]:
+    """The table's columns: with Category and Tags once some torrent has either."""
+    if any(t.category or t.tags for t in torrents):
+        return COLUMNS + LABEL_COLUMNS
+    return COLUMNS
 
 
 def state_label(t: TorrentState) -> str:
@@ -168,12 +183,48 @@ class ViewSpec:
     """What the user asked the list to show."""
 
     text: str = ""
-    """Case-insensitive substring of the name, or an info-hash prefix."""
+    """Case-insensitive substring of the name, or an info-hash prefix, and ``cat:NAME``,
+    ``tag:NAME`` (:class:`TextFilter`)."""
     state: str = "all"
     sort: str = "added"
     reverse: bool = False
     sites: bool = False
     """Also the torrents sites need (``TorrentState.site``), hidden by default."""
+
+
+_LABEL = re.compile(r'(?:^|\s)(cat|category|tag):(?:"([^"]*)"|(\S*))', re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class TextFilter:
+    """The filter box read: ``cat:NAME`` (or ``category:``), ``tag:NAME`` (each one
+    wanted; ``"..."`` for a name with spaces) and the rest, matched against names and
+    info-hashes. Names are compared casefolded; ``cat:`` alone is no category."""
+
+    needle: str = ""
+    category: str | None = None
+    tags: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> TextFilter:
+        category: str | None = None
+        tags: list[str] = []
+        for m in _LABEL.finditer(text):
+            value = (m.group(2) if m.group(2) is not None else m.group(3)).casefold()
+            if m.group(1).lower() == "tag":
+                tags.append(value.strip())
+            else:
+                category = value
+        return cls(_LABEL.sub(" ", text).strip().casefold(), category, tuple(tags))
+
+    def test(self, t: TorrentState) -> bool:
+        if self.category is not None and t.category.casefold() != self.category:
+            return False
+        if self.tags:
+            have = {x.casefold() for x in t.tags}
+            if not all(x in have for x in self.tags):
+                return False
+        return not self.needle or matches_text(t, self.needle)
 
 
 def matches_text(t: TorrentState, needle: str) -> bool:
@@ -218,9 +269,9 @@ def rows(torrents: Mapping[str, TorrentState], spec: ViewSpec,
     if not spec.sites:
         by_name = (t for t in by_name if not t.site)
     test = FILTER_BY_KEY[spec.state].test
-    needle = spec.text.strip().casefold()
-    if needle:
-        chosen = [t for t in by_name if test(t) and matches_text(t, needle)]
+    if spec.text.strip():
+        text = TextFilter.parse(spec.text)
+        chosen = [t for t in by_name if test(t) and text.test(t)]
     elif spec.state == "all":
         chosen = list(by_name)
     else:

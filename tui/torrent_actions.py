@@ -33,6 +33,7 @@ from .screens.dialogs import (
     RemoveDialog,
     ShareLimitsDialog,
 )
+from .screens.labels import LabelsDialog
 
 
 class TorrentActions:
@@ -124,7 +125,8 @@ class TorrentActions:
 
         engine = host.engine
         host.push_screen(AddDialog(host.limits, lambda r: engine.run(cmds.Add(r)),
-                                   lambda: engine.run(cmds.SessionSettings())), done)
+                                   lambda: engine.run(cmds.SessionSettings()),
+                                   sorted(host.snapshot.categories)), done)
 
     def move(self) -> None:
         host = self.host
@@ -139,6 +141,18 @@ class TorrentActions:
                                  failed="Move failed")
 
         host.push_screen(MoveDialog(first.save_path if first else ""), done)
+
+    def labels(self) -> None:
+        host = self.host
+        states = self._target_states()
+        if not states:
+            return
+
+        def done(what: str | None) -> None:
+            if what:
+                host.notify(what, title=f"{len(states)} torrent(s)")
+
+        host.push_screen(LabelsDialog(host.engine, states, host.snapshot.categories), done)
 
     def limits(self) -> None:
         host = self.host

@@ -29,6 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="connect to this peer (repeatable)")
     a.add_argument("--web-seed", action="append", default=[], metavar="URL",
                    help="also download from this BEP 19 web seed (repeatable)")
+    a.add_argument("--category", default="", metavar="NAME",
+                   help="put it in this category (saved in its save path unless -d)")
+    a.add_argument("--tag", action="append", default=[], metavar="TAG",
+                   help="give it this tag (repeatable)")
     a.add_argument("--json", action="store_true", help="print the added ids as JSON")
     add_connect_options(a)
     a.set_defaults(run=run_add)
@@ -38,6 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.add_argument("-a", "--all", action="store_true",
                     help="also the torrents sites need (their snapshots and chains), "
                          "labelled with their site")
+    ls.add_argument("--category", metavar="NAME",
+                    help="only the torrents in this category (\"\" those in none)")
+    ls.add_argument("--tag", action="append", default=[], metavar="TAG",
+                    help="only the torrents with this tag (repeatable: with all of them)")
     add_connect_options(ls)
     ls.set_defaults(run=run_ls)
 
@@ -64,7 +72,8 @@ def run_add(args: argparse.Namespace) -> int:
     requests = [request_for(src, loaded.config.limits, config=loaded.config,
                             save_path=folder, paused=args.paused,
                             sequential=args.sequential, peers=peers,
-                            web_seeds=tuple(args.web_seed)) for src in args.sources]
+                            web_seeds=tuple(args.web_seed), category=args.category,
+                            tags=tuple(args.tag)) for src in args.sources]
     client = connect(args, loaded)
     added: list[dict[str, str]] = []
     failed = 0
@@ -103,6 +112,11 @@ def run_ls(args: argparse.Namespace) -> int:
         shown = [t for t in torrents if not t.site]
         hidden = len(torrents) - len(shown)
         torrents = shown
+    if args.category is not None:
+        torrents = [t for t in torrents if t.category == args.category]
+    if args.tag:
+        wanted = {tag.strip() for tag in args.tag}
+        torrents = [t for t in torrents if wanted <= set(t.tags)]
     if args.json:
         print_json([_fields(t) for t in torrents])
         return 0
@@ -115,7 +129,8 @@ def run_ls(args: argparse.Namespace) -> int:
     rows = [(str(t.number), t.id[:8], Text(site_label(snap, t) + clean(t.name)),
              fmt.size(t.total_size), f"{t.progress:.0%}", t.phase.value,
              fmt.rate(t.download_rate), fmt.rate(t.upload_rate),
-             f"{t.num_peers}({t.num_seeds})", f"{t.ratio:.2f}", fmt.eta(t.eta, t.finished))
+             f"{t.num_peers}({t.num_seeds})", f"{t.ratio:.2f}", fmt.eta(t.eta, t.finished),
+             Text(clean(t.category)), Text(", ".join(clean(x) for x in t.tags)))
             for t in torrents]
     print_table(LS_COLUMNS, rows)
     if hidden:
@@ -129,8 +144,10 @@ LS_COLUMNS = (
     Column("Size", 40, "right"), Column("Done", 80, "right"), Column("State", 85),
     Column("Down", 70, "right"), Column("Up", 65, "right"), Column("Peers", 30, "right"),
     Column("Ratio", 20, "right"), Column("ETA", 35, "right"),
+    Column("Category", 25, wrap=True, min_width=8), Column("Tags", 15, wrap=True, min_width=8),
 )
-"""``tidegate ls``: on a narrow terminal Ratio goes first, then Peers, ETA, Size, ID...;
+"""``tidegate ls``: on a narrow terminal columns empty in every row go first (Category and
+Tags, when no torrent has one), then Tags, Ratio, Category, Peers, ETA, Size, ID...;
 Name is never dropped."""
 
 
@@ -164,6 +181,9 @@ def run_show(args: argparse.Namespace) -> int:
 def _print_details(d: TorrentDetails) -> None:
     t = d.torrent
     site = f"\n  site      {clean(t.site)} ({clean(t.site_role)})" if t.site else ""
+    if t.category or t.tags:
+        site += (f"\n  category  {clean(t.category) or '-'}\n"
+                 f"  tags      {', '.join(clean(x) for x in t.tags) or '-'}")
     eta = fmt.eta(t.eta, t.finished)
     out.print(f"{clean(t.name)}\n  number    {t.number}\n  id        {t.id}{site}\n"
               f"  state     {t.phase.value}"

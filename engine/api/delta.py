@@ -18,14 +18,16 @@ def diff(old: Snapshot, new: Snapshot, epoch: str) -> Delta:
     sites = None if old.sites is new.sites else list(new.sites.values())
     web = None if old.web == new.web else new.web
     tor = None if old.tor == new.tor else new.tor
+    categories = None if old.categories is new.categories else list(
+        new.categories.values())
     before = old.torrents
     if before is new.torrents:
         return Delta(epoch, new.seq, old.seq, new.time, [], [], new.stats, new.running, sites,
-                     web, tor)
+                     web, tor, categories)
     changed = [t for tid, t in new.torrents.items() if before.get(tid) is not t]
     removed = [tid for tid in before if tid not in new.torrents]
     return Delta(epoch, new.seq, old.seq, new.time, changed, removed, new.stats, new.running,
-                 sites, web, tor)
+                 sites, web, tor, categories)
 
 
 def apply(snapshot: Snapshot, delta: Delta) -> dict[str, TorrentState]:

@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Any, Union
 import msgspec
 
 from ..events import Event, event_types
-from ..state import SessionStats, SiteState, Snapshot, TorrentState, TorState, WebState
+from ..state import (
+    CategoryState,
+    SessionStats,
+    SiteState,
+    Snapshot,
+    TorrentState,
+    TorState,
+    WebState,
+)
 
 VERSION = b"tidegate/2"
 """First frame of every request and reply, second of every publication."""
@@ -95,6 +103,8 @@ class Delta(msgspec.Struct, frozen=True):
     """The Smart Proxy's state when it changed since ``base``."""
     tor: TorState | None = None
     """Tor's state (and the onion services) when it changed since ``base``."""
+    categories: list[CategoryState] | None = None
+    """Every category when any changed since ``base``; None when none did."""
 
 
 class FullSnapshot(msgspec.Struct, frozen=True):

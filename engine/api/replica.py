@@ -297,5 +297,9 @@ def applied(snap: Snapshot, delta: p.Delta) -> Snapshot:
         sites = MappingProxyType({s.address: s for s in delta.sites})
     web = snap.web if delta.web is None else delta.web
     tor = snap.tor if delta.tor is None else delta.tor
+    categories = snap.categories
+    if delta.categories is not None:
+        categories = MappingProxyType({c.name: c for c in delta.categories})
     return Snapshot(seq=delta.seq, time=delta.time, torrents=torrents, stats=delta.stats,
-                    running=delta.running, sites=sites, web=web, tor=tor)
+                    running=delta.running, sites=sites, web=web, tor=tor,
+                    categories=categories)

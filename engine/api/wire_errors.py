@@ -17,6 +17,7 @@ ERROR_CODES: dict[str, type[errors.TidegateError]] = {
     "unsafe_path": errors.UnsafePathError,
     "bad_torrent": errors.BadTorrentError,
     "bad_magnet": errors.BadMagnetError,
+    "unknown_category": errors.UnknownCategoryError,
     "bad_input": errors.InputError,
     "bad_config": errors.ConfigError,
     "engine_stopped": errors.EngineStoppedError,

@@ -104,6 +104,10 @@ class TorrentAdds:
         self._restoring_complete.discard(torrent_id)
         return Pending(fut, extras, req, peers, trackers, restored_complete)
 
+    def pending_extras(self) -> list[TorrentExtras]:
+        """The extras of the torrents waiting for their add alert (restored ones)."""
+        return [extras for _fut, extras, _req in self._pending.values()]
+
     def take_resave(self, torrent_id: str) -> bool:
         """Whether ``torrent_id``, now added, is to be saved again (repaired on load)."""
         resave = torrent_id in self._resave_on_add
@@ -253,6 +257,9 @@ class TorrentAdds:
             extras = saved.extras
         if req.site:
             extras.site, extras.site_role = req.site, req.site_role
+        if req.category:  # checked by the labels (engine/torrents/labels.py)
+            extras.category = req.category
+        extras.tags = sorted(set(extras.tags) | set(req.tags))
         self._pex_flag(atp)
         if req.file_priorities is not None:
             if atp.ti is None:

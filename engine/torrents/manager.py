@@ -11,6 +11,7 @@ dispatch of :class:`~.alerts.TorrentTable` every part's handlers:
 * :class:`~.adding.TorrentAdds`: adds and restores until their add alert;
 * :class:`~.faults.DiskFaults`: failed writes, their retries and reloads;
 * :class:`~.moves.StorageMoves`, :class:`~.removal.Removals`: moves and removes under way;
+* :class:`~.labels.TorrentLabels`: the categories, and torrents' categories and tags;
 * :class:`~.stats.SessionCounters`, :class:`~.share_limits.ShareLimits`,
   :class:`~.dht.DhtItems`, :class:`~.pieces.PieceReader`.
 
@@ -49,6 +50,7 @@ from .contain import TorrentContainment
 from .dht import DhtItems
 from .faults import DiskFaults
 from .isolation import Containment
+from .labels import TorrentLabels
 from .moves import StorageMoves
 from .pieces import PieceReader
 from .record import TorrentRecord, resolve
@@ -86,6 +88,8 @@ class TorrentManager:
                                 self.saves.save_soon, emit)
         self.faults = DiskFaults(ses, cfg, self.records, self.adds, self.saves, contain, emit)
         self.moves = StorageMoves(self.records, self.saves.save_soon, emit)
+        self.labels = TorrentLabels(store.folder, self.records, self.saves.save_soon,
+                                    self.moves, emit)
         self.pieces = PieceReader(self.records.id_for)
         self.dht = DhtItems(ses)
         self.table = TorrentTable(ses, store, self.records, self.adds, self.saves,
@@ -181,10 +185,12 @@ class TorrentManager:
 
     def restore(self) -> int:
         """Add every torrent from the resume folder; report unreadable files."""
-        return self.adds.restore()
+        n = self.adds.restore()
+        self.labels.recover(self.adds.pending_extras())
+        return n
 
     def add(self, req: AddRequest, fut: Future[str]) -> None:
-        self.adds.add(req, fut)
+        self.adds.add(self.labels.prepare(req), fut)
 
     # Commands that change what the resume file records resolve ``fut`` only once that
     # file is durable (``saves.save_soon(t, resolve(fut))``): an acknowledged change

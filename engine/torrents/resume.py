@@ -23,6 +23,7 @@ import msgspec
 from ..config import LimitsConfig
 from ..durable import sync_folder, write_synced
 from ..errors import InputError
+from ..labels import check_category, check_tags
 from ..paths import private_dir
 from ..requests import check_ratio, check_seed_time
 from ..safetext import shorten
@@ -67,6 +68,10 @@ class TorrentExtras(msgspec.Struct, kw_only=True):
     """(ip, port) of peers the user named (``--peer``, ``add_peers``, an add again): dialled
     at every start, resume and check, since without a tracker or DHT nothing else finds
     them (the newest :data:`MAX_PEERS`)."""
+    category: str = ""
+    """Its category (engine/labels.py; "" none)."""
+    tags: list[str] = []
+    """Its tags, sorted, each once."""
 
 
 MAX_PEERS = 200
@@ -84,8 +89,16 @@ def merge_peers(extras: TorrentExtras, peers: list[tuple[str, int]]) -> list[tup
 _EXTRA_CHECKS: dict[str, Callable[[Any], object]] = {
     "ratio_limit": lambda v: check_ratio(v, "ratio_limit"),
     "seed_time_limit": lambda v: check_seed_time(v, "seed_time_limit"),
+    "category": lambda v: check_category(v, allow_empty=True),
+    "tags": lambda v: _sorted_tags(v),
 }
 """Ranges of the numbers in :class:`TorrentExtras` (the ones commands accept)."""
+
+
+def _sorted_tags(tags: list[str]) -> list[str]:
+    if list(check_tags(tags)) != tags:
+        raise InputError(repr(tags)[:60], "tags are kept sorted, trimmed and each once")
+    return tags
 
 
 def read_extras(raw: object) -> tuple[TorrentExtras, tuple[str, ...]]:

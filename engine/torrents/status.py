@@ -109,6 +109,8 @@ def torrent_state(
         pieces_done=s.num_pieces,
         site=extras.site,
         site_role=extras.site_role,
+        category=extras.category,
+        tags=tuple(extras.tags),
     )
 
 

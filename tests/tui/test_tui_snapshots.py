@@ -7,14 +7,17 @@ change of the look, and review the SVGs in tests/__snapshots__/ before committin
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from types import MappingProxyType
 from typing import Any, cast
 
+import msgspec
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from tests.helpers.still_engine import StillEngine
+from tests.helpers.still_engine import SNAPSHOT, StillEngine
 from tidegate.engine.interface import EngineAPI
+from tidegate.engine.state import CategoryState
 from tidegate.tui.app import TidegateApp
 
 Compare = Callable[..., bool]
@@ -76,6 +79,30 @@ def test_sites(snap_compare: Compare) -> None:
 @pytest.mark.parametrize("key", ["a", "x", "m", "l", "L"])
 def test_dialogs(snap_compare: Compare, key: str) -> None:
     assert snap_compare(app(), terminal_size=SMALL, run_before=after(key))
+
+
+def labelled() -> TidegateApp:
+    """The still engine's torrents with categories and tags (a hostile tag among them)."""
+    labels = {1: ("linux", ("iso",)), 2: ("films", ("hd", "[b]x[/b]")), 3: ("films", ())}
+    torrents = {tid: msgspec.structs.replace(t, category=labels[t.number][0],
+                                             tags=labels[t.number][1])
+                if t.number in labels else t for tid, t in SNAPSHOT.torrents.items()}
+    categories = {"films": CategoryState(name="films", save_path="/srv/films"),
+                  "linux": CategoryState(name="linux")}
+    snap = msgspec.structs.replace(SNAPSHOT, torrents=MappingProxyType(torrents),
+                                   categories=MappingProxyType(categories))
+    return TidegateApp(cast(EngineAPI, StillEngine(snap)), connection="embedded")
+
+
+def test_main_labels_filtered(snap_compare: Compare) -> None:
+    # the Category and Tags columns appear once a torrent has one; cat: filters by it
+    assert snap_compare(labelled(), terminal_size=LARGE,
+                        run_before=after("slash", *"cat:films"))
+
+
+def test_labels_dialog(snap_compare: Compare) -> None:
+    assert snap_compare(labelled(), terminal_size=SMALL,
+                        run_before=after("slash", *"cat:films", "enter", "g"))
 
 
 def test_palette(snap_compare: Compare) -> None:

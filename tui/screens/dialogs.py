@@ -27,12 +27,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.suggester import Suggester
+from textual.suggester import Suggester, SuggestFromList
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from tidegate.engine import units
 from tidegate.engine.config import LimitsConfig
-from tidegate.engine.errors import InputError, TidegateError, UnsafePathError
+from tidegate.engine.errors import InputError, TidegateError, UnknownCategoryError, UnsafePathError
+from tidegate.engine.labels import check_category, check_tags
 from tidegate.engine.metainfo import looks_like_uri, request_for
 from tidegate.engine.requests import (
     MAX_RATE,
@@ -153,8 +154,11 @@ class AddDialog(Dialog[Added]):
 
     def __init__(self, limits: LimitsConfig | None,
                  submit: Callable[[AddRequest], Future[str]],
-                 settings: Callable[[], Future[dict[str, Any]]] | None = None) -> None:
+                 settings: Callable[[], Future[dict[str, Any]]] | None = None,
+                 categories: list[str] | None = None) -> None:
         super().__init__()
+        self.categories = categories or []
+        """Names the category field completes."""
         self.limits = limits or LimitsConfig()
         self.submit = submit
         self.settings = settings
@@ -176,6 +180,10 @@ class AddDialog(Dialog[Added]):
             yield Label("Trackers (optional): URL [URL …]")
             yield Input(id="trackers", compact=True, placeholder="udp://tracker.example:6969")
             yield Static("", classes="problem", id="trackers-problem")
+            yield Label("Category and tags (optional): a category, then tags after commas")
+            yield Input(id="labels", compact=True, placeholder="tv, hd, to-watch",
+                        suggester=SuggestFromList(self.categories, case_sensitive=True))
+            yield Static("", classes="problem", id="labels-problem")
             yield Checkbox("Start paused", id="paused", compact=True)
             yield Checkbox("Choose files before downloading", id="choose", compact=True)
             yield Checkbox("Sequential (for streaming)", id="sequential", compact=True)
@@ -212,6 +220,13 @@ class AddDialog(Dialog[Added]):
             except TidegateError as exc:
                 self.problem(str(exc), "trackers")
                 return None
+        category, *tags = [w.strip() for w in self.query_one("#labels", Input).value.split(",")]
+        try:
+            check_category(category, allow_empty=True)
+            check_tags(tags)
+        except TidegateError as exc:
+            self.problem(str(exc), "labels")
+            return None
         if not looks_like_uri(source):
             source = os.path.expanduser(source)
         save_path = str(Path(folder).expanduser().resolve()) if folder else None
@@ -221,7 +236,8 @@ class AddDialog(Dialog[Added]):
                 trackers=tuple(trackers),
                 paused=self.query_one("#paused", Checkbox).value,
                 metadata_first=self.query_one("#choose", Checkbox).value,
-                sequential=self.query_one("#sequential", Checkbox).value)
+                sequential=self.query_one("#sequential", Checkbox).value,
+                category=category, tags=tuple(tags))
         except TidegateError as exc:
             self.problem(str(exc))
             return None
@@ -244,7 +260,8 @@ class AddDialog(Dialog[Added]):
         except Exception as exc:  # the engine's answer: shown, the dialog stays
             self.busy = False
             self.query_one("#ok", Button).disabled = False
-            self.problem(str(exc), "folder" if isinstance(exc, UnsafePathError | OSError)
+            self.problem(str(exc), "labels" if isinstance(exc, UnknownCategoryError) else
+                         "folder" if isinstance(exc, UnsafePathError | OSError)
                          and request.save_path else "source")
             return
         self.dismiss(Added(tid, await self._hint(request)))

@@ -18,7 +18,7 @@ from tidegate.engine.state import Snapshot
 
 from ..actions import MAIN_ONLY, bindings
 from ..host import host_of
-from ..model import NameOrder, ViewSpec, count_states, next_sort, rows
+from ..model import COLUMNS, NameOrder, ViewSpec, columns_for, count_states, next_sort, rows
 from ..widgets.state_tabs import StateTabs
 from ..widgets.status_bar import StatusBar
 from ..widgets.torrent_table import EMPTY_HINT, FILTERED_HINT, TorrentTable
@@ -44,6 +44,7 @@ class MainScreen(Screen[None]):
         self._counts: dict[str, int] = {}
         self._counted: object = None
         self._counted_sites = False
+        self._columns = COLUMNS
         """The torrents mapping ``_counts`` was made from."""
 
     def compose(self) -> ComposeResult:
@@ -81,7 +82,9 @@ class MainScreen(Screen[None]):
             self.marked = frozenset(m for m in self.marked if m in snap.torrents)
         self.table.empty_hint = FILTERED_HINT if snap.torrents else EMPTY_HINT
         self.table.site_names = {a: s.name for a, s in snap.sites.items()}
-        self.table.show(shown, self.marked, self.spec.sort, self.spec.reverse)
+        if snap.torrents is not self._counted:
+            self._columns = columns_for(snap.torrents.values())
+        self.table.show(shown, self.marked, self.spec.sort, self.spec.reverse, self._columns)
         if snap.torrents is not self._counted or self.spec.sites != self._counted_sites:
             listed = snap.torrents.values()
             self._counts = count_states(listed if self.spec.sites else

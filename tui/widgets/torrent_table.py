@@ -26,7 +26,7 @@ from textual.strip import Strip
 from tidegate.engine.safetext import clean
 from tidegate.engine.state import Phase, TorrentState
 
-from ..model import layout
+from ..model import COLUMNS, Column, layout
 
 EMPTY_HINT = "No torrents yet: press a to add one (a .torrent or a magnet), ? for every key."
 FILTERED_HINT = "Nothing matches: esc clears the text filter, 1 shows every state."
@@ -117,6 +117,8 @@ class TorrentTable(ScrollView, can_focus=True):
         self._cursor_id: str | None = None
         self.site_names: dict[str, str] = {}
         """Site address -> name, to label the torrents sites need."""
+        self.columns: tuple[Column, ...] = COLUMNS
+        """The columns that may be shown (the screen adds Category and Tags)."""
         self.empty_hint = EMPTY_HINT
         """What an empty list says (the screen sets it when a filter hides everything)."""
 
@@ -135,8 +137,11 @@ class TorrentTable(ScrollView, can_focus=True):
         return self._cursor_id
 
     def show(self, rows: Sequence[TorrentState], marked: frozenset[str], sort_key: str,
-             reverse: bool) -> None:
+             reverse: bool, columns: tuple[Column, ...] | None = None) -> None:
         """Display ``rows`` in this order; the cursor stays on its torrent if still shown."""
+        if columns is not None and columns != self.columns:
+            self.columns = columns
+            self._cache.clear()
         previous = self._cursor_id
         kept = rows is self.rows
         self.rows = rows
@@ -195,7 +200,7 @@ class TorrentTable(ScrollView, can_focus=True):
         if offset is None:
             return
         if offset.y == 0:
-            for column, x, width in layout(self.size.width):
+            for column, x, width in layout(self.size.width, self.columns):
                 if x <= offset.x < x + width + 1:
                     self.post_message(self.SortClicked(column.key))
                     return
@@ -254,7 +259,7 @@ class TorrentTable(ScrollView, can_focus=True):
         base = self._style("header")
         sorted_style = self._style("sorted")
         segments = []
-        for column, _x, w in layout(width):
+        for column, _x, w in layout(width, self.columns):
             title = column.title
             if column.key == self.sort_key:
                 title += " ▼" if self.reverse else " ▲"
@@ -269,7 +274,7 @@ class TorrentTable(ScrollView, can_focus=True):
             base = base + self._style("cursor")
         segments: list[Segment] = []
         state_style = base + self._ink(_state_class(t))
-        for column, _x, w in layout(width):
+        for column, _x, w in layout(width, self.columns):
             if column.key == "progress":
                 segments += _bar(t.progress, w, base + self._ink("bar-done"),
                                  base + self._ink("bar-todo"), base)
