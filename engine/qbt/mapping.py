@@ -15,7 +15,15 @@ from typing import Any
 from urllib.parse import quote
 
 from ..config import Config
-from ..state import FileState, Phase, SessionStats, TorrentDetails, TorrentState, TrackerState
+from ..state import (
+    CategoryState,
+    FileState,
+    Phase,
+    SessionStats,
+    TorrentDetails,
+    TorrentState,
+    TrackerState,
+)
 
 API_VERSION = "2.8.19"
 """The Web API version claimed: qBittorrent 4.5.2's, whose shapes and state strings
@@ -35,11 +43,11 @@ def qbt_hash(t: TorrentState) -> str:
 
 
 def category_of(t: TorrentState) -> str:
-    return str(getattr(t, "category", ""))
+    return t.category
 
 
 def tags_of(t: TorrentState) -> tuple[str, ...]:
-    return tuple(getattr(t, "tags", ()))
+    return t.tags
 
 
 def state_of(t: TorrentState) -> str:
@@ -306,9 +314,9 @@ def server_state(stats: SessionStats, torrents: Iterable[TorrentState],
     }
 
 
-def categories(snapshot_categories: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+def categories(snapshot_categories: Mapping[str, CategoryState]) -> dict[str, dict[str, str]]:
     """``torrents/categories``: name -> {name, savePath}."""
-    return {name: {"name": name, "savePath": str(getattr(c, "save_path", ""))}
+    return {name: {"name": name, "savePath": c.save_path}
             for name, c in snapshot_categories.items()}
 
 

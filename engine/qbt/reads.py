@@ -38,7 +38,7 @@ async def transfer_info(r: Request) -> Reply:
 
 
 async def categories(r: Request) -> Reply:
-    return mapping.categories(getattr(r.app.host.snapshot, "categories", {}))
+    return mapping.categories(r.app.host.snapshot.categories)
 
 
 def all_tags(r: Request) -> list[str]:
@@ -143,7 +143,7 @@ async def maindata(r: Request) -> Reply:
         torrents[d.pop("hash")] = d
     return r.app.sync.maindata(
         r.sid, _number(r.get("rid"), 0), torrents,
-        mapping.categories(getattr(snap, "categories", {})), all_tags(r),
+        mapping.categories(snap.categories), all_tags(r),
         mapping.server_state(snap.stats, mine, cfg))
 
 

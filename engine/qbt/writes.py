@@ -1,9 +1,6 @@
-"""The endpoints that change something (POST only): each runs engine commands.
-
-Categories and tags run the engine's ``category_add``/``category_remove``/
-``set_category``/``add_tags``/``remove_tags`` commands; they are looked up by name so
-this module also loads on an engine without them (the endpoints then answer 409).
-"""
+"""The endpoints that change something (POST only): each runs engine commands
+(categories and tags: ``category_add``, ``category_remove``, ``set_category``,
+``add_tags``, ``remove_tags``)."""
 
 from __future__ import annotations
 
@@ -12,22 +9,10 @@ import contextlib
 from typing import Any
 
 from .. import commands as cmds
-from ..errors import DuplicateTorrentError, TidegateError
+from ..errors import DuplicateTorrentError, TidegateError, UnknownCategoryError
 from ..requests import AddRequest
 from ..torrents import fetch
 from .app import ApiError, Endpoint, Reply, Request
-
-
-def _command(class_name: str, /, **fields: Any) -> cmds.Command[Any]:
-    cls = getattr(cmds, class_name, None)
-    if cls is None:
-        raise ApiError(409, "categories and tags are not supported by this engine")
-    command: cmds.Command[Any] = cls(**fields)
-    return command
-
-
-def _is_unknown_category(e: BaseException) -> bool:
-    return type(e).__name__ == "UnknownCategoryError"
 
 
 async def _each(r: Request, make: Any) -> Reply:
@@ -118,11 +103,9 @@ async def set_category(r: Request) -> Reply:
     category = r.need("category")
     ids = [t.id for t in r.app.select(r.need("hashes"))]
     try:
-        await r.app.call(_command("SetCategory", ids=ids, category=category))
-    except TidegateError as e:
-        if _is_unknown_category(e):
-            raise ApiError(409, "Incorrect category name") from None
-        raise
+        await r.app.call(cmds.SetCategory(ids=ids, category=category))
+    except UnknownCategoryError:
+        raise ApiError(409, "Incorrect category name") from None
     return None
 
 
@@ -130,10 +113,10 @@ async def create_category(r: Request) -> Reply:
     name = r.need("category")
     if not name.strip():
         raise ApiError(400, "Category cannot be empty")
-    if name in getattr(r.app.host.snapshot, "categories", {}):
+    if name in r.app.host.snapshot.categories:
         raise ApiError(409, "Unable to create category")
     try:
-        await r.app.call(_command("CategoryAdd", name=name, save_path=r.get("savePath")))
+        await r.app.call(cmds.CategoryAdd(name=name, save_path=r.get("savePath")))
     except TidegateError:
         raise ApiError(409, "Incorrect category name") from None
     return None
@@ -142,7 +125,7 @@ async def create_category(r: Request) -> Reply:
 async def remove_categories(r: Request) -> Reply:
     names = [n for n in r.need("categories").split("\n") if n.strip()]
     if names:
-        await r.app.call(_command("CategoryRemove", names=names))
+        await r.app.call(cmds.CategoryRemove(names=names))
     return None
 
 
@@ -154,7 +137,7 @@ async def add_tags(r: Request) -> Reply:
     tags = _tags(r.need("tags"))
     ids = [t.id for t in r.app.select(r.need("hashes"))]
     if ids and tags:
-        await r.app.call(_command("AddTags", ids=ids, tags=tags))
+        await r.app.call(cmds.AddTags(ids=ids, tags=tags))
     return None
 
 
@@ -162,9 +145,9 @@ async def remove_tags(r: Request) -> Reply:
     tags = _tags(r.get("tags"))
     chosen = r.app.select(r.need("hashes"))
     if not tags:  # qBittorrent: no tags named removes them all
-        tags = sorted({tag for t in chosen for tag in getattr(t, "tags", ())})
+        tags = sorted({tag for t in chosen for tag in t.tags})
     if chosen and tags:
-        await r.app.call(_command("RemoveTags", ids=[t.id for t in chosen], tags=tags))
+        await r.app.call(cmds.RemoveTags(ids=[t.id for t in chosen], tags=tags))
     return None
 
 
@@ -178,16 +161,13 @@ async def create_tags(r: Request) -> Reply:
 async def delete_tags(r: Request) -> Reply:
     tags = _tags(r.need("tags"))
     r.app.created_tags.difference_update(tags)
-    chosen = [t for t in r.app.torrents() if set(getattr(t, "tags", ())) & set(tags)]
+    chosen = [t for t in r.app.torrents() if set(t.tags) & set(tags)]
     if chosen:
-        await r.app.call(_command("RemoveTags", ids=[t.id for t in chosen], tags=tags))
+        await r.app.call(cmds.RemoveTags(ids=[t.id for t in chosen], tags=tags))
     return None
 
 
 # ---------------------------------------------------------------- add
-
-ADD_REQUEST_FIELDS = set(AddRequest.__struct_fields__)
-
 
 async def add(r: Request) -> Reply:
     """``torrents/add``: ``urls`` (magnets, info-hashes, http(s) .torrent URLs, one a
@@ -207,24 +187,19 @@ async def add(r: Request) -> Reply:
     options = _add_options(r)
     category = r.get("category").strip()
     tags = _tags(r.get("tags"))
-    cats = getattr(r.app.host.snapshot, "categories", {})
-    if category and category not in cats:
+    if category and category not in r.app.host.snapshot.categories:
         # qBittorrent makes the category when an add names a new one
-        with contextlib.suppress(TidegateError, ApiError):
-            await r.app.call(_command("CategoryAdd", name=category, save_path=""))
-    if not options.get("save_path") and category in cats:
-        options["save_path"] = getattr(cats[category], "save_path", "") or None
-    extra: dict[str, Any] = {}
-    if "category" in ADD_REQUEST_FIELDS:
-        extra["category"] = category
-    if "tags" in ADD_REQUEST_FIELDS:
-        extra["tags"] = tags
+        try:
+            await r.app.call(cmds.CategoryAdd(name=category, save_path=""))
+        except TidegateError:
+            return "Fails."
     added = False
     for data, uri, source in sources:
         if data is None and uri is None:
             continue
         try:
-            request = AddRequest(torrent=data, uri=uri, source=source, **options, **extra)
+            request = AddRequest(torrent=data, uri=uri, source=source, category=category,
+                                 tags=tuple(tags), **options)
             torrent_id = await r.app.call(cmds.Add(request))
         except DuplicateTorrentError:
             continue
@@ -233,8 +208,7 @@ async def add(r: Request) -> Reply:
                 raise ApiError(415, f"Error: '{source}' is not a valid torrent file.") \
                     from None
             continue
-        added = True
-        await _label(r, torrent_id, category, tags, extra)
+        added = torrent_id is not None
     return "Ok." if added else "Fails."
 
 
@@ -265,16 +239,6 @@ def _add_options(r: Request) -> dict[str, Any]:
             value = int(_float(r.get(qbt_name)))
             options[name] = max(0, min(value, 2**31 - 1))
     return options
-
-
-async def _label(r: Request, torrent_id: str, category: str, tags: list[str],
-                 extra: dict[str, Any]) -> None:
-    """Give a new torrent its category and tags when the add command could not."""
-    with contextlib.suppress(TidegateError, ApiError):
-        if category and "category" not in extra:
-            await r.app.call(_command("SetCategory", ids=[torrent_id], category=category))
-        if tags and "tags" not in extra:
-            await r.app.call(_command("AddTags", ids=[torrent_id], tags=tags))
 
 
 async def logout(r: Request) -> Reply:

@@ -11,16 +11,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tidegate.engine import commands as cmds
-
 from .servers import Client, RealQbt, Reply, TidegateQbt
 
 T = TypeVar("T")
-
-LABELS = hasattr(cmds, "SetCategory")
-needs_labels = pytest.mark.skipif(
-    not LABELS, reason="the engine's categories and tags (branch fix-cats) are not merged")
-
 
 def shape(value: Any) -> Any:
     """A JSON value's shape: its keys and the JSON type of each value (numbers are one

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import make_payload, make_torrent
 
-from .conftest import Pair, needs_labels, shape, wait_for
+from .conftest import Pair, shape, wait_for
 from .servers import Client
 
 pytestmark = pytest.mark.slow
@@ -214,7 +214,6 @@ def test_failed_logins_ban_the_address(pair: Pair) -> None:
     assert texts[0] == texts[1]
 
 
-@needs_labels
 def test_categories_and_tags(pair: Pair, tmp_path: Path) -> None:
     data, h, save_path = _torrent(tmp_path)
     pair.login()
