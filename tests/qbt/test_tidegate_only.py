@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+from pathlib import Path
 
 import pytest
 
+from tests.helpers.daemon_util import TIDEGATE, env_for
 from tidegate.engine.config.load import from_dict
 from tidegate.engine.errors import ConfigError
 from tidegate.engine.qbt.auth import Bans, Sessions, check_password, hash_password
@@ -140,3 +143,17 @@ def test_state_strings_are_qbittorrent_4s() -> None:
     assert _state(Phase.MOVING, True) == "moving"
     assert _state(Phase.ERROR, False, error="disk full") == "error"
     assert _state(Phase.ERROR, False, error="No such file or directory") == "missingFiles"
+
+
+def test_qbt_password_generate_prints_one_and_stores_its_hash(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    done = subprocess.run([*TIDEGATE, "qbt", "password", "--generate"], env=env_for(home),
+                          capture_output=True, text=True, timeout=60, check=True)
+    password = done.stdout.strip()
+    stored = (home / "data" / "qbt-password").read_text()
+    assert len(password) >= 12 and password not in stored
+    assert check_password(password, stored.strip())
+    refused = subprocess.run([*TIDEGATE, "qbt", "password", "--stdin"], input="\n",
+                             env=env_for(home), capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "1 to 1024 characters" in refused.stderr
+    assert (home / "data" / "qbt-password").read_text() == stored  # unchanged
