@@ -22,6 +22,7 @@ from .commands import (
     download,
     info,
     labels,
+    qbt,
     seed,
     sites,
     swarm,
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tidegate {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (tui, download, create, seed, info, daemon, torrents, control, labels, swarm,
-                   sites, web, tor):
+                   sites, web, tor, qbt):
         module.register(sub)
     return parser
 

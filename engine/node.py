@@ -31,6 +31,7 @@ from .state import ChainEntryInfo, OnionReply, SiteReport, SiteState, Snapshot
 
 if TYPE_CHECKING:
     from .proxy.service import ProxyService
+    from .qbt.service import QbtService
     from .sites.service import SitesService
     from .tor.service import TorService
 
@@ -58,6 +59,8 @@ class Node:
         """The Smart Proxy (with sites, when ``web.enabled``)."""
         self.tor: TorService | None = None
         """Tor and the onion services (with sites, unless ``tor.mode`` is clearnet)."""
+        self.qbt: QbtService | None = None
+        """The qBittorrent Web API endpoint (``qbt.enabled``; docs/qbittorrent-api.md)."""
         if sites and self.config.sites.enabled:
             # imported here: sites pull in the chain, cryptography and asyncio (~60 ms)
             from .sites.service import SitesService
@@ -71,11 +74,16 @@ class Node:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self, timeout: float = 10.0) -> Node:
-        """Start the engine, then the sites thread, the proxy and tor."""
+        """Start the engine, then the qBittorrent API, the sites thread, the proxy and
+        tor."""
         self.engine.start(timeout)
-        if self.sites is None:
-            return self
         try:
+            if self.config.qbt.enabled:
+                from .qbt.service import QbtService
+                self.qbt = QbtService(self, self.loaded.paths.data_dir,
+                                      str(self.engine.download_dir)).start()
+            if self.sites is None:
+                return self
             self.sites.start()
             if self.config.web.enabled:
                 from .proxy.service import ProxyService
@@ -93,8 +101,11 @@ class Node:
         return self
 
     def stop(self, timeout: float | None = None, save: bool = True) -> None:
-        """Stop tor, the proxy and the sites thread, then the engine (resume data)."""
+        """Stop the qBittorrent API, tor, the proxy and the sites thread, then the engine
+        (resume data)."""
         try:
+            if self.qbt is not None:
+                self.qbt.stop()
             if self.tor is not None:
                 self.tor.stop()
             if self.proxy is not None:

@@ -12,12 +12,16 @@ import json
 import signal
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from tidegate.engine.config import load
 from tidegate.engine.errors import EngineLockedError
 from tidegate.engine.lockfile import PidLock
 
 from ..console import note
+
+if TYPE_CHECKING:
+    from tidegate.engine.daemon import Daemon
 from ..remote import add_connect_options, connect
 
 
@@ -61,12 +65,27 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.flush()
         note(f"tidegate daemon (pid {info['pid']}) serving {info['endpoint']}, publishing on "
              f"{info['publish']}")
+        _note_qbt(daemon)
         while not daemon.wait(1.0):
             pass
         note("stopping: saving resume data")
     finally:
         daemon.stop()
     return 0
+
+
+def _note_qbt(daemon: Daemon) -> None:
+    """Where the qBittorrent API listens, and a password made at this start (once)."""
+    qbt = daemon.engine.qbt if daemon.engine is not None else None
+    if qbt is None:
+        return
+    if qbt.error:
+        note(f"qBittorrent API not served: {qbt.error}")
+        return
+    note(f"qBittorrent API on {qbt.url} (user {daemon.loaded.config.qbt.username!r})")
+    if qbt.first_password:
+        note(f"qBittorrent API password, shown this once (only its hash is stored; "
+             f"`tidegate qbt password` sets another): {qbt.first_password}")
 
 
 def run_stop(args: argparse.Namespace) -> int:

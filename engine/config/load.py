@@ -94,12 +94,33 @@ _CHECKS: list[tuple[str, Any, str]] = [
     ("tor.socks", lambda v: v == "" or _is_loopback_endpoint(v),
      "must be a loopback host:port (tor's SOCKS port on this machine)"),
     ("tor.timeout", lambda v: 1 <= v <= 600, "must be between 1 and 600 seconds"),
+    ("qbt.port", lambda v: 0 <= v <= 65535, "must be a port number (0-65535)"),
+    ("qbt.username", lambda v: 0 < len(v) <= 255 and v.isprintable(),
+     "must be 1 to 255 printable characters"),
+    ("qbt.max_auth_fail_count", *_between(1, 1000)),
+    ("qbt.ban_duration", *_between(1, DAY * 30, " seconds")),
+    ("qbt.session_timeout", *_between(60, DAY * 30, " seconds")),
 ]
 
 
 def _is_loopback_endpoint(value: str) -> bool:
     host, sep, port = value.rpartition(":")
     return bool(sep) and port_number(port) is not None and _is_loopback(host.strip("[]"))
+
+
+def _check_qbt_listen(cfg: Config, path: str | None) -> None:
+    """``qbt.listen`` is an address; loopback unless ``qbt.allow_remote`` says otherwise."""
+    listen = cfg.qbt.listen
+    try:
+        address = ipaddress.ip_address(listen)
+    except ValueError:
+        raise ConfigError(f"qbt.listen = {shorten(repr(listen), 80)} must be an IP address",
+                          path=path, key="qbt.listen") from None
+    if not address.is_loopback and not cfg.qbt.allow_remote:
+        raise ConfigError(f"qbt.listen = {listen!r} is not a loopback address: set "
+                          "qbt.allow_remote = true to serve the qBittorrent API to other "
+                          "machines (plain HTTP, password only)", path=path,
+                          key="qbt.listen")
 
 
 def tor_socks(cfg: Config) -> tuple[str, int]:
@@ -130,6 +151,7 @@ def validate(cfg: Config, *, path: str | None = None) -> Config:
     if cfg.proxy.type != "none" and (not cfg.proxy.host or not cfg.proxy.port):
         raise ConfigError("proxy.host and proxy.port are required with a proxy", path=path,
                           key="proxy")
+    _check_qbt_listen(cfg, path)
     for field in ("dht_bootstrap_nodes", "dht_nodes"):
         for i, node in enumerate(getattr(cfg.network, field)):
             host, sep, port = node.rpartition(":")

@@ -283,6 +283,33 @@ class TorConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True)
     """Seconds a start, connection or control call may take."""
 
 
+class QbtConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A qBittorrent Web API v2 endpoint, for programs that drive qBittorrent (Sonarr,
+    Radarr, cross-seed...): docs/qbittorrent-api.md."""
+
+    enabled: bool = False
+    """Serve it in the daemon and the TUI's embedded engine."""
+    listen: str = "127.0.0.1"
+    """Address to listen on: loopback unless ``allow_remote``."""
+    port: int = 8080
+    """TCP port (qBittorrent's default); 0 picks a free one."""
+    allow_remote: bool = False
+    """Allow a ``listen`` address that is not loopback (others on the network can then
+    try passwords; failures are rate-limited, and there is no TLS)."""
+    username: str = "admin"
+    """The login name. The password is set with ``tidegate qbt password`` (one is made
+    and printed once at the first start when none is set); only its hash is kept."""
+    server_domains: list[str] = msgspec.field(default_factory=list)
+    """Host header names accepted besides the listen address, ``localhost`` and loopback
+    addresses (``*`` wildcards as qBittorrent's ``WebUI\\ServerDomains``)."""
+    max_auth_fail_count: int = 5
+    """Failed logins from one address before it is banned (qBittorrent's default)."""
+    ban_duration: int = 3600
+    """Seconds an address stays banned."""
+    session_timeout: int = 3600
+    """Seconds a login (SID cookie) lasts without a request."""
+
+
 class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole configuration file."""
 
@@ -300,5 +327,6 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     web: WebConfig = msgspec.field(default_factory=WebConfig)
     sites: SitesConfig = msgspec.field(default_factory=SitesConfig)
     tor: TorConfig = msgspec.field(default_factory=TorConfig)
+    qbt: QbtConfig = msgspec.field(default_factory=QbtConfig)
 
 
