@@ -61,6 +61,7 @@ from .state import (
     WebState,
 )
 from .torrents import session as lt_session
+from .torrents.dht_peers import check_topic
 from .torrents.manager import TorrentManager
 from .torrents.pieces import StreamInfo
 
@@ -439,6 +440,16 @@ class Engine:
             if not is_int(port) or not 1 <= port <= 65535:
                 raise InputError(repr(port), "port must be 1 to 65535")
         return self._checked(check, add)
+
+    def dht_announce(self, topic: bytes, port: int) -> Future[None]:
+        """Announce this node in the DHT as a peer of the 20-byte ``topic`` at ``port``."""
+        return self._checked(lambda: check_topic(topic, port=port),
+                             lambda: self._m().dht_peers.announce(topic, port))
+
+    def dht_get_peers(self, topic: bytes, timeout: float = 10.0) -> Future[list[tuple[str, int]]]:
+        """The ``(ip, port)`` peers the DHT knows for the 20-byte ``topic`` (maybe none)."""
+        return self._checked(lambda: check_topic(topic, timeout=timeout),
+                             lambda fut: self._m().dht_peers.get(topic, timeout, fut), DEFERRED)
 
     def _apply_config(self, config: Config) -> None:
         self._loop.config = config

@@ -35,6 +35,7 @@ from .served import ServedTable
 if TYPE_CHECKING:
     from ..services import TorrentService
     from ..tor.service import TorService
+    from .links import Links
 
 TICK = 0.5
 
@@ -68,6 +69,8 @@ class SitesService:
         self.served = ServedTable()
         """What the Smart Proxy serves; rebuilt here, read by the proxy thread."""
         self._onion_sig: tuple[Any, ...] | None = None
+        self.links: Links | None = None
+        """Live links to the other nodes holding the sites (None: off, or not bound)."""
 
     # ------------------------------------------------------------------ any thread
 
@@ -146,12 +149,15 @@ class SitesService:
             def push(address: str) -> None:
                 for box in pushes:
                     box.send(HostnameRequest(hostname=address))
+                if self.links is not None:
+                    self.links.push_owned(address)
 
             self.handler = BlockchainHandler(self.engine, self.registry, self.post,
                                              send_update, push)
             self.hosting = HostingComponent(self.engine, self.registry,
                                             cfg.sites.keep_snapshots, cfg.sites.fetch_timeout)
             self.hosting.load()
+            self._start_links()
             self.handler.start()
             self.hosting.start()
         except BaseException as exc:
@@ -166,6 +172,8 @@ class SitesService:
         poller.register(hostnames.socket, zmq.POLLIN)
         poller.register(updates.socket, zmq.POLLIN)
         poller.register(self._waker.reader, zmq.POLLIN)
+        if self.links is not None:
+            poller.register(self.links.net.router, zmq.POLLIN)
         next_tick = 0.0
         try:
             while not self._stop.is_set():
@@ -179,17 +187,45 @@ class SitesService:
                 while (upd := updates.recv(0)) is not None:
                     self._guarded(partial(self.hosting.on_update, upd.time, upd.snapshot,
                                           upd.hosts, self.engine.post_event))
+                if self.links is not None:
+                    self._guarded(self.links.receive)
                 mono = time.monotonic()
                 if mono >= next_tick:
                     next_tick = mono + TICK
+                    if self.links is not None:
+                        self._guarded(partial(self.links.tick, mono))
                     self._guarded(partial(self.handler.tick, mono))
                     self._guarded(partial(self.hosting.tick, mono, self.engine.post_event))
                     self._publish()
         finally:
             self.handler.close()
+            if self.links is not None:
+                self.links.close()
             for box in inboxes + outboxes:
                 box.close()
             self._waker.close()
+
+    def _start_links(self) -> None:
+        """Bind the link endpoint (``sites.links``; never in ``tor-all``: no clear net).
+        A port that cannot be bound is logged; the sites run without links."""
+        cfg = self.engine.config
+        if not cfg.sites.links or cfg.tor.mode == "tor-all":
+            return
+        import zmq
+
+        from .link_net import LinkNet
+        from .links import Links
+
+        try:
+            net = LinkNet(cfg.sites.link_listen, cfg.sites.link_port)
+        except zmq.ZMQError as exc:
+            self.engine.post_event(Log(level="error", message=f"sites: no links: cannot "
+                                       f"listen on {cfg.sites.link_listen} port "
+                                       f"{cfg.sites.link_port}: {exc}"))
+            return
+        self.links = Links(self.engine, self.registry, net, cfg.sites.max_links,
+                           self.handler.judge, self.handler.refuse, self.post,
+                           self.engine.post_event)
 
     def _guarded(self, fn: Callable[[], None]) -> None:
         try:
@@ -291,7 +327,8 @@ class SitesService:
             error=(rec.damage_note or rec.store.damaged) if rec.store.damaged else rec.error,
             source=rec.source, hosting=self.hosting.state_for(rec.address), onion=rec.onion,
             onion_clients=tuple(sorted(rec.onion_clients)), stored_nodes=rec.stored_nodes,
-            stored_at=rec.stored_at)
+            stored_at=rec.stored_at,
+            links=self.links.count(rec.address) if self.links is not None else 0)
 
     def _publish(self, wait: bool = False) -> None:
         self.push_onions()
