@@ -5,6 +5,8 @@ sockets belong to one thread). It sleeps in a ZeroMQ poller on the Handler's inb
 (``{"hostname"}`` pushes), the Hosting inbox (``{"time", "snapshot", "hosts"}``) and a
 wake-up socket for commands, and ticks twice a second to follow downloads and polls.
 The two components talk over the bus even here, as they would across processes.
+With ``sites.links`` it also owns the link endpoint (:mod:`.links`): new heads pushed to
+and from the other nodes holding each site.
 Engine commands arrive as closures (:meth:`SitesService.submit`) and resolve futures;
 engine futures' callbacks come back the same way (:meth:`post`), so component state is
 only ever touched on this thread.
@@ -165,6 +167,9 @@ class SitesService:
                 "sites", f"cannot start: {exc!r}")
             for box in inboxes + outboxes:
                 box.close()
+            if self.links is not None:
+                self.links.close()
+                self.links = None
             self._ready.set()
             return
         self._ready.set()

@@ -31,7 +31,7 @@ from tidegate.engine.state import SiteState
 POLL = 3600.0
 PUSH_BOUND = 15.0
 """The most a pushed head may take to reach every follower (the poll is an hour)."""
-SLOW = {"poll_interval": POLL, "announce_interval": 3600.0, "link_listen": "127.0.0.1"}
+SLOW = {"poll_interval": POLL, "announce_interval": 3600.0}
 
 
 @dataclass

@@ -211,6 +211,10 @@ def detail_text(site: SiteState | None, count: int, web: WebState | None = None,
         if site.height >= 0:
             out.append("\nDHT      ", style="bold")
             out.append(stored_text(site))
+    if site.links:
+        out.append("\nLinks    ", style="bold")
+        out.append(f"{site.links} node{'s' * (site.links > 1)} holding the site: a new head "
+                   "is pushed to them at once")
     out.append("\nError    ", style="bold")
     if site.equivocating:
         out.append("EQUIVOCATING", style="bold red")
