@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 ANNOUNCE_EVERY = 900.0
 """Seconds between DHT announces of a held site's link topic (peers expire in ~30 min)."""
+ANNOUNCE_SOON = 60.0
 LOOKUP_EVERY = 900.0
 """Seconds between lookups of a site's link topic once it has ``max_links`` links."""
 LOOKUP_SOON = 60.0
@@ -110,6 +111,8 @@ class Links:
 
     def ignore(self, endpoint: Endpoint, seconds: float = IGNORE_FOR) -> None:
         """Never link ``endpoint`` for ``seconds`` (dropped now if linked)."""
+        if len(self._ignored) >= MAX_SENDERS:
+            self._ignored.pop(next(iter(self._ignored)))
         self._ignored[endpoint] = time.monotonic() + seconds
         peer = self.net.peers.get(endpoint)
         if peer is not None:
@@ -123,6 +126,7 @@ class Links:
     def tick(self, mono: float) -> None:
         """Drop dead peers; announce held sites' topics and look them up when due."""
         self.net.watch(mono)
+        self._forget(mono)
         nodes = self.engine.snapshot.stats.dht_nodes
         back, self._dht_nodes = nodes > 0 and self._dht_nodes == 0, nodes
         if nodes == 0:
@@ -132,14 +136,28 @@ class Links:
             if back:
                 self._announce_at[a] = self._lookup_at[a] = 0.0
             public = rec.store.chain.key
-            if rec.store.chain.height >= 0 and mono >= self._announce_at.get(a, 0.0):
-                self._announce_at[a] = mono + ANNOUNCE_EVERY
+            due = self._announce_at.get(a, 0.0)
+            if rec.store.chain.height >= 0 and mono >= due:
+                # the first announce (or the first with the DHT back) met a small routing
+                # table: once more a minute later
+                self._announce_at[a] = mono + (ANNOUNCE_SOON if due == 0.0 else ANNOUNCE_EVERY)
                 self.engine.dht_announce(topic(public), self.net.port)
             if mono >= self._lookup_at.get(a, 0.0) and a not in self._looking:
                 self._lookup(a, public)
-        for gone in [a for a in self._announce_at if a not in self.registry.sites]:
+
+    def _forget(self, mono: float) -> None:
+        """What is kept of sites no longer held, and ignores that ran out."""
+        held = self.registry.sites
+        for gone in [a for a in {*self._announce_at, *self._lookup_at} if a not in held]:
             self._announce_at.pop(gone, None)
             self._lookup_at.pop(gone, None)
+            self._items.pop(gone, None)
+        for peer in list(self.net.peers.values()):
+            peer.sites &= held.keys()
+            if not peer.sites:
+                self.net.drop(peer)
+        for endpoint in [e for e, until in self._ignored.items() if until <= mono]:
+            del self._ignored[endpoint]
 
     def _lookup(self, address: str, public: bytes) -> None:
         self._looking.add(address)
@@ -250,10 +268,10 @@ class Links:
         if refusal is not None:
             self._refused(rec, raw, refusal, where, sender, judged=True)
             return
-        if verdict.follow is None:
-            return  # held already (or the site is equivocating): nothing to forward
         fetch = rec.fetch
-        if msg.bt_port and fetch is not None and fetch.head == head:
+        if verdict.follow is None or fetch is None or fetch.head != head:
+            return  # held already, the site equivocating, or a newer head being fetched
+        if msg.bt_port:
             self.engine.add_peers(fetch.torrent_id, [_peer_text(ip, msg.bt_port)])
         self.counts["forwarded"] += self._send_item(address, item, exclude=(ip, msg.link_port))
 
