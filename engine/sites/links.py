@@ -42,11 +42,15 @@ if TYPE_CHECKING:
 
 ANNOUNCE_EVERY = 900.0
 """Seconds between DHT announces of a held site's link topic (peers expire in ~30 min)."""
-ANNOUNCE_SOON = 60.0
+ANNOUNCE_FIRST = (10.0, 60.0)
+"""Seconds to the second and third announce: the first ones (at start, or with the DHT
+back) meet a routing table that is still filling."""
 LOOKUP_EVERY = 900.0
 """Seconds between lookups of a site's link topic once it has ``max_links`` links."""
 LOOKUP_SOON = 60.0
-"""... and while it has fewer."""
+"""... while it has fewer."""
+LOOKUP_ALONE = 10.0
+"""... while it has none."""
 LOOKUP_TIMEOUT = 10.0
 RATE = 50.0
 """Messages a second one sender IP may send, on average..."""
@@ -92,6 +96,8 @@ class Links:
         self._buckets: collections.OrderedDict[str, tuple[float, float]] = \
             collections.OrderedDict()
         self._announce_at: dict[str, float] = {}
+        self._announces: dict[str, int] = {}
+        """Announces of each site since start or since the DHT came back."""
         self._lookup_at: dict[str, float] = {}
         self._looking: set[str] = set()
         self._items: dict[str, tuple[Head, SignedItem]] = {}
@@ -135,12 +141,12 @@ class Links:
             a = rec.address
             if back:
                 self._announce_at[a] = self._lookup_at[a] = 0.0
+                self._announces[a] = 0
             public = rec.store.chain.key
-            due = self._announce_at.get(a, 0.0)
-            if rec.store.chain.height >= 0 and mono >= due:
-                # the first announce (or the first with the DHT back) met a small routing
-                # table: once more a minute later
-                self._announce_at[a] = mono + (ANNOUNCE_SOON if due == 0.0 else ANNOUNCE_EVERY)
+            if rec.store.chain.height >= 0 and mono >= self._announce_at.get(a, 0.0):
+                n = self._announces[a] = self._announces.get(a, 0) + 1
+                self._announce_at[a] = mono + (ANNOUNCE_FIRST[n - 1]
+                                               if n <= len(ANNOUNCE_FIRST) else ANNOUNCE_EVERY)
                 self.engine.dht_announce(topic(public), self.net.port)
             if mono >= self._lookup_at.get(a, 0.0) and a not in self._looking:
                 self._lookup(a, public)
@@ -152,6 +158,7 @@ class Links:
             self._announce_at.pop(gone, None)
             self._lookup_at.pop(gone, None)
             self._items.pop(gone, None)
+            self._announces.pop(gone, None)
         for peer in list(self.net.peers.values()):
             peer.sites &= held.keys()
             if not peer.sites:
@@ -174,8 +181,10 @@ class Links:
             return
         for endpoint in peers:
             self._link(address, endpoint)
-        few = self._linked(address) < self.max_links
-        self._lookup_at[address] = time.monotonic() + (LOOKUP_SOON if few else LOOKUP_EVERY)
+        linked = self._linked(address)
+        self._lookup_at[address] = time.monotonic() + (
+            LOOKUP_ALONE if not linked else LOOKUP_SOON if linked < self.max_links
+            else LOOKUP_EVERY)
 
     def _linked(self, address: str) -> int:
         return sum(1 for p in self.net.peers.values() if address in p.sites)
