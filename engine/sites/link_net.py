@@ -28,8 +28,10 @@ from .link_messages import MAX_MESSAGE
 
 CONNECT_GRACE = 30.0
 """Seconds a peer may stay unconnected before it is dropped."""
-MAX_PEERS = 512
-"""Peer sockets at most, whatever the sites and ``sites.max_links`` say."""
+MAX_PEERS = 128
+"""Peer sockets at most, whatever the sites and ``sites.max_links`` say: each costs a
+DEALER and its monitor (about three file descriptors with its connection), and libzmq
+aborts the process when it runs out of them (FACTS.md)."""
 RECV_HWM = 1000
 SEND_HWM = 64
 RECV_BATCH = 500
