@@ -91,3 +91,40 @@ def test_evidence_is_bounded_and_stays_in_the_site_folder(tmp_path: Path) -> Non
     assert Path(str(kept[0]["path"])).read_bytes() == b"raw 10"
     assert len(list((site / "evidence").iterdir())) == 2 * evidence.MAX_KEPT
     assert sorted(p.name for p in tmp_path.iterdir()) == ["site.onion"]
+
+
+@pytest.mark.parametrize(("sites", "tor", "bound"), [
+    ({"links": True, "link_listen": "127.0.0.1"}, "clearnet", True),
+    ({"links": True, "link_listen": "127.0.0.1"}, "tor-hosting", True),  # the swarm is clear
+    ({"links": False}, "clearnet", False),
+    ({"links": True}, "tor-all", False),  # no clear net at all
+])
+def test_links_are_bound_unless_off_or_tor_all(tmp_path: Path, sites: dict[str, object],
+                                               tor: str, bound: bool) -> None:
+    from types import SimpleNamespace
+
+    from tidegate.engine.config import from_dict
+    from tidegate.engine.sites.service import SitesService
+
+    cfg = from_dict({"sites": sites, "tor": {"mode": tor}})
+    svc = SitesService(SimpleNamespace(config=cfg, post_event=print), tmp_path)  # type: ignore[arg-type]
+    svc.registry = SimpleNamespace(sites={})  # type: ignore[assignment]
+    svc.handler = SimpleNamespace(judge=None, refuse=None)  # type: ignore[assignment]
+    svc._start_links()
+    try:
+        assert (svc.links is not None) == bound
+        if svc.links is not None:
+            assert svc.links.net.port > 0
+    finally:
+        if svc.links is not None:
+            svc.links.close()
+
+
+def test_config_refuses_bad_link_settings() -> None:
+    from tidegate.engine.config import from_dict
+    from tidegate.engine.config.load import validate
+    from tidegate.engine.errors import ConfigError
+
+    for bad in ({"link_listen": "localhost"}, {"link_port": 70000}, {"max_links": 0}):
+        with pytest.raises(ConfigError, match="sites.link|sites.max"):
+            validate(from_dict({"sites": bad}))
