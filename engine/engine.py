@@ -60,6 +60,7 @@ from .state import (
     WebState,
 )
 from .torrents import session as lt_session
+from .torrents.dht_peers import check_topic
 from .torrents.manager import TorrentManager
 from .torrents.pieces import StreamInfo
 
@@ -448,6 +449,16 @@ class Engine:
             self._loop.dht_pinned.append((host, port))
             self._m().ses.add_dht_node((host, port))
         return self._checked(lambda: check_port(port), add)
+
+    def dht_announce(self, topic: bytes, port: int) -> Future[None]:
+        """Announce this node in the DHT as a peer of the 20-byte ``topic`` at ``port``."""
+        return self._checked(lambda: check_topic(topic, port=port),
+                             lambda: self._m().dht_peers.announce(topic, port))
+
+    def dht_get_peers(self, topic: bytes, timeout: float = 10.0) -> Future[list[tuple[str, int]]]:
+        """The ``(ip, port)`` peers the DHT knows for the 20-byte ``topic`` (maybe none)."""
+        return self._checked(lambda: check_topic(topic, timeout=timeout),
+                             lambda fut: self._m().dht_peers.get(topic, timeout, fut), DEFERRED)
 
     def _apply_config(self, config: Config) -> None:
         self._loop.config = config

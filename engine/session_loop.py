@@ -150,6 +150,7 @@ class SessionLoop:
                 now = time.monotonic()
                 step = "expiring DHT requests"
                 m.dht.expire(now)
+                m.dht_peers.expire(now)
                 if now >= next_snap:
                     next_snap = now + period
                     step = "asking for status updates"

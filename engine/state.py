@@ -176,6 +176,9 @@ class SiteState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     stored_at: float = 0.0
     """Owned sites: when a put of the head last stored it on at least one DHT node (unix
     time, 0 never). BEP 44 items expire after about 2 h without a new put."""
+    links: int = 0
+    """Live links to other nodes holding the site: a new head is pushed over them
+    (docs/sites.md "How an update travels")."""
 
 
 class ChainEntryInfo(msgspec.Struct, frozen=True, kw_only=True, gc=False):

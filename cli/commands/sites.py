@@ -373,7 +373,7 @@ def run_ls(args: argparse.Namespace) -> int:
          str(s.height) if s.height >= 0 else "-",
          age(now - s.head_time) if s.head_time else "-",
          _announced(s, now), str(s.hosting.seq) if s.hosting.seq >= 0 else "-", _progress(s),
-         str(s.hosting.peers), Text(_errors(s), style="red")) for s in sites])
+         str(s.hosting.peers), str(s.links), Text(_errors(s), style="red")) for s in sites])
     for s in sites:
         if s.equivocating:
             err.print(Text(f"WARNING: {clean(s.name) or s.address} ({s.address}) is "
@@ -387,7 +387,8 @@ SITE_COLUMNS = (
     Column("Name", KEEP_ALWAYS, wrap=True, min_width=16), Column("Address", 80), Column("Role", 30),
     Column("Height", 70, "right"), Column("Age", 40, "right"), Column("Announced", 60),
     Column("Hosted", 50, "right"), Column("Progress", 65, "right"),
-    Column("Peers", 35, "right"), Column("Error", 90, wrap=True, min_width=16),
+    Column("Peers", 35, "right"), Column("Links", 33, "right"),
+    Column("Error", 90, wrap=True, min_width=16),
 )
 """``tidegate site ls``: Name, Error and Address are the last to go (at 80 columns an
 address, 62 characters, leaves room for little else)."""

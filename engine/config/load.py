@@ -31,6 +31,14 @@ def _is_loopback(value: str) -> bool:
         return False
 
 
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
 INT_MAX = 2**31 - 1
 """libtorrent's settings are 32-bit ints: a larger value wraps silently (a connection limit
 of 2**31 became -2147483648) or kills the engine thread at start (OverflowError)."""
@@ -82,6 +90,9 @@ _CHECKS: list[tuple[str, Any, str]] = [
     ("sites.keep_snapshots", lambda v: 1 <= v <= 1000, "must be between 1 and 1000"),
     ("sites.visit_check_interval", lambda v: 0 <= v <= 86400,
      "must be between 0 and 86400 seconds"),
+    ("sites.link_port", lambda v: 0 <= v <= 65535, "must be a port number (0-65535)"),
+    ("sites.link_listen", _is_ip, "must be an IP address (0.0.0.0 for every interface)"),
+    ("sites.max_links", lambda v: 1 <= v <= 256, "must be between 1 and 256"),
     ("web.port", lambda v: 0 <= v <= 65535, "must be a port number (0-65535)"),
     ("web.listen", _is_loopback, "must be a loopback address (the proxy serves this "
      "computer only)"),

@@ -229,6 +229,16 @@ class SitesConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     """A page of a followed site opened in the proxy makes its head be looked up at once
     when the last lookup is older than this many seconds (0: at every visit, at most once
     per ``bus.hostname_dedup_seconds``)."""
+    links: bool = True
+    """Push new heads over live links to the other nodes holding a site, which verify and
+    forward them (docs/sites.md "How an update travels"). Off in ``tor.mode = "tor-all"``:
+    a link is a clear-net TCP connection."""
+    link_listen: str = "0.0.0.0"
+    """Address the link endpoint listens on (an IP address; ``::`` for IPv6)."""
+    link_port: int = 0
+    """TCP port of the link endpoint; 0 picks a free one (announced in the DHT)."""
+    max_links: int = 16
+    """Nodes each site keeps a link to."""
 
 
 class WebConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):

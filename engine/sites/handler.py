@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 from ..chain import ChainRejected, SiteKey, address_of, sign_genesis, sign_update
 from ..chain.codec import encode_chain
 from ..chain.entry import FileRecord, Genesis, Update
+from ..chain.judge import Judgement
 from ..config import tor_socks
 from ..durable import write_synced
 from ..errors import EngineStoppedError, SiteError, TidegateError, describe
@@ -117,6 +118,9 @@ class BlockchainHandler:
         if rec.error != message:
             rec.error = message
             self._emit(SiteRefused(address=rec.address, reason=exc.reason, message=message))
+
+    refuse = _refuse
+    """A refusal made the site's error and a ``SiteRefused`` (also for the links' pushes)."""
 
     # ------------------------------------------------------------------ start
 
@@ -363,8 +367,13 @@ class BlockchainHandler:
                 heads.append(decode_head(value, "DHT"))
             except ChainRejected as exc:
                 self._refuse(rec, exc, "DHT")
-        if not heads:
-            return  # refused
+        if heads:  # else refused
+            self.judge(rec, heads, "DHT")
+
+    def judge(self, rec: SiteRecord, heads: list[Head], where: str) -> Judgement[Head]:
+        """Judge heads whose signatures were verified (a DHT lookup's, a link's push):
+        record the highest announced, refuse a rollback or equivocation (the site's error
+        and a ``SiteRefused`` naming ``where``), fetch the chain of a newer one."""
         verdict = rec.store.chain.judge(heads)
         best = verdict.head
         assert best is not None
@@ -373,12 +382,13 @@ class BlockchainHandler:
             rec.save()
         refusal = verdict.refusal()
         if refusal is not None:
-            self._refuse(rec, refusal, "DHT")
-            return
+            self._refuse(rec, refusal, where)
+            return verdict
         if rec.store.damaged and not verdict.news:
             rec.damage_note = damaged_message(rec, best.height)
         if verdict.follow is not None:
             self.fetcher.want(rec, verdict.follow)
+        return verdict
 
     def _not_found(self, rec: SiteRecord) -> None:
         """No head found: the DHT has no node (ask again soon), or it answered without the

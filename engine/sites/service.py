@@ -5,6 +5,8 @@ sockets belong to one thread). It sleeps in a ZeroMQ poller on the Handler's inb
 (``{"hostname"}`` pushes), the Hosting inbox (``{"time", "snapshot", "hosts"}``) and a
 wake-up socket for commands, and ticks twice a second to follow downloads and polls.
 The two components talk over the bus even here, as they would across processes.
+With ``sites.links`` it also owns the link endpoint (:mod:`.links`): new heads pushed to
+and from the other nodes holding each site.
 Engine commands arrive as closures (:meth:`SitesService.submit`) and resolve futures;
 engine futures' callbacks come back the same way (:meth:`post`), so component state is
 only ever touched on this thread.
@@ -35,6 +37,7 @@ from .served import ServedTable
 if TYPE_CHECKING:
     from ..services import TorrentService
     from ..tor.service import TorService
+    from .links import Links
 
 TICK = 0.5
 
@@ -68,6 +71,8 @@ class SitesService:
         self.served = ServedTable()
         """What the Smart Proxy serves; rebuilt here, read by the proxy thread."""
         self._onion_sig: tuple[Any, ...] | None = None
+        self.links: Links | None = None
+        """Live links to the other nodes holding the sites (None: off, or not bound)."""
 
     # ------------------------------------------------------------------ any thread
 
@@ -146,12 +151,15 @@ class SitesService:
             def push(address: str) -> None:
                 for box in pushes:
                     box.send(HostnameRequest(hostname=address))
+                if self.links is not None:
+                    self.links.push_owned(address)
 
             self.handler = BlockchainHandler(self.engine, self.registry, self.post,
                                              send_update, push)
             self.hosting = HostingComponent(self.engine, self.registry,
                                             cfg.sites.keep_snapshots, cfg.sites.fetch_timeout)
             self.hosting.load()
+            self._start_links()
             self.handler.start()
             self.hosting.start()
         except BaseException as exc:
@@ -159,6 +167,9 @@ class SitesService:
                 "sites", f"cannot start: {exc!r}")
             for box in inboxes + outboxes:
                 box.close()
+            if self.links is not None:
+                self.links.close()
+                self.links = None
             self._ready.set()
             return
         self._ready.set()
@@ -166,6 +177,8 @@ class SitesService:
         poller.register(hostnames.socket, zmq.POLLIN)
         poller.register(updates.socket, zmq.POLLIN)
         poller.register(self._waker.reader, zmq.POLLIN)
+        if self.links is not None:
+            poller.register(self.links.net.router, zmq.POLLIN)
         next_tick = 0.0
         try:
             while not self._stop.is_set():
@@ -179,17 +192,45 @@ class SitesService:
                 while (upd := updates.recv(0)) is not None:
                     self._guarded(partial(self.hosting.on_update, upd.time, upd.snapshot,
                                           upd.hosts, self.engine.post_event))
+                if self.links is not None:
+                    self._guarded(self.links.receive)
                 mono = time.monotonic()
                 if mono >= next_tick:
                     next_tick = mono + TICK
+                    if self.links is not None:
+                        self._guarded(partial(self.links.tick, mono))
                     self._guarded(partial(self.handler.tick, mono))
                     self._guarded(partial(self.hosting.tick, mono, self.engine.post_event))
                     self._publish()
         finally:
             self.handler.close()
+            if self.links is not None:
+                self.links.close()
             for box in inboxes + outboxes:
                 box.close()
             self._waker.close()
+
+    def _start_links(self) -> None:
+        """Bind the link endpoint (``sites.links``; never in ``tor-all``: no clear net).
+        A port that cannot be bound is logged; the sites run without links."""
+        cfg = self.engine.config
+        if not cfg.sites.links or cfg.tor.mode == "tor-all":
+            return
+        import zmq
+
+        from .link_net import LinkNet
+        from .links import Links
+
+        try:
+            net = LinkNet(cfg.sites.link_listen, cfg.sites.link_port)
+        except zmq.ZMQError as exc:
+            self.engine.post_event(Log(level="error", message=f"sites: no links: cannot "
+                                       f"listen on {cfg.sites.link_listen} port "
+                                       f"{cfg.sites.link_port}: {exc}"))
+            return
+        self.links = Links(self.engine, self.registry, net, cfg.sites.max_links,
+                           self.handler.judge, self.handler.refuse, self.post,
+                           self.engine.post_event)
 
     def _guarded(self, fn: Callable[[], None]) -> None:
         try:
@@ -291,7 +332,8 @@ class SitesService:
             error=(rec.damage_note or rec.store.damaged) if rec.store.damaged else rec.error,
             source=rec.source, hosting=self.hosting.state_for(rec.address), onion=rec.onion,
             onion_clients=tuple(sorted(rec.onion_clients)), stored_nodes=rec.stored_nodes,
-            stored_at=rec.stored_at)
+            stored_at=rec.stored_at,
+            links=self.links.count(rec.address) if self.links is not None else 0)
 
     def _publish(self, wait: bool = False) -> None:
         self.push_onions()

@@ -13,7 +13,7 @@ dispatch of :class:`~.alerts.TorrentTable` every part's handlers:
 * :class:`~.moves.StorageMoves`, :class:`~.removal.Removals`: moves and removes under way;
 * :class:`~.labels.TorrentLabels`: the categories, and torrents' categories and tags;
 * :class:`~.stats.SessionCounters`, :class:`~.share_limits.ShareLimits`,
-  :class:`~.dht.DhtItems`, :class:`~.pieces.PieceReader`.
+  :class:`~.dht.DhtItems`, :class:`~.dht_peers.DhtPeers`, :class:`~.pieces.PieceReader`.
 
 Commands change libtorrent through handles; those that finish on an alert park their
 future in the part that owns that alert. The attributes the engine reads (``torrents``,
@@ -48,6 +48,7 @@ from .adding import TorrentAdds, real_files
 from .alerts import TorrentTable
 from .contain import TorrentContainment
 from .dht import DhtItems
+from .dht_peers import DhtPeers
 from .faults import DiskFaults
 from .isolation import Containment
 from .labels import TorrentLabels
@@ -92,6 +93,7 @@ class TorrentManager:
                                     self.moves, emit)
         self.pieces = PieceReader(self.records.id_for)
         self.dht = DhtItems(ses)
+        self.dht_peers = DhtPeers(ses)
         self.table = TorrentTable(ses, store, self.records, self.adds, self.saves,
                                   self.faults, self.moves, self.pieces, self.contained, emit)
         self.removals = Removals(ses, store, self.faults, self.table.forget, emit)
@@ -100,6 +102,7 @@ class TorrentManager:
         for part in (self.faults, self.moves, self.removals, self.counters, self.dht,
                      self.pieces):
             self.table.register(part.handlers())
+        self.table.register(self.dht_peers.handlers())
 
     # ------------------------------------------------------------------ shared settings
 

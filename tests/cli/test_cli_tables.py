@@ -68,7 +68,7 @@ def test_fit_drops_least_important_whole_columns() -> None:
 
 def test_site_ls_keeps_name_and_error_at_120() -> None:
     row = ("my-blog", "a" * 56 + ".onion", "follower", "12", "3 min", "12", "12",
-           "40% of 13", "3", "hosting: no peer has the data yet")
+           "40% of 13", "3", "2", "hosting: no peer has the data yet")
     shown = [SITE_COLUMNS[i].header for i in fit(SITE_COLUMNS, [row], 120)]
     assert {"Name", "Address", "Error", "Height"} <= set(shown), shown
     shown = [SITE_COLUMNS[i].header for i in fit(SITE_COLUMNS, [row], 80)]

@@ -25,7 +25,8 @@ def site_engine(home: Path, **sections: dict[str, Any]) -> Node:
                     "dht_bootstrap_nodes": []},
         "bus": {"hosting_endpoint": f"inproc://tg-hosting-{n}",
                 "blockchain_endpoint": f"inproc://tg-blockchain-{n}"},
-        "sites": {"poll_interval": 1.0, "announce_interval": 30.0, "fetch_timeout": 60.0},
+        "sites": {"poll_interval": 1.0, "announce_interval": 30.0, "fetch_timeout": 60.0,
+                  "link_listen": "127.0.0.1"},
     })
     cfg = from_dict(merge(base, sections))
     paths = resolve_paths({"TIDEGATE_HOME": str(home)})

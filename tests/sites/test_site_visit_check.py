@@ -1,9 +1,10 @@
 """A visit makes a follower look for a newer head (real engines, real proxy).
 
-The follower polls the DHT only every 600 s, so within these tests only a visit through
-its proxy can make it look the head up: without one it stays on version 1, with one it
-serves version 2 within seconds. Many requests inside ``sites.visit_check_interval``
-make one look-up, and the page is answered at once, not after the look-up.
+The follower polls the DHT only every 600 s and has no links (no pushes), so within these
+tests only a visit through its proxy can make it look the head up: without one it stays on
+version 1, with one it serves version 2 within seconds. Many requests inside
+``sites.visit_check_interval`` make one look-up, and the page is answered at once, not
+after the look-up.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ class Sites:
 @pytest.fixture(scope="module")
 def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sites]:
     tmp = tmp_path_factory.mktemp("visit")
-    slow = {"poll_interval": 600.0, "visit_check_interval": INTERVAL}
+    # no links: a push would bring version 2 without a visit (test_site_push.py)
+    slow = {"poll_interval": 600.0, "visit_check_interval": INTERVAL, "links": False}
     with joined([site_engine(tmp / "a", sites=slow),
                  site_engine(tmp / "b", sites=slow)]) as (a, b):
         source = write_site(tmp / "src", {"index.html": b"v1", **RESOURCES})

@@ -6,7 +6,7 @@ object (the engine makes a new one only when a site changed): changed cells in p
 the whole table when sites come, go or the column widths change (also on resize). In
 between only the head ages move; they are measured against the snapshot's own time,
 so a frozen snapshot shows frozen ages. Below the table: the selected site's full
-address, its folder and where its head is in the DHT (owned sites), and its last error.
+address, its folder and where its head is in the DHT (owned sites), its links, its error.
 
 Actions run as engine commands through the app (:meth:`tui.host.Host.run_one`),
 so each ends in one success or error notification, like the torrent actions:
@@ -75,8 +75,7 @@ def shorten_middle(text: str, width: int) -> str:
         return text
     if width <= 1:
         return text[:width]
-    keep = width - 1
-    tail = keep // 2
+    keep, tail = width - 1, (width - 1) // 2
     return text[:keep - tail] + "…" + text[len(text) - tail:]
 
 
@@ -211,6 +210,8 @@ def detail_text(site: SiteState | None, count: int, web: WebState | None = None,
         if site.height >= 0:
             out.append("\nDHT      ", style="bold")
             out.append(stored_text(site))
+    if n := site.links:  # other nodes holding the site, which new heads are pushed to
+        out.append("\nLinks    ", style="bold").append(f"{n} node{'s' * (n > 1)} linked")
     out.append("\nError    ", style="bold")
     if site.equivocating:
         out.append("EQUIVOCATING", style="bold red")
