@@ -111,6 +111,7 @@ class TorrentTable:
         self._saves.drop(t.id)  # a command before the remove is done
         self._pieces.forget(t.id)
         self._moves.forget(t.id)
+        self._contain.containment.forget(t.id)
         for fut in self._pending_flush.pop(t.id, []):
             if not fut.done():
                 fut.set_exception(EngineError(f"torrent {t.id} was removed"))

@@ -35,29 +35,34 @@ class TorrentContainment:
         self._emit = emit
 
     def contain(self, exc: BaseException, where: str, t: TorrentRecord | None) -> None:
-        """An unexpected exception in ``where``: ``t``'s error (paused, reported once,
-        quarantined when it keeps failing), or a log line when no torrent is to blame.
+        """An unexpected exception in ``where``: ``t``'s error (paused, reported once per
+        episode, quarantined at its :data:`~.isolation.QUARANTINE_AFTER`-th episode), or a
+        log line when no torrent is to blame.
         Nothing here may raise: this is the last stop before the engine thread."""
         if t is None or self._records.torrents.get(t.id) is not t:
             self.containment.other_fault(where, exc)
             return
-        message, quarantined = self.containment.torrent_fault(t.id, where, exc)
-        first = not t.fault
-        newly_quarantined = quarantined and not t.extras.quarantined
-        t.fault = message
-        if quarantined:
-            t.extras.quarantined = message
+        # A fault while the torrent is still stopped by an earlier one (the user has not
+        # resumed it) is the same episode: kept paused and shown, but neither counted
+        # nor reported again. How many such faults land (a state update, an alert of its
+        # own pause, a recheck's end) is a race; one episode is one TorrentErrored.
+        ongoing = bool(t.fault)
+        message, quarantined = self.containment.torrent_fault(t.id, where, exc, ongoing)
+        if not ongoing:
+            t.fault = message
+            if quarantined:
+                t.extras.quarantined = message
         try:
             t.handle.unset_flags(_TF.auto_managed)
             t.handle.pause()
-            if first or newly_quarantined:
-                # the pause (and a quarantine) recorded; not at every fault, since the
+            if not ongoing:
+                # the pause (and a quarantine) recorded; once per episode, since the
                 # fault may be in saving itself
                 self._save(t)
         except Exception as again:
             self.containment.other_fault(f"pausing {t.id} after an internal error", again)
         self._show_fault(t)
-        if first or newly_quarantined:
+        if not ongoing:
             self._emit(TorrentErrored(torrent_id=t.id, message=message))
 
     def _show_fault(self, t: TorrentRecord) -> None:

@@ -7,10 +7,18 @@ with the step and the reason, reported once as ``TorrentErrored`` and once as a 
 line; the torrent is paused so that it does nothing the engine no longer understands, and
 every other torrent and command goes on. ``resume`` clears it.
 
-A torrent that fails :data:`QUARANTINE_AFTER` times in one session is quarantined: the
-reason is written into its resume data, so after a restart it comes back paused with the
-message instead of failing again at once (the old behaviour was to lose the engine at
-every start). It is never dropped; ``resume`` lifts the quarantine.
+What is counted is the *episode*: from a torrent's first fault to the user's ``resume``.
+Further faults meanwhile (each state update, each alert of the paused torrent: how many
+land before the user acts is a race) belong to the same episode: they keep the torrent
+paused and are logged once per place, but are neither counted nor reported again. So
+each episode is exactly one ``TorrentErrored``, whatever the timing.
+
+A torrent whose :data:`QUARANTINE_AFTER`-th episode in one session begins is quarantined
+(and so is every later one in that session): the reason is written into its resume data,
+so after a restart it comes back paused with the message instead of failing again at
+once (the old behaviour was to lose the engine at every start). It is never dropped;
+``resume`` lifts the quarantine (the session's count stays: a torrent that fails again
+is quarantined again at once).
 
 A failure with no torrent to blame (session statistics, the DHT, a listen socket) is
 logged once per place and kind.
@@ -25,12 +33,13 @@ from ..errors import describe
 from ..events import Event, Log
 
 QUARANTINE_AFTER = 3
-"""Internal errors in one torrent, in one session, after which it is quarantined."""
+"""Fault episodes of one torrent, in one session, at which it is quarantined."""
 
 
 @dataclass
 class TorrentFaults:
     count: int = 0
+    """Fault episodes (first fault to the user's resume) in this session."""
     logged: set[str] = field(default_factory=set)
 
 
@@ -45,20 +54,25 @@ class Containment:
         self.total = 0
         """Faults contained since the engine started (torrent or not)."""
 
-    def torrent_fault(self, torrent_id: str, where: str, exc: BaseException) -> tuple[str, bool]:
+    def torrent_fault(self, torrent_id: str, where: str, exc: BaseException,
+                      ongoing: bool = False) -> tuple[str, bool]:
         """Record a fault of ``torrent_id`` in ``where``; returns (its error message,
-        whether it is now quarantined). Logs it once per place."""
+        whether it is now quarantined). Logs it once per place.
+
+        ``ongoing``: the torrent is still stopped by an earlier fault the user has not
+        resumed: the same episode, not counted again (and not quarantined by it)."""
         self.total += 1
         f = self._torrents.setdefault(torrent_id, TorrentFaults())
-        f.count += 1
+        if not ongoing:
+            f.count += 1
         text = describe(exc)
         message = f"internal error in {where}: {text}"
-        quarantined = f.count >= QUARANTINE_AFTER
+        quarantined = not ongoing and f.count >= QUARANTINE_AFTER
         if quarantined:
             message = (f"quarantined after {f.count} internal errors (last in {where}: "
                        f"{text}); resume tries it again")
         key = f"{where}:{type(exc).__name__}"
-        if key not in f.logged or f.count == QUARANTINE_AFTER:
+        if key not in f.logged or quarantined:
             f.logged.add(key)
             self._emit(Log(level="error", message=f"torrent {torrent_id}: {message}"))
         return message, quarantined
@@ -74,8 +88,9 @@ class Containment:
                                               "(the engine goes on; reported once)"))
 
     def cleared(self, torrent_id: str) -> None:
-        """The user resumed it: it starts again with a clean record."""
-        self._torrents.pop(torrent_id, None)
+        """The user resumed it: its episode is over. The count of episodes stays for the
+        session (a quarantine lifted by hand comes back at the next fault)."""
 
     def forget(self, torrent_id: str) -> None:
+        """It left the session (removed)."""
         self._torrents.pop(torrent_id, None)
