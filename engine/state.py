@@ -172,6 +172,18 @@ class SiteState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     stored_at: float = 0.0
     """Owned sites: when a put of the head last stored it on at least one DHT node (unix
     time, 0 never). BEP 44 items expire after about 2 h without a new put."""
+    lookup: str = ""
+    """Followed sites: how the last DHT lookup ended: ``found``, ``not_found`` (nodes
+    answered without the item), ``timed_out`` (nodes asked, none answered),
+    ``unreachable`` (no DHT node), ``""`` not asked yet."""
+    reput_at: float = 0.0
+    """Followed sites: when this node last put the owner's signed head back into the DHT
+    and a node stored it (unix time, 0 never)."""
+    reput_nodes: int = 0
+    """Followed sites: the DHT nodes the last re-put of the head was stored on."""
+    magnet: str = ""
+    """The BEP 46 link (``magnet:?xs=urn:btpk:<key hex>``): any BEP 46 client resolves it
+    to the newest snapshot."""
 
 
 class ChainEntryInfo(msgspec.Struct, frozen=True, kw_only=True, gc=False):

@@ -46,7 +46,7 @@ from . import recheck, special, status
 from .adding import TorrentAdds, real_files
 from .alerts import TorrentTable
 from .contain import TorrentContainment
-from .dht import DhtItems
+from .dht import DhtItems, bind_ip
 from .faults import DiskFaults
 from .isolation import Containment
 from .moves import StorageMoves
@@ -87,7 +87,7 @@ class TorrentManager:
         self.faults = DiskFaults(ses, cfg, self.records, self.adds, self.saves, contain, emit)
         self.moves = StorageMoves(self.records, self.saves.save_soon, emit)
         self.pieces = PieceReader(self.records.id_for)
-        self.dht = DhtItems(ses)
+        self.dht = DhtItems(ses, bind_ip(cfg.network.listen_interfaces))
         self.table = TorrentTable(ses, store, self.records, self.adds, self.saves,
                                   self.faults, self.moves, self.pieces, self.contained, emit)
         self.removals = Removals(ses, store, self.faults, self.table.forget, emit)
