@@ -146,7 +146,6 @@ class Announcer:
             return
         assert isinstance(update, Update)
         item = SignedItem.sign(key, BEP46_SALT, update.seq, bep46_value(ih))
-        rec.held[BEP46_SALT] = item
         self.engine.dht_put_signed(item, DHT_TIMEOUT)  # its count is the head's to show
 
     def _on_put(self, address: str, stored: int) -> None:

@@ -359,6 +359,9 @@ class BlockchainHandler:
         rec.checked = time.time()
         rec.next_poll = time.monotonic() + self.cfg.poll_interval
         items = found.items if found is not None else []  # signatures verified, newest first
+        # the DHT's newest seq only (copies of older ones linger on nodes a put missed),
+        # but every value with that seq: two would be the key signing a fork
+        items = [i for i in items if i.seq == items[0].seq]
         decoded = [i.decoded() for i in items]  # a string value: libtorrent's head format
         values = [v for v in decoded if isinstance(v, bytes) and v]
         if not values:

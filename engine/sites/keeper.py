@@ -103,12 +103,6 @@ class Keeper:
             return
         self.reput(rec)
 
-    def dht_back(self, mono: float) -> None:
-        """The DHT has nodes again: what is held goes back in now."""
-        for rec in self.registry.sites.values():
-            if rec.held:
-                rec.next_reput = min(rec.next_reput, mono)
-
     def reput(self, rec: SiteRecord) -> None:
         """Put every held item back as it is (the BEP 46 one is looked for when none is
         held yet), then count the nodes that took them."""

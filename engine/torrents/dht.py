@@ -23,9 +23,10 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+import fastbencode
 import libtorrent as lt
 
-from ..chain.bep44 import SignedItem
+from ..chain.bep44 import SignedItem, bencode_string
 from .krpc import Krpc, Lookup, Node, PutResult
 
 MAX_VALUE = 1000
@@ -44,10 +45,15 @@ def libtorrent_secret(seed: bytes) -> bytes:
 class DhtItems:
     """Pending puts and gets of mutable items, resolved by their alerts or a deadline."""
 
-    def __init__(self, ses: Any, bind_ip: str = "0.0.0.0"):
+    def __init__(self, ses: Any, bind_ip: str = "0.0.0.0", direct: bool = True):
         self.ses = ses
         self.krpc = Krpc(bind_ip)
         """Lookups and puts of items signed elsewhere, on its own sockets and threads."""
+        self.direct = direct
+        """False behind a proxy: our own UDP would bypass it, so lookups go through
+        libtorrent and items signed elsewhere are not put."""
+        self._signed: dict[tuple[bytes, bytes], list[SignedItem]] = {}
+        self._answered: set[tuple[bytes, bytes]] = set()
         self._puts: dict[tuple[bytes, bytes], list[tuple[Future[int], float]]] = {}
         self._gets: dict[tuple[bytes, bytes], list[tuple[Future[list[bytes]], float]]] = {}
         self._found: dict[tuple[bytes, bytes], list[bytes]] = {}
@@ -91,11 +97,27 @@ class DhtItems:
                pinned: list[tuple[str, int]], fut: Future[Lookup]) -> None:
         """Every item found under ``public`` + ``salt`` whose signature verifies, and how
         many nodes were asked and answered (:class:`.krpc.Lookup`)."""
-        _chain(self.krpc.get(self.routing_nodes(pinned), public, salt, timeout), fut)
+        seeds = self.routing_nodes(pinned)
+        if self.direct:
+            _chain(self.krpc.get(seeds, public, salt, timeout), fut)
+            return
+        key, inner = (bytes(public), bytes(salt)), Future[list[bytes]]()
+        self._signed.setdefault(key, [])
+
+        def done(_: Future[list[bytes]]) -> None:  # on this thread (alert or deadline)
+            found = Lookup(SignedItem(public, salt, 0, b"0:", b"").target, queried=len(seeds))
+            found.items = sorted(self._signed.pop(key, []), key=lambda i: -i.seq)
+            found.answered = len(seeds) if key in self._answered else 0
+            self._answered.discard(key)
+            _resolve(fut, found)
+        inner.add_done_callback(done)
+        self.get(public, salt, timeout, inner)
 
     def put_signed(self, item: SignedItem, timeout: float, pinned: list[tuple[str, int]],
                    fut: Future[PutResult]) -> None:
         """Put ``item`` as signed (never re-signed) on the nodes closest to its target."""
+        if not self.direct:
+            raise ValueError("a proxy is set: tidegate's own DHT client would bypass it")
         _chain(self.krpc.put(self.routing_nodes(pinned), item, timeout), fut)
 
     def close(self) -> None:
@@ -130,7 +152,15 @@ class DhtItems:
         item = a.item
         if isinstance(item, bytes) and item not in self._found[key]:
             self._found[key].append(item)
+        if key in self._signed and item:  # as libtorrent verified it: v, seq, sig
+            v = bencode_string(item) if isinstance(item, bytes) else bytes(
+                fastbencode.bencode(item))
+            signed = SignedItem(key[0], key[1], int(a.seq), v, bytes(a.signature))
+            if signed.valid() and signed not in self._signed[key]:
+                self._signed[key].append(signed)
         if a.authoritative:
+            if key in self._signed:
+                self._answered.add(key)
             for fut, _ in self._gets.pop(key, []):
                 _resolve(fut, list(self._found[key]))
             self._found.pop(key, None)

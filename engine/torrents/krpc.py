@@ -180,8 +180,9 @@ def lookup(bind_ip: str, seeds: list[Node], public: bytes, salt: bytes,
                                                                         target))[:K]
             bound = (_distance(answered[closest_answered[-1]][0], target)
                      if len(closest_answered) >= K else 1 << 161)
-            todo = sorted((n for n in known if n not in asked
-                           and (not known[n] or rank(n) < bound)), key=rank)
+            # the seeds (ids unknown) only until K nodes answered: then by distance alone
+            todo = sorted((n for n in known if n not in asked and (
+                rank(n) < bound if known[n] else len(answered) < K)), key=rank)
             while todo and len(s.pending) < ALPHA and found.queried < MAX_QUERIES:
                 n = todo.pop(0)
                 asked.add(n)

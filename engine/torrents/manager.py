@@ -87,7 +87,8 @@ class TorrentManager:
         self.faults = DiskFaults(ses, cfg, self.records, self.adds, self.saves, contain, emit)
         self.moves = StorageMoves(self.records, self.saves.save_soon, emit)
         self.pieces = PieceReader(self.records.id_for)
-        self.dht = DhtItems(ses, bind_ip(cfg.network.listen_interfaces))
+        self.dht = DhtItems(ses, bind_ip(cfg.network.listen_interfaces),
+                            direct=cfg.proxy.type == "none")
         self.table = TorrentTable(ses, store, self.records, self.adds, self.saves,
                                   self.faults, self.moves, self.pieces, self.contained, emit)
         self.removals = Removals(ses, store, self.faults, self.table.forget, emit)

@@ -221,3 +221,51 @@ def test_lookups_say_not_found_unreachable_or_timed_out(tmp_path: Path,
         for e in engines:
             e.stop()
         silent.close()
+
+
+def test_behind_a_proxy_lookups_go_through_libtorrent_with_signatures() -> None:
+    """With a proxy set, tidegate's own UDP would bypass it: lookups use libtorrent's get
+    (items built from its alerts, seq and signature included, checked again) and items
+    signed elsewhere are refused, not put around the proxy."""
+    from concurrent.futures import Future
+
+    from tests.sites.test_site_bep46 import plain_session
+    from tidegate.engine.torrents.dht import DhtItems
+
+    sessions = [plain_session(), plain_session()]
+    for s in sessions:
+        for o in sessions:
+            if o is not s:
+                s.add_dht_node(("127.0.0.1", o.listen_port()))
+    items = [DhtItems(s, "127.0.0.1", direct=False) for s in sessions]
+
+    def pump(i: int, fut: Future[Any]) -> Any:
+        deadline = time.monotonic() + 30
+        while not fut.done() and time.monotonic() < deadline:
+            sessions[i].wait_for_alert(200)
+            for a in sessions[i].pop_alerts():
+                handler = items[i].handlers().get(type(a))
+                if handler is not None:
+                    handler(a)
+            items[i].expire(time.monotonic())
+        return fut.result(0)
+    try:
+        key = SiteKey.generate()
+        time.sleep(1)
+        put: Future[int] = Future()
+        items[0].put(key.seed, key.public, SALT, b"hello", 20, put)
+        assert pump(0, put) >= 1
+        got: Future[Any] = Future()
+        items[1].lookup(key.public, SALT, 20, [], got)
+        found = pump(1, got)
+        assert found.answered >= 1 and len(found.items) == 1
+        item = found.items[0]
+        assert item.valid() and item.value == b"5:hello" and item.seq >= 1
+        with pytest.raises(ValueError, match="proxy"):
+            items[1].put_signed(item, 5, [], Future())
+        missing: Future[Any] = Future()
+        items[1].lookup(SiteKey.generate().public, SALT, 20, [], missing)
+        assert pump(1, missing).items == []
+    finally:
+        for d in items:
+            d.close()
