@@ -4,7 +4,8 @@ One folder per site, named by its address::
 
     sites/<address>/
         site.json          name, owner, source folder, highest announced head, when
-                           the owner's head was last stored in the DHT (written atomically)
+                           the owner's head was last stored in the DHT, a follower's held
+                           signed items and last re-put (written atomically)
         key                the site's ed25519 seed, 0600 (owned sites only)
         chain              the verified chain (ChainStore: append-only, fsynced)
         heads/<n>/chain    the chain torrent's file for height n (seeded)
