@@ -27,6 +27,7 @@ import fastbencode
 import libtorrent as lt
 
 from ..chain.bep44 import SignedItem, bencode_string
+from ..errors import EngineStoppedError
 from .krpc import Krpc, Lookup, Node, PutResult
 
 MAX_VALUE = 1000
@@ -169,6 +170,9 @@ class DhtItems:
 def _chain(inner: Future[Any], outer: Future[Any]) -> None:
     def done(f: Future[Any]) -> None:
         if outer.done():
+            return
+        if f.cancelled():  # the engine stopping
+            outer.set_exception(EngineStoppedError("the engine is stopping"))
             return
         exc = f.exception()
         if exc is not None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import select
 import socket
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -161,8 +162,10 @@ def _item_of(r: dict[bytes, object], public: bytes, salt: bytes) -> SignedItem |
 
 
 def lookup(bind_ip: str, seeds: list[Node], public: bytes, salt: bytes,
-           deadline: float) -> Lookup:
-    """Walk toward the item's target from ``seeds``; see :class:`Lookup`."""
+           deadline: float, stop: threading.Event | None = None) -> Lookup:
+    """Walk toward the item's target from ``seeds``; see :class:`Lookup`. Ends early
+    when ``stop`` is set."""
+    stop = stop or threading.Event()
     found = Lookup(target=SignedItem(public, salt, 0, b"0:", b"").target)
     target = found.target
     node_id = os.urandom(20)
@@ -172,7 +175,7 @@ def lookup(bind_ip: str, seeds: list[Node], public: bytes, salt: bytes,
     asked: set[Node] = set()
     answered: dict[Node, tuple[bytes, bytes]] = {}  # address -> (id, token)
     try:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not stop.is_set():
             def rank(n: Node) -> int:
                 nid = known[n]
                 return _distance(nid, target) if nid else 1 << 160  # seeds: unknown ids
@@ -219,8 +222,9 @@ def lookup(bind_ip: str, seeds: list[Node], public: bytes, salt: bytes,
 
 
 def put(bind_ip: str, item: SignedItem, nodes: list[tuple[bytes, Node, bytes]],
-        deadline: float) -> int:
+        deadline: float, stop: threading.Event | None = None) -> int:
     """Put ``item`` unchanged on each ``(id, address, token)``; how many took it."""
+    stop = stop or threading.Event()
     s = _Socket(bind_ip, os.urandom(20))
     stored = 0
     try:
@@ -231,7 +235,7 @@ def put(bind_ip: str, item: SignedItem, nodes: list[tuple[bytes, Node, bytes]],
             if item.salt:
                 args[b"salt"] = item.salt
             s.query(addr, b"put", args)
-        while s.pending and time.monotonic() < deadline:
+        while s.pending and time.monotonic() < deadline and not stop.is_set():
             for _node, r in s.answers(deadline):
                 if r is not None:
                     stored += 1
@@ -254,14 +258,17 @@ class Krpc:
     def __init__(self, bind_ip: str = "0.0.0.0"):
         self.bind_ip = bind_ip
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tidegate-krpc")
+        self._stop = threading.Event()
 
     def close(self) -> None:
+        """Cancel what waits; what runs ends within a query's timeout."""
+        self._stop.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def get(self, seeds: list[Node], public: bytes, salt: bytes,
             timeout: float) -> Future[Lookup]:
         return self._pool.submit(lambda: lookup(self.bind_ip, seeds, public, salt,
-                                                time.monotonic() + timeout))
+                                                time.monotonic() + timeout, self._stop))
 
     def put(self, seeds: list[Node], item: SignedItem, timeout: float) -> Future[PutResult]:
         """Look the item's target up, then put ``item`` as it is on the closest nodes.
@@ -273,6 +280,7 @@ class Krpc:
         def run() -> PutResult:
             deadline = time.monotonic() + timeout
             found = lookup(self.bind_ip, seeds, item.public, item.salt,
-                           deadline - min(3.0, timeout / 3))
-            return PutResult(put(self.bind_ip, item, found.closest, deadline), found)
+                           deadline - min(3.0, timeout / 3), self._stop)
+            return PutResult(put(self.bind_ip, item, found.closest, deadline, self._stop),
+                             found)
         return self._pool.submit(run)
