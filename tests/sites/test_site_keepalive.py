@@ -19,6 +19,7 @@ import pytest
 
 from tests.helpers.dht_nodes import ExpiringDht
 from tests.helpers.sites_util import site_engine, wait_site, write_site
+from tidegate.cli.commands.sites import _announced
 from tidegate.engine.chain import SiteKey
 from tidegate.engine.chain.bep44 import SignedItem, target
 from tidegate.engine.events import Log
@@ -125,6 +126,9 @@ def test_followers_keep_the_site_resolvable_while_the_owner_is_gone(
         for f in seen["followers"]:
             state = f.snapshot.sites[address]
             assert state.reput_nodes >= 1 and state.reput_at > 0
+            # `site ls` shows it (the Announced column)
+            shown = str(_announced(state, time.time()))
+            assert shown.startswith(f"1, re-put on {state.reput_nodes} node"), shown
         print(f"owner gone {seen['gone_for']:.1f} s ({seen['gone_for'] / LIFETIME:.1f} "
               f"lifetimes); head on {seen['head_holders']}/6 nodes; new node found the head "
               f"in {found:.2f} s, hosted the site in {hosted:.2f} s")
@@ -180,6 +184,9 @@ def test_a_bad_signature_is_never_held_nor_put(tmp_path: Path, dht: ExpiringDht)
     assert not keeper.hold(rec, SignedItem.sign(key, SALT, 4, b"5:older"))
     assert not keeper.hold(rec, SignedItem.sign(key, SALT, 5, b"5:fork!"))
     assert BEP46_SALT not in rec.held
+    kept = Registry(tmp_path / "sites")  # a restart keeps what it held
+    kept.load()
+    assert kept.sites[key.address].held == {SALT: good}
     # a tampered site.json is not trusted either
     meta = json.loads((rec.folder / "site.json").read_text())
     meta["held"][SALT.hex()]["v"] = b"5:hellp".hex()
