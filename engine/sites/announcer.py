@@ -36,14 +36,6 @@ if TYPE_CHECKING:
 
 DHT_TIMEOUT = 20.0
 MAX_ANNOUNCE_INTERVAL = 3600.0  # whatever the config says: BEP 44 items expire after 2 h
-def v1_of(magnet: str) -> bytes | None:
-    """The v1 info-hash a hybrid snapshot's magnet names (``xt=urn:btih:<hex>``)."""
-    for part in magnet.split("?", 1)[-1].split("&"):
-        if part.startswith("xt=urn:btih:") and len(part) == 52:
-            return bytes.fromhex(part[12:])
-    return None
-
-
 RETRY_DOUBLINGS = 6  # a put stored nowhere: again after EARLY_RETRY s, doubling this often
 NOT_STORED = "the DHT stored the head on no node; retrying"  # put reached nodes, none stored
 NO_NODES = "not announced yet: the DHT has no nodes; retrying"  # start-up, no network
@@ -174,3 +166,11 @@ class Announcer:
         waiting, rec.next_put = rec.next_put, None
         if waiting is not None:
             self._put(rec, *waiting)
+
+
+def v1_of(magnet: str) -> bytes | None:
+    """The v1 info-hash a hybrid snapshot's magnet names (``xt=urn:btih:<hex>``)."""
+    for part in magnet.split("?", 1)[-1].split("&"):
+        if part.startswith("xt=urn:btih:") and len(part) == 52:
+            return bytes.fromhex(part[12:])
+    return None

@@ -225,9 +225,13 @@ class Registry:
         rec.onion = bool(meta.get("onion", False))
         rec.reput_at = float(meta.get("reput_at", 0.0))
         rec.reput_nodes = int(meta.get("reput_nodes", 0))
-        for salt, i in dict(meta.get("held", {})).items():  # kept only if it still verifies
-            item = SignedItem(store.chain.key, bytes.fromhex(salt), int(i["seq"]),
-                              bytes.fromhex(i["v"]), bytes.fromhex(i["sig"]))
+        held = meta.get("held", {})
+        for salt, i in held.items() if isinstance(held, dict) else ():
+            try:  # kept only if it still verifies; a damaged one is dropped, not fatal
+                item = SignedItem(store.chain.key, bytes.fromhex(salt), int(i["seq"]),
+                                  bytes.fromhex(i["v"]), bytes.fromhex(i["sig"]))
+            except (ValueError, KeyError, TypeError):
+                continue
             if item.valid():
                 rec.held[item.salt] = item
         clients = meta.get("onion_clients", {})

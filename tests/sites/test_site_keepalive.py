@@ -190,6 +190,7 @@ def test_a_bad_signature_is_never_held_nor_put(tmp_path: Path, dht: ExpiringDht)
     # a tampered site.json is not trusted either
     meta = json.loads((rec.folder / "site.json").read_text())
     meta["held"][SALT.hex()]["v"] = b"5:hellp".hex()
+    meta["held"]["zz"] = {"seq": "not a number"}  # damaged: dropped, the site still loads
     (rec.folder / "site.json").write_text(json.dumps(meta))
     reloaded = Registry(tmp_path / "sites")
     reloaded.load()
