@@ -29,6 +29,7 @@ from tidegate.engine.sites.head import SALT
 from tidegate.engine.sites.keeper import Keeper
 from tidegate.engine.sites.registry import Registry
 from tidegate.engine.torrents.krpc import Krpc
+from tidegate.tui.screens.sites import stored_text
 
 LIFETIME = 8.0
 """Seconds an item lives in the test DHT after its last put."""
@@ -129,6 +130,7 @@ def test_followers_keep_the_site_resolvable_while_the_owner_is_gone(
             # `site ls` shows it (the Announced column)
             shown = str(_announced(state, time.time()))
             assert shown.startswith(f"1, re-put on {state.reput_nodes} node"), shown
+            assert stored_text(state).plain.startswith("head re-put on ")  # the TUI's
         print(f"owner gone {seen['gone_for']:.1f} s ({seen['gone_for'] / LIFETIME:.1f} "
               f"lifetimes); head on {seen['head_holders']}/6 nodes; new node found the head "
               f"in {found:.2f} s, hosted the site in {hosted:.2f} s")
