@@ -87,10 +87,8 @@ class Keeper:
         if item.public != rec.store.chain.key or item.salt not in SLOTS or not item.valid():
             return False
         held = rec.held.get(item.salt)
-        if held is not None and (held.seq > item.seq or held == item):
-            return False
-        if held is not None and held.seq == item.seq:
-            return False  # one seq, two values: the DHT keeps the first; so do we
+        if held is not None and held.seq >= item.seq:
+            return False  # the same, older, or another value for one seq (kept: the first)
         rec.held[item.salt] = item
         if rec.next_reput == 0.0:
             rec.next_reput = time.monotonic() + self._interval()
@@ -101,6 +99,8 @@ class Keeper:
         """A followed site's turn: re-put what it holds when due."""
         if not self.every or rec.reputting or mono < rec.next_reput or SALT not in rec.held:
             return
+        if self.engine.snapshot.stats.dht_nodes == 0:
+            return  # nowhere to put it (start-up): the DHT coming back makes it due
         self.reput(rec)
 
     def reput(self, rec: SiteRecord) -> None:
