@@ -26,7 +26,7 @@ from typing import Any
 import fastbencode
 import libtorrent as lt
 
-from ..chain.bep44 import SignedItem, bencode_string
+from ..chain.bep44 import SignedItem, bencode_string, target
 from ..errors import EngineStoppedError
 from .krpc import Krpc, Lookup, Node, PutResult
 
@@ -106,7 +106,7 @@ class DhtItems:
         self._signed.setdefault(key, [])
 
         def done(_: Future[list[bytes]]) -> None:  # on this thread (alert or deadline)
-            found = Lookup(SignedItem(public, salt, 0, b"0:", b"").target, queried=len(seeds))
+            found = Lookup(target(public, salt), queried=len(seeds))
             found.items = sorted(self._signed.pop(key, []), key=lambda i: -i.seq)
             found.answered = len(seeds) if key in self._answered else 0
             self._answered.discard(key)

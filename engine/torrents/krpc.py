@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import fastbencode
 
 from ..chain.bep44 import SignedItem
+from ..chain.bep44 import target as item_target
 
 K = 8
 """Nodes an item is stored on (BEP 5's bucket size)."""
@@ -42,6 +43,8 @@ ALPHA = 4
 """Queries in flight at once during a lookup."""
 MAX_QUERIES = 64
 MAX_PACKET = 1500
+MAX_BATCH = 256
+"""Datagrams read per wake-up at most."""
 QUERY_TIMEOUT = 1.5
 Node = tuple[str, int]
 
@@ -116,7 +119,7 @@ class _Socket:
         wait = max(0.0, min(until, min((d for _, d in self.pending.values()),
                                        default=until)) - time.monotonic())
         ready, _, _ = select.select([self.sock], [], [], wait)
-        while ready:
+        for _ in range(MAX_BATCH if ready else 0):
             try:
                 data, addr = self.sock.recvfrom(MAX_PACKET + 1)
             except BlockingIOError:
@@ -166,7 +169,7 @@ def lookup(bind_ip: str, seeds: list[Node], public: bytes, salt: bytes,
     """Walk toward the item's target from ``seeds``; see :class:`Lookup`. Ends early
     when ``stop`` is set."""
     stop = stop or threading.Event()
-    found = Lookup(target=SignedItem(public, salt, 0, b"0:", b"").target)
+    found = Lookup(target=item_target(public, salt))
     target = found.target
     node_id = os.urandom(20)
     s = _Socket(bind_ip, node_id)
