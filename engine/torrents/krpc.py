@@ -101,11 +101,12 @@ class _Socket:
     def close(self) -> None:
         self.sock.close()
 
-    def query(self, to: Node, q: bytes, args: dict[bytes, object]) -> None:
+    def query(self, to: Node, q: bytes, args: dict[bytes, object],
+              node_id: bytes | None = None) -> None:
         self._next = (self._next + 1) & 0xFFFF
         tid = self._next.to_bytes(2, "big")
         msg = {b"t": tid, b"y": b"q", b"q": q, b"ro": 1,
-               b"a": {b"id": self.node_id, **args}}
+               b"a": {b"id": node_id or self.node_id, **args}}
         try:
             self.sock.sendto(bytes(fastbencode.bencode(msg)), to)
         except OSError:
@@ -232,12 +233,15 @@ def put(bind_ip: str, item: SignedItem, nodes: list[tuple[bytes, Node, bytes]],
     stored = 0
     try:
         v = fastbencode.bdecode(item.value)
-        for _nid, addr, token in nodes:
+        for nid, addr, token in nodes:
             args: dict[bytes, object] = {b"k": item.public, b"seq": item.seq,
                                          b"sig": item.sig, b"token": token, b"v": v}
             if item.salt:
                 args[b"salt"] = item.salt
-            s.query(addr, b"put", args)
+            # libtorrent adds the sender of a put to its routing table despite "ro" (our
+            # socket is gone a moment later: a dead entry). Not under the node's own id:
+            # a routing table never holds its own id.
+            s.query(addr, b"put", args, node_id=nid)
         while s.pending and time.monotonic() < deadline and not stop.is_set():
             for _node, r in s.answers(deadline):
                 if r is not None:
