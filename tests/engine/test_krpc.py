@@ -109,3 +109,37 @@ def test_a_good_answer_is_an_item_and_a_token(responder: Any) -> None:
     assert found.items == [item] and found.answered == 1 and found.bad == 0
     assert [(addr, token) for _, addr, token in found.closest] == [
         (("127.0.0.1", port), b"tok")]
+
+
+def test_a_put_leaves_no_dead_node_in_libtorrents_routing_table() -> None:
+    """libtorrent adds a put's sender to its table despite "ro"; our socket closes right
+    after, so puts go out under the receiving node's own id, which no table adds."""
+    import warnings
+
+    from tests.sites.test_site_bep46 import plain_session
+    from tidegate.engine.torrents.krpc import put
+
+    sessions = [plain_session(), plain_session()]
+    ports = [s.listen_port() for s in sessions]
+    sessions[0].add_dht_node(("127.0.0.1", ports[1]))
+    sessions[1].add_dht_node(("127.0.0.1", ports[0]))
+
+    def table(s: Any) -> list[bytes]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            state = s.dht_state()
+        return list(state.get(b"nodes", [])) if isinstance(state, dict) else []
+    deadline = time.monotonic() + 10
+    while not all(table(s) for s in sessions) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    before = [table(s) for s in sessions]
+    assert all(len(t) == 1 for t in before)
+    key = SiteKey.generate()
+    item = SignedItem.sign(key, b"", 1, b"5:hello")
+    seeds = [("127.0.0.1", p) for p in ports]
+    found = lookup("127.0.0.1", seeds, key.public, b"", time.monotonic() + 5)
+    assert put("127.0.0.1", item, found.closest, time.monotonic() + 5) == 2
+    time.sleep(1)
+    assert [table(s) for s in sessions] == before
+    again = lookup("127.0.0.1", seeds, key.public, b"", time.monotonic() + 5)
+    assert again.items == [item]
