@@ -375,7 +375,7 @@ class SitePublish(Command[SiteState], frozen=True, forbid_unknown_fields=True):
 
 
 class SiteFollow(Command[SiteState], frozen=True, forbid_unknown_fields=True):
-    """Follow a site by address: fetch, verify and seed each new snapshot."""
+    """Follow a site by address (or BEP 46 link): fetch, verify and seed each new snapshot."""
 
     cmd = "site_follow"
     cli = "site follow"

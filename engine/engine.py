@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 
 from . import commands as cmds
+from .chain.bep44 import SignedItem
 from .channel import DEFERRED, CommandChannel, failed
 from .commands import R, implementations, implements
 from .config import Config, LoadedConfig
@@ -61,6 +62,7 @@ from .state import (
 )
 from .torrents import session as lt_session
 from .torrents.dht_peers import check_topic
+from .torrents.krpc import Lookup, PutResult
 from .torrents.manager import TorrentManager
 from .torrents.pieces import StreamInfo
 
@@ -429,16 +431,25 @@ class Engine:
 
     def dht_put(self, seed: bytes, public: bytes, salt: bytes, value: bytes,
                 timeout: float = 30.0) -> Future[int]:
-        """Put a BEP 44 mutable item signed with the ed25519 ``seed``; resolves to the
-        number of nodes that stored it."""
-        return self._checked(lambda: check_timeout(timeout),
-                             lambda fut: self._m().dht.put(seed, public, salt, value, timeout,
-                                                           fut), DEFERRED)
+        """A BEP 44 item signed by libtorrent with ``seed``: how many nodes stored it."""
+        return self._checked(lambda: check_timeout(timeout), lambda fut: self._m().dht.put(
+            seed, public, salt, value, timeout, fut), DEFERRED)
 
     def dht_get(self, public: bytes, salt: bytes, timeout: float = 30.0) -> Future[list[bytes]]:
         """The values of a BEP 44 mutable item found in the DHT (maybe none)."""
         return self._checked(lambda: check_timeout(timeout),
                              lambda fut: self._m().dht.get(public, salt, timeout, fut), DEFERRED)
+
+    def dht_lookup(self, public: bytes, salt: bytes, timeout: float = 30.0) -> Future[Lookup]:
+        """Verified items under ``public`` + ``salt`` from tidegate's own DHT client, with
+        how many nodes were asked and answered ("not found" is not "timed out")."""
+        return self._checked(lambda: check_timeout(timeout), lambda fut: self._m().dht.lookup(
+            public, salt, timeout, list(self._loop.dht_pinned), fut), DEFERRED)
+
+    def dht_put_signed(self, item: SignedItem, timeout: float = 30.0) -> Future[PutResult]:
+        """Put a BEP 44 item exactly as signed (by anyone) on the nodes closest to it."""
+        return self._checked(lambda: check_timeout(timeout), lambda fut: self._m().dht.put_signed(
+            item, timeout, list(self._loop.dht_pinned), fut), DEFERRED)
 
     def add_dht_node(self, host: str, port: int) -> Future[None]:
         """Add a node to the DHT routing table (a private DHT's bootstrap). Like the

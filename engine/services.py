@@ -16,10 +16,12 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from .chain.bep44 import SignedItem
     from .config import Config, LoadedConfig
     from .events import Event
     from .requests import AddRequest
     from .state import SiteState, Snapshot, TorState, WebState
+    from .torrents.krpc import Lookup, PutResult
     from .torrents.pieces import StreamInfo
 
 
@@ -74,6 +76,11 @@ class TorrentService(Protocol):
                       timeout: float = 10.0) -> Future[list[tuple[str, int]]]: ...
 
     def add_peers(self, torrent_id: str, peers: Iterable[str]) -> Future[None]: ...
+
+    def dht_lookup(self, public: bytes, salt: bytes,
+                   timeout: float = 30.0) -> Future[Lookup]: ...
+
+    def dht_put_signed(self, item: SignedItem, timeout: float = 30.0) -> Future[PutResult]: ...
 
     # state and events out, published by the engine thread
     def post_event(self, event: Event) -> None: ...

@@ -213,6 +213,7 @@ class SessionLoop:
         """Refuse commands, save resume data for every torrent, close the session."""
         for _fn, _args, fut in self.channel.close():
             fut.set_exception(EngineStoppedError("the engine is stopping"))
+        m.dht.close()
         ses.pause()
         if self.save_on_stop:
             m.save_all(only_modified=False)

@@ -179,6 +179,18 @@ class SiteState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     links: int = 0
     """Live links to other nodes holding the site: a new head is pushed over them
     (docs/sites.md "How an update travels")."""
+    lookup: str = ""
+    """Followed sites: how the last DHT lookup ended: ``found``, ``not_found`` (nodes
+    answered without the item), ``timed_out`` (nodes asked, none answered),
+    ``unreachable`` (no DHT node), ``""`` not asked yet."""
+    reput_at: float = 0.0
+    """Followed sites: when this node last put the owner's signed head back into the DHT
+    and a node stored it (unix time, 0 never)."""
+    reput_nodes: int = 0
+    """Followed sites: the DHT nodes the last re-put of the head was stored on."""
+    magnet: str = ""
+    """The BEP 46 link (``magnet:?xs=urn:btpk:<key hex>``): any BEP 46 client resolves it
+    to the newest snapshot."""
 
 
 class ChainEntryInfo(msgspec.Struct, frozen=True, kw_only=True, gc=False):

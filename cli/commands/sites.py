@@ -72,8 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_connect_options(p)
     p.set_defaults(run=run_publish)
 
-    p = ss.add_parser("follow", help="follow a site by address: fetch, verify and seed it")
-    p.add_argument("address", metavar="ADDRESS")
+    p = ss.add_parser("follow", help="follow a site by address or BEP 46 link "
+                                     "(magnet:?xs=urn:btpk:...): fetch, verify and seed it")
+    p.add_argument("address", metavar="ADDRESS|MAGNET")
     p.add_argument("--json", action="store_true", help="print the followed site as JSON")
     add_connect_options(p)
     p.set_defaults(run=run_follow)
@@ -105,6 +106,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("site", metavar="NAME|ADDRESS")
     p.add_argument("--onion", action="store_true",
                    help="the onion address instead (through the proxy's PAC file, or Tor)")
+    p.add_argument("--magnet", action="store_true", help="the BEP 46 link instead")
     add_connect_options(p)
     p.set_defaults(run=run_url)
 
@@ -312,8 +314,8 @@ def run_url(args: argparse.Namespace) -> int:
         note("not followed here: opening this link makes this node follow the site "
              "(fetch, verify and seed it); it carries your proxy token, keep it to yourself")
         return 0
-    if args.onion:
-        print(f"http://{address}/")
+    if args.onion or args.magnet:  # the BEP 46 link: magnet:?xs=urn:btpk:<key hex>
+        print(snap.sites[address].magnet if args.magnet else f"http://{address}/")
         return 0
     proxy_url(snap.web)
     print(site_url(snap.web, address))
@@ -410,6 +412,9 @@ def _announced(s: SiteState, now: float) -> Text | str:
         return "-"
     if s.announced > s.height:
         return Text(f"{s.announced} (behind)", style="yellow")
+    if s.reput_at:  # this follower puts the owner's head back (docs/sites.md)
+        n = s.reput_nodes
+        return f"{s.announced}, re-put on {n} node{'s' * (n != 1)} {age(now - s.reput_at)} ago"
     return str(s.announced)
 
 

@@ -52,6 +52,8 @@ def _between(lo: float, hi: float, unit: str = "") -> tuple[Any, str]:
 
 _CHECKS: list[tuple[str, Any, str]] = [
     ("network.connections_limit", *_between(2, 1_000_000)),
+    ("network.dht_item_lifetime", lambda v: 0 <= v <= INT_MAX,
+     "must be 0 (libtorrent's default: never) to 2147483647 seconds"),
     ("rates.download", lambda v: 0 <= v < 2**31, "must be 0 (unlimited) to 2147483647"),
     ("rates.upload", lambda v: 0 <= v < 2**31, "must be 0 (unlimited) to 2147483647"),
     ("queue.active_downloads", lambda v: -1 <= v <= INT_MAX,
@@ -86,6 +88,8 @@ _CHECKS: list[tuple[str, Any, str]] = [
     ("bus.hostname_dedup_seconds", lambda v: 0 <= v <= 3600, "must be between 0 and 3600"),
     ("sites.poll_interval", lambda v: 0.1 <= v <= 86400, "must be between 0.1 and 86400"),
     ("sites.announce_interval", lambda v: 1 <= v <= 86400, "must be between 1 and 86400"),
+    ("sites.reput_interval", lambda v: v == 0 or 1 <= v <= 86400,
+     "must be 0 (off) or between 1 and 86400 seconds"),
     ("sites.fetch_timeout", lambda v: 1 <= v <= 86400, "must be between 1 and 86400"),
     ("sites.keep_snapshots", lambda v: 1 <= v <= 1000, "must be between 1 and 1000"),
     ("sites.visit_check_interval", lambda v: 0 <= v <= 86400,

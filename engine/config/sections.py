@@ -54,6 +54,11 @@ class NetworkConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=T
     dht_private_network: bool = False
     """Let the DHT route through and store from loopback and LAN addresses, several nodes
     per address (libtorrent refuses them by default): only for a DHT of your own nodes."""
+    dht_item_lifetime: int = 0
+    """Seconds this node keeps a BEP 44 item after its last put (0: libtorrent's default,
+    for ever; libtorrent raises anything below 7200 to 7200)."""
+    dht_read_only: bool = False
+    """Ask the DHT without answering it (BEP 43): this node stores nothing for others."""
 
 
 class RatesConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -219,6 +224,10 @@ class SitesConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     """Seconds between DHT puts of each owned site's head. BEP 44 items expire about 2 h
     after their last put, so at most 3600 is used. A put that landed on no node is tried
     again within seconds, and every head is put again when the DHT gets nodes."""
+    reput_interval: float = 1800.0
+    """Followers: seconds between re-puts of each followed site's signed head (and BEP 46
+    item), unchanged, so the site resolves while its owner is away (at most 3600 is used:
+    BEP 44 items expire after 2 h; 0: off)."""
     fetch_timeout: float = 600.0
     """Seconds a chain or snapshot download may make no progress before it is retried."""
     keep_snapshots: int = 3

@@ -21,13 +21,16 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from ..chain import SiteKey
+from ..chain.bep44 import SignedItem
+from ..chain.entry import Update
 from ..config import SitesConfig
 from ..errors import TidegateError
 from ..events import Event, Log
 from .chain_torrent import seed_head
 from .head import SALT, Head
+from .keeper import bep46_value
 from .onion_follow import EARLY_RETRY
-from .registry import Registry, SiteRecord
+from .registry import BEP46_SALT, Registry, SiteRecord
 
 if TYPE_CHECKING:
     from ..services import TorrentService
@@ -80,6 +83,7 @@ class Announcer:
         rec.next_announce = time.monotonic() + self.every
         rec.put_head, rec.next_retry = head, 0.0
         self._put(rec, key, head)
+        self._put_bep46(rec, key)
         self._push(rec.address)
 
     def tick(self, rec: SiteRecord, mono: float) -> None:
@@ -139,6 +143,18 @@ class Announcer:
             self._post(lambda: self._on_put(address, stored))
         fut.add_done_callback(done)
 
+    def _put_bep46(self, rec: SiteRecord, key: SiteKey) -> None:
+        """BEP 46: ``{"ih": v1 info-hash of the newest snapshot}`` under the site key, no
+        salt, signed here (tidegate's DHT client: libtorrent's binding puts strings only),
+        seq = the UPDATE's height (never goes back; the same height signs the same item)."""
+        update = rec.store.chain.head
+        ih = v1_of(update.magnet) if isinstance(update, Update) and self.use_dht else None
+        if ih is None:
+            return
+        assert isinstance(update, Update)
+        item = SignedItem.sign(key, BEP46_SALT, update.seq, bep46_value(ih))
+        self.engine.dht_put_signed(item, DHT_TIMEOUT)  # its count is the head's to show
+
     def _on_put(self, address: str, stored: int) -> None:
         rec = self.registry.sites.get(address)
         if rec is None:
@@ -167,3 +183,11 @@ class Announcer:
         waiting, rec.next_put = rec.next_put, None
         if waiting is not None:
             self._put(rec, *waiting)
+
+
+def v1_of(magnet: str) -> bytes | None:
+    """The v1 info-hash a hybrid snapshot's magnet names (``xt=urn:btih:<hex>``)."""
+    for part in magnet.split("?", 1)[-1].split("&"):
+        if part.startswith("xt=urn:btih:") and len(part) == 52:
+            return bytes.fromhex(part[12:])
+    return None

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..chain import ChainRejected, SiteKey, address_of, sign_genesis, sign_update
+from ..chain.bep44 import SignedItem
 from ..chain.codec import encode_chain
 from ..chain.entry import FileRecord, Genesis, Update
 from ..chain.judge import Judgement
@@ -47,6 +48,7 @@ from .announcer import DHT_TIMEOUT, Announcer
 from .calls import remove_torrent
 from .chain_torrent import ChainFetcher, seed_head
 from .head import SALT, Head, decode_head
+from .keeper import Keeper
 from .onion_follow import EARLY_RETRY, ONION_TIMEOUT, OnionFollower
 from .onion_http import OnionHttp
 from .registry import (
@@ -60,8 +62,10 @@ from .registry import (
 
 if TYPE_CHECKING:
     from ..services import TorrentService
+    from ..torrents.krpc import Lookup
 
 UNREACHABLE = "DHT unreachable: no nodes"  # a follower's lookup could ask nobody
+TIMED_OUT = "DHT lookup timed out"  # nodes were asked, none answered (+ how many)
 NOT_FOUND = "not found in the DHT"  # answered without the item (+ when it was asked)
 
 
@@ -100,6 +104,8 @@ class BlockchainHandler:
         self.announcer = Announcer(engine, registry, self.cfg, self.onion is None, post, push,
                                    self._emit, self._note)
         """Puts owned sites' heads in the DHT where and when they can land."""
+        self.keeper = Keeper(engine, registry, self.cfg, self.onion is None, post, self._emit)
+        """Followers: the owner's signed items put back, unchanged, while it is away."""
 
     def close(self) -> None:
         if self.onion is not None:
@@ -310,6 +316,7 @@ class BlockchainHandler:
             if back:  # the announcer says so only where heads go to the DHT
                 rec.next_announce = min(rec.next_announce, mono)
                 rec.next_poll = min(rec.next_poll, mono)
+                rec.next_reput = min(rec.next_reput, mono)
             try:
                 self._tick_site(rec, mono)
             except EngineStoppedError:
@@ -331,6 +338,7 @@ class BlockchainHandler:
             return
         if rec.fetch is not None:
             self.fetcher.watch(rec, mono)
+        self.keeper.tick(rec, mono)
         if mono >= rec.next_poll and not rec.polling:
             self._poll(rec)  # also while fetching: a newer head replaces the fetch
 
@@ -339,26 +347,31 @@ class BlockchainHandler:
             self.onion.poll(rec)
             return
         rec.polling = True
-        fut = self.engine.dht_get(rec.store.chain.key, SALT, DHT_TIMEOUT)
+        fut = self.engine.dht_lookup(rec.store.chain.key, SALT, DHT_TIMEOUT)
         address = rec.address
 
-        def done(f: Future[list[bytes]]) -> None:
-            values = f.result() if f.exception() is None else []
-            self._post(lambda: self._on_values(address, values))
+        def done(f: Future[Lookup]) -> None:
+            found = f.result() if f.exception() is None else None
+            self._post(lambda: self._on_values(address, found))
         fut.add_done_callback(done)
 
-    def _on_values(self, address: str, values: list[bytes]) -> None:
+    def _on_values(self, address: str, found: Lookup | None) -> None:
         rec = self.registry.sites.get(address)
         if rec is None:
             return
         rec.polling = False
         rec.checked = time.time()
         rec.next_poll = time.monotonic() + self.cfg.poll_interval
-        values = [v for v in values if v]  # libtorrent: b"" for an item nobody stored
+        items = found.items if found is not None else []  # signatures verified, newest first
+        # the DHT's newest seq only (copies of older ones linger on nodes a put missed),
+        # but every value with that seq: two would be the key signing a fork
+        items = [i for i in items if i.seq == items[0].seq]
+        decoded = [i.decoded() for i in items]  # a string value: libtorrent's head format
+        values = [v for v in decoded if isinstance(v, bytes) and v]
         if not values:
-            self._not_found(rec)
+            self._not_found(rec, found)
             return
-        if rec.error == UNREACHABLE or rec.error.startswith(NOT_FOUND):
+        if rec.error.startswith((UNREACHABLE, NOT_FOUND, TIMED_OUT)):
             rec.error = ""  # found: whatever it holds is judged below
         rec.lookup = "found"
         heads: list[Head] = []
@@ -368,7 +381,9 @@ class BlockchainHandler:
             except ChainRejected as exc:
                 self._refuse(rec, exc, "DHT")
         if heads:  # else refused
-            self.judge(rec, heads, "DHT")
+            verdict = self.judge(rec, heads, "DHT")
+            if verdict.refusal() is None and verdict.head is not None:
+                self._hold(rec, items, verdict.head)
 
     def judge(self, rec: SiteRecord, heads: list[Head], where: str) -> Judgement[Head]:
         """Judge heads whose signatures were verified (a DHT lookup's, a link's push):
@@ -390,12 +405,26 @@ class BlockchainHandler:
             self.fetcher.want(rec, verdict.follow)
         return verdict
 
-    def _not_found(self, rec: SiteRecord) -> None:
-        """No head found: the DHT has no node (ask again soon), or it answered without the
-        item (a plain state: nothing announced yet, or the owner away longer than 2 h)."""
-        if self.engine.snapshot.stats.dht_nodes == 0:
+    def _hold(self, rec: SiteRecord, items: list[SignedItem], best: Head) -> None:
+        """Keep the signed item that announced the accepted head, for re-puts."""
+        for item in items:
+            if item.decoded() == best.encode():
+                self.keeper.hold(rec, item)
+                return
+
+    def _not_found(self, rec: SiteRecord, found: Lookup | None = None) -> None:
+        """No head found: the DHT has no node (ask again soon), nodes were asked and none
+        answered (timed out: ask again soon), or nodes answered without the item (a plain
+        state: nothing announced yet, or the owner and every follower away for 2 h)."""
+        asked = found.queried if found is not None else 0
+        if self.engine.snapshot.stats.dht_nodes == 0 and not asked:
             kind, message, level = "unreachable", UNREACHABLE, "warning"
             # not in the DHT yet (just started): ask again soon, not in an hour
+            rec.next_poll = time.monotonic() + min(self.cfg.poll_interval, EARLY_RETRY)
+        elif found is None or not found.answered:
+            kind, level = "timed_out", "warning"
+            message = (f"{TIMED_OUT}: none of {asked} DHT node{'s' * (asked != 1)} answered"
+                       if asked else f"{TIMED_OUT}: no DHT node to ask")
             rec.next_poll = time.monotonic() + min(self.cfg.poll_interval, EARLY_RETRY)
         else:
             kind, level = "not_found", "info"

@@ -4,7 +4,8 @@ One folder per site, named by its address::
 
     sites/<address>/
         site.json          name, owner, source folder, highest announced head, when
-                           the owner's head was last stored in the DHT (written atomically)
+                           the owner's head was last stored in the DHT, a follower's held
+                           signed items and last re-put (written atomically)
         key                the site's ed25519 seed, 0600 (owned sites only)
         chain              the verified chain (ChainStore: append-only, fsynced)
         heads/<n>/chain    the chain torrent's file for height n (seeded)
@@ -26,6 +27,7 @@ from typing import Any
 
 from ..chain import SiteKey
 from ..chain.address import address_of, key_of_address
+from ..chain.bep44 import SignedItem
 from ..chain.entry import Update
 from ..chain.errors import ChainRejected
 from ..durable import sync_folder, write_synced
@@ -34,6 +36,9 @@ from ..paths import private_dir
 from .chain_file import ChainStore
 
 MAX_NAME = 256
+BEP46_SALT = b""
+"""BEP 46's item (``{"ih": ...}``) is under the site key with no salt."""
+BTPK = "magnet:?xs=urn:btpk:"
 
 
 @dataclass
@@ -83,7 +88,18 @@ class SiteRecord:
     0 none)."""
     lookup: str = ""
     """Follower: how the last DHT lookup of the head ended: ``found``, ``not_found`` (the
-    DHT answered without the item), ``unreachable`` (no DHT node), ``""`` not asked."""
+    DHT answered without the item), ``timed_out`` (nodes were asked, none answered),
+    ``unreachable`` (no DHT node), ``""`` not asked."""
+    held: dict[bytes, SignedItem] = field(default_factory=dict)
+    """Follower: salt -> the newest owner-signed item seen (the head, the BEP 46 item),
+    re-put unchanged by :class:`engine.sites.keeper.Keeper`; kept in ``site.json``."""
+    reputting: bool = False
+    next_reput: float = 0.0
+    """Follower: when the held items are put again (monotonic)."""
+    reput_at: float = 0.0
+    """Follower: when a re-put of the head last stored it on a node (unix time, 0 never)."""
+    reput_nodes: int = 0
+    """Follower: on how many nodes the last re-put of the head was stored."""
 
     @property
     def key_path(self) -> Path:
@@ -127,11 +143,20 @@ class SiteRecord:
         if self.stored_at:
             data["stored_at"] = self.stored_at
             data["stored_nodes"] = self.stored_nodes
+        if self.held or self.reput_at:
+            data["held"] = {i.salt.hex(): {"seq": i.seq, "v": i.value.hex(), "sig": i.sig.hex()}
+                            for i in self.held.values()}
+            data["reput_at"], data["reput_nodes"] = self.reput_at, self.reput_nodes
         if self.onion or self.onion_clients:
             data["onion"] = self.onion
             data["onion_clients"] = dict(self.onion_clients)
         write_synced(self.folder / "site.json", json.dumps(data, indent=1).encode())
         sync_folder(self.folder)
+
+
+def btpk_magnet(address: str) -> str:
+    """The BEP 46 link of a site: its key, no salt (the item holds the newest snapshot)."""
+    return BTPK + key_of_address(address).hex()
 
 
 def check_name(name: str) -> str:
@@ -147,6 +172,12 @@ def check_name(name: str) -> str:
 def canonical_address(text: str) -> str | None:
     """The address in canonical spelling, or None if ``text`` is not a valid one."""
     t = text.strip().lower()
+    if t.startswith(BTPK):  # BEP 46: magnet:?xs=urn:btpk:<hex key>[&s=...]
+        hexkey = t[len(BTPK):].split("&", 1)[0]
+        try:
+            return address_of(bytes.fromhex(hexkey)) if len(hexkey) == 64 else None
+        except ValueError:
+            return None
     if t.startswith("http://") or t.startswith("https://"):
         t = t.split("://", 1)[1].split("/", 1)[0]
     if not t.endswith(".onion"):
@@ -192,6 +223,17 @@ class Registry:
         rec.stored_at = float(meta.get("stored_at", 0.0))
         rec.stored_nodes = int(meta.get("stored_nodes", 0))
         rec.onion = bool(meta.get("onion", False))
+        rec.reput_at = float(meta.get("reput_at", 0.0))
+        rec.reput_nodes = int(meta.get("reput_nodes", 0))
+        held = meta.get("held", {})
+        for salt, i in held.items() if isinstance(held, dict) else ():
+            try:  # kept only if it still verifies; a damaged one is dropped, not fatal
+                item = SignedItem(store.chain.key, bytes.fromhex(salt), int(i["seq"]),
+                                  bytes.fromhex(i["v"]), bytes.fromhex(i["sig"]))
+            except (ValueError, KeyError, TypeError):
+                continue
+            if item.valid():
+                rec.held[item.salt] = item
         clients = meta.get("onion_clients", {})
         if not isinstance(clients, dict):
             raise ValueError("onion_clients in site.json is not a table")

@@ -31,7 +31,7 @@ from ..events import Log
 from ..state import OnionReply, SiteState
 from ..waker import Waker
 from .inspect import chain_log, verify_site
-from .registry import Registry, SiteRecord
+from .registry import Registry, SiteRecord, btpk_magnet
 from .served import ServedTable
 
 if TYPE_CHECKING:
@@ -332,8 +332,14 @@ class SitesService:
             error=(rec.damage_note or rec.store.damaged) if rec.store.damaged else rec.error,
             source=rec.source, hosting=self.hosting.state_for(rec.address), onion=rec.onion,
             onion_clients=tuple(sorted(rec.onion_clients)), stored_nodes=rec.stored_nodes,
-            stored_at=rec.stored_at,
+            stored_at=rec.stored_at, **self._kept(rec),
             links=self.links.count(rec.address) if self.links is not None else 0)
+
+    @staticmethod
+    def _kept(rec: SiteRecord) -> dict[str, Any]:
+        """What the lookups and the Keeper show (docs/sites.md "Followers keep heads")."""
+        return {"lookup": rec.lookup, "reput_at": rec.reput_at,
+                "reput_nodes": rec.reput_nodes, "magnet": btpk_magnet(rec.address)}
 
     def _publish(self, wait: bool = False) -> None:
         self.push_onions()

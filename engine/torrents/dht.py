@@ -8,18 +8,27 @@ height and hash inside the value and never trust the DHT's seq. A get reports
 every version it meets (``authoritative`` only on the last); all are returned,
 and the caller decides which to believe.
 
-Runs on the engine thread only, like every other use of the session.
+Runs on the engine thread only, like every other use of the session. Items signed
+elsewhere (a follower re-putting the owner's head, BEP 46's dict) go through tidegate's own
+KRPC client (:mod:`.krpc`), started here from the routing table's nodes: :meth:`lookup`
+tells "no node answered" (timed out) from "nodes answered without the item" (not found).
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+import fastbencode
 import libtorrent as lt
+
+from ..chain.bep44 import SignedItem, bencode_string, target
+from ..errors import EngineStoppedError
+from .krpc import Krpc, Lookup, Node, PutResult
 
 MAX_VALUE = 1000
 """BEP 44: a value is at most 1000 bytes (bencoded)."""
@@ -37,8 +46,15 @@ def libtorrent_secret(seed: bytes) -> bytes:
 class DhtItems:
     """Pending puts and gets of mutable items, resolved by their alerts or a deadline."""
 
-    def __init__(self, ses: Any):
+    def __init__(self, ses: Any, bind_ip: str = "0.0.0.0", direct: bool = True):
         self.ses = ses
+        self.krpc = Krpc(bind_ip)
+        """Lookups and puts of items signed elsewhere, on its own sockets and threads."""
+        self.direct = direct
+        """False behind a proxy: our own UDP would bypass it, so lookups go through
+        libtorrent and items signed elsewhere are not put."""
+        self._signed: dict[tuple[bytes, bytes], list[SignedItem]] = {}
+        self._answered: set[tuple[bytes, bytes]] = set()
         self._puts: dict[tuple[bytes, bytes], list[tuple[Future[int], float]]] = {}
         self._gets: dict[tuple[bytes, bytes], list[tuple[Future[list[bytes]], float]]] = {}
         self._found: dict[tuple[bytes, bytes], list[bytes]] = {}
@@ -65,6 +81,48 @@ class DhtItems:
         if first:
             self._found[key] = []
             self.ses.dht_get_mutable_item(public, salt)
+
+    def routing_nodes(self, pinned: list[tuple[str, int]]) -> list[Node]:
+        """Where a lookup of our own starts: the routing table's IPv4 nodes, then the
+        pinned ones (a private DHT's)."""
+        with warnings.catch_warnings():  # the binding's only synchronous view of the table
+            warnings.simplefilter("ignore", DeprecationWarning)
+            state = self.ses.dht_state()
+        nodes: list[Node] = []
+        for c in state.get(b"nodes", []) if isinstance(state, dict) else []:
+            if isinstance(c, bytes) and len(c) == 6:
+                nodes.append((".".join(str(b) for b in c[:4]), int.from_bytes(c[4:], "big")))
+        return list(dict.fromkeys(nodes + [(h, int(p)) for h, p in pinned]))
+
+    def lookup(self, public: bytes, salt: bytes, timeout: float,
+               pinned: list[tuple[str, int]], fut: Future[Lookup]) -> None:
+        """Every item found under ``public`` + ``salt`` whose signature verifies, and how
+        many nodes were asked and answered (:class:`.krpc.Lookup`)."""
+        seeds = self.routing_nodes(pinned)
+        if self.direct:
+            _chain(self.krpc.get(seeds, public, salt, timeout), fut)
+            return
+        key, inner = (bytes(public), bytes(salt)), Future[list[bytes]]()
+        self._signed.setdefault(key, [])
+
+        def done(_: Future[list[bytes]]) -> None:  # on this thread (alert or deadline)
+            found = Lookup(target(public, salt), queried=len(seeds))
+            found.items = sorted(self._signed.pop(key, []), key=lambda i: -i.seq)
+            found.answered = len(seeds) if key in self._answered else 0
+            self._answered.discard(key)
+            _resolve(fut, found)
+        inner.add_done_callback(done)
+        self.get(public, salt, timeout, inner)
+
+    def put_signed(self, item: SignedItem, timeout: float, pinned: list[tuple[str, int]],
+                   fut: Future[PutResult]) -> None:
+        """Put ``item`` as signed (never re-signed) on the nodes closest to its target."""
+        if not self.direct:
+            raise ValueError("a proxy is set: tidegate's own DHT client would bypass it")
+        _chain(self.krpc.put(self.routing_nodes(pinned), item, timeout), fut)
+
+    def close(self) -> None:
+        self.krpc.close()
 
     def expire(self, now: float) -> None:
         """Resolve what waited past its deadline."""
@@ -95,10 +153,42 @@ class DhtItems:
         item = a.item
         if isinstance(item, bytes) and item not in self._found[key]:
             self._found[key].append(item)
+        if key in self._signed and item:  # as libtorrent verified it: v, seq, sig
+            v = bencode_string(item) if isinstance(item, bytes) else bytes(
+                fastbencode.bencode(item))
+            signed = SignedItem(key[0], key[1], int(a.seq), v, bytes(a.signature))
+            if signed.valid() and signed not in self._signed[key]:
+                self._signed[key].append(signed)
         if a.authoritative:
+            if key in self._signed:
+                self._answered.add(key)
             for fut, _ in self._gets.pop(key, []):
                 _resolve(fut, list(self._found[key]))
             self._found.pop(key, None)
+
+
+def _chain(inner: Future[Any], outer: Future[Any]) -> None:
+    def done(f: Future[Any]) -> None:
+        if outer.done():
+            return
+        if f.cancelled():  # the engine stopping
+            outer.set_exception(EngineStoppedError("the engine is stopping"))
+            return
+        exc = f.exception()
+        if exc is not None:
+            outer.set_exception(exc)
+        else:
+            outer.set_result(f.result())
+    inner.add_done_callback(done)
+
+
+def bind_ip(listen_interfaces: str) -> str:
+    """The IPv4 address of the first listen interface (``0.0.0.0`` for any or a name)."""
+    for part in listen_interfaces.split(","):
+        host = part.strip().rpartition(":")[0]
+        if host.count(".") == 3 and all(x.isdigit() for x in host.split(".")):
+            return host
+    return "0.0.0.0"
 
 
 def _resolve(fut: Future[Any], value: Any) -> bool:

@@ -47,7 +47,7 @@ from . import recheck, special, status
 from .adding import TorrentAdds, real_files
 from .alerts import TorrentTable
 from .contain import TorrentContainment
-from .dht import DhtItems
+from .dht import DhtItems, bind_ip
 from .dht_peers import DhtPeers
 from .faults import DiskFaults
 from .isolation import Containment
@@ -92,7 +92,8 @@ class TorrentManager:
         self.labels = TorrentLabels(store.folder, self.records, self.saves.save_soon,
                                     self.moves, emit)
         self.pieces = PieceReader(self.records.id_for)
-        self.dht = DhtItems(ses)
+        self.dht = DhtItems(ses, bind_ip(cfg.network.listen_interfaces),
+                            direct=cfg.proxy.type == "none")
         self.dht_peers = DhtPeers(ses)
         self.table = TorrentTable(ses, store, self.records, self.adds, self.saves,
                                   self.faults, self.moves, self.pieces, self.contained, emit)

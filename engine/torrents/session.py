@@ -73,6 +73,8 @@ def settings_for(cfg: Config) -> dict[str, Any]:
         # libtorrent blocks an IP sending over 5 DHT requests/s for 5 minutes; a private
         # DHT on one host is all one IP, so the whole network would block itself.
         "dht_block_ratelimit": 100_000 if net.dht_private_network else 5,
+        "dht_item_lifetime": net.dht_item_lifetime,
+        "dht_read_only": net.dht_read_only,
         "in_enc_policy": int(enc_policy),
         "out_enc_policy": int(enc_policy),
         "allowed_enc_level": int(enc_level),

@@ -217,6 +217,9 @@ def test_url_proxy_and_stream_commands(daemons: list[DaemonProc]) -> None:
     parts = urlsplit(url)
     assert parts.hostname == address.removesuffix(".onion") + ".localhost"
     assert tg(home, "site", "url", address, "--onion").stdout.strip() == f"http://{address}/"
+    from tidegate.engine.chain.address import key_of_address  # BEP 46: the key, no salt
+    magnet = tg(home, "site", "url", "blog", "--magnet").stdout.strip()
+    assert magnet == f"magnet:?xs=urn:btpk:{key_of_address(address).hex()}"
     conn = http.client.HTTPConnection("127.0.0.1", parts.port, timeout=10)
     conn.request("GET", "/css/site.css", headers={"Host": parts.netloc})
     r = conn.getresponse()

@@ -163,7 +163,9 @@ def clock(unix: float) -> str:
 
 
 def stored_text(site: SiteState) -> Text:
-    """Where an owned site's head is in the DHT (its last puts)."""
+    """Where an owned site's head is in the DHT (its last puts; a follower's re-puts)."""
+    if not site.owner:
+        return Text(f"head re-put on {site.reput_nodes} nodes at {clock(site.reput_at)}")
     n = site.stored_nodes
     if n > 0:
         return Text(f"head stored on {n} node{'s' * (n > 1)} at {clock(site.stored_at)}")
@@ -207,9 +209,8 @@ def detail_text(site: SiteState | None, count: int, web: WebState | None = None,
         out.append(clean(site.source) if site.source else
                    "none yet: `tidegate site publish NAME DIR` gives one (remembered)",
                    style="" if site.source else "dim")
-        if site.height >= 0:
-            out.append("\nDHT      ", style="bold")
-            out.append(stored_text(site))
+    if site.owner and site.height >= 0 or site.reput_at:  # where the head is in the DHT
+        out.append("\nDHT      ", style="bold").append(stored_text(site))
     if n := site.links:  # other nodes holding the site, which new heads are pushed to
         out.append("\nLinks    ", style="bold").append(f"{n} node{'s' * (n > 1)} linked")
     out.append("\nError    ", style="bold")
