@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tidegate.engine.config import LoadedConfig, load
@@ -104,3 +105,9 @@ def resolve_all(snapshot: Snapshot, refs: Iterable[str]) -> list[str]:
     """Every id, resolved before anything is done, so one typo changes nothing."""
     ids = [resolve(snapshot, r) for r in refs]
     return list(dict.fromkeys(ids))
+
+
+def local_folder(text: str | None) -> str | None:
+    """A folder given on the command line, absolute: the daemon has another working
+    folder, so a relative one is resolved here before it is sent."""
+    return str(Path(text).expanduser().resolve()) if text else None

@@ -23,12 +23,12 @@ from typing import Any
 import msgspec
 
 from . import commands as cmds
-from .chain.bep44 import SignedItem
 from .channel import DEFERRED, CommandChannel, failed
 from .commands import R, implementations, implements
 from .config import Config, LoadedConfig
 from .config import load as load_config
 from .config import validate as validate_config
+from .engine_dht import DhtCalls
 from .errors import (
     EngineError,
     EngineStoppedError,
@@ -43,14 +43,12 @@ from .requests import (
     AddRequest,
     check_add_numbers,
     check_index,
-    check_port,
     check_priority,
     check_queue_move,
     check_rates,
     check_ratio,
     check_read,
     check_seed_time,
-    check_timeout,
 )
 from .session_loop import SessionLoop
 from .state import (
@@ -61,8 +59,6 @@ from .state import (
     WebState,
 )
 from .torrents import session as lt_session
-from .torrents.dht_peers import check_topic
-from .torrents.krpc import Lookup, PutResult
 from .torrents.manager import TorrentManager
 from .torrents.pieces import StreamInfo
 
@@ -70,7 +66,7 @@ NO_SITES = ("this engine runs no sites: it was started for torrents only (sites 
             "`tidegate daemon` and `tidegate tui`)")
 
 
-class Engine:
+class Engine(DhtCalls):
     """The torrent engine. Start it, send it commands, read its snapshots.
 
     It runs torrents only: :class:`engine.node.Node` composes it with the sites thread,
@@ -428,48 +424,6 @@ class Engine:
         """Apply a new configuration live (what libtorrent allows without restart)."""
         return self._checked(lambda: validate_config(config),
                              lambda: self._apply_config(config))
-
-    def dht_put(self, seed: bytes, public: bytes, salt: bytes, value: bytes,
-                timeout: float = 30.0) -> Future[int]:
-        """A BEP 44 item signed by libtorrent with ``seed``: how many nodes stored it."""
-        return self._checked(lambda: check_timeout(timeout), lambda fut: self._m().dht.put(
-            seed, public, salt, value, timeout, fut), DEFERRED)
-
-    def dht_get(self, public: bytes, salt: bytes, timeout: float = 30.0) -> Future[list[bytes]]:
-        """The values of a BEP 44 mutable item found in the DHT (maybe none)."""
-        return self._checked(lambda: check_timeout(timeout),
-                             lambda fut: self._m().dht.get(public, salt, timeout, fut), DEFERRED)
-
-    def dht_lookup(self, public: bytes, salt: bytes, timeout: float = 30.0) -> Future[Lookup]:
-        """Verified items under ``public`` + ``salt`` from tidegate's own DHT client, with
-        how many nodes were asked and answered ("not found" is not "timed out")."""
-        return self._checked(lambda: check_timeout(timeout), lambda fut: self._m().dht.lookup(
-            public, salt, timeout, list(self._loop.dht_pinned), fut), DEFERRED)
-
-    def dht_put_signed(self, item: SignedItem, timeout: float = 30.0) -> Future[PutResult]:
-        """Put a BEP 44 item exactly as signed (by anyone) on the nodes closest to it."""
-        return self._checked(lambda: check_timeout(timeout), lambda fut: self._m().dht.put_signed(
-            item, timeout, list(self._loop.dht_pinned), fut), DEFERRED)
-
-    def add_dht_node(self, host: str, port: int) -> Future[None]:
-        """Add a node to the DHT routing table (a private DHT's bootstrap). Like the
-        config's ``network.dht_nodes`` it is pinned: pinged again whenever the routing
-        table holds fewer nodes than are pinned (libtorrent rebuilds its table when its
-        external address changes, and a private DHT has no bootstrap to rejoin by)."""
-        def add() -> None:
-            self._loop.dht_pinned.append((host, port))
-            self._m().ses.add_dht_node((host, port))
-        return self._checked(lambda: check_port(port), add)
-
-    def dht_announce(self, topic: bytes, port: int) -> Future[None]:
-        """Announce this node in the DHT as a peer of the 20-byte ``topic`` at ``port``."""
-        return self._checked(lambda: check_topic(topic, port=port),
-                             lambda: self._m().dht_peers.announce(topic, port))
-
-    def dht_get_peers(self, topic: bytes, timeout: float = 10.0) -> Future[list[tuple[str, int]]]:
-        """The ``(ip, port)`` peers the DHT knows for the 20-byte ``topic`` (maybe none)."""
-        return self._checked(lambda: check_topic(topic, timeout=timeout),
-                             lambda fut: self._m().dht_peers.get(topic, timeout, fut), DEFERRED)
 
     def _apply_config(self, config: Config) -> None:
         self._loop.config = config

@@ -15,19 +15,18 @@ import re
 import shlex
 import time
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tidegate.engine import commands as cmds
-from tidegate.engine import units as fmt
 from tidegate.engine.errors import InputError
 from tidegate.engine.events import SiteProgress
-from tidegate.engine.state import ChainEntryInfo, SiteReport, SiteState, WebState
+from tidegate.engine.state import SiteState, WebState
 
-from ..console import clean, err, fail, note, out, print_json
-from ..remote import add_connect_options, connect
+from ..console import clean, err, note, out, print_json
+from ..remote import add_connect_options, connect, local_folder
 from ..tables import KEEP_ALWAYS, Column, print_table
+from .site_chain import run_log, run_verify
 
 _ONION_LABEL = re.compile(r"[a-z2-7]{55}d")
 
@@ -124,11 +123,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_verify)
 
 
-def _folder(text: str | None) -> str | None:
-    """A folder given on the command line, absolute (the daemon has another working folder)."""
-    return str(Path(text).expanduser().resolve()) if text else None
-
-
 def _address_of(sites: Mapping[str, SiteState], ref: str) -> str | None:
     """The address of the site ``ref`` names in ``sites``, if it names exactly one.
 
@@ -150,7 +144,7 @@ def _address_of(sites: Mapping[str, SiteState], ref: str) -> str | None:
 def run_new(args: argparse.Namespace) -> int:
     client = connect(args)
     try:
-        state = client.run(cmds.SiteNew(args.name, _folder(args.folder))).result()
+        state = client.run(cmds.SiteNew(args.name, local_folder(args.folder))).result()
     finally:
         client.stop()
     if args.json:
@@ -171,7 +165,7 @@ def run_import(args: argparse.Namespace) -> int:
         raise InputError(args.key_file, f"cannot read the key file: {exc}") from None
     client = connect(args)
     try:
-        state = client.run(cmds.SiteImport(args.name, text, _folder(args.folder))).result()
+        state = client.run(cmds.SiteImport(args.name, text, local_folder(args.folder))).result()
     finally:
         client.stop()
     if args.json:
@@ -196,7 +190,7 @@ def run_publish(args: argparse.Namespace) -> int:
         before = sites[address].height if address else None
         if args.onion:  # refused before anything is published if tor is off
             client.run(cmds.SiteOnion(args.site, True)).result()
-        state = _publish(client, args.site, _folder(args.folder), address)
+        state = _publish(client, args.site, local_folder(args.folder), address)
     finally:
         client.stop()
     if args.json:
@@ -431,71 +425,3 @@ def _errors(s: SiteState) -> str:
 
 
 # ---------------------------------------------------------------- log
-
-
-def iso_utc(unix: int) -> str:
-    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def run_log(args: argparse.Namespace) -> int:
-    client = connect(args)
-    try:
-        entries = client.run(cmds.SiteLog(args.site)).result()
-    finally:
-        client.stop()
-    if args.json:
-        print_json(entries)
-        return 0
-    for e in entries:
-        out.print(_entry_line(e), markup=False)
-    return 0
-
-
-def _entry_line(e: ChainEntryInfo) -> str:
-    head = f"{e.seq:>4}  {e.kind:<7}  {iso_utc(e.time)}  {e.hash[:16]}"
-    if e.kind == "genesis":
-        return f"{head}  name '{clean(e.name)}'"
-    return f"{head}  {e.files:>5} files  {fmt.size(e.size):>10}  {clean(e.magnet)}"
-
-
-# ---------------------------------------------------------------- verify
-
-
-def run_verify(args: argparse.Namespace) -> int:
-    rebuild = _folder(args.rebuild)
-    client = connect(args)
-    try:
-        report = client.run(cmds.SiteVerify(args.site, rebuild)).result()
-    finally:
-        client.stop()
-    if args.json:
-        print_json(report)
-    else:
-        _print_report(report, rebuild)
-    if report.problems:
-        fail(f"{report.address}: {len(report.problems)} problem(s) found"
-             + ("" if args.json else " (listed above)"))
-        return 1
-    return 0
-
-
-def _print_report(r: SiteReport, rebuild: str | None) -> None:
-    chain_ok = not any(p.startswith("chain:") for p in r.problems)
-    lines = [f"site      {r.address}",
-             f"chain     {'verified from genesis to' if chain_ok else 'FAULTY, see below;'} "
-             f"height {r.height}"]
-    if r.snapshot >= 0:
-        lines.append(f"snapshot  {r.snapshot}: {r.files} file(s) match its manifest "
-                     f"({fmt.size(r.bytes)} in the snapshot)")
-    else:
-        lines.append("snapshot  none on disk")
-    if r.rebuilt and rebuild is not None:
-        rebuilt_ok = not any(p.startswith("rebuild:") for p in r.problems)
-        lines.append(f"rebuild   {clean(rebuild)}: "
-                     + ("identical to the head's snapshot" if rebuilt_ok else "differs"))
-    if r.problems:
-        lines.append(f"problems  {len(r.problems)}:")
-        lines += [f"  {clean(p)}" for p in r.problems]
-    else:
-        lines.append("ok")
-    out.print("\n".join(lines), markup=False)

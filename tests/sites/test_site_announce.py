@@ -21,7 +21,7 @@ from tidegate.engine.chain import SiteKey, address_of
 from tidegate.engine.events import Event, Log, SiteRefused
 from tidegate.engine.sites.announcer import NO_NODES, NOT_STORED
 from tidegate.engine.sites.handler import NOT_FOUND, UNREACHABLE
-from tidegate.tui.screens.sites import stored_text
+from tidegate.tui.screens.site_cells import stored_text
 
 LONG = {"announce_interval": 600.0}
 """Far longer than any wait here: only the early retries can make a head land in time."""

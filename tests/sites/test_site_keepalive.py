@@ -29,7 +29,7 @@ from tidegate.engine.sites.head import SALT
 from tidegate.engine.sites.keeper import Keeper
 from tidegate.engine.sites.registry import Registry
 from tidegate.engine.torrents.krpc import Krpc
-from tidegate.tui.screens.sites import stored_text
+from tidegate.tui.screens.site_cells import stored_text
 
 LIFETIME = 8.0
 """Seconds an item lives in the test DHT after its last put."""

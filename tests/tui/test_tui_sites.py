@@ -19,15 +19,8 @@ from tidegate.engine.sites.announcer import NO_NODES
 from tidegate.engine.state import SiteHosting, SiteState
 from tidegate.tui.app import TidegateApp
 from tidegate.tui.screens.main import MainScreen
-from tidegate.tui.screens.sites import (
-    FollowDialog,
-    SitesScreen,
-    UnfollowDialog,
-    cells,
-    head_age,
-    short_address,
-    shorten_middle,
-)
+from tidegate.tui.screens.site_cells import cells, head_age, short_address, shorten_middle
+from tidegate.tui.screens.sites import FollowDialog, SitesScreen, UnfollowDialog
 
 WIDE = (180, 30)
 
