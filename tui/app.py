@@ -101,6 +101,9 @@ class TidegateApp(App[None]):
         self._flush_timer_set = False
         self.notified: deque[tuple[str, str, str]] = deque(maxlen=100)
         """Recent notifications as ``(title, message, severity)``, newest last."""
+        self.startup_notes: list[tuple[str, str, SeverityLevel]] = []
+        """``(title, message, severity)`` shown once the app is up (what the daemon would
+        print at its start: the qBittorrent API's address and first password)."""
         self.quit_signal: signal.Signals | None = None
         """Set when SIGHUP (terminal closed) or SIGTERM made the app quit."""
         self._old_handlers: dict[signal.Signals, Any] = {}
@@ -118,6 +121,8 @@ class TidegateApp(App[None]):
         gc.set_threshold(*GC_THRESHOLDS)
         self._loop = asyncio.get_running_loop()
         self.push_screen(MainScreen(self.connection))
+        for title, message, severity in self.startup_notes:
+            self.notify(message, title=title, severity=severity, timeout=120)
         if self._use_bridge:
             self.snapshot = self.engine.snapshot
             self._bridge = EngineBridge(self.engine, self).start()

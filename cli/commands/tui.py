@@ -25,7 +25,10 @@ from ..console import note
 from ..remote import add_connect_options, connect
 
 if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
+
     from tidegate.engine.daemon import Daemon
+    from tidegate.engine.node import Node
     from tidegate.tui import TidegateApp
 
 
@@ -81,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
         engine = Node(loaded).start()
         try:
             return run_app(engine, connection="embedded (API not served)",
-                           limits=loaded.config.limits)
+                           limits=loaded.config.limits,
+                           on_app=lambda app: app.startup_notes.extend(qbt_notes(engine)))
         finally:
             quietly(note, "saving resume data…")  # the terminal may be gone (hangup)
             engine.stop()
@@ -89,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
     def on_app(app: TidegateApp) -> None:
         daemon.on_stop = app.exit_from_thread  # `tidegate stop-daemon` quits the TUI
+        app.startup_notes.extend(qbt_notes(daemon.engine))
 
     try:
         return run_app(daemon.engine, connection="embedded", limits=loaded.config.limits,
@@ -124,3 +129,21 @@ def run_demo() -> int:
             return run_app(engine, connection="embedded demo", limits=None)
         finally:
             engine.stop()  # before the swarm: its folder holds this engine's state
+
+
+def qbt_notes(node: Node | None) -> list[tuple[str, str, SeverityLevel]]:
+    """What ``tidegate daemon`` prints about the qBittorrent API, as TUI notifications: a
+    password made at this start is shown this once (only its hash is kept)."""
+    if node is None or node.qbt is None:
+        return []
+    qbt = node.qbt
+    if qbt.error:
+        return [("qBittorrent API not served", qbt.error, "error")]
+    notes: list[tuple[str, str, SeverityLevel]] = [
+        ("qBittorrent API", f"on {qbt.url} (user {node.config.qbt.username!r})",
+         "information")]
+    if qbt.first_password:
+        notes.append(("qBittorrent API password, shown this once",
+                      f"{qbt.first_password}  (only its hash is stored; `tidegate qbt "
+                      "password` sets another)", "warning"))
+    return notes
