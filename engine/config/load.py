@@ -95,7 +95,9 @@ _CHECKS: list[tuple[str, Any, str]] = [
     ("sites.visit_check_interval", lambda v: 0 <= v <= 86400,
      "must be between 0 and 86400 seconds"),
     ("sites.link_port", lambda v: 0 <= v <= 65535, "must be a port number (0-65535)"),
-    ("sites.link_listen", _is_ip, "must be an IP address (0.0.0.0 for every interface)"),
+    ("sites.link_listen", lambda v: v == "" or _is_ip(v),
+     "must be an IP address (0.0.0.0 for every interface) or empty (the first address of "
+     "network.listen_interfaces)"),
     ("sites.max_links", lambda v: 1 <= v <= 256, "must be between 1 and 256"),
     ("web.port", lambda v: 0 <= v <= 65535, "must be a port number (0-65535)"),
     ("web.listen", _is_loopback, "must be a loopback address (the proxy serves this "

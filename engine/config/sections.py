@@ -240,10 +240,12 @@ class SitesConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     per ``bus.hostname_dedup_seconds``)."""
     links: bool = True
     """Push new heads over live links to the other nodes holding a site, which verify and
-    forward them (docs/sites.md "How an update travels"). Off in ``tor.mode = "tor-all"``:
-    a link is a clear-net TCP connection."""
-    link_listen: str = "0.0.0.0"
-    """Address the link endpoint listens on (an IP address; ``::`` for IPv6)."""
+    forward them (docs/sites.md "How an update travels"). Off in ``tor.mode = "tor-all"``
+    and behind ``proxy.type``: a link is a direct clear-net TCP connection."""
+    link_listen: str = ""
+    """Address the link endpoint listens on and links leave from (an IP address; ``::`` for
+    IPv6). Empty: the first IPv4 address of ``network.listen_interfaces`` (``0.0.0.0`` when
+    that is every interface), so a session bound to one interface keeps its links there."""
     link_port: int = 0
     """TCP port of the link endpoint; 0 picks a free one (announced in the DHT)."""
     max_links: int = 16

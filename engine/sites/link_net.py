@@ -49,6 +49,9 @@ class Peer:
     connected: bool = False
     since: float = 0.0
     """When it was made, or last lost its connection (monotonic)."""
+    bt: str = ""
+    """The node's BitTorrent endpoint (``ip:port``), once a message of it named its port:
+    a peer for the site's torrents that no DHT lookup has to find."""
 
 
 def url(ip: str, port: int, bind: bool = False) -> str:
@@ -83,6 +86,9 @@ class LinkNet:
             r.close(0)
             raise
         self.port = int(r.getsockopt_string(zmq.LAST_ENDPOINT).rsplit(":", 1)[1])
+        self.source = "" if listen in ("0.0.0.0", "::") else listen
+        """Links made from here leave from this address (the one listened on), so a node
+        bound to one interface (a VPN's) never links from another."""
         self.peers: dict[Endpoint, Peer] = {}
         self.dropped = 0
         """Messages not sent because a peer's queue was full."""
@@ -129,7 +135,15 @@ class LinkNet:
         if v6:
             d.setsockopt(zmq.IPV6, 1)
         monitor = d.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
-        d.connect(url(ip, port))
+        if self.source and (":" in self.source) == v6:
+            source = f"[{self.source}]" if v6 else self.source
+            d.connect(f"tcp://{source}:0;{url(ip, port)[len('tcp://'):]}")
+        elif self.source:  # the other address family than the one bound: not reachable
+            d.close(0)
+            monitor.close(0)
+            return None, False
+        else:
+            d.connect(url(ip, port))
         peer = Peer(endpoint, d, monitor, since=time.monotonic())
         self.peers[endpoint] = peer
         return peer, True

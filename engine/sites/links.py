@@ -31,6 +31,7 @@ from ..chain.bep44 import SignedItem, bencode_string
 from ..chain.judge import Judgement
 from ..errors import TidegateError
 from ..events import Event, Log
+from ..state import Phase
 from . import evidence
 from .head import SALT, Head, decode_head
 from .link_messages import Hello, LinkMessageError, Push, decode, encode, topic
@@ -50,7 +51,9 @@ LOOKUP_EVERY = 900.0
 LOOKUP_SOON = 60.0
 """... while it has fewer."""
 LOOKUP_ALONE = 10.0
-"""... while it has none."""
+"""... while it has none: after this many seconds, doubling at each lookup that finds
+nobody (up to ``LOOKUP_EVERY``): every lookup is DHT traffic, which libtorrent rate-limits
+for the whole session."""
 LOOKUP_TIMEOUT = 10.0
 RATE = 50.0
 """Messages a second one sender IP may send, on average..."""
@@ -58,6 +61,8 @@ BURST = 200.0
 """... and at once."""
 MAX_SEEN = 4096
 MAX_SENDERS = 4096
+SHARE_EVERY = 2.0
+"""Seconds between hand-outs of linked nodes as peers of unfinished site torrents."""
 IGNORE_FOR = 600.0
 """Seconds a peer that pushed a forged item is not linked again."""
 
@@ -100,11 +105,16 @@ class Links:
         """Announces of each site since start or since the DHT came back."""
         self._lookup_at: dict[str, float] = {}
         self._looking: set[str] = set()
+        self._alone: dict[str, int] = {}
+        """Lookups in a row that found no node to link, per site."""
         self._items: dict[str, tuple[Head, SignedItem]] = {}
         """Owned sites: the head last pushed, as signed for pushes."""
         self._ignored: dict[Endpoint, float] = {}
         """Endpoints never linked (this node's own, or forgers') until a time."""
         self._dht_nodes = 0
+        self._given: set[tuple[str, str]] = set()
+        """(torrent id, BitTorrent endpoint) already handed to ``add_peers``."""
+        self._shared_at = 0.0
         self.counts = collections.Counter[str]()
         """``received``, ``pushed``, ``forwarded``, ``refused``, ``malformed``, ``limited``."""
         self._malformed_logged = 0.0
@@ -133,6 +143,9 @@ class Links:
         """Drop dead peers; announce held sites' topics and look them up when due."""
         self.net.watch(mono)
         self._forget(mono)
+        if mono - self._shared_at >= SHARE_EVERY:
+            self._shared_at = mono
+            self.share_peers()
         nodes = self.engine.snapshot.stats.dht_nodes
         back, self._dht_nodes = nodes > 0 and self._dht_nodes == 0, nodes
         if nodes == 0:
@@ -141,7 +154,7 @@ class Links:
             a = rec.address
             if back:
                 self._announce_at[a] = self._lookup_at[a] = 0.0
-                self._announces[a] = 0
+                self._announces[a] = self._alone[a] = 0
             public = rec.store.chain.key
             if rec.store.chain.height >= 0 and mono >= self._announce_at.get(a, 0.0):
                 n = self._announces[a] = self._announces.get(a, 0) + 1
@@ -159,6 +172,7 @@ class Links:
             self._lookup_at.pop(gone, None)
             self._items.pop(gone, None)
             self._announces.pop(gone, None)
+            self._alone.pop(gone, None)
         for peer in list(self.net.peers.values()):
             peer.sites &= held.keys()
             if not peer.sites:
@@ -182,9 +196,10 @@ class Links:
         for endpoint in peers:
             self._link(address, endpoint)
         linked = self._linked(address)
+        alone = self._alone[address] = 0 if linked else self._alone.get(address, 0) + 1
         self._lookup_at[address] = time.monotonic() + (
-            LOOKUP_ALONE if not linked else LOOKUP_SOON if linked < self.max_links
-            else LOOKUP_EVERY)
+            min(LOOKUP_ALONE * 2 ** min(alone - 1, 10), LOOKUP_EVERY) if not linked
+            else LOOKUP_SOON if linked < self.max_links else LOOKUP_EVERY)
 
     def _linked(self, address: str) -> int:
         return sum(1 for p in self.net.peers.values() if address in p.sites)
@@ -210,6 +225,32 @@ class Links:
         if item is not None:  # the owner's head is the newest: a new link gets it at once
             self.net.send(peer, self._push_bytes(item))
         return peer
+
+    @staticmethod
+    def _learn_bt(peer: Peer | None, ip: str, bt_port: int) -> None:
+        if peer is not None and bt_port:
+            peer.bt = _peer_text(ip, bt_port)
+
+    def share_peers(self) -> None:
+        """Every linked node holding a site is a peer of that site's unfinished torrents
+        (its chain and snapshot downloads), given once per torrent: a follower starting
+        over while the owner is away gets the chain from the other followers without a DHT
+        peer lookup, which on a small DHT can miss them (a node never answers a lookup
+        with what it stores itself)."""
+        wanting: dict[str, list[str]] = {}
+        for tid, t in self.engine.snapshot.torrents.items():
+            if t.site and t.phase in (Phase.METADATA, Phase.DOWNLOADING):
+                wanting.setdefault(t.site, []).append(tid)
+        live = {tid for tids in wanting.values() for tid in tids}
+        self._given = {(tid, bt) for tid, bt in self._given if tid in live}
+        for address, tids in wanting.items():
+            bts = [p.bt for p in self.net.peers.values()
+                   if p.bt and p.connected and address in p.sites]
+            for tid in tids:
+                new = [bt for bt in bts if (tid, bt) not in self._given]
+                if new:
+                    self._given.update((tid, bt) for bt in new)
+                    self.engine.add_peers(tid, new)
 
     def _is_self(self, endpoint: Endpoint) -> bool:
         ip, port = endpoint
@@ -248,7 +289,7 @@ class Links:
             for public in msg.sites:
                 address = address_of(public)
                 if address in self.registry.sites:
-                    self._link(address, (ip, msg.link_port))
+                    self._learn_bt(self._link(address, (ip, msg.link_port)), ip, msg.bt_port)
             return
         self._on_push(ip, msg, data)
 
@@ -271,7 +312,7 @@ class Links:
             if exc.reason == "bad_signature":  # honest nodes verify before forwarding
                 self.ignore((ip, msg.link_port))
             return
-        self._link(address, (ip, msg.link_port))
+        self._learn_bt(self._link(address, (ip, msg.link_port)), ip, msg.bt_port)
         verdict = self._judge(rec, [head], where)
         refusal = verdict.refusal()
         if refusal is not None:

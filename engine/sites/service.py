@@ -211,21 +211,24 @@ class SitesService:
             self._waker.close()
 
     def _start_links(self) -> None:
-        """Bind the link endpoint (``sites.links``; never in ``tor-all``: no clear net).
-        A port that cannot be bound is logged; the sites run without links."""
+        """Bind the link endpoint (``sites.links``; never in ``tor-all``: no clear net, nor
+        behind a proxy, which a direct link would bypass). A port that cannot be bound is
+        logged; the sites run without links."""
         cfg = self.engine.config
-        if not cfg.sites.links or cfg.tor.mode == "tor-all":
+        if not cfg.sites.links or cfg.tor.mode == "tor-all" or cfg.proxy.type != "none":
             return
         import zmq
 
+        from ..torrents.dht import bind_ip
         from .link_net import LinkNet
         from .links import Links
 
+        listen = cfg.sites.link_listen or bind_ip(cfg.network.listen_interfaces)
         try:
-            net = LinkNet(cfg.sites.link_listen, cfg.sites.link_port)
+            net = LinkNet(listen, cfg.sites.link_port)
         except zmq.ZMQError as exc:
             self.engine.post_event(Log(level="error", message=f"sites: no links: cannot "
-                                       f"listen on {cfg.sites.link_listen} port "
+                                       f"listen on {listen} port "
                                        f"{cfg.sites.link_port}: {exc}"))
             return
         self.links = Links(self.engine, self.registry, net, cfg.sites.max_links,

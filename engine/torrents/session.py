@@ -73,6 +73,11 @@ def settings_for(cfg: Config) -> dict[str, Any]:
         # libtorrent blocks an IP sending over 5 DHT requests/s for 5 minutes; a private
         # DHT on one host is all one IP, so the whole network would block itself.
         "dht_block_ratelimit": 100_000 if net.dht_private_network else 5,
+        # ... and it sends at most 8000 DHT bytes/s (its default): on a private DHT on one
+        # host the sites' link lookups, krpc lookups and puts together passed it, replies
+        # were dropped, and a put's own lookup missed the item it replaces: its seq was
+        # too low, every node refused it, and libtorrent still counted it stored.
+        "dht_upload_rate_limit": 1_000_000 if net.dht_private_network else 8000,
         "dht_item_lifetime": net.dht_item_lifetime,
         "dht_read_only": net.dht_read_only,
         "in_enc_policy": int(enc_policy),

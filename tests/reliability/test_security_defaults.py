@@ -135,6 +135,7 @@ def test_a_daemon_keeps_its_secrets_its_sockets_and_its_files_to_itself(world: P
     control = (f"127.0.0.1:{user_tor.control_port}" if user_tor.control_port
                else f"unix:{user_tor.control_socket}")
     api_port = free_port()
+    link_port = free_port()
     outputs: list[str] = []
     events: list[Event] = []
     env = dict(env_for(home), HOME=str(fake_home), XDG_CONFIG_HOME=str(world / "xdg/config"),
@@ -157,6 +158,7 @@ def test_a_daemon_keeps_its_secrets_its_sockets_and_its_files_to_itself(world: P
             + f'\n[storage]\ndownload_dir = "{dl}"\n'
             + f'\n[api]\nendpoint = "tcp://127.0.0.1:{api_port}"\n'
             + f'authorized_keys = ["{keys["client"]}"]\n'
+            + f'\n[sites]\nlink_port = {link_port}\n'
             + '\n[tor]\nmode = "tor-hosting"\n'
             + f'control = "{control}"\npassword = "{PASSWORD}"\n'
             + "timeout = 20.0\n")
@@ -202,10 +204,14 @@ def test_a_daemon_keeps_its_secrets_its_sockets_and_its_files_to_itself(world: P
         outputs.extend([out, err])
         assert d.p.returncode == 0, err
 
-        # every listening socket is on loopback but libtorrent's peer port
+        # every listening socket is on loopback but libtorrent's peer port and the sites'
+        # link endpoint (docs/sites.md "How an update travels"; tor-hosting does not hide
+        # the owner: docs/tor.md), both on the interface the peer port is configured on
         public = [(a, p) for a, p in sockets if not (a.startswith("127.") or a == "::1")]
-        print(f"\nSECURITY listening: {sorted(sockets)}; libtorrent's peer port {peer_port}")
-        assert public and all(p == peer_port for _, p in public), public
+        print(f"\nSECURITY listening: {sorted(sockets)}; libtorrent's peer port {peer_port}, "
+              f"links {link_port}")
+        assert public and {p for _, p in public} == {peer_port, link_port}, public
+        assert all(a == "0.0.0.0" for a, p in public if p == link_port), public
         assert ("127.0.0.1", api_port) in sockets
 
         # files: only under TIDEGATE_HOME and the download folder; private ones private

@@ -93,31 +93,65 @@ def test_evidence_is_bounded_and_stays_in_the_site_folder(tmp_path: Path) -> Non
     assert sorted(p.name for p in tmp_path.iterdir()) == ["site.onion"]
 
 
-@pytest.mark.parametrize(("sites", "tor", "bound"), [
-    ({"links": True, "link_listen": "127.0.0.1"}, "clearnet", True),
-    ({"links": True, "link_listen": "127.0.0.1"}, "tor-hosting", True),  # the swarm is clear
-    ({"links": False}, "clearnet", False),
-    ({"links": True}, "tor-all", False),  # no clear net at all
+SOCKS = {"type": "socks5", "host": "127.0.0.1", "port": 1080}
+
+
+@pytest.mark.parametrize(("sites", "tor", "extra", "bound"), [
+    ({"links": True, "link_listen": "127.0.0.1"}, "clearnet", {}, "127.0.0.1"),
+    # the swarm is clear in tor-hosting
+    ({"links": True, "link_listen": "127.0.0.1"}, "tor-hosting", {}, "127.0.0.1"),
+    ({"links": False}, "clearnet", {}, None),
+    ({"links": True}, "tor-all", {}, None),  # no clear net at all
+    ({"links": True}, "clearnet", {"proxy": SOCKS}, None),  # a link would bypass the proxy
+    # no link_listen: the session's own interface, and links leave from it
+    ({"links": True}, "clearnet",
+     {"network": {"listen_interfaces": "127.0.0.3:0,[::1]:0"}}, "127.0.0.3"),
+    ({"links": True}, "clearnet", {"network": {"listen_interfaces": "0.0.0.0:0"}}, ""),
 ])
-def test_links_are_bound_unless_off_or_tor_all(tmp_path: Path, sites: dict[str, object],
-                                               tor: str, bound: bool) -> None:
+def test_links_are_bound_unless_off_tor_all_or_proxied(
+        tmp_path: Path, sites: dict[str, object], tor: str, extra: dict[str, object],
+        bound: str | None) -> None:
     from types import SimpleNamespace
 
     from tidegate.engine.config import from_dict
     from tidegate.engine.sites.service import SitesService
 
-    cfg = from_dict({"sites": sites, "tor": {"mode": tor}})
+    cfg = from_dict({"sites": sites, "tor": {"mode": tor}, **extra})
     svc = SitesService(SimpleNamespace(config=cfg, post_event=print), tmp_path)  # type: ignore[arg-type]
     svc.registry = SimpleNamespace(sites={})  # type: ignore[assignment]
     svc.handler = SimpleNamespace(judge=None, refuse=None)  # type: ignore[assignment]
     svc._start_links()
     try:
-        assert (svc.links is not None) == bound
+        assert (svc.links is not None) == (bound is not None)
         if svc.links is not None:
-            assert svc.links.net.port > 0
+            assert svc.links.net.port > 0 and svc.links.net.source == bound
     finally:
         if svc.links is not None:
             svc.links.close()
+
+
+def test_links_leave_from_the_address_listened_on() -> None:
+    """A node bound to one interface (a VPN's) never links from another."""
+    import zmq
+
+    from tidegate.engine.sites.link_net import LinkNet
+
+    ctx = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    net = LinkNet("127.0.0.2", 0, context=ctx)
+    try:
+        port = router.bind_to_random_port("tcp://127.0.0.5")
+        peer, new = net.connect(("127.0.0.5", port))
+        assert peer is not None and new
+        assert net.connect(("::1", port)) == (None, False)  # another family: not from here
+        net.send(peer, b"hello")
+        assert router.poll(5000)
+        frames = router.recv_multipart(copy=False)
+        assert frames[-1].bytes == b"hello" and frames[-1].get("Peer-Address") == "127.0.0.2"
+    finally:
+        net.close()
+        router.close(0)
+        ctx.term()
 
 
 def test_config_refuses_bad_link_settings() -> None:
