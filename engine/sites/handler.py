@@ -67,6 +67,7 @@ if TYPE_CHECKING:
 UNREACHABLE = "DHT unreachable: no nodes"  # a follower's lookup could ask nobody
 TIMED_OUT = "DHT lookup timed out"  # nodes were asked, none answered (+ how many)
 NOT_FOUND = "not found in the DHT"  # answered without the item (+ when it was asked)
+INTERNAL = "internal error: "  # a fault of this site's own (+ what), until its next lookup
 
 
 class BlockchainHandler:
@@ -325,7 +326,7 @@ class BlockchainHandler:
                 self._site_fault(rec, exc)
 
     def _site_fault(self, rec: SiteRecord, exc: Exception) -> None:
-        message = f"internal error: {describe(exc)}"
+        message = f"{INTERNAL}{describe(exc)}"
         if rec.error != message:  # shown on the site, logged once per kind
             self._emit(Log(level="error", message=f"site {rec.address}: {message}"))
         self._note(rec.address, message)
@@ -371,8 +372,11 @@ class BlockchainHandler:
         if not values:
             self._not_found(rec, found)
             return
-        if rec.error.startswith((UNREACHABLE, NOT_FOUND, TIMED_OUT)):
-            rec.error = ""  # found: whatever it holds is judged below
+        if rec.error.startswith((UNREACHABLE, NOT_FOUND, TIMED_OUT, INTERNAL)):
+            # found: whatever it holds is judged below (and a fault that stopped the
+            # last polls is gone: this one ran; the chain may have grown meanwhile by a
+            # push, which left nothing else to clear it)
+            rec.error = ""
         rec.lookup = "found"
         heads: list[Head] = []
         for value in values:
