@@ -8,7 +8,6 @@ resolved before anything is sent, as ``pause`` does.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from tidegate.engine import commands as cmds
 from tidegate.engine.errors import InputError
@@ -16,7 +15,7 @@ from tidegate.engine.labels import check_tags
 from tidegate.engine.state import TorrentState
 
 from ..console import clean, note, print_json
-from ..remote import add_connect_options, connect, resolve_all
+from ..remote import add_connect_options, connect, local_folder, resolve_all
 from ..tables import KEEP_ALWAYS, Column, print_table
 from .control import report
 
@@ -59,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_add(args: argparse.Namespace) -> int:
-    save_path = str(Path(args.save_path).expanduser().resolve()) if args.save_path else ""
+    save_path = local_folder(args.save_path) or ""
     client = connect(args)
     try:
         client.run(cmds.CategoryAdd(args.name, save_path)).result()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
-from pathlib import Path
 
 from tidegate.engine import commands as cmds
 from tidegate.engine import units as fmt
@@ -13,7 +12,7 @@ from tidegate.engine.errors import TidegateError
 from tidegate.engine.state import Snapshot, TorrentDetails, TorrentState
 
 from ..console import clean, fail, note, out, print_json
-from ..remote import add_connect_options, connect, ordered, resolve
+from ..remote import add_connect_options, connect, local_folder, ordered, resolve
 from ..session import resolve_peer
 from ..tables import KEEP_ALWAYS, Column, print_table
 
@@ -67,7 +66,7 @@ def run_add(args: argparse.Namespace) -> int:
     from tidegate.engine.metainfo import request_for
 
     loaded = load()
-    folder = str(Path(args.dir).expanduser().resolve()) if args.dir else None
+    folder = local_folder(args.dir)
     peers = tuple(resolve_peer(p) for p in args.peer)
     requests = [request_for(src, loaded.config.limits, config=loaded.config,
                             save_path=folder, paused=args.paused,

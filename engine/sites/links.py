@@ -237,6 +237,8 @@ class Links:
         over while the owner is away gets the chain from the other followers without a DHT
         peer lookup, which on a small DHT can miss them (a node never answers a lookup
         with what it stores itself)."""
+        if not self._given and not any(p.bt and p.connected for p in self.net.peers.values()):
+            return  # nobody to hand out (and nothing handed out to forget): no scan
         wanting: dict[str, list[str]] = {}
         for tid, t in self.engine.snapshot.torrents.items():
             if t.site and t.phase in (Phase.METADATA, Phase.DOWNLOADING):
