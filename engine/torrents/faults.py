@@ -148,12 +148,14 @@ class DiskFaults:
 
     # ------------------------------------------------------------------ reload
 
-    def reload(self, t: TorrentRecord) -> None:
-        """Remove ``t`` from the session and add it again with its files checked afresh;
-        its resume data is asked for first (:meth:`resume_saved` takes it from there)."""
-        if t.handle.is_valid():
+    def reload(self, t: TorrentRecord, purge: bool = False) -> None:
+        """Remove ``t`` from the session and add it again with its files checked afresh
+        (``purge``: with its pieces as they are and no peers, :mod:`.flood`); its resume
+        data is asked for first (:meth:`resume_saved` takes it from there)."""
+        if t.handle.is_valid() and not t.reload:
             self._saves.save_soon(t)
             t.reload = t.saves_asked
+            t.purge = purge
 
     def resume_saved(self, t: TorrentRecord, params: lt.add_torrent_params) -> None:
         """libtorrent answered a save of ``t`` with its resume data: a reload waiting for
@@ -175,9 +177,12 @@ class DiskFaults:
         """Its resume data came: remove it. The record stays in the table (and in
         snapshots) until the new handle arrives, so the torrent never seems to vanish."""
         copy = lt.read_resume_data(lt.write_resume_data_buf(params))
-        copy.have_pieces = []
-        copy.verified_pieces = []
-        copy.unfinished_pieces = {}
+        if t.purge:
+            copy.peers = []  # the ones the user named are dialled again on add
+        else:
+            copy.have_pieces = []
+            copy.verified_pieces = []
+            copy.unfinished_pieces = {}
         copy.flags = (copy.flags & ~_TF.upload_mode) | _TF.duplicate_is_error
         self._reloading[t.id] = (copy, t)
         self._records.unindex(t)
@@ -191,13 +196,21 @@ class DiskFaults:
             return False
         params, old = entry
         self._adds.again(torrent_id, params, old)
-        self._emit(Log(level="warning", message=f"torrent {torrent_id}: {old.disk.error}; "
-                                                "reloaded to check its files again"))
+        if old.purge:
+            self._emit(Log(level="info", message=f"torrent {torrent_id}: reloaded without "
+                                                 "the peers a flooding tracker gave"))
+        else:
+            self._emit(Log(level="warning", message=f"torrent {torrent_id}: "
+                                                    f"{old.disk.error}; "
+                                                    "reloaded to check its files again"))
         return True
 
     def reload_added(self, new: TorrentRecord, old: TorrentRecord | None) -> None:
-        """The new handle of a reloaded torrent: it keeps the fault until it writes."""
-        if old is not None and old.reload:
+        """The new handle of a reloaded torrent: it keeps the fault until it writes, and
+        the trackers it dropped for flooding."""
+        if old is not None:
+            new.dropped_trackers = old.dropped_trackers
+        if old is not None and old.reload and not old.purge:
             new.disk = old.disk
             new.disk.mark = 0
             new.disk.retried = True

@@ -50,6 +50,7 @@ from .contain import TorrentContainment
 from .dht import DhtItems, bind_ip
 from .dht_peers import DhtPeers
 from .faults import DiskFaults
+from .flood import TrackerFloods
 from .isolation import Containment
 from .labels import TorrentLabels
 from .moves import StorageMoves
@@ -88,6 +89,7 @@ class TorrentManager:
         self.adds = TorrentAdds(ses, cfg, store, default_save_path, self.records,
                                 self.saves.save_soon, emit)
         self.faults = DiskFaults(ses, cfg, self.records, self.adds, self.saves, contain, emit)
+        self.floods = TrackerFloods(ses, self.records, self.faults, emit)
         self.moves = StorageMoves(self.records, self.saves.save_soon, emit)
         self.labels = TorrentLabels(store.folder, self.records, self.saves.save_soon,
                                     self.moves, emit)
@@ -100,7 +102,7 @@ class TorrentManager:
         self.removals = Removals(ses, store, self.faults, self.table.forget, emit)
         self.counters = SessionCounters(cfg, default_save_path, self.records, emit)
         self.limits = ShareLimits(cfg, self.records, self.saves.save_soon, contain, emit)
-        for part in (self.faults, self.moves, self.removals, self.counters, self.dht,
+        for part in (self.faults, self.floods, self.moves, self.removals, self.counters, self.dht,
                      self.pieces):
             self.table.register(part.handlers())
         self.table.register(self.dht_peers.handlers())
@@ -324,6 +326,7 @@ class TorrentManager:
         tier = (max(tiers) + 1) if tiers else 0
         for url in checked:
             t.handle.add_tracker({"url": url, "tier": tier})
+            t.dropped_trackers.pop(url, None)  # the user wants it back
         self.saves.save_soon(t, resolve(fut))
 
     def remove_trackers(self, torrent_id: str, urls: list[str], fut: Future[None]) -> None:
@@ -368,7 +371,8 @@ class TorrentManager:
         magnet = read_url(lambda: lt.make_magnet_uri(h))
         return TorrentDetails(
             torrent=state, files=files, peers=status.peers_of(h),
-            trackers=status.trackers_of(h, t.trackers, t.tracker_errors), pieces=pieces,
+            trackers=status.trackers_of(h, t.trackers, t.tracker_errors,
+                                        t.dropped_trackers), pieces=pieces,
             piece_length=ti.piece_length() if ti is not None else 0,
             comment=t.extras.comment,
             creator=t.extras.creator,

@@ -61,10 +61,16 @@ class TorrentRecord:
     libtorrent's tracker list cannot be read (a tracker message that is not UTF-8)."""
     tracker_errors: dict[str, str] = field(default_factory=dict)
     """The last error message per tracker URL, from tracker_error_alert."""
+    dropped_trackers: dict[str, tuple[int, str]] = field(default_factory=dict)
+    """Trackers taken off it for flooding its peer list (:mod:`.flood`): url -> (tier,
+    why), shown in its tracker list as errors until added again by hand."""
     reload: int = 0
     """To be removed from the session and added again once its resume data comes: the
     number of the save (``saves_asked``) whose answer that is; 0 when not. Other saves
     (the periodic ones, which fail when nothing changed) may be answered before it."""
+    purge: bool = False
+    """The reload keeps its pieces and forgets its peers (:mod:`.flood`); otherwise it
+    checks its files afresh (:mod:`.faults`)."""
 
     @property
     def peers(self) -> list[tuple[str, int]]:

@@ -157,8 +157,11 @@ def peers_of(h: lt.torrent_handle) -> tuple[PeerState, ...]:
 
 
 def trackers_of(h: lt.torrent_handle, known: list[tuple[str, int]] | None = None,
-                known_errors: Mapping[str, str] | None = None) -> tuple[TrackerState, ...]:
-    """Each tracker as one row, over all its announces.
+                known_errors: Mapping[str, str] | None = None,
+                dropped: Mapping[str, tuple[int, str]] | None = None,
+                ) -> tuple[TrackerState, ...]:
+    """Each tracker as one row, over all its announces, then the ``dropped`` ones (url ->
+    tier, why: taken off for flooding, :mod:`.flood`) as errors saying why.
 
     A tracker message that is not valid UTF-8 makes libtorrent's whole list unreadable
     from Python; then the rows are the ``known`` (url, tier) pairs the engine kept, with
@@ -170,6 +173,9 @@ def trackers_of(h: lt.torrent_handle, known: list[tuple[str, int]] | None = None
     shows the v2 hash's refusal in ``last_error``); ``next_announce`` is the earliest,
     ``fails`` the longest run of failures.
     """
+    gone = tuple(TrackerState(url=url, tier=tier, status="error", seeds=-1, leechers=-1,
+                              next_announce=-1, last_error=why)
+                 for url, (tier, why) in (dropped or {}).items())
     try:
         entries = h.trackers()
     except UnicodeDecodeError:
@@ -178,7 +184,7 @@ def trackers_of(h: lt.torrent_handle, known: list[tuple[str, int]] | None = None
                                   status="error" if url in seen else "not contacted",
                                   seeds=-1, leechers=-1, next_announce=-1,
                                   last_error=seen.get(url, ""))
-                     for url, tier in known or [])
+                     for url, tier in known or []) + gone
     ih = h.info_hashes()
     used = [ih.has_v1(), ih.has_v2()]
     hybrid = all(used)
@@ -215,7 +221,7 @@ def trackers_of(h: lt.torrent_handle, known: list[tuple[str, int]] | None = None
                                 tier=int(t["tier"]), status=status, seeds=seeds,
                                 leechers=leechers, next_announce=next_in,
                                 last_error=_join_errors(errors, hybrid), fails=fails))
-    return tuple(out)
+    return tuple(out) + gone
 
 
 def _join_errors(errors: dict[str, str], hybrid: bool) -> str:
