@@ -17,13 +17,16 @@ from typing import Any
 import fastbencode
 
 PUT_REFUSED = 205  # BEP 44: "message (v field) too big" -- any error code refuses the put
+SEQ_TOO_LOW = 302  # BEP 44: "sequence number less than current" (a seq picked too low)
 
 
 class RefusingDhtNode:
     """``with RefusingDhtNode() as node:`` -- ``node.port`` on 127.0.0.1; ``node.puts``
-    counts the puts it refused, ``node.queries`` every query by name."""
+    counts the puts it refused (with error ``code``), ``node.queries`` every query by
+    name."""
 
-    def __init__(self) -> None:
+    def __init__(self, code: int = PUT_REFUSED) -> None:
+        self.code = code
         self.id = os.urandom(20)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
@@ -68,7 +71,7 @@ class RefusingDhtNode:
         self.queries[name] = self.queries.get(name, 0) + 1
         if q == b"put":
             self.puts += 1
-            return {b"t": t, b"y": b"e", b"e": [PUT_REFUSED, b"refused"]}
+            return {b"t": t, b"y": b"e", b"e": [self.code, b"refused"]}
         r: dict[bytes, Any] = {b"id": self.id, b"nodes": b""}
         if q in (b"get", b"get_peers"):
             r[b"token"] = b"tok"

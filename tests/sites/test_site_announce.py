@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.helpers.refusing_dht_node import RefusingDhtNode
+import pytest
+
+from tests.helpers.refusing_dht_node import PUT_REFUSED, SEQ_TOO_LOW, RefusingDhtNode
 from tests.helpers.sites_util import join_dht, site_engine, wait_site, write_site
 from tidegate.cli.commands.sites import _announced
 from tidegate.engine import Engine
@@ -163,12 +165,14 @@ def test_lookups_say_not_found_or_unreachable_not_bad_encoding(tmp_path: Path) -
             e.stop()
 
 
+@pytest.mark.parametrize("code", [PUT_REFUSED, SEQ_TOO_LOW])
 def test_nodes_that_store_nothing_say_not_stored_then_a_real_node_takes_it(
-        tmp_path: Path) -> None:
+        tmp_path: Path, code: int) -> None:
     """The DHT has nodes but none stores the head (full, hostile): the owner is told so,
-    distinctly from having no node, and the head lands once a node that stores joins."""
+    distinctly from having no node, and the head lands once a node that stores joins.
+    (SEQ_TOO_LOW: libtorrent's own put counted a node refusing its seq as storing it.)"""
     source = write_site(tmp_path / "src", FILES)
-    with RefusingDhtNode() as refusing:
+    with RefusingDhtNode(code) as refusing:
         owner = site_engine(tmp_path / "owner", sites=LONG).start()
         node = site_engine(tmp_path / "node", sites=LONG).start()
         engines: list[Engine] = [owner, node]
