@@ -65,13 +65,17 @@ class TrackerFloods:
             return  # its other announces (v1 and v2, each interface) replied too
         why = (f"sent {a.num_peers:,} peers when asked for {settings['num_want']}: a flood "
                "that would hide the swarm; dropped from this torrent with the peers it gave")
+        try:  # unreadable when a tracker's message is not UTF-8: the kept list then
+            listed = [(str(e["url"]), int(e["tier"])) for e in t.handle.trackers()]
+        except UnicodeDecodeError:
+            listed = list(t.trackers)
         keep = []
-        for e in t.handle.trackers():
-            if e["url"] == url:
-                t.dropped_trackers[url] = (e["tier"], why)
+        for u, tier in listed:
+            if u == url:
+                t.dropped_trackers[url] = (tier, why)
                 continue
-            entry = lt.announce_entry(e["url"])
-            entry.tier = e["tier"]
+            entry = lt.announce_entry(u)
+            entry.tier = tier
             keep.append(entry)
         t.dropped_trackers.setdefault(url, (0, why))
         t.handle.replace_trackers(keep)
