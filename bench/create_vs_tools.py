@@ -3,7 +3,9 @@
 Writes one file of random bytes (``--size``, default 1 GiB), then runs in a rotating order
 each round:
 
-- ``tidegate create FILE --v1`` and ``tidegate create FILE --hybrid``
+- ``tidegate create FILE --v1``, ``--v2`` and ``--hybrid``
+- libtorrent's own ``set_piece_hashes`` making the hybrid (one hashing thread: what
+  tidegate did before ``engine/torrents/create_v2.py``)
 - ``mktorrent -l LOG2 -t THREADS`` (v1; the piece size tidegate chose, ``--mk-threads``
   threads, default 2 = the machine's cores)
 - ``transmission-create -s KIB`` (v1, the same piece size)
@@ -14,7 +16,8 @@ memory (the file read into a buffer first) and once reading the file (from the p
 the file was just written and is read before every round, so every tool reads it warm).
 
 Times are whole-process wall times from spawn to exit. Every v1 ``pieces`` string (and the
-hybrid's) must be identical, or the bench fails. The ratio is the tool's time over
+hybrids') must be identical, and so must the v2 ``piece layers`` of tidegate's v2 and
+hybrid and libtorrent's hybrid, or the bench fails. The ratio is the tool's time over
 tidegate v1's time (> 1: tidegate is faster).
 
     python bench/create_vs_tools.py --size 1G --rounds 3
@@ -73,6 +76,19 @@ def run_tool(name: str, argv: list[str], tmp: Path, env: dict[str, str]) -> tupl
 def pieces_of(torrent: Path) -> tuple[bytes, int]:
     info = lt.bdecode(torrent.read_bytes())[b"info"]
     return info[b"pieces"], info[b"piece length"]
+
+
+def layers_of(torrent: Path) -> dict[bytes, bytes]:
+    layers: dict[bytes, bytes] = lt.bdecode(torrent.read_bytes())[b"piece layers"]
+    return layers
+
+
+LT_HYBRID = """import sys, libtorrent as lt
+data, out, piece = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ct = lt.create_torrent(lt.list_files(data), piece, 0)
+lt.set_piece_hashes(ct, __import__("os").path.dirname(data))
+open(out, "wb").write(lt.bencode(ct.generate()))
+"""
 
 
 def hash_pieces(view: memoryview | None, path: Path, size: int, piece: int, algo: str,
@@ -141,15 +157,20 @@ def main(argv: list[str] | None = None) -> int:
         mk_version = run_quietly("mktorrent", ["mktorrent", "-h"], tmp / "mkv.log")
         tools: dict[str, list[str]] = {
             "tidegate v1": [exe, "create", str(data), "-o", str(tmp / "tg1.torrent"), "--v1"],
+            "tidegate v2": [exe, "create", str(data), "-o", str(tmp / "tg2.torrent"), "--v2"],
             "tidegate hybrid": [exe, "create", str(data), "-o", str(tmp / "tgh.torrent"),
                                 "--hybrid"],
+            "libtorrent hybrid (set_piece_hashes)": [
+                sys.executable, "-c", LT_HYBRID, str(data), str(tmp / "lth.torrent"),
+                str(piece)],
             f"mktorrent -t {args.mk_threads}": [
                 "mktorrent", "-l", str(log2), "-t", str(args.mk_threads), "-o",
                 str(tmp / "mk.torrent"), str(data)],
             "transmission-create": ["transmission-create", "-s", str(piece // 1024), "-o",
                                     str(tmp / "tc.torrent"), str(data)],
         }
-        outputs = {"tidegate v1": "tg1", "tidegate hybrid": "tgh",
+        outputs = {"tidegate v1": "tg1", "tidegate v2": "tg2", "tidegate hybrid": "tgh",
+                   "libtorrent hybrid (set_piece_hashes)": "lth",
                    f"mktorrent -t {args.mk_threads}": "mk", "transmission-create": "tc"}
         names = list(tools)
         print(f"piece size {piece} bytes; {args.size // piece} pieces", file=sys.stderr)
@@ -160,12 +181,19 @@ def main(argv: list[str] | None = None) -> int:
                 out.unlink(missing_ok=True)  # mktorrent refuses to overwrite
                 warm(data)
                 wall, cpu = run_tool(outputs[name], tools[name], tmp, env)
-                got, got_piece = pieces_of(out)
-                if got != ref_pieces or got_piece != piece:
-                    raise BenchError(f"{name}: the piece hashes differ from tidegate v1's")
+                if name == "tidegate v2":
+                    pass  # no v1 pieces: its layers are checked against libtorrent's below
+                else:
+                    got, got_piece = pieces_of(out)
+                    if got != ref_pieces or got_piece != piece:
+                        raise BenchError(f"{name}: the piece hashes differ from tidegate v1's")
                 runs.append({"round": rnd, "what": name, "wall_s": wall, "cpu_s": cpu})
                 print(f"  round {rnd} {name:22} {wall:7.3f} s  CPU {cpu:6.2f} s",
                       file=sys.stderr, flush=True)
+            ref_layers = layers_of(tmp / "lth.torrent")
+            for mine in ("tg2", "tgh"):
+                if layers_of(tmp / f"{mine}.torrent") != ref_layers:
+                    raise BenchError(f"{mine}: the v2 piece layers differ from libtorrent's")
             buf = data.read_bytes()
             view = memoryview(buf)
             for algo in ("sha1", "sha256"):

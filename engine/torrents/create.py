@@ -22,6 +22,7 @@ import libtorrent as lt
 
 from ..errors import CancelledError, CreateError
 from ..requests import check_tracker_url
+from . import create_v2
 from .describe import payload_size
 from .names import as_loaded
 
@@ -93,6 +94,9 @@ def create_torrent(
         raise CreateError(f"{spec.path}: nothing to share (no data in it)")
     try:
         ct = lt.create_torrent(entries, spec.piece_size, _FLAGS[spec.format])
+        ours = _plain_files(ct.files())  # hashed here, not by libtorrent (faster)
+        if ours and spec.format == "v2":  # create_v2 generates it from a hybrid's layout
+            ct = lt.create_torrent(entries, ct.piece_length(), _FLAGS["hybrid"])
     except (RuntimeError, ValueError) as exc:
         raise CreateError(f"{spec.path}: {exc}") from None
     for tier, url in enumerate(trackers):
@@ -116,16 +120,24 @@ def create_torrent(
             progress(done, total)
 
     try:
-        if spec.format == "v1" and _plain_files(ct.files()):
+        if ours and spec.format == "v1":
             _hash_v1(ct, str(root.parent), on_piece)
+            data = lt.bencode(ct.generate())
+        elif ours:  # v2, hybrid: on every core, create_v2.py
+            v1 = spec.format == "hybrid"
+            roots = create_v2.hash_pieces(ct, str(root.parent), on_piece, HASH_THREADS, v1)
+            data = create_v2.generate(ct, roots, v1)
         else:
             lt.set_piece_hashes(ct, str(root.parent), on_piece)
+            data = lt.bencode(ct.generate())
     except _Cancelled:
         raise CancelledError(f"creating a torrent from {spec.path} was cancelled") from None
     except (RuntimeError, OSError) as exc:
         raise CreateError(f"{spec.path}: cannot read data: {exc}") from None
-    data = lt.bencode(ct.generate())
-    ti = lt.torrent_info(data)
+    try:
+        ti = lt.torrent_info(data)
+    except RuntimeError as exc:  # (libtorrent's own hybrids of some layouts: create_v2.py)
+        raise CreateError(f"{spec.path}: the torrent made does not load: {exc}") from None
     ih = ti.info_hashes()
     # A folder holding one file becomes a single-file torrent in v2 (the folder
     # name is dropped), so the data then lives inside ``root`` itself.
