@@ -29,6 +29,8 @@ import libtorrent as lt
 from ..chain import FileRecord
 from ..chain.entry import magnet_for, path_key
 from ..errors import CreateError
+from ..torrents import create_v2
+from ..torrents.create import HASH_THREADS
 from .folder import copy_tree, kind_of
 
 NAME = "site"
@@ -116,16 +118,18 @@ def build(dest: Path, progress: Callable[[int, int], None] | None = None) -> Sit
     try:
         ct = lt.create_torrent(entries, piece_size_for(total), 0)  # hybrid
         ct.set_creation_date(0)
-        if progress is None:
-            lt.set_piece_hashes(ct, str(dest))
-        else:
-            piece = ct.piece_length()
-            lt.set_piece_hashes(ct, str(dest),
-                                lambda i: progress(min(total, (i + 1) * piece), total))
+        piece = ct.piece_length()
+
+        def on_piece(i: int) -> None:
+            if progress is not None:
+                progress(min(total, (i + 1) * piece), total)
+        # on every core; the files listed in the file tree's order: libtorrent's own
+        # hybrid of "docs/" beside "docs.html" does not load (create_v2.py)
+        roots = create_v2.hash_pieces(ct, str(dest), on_piece, HASH_THREADS, v1=True)
+        data = create_v2.generate(ct, roots, v1=True)
+        ti = lt.torrent_info(data)
     except (RuntimeError, OSError, ValueError) as exc:
         raise CreateError(f"{dest / NAME}: cannot build the snapshot: {exc}") from None
-    data = lt.bencode(ct.generate())
-    ti = lt.torrent_info(data)
     ih = ti.info_hashes()
     fs = ti.layout()
     files = []

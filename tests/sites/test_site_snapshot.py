@@ -111,3 +111,20 @@ def test_a_rebuild_from_source_matches_the_chain_and_names_what_differs(
     assert differences(update.files, update.magnet, tampered) == [
         f"css/site.css: content differs ({len(CONTENT['css/site.css'])} bytes in the chain, "
         "8 here)", "extra.js: not in the chain's snapshot"]
+
+
+def test_a_site_with_docs_beside_docs_html_builds(tmp_path: Path) -> None:
+    """libtorrent's own hybrid of a folder holding ``docs/`` and ``docs.html`` does not load
+    ("the v1 and v2 file metadata does not match": it lays files out by whole path, '.' <
+    '/', and writes the file tree per component), so such a site could not be published.
+    The snapshot lists its files in the file tree's order: it builds, and each file's root
+    is its BEP 52 root."""
+    content = {"docs/index.html": os.urandom(5000), "docs.html": os.urandom(70_000),
+               "docs-old/a.txt": os.urandom(40_000), "index.html": b"<a href=docs.html>"}
+    folder = write(tmp_path / "src", content, list(content))
+    snap = snapshot(folder, encode_chain([]), tmp_path / "stage")
+    by_path = {"/".join(f.path): f for f in snap.files}
+    for name, data in content.items():
+        assert by_path[name].root == pieces_root(data), name
+    again = snapshot(folder, encode_chain([]), tmp_path / "stage2")
+    assert again.data == snap.data  # still reproducible
