@@ -13,7 +13,7 @@ from .command_base import Command
 
 FeedUrls = Annotated[list[str], msgspec.Meta(max_length=MAX_FEEDS)]
 
-RSS_TUI = "RSS screen (R)"
+RSS_TUI = "RSS dialog (R)"
 
 
 class RssFeedAdd(Command[RssFeedState], frozen=True, forbid_unknown_fields=True):
@@ -22,7 +22,7 @@ class RssFeedAdd(Command[RssFeedState], frozen=True, forbid_unknown_fields=True)
 
     cmd = "rss_feed_add"
     cli = "rss add"
-    tui = "RSS screen (R): a"
+    tui = "RSS dialog (R): Add feed"
     url: str
     interval: float = 0.0
 
@@ -32,7 +32,7 @@ class RssFeedRemove(Command[None], frozen=True, forbid_unknown_fields=True):
 
     cmd = "rss_feed_remove"
     cli = "rss rm"
-    tui = "RSS screen (R): d"
+    tui = "RSS dialog (R): Remove feed"
     url: str
 
 
@@ -43,7 +43,7 @@ class RssRuleSet(Command[RssRule], frozen=True, forbid_unknown_fields=True):
 
     cmd = "rss_rule_set"
     cli = "rss rule set"
-    tui = "RSS screen (R): r"
+    tui = "RSS dialog (R): Set rule (name and include)"
     name: str
     include: str = ""
     exclude: str = ""
@@ -78,7 +78,7 @@ class RssRefresh(Command[RssState], frozen=True, forbid_unknown_fields=True):
     cmd = "rss_refresh"
     timeout = 600.0
     cli = "rss refresh"
-    tui = "RSS screen (R): u"
+    tui = "RSS dialog (R): Refresh all"
     url: str = ""
 
 

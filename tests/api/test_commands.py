@@ -16,8 +16,8 @@ import pytest
 from tidegate.engine import Engine
 from tidegate.engine import commands as cmds
 from tidegate.engine.api import RemoteEngine
-from tidegate.engine.commands_rss import RSS_COMMANDS
 from tidegate.engine.api import protocol as p
+from tidegate.engine.commands_rss import RSS_COMMANDS
 from tidegate.engine.interface import EngineAPI
 from tidegate.engine.node import Node
 

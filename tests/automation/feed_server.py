@@ -85,7 +85,8 @@ def atom(items: list[tuple[str, str, str]], title: str = "atom feed") -> bytes:
     out = ['<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
            f"<title>{escape(title)}</title><id>urn:x</id><updated>2026-01-01T00:00:00Z</updated>"]
     for t, guid, url in items:
-        rel = "" if url.startswith("magnet:") else ' rel="enclosure" type="application/x-bittorrent"'
+        rel = ("" if url.startswith("magnet:")
+               else ' rel="enclosure" type="application/x-bittorrent"')
         out.append(f"<entry><title>{escape(t)}</title><id>{escape(guid)}</id>"
                    f"<updated>2026-01-01T00:00:00Z</updated>"
                    f'<link href="{escape(url)}"{rel}/></entry>')

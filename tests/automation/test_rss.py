@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import LOOPBACK, build_engine, merge
 from tidegate.engine import commands as cmds
 from tidegate.engine.automation.rss_rules import RssRule
 from tidegate.engine.automation.rss_service import RssService
@@ -19,7 +20,6 @@ from tidegate.engine.config import LoadedConfig, from_dict
 from tidegate.engine.errors import InputError
 from tidegate.engine.node import Node
 from tidegate.engine.paths import resolve_paths
-from tests.conftest import LOOPBACK, build_engine, merge
 
 from .feed_server import FeedServer, atom, rss
 

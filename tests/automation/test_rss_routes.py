@@ -10,12 +10,12 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from tests.conftest import EngineFactory
+from tests.helpers.socks_standin import SocksStandIn
 from tidegate.engine.automation.rss_http import Route, RouteError, route
 from tidegate.engine.automation.rss_rules import RssRule
 from tidegate.engine.automation.rss_service import RssService
 from tidegate.engine.config import ProxyConfig, TorConfig, from_dict
-from tests.conftest import EngineFactory
-from tests.helpers.socks_standin import SocksStandIn
 
 from .feed_server import FeedServer, rss
 
