@@ -84,7 +84,9 @@ class RssDialog(Dialog[str]):
     DEFAULT_CSS = """
     RssDialog > Vertical { width: 100; }
     RssDialog #listing { height: auto; max-height: 20; overflow-y: auto; }
-    RssDialog .hint { color: $text-muted; }
+    RssDialog #rule-fields { margin-top: 0; align-horizontal: left; }
+    RssDialog #rule_name { width: 24; margin-right: 1; }
+    RssDialog #rule_include { width: 1fr; }
     """
 
     def __init__(self, engine: Runs) -> None:
