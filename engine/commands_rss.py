@@ -7,11 +7,17 @@ from typing import Annotated
 
 import msgspec
 
-from .automation.rss_rules import MAX_FEEDS, RssRule
+from .automation.rss_rules import MAX_FEEDS, MAX_PATTERN, MAX_URL, RssRule
 from .automation.rss_state import RssFeedState, RssState
 from .command_base import Command
 
-FeedUrls = Annotated[list[str], msgspec.Meta(max_length=MAX_FEEDS)]
+Url = Annotated[str, msgspec.Meta(max_length=MAX_URL)]
+FeedUrls = Annotated[list[Url], msgspec.Meta(max_length=MAX_FEEDS)]
+RuleName = Annotated[str, msgspec.Meta(max_length=200)]
+Pattern = Annotated[str, msgspec.Meta(max_length=MAX_PATTERN)]
+Text = Annotated[str, msgspec.Meta(max_length=4096)]
+Interval = Annotated[float, msgspec.Meta(ge=0, le=604800)]
+"""Seconds; 0 follows ``rss.interval``, else at least 1 (checked by the service)."""
 
 RSS_TUI = "RSS dialog (R)"
 
@@ -23,8 +29,8 @@ class RssFeedAdd(Command[RssFeedState], frozen=True, forbid_unknown_fields=True)
     cmd = "rss_feed_add"
     cli = "rss add"
     tui = "RSS dialog (R): Add feed"
-    url: str
-    interval: float = 0.0
+    url: Url
+    interval: Interval = 0.0
 
 
 class RssFeedRemove(Command[None], frozen=True, forbid_unknown_fields=True):
@@ -33,7 +39,7 @@ class RssFeedRemove(Command[None], frozen=True, forbid_unknown_fields=True):
     cmd = "rss_feed_remove"
     cli = "rss rm"
     tui = "RSS dialog (R): Remove feed"
-    url: str
+    url: Url
 
 
 class RssRuleSet(Command[RssRule], frozen=True, forbid_unknown_fields=True):
@@ -44,13 +50,13 @@ class RssRuleSet(Command[RssRule], frozen=True, forbid_unknown_fields=True):
     cmd = "rss_rule_set"
     cli = "rss rule set"
     tui = "RSS dialog (R): Set rule (name and include)"
-    name: str
-    include: str = ""
-    exclude: str = ""
-    episodes: str = ""
+    name: RuleName
+    include: Pattern = ""
+    exclude: Pattern = ""
+    episodes: Pattern = ""
     feeds: FeedUrls = msgspec.field(default_factory=list)
-    category: str = ""
-    save_path: str = ""
+    category: Text = ""
+    save_path: Text = ""
     enabled: bool = True
 
 
@@ -60,7 +66,7 @@ class RssRuleRemove(Command[None], frozen=True, forbid_unknown_fields=True):
     cmd = "rss_rule_remove"
     cli = "rss rule rm"
     no_face = "TUI: not yet; the CLI's `tidegate rss rule rm`"
-    name: str
+    name: RuleName
 
 
 class RssList(Command[RssState], frozen=True, forbid_unknown_fields=True):
@@ -79,7 +85,7 @@ class RssRefresh(Command[RssState], frozen=True, forbid_unknown_fields=True):
     timeout = 600.0
     cli = "rss refresh"
     tui = "RSS dialog (R): Refresh all"
-    url: str = ""
+    url: Url = ""
 
 
 RSS_COMMANDS = frozenset({RssFeedAdd, RssFeedRemove, RssRuleSet, RssRuleRemove, RssList,
