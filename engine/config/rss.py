@@ -1,6 +1,6 @@
 """The ``[rss]`` section: how feeds are polled and how much of them is read
-(docs/automation.md, RSS). Feeds and rules themselves are kept by the engine
-(``tidegate rss``), not in the config file."""
+(docs/automation.md, RSS; the ranges are checked in ``load._CHECKS``). Feeds and rules
+themselves are kept by the engine (``tidegate rss``), not in the config file."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ class RssConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     """RSS and Atom feeds: polling, bounds, history."""
 
     enabled: bool = True
-    """Poll the feeds (the daemon and the TUI's embedded engine). Off: feeds and rules are
-    kept and listed, nothing is fetched."""
+    """Poll the feeds at their intervals (the daemon and the TUI's embedded engine). Off:
+    feeds and rules are kept and listed, a feed is fetched only when asked (``rss
+    refresh``)."""
     interval: float = 900.0
     """Seconds between polls of a feed that sets no interval of its own (10 to 604800)."""
     timeout: float = 30.0
@@ -26,12 +27,3 @@ class RssConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     history_size: int = 20000
     """Most items remembered as added (the oldest are forgotten first); an item
     remembered is never added again, across restarts."""
-
-    def __post_init__(self) -> None:
-        for name, value, low, high in (("interval", self.interval, 10, 604800),
-                                       ("timeout", self.timeout, 1, 600),
-                                       ("max_feed_size", self.max_feed_size, 1024, 1 << 30),
-                                       ("max_items", self.max_items, 1, 100_000),
-                                       ("history_size", self.history_size, 100, 10_000_000)):
-            if not low <= value <= high:  # NaN fails too
-                raise ValueError(f"rss.{name} must be between {low} and {high}")

@@ -192,3 +192,31 @@ def test_bad_rules_and_feeds_are_refused_naming_them(tmp_path: Path) -> None:
             node.run(cmds.RssFeedAdd("http://127.0.0.1:1/f", -5)).result(10)
         state = node.run(cmds.RssList()).result(10)
         assert state.rules == [] and state.feeds == []
+
+
+def test_feeds_are_polled_at_their_interval_and_not_when_polling_is_off(
+        tmp_path: Path, server: FeedServer) -> None:
+    t1, _ = server.torrent(tmp_path, "Tick.1x01")
+    t2, _ = server.torrent(tmp_path, "Tick.1x02")
+    url = server.serve("/f", rss([("Tick 1x01", "k1", t1)]))
+    with make_node(tmp_path / "n") as node:
+        node.run(cmds.RssRuleSet("tick", include="tick")).result(10)
+        node.run(cmds.RssFeedAdd(url, 1)).result(10)  # polled at once, then every second
+        node.wait_for(lambda s: len(s.torrents) == 1, 15)
+        server.serve("/f", rss([("Tick 1x01", "k1", t1), ("Tick 1x02", "k2", t2)]))
+        node.wait_for(lambda s: len(s.torrents) == 2, 15)  # no refresh asked
+        assert server.asked.count("/t/Tick.1x01.torrent") == 1
+        polls = server.asked.count("/f")
+        assert polls >= 2
+    t3, _ = server.torrent(tmp_path, "Off.1x01")
+    url = server.serve("/off", rss([("Off 1x01", "o1", t3)]))
+    with make_node(tmp_path / "m", rss={"enabled": False}) as node:
+        node.run(cmds.RssRuleSet("off", include="off")).result(10)
+        node.run(cmds.RssFeedAdd(url, 1)).result(10)
+        with pytest.raises(TimeoutError):
+            node.wait_for(lambda s: len(s.torrents) > 0, 2.5)
+        assert "/off" not in server.asked
+        state = node.run(cmds.RssList()).result(10)
+        assert state.enabled is False and feed_of(state, url).last_poll == 0
+        node.run(cmds.RssRefresh()).result(60)  # asked for: polled all the same
+        node.wait_for(lambda s: len(s.torrents) == 1, 15)

@@ -4,11 +4,14 @@ parses what the commands take."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
+from tests.helpers.daemon_util import TIDEGATE, DaemonProc, env_for, short_home
 from tests.helpers.tui_util import run_app, until
 from tidegate.cli.main import build_parser
 from tidegate.engine import commands as cmds
@@ -65,6 +68,47 @@ def test_the_rss_dialog_adds_a_feed_sets_a_rule_and_shows_errors(tmp_path: Path)
         state = node.run(cmds.RssList()).result(10)
         assert {f.url for f in state.feeds} == {good, bad}
         assert [t.name for t in node.snapshot.torrents.values()] == ["Dialog.S01E01"]
+
+
+def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(TIDEGATE + ["rss", *args], env=env_for(home), capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_tidegate_rss_drives_a_real_daemon(tmp_path: Path, daemons: list[DaemonProc]) -> None:
+    home = short_home()
+    daemon = DaemonProc(home).start()
+    daemons.append(daemon)
+    with FeedServer() as server:
+        t1, _ = server.torrent(tmp_path, "Cli.S02E03")
+        url = server.serve("/f", rss([("Cli S02E03", "c1", t1), ("Cli S01E09", "c0", t1)]))
+        bad = _cli(home, "rule", "set", "cli", "--include", "cli", "--episodes", "2x-;x9")
+        assert bad.returncode == 1
+        assert "rule cli: episode filter term 'x9'" in " ".join(bad.stderr.split()), bad.stderr
+        ok = _cli(home, "rule", "set", "cli", "--include", "cli", "--episodes", "S02-",
+                  "--category", "tv")
+        assert ok.returncode == 0, ok.stderr
+        assert _cli(home, "add", url, "--interval", "3600").returncode == 0
+        r = _cli(home, "refresh")
+        assert r.returncode == 0, r.stderr
+        assert "Cli S02E03 (rule cli): added" in r.stderr
+        missing = server.url("/gone")
+        assert _cli(home, "add", missing).returncode == 0
+        r = _cli(home, "refresh", missing)
+        assert r.returncode == 1 and f"error: {missing}: the server answered HTTP 404" in r.stderr
+        listed = json.loads(_cli(home, "ls", "--json").stdout)
+        assert [f["url"] for f in listed["feeds"]] == [url, missing]
+        assert listed["rules"][0]["episodes"] == "S02-"
+        assert _cli(home, "rm", missing).returncode == 0
+        assert _cli(home, "rule", "rm", "cli").returncode == 0
+        listed = json.loads(_cli(home, "ls", "--json").stdout)
+        assert [f["url"] for f in listed["feeds"]] == [url] and listed["rules"] == []
+    client = daemon.client()
+    try:
+        names = [(t.name, t.category) for t in client.snapshot.torrents.values()]
+    finally:
+        client.stop()
+    assert names == [("Cli.S02E03", "tv")]
 
 
 def test_the_cli_parses_rss_commands() -> None:
