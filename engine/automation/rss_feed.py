@@ -23,8 +23,8 @@ class FeedItem:
     """The item's title (cleaned)."""
     target: str
     """A ``magnet:`` URI or an http(s) URL of a .torrent file."""
-    key: str
-    """What the history remembers it by: its guid, else its target."""
+    guid: str
+    """Its guid (Atom id), "" when it has none: unique within its feed only."""
 
 
 @dataclass(frozen=True)
@@ -105,8 +105,8 @@ def parse(data: bytes, url: str, max_items: int) -> ParsedFeed:
             continue
         title = clean(str(entry.get("title") or target))[:MAX_TITLE]
         guid = entry.get("id")
-        key = guid.strip()[:MAX_URL] if isinstance(guid, str) and guid.strip() else target
-        items.append(FeedItem(title=title, target=target, key=key))
+        guid = clean(guid.strip())[:MAX_URL] if isinstance(guid, str) else ""
+        items.append(FeedItem(title=title, target=target, guid=guid))
     if not items and (parsed.get("bozo") or not parsed.get("version")):
         problem = parsed.get("bozo_exception")
         why = clean(str(problem))[:200] if problem is not None else "no feed found"

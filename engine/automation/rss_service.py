@@ -47,6 +47,12 @@ ADD_TIMEOUT = 60.0
 MAX_INTERVAL = 604800.0
 
 
+def history_keys(url: str, item: FeedItem) -> list[str]:
+    """What the history remembers an item by: its target (the magnet or .torrent URL, the
+    same in any feed) and, when it has one, its guid within its feed."""
+    return [item.target] + ([f"{url}#{item.guid}"] if item.guid else [])
+
+
 def check_interval(interval: float) -> float:
     """A feed's own interval: 0 (``rss.interval``) or 1 to 604800 seconds."""
     if not (interval == 0 or 1 <= interval <= MAX_INTERVAL):  # NaN fails too
@@ -81,6 +87,8 @@ class RssService:
         self._log: deque[RssLogEntry] = deque(maxlen=LOG_SIZE)
         self._error = "; ".join(p for p in (problem, self._history.error) if p)
         self._asked: list[tuple[str, Future[RssState]]] = []
+        self._failed: dict[str, str] = {}
+        """The last error of each item whose add failed (a log event only when it changes)."""
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="tidegate-rss", daemon=True)
         if self._error:
@@ -245,7 +253,7 @@ class RssService:
                 feed, last_poll=self.clock(), last_error=error,
                 title=title or feed.title, items=items if not error else feed.items,
                 added=feed.added + added)
-        if error:
+        if error and error != feed.last_error:  # once per new error, not at every poll
             self._post("error", f"rss: {error}")
 
     def _poll(self, url: str) -> None:
@@ -265,10 +273,11 @@ class RssService:
         for item in parsed.items:
             if self._stopping:
                 break
-            if item.key in self._history or item.target in self._history:
+            keys = history_keys(url, item)
+            if any(k in self._history for k in keys):
                 continue
             rule = next((m.rule for m in matchers if m.matches(item.title)), None)
-            if rule is not None and self._add(url, item, rule):
+            if rule is not None and self._add(url, item, rule, keys):
                 added += 1
         error = ""
         try:
@@ -278,7 +287,7 @@ class RssService:
         self._feed_done(url, error=error, title=parsed.title, items=len(parsed.items),
                         added=added)
 
-    def _add(self, url: str, item: FeedItem, rule: RssRule) -> bool:
+    def _add(self, url: str, item: FeedItem, rule: RssRule, keys: list[str]) -> bool:
         """Add one matched item; True once the engine has it (it is then remembered)."""
         cfg = self.engine.config
         try:
@@ -297,9 +306,14 @@ class RssService:
         except Exception as exc:  # the engine's refusal, a fetch, a timeout: this item's error
             text = clean(str(exc) or type(exc).__name__)[:400]
             self._note(url, item, rule, f"error: {text}")
-            self._post("error", f"rss: {url}: {item.title[:100]}: {text}")
+            if self._failed.get(keys[0]) != text:  # once per new error, not at every poll
+                self._failed[keys[0]] = text
+                while len(self._failed) > LOG_SIZE * 10:
+                    del self._failed[next(iter(self._failed))]
+                self._post("error", f"rss: {url}: {item.title[:100]}: {text}")
             return False
-        self._history.add(item.key, item.target)
+        self._failed.pop(keys[0], None)
+        self._history.add(*keys)
         self._note(url, item, rule, f"added {torrent_id}")
         self._post("info", f"rss: added {item.title[:100]} (rule {rule.name})")
         return True

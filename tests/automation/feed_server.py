@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -16,6 +17,11 @@ class FeedServer:
     def __init__(self) -> None:
         self.routes: dict[str, tuple[bytes, str]] = {}
         self.asked: list[str] = []
+        self.no_length: set[str] = set()
+        """Paths answered without Content-Length (the body ends when the connection
+        closes)."""
+        self.slow: dict[str, float] = {}
+        """Paths answered after this many seconds."""
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -26,9 +32,11 @@ class FeedServer:
                     self.send_error(404)
                     return
                 body, kind = got
+                time.sleep(server.slow.get(self.path, 0))
                 self.send_response(200)
                 self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
+                if self.path not in server.no_length:
+                    self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 try:
                     self.wfile.write(body)

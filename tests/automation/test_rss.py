@@ -100,7 +100,7 @@ def test_nothing_is_added_twice_across_a_restart(tmp_path: Path, server: FeedSer
         engine.wait_for(lambda s: len(s.torrents) == 1, 15)
         (tid,) = engine.snapshot.torrents
         history = json.loads((home / "rss" / "history.json").read_text())
-        assert {k for k, _ in history["items"]} == {"s1", t1}
+        assert {k for k, _ in history["items"]} == {f"{url}#s1", t1}
     finally:
         service.stop()
         engine.stop()
@@ -136,19 +136,25 @@ def test_a_malformed_a_huge_and_a_missing_feed_show_their_errors_and_the_rest_go
     huge_items = [(f"Good {i}", f"h{i}", t1) for i in range(20_000)]
     huge = server.serve("/huge", rss(huge_items))
     assert len(server.routes["/huge"][0]) > 1024 * 1024
+    unsized = server.serve("/unsized", server.routes["/huge"][0])
+    server.no_length.add("/unsized")
+    slow = server.serve("/slow", rss([("Good slow", "s1", t1)]))
+    server.slow["/slow"] = 4.0
     missing = server.url("/missing")
-    with make_node(tmp_path / "n", rss={"max_feed_size": 1024 * 1024}) as node:
+    with make_node(tmp_path / "n", rss={"max_feed_size": 1024 * 1024, "timeout": 1}) as node:
         node.run(cmds.RssRuleSet("good", include="good")).result(10)
-        for url in (broken, garbage, huge, missing, good):
+        for url in (broken, garbage, huge, unsized, slow, missing, good):
             node.run(cmds.RssFeedAdd(url)).result(10)
         state = node.run(cmds.RssRefresh()).result(60)
         errors = {f.url: f.last_error for f in state.feeds}
         assert errors[good] == ""
-        for url in (broken, garbage, huge, missing):
+        for url in (broken, garbage, huge, unsized, slow, missing):
             assert errors[url].startswith(url + ": "), errors[url]
         assert "not a well-formed RSS or Atom feed" in errors[broken]
         assert "not a well-formed RSS or Atom feed" in errors[garbage]
-        assert "larger than the limit of 1048576" in errors[huge]
+        assert "larger than the limit of 1048576" in errors[huge]  # by its Content-Length
+        assert errors[unsized].endswith("larger than the limit of 1048576 bytes")  # read
+        assert errors[slow].endswith("no answer within 1 s")
         assert "HTTP 404" in errors[missing]
         node.wait_for(lambda s: len(s.torrents) == 1, 15)
         assert [t.name for t in node.snapshot.torrents.values()] == ["Good.One"]

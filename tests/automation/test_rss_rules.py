@@ -84,9 +84,9 @@ def test_items_give_a_magnet_first_then_a_torrent_enclosure_and_titles_are_clean
     data = rss([("A \x1b[31mred\x1b[0m title", "g1", "magnet:?xt=urn:btih:" + "a" * 40),
                 ("B", "", "http://h/b.torrent")])
     feed = parse(data, "http://h/f", 100)
-    assert [(i.title, i.target, i.key) for i in feed.items] == [
+    assert [(i.title, i.target, i.guid) for i in feed.items] == [
         ("A \\x1b[31mred\\x1b[0m title", "magnet:?xt=urn:btih:" + "a" * 40, "g1"),
-        ("B", "http://h/b.torrent", "http://h/b.torrent")]
+        ("B", "http://h/b.torrent", "")]
     assert [i.target for i in parse(atom([("C", "c", "http://h/c.torrent")]), "u", 9).items] \
         == ["http://h/c.torrent"]
     assert len(parse(rss([(f"t{i}", f"g{i}", f"http://h/{i}.torrent") for i in range(50)]),
