@@ -19,6 +19,7 @@ from pathlib import Path
 import msgspec
 
 from ..durable import sync_folder, write_synced
+from ..paths import private_dir
 from .rss_rules import MAX_FEEDS, MAX_RULES, RssRule
 
 FEEDS_FILE = "feeds.json"
@@ -42,7 +43,7 @@ class HistoryFile(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _write(folder: Path, name: str, value: object) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)  # 0700, as the other state folders: the feeds may carry tokens
     write_synced(folder / name, msgspec.json.encode(value))
     sync_folder(folder)
 
