@@ -101,6 +101,7 @@ def test_nothing_is_added_twice_across_a_restart(tmp_path: Path, server: FeedSer
         (tid,) = engine.snapshot.torrents
         history = json.loads((home / "rss" / "history.json").read_text())
         assert {k for k, _ in history["items"]} == {f"{url}#s1", t1}
+        assert (home / "rss").stat().st_mode & 0o777 == 0o700
     finally:
         service.stop()
         engine.stop()
