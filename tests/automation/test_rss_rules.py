@@ -3,6 +3,7 @@ choice of what to add, and the bounded history."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,19 @@ def test_the_history_is_bounded_oldest_first_and_kept(tmp_path: Path) -> None:
     broken = History(tmp_path, 100)
     assert len(broken) == 0 and "set aside as history.json.bad" in broken.error
     assert (tmp_path / "history.json.bad").exists()
+
+
+def test_an_entity_bomb_is_not_expanded() -> None:
+    ents = '<!ENTITY a0 "dos">' + "".join(
+        f'<!ENTITY a{i} "{f"&a{i - 1};" * 10}">' for i in range(1, 10))
+    bomb = (f'<?xml version="1.0"?><!DOCTYPE rss [{ents}]><rss version="2.0"><channel>'
+            f"<title>&a9;</title><item><title>&a9;</title>"
+            f"<link>magnet:?xt=urn:btih:{'a' * 40}</link></item></channel></rss>").encode()
+    started = time.monotonic()
+    try:
+        feed = parse(bomb, "http://h/f", 10)
+    except InputError as exc:  # refused is as good as not expanded
+        assert str(exc).startswith("http://h/f: ")
+    else:
+        assert all(len(i.title) < 1000 for i in feed.items) and len(feed.title) <= 200
+    assert time.monotonic() - started < 10
