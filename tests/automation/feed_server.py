@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import select
+import socket
+import socketserver
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -100,3 +104,58 @@ def atom(items: list[tuple[str, str, str]], title: str = "atom feed") -> bytes:
                    f'<link href="{escape(url)}"{rel}/></entry>')
     out.append("</feed>")
     return "".join(out).encode()
+
+
+class ConnectProxy:
+    """An HTTP proxy that takes only CONNECT (as python-socks speaks to one), sending each
+    tunnel to ``route(host, port)``; records every (host, port) asked."""
+
+    def __init__(self, route: Callable[[str, int], tuple[str, int] | None]):
+        self.route = route
+        self.requests: list[tuple[str, int]] = []
+        proxy = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                line = self.rfile.readline(4096).decode("latin-1").split()
+                while self.rfile.readline(4096) not in (b"\r\n", b"\n", b""):
+                    pass
+                if len(line) < 2 or line[0] != "CONNECT":
+                    self.wfile.write(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+                    return
+                host, _, port = line[1].rpartition(":")
+                proxy.requests.append((host, int(port)))
+                target = proxy.route(host, int(port))
+                if target is None:
+                    self.wfile.write(b"HTTP/1.1 502 Bad Gateway\r\n\r\n")
+                    return
+                with socket.create_connection(target, timeout=10) as up:
+                    self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    self.wfile.flush()
+                    pipe(self.connection, up)
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> ConnectProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+
+def pipe(a: socket.socket, b: socket.socket, timeout: float = 15.0) -> None:
+    """Copy both ways until either side closes (or ``timeout`` seconds pass)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([a, b], [], [], 0.5)
+        for s in ready:
+            data = s.recv(65536)
+            if not data:
+                return
+            (b if s is a else a).sendall(data)

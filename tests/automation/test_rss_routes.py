@@ -17,7 +17,7 @@ from tidegate.engine.automation.rss_rules import RssRule
 from tidegate.engine.automation.rss_service import RssService
 from tidegate.engine.config import ProxyConfig, TorConfig, from_dict
 
-from .feed_server import FeedServer, rss
+from .feed_server import ConnectProxy, FeedServer, rss
 
 HOST = "feeds.tidegate-test.invalid"
 """A name only the SOCKS stand-in knows: fetching it directly fails."""
@@ -36,7 +36,7 @@ def poll_once(engine: object, home: Path, url: str) -> tuple[RssService, object]
     return service, service.refresh().result(60)
 
 
-@pytest.mark.parametrize("how", ["tor-all", "socks5 proxy"])
+@pytest.mark.parametrize("how", ["tor-all", "socks5 proxy", "http proxy"])
 def test_feeds_and_torrents_go_through_tor_or_the_proxy(
         tmp_path: Path, make_engine: EngineFactory, server: FeedServer, how: str) -> None:
     t1, _ = server.torrent(tmp_path, "Via.Proxy")
@@ -44,17 +44,20 @@ def test_feeds_and_torrents_go_through_tor_or_the_proxy(
     server.serve("/f", rss([("Via Proxy", "v1", named)]))
     url = f"http://{HOST}/f"
     target = ("127.0.0.1", server.port)
-    with SocksStandIn(lambda host, port: target if host == HOST else None) as socks:
+    route = lambda host, port: target if host == HOST else None  # noqa: E731
+    with SocksStandIn(route) as socks, ConnectProxy(route) as http:
         sections = ({"tor": {"mode": "tor-all", "socks": socks.endpoint}} if how == "tor-all"
                     else {"proxy": {"type": "socks5", "host": "127.0.0.1",
-                                    "port": socks.port}})
+                                    "port": socks.port}} if how == "socks5 proxy"
+                    else {"proxy": {"type": "http", "host": "127.0.0.1", "port": http.port}})
         engine = make_engine("e", **sections)
         service, state = poll_once(engine, tmp_path / "e", url)
         try:
             assert state.feeds[0].last_error == ""  # type: ignore[attr-defined]
             engine.wait_for(lambda s: len(s.torrents) == 1, 15)
-            # both the feed and the .torrent went through SOCKS, by name (no local DNS)
-            assert socks.requests.count((HOST, 80)) >= 2
+            # both the feed and the .torrent went through the proxy, by name (no local DNS)
+            asked = http.requests if how == "http proxy" else socks.requests
+            assert asked.count((HOST, 80)) == 2
             assert server.asked == ["/f", "/t/Via.Proxy.torrent"]
         finally:
             service.stop()
