@@ -305,9 +305,9 @@ class RssService:
             torrent_id = self.engine.add(request).result(ADD_TIMEOUT)
         except Exception as exc:  # the engine's refusal, a fetch, a timeout: this item's error
             text = clean(str(exc) or type(exc).__name__)[:400]
-            self._note(url, item, rule, f"error: {text}")
             if self._failed.get(keys[0]) != text:  # once per new error, not at every poll
                 self._failed[keys[0]] = text
+                self._note(url, item, rule, f"error: {text}")
                 while len(self._failed) > LOG_SIZE * 10:
                     del self._failed[next(iter(self._failed))]
                 self._post("error", f"rss: {url}: {item.title[:100]}: {text}")

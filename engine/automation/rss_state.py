@@ -35,7 +35,8 @@ class RssLogEntry(msgspec.Struct, frozen=True, kw_only=True):
     title: str
     rule: str
     outcome: str
-    """``added <id>``, or the error that kept it out (it is tried again at the next poll)."""
+    """``added <id>``, or the error that kept it out (it is tried again at the next poll,
+    and logged again only when the error changes)."""
 
 
 class RssState(msgspec.Struct, frozen=True, kw_only=True):

@@ -177,6 +177,9 @@ def test_a_torrent_url_that_fails_is_that_items_error_and_is_tried_again(
         assert entry.outcome.startswith("error: ") and "HTTP 404" in entry.outcome
         assert entry.rule == "later" and entry.title == "Later 1x01"
         assert state.history == 0 and not node.snapshot.torrents
+        state = node.run(cmds.RssRefresh()).result(60)
+        assert len(state.log) == 1  # the same error is not logged again at every poll
+        assert server.asked.count("/t/later.torrent") == 2  # but it was tried again
         t, _ = server.torrent(tmp_path, "later")
         assert t == server.url("/t/later.torrent")
         state = node.run(cmds.RssRefresh()).result(60)
