@@ -27,6 +27,14 @@ from typing import Annotated, Any, TypeVar, get_args
 import msgspec
 
 from .command_base import Command, R  # noqa: F401  (R: re-exported, `Command[R]`)
+from .commands_rss import (
+    RssFeedAdd,
+    RssFeedRemove,
+    RssList,
+    RssRefresh,
+    RssRuleRemove,
+    RssRuleSet,
+)
 from .config import Config
 from .labels import Ids, Name, Names
 from .requests import (
@@ -426,8 +434,6 @@ class SiteOnion(Command[OnionReply], frozen=True, forbid_unknown_fields=True):
     remove_client: str = ""
 
 
-from .commands_rss import *  # noqa: E402, F403  (RssFeedAdd... : they subclass Command)
-
 ALL: tuple[type[Command[Any]], ...] = (
     Add, Pause, Resume, Remove, Recheck, Reannounce, Move, SetLimits, SetGlobalLimits,
     SetShareLimits, SetFilePriorities, SetSequential, QueueMove, AddTrackers, RemoveTrackers,
@@ -435,7 +441,7 @@ ALL: tuple[type[Command[Any]], ...] = (
     CategoryRemove, SetCategory, AddTags, RemoveTags,
     SiteNew, SiteImport, SitePublish, SiteFollow, SiteUnfollow, SiteCheck, SiteList, SiteLog,
     SiteVerify, SiteOnion,
-    RssFeedAdd, RssFeedRemove, RssRuleSet, RssRuleRemove, RssList, RssRefresh,  # noqa: F405
+    RssFeedAdd, RssFeedRemove, RssRuleSet, RssRuleRemove, RssList, RssRefresh,
 )
 """Every engine command, in the order docs/api.md lists them."""
 
