@@ -23,6 +23,7 @@ from .commands import (
     info,
     labels,
     qbt,
+    rss,
     seed,
     sites,
     swarm,
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tidegate {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (tui, download, create, seed, info, daemon, torrents, control, labels, swarm,
-                   sites, web, tor, qbt):
+                   sites, web, tor, qbt, rss):
         module.register(sub)
     return parser
 

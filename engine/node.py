@@ -30,6 +30,9 @@ from .events import EventStream
 from .state import ChainEntryInfo, OnionReply, SiteReport, SiteState, Snapshot
 
 if TYPE_CHECKING:
+    from .automation.rss_rules import RssRule
+    from .automation.rss_service import RssService
+    from .automation.rss_state import RssFeedState, RssState
     from .proxy.service import ProxyService
     from .qbt.service import QbtService
     from .sites.service import SitesService
@@ -61,6 +64,8 @@ class Node:
         """Tor and the onion services (with sites, unless ``tor.mode`` is clearnet)."""
         self.qbt: QbtService | None = None
         """The qBittorrent Web API endpoint (``qbt.enabled``; docs/qbittorrent-api.md)."""
+        self.rss: RssService | None = None
+        """The RSS thread (feeds and rules; polls while ``rss.enabled``)."""
         if sites and self.config.sites.enabled:
             # imported here: sites pull in the chain, cryptography and asyncio (~60 ms)
             from .sites.service import SitesService
@@ -78,6 +83,8 @@ class Node:
         tor."""
         self.engine.start(timeout)
         try:
+            from .automation.rss_service import RssService
+            self.rss = RssService(self.engine, self.loaded.paths.data_dir / "rss").start()
             if self.config.qbt.enabled:
                 from .qbt.service import QbtService
                 self.qbt = QbtService(self, self.loaded.paths.data_dir,
@@ -104,6 +111,8 @@ class Node:
         """Stop the qBittorrent API, tor, the proxy and the sites thread, then the engine
         (resume data)."""
         try:
+            if self.rss is not None:
+                self.rss.stop()
             if self.qbt is not None:
                 self.qbt.stop()
             if self.tor is not None:
@@ -224,6 +233,52 @@ class Node:
         """Verify the chain from genesis and the newest snapshot's files on disk (and,
         with ``rebuild``, rebuild the snapshot from a source folder and compare)."""
         return self._submit("verify", site, rebuild)
+
+
+    # ------------------------------------------------------------------ RSS commands
+
+    def _rss(self, call: Callable[[RssService], Any]) -> Future[Any]:
+        """Run ``call`` on the RSS service (quick: it writes feeds.json) as a future."""
+        if self.rss is None:
+            return failed(EngineError("RSS runs in a started node (the daemon or the TUI)"))
+        fut: Future[Any] = Future()
+        try:
+            fut.set_result(call(self.rss))
+        except Exception as exc:
+            fut.set_exception(exc)
+        return fut
+
+    @implements(cmds.RssFeedAdd)
+    def rss_feed_add(self, url: str, interval: float = 0.0) -> Future[RssFeedState]:
+        return self._rss(lambda r: r.feed_add(url, interval))
+
+    @implements(cmds.RssFeedRemove)
+    def rss_feed_remove(self, url: str) -> Future[None]:
+        return self._rss(lambda r: r.feed_remove(url))
+
+    @implements(cmds.RssRuleSet)
+    def rss_rule_set(self, name: str, include: str = "", exclude: str = "",
+                     episodes: str = "", feeds: list[str] | None = None, category: str = "",
+                     save_path: str = "", enabled: bool = True) -> Future[RssRule]:
+        from .automation.rss_rules import RssRule
+        rule = RssRule(name=name, include=include, exclude=exclude, episodes=episodes,
+                       feeds=list(feeds or []), category=category, save_path=save_path,
+                       enabled=enabled)
+        return self._rss(lambda r: r.rule_set(rule))
+
+    @implements(cmds.RssRuleRemove)
+    def rss_rule_remove(self, name: str) -> Future[None]:
+        return self._rss(lambda r: r.rule_remove(name))
+
+    @implements(cmds.RssList)
+    def rss_list(self) -> Future[RssState]:
+        return self._rss(lambda r: r.state())
+
+    @implements(cmds.RssRefresh)
+    def rss_refresh(self, url: str = "") -> Future[RssState]:
+        if self.rss is None:
+            return self._rss(lambda r: None)
+        return self.rss.refresh(url)
 
 
 _IMPLEMENTATIONS = implementations(Node)

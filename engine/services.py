@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 
 class TorrentService(Protocol):
-    """The engine as the sites, hosting, proxy and tor threads see it: torrent commands,
+    """The engine as the sites, hosting, proxy, tor and RSS threads see it: torrent commands,
     BEP 44 items, piece reads, the newest snapshot, the configuration, and the hooks that
     hand their state and events to the engine thread. Every method may be called from any
     thread; commands return futures the engine resolves."""
@@ -53,6 +53,8 @@ class TorrentService(Protocol):
                force: bool = False) -> Future[None]: ...
 
     def recheck(self, torrent_id: str) -> Future[None]: ...
+
+    def category_add(self, name: str, save_path: str = "") -> Future[None]: ...
 
     def reannounce(self, torrent_id: str) -> Future[list[str]]: ...
 

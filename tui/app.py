@@ -394,6 +394,12 @@ class TidegateApp(App[None]):
         if not isinstance(self.screen, SitesScreen):
             self.push_screen(SitesScreen())
 
+    def action_rss(self) -> None:
+        from .screens.rss import RssDialog
+
+        if not isinstance(self.screen, RssDialog):
+            self.push_screen(RssDialog(self.engine))
+
     def action_help(self) -> None:
         from .screens.help import HelpScreen
 

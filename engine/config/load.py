@@ -117,6 +117,11 @@ _CHECKS: list[tuple[str, Any, str]] = [
     ("qbt.max_auth_fail_count", *_between(1, 1000)),
     ("qbt.ban_duration", *_between(1, DAY * 30, " seconds")),
     ("qbt.session_timeout", *_between(60, DAY * 30, " seconds")),
+    ("rss.interval", *_between(10, DAY * 7, " seconds")),
+    ("rss.timeout", *_between(1, 600, " seconds")),
+    ("rss.max_feed_size", *_between(1024, 1 << 30, " bytes")),
+    ("rss.max_items", *_between(1, 100_000)),
+    ("rss.history_size", *_between(100, 10_000_000)),
 ]
 
 

@@ -1,0 +1,1 @@
+"""Automation that runs beside the engine without anyone there (docs/automation.md)."""
