@@ -30,6 +30,9 @@ from .events import EventStream
 from .state import ChainEntryInfo, OnionReply, SiteReport, SiteState, Snapshot
 
 if TYPE_CHECKING:
+    from .automation.hooks import HookRunner
+    from .automation.state import WatchFolderState
+    from .automation.watch import WatchService
     from .proxy.service import ProxyService
     from .qbt.service import QbtService
     from .sites.service import SitesService
@@ -61,6 +64,10 @@ class Node:
         """Tor and the onion services (with sites, unless ``tor.mode`` is clearnet)."""
         self.qbt: QbtService | None = None
         """The qBittorrent Web API endpoint (``qbt.enabled``; docs/qbittorrent-api.md)."""
+        self.watch: WatchService | None = None
+        """The watch folders (``watch.folders``; docs/automation.md)."""
+        self.hooks: HookRunner | None = None
+        """The event hooks, from the config file only (``[hooks]``; docs/automation.md)."""
         if sites and self.config.sites.enabled:
             # imported here: sites pull in the chain, cryptography and asyncio (~60 ms)
             from .sites.service import SitesService
@@ -78,6 +85,7 @@ class Node:
         tor."""
         self.engine.start(timeout)
         try:
+            self._start_automation()
             if self.config.qbt.enabled:
                 from .qbt.service import QbtService
                 self.qbt = QbtService(self, self.loaded.paths.data_dir,
@@ -104,6 +112,9 @@ class Node:
         """Stop the qBittorrent API, tor, the proxy and the sites thread, then the engine
         (resume data)."""
         try:
+            for part in (self.watch, self.hooks):
+                if part is not None:
+                    part.stop()
             if self.qbt is not None:
                 self.qbt.stop()
             if self.tor is not None:
@@ -114,6 +125,17 @@ class Node:
                 self.sites.stop()
         finally:
             self.engine.stop(timeout, save)
+
+    def _start_automation(self) -> None:
+        """The hooks (as the config file says: ``self.loaded``, never a live config) and
+        the watch folders."""
+        hooks, watch = self.loaded.config.hooks, self.loaded.config.watch
+        if hooks.on_add or hooks.on_complete or hooks.on_error:
+            from .automation.hooks import HookRunner
+            self.hooks = HookRunner(self.engine, hooks).start()
+        if watch.folders:
+            from .automation.watch import WatchService
+            self.watch = WatchService(self.engine, watch).start()
 
     def __enter__(self) -> Node:
         return self.start()
@@ -224,6 +246,16 @@ class Node:
         """Verify the chain from genesis and the newest snapshot's files on disk (and,
         with ``rebuild``, rebuild the snapshot from a source folder and compare)."""
         return self._submit("verify", site, rebuild)
+
+
+    # ------------------------------------------------------------------ automation
+
+    @implements(cmds.WatchList)
+    def watch_list(self) -> Future[list[WatchFolderState]]:
+        """Each watch folder's counts and last error ([] when none is configured)."""
+        fut: Future[list[WatchFolderState]] = Future()
+        fut.set_result(self.watch.states() if self.watch is not None else [])
+        return fut
 
 
 _IMPLEMENTATIONS = implementations(Node)

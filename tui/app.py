@@ -394,6 +394,11 @@ class TidegateApp(App[None]):
         if not isinstance(self.screen, SitesScreen):
             self.push_screen(SitesScreen())
 
+    def action_watch_folders(self) -> None:
+        from .watch_view import show_watch_folders
+
+        show_watch_folders(self)
+
     def action_help(self) -> None:
         from .screens.help import HelpScreen
 

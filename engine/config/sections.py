@@ -10,6 +10,8 @@ from typing import Literal
 
 import msgspec
 
+from .watchhooks import HooksConfig, WatchConfig
+
 
 class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     pass
@@ -349,5 +351,7 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     sites: SitesConfig = msgspec.field(default_factory=SitesConfig)
     tor: TorConfig = msgspec.field(default_factory=TorConfig)
     qbt: QbtConfig = msgspec.field(default_factory=QbtConfig)
+    watch: WatchConfig = msgspec.field(default_factory=WatchConfig)
+    hooks: HooksConfig = msgspec.field(default_factory=HooksConfig)
 
 

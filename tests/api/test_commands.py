@@ -57,7 +57,8 @@ def test_every_command_is_implemented_once_with_its_fields_in_order(
     params = list(inspect.signature(impl).parameters)[1:]
     assert params == list(command.__struct_fields__), \
         f"{impl.__qualname__}{params} takes other arguments than {command.__name__}"
-    assert (command in cmds.SITE_COMMANDS) == (owners == ["Node"])
+    from tidegate.engine.commands_watchhooks import NODE_COMMANDS
+    assert (command in cmds.SITE_COMMANDS | NODE_COMMANDS) == (owners == ["Node"])
 
 
 def test_the_wire_table_is_the_command_list_plus_the_servers_own() -> None:
