@@ -4,9 +4,9 @@
 ``watch.interval`` seconds (``os.scandir``: one pass over the folder, no per-file system
 call beyond a ``stat``) and hands what it finds to the engine through
 :class:`~engine.services.TorrentService`. A file is taken when its size and modification
-time are the same at two looks in a row (one still being written is waited for), and a
-``.torrent`` must then decode completely (one that does not is given ``3 * interval``
-more to be finished before it is refused).
+time are the same at two looks in a row (one still being written is waited for), and it
+must then decode completely (one that does not is given :data:`SETTLE` seconds from its
+last change to be finished before it is refused).
 
 Once added (or found already present: the engine refuses a duplicate, so a file added
 just before a crash and not yet moved is moved at the next start, not added twice) the
@@ -42,6 +42,10 @@ MAX_MAGNET_FILE = 64 * 1024
 """A .magnet file holds one URI: anything larger is refused unread."""
 ADD_TIMEOUT = 120.0
 """Seconds one look waits for the engine to take what it handed it."""
+SETTLE = 10.0
+"""Seconds a file that is stable but does not decode (a .torrent cut short, a .magnet
+with half a URI) is given to be finished, counted from its last change, before it is
+refused (``3 * watch.interval`` when that is longer)."""
 MAX_SUFFIX = 1000
 """``NAME.added.1`` ... : tries for a free name before giving up on a file."""
 
@@ -126,9 +130,7 @@ class Folder:
             try:
                 parse_torrent(data, source, limits)
             except TidegateError as exc:
-                if time.time() - st.st_mtime < 3 * self.interval:
-                    return None  # stable for two looks yet not whole: give it a little more
-                raise BadFile(str(exc)) from None
+                return self._unfinished(st, str(exc))
             return AddRequest(torrent=data, source=source, **options)  # type: ignore[arg-type]
         try:
             text = data.decode("utf-8")
@@ -136,12 +138,19 @@ class Folder:
             raise BadFile("not UTF-8 text (a .magnet file holds one magnet URI)") from None
         uri = next((line.strip() for line in text.splitlines() if line.strip()), "")
         if not uri:
-            raise BadFile("empty (a .magnet file holds one magnet URI)")
+            return self._unfinished(st, "empty (a .magnet file holds one magnet URI)")
         try:
             parse_uri(uri, source)
         except TidegateError as exc:
-            raise BadFile(str(exc)) from None
+            return self._unfinished(st, str(exc))
         return AddRequest(uri=uri, source=source, **options)  # type: ignore[arg-type]
+
+    def _unfinished(self, st: os.stat_result, why: str) -> None:
+        """Wait for a file that does not decode yet, until it has not changed for
+        :data:`SETTLE` seconds; then refuse it."""
+        if time.time() - st.st_mtime < max(SETTLE, 3 * self.interval):
+            return None
+        raise BadFile(why)
 
     def poll(self, engine: TorrentService, budget: int) -> int:
         """Look once; returns how many files were handled (added or refused)."""
@@ -214,7 +223,7 @@ class Folder:
         self.invalid += 1
         self.seen.pop(name, None)
         path = self.path / name
-        message = f"{path}: {why}"
+        message = why if why.startswith(f"{path}:") else f"{path}: {why}"
         self.error(message)
         try:
             renamed = _rename_free(path, self.path, name + ".invalid")
