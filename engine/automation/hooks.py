@@ -201,7 +201,7 @@ def _read_tail(proc: subprocess.Popen[bytes], tail: bytearray) -> None:
     if pipe is None:
         return
     with pipe:
-        while chunk := pipe.read1(65536):
+        while chunk := os.read(pipe.fileno(), 65536):
             tail += chunk
             if len(tail) > TAIL:
                 del tail[:-TAIL]

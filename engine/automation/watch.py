@@ -125,32 +125,36 @@ class Folder:
         if st.st_size > most:
             raise BadFile(f"{st.st_size} bytes is more than the limit of {most}")
         data = _read(path, most)
-        options = {"category": self.cfg.category, "save_path": self.cfg.save_path or None}
+        save_path = self.cfg.save_path or None
         if name.lower().endswith(".torrent"):
             try:
                 parse_torrent(data, source, limits)
             except TidegateError as exc:
-                return self._unfinished(st, str(exc))
-            return AddRequest(torrent=data, source=source, **options)  # type: ignore[arg-type]
+                self._unfinished(st, str(exc))
+                return None
+            return AddRequest(torrent=data, source=source, category=self.cfg.category,
+                              save_path=save_path)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             raise BadFile("not UTF-8 text (a .magnet file holds one magnet URI)") from None
         uri = next((line.strip() for line in text.splitlines() if line.strip()), "")
         if not uri:
-            return self._unfinished(st, "empty (a .magnet file holds one magnet URI)")
+            self._unfinished(st, "empty (a .magnet file holds one magnet URI)")
+            return None
         try:
             parse_uri(uri, source)
         except TidegateError as exc:
-            return self._unfinished(st, str(exc))
-        return AddRequest(uri=uri, source=source, **options)  # type: ignore[arg-type]
+            self._unfinished(st, str(exc))
+            return None
+        return AddRequest(uri=uri, source=source, category=self.cfg.category,
+                          save_path=save_path)
 
     def _unfinished(self, st: os.stat_result, why: str) -> None:
         """Wait for a file that does not decode yet, until it has not changed for
         :data:`SETTLE` seconds; then refuse it."""
-        if time.time() - st.st_mtime < max(SETTLE, 3 * self.interval):
-            return None
-        raise BadFile(why)
+        if time.time() - st.st_mtime >= max(SETTLE, 3 * self.interval):
+            raise BadFile(why)
 
     def poll(self, engine: TorrentService, budget: int) -> int:
         """Look once; returns how many files were handled (added or refused)."""

@@ -8,14 +8,13 @@ qBittorrent's CVE-2023-30801 came in).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, TypeVar
 
 import msgspec
 
 from ..errors import ConfigError
 
-if TYPE_CHECKING:
-    from .sections import Config
+C = TypeVar("C", bound=msgspec.Struct)
 
 MAX_FOLDERS = 64
 MAX_ARGS = 256
@@ -108,8 +107,8 @@ FILE_ONLY = ("hooks", "watch")
 """Sections only the config file sets: a live ``apply_config`` keeps them."""
 
 
-def keep_file_only(new: Config, current: Config) -> Config:
-    """``new`` with the file-only sections of ``current``.
+def keep_file_only(new: C, current: C) -> C:
+    """``new`` (a :class:`~.sections.Config`) with the file-only sections of ``current``.
 
     A section left at its default in ``new`` (a caller that does not know of it) is
     kept as it is; one that names anything else is refused, naming the section.
