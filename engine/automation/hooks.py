@@ -6,8 +6,9 @@ argument is never interpreted. What the hook needs to know is in its environment
 (``TIDEGATE_EVENT``, ``TIDEGATE_HASH``, ``TIDEGATE_NAME``, ``TIDEGATE_PATH``,
 ``TIDEGATE_CATEGORY``). At most ``hooks.max_running`` run at once, each for at most
 ``hooks.timeout`` seconds (then its process group is killed); its exit status and the
-tail of its standard error are logged as the engine's ``Log`` events. A hook that fails
-or hangs costs a worker thread its time, never the engine.
+tail of its standard error are logged as the engine's ``Log`` events (level ``error``
+unless it exited 0, so the TUI notifies it). A hook that fails or hangs costs a worker
+thread its time, never the engine.
 
 The runner is built from the config the node read from its file and never reads the
 config again: no API can set or change what it runs (``apply_config`` refuses a
@@ -114,7 +115,7 @@ class HookRunner:
         try:
             self._jobs.put_nowait(job)
         except queue.Full:
-            self._log("warning", f"hook on_{job.event} for {job.torrent_id} dropped: "
+            self._log("error", f"hook on_{job.event} for {job.torrent_id} dropped: "
                                  f"{self.hooks.max_queued} hooks already wait "
                                  "(hooks.max_queued)")
 
@@ -182,10 +183,10 @@ class HookRunner:
         err = shorten(clean(bytes(tail).decode("utf-8", "replace").strip()), TAIL)
         said = f"; stderr: {err}" if err else ""
         if status is None:
-            self._log("warning", f"{what} killed after {self.hooks.timeout:g} s "
+            self._log("error", f"{what} killed after {self.hooks.timeout:g} s "
                                  f"(hooks.timeout){said}")
         elif status != 0:
-            self._log("warning", f"{what} exited with status {status}{said}")
+            self._log("error", f"{what} exited with status {status}{said}")
         else:
             self._log("info", f"{what} exited with status 0{said}")
         return status

@@ -206,3 +206,28 @@ def test_hooks_config_is_checked() -> None:
                       ({"shell": True}, "shell")):
         with pytest.raises(ConfigError, match=says):
             from_dict({"hooks": bad})
+
+
+def test_error_hook_of_a_real_failed_write(make_engine: EngineFactory, tmp_path: Path) -> None:
+    out = tmp_path / "ran.jsonl"
+    folder = make_payload(tmp_path / "src", "payload", sizes=(600_000,))
+    created = make_torrent(folder)
+    seed, leech = make_engine("seed"), make_engine("leech")
+    start_seed(seed, created, folder)
+    dest = tmp_path / "dl"
+    dest.mkdir()
+    (dest / "payload").write_bytes(b"a file where the torrent's folder must go")
+    runner = HookRunner(leech, HooksConfig(on_error=[sys.executable, str(recorder(tmp_path)),
+                                                     str(out), "failed"])).start()
+    try:
+        tid = leech.add(AddRequest(torrent=created.data, save_path=str(dest),
+                                   peers=(f"127.0.0.1:{port_of(seed)}",))).result(10)
+        [ran] = records(out, 1, timeout=30)
+    finally:
+        runner.stop()
+    assert ran["argv"] == ["failed"]
+    assert ran["env"]["TIDEGATE_EVENT"] == "error"
+    assert ran["env"]["TIDEGATE_HASH"] == tid
+    assert ran["env"]["TIDEGATE_PATH"] == str(dest)
+    assert ran["env"]["TIDEGATE_ERROR"]
+    assert leech.running
