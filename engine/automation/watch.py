@@ -232,7 +232,7 @@ class Folder:
         try:
             renamed = _rename_free(path, self.path, name + ".invalid")
             _write_new(self.path / (renamed[: -len(".invalid")] + ".error.txt"),
-                       message + "\n")
+                       clean(message) + "\n")  # read in terminals: no raw escapes
         except OSError as exc:
             self.stuck.add((name, st.st_size, st.st_mtime_ns))
             self.error(f"{message} (and it could not be renamed: {exc.strerror or exc})")

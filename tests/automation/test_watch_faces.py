@@ -48,6 +48,8 @@ def test_a_node_watches_its_folders_and_the_tui_shows_them(tmp_path: Path) -> No
         assert t.info_hash_v1 in node.snapshot.torrents
         assert (state.path, state.added, state.invalid) == (str(watch), 1, 1)
         assert (watch / f"{hostile}.invalid").exists()
+        said = (watch / f"{hostile}.error.txt").read_text()
+        assert "\x1b" not in said and "\\x1b]0;owned" in said
 
         async def body(app: TidegateApp, pilot: Pilot[None]) -> None:
             await pilot.press("W")
