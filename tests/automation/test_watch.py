@@ -38,6 +38,7 @@ def test_torrent_and_magnet_files_are_added_once_then_moved(make_engine: EngineF
                                                             tmp_path: Path) -> None:
     engine = make_engine("e")
     engine.category_add("tv", str(tmp_path / "tv")).result(10)
+    engine.wait_for(lambda s: "tv" in s.categories, 10)
     watch = tmp_path / "watch"
     watch.mkdir()
     a = make_torrent(make_payload(tmp_path / "a", "a", sizes=(40_000,)))
@@ -186,6 +187,7 @@ def test_a_missing_category_or_folder_is_the_folders_error(make_engine: EngineFa
     assert "no such folder" in missing.last_error
     assert os.listdir(watch) == ["p.torrent"]  # left for when the category exists
     engine.category_add("nope").result(10)
+    engine.wait_for(lambda s: "nope" in s.categories, 10)  # the watch reads the snapshot
     assert polls(svc, 2) == 1
     assert list(engine.snapshot.torrents) == [t.info_hash_v1]
 
