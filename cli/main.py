@@ -30,6 +30,7 @@ from .commands import (
     tor,
     torrents,
     tui,
+    watch,
     web,
 )
 from .console import fail
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tidegate {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (tui, download, create, seed, info, daemon, torrents, control, labels, swarm,
-                   sites, web, tor, qbt, rss):
+                   sites, web, tor, qbt, rss, watch):
         module.register(sub)
     return parser
 

@@ -28,6 +28,7 @@ import msgspec
 
 from .command_base import Command, R  # noqa: F401  (R: re-exported, `Command[R]`)
 from .commands_rss import (
+    RSS_COMMANDS,
     RssFeedAdd,
     RssFeedRemove,
     RssList,
@@ -35,6 +36,7 @@ from .commands_rss import (
     RssRuleRemove,
     RssRuleSet,
 )
+from .commands_watchhooks import WATCH_COMMANDS, WatchList
 from .config import Config
 from .labels import Ids, Name, Names
 from .requests import (
@@ -440,7 +442,7 @@ ALL: tuple[type[Command[Any]], ...] = (
     AddPeers, Flush, Details, SaveResumeData, SessionSettings, ApplyConfig, CategoryAdd,
     CategoryRemove, SetCategory, AddTags, RemoveTags,
     SiteNew, SiteImport, SitePublish, SiteFollow, SiteUnfollow, SiteCheck, SiteList, SiteLog,
-    SiteVerify, SiteOnion,
+    SiteVerify, SiteOnion, WatchList,
     RssFeedAdd, RssFeedRemove, RssRuleSet, RssRuleRemove, RssList, RssRefresh,
 )
 """Every engine command, in the order docs/api.md lists them."""
@@ -448,6 +450,8 @@ ALL: tuple[type[Command[Any]], ...] = (
 BY_NAME: dict[str, type[Command[Any]]] = {c.cmd: c for c in ALL}
 SITE_COMMANDS = frozenset(c for c in ALL if c.cmd.startswith("site_"))
 """Commands the sites thread runs (a :class:`engine.node.Node`, not the torrent engine)."""
+NODE_COMMANDS = SITE_COMMANDS | RSS_COMMANDS | WATCH_COMMANDS
+"""Commands the node runs itself: the sites thread's and the automation's."""
 
 
 def result_type(cmd: type[Command[Any]]) -> Any:

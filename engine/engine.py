@@ -28,6 +28,7 @@ from .commands import R, implementations, implements
 from .config import Config, LoadedConfig
 from .config import load as load_config
 from .config import validate as validate_config
+from .config.watchhooks import keep_file_only
 from .engine_dht import DhtCalls
 from .errors import (
     EngineError,
@@ -422,8 +423,10 @@ class Engine(DhtCalls):
     @implements(cmds.ApplyConfig)
     def apply_config(self, config: Config) -> Future[None]:
         """Apply a new configuration live (what libtorrent allows without restart)."""
-        return self._checked(lambda: validate_config(config),
-                             lambda: self._apply_config(config))
+        def check() -> None:
+            validate_config(keep_file_only(config, self.config))
+        return self._checked(check,
+                             lambda: self._apply_config(keep_file_only(config, self.config)))
 
     def _apply_config(self, config: Config) -> None:
         self._loop.config = config

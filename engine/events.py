@@ -21,6 +21,8 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag=True):
 class TorrentAdded(Event, frozen=True, kw_only=True):
     torrent_id: str
     name: str
+    restored: bool = False
+    """Restored from its resume file at start (not a new add)."""
 
 
 class MetadataReceived(Event, frozen=True, kw_only=True):

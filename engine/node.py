@@ -30,9 +30,12 @@ from .events import EventStream
 from .state import ChainEntryInfo, OnionReply, SiteReport, SiteState, Snapshot
 
 if TYPE_CHECKING:
+    from .automation.hooks import HookRunner
     from .automation.rss_rules import RssRule
     from .automation.rss_service import RssService
     from .automation.rss_state import RssFeedState, RssState
+    from .automation.state import WatchFolderState
+    from .automation.watch import WatchService
     from .proxy.service import ProxyService
     from .qbt.service import QbtService
     from .sites.service import SitesService
@@ -66,6 +69,10 @@ class Node:
         """The qBittorrent Web API endpoint (``qbt.enabled``; docs/qbittorrent-api.md)."""
         self.rss: RssService | None = None
         """The RSS thread (feeds and rules; polls while ``rss.enabled``)."""
+        self.watch: WatchService | None = None
+        """The watch folders (``watch.folders``; docs/automation.md)."""
+        self.hooks: HookRunner | None = None
+        """The event hooks, from the config file only (``[hooks]``; docs/automation.md)."""
         if sites and self.config.sites.enabled:
             # imported here: sites pull in the chain, cryptography and asyncio (~60 ms)
             from .sites.service import SitesService
@@ -83,8 +90,7 @@ class Node:
         tor."""
         self.engine.start(timeout)
         try:
-            from .automation.rss_service import RssService
-            self.rss = RssService(self.engine, self.loaded.paths.data_dir / "rss").start()
+            self._start_automation()
             if self.config.qbt.enabled:
                 from .qbt.service import QbtService
                 self.qbt = QbtService(self, self.loaded.paths.data_dir,
@@ -111,8 +117,9 @@ class Node:
         """Stop the qBittorrent API, tor, the proxy and the sites thread, then the engine
         (resume data)."""
         try:
-            if self.rss is not None:
-                self.rss.stop()
+            for part in (self.rss, self.watch, self.hooks):
+                if part is not None:
+                    part.stop()
             if self.qbt is not None:
                 self.qbt.stop()
             if self.tor is not None:
@@ -123,6 +130,19 @@ class Node:
                 self.sites.stop()
         finally:
             self.engine.stop(timeout, save)
+
+    def _start_automation(self) -> None:
+        """RSS, the hooks (as the config file says: ``self.loaded``, never a live config)
+        and the watch folders."""
+        from .automation.rss_service import RssService
+        self.rss = RssService(self.engine, self.loaded.paths.data_dir / "rss").start()
+        hooks, watch = self.loaded.config.hooks, self.loaded.config.watch
+        if hooks.on_add or hooks.on_complete or hooks.on_error:
+            from .automation.hooks import HookRunner
+            self.hooks = HookRunner(self.engine, hooks).start()
+        if watch.folders:
+            from .automation.watch import WatchService
+            self.watch = WatchService(self.engine, watch).start()
 
     def __enter__(self) -> Node:
         return self.start()
@@ -279,6 +299,15 @@ class Node:
         if self.rss is None:
             return self._rss(lambda r: None)
         return self.rss.refresh(url)
+
+    # ------------------------------------------------------------------ automation
+
+    @implements(cmds.WatchList)
+    def watch_list(self) -> Future[list[WatchFolderState]]:
+        """Each watch folder's counts and last error ([] when none is configured)."""
+        fut: Future[list[WatchFolderState]] = Future()
+        fut.set_result(self.watch.states() if self.watch is not None else [])
+        return fut
 
 
 _IMPLEMENTATIONS = implementations(Node)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from .chain.bep44 import SignedItem
     from .config import Config, LoadedConfig
-    from .events import Event
+    from .events import Event, EventStream
     from .requests import AddRequest
     from .state import SiteState, Snapshot, TorState, WebState
     from .torrents.krpc import Lookup, PutResult
@@ -83,6 +83,11 @@ class TorrentService(Protocol):
                    timeout: float = 30.0) -> Future[Lookup]: ...
 
     def dht_put_signed(self, item: SignedItem, timeout: float = 30.0) -> Future[PutResult]: ...
+
+    # events in (the hooks)
+    def subscribe(self, maxsize: int = 10_000) -> EventStream: ...
+
+    def unsubscribe(self, stream: EventStream) -> None: ...
 
     # state and events out, published by the engine thread
     def post_event(self, event: Event) -> None: ...

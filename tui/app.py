@@ -400,6 +400,11 @@ class TidegateApp(App[None]):
         if not isinstance(self.screen, RssDialog):
             self.push_screen(RssDialog(self.engine))
 
+    def action_watch_folders(self) -> None:
+        from .watch_view import show_watch_folders
+
+        show_watch_folders(self)
+
     def action_help(self) -> None:
         from .screens.help import HelpScreen
 

@@ -122,6 +122,11 @@ _CHECKS: list[tuple[str, Any, str]] = [
     ("rss.max_feed_size", *_between(1024, 1 << 30, " bytes")),
     ("rss.max_items", *_between(1, 100_000)),
     ("rss.history_size", *_between(100, 10_000_000)),
+    ("watch.interval", *_between(0.05, DAY, " seconds")),
+    ("watch.max_per_poll", *_between(1, 100_000)),
+    ("hooks.max_running", *_between(1, 64)),
+    ("hooks.max_queued", *_between(1, 100_000)),
+    ("hooks.timeout", *_between(0.1, DAY, " seconds")),
 ]
 
 

@@ -11,6 +11,7 @@ from typing import Literal
 import msgspec
 
 from .rss import RssConfig
+from .watchhooks import HooksConfig, WatchConfig
 
 
 class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -352,5 +353,7 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     tor: TorConfig = msgspec.field(default_factory=TorConfig)
     qbt: QbtConfig = msgspec.field(default_factory=QbtConfig)
     rss: RssConfig = msgspec.field(default_factory=RssConfig)
+    watch: WatchConfig = msgspec.field(default_factory=WatchConfig)
+    hooks: HooksConfig = msgspec.field(default_factory=HooksConfig)
 
 

@@ -145,7 +145,8 @@ class TorrentTable:
         recheck.resume_check(t)
         self._records.read_trackers(t, trackers)
         self._emit(TorrentAdded(torrent_id=torrent_id,
-                                name=read_text(lambda: h.status().name) or torrent_id))
+                                name=read_text(lambda: h.status().name) or torrent_id,
+                                restored=req is None))
         resave = self._adds.take_resave(torrent_id)
         if req is not None:
             # a new torrent, not a restored one: the add is acknowledged once its resume

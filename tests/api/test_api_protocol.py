@@ -129,6 +129,7 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "site_unfollow": {"site": "blog", "delete_data": True},
     "site_check": {"site": "blog"},
     "site_list": {},
+    "watch_list": {},
     "site_log": {"site": "blog"},
     "site_verify": {"site": "blog", "rebuild": "/srv/www"},
     "site_onion": {"site": "blog", "enabled": True, "add_client": "alice",

@@ -17,7 +17,6 @@ from tidegate.engine import Engine
 from tidegate.engine import commands as cmds
 from tidegate.engine.api import RemoteEngine
 from tidegate.engine.api import protocol as p
-from tidegate.engine.commands_rss import RSS_COMMANDS
 from tidegate.engine.interface import EngineAPI
 from tidegate.engine.node import Node
 
@@ -58,7 +57,7 @@ def test_every_command_is_implemented_once_with_its_fields_in_order(
     params = list(inspect.signature(impl).parameters)[1:]
     assert params == list(command.__struct_fields__), \
         f"{impl.__qualname__}{params} takes other arguments than {command.__name__}"
-    assert (command in cmds.SITE_COMMANDS | RSS_COMMANDS) == (owners == ["Node"])
+    assert (command in cmds.NODE_COMMANDS) == (owners == ["Node"])
 
 
 def test_the_wire_table_is_the_command_list_plus_the_servers_own() -> None:
