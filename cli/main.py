@@ -29,6 +29,7 @@ from .commands import (
     tor,
     torrents,
     tui,
+    turtle,
     web,
 )
 from .console import fail
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tidegate {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (tui, download, create, seed, info, daemon, torrents, control, labels, swarm,
-                   sites, web, tor, qbt):
+                   sites, web, tor, qbt, turtle):
         module.register(sub)
     return parser
 

@@ -444,13 +444,14 @@ class SiteOnion(Command[OnionReply], frozen=True, forbid_unknown_fields=True):
     remove_client: str = ""
 
 
+from .commands_schedule import SetAltSpeed  # noqa: E402, I001  (subclasses Command)
 ALL: tuple[type[Command[Any]], ...] = (
     Add, Pause, Resume, Remove, Recheck, Reannounce, Move, SetLimits, SetGlobalLimits,
     SetShareLimits, SetFilePriorities, SetSequential, QueueMove, AddTrackers, RemoveTrackers,
     AddPeers, Flush, Details, SaveResumeData, SessionSettings, ApplyConfig, CategoryAdd,
     CategoryRemove, SetCategory, AddTags, RemoveTags,
     SiteNew, SiteImport, SitePublish, SiteFollow, SiteUnfollow, SiteCheck, SiteList, SiteLog,
-    SiteVerify, SiteOnion,
+    SiteVerify, SiteOnion, SetAltSpeed,
 )
 """Every engine command, in the order docs/api.md lists them."""
 

@@ -10,6 +10,9 @@ from typing import Literal
 
 import msgspec
 
+from .completion import CompletionConfig
+from .schedule import ScheduleConfig
+
 
 class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     pass
@@ -349,5 +352,7 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     sites: SitesConfig = msgspec.field(default_factory=SitesConfig)
     tor: TorConfig = msgspec.field(default_factory=TorConfig)
     qbt: QbtConfig = msgspec.field(default_factory=QbtConfig)
+    completion: CompletionConfig = msgspec.field(default_factory=CompletionConfig)
+    schedule: ScheduleConfig = msgspec.field(default_factory=ScheduleConfig)
 
 

@@ -189,9 +189,10 @@ class TorrentAdds:
 
     # ------------------------------------------------------------------ add
 
-    def add(self, req: AddRequest, fut: Future[str]) -> None:
+    def add(self, req: AddRequest, fut: Future[str], complete_dir: str = "") -> None:
         """The ``add`` command: resolves ``fut`` with the torrent's id once its resume file
-        is durable (:mod:`.saves`)."""
+        is durable (:mod:`.saves`). ``complete_dir``: where its data moves once complete
+        (:mod:`.completion`)."""
         check_add_numbers(req)
         source = req.source or ("<torrent bytes>" if req.torrent is not None else req.uri or "")
         if req.torrent is not None:
@@ -260,6 +261,8 @@ class TorrentAdds:
         if req.category:  # checked by the labels (engine/torrents/labels.py)
             extras.category = req.category
         extras.tags = sorted(set(extras.tags) | set(req.tags))
+        if complete_dir:
+            extras.complete_dir = complete_dir
         self._pex_flag(atp)
         if req.file_priorities is not None:
             if atp.ti is None:
