@@ -12,8 +12,8 @@ folder, so a kill at any moment leaves either a torrent still to be moved (moved
 next start), a move to settle, or a torrent already there.
 
 Not moved: an add that names its own folder, a seed, a site's torrent (never given a
-``complete_dir``), a torrent whose data was found complete without downloading a byte
-(it was complete when added: it stays), and one the user moved by hand (``move``
+``complete_dir``), a torrent whose data the add's own check finds complete (it was
+complete when added: it stays), and one the user moved by hand (``move``
 clears it). A failed move is the torrent's error (``move_error``, phase ``error``),
 never the engine's; ``resume`` tries again.
 """
@@ -28,7 +28,7 @@ import msgspec
 
 from ..config import Config
 from ..errors import TidegateError
-from ..events import Event, Log, TorrentErrored
+from ..events import Event, Log, TorrentChecked, TorrentErrored
 from ..requests import AddRequest
 from .moves import StorageMoves
 from .record import Then, TorrentRecord
@@ -49,6 +49,8 @@ class CompletionMoves:
         self._emit = emit
         self._moving: set[str] = set()
         """Ids whose completion move is under way."""
+        self._fresh: set[str] = set()
+        """Ids added (not restored) with a final folder whose first check has not ended."""
 
     def prepare(self, asked: AddRequest, req: AddRequest) -> tuple[AddRequest, str]:
         """An add (``asked`` as given, ``req`` with its category's folder) sent to the
@@ -61,6 +63,31 @@ class CompletionMoves:
         if final == where:
             return req, ""
         return msgspec.structs.replace(req, save_path=str(where)), str(final)
+
+    def added(self, torrent_id: str) -> None:
+        """A new torrent downloads in the incomplete folder: its first check decides
+        whether it was complete when added."""
+        self._fresh.add(torrent_id)
+
+    def seen(self, emit: Callable[[Event], None]) -> Callable[[Event], None]:
+        """``emit``, letting this part see the end of each torrent's check first."""
+        def emit_seen(event: Event) -> None:
+            if isinstance(event, TorrentChecked):
+                self._checked(event)
+            emit(event)
+        return emit_seen
+
+    def _checked(self, event: TorrentChecked) -> None:
+        if event.torrent_id not in self._fresh:
+            return
+        self._fresh.discard(event.torrent_id)
+        t = self._records.torrents.get(event.torrent_id)
+        if t is not None and event.progress >= 1.0 and t.extras.complete_dir:
+            # every piece found by the add's check: complete when added (a seed)
+            where = t.state.save_path if t.state else "the incomplete folder"
+            self._emit(Log(level="info", message=f"torrent {t.id} was complete when added: "
+                                                 f"it stays in {where}"))
+            self._done(t)
 
     def moved_by_hand(self, t: TorrentRecord) -> None:
         """The user moved it (``move``): it is where they want it, never moved again."""
@@ -82,13 +109,10 @@ class CompletionMoves:
             if not e.complete_dir or e.move_error or e.moving_to or t.id in self._moving \
                     or s is None or not s.complete_on_disk:
                 continue
+            if t.id in self._fresh:
+                continue  # its first check has not ended: complete when added, or not
             if Path(s.save_path) == Path(e.complete_dir):
                 self._done(t)  # moved before a restart, or put there meanwhile
-            elif s.all_time_download == 0:
-                # found complete without downloading a byte: complete when added (a seed)
-                self._emit(Log(level="info", message=f"torrent {t.id} was complete when "
-                                                     f"added: it stays in {s.save_path}"))
-                self._done(t)
             else:
                 self._start(t, e.complete_dir)
 
@@ -120,6 +144,7 @@ class CompletionMoves:
         self._emit(TorrentErrored(torrent_id=t.id, message=message))
 
     def _done(self, t: TorrentRecord) -> None:
+        self._fresh.discard(t.id)
         t.extras.complete_dir = ""
         self._records.refresh(t)
         self._save(t, None)

@@ -99,7 +99,8 @@ class TorrentManager:
                             direct=cfg.proxy.type == "none")
         self.dht_peers = DhtPeers(ses)
         self.table = TorrentTable(ses, store, self.records, self.adds, self.saves,
-                                  self.faults, self.moves, self.pieces, self.contained, emit)
+                                  self.faults, self.moves, self.pieces, self.contained,
+                                  self.completion.seen(emit))
         self.removals = Removals(ses, store, self.faults, self.table.forget, emit)
         self.counters = SessionCounters(cfg, default_save_path, self.records, emit)
         self.limits = ShareLimits(cfg, self.records, self.saves.save_soon, contain, emit)
@@ -199,7 +200,9 @@ class TorrentManager:
 
     def add(self, req: AddRequest, fut: Future[str]) -> None:
         prepared, complete_dir = self.completion.prepare(req, self.labels.prepare(req))
-        self.adds.add(prepared, fut, complete_dir)
+        added = self.adds.add(prepared, fut, complete_dir)
+        if added and complete_dir:
+            self.completion.added(added)
 
     # Commands that change what the resume file records resolve ``fut`` only once that
     # file is durable (``saves.save_soon(t, resolve(fut))``): an acknowledged change
