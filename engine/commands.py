@@ -22,10 +22,13 @@ Adding a command is one class here, its implementation, its faces and its docs r
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, ClassVar, Generic, TypeVar, get_args
+from typing import Annotated, Any, TypeVar, get_args
 
 import msgspec
 
+from .command_base import Command
+from .command_base import R as R  # re-exported: callers name it from here
+from .commands_schedule import SetAltSpeed
 from .config import Config
 from .labels import Ids, Name, Names
 from .requests import (
@@ -40,30 +43,11 @@ from .requests import (
 )
 from .state import ChainEntryInfo, OnionReply, SiteReport, SiteState, TorrentDetails
 
-R = TypeVar("R")
-
 LONG_TIMEOUT = 3600.0
 """Seconds a remote caller waits for a command that hashes a whole folder."""
 
 Urls = Annotated[list[str], msgspec.Meta(max_length=MAX_URLS)]
 Priorities = Annotated[dict[FileIndex, Priority], msgspec.Meta(max_length=MAX_FILES)]
-
-
-class Command(msgspec.Struct, Generic[R], frozen=True, forbid_unknown_fields=True):
-    """One request to the engine; its result is ``R``."""
-
-    cmd: ClassVar[str]
-    """The wire name (``cmd`` of a request, docs/api.md)."""
-    timeout: ClassVar[float | None] = None
-    """Seconds a remote caller waits; None: the client's default."""
-    durable: ClassVar[bool] = False
-    """The reply comes once what the command changed is on disk (docs/RELIABILITY.md)."""
-    cli: ClassVar[str] = ""
-    """The CLI command that runs it (``tidegate <cli> ...``)."""
-    tui: ClassVar[str] = ""
-    """How the TUI runs it: a key's action or a screen's control."""
-    no_face: ClassVar[str] = ""
-    """Why a user has no face for it (an internal or diagnostic command)."""
 
 
 # ---------------------------------------------------------------- torrents
@@ -444,7 +428,6 @@ class SiteOnion(Command[OnionReply], frozen=True, forbid_unknown_fields=True):
     remove_client: str = ""
 
 
-from .commands_schedule import SetAltSpeed  # noqa: E402, I001  (subclasses Command)
 ALL: tuple[type[Command[Any]], ...] = (
     Add, Pause, Resume, Remove, Recheck, Reannounce, Move, SetLimits, SetGlobalLimits,
     SetShareLimits, SetFilePriorities, SetSequential, QueueMove, AddTrackers, RemoveTrackers,

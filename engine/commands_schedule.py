@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .commands import Command
+from .command_base import Command
 
 
 class SetAltSpeed(Command[None], frozen=True, forbid_unknown_fields=True):
