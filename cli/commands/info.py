@@ -127,4 +127,7 @@ def _toml(value: object) -> str:
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
+    fields = getattr(value, "__struct_fields__", None)
+    if fields is not None:  # a table in a list (``[[schedule.windows]]``): inline
+        return "{" + ", ".join(f"{f} = {_toml(getattr(value, f))}" for f in fields) + "}"
     return str(value)

@@ -3,6 +3,7 @@ engine applying it to libtorrent on its tick, the CLI's and the TUI's faces."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -13,6 +14,7 @@ import pytest
 from textual.pilot import Pilot
 
 from tests.conftest import LOOPBACK, make_payload, make_torrent, merge
+from tests.helpers.daemon_util import DaemonProc, short_home
 from tests.helpers.tui_util import loaded, run_app, until
 from tidegate.engine import AddRequest, Engine, units
 from tidegate.engine import commands as cmds
@@ -288,3 +290,32 @@ def test_the_status_bar_says_when_turtle_mode_is_on(turtle_engine: Engine,
                     what="turtle by the schedule shown")
 
     run_app(engine, body, size=(160, 30))
+
+
+# ------------------------------------------------------------------ the CLI
+
+
+def test_tidegate_turtle_switches_and_shows_it(daemons: list[DaemonProc]) -> None:
+    from tests.cli.test_cli_remote import tg
+
+    home = short_home("\n[rates]\ndownload = 800000\n[schedule]\nalt_download = 30000\n"
+                      "alt_upload = 0\n")
+    d = DaemonProc(home).start()
+    daemons.append(d)
+    off = tg(home, "turtle").stdout
+    assert off.startswith("turtle mode off:") and f"down {units.rate(800_000)}" in off, off
+    switched = tg(home, "turtle", "on")
+    assert "turtle mode on (by hand)" in switched.stderr, switched.stderr
+    assert f"down {units.rate(30_000)}, up unlimited" in switched.stderr
+    state = json.loads(tg(home, "turtle", "status", "--json").stdout)
+    assert state == {"on": True, "by": "manual", "until": 0.0}
+    client = d.client()
+    try:
+        settings = client.run(cmds.SessionSettings()).result(10)
+        assert settings["download_rate_limit"] == 30_000
+    finally:
+        client.stop()
+    tg(home, "turtle", "off")
+    assert tg(home, "turtle").stdout.startswith("turtle mode off (by hand):")
+    bad = tg(home, "turtle", "sideways", ok=False)
+    assert bad.returncode == 2 and "sideways" in bad.stderr
