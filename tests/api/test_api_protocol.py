@@ -133,6 +133,7 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "site_verify": {"site": "blog", "rebuild": "/srv/www"},
     "site_onion": {"site": "blog", "enabled": True, "add_client": "alice",
                    "client_key": "", "remove_client": "bob"},
+    "set_alt_speed": {"on": True},
     "shutdown": {},
 }
 
