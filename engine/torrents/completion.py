@@ -30,6 +30,7 @@ from ..config import Config
 from ..errors import TidegateError
 from ..events import Event, Log, TorrentChecked, TorrentErrored
 from ..requests import AddRequest
+from ..state import Phase
 from .moves import StorageMoves
 from .record import Then, TorrentRecord
 from .records import TorrentRecords
@@ -106,11 +107,14 @@ class CompletionMoves:
         """Start the moves of torrents that are complete on disk (once a second)."""
         for t in list(self._records.torrents.values()):
             e, s = t.extras, t.state
-            if not e.complete_dir or e.move_error or e.moving_to or t.id in self._moving \
-                    or s is None or not s.complete_on_disk:
+            if not e.complete_dir or s is None:
                 continue
             if t.id in self._fresh:
-                continue  # its first check has not ended: complete when added, or not
+                if s.has_metadata and s.progress < 1.0 and s.phase is not Phase.CHECKING:
+                    self._fresh.discard(t.id)  # seen unfinished after its check: a download
+                continue  # else its first check has not ended: complete when added, or not
+            if e.move_error or e.moving_to or t.id in self._moving or not s.complete_on_disk:
+                continue
             if Path(s.save_path) == Path(e.complete_dir):
                 self._done(t)  # moved before a restart, or put there meanwhile
             else:

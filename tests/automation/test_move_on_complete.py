@@ -221,7 +221,8 @@ def test_a_kill_during_a_completion_move_loses_nothing(make_engine: EngineFactor
         try:
             tid = client.run(cmds.Add(AddRequest(torrent=created.data, peers=(peer,)))).result(20)
             if when == "complete":
-                client.wait_for(lambda s: tid in s.torrents and s.torrents[tid].finished, 60)
+                client.wait_for(lambda s: tid in s.torrents
+                                and s.torrents[tid].complete_on_disk, 60)
         finally:
             client.stop()
         if when == "moving":
