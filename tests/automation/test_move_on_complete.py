@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import libtorrent as lt
+import msgspec
 import pytest
 
 from tests.conftest import (
@@ -25,9 +26,12 @@ from tests.conftest import (
 from tests.helpers.daemon_util import DaemonProc, short_home
 from tidegate.engine import AddRequest, Engine
 from tidegate.engine import commands as cmds
+from tidegate.engine.config import from_dict
+from tidegate.engine.errors import ConfigError
 from tidegate.engine.events import StorageMoved, TorrentErrored
 from tidegate.engine.metainfo import Created
 from tidegate.engine.state import Phase, Snapshot, TorrentState
+from tidegate.tui.widgets.info_panel import info_rows
 
 
 def swarm(make_engine: EngineFactory, tmp_path: Path, name: str = "payload",
@@ -58,14 +62,20 @@ def settled(t: TorrentState) -> bool:
     return t.complete_on_disk and not t.complete_dir and t.phase is not Phase.MOVING
 
 
+@pytest.mark.parametrize("source", ["torrent", "magnet"])
 def test_a_completed_download_moves_to_the_default_folder(make_engine: EngineFactory,
-                                                          tmp_path: Path) -> None:
+                                                          tmp_path: Path, source: str) -> None:
     _seed, created, payload, peer = swarm(make_engine, tmp_path)
     engine, incomplete, final = downloader(make_engine, tmp_path)
     events = engine.subscribe()
-    tid = engine.add(AddRequest(torrent=created.data, peers=(peer,), paused=True)).result(10)
+    given = AddRequest(torrent=created.data) if source == "torrent" else \
+        AddRequest(uri=created.magnet)
+    tid = engine.add(msgspec.structs.replace(given, peers=(peer,), paused=True)).result(10)
     t = state(engine, tid, lambda t: True)
     assert t.save_path == str(incomplete) and t.complete_dir == str(final)
+    # the detail screen's Info tab says where it goes
+    rows = dict(info_rows(engine.details(tid).result(10)))
+    assert rows["Moves to"] == f"{final} when complete"
     engine.resume(tid).result(10)
     t = state(engine, tid, settled)
     assert t.save_path == str(final)
@@ -268,3 +278,11 @@ def test_a_kill_during_a_completion_move_loses_nothing(make_engine: EngineFactor
         daemon.stop()
         shutil.rmtree(incomplete, ignore_errors=True)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_relative_incomplete_folder_is_refused_naming_its_key() -> None:
+    with pytest.raises(ConfigError) as caught:
+        from_dict({"completion": {"incomplete_dir": "incoming"}}, path="/x/config.toml")
+    assert caught.value.key == "completion.incomplete_dir", str(caught.value)
+    assert from_dict({"completion": {"incomplete_dir": "~/in"}}).completion.incomplete_dir \
+        == "~/in"
