@@ -76,18 +76,31 @@ class SpeedSchedule:
         """The switch by hand in force (None: the schedule decides)."""
         self.until: datetime | None = None
         """When the switch by hand ends (None: when switched again)."""
+        self._edge: tuple[datetime, datetime | None] | None = None
+        """(asked at, the schedule's next boundary then): asked once a second, it is
+        worked out again only once passed (or the clock went back)."""
+
+    def _next(self, now: datetime) -> datetime | None:
+        if self._edge is not None:
+            asked, edge = self._edge
+            if asked <= now and (edge is None or now < edge):
+                return edge
+        edge = next_boundary(self.windows, now)
+        self._edge = (now, edge)
+        return edge
 
     def switch(self, on: bool, now: datetime) -> None:
         """A switch by hand: holds until the schedule's next boundary."""
         self.manual = on
-        self.until = next_boundary(self.windows, now)
+        self.until = self._next(now)
 
     def set_windows(self, windows: Sequence[ScheduleWindow], now: datetime) -> None:
         """A new schedule (the config applied live); a switch by hand now ends at the new
         schedule's next boundary."""
         self.windows = tuple(windows)
+        self._edge = None
         if self.manual is not None:
-            self.until = next_boundary(self.windows, now)
+            self.until = self._next(now)
 
     def state(self, now: datetime) -> AltSpeedState:
         """What is in force at ``now`` (a switch by hand that has run out is dropped)."""
@@ -97,7 +110,7 @@ class SpeedSchedule:
             return AltSpeedState(on=self.manual, by="manual",
                                  until=self.until.timestamp() if self.until else 0.0)
         on = scheduled(self.windows, now)
-        edge = next_boundary(self.windows, now)
+        edge = self._next(now)
         return AltSpeedState(on=on, by="schedule" if self.windows else "",
                              until=edge.timestamp() if edge else 0.0)
 

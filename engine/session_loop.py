@@ -89,7 +89,7 @@ class SessionLoop:
                                     on_written=self.channel.waker.wake)
                 m = TorrentManager(ses, self.config, store, self.download_dir, self.out.emit)
                 self.manager = m
-                self.apply_schedule(m, force=True)
+                self.apply_schedule(m)  # turtle mode from the start, if the schedule says
                 for node in self.dht_pinned:
                     ses.add_dht_node(node)
                 self._wait_listening(ses, m)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -319,3 +320,19 @@ def test_tidegate_turtle_switches_and_shows_it(daemons: list[DaemonProc]) -> Non
     assert tg(home, "turtle").stdout.startswith("turtle mode off (by hand):")
     bad = tg(home, "turtle", "sideways", ok=False)
     assert bad.returncode == 2 and "sideways" in bad.stderr
+
+
+def test_the_schedule_answers_a_tick_cheaply_and_follows_a_clock_set_back() -> None:
+    windows = [ScheduleWindow(days=["mon"], start=f"{h:02d}:00", end=f"{h:02d}:30")
+               for h in range(24)] * 4  # 96 windows
+    s = SpeedSchedule(windows)
+    assert s.state(at(0, 0, 10)).until == at(0, 0, 30).timestamp()
+    started = time.perf_counter()
+    for second in range(900):  # a tick a second for a quarter of an hour
+        s.state(at(0, 1) + timedelta(seconds=second))
+    assert time.perf_counter() - started < 0.5
+    state = s.state(at(0, 1, 40))
+    assert (state.on, state.until) == (False, at(0, 2).timestamp())
+    state = s.state(at(0, 0, 10))  # the clock set back
+    assert (state.on, state.until) == (True, at(0, 0, 30).timestamp())
+    assert s.state(at(0, 23, 45)).until == at(7, 0).timestamp()  # windows on mondays only
