@@ -1,6 +1,9 @@
-"""The base of every engine command (:class:`Command`), apart from the list of them in
-:mod:`engine.commands` so that modules declaring more commands (``commands_rss``) can
-subclass it without importing that list, which imports them."""
+"""The base of every engine command (:class:`Command`), apart from the list of commands.
+
+:mod:`engine.commands` declares the commands and lists them (``ALL``); commands of a part
+that lives in its own module (``engine/commands_<part>.py``) subclass :class:`Command`
+from here, so that ``commands`` may import them for its list without an import cycle.
+"""
 
 from __future__ import annotations
 

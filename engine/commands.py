@@ -36,6 +36,7 @@ from .commands_rss import (
     RssRuleRemove,
     RssRuleSet,
 )
+from .commands_schedule import SetAltSpeed
 from .commands_watchhooks import WATCH_COMMANDS, WatchList
 from .config import Config
 from .labels import Ids, Name, Names
@@ -444,6 +445,7 @@ ALL: tuple[type[Command[Any]], ...] = (
     SiteNew, SiteImport, SitePublish, SiteFollow, SiteUnfollow, SiteCheck, SiteList, SiteLog,
     SiteVerify, SiteOnion, WatchList,
     RssFeedAdd, RssFeedRemove, RssRuleSet, RssRuleRemove, RssList, RssRefresh,
+    SetAltSpeed,
 )
 """Every engine command, in the order docs/api.md lists them."""
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
+from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -59,7 +60,6 @@ from .state import (
     TorState,
     WebState,
 )
-from .torrents import session as lt_session
 from .torrents.manager import TorrentManager
 from .torrents.pieces import StreamInfo
 
@@ -79,6 +79,7 @@ class Engine(DhtCalls):
         restore: add every torrent saved in ``state_dir`` on start.
         download_dir: default download folder, overriding the config.
         no_sites: what a site command is told (this engine runs none).
+        clock: local wall time for the speed schedule (tests inject one).
     """
 
     def __init__(
@@ -89,6 +90,7 @@ class Engine(DhtCalls):
         restore: bool = True,
         download_dir: Path | None = None,
         no_sites: str = NO_SITES,
+        clock: Callable[[], datetime] = datetime.now,
     ):
         self.loaded = loaded or load_config()
         config = self.loaded.config
@@ -101,7 +103,7 @@ class Engine(DhtCalls):
         pinned = [(h.strip("[]"), int(p)) for h, _, p in
                   (n.rpartition(":") for n in config.network.dht_nodes)]
         self._loop = SessionLoop(config, self.state_dir, self.download_dir, restore,
-                                 self._channel, self._out, pinned)
+                                 self._channel, self._out, pinned, clock)
         self.no_sites = no_sites
         """Why a site command sent to this engine is refused."""
 
@@ -429,14 +431,12 @@ class Engine(DhtCalls):
                              lambda: self._apply_config(keep_file_only(config, self.config)))
 
     def _apply_config(self, config: Config) -> None:
-        self._loop.config = config
-        m = self._m()
-        m.cfg = config
-        m.ses.apply_settings(lt_session.settings_for(config))  # type: ignore[arg-type]
-        lt_session.apply_peer_classes(m.ses, config)
-        lt_session.assert_safety(m.ses)
-        m.apply_pex()
-        m.dirty = True
+        self._loop.apply_config(config)  # with the limits in force (turtle mode)
+
+    @implements(cmds.SetAltSpeed)
+    def set_alt_speed(self, on: bool) -> Future[None]:
+        """Turtle mode on or off by hand, until the schedule's next boundary."""
+        return self._call(lambda: self._loop.switch_alt_speed(on))
 
     # ------------------------------------------------------------------ hooks of the services
 

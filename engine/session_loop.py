@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from .config import Config
 from .errors import EngineError, EngineStoppedError, TidegateError
 from .events import Log
 from .publisher import Publisher
+from .schedule import SpeedSchedule, in_force
 from .torrents import session as lt_session
 from .torrents.manager import TorrentManager
 from .torrents.resume import ResumeStore
@@ -42,11 +44,18 @@ class SessionLoop:
         channel: commands posted to the thread.
         out: where snapshots and events go.
         dht_pinned: DHT nodes re-added whenever the routing table runs low.
+        clock: local wall time, for the speed schedule (injected by tests).
     """
 
     def __init__(self, config: Config, state_dir: Path, download_dir: Path, restore: bool,
-                 channel: CommandChannel, out: Publisher, dht_pinned: list[tuple[str, int]]):
+                 channel: CommandChannel, out: Publisher, dht_pinned: list[tuple[str, int]],
+                 clock: Callable[[], datetime] = datetime.now):
         self.config = config
+        self.clock = clock
+        self.turtle = SpeedSchedule(config.schedule.windows)
+        """Turtle mode: the schedule and a switch by hand (:mod:`engine.schedule`)."""
+        self._alt_on = False
+        """Whether the alternative limits are what libtorrent has now."""
         self.state_dir = state_dir
         self.download_dir = download_dir
         self.restore = restore
@@ -80,6 +89,7 @@ class SessionLoop:
                                     on_written=self.channel.waker.wake)
                 m = TorrentManager(ses, self.config, store, self.download_dir, self.out.emit)
                 self.manager = m
+                self.apply_schedule(m)  # turtle mode from the start, if the schedule says
                 for node in self.dht_pinned:
                     ses.add_dht_node(node)
                 self._wait_listening(ses, m)
@@ -172,6 +182,10 @@ class SessionLoop:
                     m.enforce_share_limits()
                     step = "retrying failed writes"
                     m.retry_disk_errors(now)
+                    step = "applying the speed schedule"
+                    self.apply_schedule(m)
+                    step = "moving completed torrents"
+                    m.completion.tick()
                 if now >= next_pin:
                     next_pin = now + 5.0
                     step = "re-adding DHT nodes"
@@ -180,6 +194,37 @@ class SessionLoop:
                 m.containment.other_fault(f"the engine loop ({step})", exc)
                 m.dirty = True
                 time.sleep(0.05)  # a fault that repeats must not spin a core
+
+    def apply_config(self, config: Config) -> None:
+        """A new configuration, applied live with the limits in force (engine thread)."""
+        self.config = config
+        self.turtle.set_windows(config.schedule.windows, self.clock())
+        m = self.manager
+        assert m is not None
+        self.apply_schedule(m, force=True)
+
+    def switch_alt_speed(self, on: bool) -> None:
+        """Turtle mode on or off by hand, until the schedule's next boundary."""
+        self.turtle.switch(on, self.clock())
+        m = self.manager
+        assert m is not None
+        self.apply_schedule(m)
+
+    def apply_schedule(self, m: TorrentManager, force: bool = False) -> None:
+        """Give libtorrent the limits in force now (only when they change, or ``force``:
+        a new config) and say in the stats which they are."""
+        alt = self.turtle.state(self.clock())
+        cfg = in_force(self.config, alt.on)
+        if force or alt.on != self._alt_on:
+            self._alt_on = alt.on
+            m.cfg = cfg
+            m.ses.apply_settings(lt_session.settings_for(cfg))  # type: ignore[arg-type]
+            lt_session.apply_peer_classes(m.ses, cfg)
+            lt_session.assert_safety(m.ses)
+            m.apply_pex()
+            m.dirty = True
+        if force or alt != m.stats.alt_speed:
+            m.counters.set_alt_speed(cfg, alt)
 
     def _run_command(self, fn: Callable[..., Any], args: tuple[Any, ...],
                      fut: Future[Any]) -> None:

@@ -96,11 +96,27 @@ class TorrentState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Its category ("" none; ``Snapshot.categories`` has each one's save path)."""
     tags: tuple[str, ...] = ()
     """Its tags, sorted, each once."""
+    complete_dir: str = ""
+    """Where its data moves once complete (downloading in ``completion.incomplete_dir``;
+    "" none, docs/automation.md)."""
 
     @property
     def finished(self) -> bool:
         """Every wanted byte is there (seeding, finished, or such a torrent paused)."""
         return self.phase in (Phase.SEEDING, Phase.FINISHED) or self.complete_on_disk
+
+
+class AltSpeedState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Turtle mode: whether the alternative global limits are in force, and why."""
+
+    on: bool = False
+    """The limits in force (``SessionStats.download_limit``/``upload_limit``) are
+    ``schedule.alt_download``/``alt_upload``."""
+    by: str = ""
+    """``manual`` (``set_alt_speed``), ``schedule`` (``schedule.windows``) or "" (off,
+    no schedule)."""
+    until: float = 0.0
+    """Unix time this lasts until: the schedule's next change (0: until switched)."""
 
 
 class SessionStats(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -119,6 +135,8 @@ class SessionStats(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     upload_limit: int = 0
     free_disk: int = -1
     """Bytes free on the default download folder's file system (-1 unknown)."""
+    alt_speed: AltSpeedState = AltSpeedState()
+    """Turtle mode (docs/automation.md); the limits above are the ones in force."""
 
 
 class SiteHosting(msgspec.Struct, frozen=True, kw_only=True, gc=False):

@@ -40,6 +40,9 @@ ACTIONS: tuple[Action, ...] = (
     Action("limits", "l", "Torrent limits", "Set download/upload rate limits of the selected "
            "torrents"),
     Action("global_limits", "L", "Global limits", "Set the session's download/upload limits"),
+    Action("turtle", "T", "Turtle mode", "Switch the alternative global limits (turtle "
+           "mode, [schedule] alt_download/alt_upload) on or off until the schedule's next "
+           "change"),
     Action("share_limits", "r", "Share limits", "Stop seeding the selected torrents at a "
            "share ratio or after a seeding time"),
     Action("labels", "g", "Category and tags", "Set the category (one with a save path moves "

@@ -357,6 +357,9 @@ class TidegateApp(App[None]):
     def action_global_limits(self) -> None:
         self.torrent_actions.global_limits()
 
+    def action_turtle(self) -> None:
+        self.torrent_actions.turtle()
+
     def action_share_limits(self) -> None:
         self.torrent_actions.share_limits()
 

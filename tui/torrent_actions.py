@@ -185,6 +185,14 @@ class TorrentActions:
         host.push_screen(LimitsDialog("Global limits", (s.download_limit, s.upload_limit)),
                          done)
 
+    def turtle(self) -> None:
+        """Turtle mode on or off by hand (until the schedule's next boundary)."""
+        host = self.host
+        on = not host.snapshot.stats.alt_speed.on
+        host.run_one("Turtle mode on" if on else "Turtle mode off",
+                     lambda: host.engine.run(cmds.SetAltSpeed(on=on)),
+                     failed="Turtle mode not switched")
+
     def share_limits(self) -> None:
         host = self.host
         ids = host.selected()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-import msgspec
-
 from tidegate.engine import config as config_mod
 from tidegate.engine import units as fmt
 from tidegate.engine.errors import ConfigError
@@ -129,7 +127,7 @@ def _toml(value: object) -> str:
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, msgspec.Struct):  # a table in a list ([[watch.folders]])
-        return "{" + ", ".join(f"{f} = {_toml(getattr(value, f))}"
-                               for f in value.__struct_fields__) + "}"
+    fields = getattr(value, "__struct_fields__", None)
+    if fields is not None:  # a table in a list (``[[schedule.windows]]``): inline
+        return "{" + ", ".join(f"{f} = {_toml(getattr(value, f))}" for f in fields) + "}"
     return str(value)

@@ -10,7 +10,9 @@ from typing import Literal
 
 import msgspec
 
+from .completion import CompletionConfig
 from .rss import RssConfig
+from .schedule import ScheduleConfig
 from .watchhooks import HooksConfig, WatchConfig
 
 
@@ -355,5 +357,7 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     rss: RssConfig = msgspec.field(default_factory=RssConfig)
     watch: WatchConfig = msgspec.field(default_factory=WatchConfig)
     hooks: HooksConfig = msgspec.field(default_factory=HooksConfig)
+    completion: CompletionConfig = msgspec.field(default_factory=CompletionConfig)
+    schedule: ScheduleConfig = msgspec.field(default_factory=ScheduleConfig)
 
 

@@ -309,7 +309,7 @@ def server_state(stats: SessionStats, torrents: Iterable[TorrentState],
         "total_peer_connections": stats.num_peers,
         "total_queued_size": 0,
         "total_wasted_session": 0,
-        "use_alt_speed_limits": False,
+        "use_alt_speed_limits": stats.alt_speed.on,
         "write_cache_overload": "0",
     }
 

@@ -189,9 +189,10 @@ class TorrentAdds:
 
     # ------------------------------------------------------------------ add
 
-    def add(self, req: AddRequest, fut: Future[str]) -> None:
+    def add(self, req: AddRequest, fut: Future[str], complete_dir: str = "") -> str:
         """The ``add`` command: resolves ``fut`` with the torrent's id once its resume file
-        is durable (:mod:`.saves`)."""
+        is durable (:mod:`.saves`). ``complete_dir``: where its data moves once complete
+        (:mod:`.completion`). Returns the id of the torrent added ("" none: it was here)."""
         check_add_numbers(req)
         source = req.source or ("<torrent bytes>" if req.torrent is not None else req.uri or "")
         if req.torrent is not None:
@@ -210,7 +211,7 @@ class TorrentAdds:
             # added again with peers: the user wants it to find them (after a restart of
             # an older version, say, that did not keep them)
             self._add_peers_again(torrents[torrent_id], peers, fut)
-            return
+            return ""
         if req.site:
             self._mark_site(torrent_id, req)
         if torrent_id in torrents or torrent_id in self._pending:
@@ -260,6 +261,8 @@ class TorrentAdds:
         if req.category:  # checked by the labels (engine/torrents/labels.py)
             extras.category = req.category
         extras.tags = sorted(set(extras.tags) | set(req.tags))
+        if complete_dir:
+            extras.complete_dir = complete_dir
         self._pex_flag(atp)
         if req.file_priorities is not None:
             if atp.ti is None:
@@ -290,6 +293,7 @@ class TorrentAdds:
         self._pending[torrent_id] = (fut, extras, req)
         self._peers[torrent_id] = peers
         self.submit(torrent_id, atp)
+        return torrent_id
 
     def _mark_site(self, torrent_id: str, req: AddRequest) -> None:
         """A site's torrent added before torrents were marked with their site (the sites

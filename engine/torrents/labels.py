@@ -184,7 +184,11 @@ class TorrentLabels:
         done = _All(fut, len(torrents))
         for t in torrents:
             old = Path(_save_path(t))
-            if target is None or target == old:
+            if t.extras.complete_dir and target is not None:
+                # still downloading in the incomplete folder: it goes there once complete
+                t.extras.complete_dir = str(target)
+                self._records.refresh(t)
+            if target is None or target == old or t.extras.complete_dir:
                 self._save(t, lambda: done.one())
                 continue
             moved: Future[str] = Future()

@@ -46,6 +46,7 @@ from ..state import SessionStats, TorrentDetails
 from . import recheck, special, status
 from .adding import TorrentAdds, real_files
 from .alerts import TorrentTable
+from .completion import CompletionMoves
 from .contain import TorrentContainment
 from .dht import DhtItems, bind_ip
 from .dht_peers import DhtPeers
@@ -93,12 +94,15 @@ class TorrentManager:
         self.moves = StorageMoves(self.records, self.saves.save_soon, emit)
         self.labels = TorrentLabels(store.folder, self.records, self.saves.save_soon,
                                     self.moves, emit)
+        self.completion = CompletionMoves(cfg, default_save_path, self.records, self.moves,
+                                          self.saves.save_soon, emit)
         self.pieces = PieceReader(self.records.id_for)
         self.dht = DhtItems(ses, bind_ip(cfg.network.listen_interfaces),
                             direct=cfg.proxy.type == "none")
         self.dht_peers = DhtPeers(ses)
         self.table = TorrentTable(ses, store, self.records, self.adds, self.saves,
-                                  self.faults, self.moves, self.pieces, self.contained, emit)
+                                  self.faults, self.moves, self.pieces, self.contained,
+                                  self.completion.seen(emit))
         self.removals = Removals(ses, store, self.faults, self.table.forget, emit)
         self.counters = SessionCounters(cfg, default_save_path, self.records, emit)
         self.limits = ShareLimits(cfg, self.records, self.saves.save_soon, contain, emit)
@@ -126,6 +130,7 @@ class TorrentManager:
     def cfg(self, cfg: Config) -> None:
         """A new config (``apply_config``): every part reads it from now on."""
         self._cfg = self.adds.cfg = self.faults.cfg = self.counters.cfg = self.limits.cfg = cfg
+        self.completion.cfg = cfg
 
     # ------------------------------------------------------------------ the parts' state
 
@@ -196,7 +201,10 @@ class TorrentManager:
         return n
 
     def add(self, req: AddRequest, fut: Future[str]) -> None:
-        self.adds.add(self.labels.prepare(req), fut)
+        prepared, complete_dir = self.completion.prepare(req, self.labels.prepare(req))
+        added = self.adds.add(prepared, fut, complete_dir)
+        if added and complete_dir:
+            self.completion.added(added)
 
     # Commands that change what the resume file records resolve ``fut`` only once that
     # file is durable (``saves.save_soon(t, resolve(fut))``): an acknowledged change
@@ -221,6 +229,7 @@ class TorrentManager:
             t.handle.unset_flags(_TF.upload_mode)
         t.extras.stopped_by_limit = False
         t.extras.pause_after_check = False
+        self.completion.retry(t)
         self.contained.clear(t)
         if t.disk.error:
             self.faults.retry_disk(t)  # the user may have made room: try writing now
@@ -265,7 +274,9 @@ class TorrentManager:
         self.removals.remove(self.get(torrent_id), delete_data, fut)
 
     def move(self, torrent_id: str, path: str, fut: Future[str]) -> None:
-        self.moves.move(self.get(torrent_id), path, fut)
+        t = self.get(torrent_id)
+        self.moves.move(t, path, fut)
+        self.completion.moved_by_hand(t)  # saved with the move's target
 
     def flush(self, torrent_id: str, fut: Future[None]) -> None:
         self.table.flush(self.get(torrent_id), fut)

@@ -81,7 +81,7 @@ class TorrentRecord:
     @property
     def error(self) -> str:
         """What the engine shows as the torrent's error beside libtorrent's own."""
-        return self.disk.error or self.fault
+        return self.disk.error or self.fault or self.extras.move_error
 
 
 @dataclass

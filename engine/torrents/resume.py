@@ -72,6 +72,11 @@ class TorrentExtras(msgspec.Struct, kw_only=True):
     """Its category (engine/labels.py; "" none)."""
     tags: list[str] = []
     """Its tags, sorted, each once."""
+    complete_dir: str = ""
+    """Downloading in ``completion.incomplete_dir``: the folder its data moves to once
+    complete ("" none; :mod:`.completion`)."""
+    move_error: str = ""
+    """Why that move failed: the torrent's error until it is resumed (which tries again)."""
 
 
 MAX_PEERS = 200

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import libtorrent as lt
+import msgspec
 
 from ..config import Config
 from ..events import Event, Log
-from ..state import SessionStats
+from ..state import AltSpeedState, SessionStats
 from .records import TorrentRecords
 from .text import read_text
 
@@ -93,5 +94,15 @@ class SessionCounters:
             download_limit=self.cfg.rates.download,
             upload_limit=self.cfg.rates.upload,
             free_disk=self._free_disk(),
+            alt_speed=self.stats.alt_speed,
         )
+        self._records.dirty = True
+
+    def set_alt_speed(self, cfg: Config, alt: AltSpeedState) -> None:
+        """Turtle mode switched (or its reason changed): ``cfg`` holds the limits in force;
+        the stats say so at once, not at the next stats alert."""
+        self.cfg = cfg
+        self.stats = msgspec.structs.replace(
+            self.stats, alt_speed=alt, download_limit=cfg.rates.download,
+            upload_limit=cfg.rates.upload)
         self._records.dirty = True

@@ -111,6 +111,7 @@ def torrent_state(
         site_role=extras.site_role,
         category=extras.category,
         tags=tuple(extras.tags),
+        complete_dir=extras.complete_dir,
     )
 
 

@@ -142,6 +142,7 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "rss_rule_remove": {"name": "shows"},
     "rss_list": {},
     "rss_refresh": {"url": ""},
+    "set_alt_speed": {"on": True},
     "shutdown": {},
 }
 

@@ -70,6 +70,8 @@ def info_rows(d: TorrentDetails, dht_nodes: int = -1) -> list[tuple[str, str]]:
         ("Sequential", "yes" if t.sequential else "no"),
         ("Magnet", d.magnet or NONE),
     ]
+    if t.complete_dir:  # downloading in completion.incomplete_dir
+        rows.insert(4, ("Moves to", f"{t.complete_dir} when complete"))
     if t.error:
         rows.insert(1, ("Error", t.error))
     if not t.has_metadata and not d.trackers and not d.peers and dht_nodes == 0:

@@ -1,5 +1,5 @@
-"""The bottom line: global rates (and global limits, when set), totals, DHT nodes, free
-space, connection."""
+"""The bottom line: global rates (and global limits, when set, with ``turtle`` when they
+are the alternative ones), totals, DHT nodes, free space, connection."""
 
 from __future__ import annotations
 
@@ -46,6 +46,10 @@ class StatusBar(Widget):
         text.append(f" ↑ {units.rate(s.payload_upload_rate)}", "bold")
         if s.upload_limit:
             text.append(f" (max {units.rate(s.upload_limit)})", "yellow")
+        if s.alt_speed.on:  # the limits above are the alternative ones
+            text.append("  turtle", "bold yellow")
+            if s.alt_speed.by == "schedule":
+                text.append(" (schedule)", "yellow")
         if self.size.width >= 100:
             text.append(f"  Σ↓ {units.size(s.total_download)} Σ↑ {units.size(s.total_upload)}")
         text.append(f"  DHT {s.dht_nodes}")
