@@ -39,6 +39,7 @@ BASE_ARGS: dict[str, dict[str, Any]] = {
     "set_global_limits": {},
     "set_share_limits": {"torrent_id": TID},
     "set_file_priorities": {"torrent_id": TID, "priorities": {}},
+    "rss_feed_add": {"url": "https://example.org/feed.xml"},
 }
 """Valid arguments of each command with numbers, the numbers left out."""
 
