@@ -221,8 +221,11 @@ class Engine(DhtCalls):
         """Run a command (:mod:`engine.commands`); resolves to its result."""
         impl = _IMPLEMENTATIONS.get(type(cmd))
         if impl is None:
-            return failed(EngineError(self.no_sites if type(cmd) in cmds.SITE_COMMANDS
-                                      else f"{cmd.cmd} is not run by this engine"))
+            return failed(EngineError(
+                self.no_sites if type(cmd) in cmds.SITE_COMMANDS else
+                f"{cmd.cmd}: RSS and watch folders run in the daemon and in the TUI's own "
+                "engine (`tidegate daemon`, `tidegate`), not in this one"
+                if type(cmd) in cmds.NODE_COMMANDS else f"{cmd.cmd} is not run by this engine"))
         return impl(self, *cmds.arguments(cmd))
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:

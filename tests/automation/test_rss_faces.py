@@ -8,13 +8,16 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
+from tests.conftest import EngineFactory
 from tests.helpers.daemon_util import TIDEGATE, DaemonProc, env_for, short_home
 from tests.helpers.tui_util import run_app, until
 from tidegate.cli.main import build_parser
 from tidegate.engine import commands as cmds
+from tidegate.engine.errors import EngineError
 from tidegate.tui.app import TidegateApp
 from tidegate.tui.screens.rss import RssDialog
 
@@ -122,3 +125,13 @@ def test_the_cli_parses_rss_commands() -> None:
     args = parser.parse_args(["rss", "add", "http://a/f", "--interval", "600"])
     assert (args.url, args.interval) == ("http://a/f", 600.0)
     assert parser.parse_args(["rss", "refresh"]).url == ""
+
+
+def test_a_bare_engine_says_where_rss_and_watch_folders_run(
+        make_engine: EngineFactory) -> None:
+    """The TUI's demo and one-shot jobs run a bare Engine: asked for RSS or watch folders it
+    says where they run, not that the command is unknown."""
+    e = make_engine("bare")
+    for cmd in (cmds.RssList(), cmds.WatchList()):
+        with pytest.raises(EngineError, match="run in the daemon and in the TUI"):
+            e.run(cmd).result(5)
