@@ -37,6 +37,7 @@ from .commands_rss import (
     RssRuleSet,
 )
 from .commands_schedule import SetAltSpeed
+from .commands_stream import TorrentRead
 from .commands_watchhooks import WATCH_COMMANDS, WatchList
 from .config import Config
 from .labels import Ids, Name, Names
@@ -445,7 +446,7 @@ ALL: tuple[type[Command[Any]], ...] = (
     SiteNew, SiteImport, SitePublish, SiteFollow, SiteUnfollow, SiteCheck, SiteList, SiteLog,
     SiteVerify, SiteOnion, WatchList,
     RssFeedAdd, RssFeedRemove, RssRuleSet, RssRuleRemove, RssList, RssRefresh,
-    SetAltSpeed,
+    SetAltSpeed, TorrentRead,
 )
 """Every engine command, in the order docs/api.md lists them."""
 

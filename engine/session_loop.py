@@ -161,6 +161,8 @@ class SessionLoop:
                 step = "expiring DHT requests"
                 m.dht.expire(now)
                 m.dht_peers.expire(now)
+                step = "expiring file reads"
+                m.file_reads.expire(now)
                 if now >= next_snap:
                     next_snap = now + period
                     step = "asking for status updates"
