@@ -17,13 +17,14 @@ from tidegate.engine import commands as cmds
 from tidegate.engine.api.torrent_stream import TorrentFileStream, torrent_files
 from tidegate.engine.commands_stream import MAX_READ, FileChunk
 from tidegate.engine.errors import EngineError, InputError, UnknownTorrentError
+from tidegate.engine.interface import EngineAPI
 
 PIECE = 64 << 10
 
 
-def read(engine: object, tid: str, index: int, offset: int, length: int,
+def read(engine: EngineAPI, tid: str, index: int, offset: int, length: int,
          timeout: float = 30) -> FileChunk:
-    return engine.run(cmds.TorrentRead(tid, index, offset, length)).result(timeout)  # type: ignore[attr-defined]
+    return engine.run(cmds.TorrentRead(tid, index, offset, length)).result(timeout)
 
 
 def test_reads_and_seeks_return_the_files_bytes_at_every_boundary(
