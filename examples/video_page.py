@@ -24,6 +24,7 @@ import re
 import signal
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import PurePosixPath
 from typing import Any
@@ -108,9 +109,10 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base's name)
         pass  # one line per answer instead (see _log)
 
-    def _log(self, status: int) -> None:
+    def _log(self, status: int, waited: float | None = None) -> None:
         rng = self.headers.get("Range", "-")
-        print(f"{self.command} {self.path} range={rng} status={status}", file=sys.stderr,
+        took = "" if waited is None else f" first_bytes_after={waited:.2f}s"
+        print(f"{self.command} {self.path} range={rng} status={status}{took}", file=sys.stderr,
               flush=True)
 
     def do_HEAD(self) -> None:
@@ -178,6 +180,7 @@ class Handler(BaseHTTPRequestHandler):
         start, end = span if isinstance(span, tuple) else (0, size)
         status = 206 if isinstance(span, tuple) else 200
         first = b""
+        started = time.monotonic()
         if body and end > start:
             stream.seek(start)
             try:  # the first chunk before the headers: a stall is a 504, not a cut body
@@ -194,7 +197,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
         self.end_headers()
-        self._log(status)
+        self._log(status, time.monotonic() - started)
         if not body:
             return
         self._send_body(stream, first, start, end)

@@ -7,6 +7,11 @@ command's part on the engine thread: it asks :class:`~.pieces.PieceReader` for e
 of the span (deadlines in order, so the first arrives first), asks for the next pieces
 ahead, assembles the bytes once all have passed their hash check, and fails a read that
 waited too long, naming the piece it was waiting for.
+
+A read that is not where the last one's read-ahead led (a seek) takes the deadlines off
+that read-ahead: libtorrent requests time-critical pieces by their deadline, and the old
+read-ahead's deadlines (set seconds before, so earlier) would otherwise all come before
+the pieces the reader now waits for (a seek in a 256 KiB/s swarm took 10-13 s).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from .pieces import PieceReader, StreamFile, StreamInfo
 
 MAX_READS = 1024
 """File reads waiting at once across the session; more are refused instead of queued."""
+MAX_TRACKED = 256
+"""Torrents whose read-ahead is remembered (the oldest is forgotten past this)."""
 STEP_MS = 50
 """Deadline step between the pieces of one read (the first is wanted now)."""
 
@@ -81,6 +88,7 @@ class FileReads:
     def __init__(self, pieces: PieceReader):
         self._pieces = pieces
         self._reads: list[_Read] = []
+        self._ahead: dict[str, set[int]] = {}
 
     def read(self, torrent_id: str, handle: lt.torrent_handle, file_index: int, offset: int,
              length: int, readahead: int, wait: float, fut: Future[FileChunk]) -> None:
@@ -117,11 +125,23 @@ class FileReads:
             raise
         self._reads.append(r)
         ahead = ahead_of(info.piece_length, f, end, readahead)
+        self._retarget(torrent_id, handle, set(span) | set(ahead), set(ahead))
         if ahead:
             self._pieces.prefetch(handle, ahead, len(span) * STEP_MS + 500, 200)
         settle = partial(self._settle, r)
         for part in r.parts.values():
             part.add_done_callback(settle)
+
+    def _retarget(self, torrent_id: str, handle: lt.torrent_handle, wanted: set[int],
+                  ahead: set[int]) -> None:
+        """Take the deadlines off the last read-ahead's pieces this read does not want."""
+        old = self._ahead.pop(torrent_id, set())
+        for piece in old - wanted:
+            if not self._pieces.waiting(torrent_id, piece) and not handle.have_piece(piece):
+                handle.reset_piece_deadline(piece)
+        self._ahead[torrent_id] = ahead
+        while len(self._ahead) > MAX_TRACKED:
+            del self._ahead[next(iter(self._ahead))]
 
     def _settle(self, r: _Read, _part: Future[bytes] | None = None) -> None:
         if r.fut.done():

@@ -98,6 +98,10 @@ class PieceReader:
             handle.set_piece_deadline(piece, max(0, deadline_ms),
                                       lt.deadline_flags_t.alert_when_available)
 
+    def waiting(self, torrent_id: str, piece: int) -> bool:
+        """A read waits for this piece (its deadline must stay)."""
+        return bool(self._waiting.get((torrent_id, piece)))
+
     @staticmethod
     def prefetch(handle: lt.torrent_handle, pieces: list[int], deadline_ms: int,
                  step_ms: int) -> None:

@@ -173,6 +173,7 @@ def test_the_video_page_plays_and_seeks_ahead_of_the_download(tmp_path: Path) ->
         print(f"\nvideo {size} bytes, {duration:.1f} s; progress {progress_before:.2f} at the "
               f"seek, {progress_after:.2f} once it played there ({seeked_after:.1f} s later); "
               f"range starts after the seek: {starts}")
+        print("\n".join(example.lines()))
         # what the browser played came from the file
         with TorrentFileStream(client, tid, index) as stream:
             stream.seek(at)
