@@ -53,7 +53,7 @@ PAGE = """<!doctype html><meta charset=utf-8><title>{title}</title>
 <p>{size:,} bytes, streamed from torrent <code>{tid}</code> while it downloads.</p>
 """
 
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE = re.compile(r"bytes=(\d{0,19})-(\d{0,19})")  # bounded: int() of any digits
 
 
 def content_type(path: str) -> str:
@@ -166,8 +166,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def _video(self, body: bool) -> None:
         f = self.server.file
-        stream = TorrentFileStream(self.server.engine, self.server.torrent_id, f.index,
-                                   chunk=CHUNK)
+        try:
+            stream = TorrentFileStream(self.server.engine, self.server.torrent_id, f.index,
+                                       chunk=CHUNK)
+        except (TidegateError, TimeoutError) as exc:
+            self._plain(502, f"the daemon refused: {exc}", body)
+            return
         size = stream.size
         span = parse_range(self.headers.get("Range"), size)
         if span is False:
@@ -185,7 +189,7 @@ class Handler(BaseHTTPRequestHandler):
             stream.seek(start)
             try:  # the first chunk before the headers: a stall is a 504, not a cut body
                 first = stream.read(min(CHUNK, end - start))
-            except TidegateError as exc:
+            except (TidegateError, TimeoutError) as exc:
                 self._plain(504, f"the torrent did not deliver: {exc}", body)
                 return
         self.send_response(status)
@@ -212,7 +216,7 @@ class Handler(BaseHTTPRequestHandler):
                 break
             try:
                 chunk = stream.read(min(CHUNK, end - start - sent)) or b""
-            except TidegateError as exc:
+            except (TidegateError, TimeoutError) as exc:
                 print(f"stream stalled at byte {start + sent}: {exc}", file=sys.stderr,
                       flush=True)
                 self.close_connection = True  # the body is short: the browser asks again

@@ -18,6 +18,9 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -84,6 +87,23 @@ class Example:
             if f is not None:
                 f.close()
         return self.p.returncode
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def http(url: str, method: str = "GET", headers: dict[str, str] | None = None) -> Answer:
+    req = urllib.request.Request(url, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=90) as r:
+            return Answer(r.status, dict(r.headers), r.read())
+    except urllib.error.HTTPError as e:
+        with e:
+            return Answer(e.code, dict(e.headers), e.read())
 
 
 def range_starts(lines: list[str]) -> list[int]:
@@ -174,6 +194,23 @@ def test_the_video_page_plays_and_seeks_ahead_of_the_download(tmp_path: Path) ->
               f"seek, {progress_after:.2f} once it played there ({seeked_after:.1f} s later); "
               f"range starts after the seek: {starts}")
         print("\n".join(example.lines()))
+        # the example's HTTP, byte for byte
+        head = http(url + "video", "HEAD")
+        assert (head.status, head.headers["Content-Length"], head.headers["Content-Type"],
+                head.headers["Accept-Ranges"]) == (200, str(size), "video/webm", "bytes")
+        assert head.body == b""
+        tail = http(url + "video", headers={"Range": "bytes=-1000"})
+        assert tail.status == 206 and tail.body == data[-1000:]
+        assert tail.headers["Content-Range"] == f"bytes {size - 1000}-{size - 1}/{size}"
+        mid = http(url + "video", headers={"Range": f"bytes={at}-{at + 299_999}"})
+        assert mid.status == 206 and mid.body == data[at:at + 300_000]
+        past = http(url + "video", headers={"Range": f"bytes={size}-"})
+        assert past.status == 416 and past.headers["Content-Range"] == f"bytes */{size}"
+        huge = http(url + "video", "HEAD", headers={"Range": "bytes=" + "9" * 5000 + "-"})
+        assert huge.status == 200  # an unusable Range is ignored (RFC 9110), never a crash
+        assert http(url + "nope").status == 404
+        assert http(url, headers={"Host": "rebound.example"}).status == 403
+        assert example.p.poll() is None
         # what the browser played came from the file
         with TorrentFileStream(client, tid, index) as stream:
             stream.seek(at)
