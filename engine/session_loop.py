@@ -261,6 +261,7 @@ class SessionLoop:
         for _fn, _args, fut in self.channel.close():
             fut.set_exception(EngineStoppedError("the engine is stopping"))
         m.dht.close()
+        m.file_reads.close()
         ses.pause()
         if self.save_on_stop:
             m.save_all(only_modified=False)

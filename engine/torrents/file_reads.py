@@ -24,7 +24,7 @@ from functools import partial
 import libtorrent as lt
 
 from ..commands_stream import MAX_READ, FileChunk
-from ..errors import EngineError, InputError
+from ..errors import EngineError, EngineStoppedError, InputError
 from .pieces import PieceReader, StreamFile, StreamInfo
 
 MAX_READS = 1024
@@ -173,6 +173,14 @@ class FileReads:
                     f"{r.start}-{r.end - 1})"))
                 self._cancel(r)
         self._drop_done()
+
+    def close(self) -> None:
+        """The engine stops: every waiting read fails at once."""
+        for r in self._reads:
+            if not r.fut.done():
+                r.fut.set_exception(EngineStoppedError("the engine is stopping"))
+            self._cancel(r)
+        self._reads = []
 
     def _drop_done(self) -> None:
         self._reads = [r for r in self._reads if not r.fut.done()]

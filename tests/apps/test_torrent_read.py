@@ -16,7 +16,12 @@ from tidegate.engine import AddRequest
 from tidegate.engine import commands as cmds
 from tidegate.engine.api.torrent_stream import TorrentFileStream, torrent_files
 from tidegate.engine.commands_stream import MAX_READ, FileChunk
-from tidegate.engine.errors import EngineError, InputError, UnknownTorrentError
+from tidegate.engine.errors import (
+    EngineError,
+    EngineStoppedError,
+    InputError,
+    UnknownTorrentError,
+)
 from tidegate.engine.interface import EngineAPI
 
 PIECE = 64 << 10
@@ -105,6 +110,14 @@ def test_each_refusal_names_what_was_wrong(tmp_path: Path,
     lonely.pause(other).result(10)
     with pytest.raises(EngineError, match="is paused"):
         read(lonely, other, 0, 0, 1)
+    # a read waiting when the engine stops fails at once, not after its wait
+    lonely.resume(other).result(10)
+    waiting = lonely.run(cmds.TorrentRead(other, 0, 0, 10))
+    lonely.details(other).result(10)  # commands run in order: the read is parked now
+    assert not waiting.done()
+    lonely.stop()
+    with pytest.raises(EngineStoppedError):
+        waiting.result(5)
 
 
 def test_a_file_still_downloading_reads_from_where_it_is_asked(
