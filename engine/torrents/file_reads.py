@@ -63,7 +63,9 @@ def find_file(info: StreamInfo, file_index: int) -> StreamFile:
     f = next((x for x in info.files if x.index == file_index), None)
     if f is None:
         indexes = [x.index for x in info.files]
-        have = (f"its files are {indexes[0]} to {indexes[-1]}" if indexes else "it has no files")
+        have = ("it has no files" if not indexes else
+                f"its files are {', '.join(map(str, indexes))}" if len(indexes) <= 8 else
+                f"its files are {indexes[0]} to {indexes[-1]}, pad files left out")
         raise InputError(str(file_index), f"file index out of range: torrent "
                                           f"{info.torrent_id} has no file {file_index} ({have})")
     return f

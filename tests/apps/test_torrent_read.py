@@ -32,16 +32,22 @@ def read(engine: EngineAPI, tid: str, index: int, offset: int, length: int,
     return engine.run(cmds.TorrentRead(tid, index, offset, length)).result(timeout)
 
 
+@pytest.mark.parametrize("fmt", ["v1", "hybrid"])
 def test_reads_and_seeks_return_the_files_bytes_at_every_boundary(
-        tmp_path: Path, make_engine: EngineFactory) -> None:
-    # two files, the second starting inside a piece (v1: no padding between them)
+        tmp_path: Path, make_engine: EngineFactory, fmt: str) -> None:
+    # two files: in v1 the second starts inside a piece; a hybrid pads it to a piece
+    # boundary (a pad file, which the indexes leave out)
     payload = make_payload(tmp_path, sizes=(3 * MAX_READ + 12_345, 200_003))
-    created = make_torrent(payload, fmt="v1", piece_size=PIECE)
+    created = make_torrent(payload, fmt=fmt, piece_size=PIECE)
     seed = make_engine("seed")
     tid = start_seed(seed, created, payload)
     files = torrent_files(seed, tid)
+    second = 1 if fmt == "v1" else 2
     assert [(f.index, f.path, f.size) for f in files] == [
-        (0, "payload/file0.bin", 3 * MAX_READ + 12_345), (1, "payload/file1.bin", 200_003)]
+        (0, "payload/file0.bin", 3 * MAX_READ + 12_345), (second, "payload/file1.bin", 200_003)]
+    if fmt == "hybrid":
+        with pytest.raises(InputError, match=r"has no file 1 \(its files are 0, 2\)"):
+            read(seed, tid, 1, 0, 1)  # the pad file
     for f in files:
         data = (payload / Path(f.path).name).read_bytes()
         size = len(data)
@@ -83,7 +89,7 @@ def test_each_refusal_names_what_was_wrong(tmp_path: Path,
     with pytest.raises(UnknownTorrentError, match="0{40}"):
         read(seed, "0" * 40, 0, 0, 10)
     with pytest.raises(InputError, match=r"file index out of range: torrent \w+ has no file 2 "
-                                         r"\(its files are 0 to 1\)"):
+                                         r"\(its files are 0, 1\)"):
         read(seed, tid, 2, 0, 10)
     with pytest.raises(InputError, match=r"offset past the end of file 1 "
                                          r"\(payload/file1.bin, 5 bytes\)"):
