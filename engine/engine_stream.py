@@ -56,7 +56,7 @@ class StreamCalls:
             handle = m.get(torrent_id).handle
             m.pieces.read(torrent_id, handle, piece, deadline_ms, fut)
             if ahead:
-                m.pieces.prefetch(handle, ahead, deadline_ms + 500, 200)
+                m.pieces.prefetch(torrent_id, handle, ahead, deadline_ms + 500, 200)
 
         return self._checked(lambda: check_read(piece, ahead, deadline_ms), read, DEFERRED)
 

@@ -137,7 +137,9 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self._plain(404, "not found", body)
         except (BrokenPipeError, ConnectionResetError):
-            pass  # the browser went away (a seek closes the previous request)
+            # the browser went away (a seek closes the previous request)
+            print(f"{self.command} {self.path} range={self.headers.get('Range', '-')} "
+                  "closed by the browser", file=sys.stderr, flush=True)
         finally:
             self.server.slots.release()
 

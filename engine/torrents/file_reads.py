@@ -129,7 +129,7 @@ class FileReads:
         ahead = ahead_of(info.piece_length, f, end, readahead)
         self._retarget(torrent_id, handle, set(span) | set(ahead), set(ahead))
         if ahead:
-            self._pieces.prefetch(handle, ahead, len(span) * STEP_MS + 500, 200)
+            self._pieces.prefetch(torrent_id, handle, ahead, len(span) * STEP_MS + 500, 200)
         settle = partial(self._settle, r)
         for part in r.parts.values():
             part.add_done_callback(settle)

@@ -150,3 +150,30 @@ def test_a_file_still_downloading_reads_from_where_it_is_asked(
     assert got == data[6_500_000:6_500_000 + MAX_READ]
     assert progress < 0.8, progress  # read long before the download reached it
     assert took < 30, took
+
+
+def test_another_readers_read_ahead_does_not_take_a_waiting_reads_piece(
+        tmp_path: Path, make_engine: EngineFactory) -> None:
+    """A read waiting for the last piece, then a read at the start whose read-ahead
+    (8 MiB) covers that piece: setting its deadline again without alert_when_available
+    took the alert away, and the first read waited out its timeout (seen in the video
+    page's test: a tail request answered 504 after 60 s)."""
+    payload = make_payload(tmp_path, sizes=(4_000_000,))
+    data = (payload / "file0.bin").read_bytes()
+    created = make_torrent(payload, fmt="v1", piece_size=PIECE)
+    seed = make_engine("seed", rates={"upload": 256 << 10, "limit_local_peers": True})
+    start_seed(seed, created, payload)
+    viewer = make_engine("viewer", web={"port": 0, "stream_timeout": 20.0})
+    tid = viewer.add(AddRequest(torrent=created.data, save_path=str(tmp_path / "dl"),
+                                sequential=True,
+                                peers=(f"127.0.0.1:{port_of(seed)}",))).result(10)
+    size = len(data)
+    tail = viewer.run(cmds.TorrentRead(tid, 0, size - 100, 100))
+    viewer.details(tid).result(10)  # commands run in order: the tail read is waiting
+    head = viewer.run(cmds.TorrentRead(tid, 0, 0, 100))
+    started = time.monotonic()
+    assert head.result(30).data == data[:100]
+    assert tail.result(30).data == data[-100:]
+    took = time.monotonic() - started
+    assert took < 15, took
+    assert viewer.snapshot.torrents[tid].progress < 1.0
