@@ -108,7 +108,7 @@ def http(url: str, method: str = "GET", headers: dict[str, str] | None = None) -
 
 def range_starts(lines: list[str]) -> list[int]:
     return [int(m.group(1)) for line in lines
-            if (m := re.search(r"^GET /video range=bytes=(\d+)-", line))]
+            if (m := re.search(r"^GET /video range=bytes=(\d+)-\S* status=2", line))]
 
 
 def missing(client: RemoteEngine, tid: str, first: int, last: int) -> bool:
