@@ -91,6 +91,14 @@ class TorrentFileStream(io.RawIOBase):
         self._pos = pos
         return pos
 
+    def readall(self) -> bytes:
+        """The rest of the file, ``chunk`` bytes per read (``io.RawIOBase.readall`` asks
+        8 KiB at a time: 5 MB/s over the API instead of hundreds)."""
+        parts = []
+        while data := self.read(self.chunk):
+            parts.append(data)
+        return b"".join(parts)
+
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         self._checkClosed()
         view = memoryview(buffer).cast("B")

@@ -27,6 +27,15 @@ from tidegate.engine.interface import EngineAPI
 PIECE = 64 << 10
 
 
+class Counted(TorrentFileStream):
+    """Records the length of each ``torrent_read`` it makes."""
+
+    def _read(self, offset: int, length: int) -> FileChunk:
+        self.asked: list[int] = getattr(self, "asked", [])
+        self.asked.append(length)
+        return super()._read(offset, length)
+
+
 def read(engine: EngineAPI, tid: str, index: int, offset: int, length: int,
          timeout: float = 30) -> FileChunk:
     return engine.run(cmds.TorrentRead(tid, index, offset, length)).result(timeout)
@@ -65,6 +74,10 @@ def test_reads_and_seeks_return_the_files_bytes_at_every_boundary(
         assert stream.size == size and stream.seekable() and stream.tell() == 0
         buffered = io.BufferedReader(stream, buffer_size=MAX_READ)
         assert buffered.read() == data  # many chunks, sequential
+
+        counted = Counted(seed, tid, f.index)
+        assert counted.read() == data  # readall: 1 MiB a call, not RawIOBase's 8 KiB
+        assert counted.asked == [0] + [min(MAX_READ, size - o) for o in range(0, size, MAX_READ)]
         assert stream.read(10) == b""  # at the end
         for pos in (size - 7, PIECE - 3, 0, size // 3):
             assert stream.seek(pos) == pos
