@@ -129,8 +129,15 @@ def test_each_refusal_names_what_was_wrong(tmp_path: Path,
     lonely.pause(other).result(10)
     with pytest.raises(EngineError, match="is paused"):
         read(lonely, other, 0, 0, 1)
-    # a read waiting when the engine stops fails at once, not after its wait
+    # a read waiting when its torrent is removed fails at once, saying so
     lonely.resume(other).result(10)
+    waiting = lonely.run(cmds.TorrentRead(other, 0, 0, 10))
+    lonely.details(other).result(10)  # commands run in order: the read is parked now
+    lonely.remove(other).result(10)
+    with pytest.raises(EngineError, match=f"torrent {other} was removed"):
+        waiting.result(5)
+    # a read waiting when the engine stops fails at once, not after its wait
+    other = lonely.add(AddRequest(torrent=created.data, save_path=str(tmp_path / "o"))).result(10)
     waiting = lonely.run(cmds.TorrentRead(other, 0, 0, 10))
     lonely.details(other).result(10)  # commands run in order: the read is parked now
     assert not waiting.done()
