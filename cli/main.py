@@ -16,6 +16,7 @@ from tidegate import __version__
 from tidegate.engine.errors import ConfigError, TidegateError
 
 from .commands import (
+    cat,
     control,
     create,
     daemon,
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tidegate {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (tui, download, create, seed, info, daemon, torrents, control, labels, swarm,
-                   sites, web, tor, qbt, rss, watch, turtle):
+                   sites, web, tor, qbt, rss, watch, turtle, cat):
         module.register(sub)
     return parser
 

@@ -44,8 +44,9 @@ class TorrentRead(Command[FileChunk], frozen=True, forbid_unknown_fields=True):
 
     cmd = "torrent_read"
     timeout = READ_WAIT + 15.0
-    no_face = ("the program API's (engine/api/torrent_stream.py); people stream a file "
-               "through the Smart Proxy's /torrent/ pages")
+    cli = "cat"
+    no_face = ("TUI: none; programs read with engine/api/torrent_stream.py, and people "
+               "stream a file through the Smart Proxy's /torrent/ pages")
     torrent_id: str
     file_index: FileIndex
     offset: Offset

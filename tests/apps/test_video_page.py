@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import build_engine, make_torrent, port_of, start_seed
-from tests.helpers.daemon_util import ROOT, DaemonProc, env_for, short_home
+from tests.helpers.daemon_util import ROOT, TIDEGATE, DaemonProc, env_for, short_home
 from tests.helpers.video import cues_before_clusters, make_webm
 from tests.proxy.test_proxy_browser import chromium
 from tidegate.engine import AddRequest
@@ -215,6 +215,27 @@ def test_the_video_page_plays_and_seeks_ahead_of_the_download(tmp_path: Path) ->
         assert http(url + "nope").status == 404
         assert http(url, headers={"Host": "rebound.example"}).status == 403
         assert example.p.poll() is None
+        # `tidegate cat`: the same bytes on stdout, by index or path
+        cat = [*TIDEGATE, "cat", tid[:12], "--connect", daemon.endpoint]
+        got = subprocess.run([*cat, str(index), "--range", f"{at}-{at + 2_500_000}"],
+                             env=env_for(home), capture_output=True, timeout=120)
+        assert got.returncode == 0 and got.stdout == data[at:at + 2_500_001], got.stderr
+        got = subprocess.run([*cat, "payload/notes.txt"], env=env_for(home),
+                             capture_output=True, timeout=120)
+        assert got.returncode == 0 and got.stdout == b"not the video\n", got.stderr
+        for bad, why in (("x-y", "--range must be A-B"), (f"{size + 1}-", "outside the file")):
+            got = subprocess.run([*cat, str(index), "--range", bad], env=env_for(home),
+                                 capture_output=True, timeout=120)
+            assert got.returncode == 1 and got.stdout == b"", got
+            assert why in got.stderr.decode(), got.stderr
+        head = subprocess.Popen([*cat, str(index)], env=env_for(home), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        assert head.stdout is not None and head.stderr is not None
+        assert head.stdout.read(1000) == data[:1000]
+        head.stdout.close()  # `| head -c 1000`
+        assert head.wait(120) == 0
+        assert b"Traceback" not in head.stderr.read()
+        head.stderr.close()
         # what the browser played came from the file
         with TorrentFileStream(client, tid, index) as stream:
             stream.seek(at)
