@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 
 from ..commands_apps import MAX_LISTED, MAX_READ, SiteChunk, SiteFile, SiteListing
-from ..errors import InputError, SiteError, UnknownSiteError
+from ..errors import InputError, SiteError
+from ..site_names import resolve
 from ..sites.served import ServedSite
 from ..sites.source_write import check_path
 from ..state import SiteState
@@ -28,20 +29,6 @@ CACHE_BYTES = 16 << 20
 REPORT_WINDOW = 30.0
 """A file's mismatch is reported to the sites thread at most once in this many seconds
 (as the proxy does): a program reading it in a loop does not start a recheck per read."""
-
-
-def resolve(sites: Mapping[str, SiteState], site: str) -> str:
-    """A held site's address from its address (with or without ``.onion``) or name."""
-    text = site.strip().lower()
-    address = text if text.endswith(".onion") else text + ".onion"
-    if address in sites:
-        return address
-    named = [a for a, s in sites.items() if s.name == site.strip()]
-    if len(named) == 1:
-        return named[0]
-    if named:
-        raise SiteError(site, "several sites have this name; use an address")
-    raise UnknownSiteError(site)
 
 
 class SiteReader:
