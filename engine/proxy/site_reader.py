@@ -18,6 +18,7 @@ from concurrent.futures import Future
 from ..commands_apps import MAX_LISTED, MAX_READ, SiteChunk, SiteFile, SiteListing
 from ..errors import InputError, SiteError
 from ..site_names import resolve
+from ..sites.changes import OWN
 from ..sites.served import ServedSite
 from ..sites.source_write import check_path
 from ..state import SiteState
@@ -70,7 +71,7 @@ class SiteReader:
 
     def _files(self, site: str, start: int) -> SiteListing:
         served = self._site(site)
-        paths = sorted(served.files)
+        paths = sorted(p for p in served.files if not p.startswith(OWN))
         out: list[SiteFile] = []
         used = 0
         nxt = -1

@@ -2,7 +2,8 @@
 
 Compares two :class:`~.served.ServedSite` values of one site by their manifests: a path
 is changed when it is new or its pieces root (its content hash) or size differs, removed
-when the newer manifest no longer names it. Pure: the sites thread turns the result into
+when the newer manifest no longer names it; the snapshot's own ``.tidegate/`` files are
+left out. Pure: the sites thread turns the result into
 :class:`~engine.events.SiteChanged` events (:meth:`.service.SitesService._publish`).
 """
 
@@ -12,6 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .served import ServedSite
+from .snapshot import RESERVED
+
+OWN = RESERVED + "/"
+"""A snapshot's own files (``.tidegate/chain``, new in every snapshot): not the site's
+content, never listed as changed (nor by ``site_files``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +32,9 @@ def diff_files(old: ServedSite | None, new: ServedSite, limit: int) -> SiteDiff:
     """``new``'s files that are new or differ from ``old``'s, and ``old``'s gone from
     ``new`` (sorted, at most ``limit`` of each; ``truncated`` when there were more)."""
     before = old.files if old is not None else {}
-    changed = sorted(p for p, f in new.files.items()
-                     if (o := before.get(p)) is None or o.root != f.root or o.size != f.size)
-    removed = sorted(p for p in before if p not in new.files)
+    changed = sorted(p for p, f in new.files.items() if not p.startswith(OWN) and
+                     ((o := before.get(p)) is None or o.root != f.root or o.size != f.size))
+    removed = sorted(p for p in before if p not in new.files and not p.startswith(OWN))
     truncated = len(changed) > limit or len(removed) > limit
     return SiteDiff(new, changed[:limit], removed[:limit], truncated)
 
