@@ -19,12 +19,15 @@ from ..commands_apps import SiteDelete, SiteFile, SiteFiles, SiteWrite
 from ..events import DaemonConnection, EventsLost, SiteChanged
 from ..site_names import resolve
 from ..state import SiteState
-from .serve import Handler, HandlerServer
+from .serve import AppRequest, AppResponse, Handler, HandlerServer
 from .site_stream import SiteFileStream
 
 if TYPE_CHECKING:
     from ..api.client import RemoteEngine
     from ..interface import EngineAPI
+
+__all__ = ["AppClient", "AppRequest", "AppResponse", "SiteChanged", "SiteFile",
+           "SiteFileStream", "Watch"]
 
 CALL_TIMEOUT = 60.0
 PUBLISH_TIMEOUT = 3600.0
