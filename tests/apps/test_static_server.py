@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.helpers.daemon_util import ROOT, DaemonProc, env_for, short_home
+from tests.helpers.daemon_util import ROOT, TIDEGATE, DaemonProc, env_for, short_home
 from tests.proxy.test_proxy_browser import chromium, origin
 from tidegate.engine.apps.client import AppClient
 from tidegate.engine.commands import SiteNew
@@ -69,6 +69,10 @@ def test_the_static_server_example_in_chromium(daemons: list[DaemonProc],
             line = _line(p, START_BOUND)
             assert line.startswith("serving "), (line, p.poll())
             app.engine.wait_for(lambda s: bool(s.sites[address].handlers), 10)
+            ls = subprocess.run([*TIDEGATE, "site", "ls"], env=env_for(home), text=True,
+                                capture_output=True, timeout=60)
+            assert ls.returncode == 0, ls.stderr
+            assert "ex: handler /browse/ -> http://127.0.0.1:" in ls.stdout, ls.stdout
             with chromium(tmp_path / "profile") as browser:
                 page = browser.new_page()
                 root = page.goto(site + "/browse/", wait_until="load")
