@@ -27,15 +27,7 @@ from typing import Annotated, Any, TypeVar, get_args
 import msgspec
 
 from .command_base import Command, R  # noqa: F401  (R: re-exported, `Command[R]`)
-from .commands_apps import (
-    APP_COMMANDS,
-    HandlerRegister,
-    HandlerUnregister,
-    SiteDelete,
-    SiteFiles,
-    SiteRead,
-    SiteWrite,
-)
+from .commands_apps import APP_COMMANDS, APP_ORDER
 from .commands_rss import (
     RSS_COMMANDS,
     RssFeedAdd,
@@ -455,7 +447,7 @@ ALL: tuple[type[Command[Any]], ...] = (
     SiteVerify, SiteOnion, WatchList,
     RssFeedAdd, RssFeedRemove, RssRuleSet, RssRuleRemove, RssList, RssRefresh,
     SetAltSpeed,
-    SiteFiles, SiteRead, SiteWrite, SiteDelete, HandlerRegister, HandlerUnregister,
+    *APP_ORDER,
 )
 """Every engine command, in the order docs/api.md lists them."""
 

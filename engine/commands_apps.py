@@ -128,6 +128,7 @@ class HandlerUnregister(Command[bool], frozen=True, forbid_unknown_fields=True):
     prefix: Prefix
 
 
-APP_COMMANDS = frozenset({SiteFiles, SiteRead, SiteWrite, SiteDelete, HandlerRegister,
-                          HandlerUnregister})
+APP_ORDER = (SiteFiles, SiteRead, SiteWrite, SiteDelete, HandlerRegister, HandlerUnregister)
+"""In the order docs/api.md lists them (``commands.ALL`` ends with them)."""
+APP_COMMANDS = frozenset(APP_ORDER)
 """Commands the node runs (the sites thread and its verifier), not the torrent engine."""

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import commands as cmds
+from . import commands_apps as app_cmds
 from .channel import failed
 from .commands import R, implementations, implements
 from .commands_apps import MAX_READ, SiteChunk, SiteListing
@@ -273,34 +274,34 @@ class Node:
                                       "sites are not started"))
         return call(self.reader)
 
-    @implements(cmds.SiteFiles)
+    @implements(app_cmds.SiteFiles)
     def site_files(self, site: str, start: int = 0) -> Future[SiteListing]:
         """The newest verified snapshot's files (a page of up to ``MAX_LISTED``)."""
         return self._read(lambda r: r.files(site, start))
 
-    @implements(cmds.SiteRead)
+    @implements(app_cmds.SiteRead)
     def site_read(self, site: str, path: str, offset: int = 0,
                   length: int = MAX_READ) -> Future[SiteChunk]:
         """Up to 1 MiB of a site's file, every byte verified against the chain."""
         return self._read(lambda r: r.read(site, path, offset, length))
 
-    @implements(cmds.SiteWrite)
+    @implements(app_cmds.SiteWrite)
     def site_write(self, site: str, path: str, data: bytes, offset: int | None = None,
                    truncate: bool = False) -> Future[int]:
         """Write a file of an owned site's source folder (publish it with site_publish)."""
         return self._submit("write", site, path, data, offset, truncate)
 
-    @implements(cmds.SiteDelete)
+    @implements(app_cmds.SiteDelete)
     def site_delete(self, site: str, path: str) -> Future[None]:
         return self._submit("delete", site, path)
 
-    @implements(cmds.HandlerRegister)
+    @implements(app_cmds.HandlerRegister)
     def handler_register(self, site: str, prefix: str, target: str,
                          ttl: float = 30.0) -> Future[float]:
         """Lease ``prefix`` of an owned site to the program at ``target``."""
         return self._submit("handler_register", site, prefix, target, ttl)
 
-    @implements(cmds.HandlerUnregister)
+    @implements(app_cmds.HandlerUnregister)
     def handler_unregister(self, site: str, prefix: str) -> Future[bool]:
         return self._submit("handler_unregister", site, prefix)
 
