@@ -65,7 +65,10 @@ class _Request(BaseHTTPRequestHandler):
         pass  # a program's stderr is its own; requests are not logged
 
     def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
         if not 0 <= length <= MAX_BODY:
             self.send_error(413)
             return

@@ -60,12 +60,15 @@ async def forward(request: web.BaseRequest, lease: Lease, address: str
     if (request.content_length or 0) > MAX_BODY:
         return page(413, "Too large", f"A request to a site's program carries at most "
                     f"{MAX_BODY} bytes.", SITE_HEADERS)
-    body = b""
-    if request.body_exists:
-        body = await request.content.read(MAX_BODY + 1)
-        if len(body) > MAX_BODY:
+    parts: list[bytes] = []
+    size = 0
+    while request.body_exists and (chunk := await request.content.read(CHUNK)):
+        size += len(chunk)
+        if size > MAX_BODY:  # a chunked body announces no length
             return page(413, "Too large", f"A request to a site's program carries at most "
                         f"{MAX_BODY} bytes.", SITE_HEADERS)
+        parts.append(chunk)
+    body = b"".join(parts)
     headers = {k: v for k, v in request.headers.items() if k.lower() in REQUEST_HEADERS}
     headers.update({"Accept-Encoding": "identity", "Tidegate-Site": address,
                     "X-Forwarded-Host": request.headers.get("Host", ""),
