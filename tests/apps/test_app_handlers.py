@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import http.client
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
+import tidegate.engine.proxy.forward as forward
 from tests.helpers.sites_util import joined, site_engine, wait_site, write_site
 from tests.proxy.test_proxy_browser import chromium, origin, publish
 from tidegate.engine.apps.client import AppClient
@@ -133,3 +135,35 @@ def test_only_loopback_targets_and_owned_sites_take_handlers(tmp_path: Path) -> 
         assert a.handler_unregister(address, "/app/").result(10) is False
         with pytest.raises(SiteError):
             a.handler_register("no-such-site", "/app/", "http://127.0.0.1:8080").result(10)
+
+
+def test_a_program_too_slow_to_answer_gets_504(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The answer's deadline shortened from 30 s to 1 s (a constant read per request);
+    the program and the proxy are real."""
+    monkeypatch.setattr(forward, "ANSWER_TIMEOUT", 1.0)
+    release = threading.Event()
+
+    def slow(req: AppRequest) -> AppResponse:
+        release.wait(10)
+        return AppResponse(200, {}, b"late")
+
+    with joined([site_engine(tmp_path / "a")]) as (a,):
+        source = write_site(tmp_path / "src", {"index.html": b"x"})
+        address = publish(a, "slow", source)
+        port = a.snapshot.web.port
+        host = f"{address.removesuffix('.onion')}.localhost:{port}"
+        with AppClient(a) as app:
+            app.serve(address, "/slow/", slow)
+            started = time.monotonic()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            try:
+                conn.request("GET", "/slow/x", headers={"Host": host})
+                resp = conn.getresponse()
+                assert resp.status == 504
+                assert resp.getheader("Tidegate-Content") == "proxy"
+                assert b"did not answer within 1 s" in resp.read()
+            finally:
+                conn.close()
+                release.set()
+            assert time.monotonic() - started < 10
