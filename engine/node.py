@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import commands as cmds
+from . import commands_apps as app_cmds
 from .channel import failed
 from .commands import R, implementations, implements
+from .commands_apps import MAX_READ, SiteChunk, SiteListing
 from .config import Config, LoadedConfig
 from .engine import Engine
 from .errors import EngineError
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from .automation.state import WatchFolderState
     from .automation.watch import WatchService
     from .proxy.service import ProxyService
+    from .proxy.site_reader import SiteReader
     from .qbt.service import QbtService
     from .sites.service import SitesService
     from .tor.service import TorService
@@ -73,6 +76,8 @@ class Node:
         """The watch folders (``watch.folders``; docs/automation.md)."""
         self.hooks: HookRunner | None = None
         """The event hooks, from the config file only (``[hooks]``; docs/automation.md)."""
+        self.reader: SiteReader | None = None
+        """Programs' verified reads of sites (``site_read``; docs/program-api.md)."""
         if sites and self.config.sites.enabled:
             # imported here: sites pull in the chain, cryptography and asyncio (~60 ms)
             from .sites.service import SitesService
@@ -97,10 +102,15 @@ class Node:
                                       str(self.engine.download_dir)).start()
             if self.sites is None:
                 return self
+            sites = self.sites
             self.sites.start()
+            from .proxy.site_reader import SiteReader
+            self.reader = SiteReader(lambda: sites.served.current,
+                                     lambda: self.engine.snapshot.sites, sites.report_bad)
             if self.config.web.enabled:
                 from .proxy.service import ProxyService
-                self.proxy = ProxyService(self.engine, self.sites.served, self.sites.report_bad)
+                self.proxy = ProxyService(self.engine, sites.served, sites.report_bad,
+                                          handlers=sites.handlers)
                 self.proxy.start()
             if self.config.tor.mode != "clearnet":
                 from .tor.service import TorService
@@ -126,6 +136,8 @@ class Node:
                 self.tor.stop()
             if self.proxy is not None:
                 self.proxy.stop()
+            if self.reader is not None:
+                self.reader.close()
             if self.sites is not None:
                 self.sites.stop()
         finally:
@@ -254,6 +266,44 @@ class Node:
         with ``rebuild``, rebuild the snapshot from a source folder and compare)."""
         return self._submit("verify", site, rebuild)
 
+    # ------------------------------------------------------------------ program API
+
+    def _read(self, call: Callable[[SiteReader], Future[Any]]) -> Future[Any]:
+        if self.reader is None:
+            return failed(EngineError(self.engine.no_sites if self.sites is None else
+                                      "sites are not started"))
+        return call(self.reader)
+
+    @implements(app_cmds.SiteFiles)
+    def site_files(self, site: str, start: int = 0) -> Future[SiteListing]:
+        """The newest verified snapshot's files (a page of up to ``MAX_LISTED``)."""
+        return self._read(lambda r: r.files(site, start))
+
+    @implements(app_cmds.SiteRead)
+    def site_read(self, site: str, path: str, offset: int = 0,
+                  length: int = MAX_READ) -> Future[SiteChunk]:
+        """Up to 1 MiB of a site's file, every byte verified against the chain."""
+        return self._read(lambda r: r.read(site, path, offset, length))
+
+    @implements(app_cmds.SiteWrite)
+    def site_write(self, site: str, path: str, data: bytes, offset: int | None = None,
+                   truncate: bool = False) -> Future[int]:
+        """Write a file of an owned site's source folder (publish it with site_publish)."""
+        return self._submit("write", site, path, data, offset, truncate)
+
+    @implements(app_cmds.SiteDelete)
+    def site_delete(self, site: str, path: str) -> Future[None]:
+        return self._submit("delete", site, path)
+
+    @implements(app_cmds.HandlerRegister)
+    def handler_register(self, site: str, prefix: str, target: str,
+                         ttl: float = 30.0) -> Future[float]:
+        """Lease ``prefix`` of an owned site to the program at ``target``."""
+        return self._submit("handler_register", site, prefix, target, ttl)
+
+    @implements(app_cmds.HandlerUnregister)
+    def handler_unregister(self, site: str, prefix: str) -> Future[bool]:
+        return self._submit("handler_unregister", site, prefix)
 
     # ------------------------------------------------------------------ RSS commands
 

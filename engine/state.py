@@ -209,6 +209,9 @@ class SiteState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     magnet: str = ""
     """The BEP 46 link (``magnet:?xs=urn:btpk:<key hex>``): any BEP 46 client resolves it
     to the newest snapshot."""
+    handlers: tuple[str, ...] = ()
+    """Owned sites: the programs' HTTP handlers whose leases are live, each
+    ``"<prefix> -> <target>"`` (docs/program-api.md)."""
 
 
 class ChainEntryInfo(msgspec.Struct, frozen=True, kw_only=True, gc=False):

@@ -26,6 +26,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from ..errors import EngineError
 from ..events import Log
+from ..sites.app_handlers import HandlerTable
 from ..sites.served import ServedTable
 from ..state import WebState
 from .app import ProxyApp
@@ -132,8 +133,10 @@ class _Divert(logging.Filter):
 
 class ProxyService:
     def __init__(self, engine: TorrentService, table: ServedTable,
-                 on_bad: Callable[[str, int, str, str], None]):
+                 on_bad: Callable[[str, int, str, str], None],
+                 handlers: HandlerTable | None = None):
         self.engine = engine
+        self.handlers = handlers
         self.config: Config = engine.config
         self.table = table
         self.on_bad = on_bad
@@ -261,7 +264,7 @@ class ProxyService:
             sites=lambda: self.table.current, verifier=Verifier(web_cfg.cache_mb << 20),
             port=lambda: self.port, on_bad=self.on_bad,
             streamer=Streamer(self.engine, web_cfg.stream_timeout, web_cfg.readahead_mb << 20),
-            visitor=self.visitor)
+            visitor=self.visitor, handlers=self.handlers)
         server = web.Server(self.app.handle, access_log=None, logger=self.log)
         fast = FastPath(self.app, server, self.server_log.report, self.gate)
         self._fast = fast
@@ -302,7 +305,7 @@ class ProxyService:
         await self._close_site(address)
         app = ProxyApp(sites=self.app.sites, verifier=self.app.verifier,
                        port=lambda: self.port, on_bad=self.on_bad, site_only=address,
-                       counters=self.app.counters)
+                       counters=self.app.counters, handlers=self.handlers)
         fast = FastPath(app, web.Server(app.handle, access_log=None, logger=self.log),
                         self.server_log.report, self.gate)
         if socket_path is None:

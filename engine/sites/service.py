@@ -19,7 +19,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
@@ -27,12 +27,17 @@ from typing import TYPE_CHECKING, Any
 
 from ..chain import ChainRejected
 from ..errors import EngineStoppedError, SiteError, TidegateError, describe
-from ..events import Log
+from ..events import MAX_CHANGED_PATHS, Log, SiteChanged
 from ..state import OnionReply, SiteState
 from ..waker import Waker
+from .app_handlers import HandlerTable
+from .changes import changed_sites
 from .inspect import chain_log, verify_site
 from .registry import Registry, SiteRecord, btpk_magnet
-from .served import ServedTable
+from .served import ServedSite, ServedTable
+from .source_write import delete_file, write_file
+
+APP_KINDS = frozenset({"handler_register", "handler_unregister", "write", "delete"})
 
 if TYPE_CHECKING:
     from ..services import TorrentService
@@ -70,6 +75,9 @@ class SitesService:
         self._faults_logged: set[str] = set()
         self.served = ServedTable()
         """What the Smart Proxy serves; rebuilt here, read by the proxy thread."""
+        self._served_once = False
+        self.handlers = HandlerTable()
+        """Programs' HTTP handlers of owned sites (leases); read by the proxy thread."""
         self._onion_sig: tuple[Any, ...] | None = None
         self.links: Links | None = None
         """Live links to the other nodes holding the sites (None: off, or not bound)."""
@@ -283,6 +291,7 @@ class SitesService:
             rec = self.registry.resolve(args[0])
             h.unfollow(*args)
             self.hosting.forget(rec.address, bool(args[1]))
+            self.handlers.forget(rec.address)
             return None
         if kind == "check":
             return h.check(*args)
@@ -297,7 +306,28 @@ class SitesService:
             rec, line = set_onion(self.registry, self.engine.config, *args)
             self.push_onions()
             return OnionReply(site=self._state(rec), auth_line=line)
+        if kind in APP_KINDS:
+            return self._app_command(kind, *args)
         raise SiteError(kind, "unknown site command")
+
+    def _app_command(self, kind: str, site: str, *args: Any) -> Any:
+        """The program API's commands that change an owned site (docs/program-api.md)."""
+        rec = self.registry.resolve(site)
+        if not rec.owner:
+            raise SiteError(rec.name, f"{kind}: only an owned site can be changed here "
+                                      "(this node follows it)")
+        if kind == "handler_register":
+            prefix, target, ttl = args
+            self.handlers.register(rec.address, prefix, target, ttl, time.monotonic())
+            return ttl
+        if kind == "handler_unregister":
+            return self.handlers.unregister(rec.address, args[0])
+        if not rec.source:
+            raise SiteError(rec.name, f"{kind}: the site has no source folder (give one to "
+                                      "`site publish --folder`)")
+        if kind == "write":
+            return write_file(Path(rec.source), *args)
+        return delete_file(Path(rec.source), *args)
 
     def push_onions(self) -> None:
         """Tell the tor thread which owned sites should be onion services (when that
@@ -336,7 +366,19 @@ class SitesService:
             source=rec.source, hosting=self.hosting.state_for(rec.address), onion=rec.onion,
             onion_clients=tuple(sorted(rec.onion_clients)), stored_nodes=rec.stored_nodes,
             stored_at=rec.stored_at, **self._kept(rec),
-            links=self.links.count(rec.address) if self.links is not None else 0)
+            links=self.links.count(rec.address) if self.links is not None else 0,
+            handlers=self.handlers.prefixes(rec.address))
+
+    def _changed(self, before: Mapping[str, ServedSite]) -> None:
+        """A :class:`SiteChanged` per site whose served snapshot changed; none for what the
+        table held when the thread started (that is not a change)."""
+        for diff in changed_sites(before, self.served.current, MAX_CHANGED_PATHS):
+            rec = self.registry.sites.get(diff.site.address)
+            head = rec.store.chain.head_hash if rec is not None else None
+            self.engine.post_event(SiteChanged(
+                address=diff.site.address, height=diff.site.height,
+                head=head.hex() if head else "", snapshot=diff.site.seq,
+                changed=diff.changed, removed=diff.removed, truncated=diff.truncated))
 
     @staticmethod
     def _kept(rec: SiteRecord) -> dict[str, Any]:
@@ -346,8 +388,14 @@ class SitesService:
 
     def _publish(self, wait: bool = False) -> None:
         self.push_onions()
-        self.served.update({a: (r, seq) for a, r in self.registry.sites.items()
-                            if (seq := self.hosting.newest(a)) >= 0})
+        before = self.served.current
+        if self.served.update({a: (r, seq) for a, r in self.registry.sites.items()
+                               if (seq := self.hosting.newest(a)) >= 0}) and self._served_once:
+            self._changed(before)
+        self._served_once = True
+        if self.handlers.expire(time.monotonic()):
+            self.engine.post_event(Log(level="info", message="apps: a handler's lease "
+                                       "expired (its program stopped renewing it)"))
         states = {a: self._state(r) for a, r in self.registry.sites.items()}
         if states != self._published:
             self._published = states

@@ -31,6 +31,7 @@ from tidegate.engine.events import (
     PieceFailed,
     ResumeDataError,
     ShareLimitReached,
+    SiteChanged,
     SiteHosted,
     SiteProgress,
     SiteRefused,
@@ -143,6 +144,14 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "rss_list": {},
     "rss_refresh": {"url": ""},
     "set_alt_speed": {"on": True},
+    "site_files": {"site": "blog", "start": 5000},
+    "site_read": {"site": "blog", "path": "img/a.png", "offset": 10, "length": 1 << 20},
+    "site_write": {"site": "blog", "path": "a.txt", "data": b"\x00\xff", "offset": None,
+                   "truncate": True},
+    "site_delete": {"site": "blog", "path": "a.txt"},
+    "handler_register": {"site": "blog", "prefix": "/app/", "target": "http://127.0.0.1:8080",
+                         "ttl": 30.0},
+    "handler_unregister": {"site": "blog", "prefix": "/app/"},
     "shutdown": {},
 }
 
@@ -315,6 +324,8 @@ WRONG_BY_TYPE: dict[str, list[Any]] = {
     "int | None": [True, 1.5, "5", [1], {"a": 1}],
     "float | None": ["1.0", True, [1.0]],
     "float": ["1.0", True, [1.0], None],
+    "int": ["5", True, 1.5, None, [1]],
+    "bytes": ["text", 5, None, [1, 2]],
     "dict[int, int]": [{"0": 1}, {0: "7"}, {0: True}, [[0, 1]], None],
     "list[str]": ["http://a", [1], [None], None],
     "AddRequest": ["magnet:?", [], {"uri": 5}, {"paused": 1}, {"pasued": True}, None],
@@ -722,6 +733,8 @@ def _one_of_each_event() -> list[Event]:
         SiteProgress(seq=20, address="a" * 56 + ".onion", done=5, total=10),
         PieceFailed(seq=21, torrent_id=t, piece=7),
         PeerBanned(seq=22, torrent_id=t, peer="127.0.0.2:6881", reason="bad data"),
+        SiteChanged(seq=23, address="a" * 56 + ".onion", height=4, head="ab" * 32, snapshot=4,
+                    changed=["index.html", "a/b.txt"], removed=["old.txt"], truncated=True),
     ]
 
 
