@@ -184,14 +184,17 @@ class TorService:
     def _step(self) -> None:
         with self._lock:
             wanted = dict(self._wanted)
-        if self._control is not None and not self._control.is_alive():
-            self._drop("lost the connection to tor")
-        if self._managed is not None and not self._managed.running and \
-                self._control is not None:
-            why = f"tor (pid {self._managed.pid}) {self._managed.exit_text or 'exited'}"
-            self._drop(why)
+        managed = self._managed
+        if managed is not None and not managed.running:  # before the connection it ends
+            why = f"tor (pid {managed.pid}) {managed.exit_text or 'exited'}"
+            self._managed = None
+            managed.stop()
+            if self._control is not None:
+                self._drop(why)
             self.failure = why
             self._tor_died = self.supervised
+        if self._control is not None and not self._control.is_alive():
+            self._drop("lost the connection to tor")
         if self._control is None:
             if self._tor_died or not self._needed(wanted) or time.monotonic() < self._retry_at:
                 return
