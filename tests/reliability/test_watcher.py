@@ -12,6 +12,7 @@ import http.client
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_payload, make_torrent
-from tests.helpers.daemon_util import DaemonProc, short_home
+from tests.helpers.daemon_util import TIDEGATE, DaemonProc, env_for, short_home
 from tests.helpers.sites_util import write_site
 from tests.helpers.tornet import pid_alive
 from tidegate.engine import commands as cmds
@@ -250,6 +251,11 @@ def test_a_proxy_whose_loop_raises_is_restarted_on_the_same_port(home: Path) -> 
         assert snap.web.port == port
         assert snap.parts["proxy"].status == "running"
         assert http_status(port) == before
+        stats = subprocess.run([*TIDEGATE, "stats"], env=env_for(home), capture_output=True,
+                               text=True, timeout=60)
+        assert stats.returncode == 0, stats.stderr
+        line = next(x for x in stats.stdout.splitlines() if x.startswith("part proxy"))
+        assert "running (1 restart; last failure: its loop raised RuntimeError" in line, line
         client.stop()
         client = None
         assert daemon.stop() == 0
