@@ -27,6 +27,8 @@ from tidegate.engine.events import (
     EventsLost,
     Log,
     MetadataReceived,
+    PartFailed,
+    PartRestarted,
     PeerBanned,
     PieceFailed,
     ResumeDataError,
@@ -722,6 +724,8 @@ def _one_of_each_event() -> list[Event]:
         SiteProgress(seq=20, address="a" * 56 + ".onion", done=5, total=10),
         PieceFailed(seq=21, torrent_id=t, piece=7),
         PeerBanned(seq=22, torrent_id=t, peer="127.0.0.2:6881", reason="bad data"),
+        PartFailed(seq=23, part="proxy", why="its loop raised", attempt=2, retry_in=2.0),
+        PartRestarted(seq=24, part="proxy", why="its loop raised", attempt=2),
     ]
 
 
