@@ -9,6 +9,7 @@ why: no input from outside ends those threads); tor's death is real (SIGKILL by 
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import shutil
 import signal
@@ -241,6 +242,7 @@ def test_a_proxy_whose_loop_raises_is_restarted_on_the_same_port(home: Path) -> 
         port = snap.web.port
         before = http_status(port)
         stream = client.subscribe()
+        (home / "fault").write_text("proxy")
         daemon.p.send_signal(signal.SIGUSR2)  # type: ignore[union-attr]
         seen = events_until(stream, lambda ev: bool(of_part(ev, PartRestarted, "proxy")), 30)
         (failed,) = of_part(seen, PartFailed, "proxy")
@@ -300,6 +302,54 @@ def test_a_crashed_engine_exits_non_zero_and_the_next_daemon_has_every_torrent(
                 c.stop()
         finally:
             assert again.stop() == 0
+    finally:
+        if client is not None:
+            client.stop()
+        daemon.stop()
+
+
+@pytest.mark.timeout(120)
+def test_a_sites_thread_and_a_qbt_api_that_die_are_restarted(home: Path) -> None:
+    """The sites thread's loop raises once (injected): restarted, its sites read again from
+    disk, its commands served. The qBittorrent API's loop ends (injected): it serves again
+    on the same port."""
+    with (home / "config.toml").open("a") as f:
+        f.write('\n[qbt]\nenabled = true\nport = 0\n')
+    daemon = DaemonProc(home, program=FAULTY).start()
+    client: RemoteEngine | None = None
+    try:
+        client = daemon.client()
+        source = write_site(home / "src", {"index.html": b"<h1>one</h1>\n"})
+        first = client.run(cmds.SiteNew("one", str(source))).result(30).address
+        client.wait_for(lambda s: "qbt" in s.parts and first in s.sites, 30)
+        stream = client.subscribe()
+        assert daemon.p is not None
+        for part in ("sites", "qbt"):
+            (home / "fault").write_text(part)
+            daemon.p.send_signal(signal.SIGUSR2)
+            seen = events_until(stream, lambda ev, part=part: bool(  # type: ignore[misc]
+                of_part(ev, PartRestarted, part)), 30)
+            (failed,) = of_part(seen, PartFailed, part)
+            assert isinstance(failed, PartFailed)
+            if part == "sites":
+                assert "injected by the test" in failed.why, failed.why
+            else:
+                assert "CancelledError" in failed.why, failed.why
+        snap = client.wait_for(lambda s: s.parts["sites"].restarts == 1 and
+                               s.parts["qbt"].restarts == 1, 10)
+        assert all(p.status == "running" for p in snap.parts.values())
+        second = client.run(cmds.SiteNew("two", str(source))).result(30).address
+        listed = {s.address for s in client.run(cmds.SiteList()).result(30)}
+        assert listed == {first, second}
+        stats = subprocess.run([*TIDEGATE, "stats", "--json"], env=env_for(home),
+                               capture_output=True, text=True, timeout=60)
+        assert stats.returncode == 0, stats.stderr
+        parts = {p["name"]: p for p in json.loads(stats.stdout)["parts"]}
+        assert parts["qbt"]["status"] == "running" and parts["qbt"]["restarts"] == 1
+        assert "CancelledError" in parts["qbt"]["failure"]
+        client.stop()
+        client = None
+        assert daemon.stop() == 0
     finally:
         if client is not None:
             client.stop()
