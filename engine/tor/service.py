@@ -261,6 +261,10 @@ class TorService:
             self._drop("the connection failed")
         self._retry_at = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, RETRY_MAX)
+        if self.supervised and self._control is None and self.config.tor.control == "managed":
+            # our tor could not be brought up: the watcher's back-off and report, not ours
+            self.failure = f"tor did not start: {message}"
+            self._tor_died = True
 
     def _target(self, address: str) -> str:
         """Where the proxy serves ``address`` alone, for tor: a unix socket (0600) for a

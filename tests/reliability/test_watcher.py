@@ -354,3 +354,37 @@ def test_a_sites_thread_and_a_qbt_api_that_die_are_restarted(home: Path) -> None
         if client is not None:
             client.stop()
         daemon.stop()
+
+
+@pytest.mark.timeout(120)
+def test_a_tor_that_cannot_start_is_retried_with_growing_delays_and_shows_failing(
+        tmp_path: Path) -> None:
+    """No tor at the configured path: each start fails, and the watcher retries it 1, 2, 4
+    s apart (the same policy as test_backoff_..., here on a real daemon)."""
+    home = short_home(TOR_TOML + f'binary = "{tmp_path / "no-tor"}"\n')
+    daemon = DaemonProc(home).start()
+    client: RemoteEngine | None = None
+    try:
+        client = daemon.client()
+        stream = client.subscribe()
+        source = write_site(home / "src", {"index.html": b"<h1>onion</h1>\n"})
+        client.run(cmds.SiteNew("blog", str(source))).result(30)
+        client.run(cmds.SiteOnion("blog", True)).result(30)
+        seen = events_until(stream, lambda ev: len(of_part(ev, PartFailed, "tor")) >= 4, 60)
+        fails = of_part(seen, PartFailed, "tor")
+        assert [(e.attempt, e.retry_in) for e in fails[:4]  # type: ignore[attr-defined]
+                ] == [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0)]
+        assert all("tor did not start" in e.why and "no-tor" in e.why  # type: ignore[attr-defined]
+                   for e in fails)
+        tor = client.wait_for(lambda s: s.parts["tor"].status == "restarting" and
+                              s.parts["tor"].restarts >= 3, 10).parts["tor"]
+        assert tor.retry_at > time.time() - 5 and "no-tor" in tor.failure
+        assert client.snapshot.parts["engine"].status == "running"
+        client.stop()
+        client = None
+        assert daemon.stop() == 0
+    finally:
+        if client is not None:
+            client.stop()
+        daemon.stop()
+        shutil.rmtree(home, ignore_errors=True)
