@@ -89,6 +89,8 @@ class _Watched:
     up_since: float = 0.0
     retry_at: float | None = None
     """Monotonic time of the next restart while dead; None while running."""
+    retry_wall: float = 0.0
+    """The same as wall-clock time (fixed at the death: states do not jitter)."""
     failure: str = ""
     history: list[float] = field(default_factory=list)
 
@@ -189,6 +191,7 @@ class Supervisor:
         w.attempt += 1
         delay = self.backoff.delay(w.attempt)
         w.retry_at = now + delay
+        w.retry_wall = round(self._wall() + delay, 1)
         w.failure = why
         w.history.append(delay)
         del w.history[:-64]
@@ -212,7 +215,6 @@ class Supervisor:
 
     def states(self) -> dict[str, PartState]:
         """Every part's state now."""
-        wall, mono = self._wall(), self._clock()
         with self._lock:
             watched = list(self._watched.values())
         out = {}
@@ -222,10 +224,10 @@ class Supervisor:
             else:
                 at_ceiling = self.backoff.delay(w.attempt) >= self.backoff.ceiling
                 status = "failed" if at_ceiling else "restarting"
-                retry_at = wall + max(0.0, w.retry_at - mono)
+                retry_at = w.retry_wall
             out[w.part.name] = PartState(name=w.part.name, status=status,
                                          restarts=w.restarts, failure=w.failure,
-                                         retry_at=round(retry_at, 1))
+                                         retry_at=retry_at)
         return out
 
     def _report(self) -> None:
