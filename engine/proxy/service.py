@@ -189,13 +189,17 @@ class ProxyService:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopped = True
+        self._halt(timeout)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _halt(self, timeout: float) -> None:
+        """Ask the loop to end and wait for the thread (up to ``timeout`` s)."""
         loop, stop = self.loop, self._stop
         if loop is not None and stop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(stop.set)
         if self._thread is not None:
             self._thread.join(timeout)
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def alive(self) -> bool:
         """False when the thread ended (a fault in its loop, or a port it could not bind)
@@ -208,9 +212,11 @@ class ProxyService:
 
     def restart(self, timeout: float = 10.0) -> None:
         """Start the thread again (after it died): the same port, the same site listeners.
-        Raises EngineError when it cannot listen again."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        Raises EngineError when it cannot listen again (or what is left of a restart that
+        failed half-way does not end)."""
+        self._halt(timeout)
+        if self._thread is not None and self._thread.is_alive():
+            raise EngineError(f"the proxy thread did not end within {timeout:g} s")
         self.failure = ""
         self.loop, self._stop, self._fast, self.app = None, None, None, None
         self._site_servers.clear()

@@ -80,8 +80,9 @@ class QbtService:
 
     def restart(self, timeout: float = 10.0) -> None:
         """Serve again (after the thread died), on the port bound before."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._halt(timeout)
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError(f"the qBittorrent API thread did not end within {timeout:g} s")
         self.failure = ""
         self.loop, self._stop, self.error = None, None, ""
         self._ready = threading.Event()
@@ -91,6 +92,10 @@ class QbtService:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopped = True
+        self._halt(timeout)
+
+    def _halt(self, timeout: float) -> None:
+        """Ask the loop to end and wait for the thread (up to ``timeout`` s)."""
         loop, stop = self.loop, self._stop
         if loop is not None and stop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):

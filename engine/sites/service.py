@@ -101,8 +101,8 @@ class SitesService:
 
     def restart(self, timeout: float = 30.0) -> None:
         """Run the thread again after it died (raises what its start raises)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        if self._thread is not None and self._thread.is_alive():
+            return  # a start that timed out came up after all: never a second thread
         self.failure = ""
         self._error = None
         self._ready = threading.Event()

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -79,6 +80,30 @@ def http_status(port: int) -> int:
         return conn.getresponse().status
     finally:
         conn.close()
+
+
+def unix_get(path: Path) -> bytes:
+    """A GET / on a site-only listener's unix socket (what tor connects to)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(str(path))
+        sock.sendall(b"GET /index.html HTTP/1.1\r\nHost: onion\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+            if len(data) > 1 << 20:
+                break
+    return data
+
+
+def served_over(path: Path, timeout: float) -> bytes:
+    """The site's page from its onion listener, once it serves it (a published snapshot is
+    hosted a moment after its publication)."""
+    deadline = time.monotonic() + timeout
+    while not (data := unix_get(path)).startswith(b"HTTP/1.1 200"):
+        assert time.monotonic() < deadline, data[:300]
+        time.sleep(0.1)
+    return data
 
 
 # ---------------------------------------------------------------------- the policy
@@ -234,13 +259,21 @@ def test_a_killed_tor_is_restarted_with_its_onion_service(home: Path) -> None:
 
 @pytest.mark.timeout(120)
 def test_a_proxy_whose_loop_raises_is_restarted_on_the_same_port(home: Path) -> None:
+    """Restarted on its port, and with the listener of an onion site tor points at."""
     daemon = DaemonProc(home, program=FAULTY).start()
     client: RemoteEngine | None = None
     try:
         client = daemon.client()
-        snap = client.wait_for(lambda s: s.web.port > 0 and "proxy" in s.parts, 30)
+        source = write_site(home / "src", {"index.html": b"<h1>onion</h1>\n"})
+        address = client.run(cmds.SiteNew("blog", str(source))).result(30).address
+        client.run(cmds.SitePublish("blog")).result(60)
+        client.run(cmds.SiteOnion("blog", True)).result(30)
+        snap = wait_said(client, lambda s: s.web.port > 0 and "proxy" in s.parts and (
+            o := s.tor.onions.get(address)) is not None and o.state == "published", 60)
         port = snap.web.port
         before = http_status(port)
+        onion_socket = home / "run" / "onion" / f"{address[:16]}.sock"
+        assert b"<h1>onion</h1>" in served_over(onion_socket, 30)
         stream = client.subscribe()
         (home / "fault").write_text("proxy")
         daemon.p.send_signal(signal.SIGUSR2)  # type: ignore[union-attr]
@@ -253,6 +286,8 @@ def test_a_proxy_whose_loop_raises_is_restarted_on_the_same_port(home: Path) -> 
         assert snap.web.port == port
         assert snap.parts["proxy"].status == "running"
         assert http_status(port) == before
+        assert b"<h1>onion</h1>" in served_over(onion_socket, 0)
+        assert tor_onions(home) == [address] and snap.parts["tor"].restarts == 0
         stats = subprocess.run([*TIDEGATE, "stats"], env=env_for(home), capture_output=True,
                                text=True, timeout=60)
         assert stats.returncode == 0, stats.stderr
