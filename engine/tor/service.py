@@ -6,7 +6,9 @@ thread then, on its own schedule (a second, or at once when woken):
 
 1. makes sure there is a control connection: it starts a managed tor (data under
    ``<data_dir>/tor``) or connects to the user's tor (``tor.control``), and restarts or
-   reconnects, with back-off, when tor exits or the connection drops;
+   reconnects, with back-off, when tor exits or the connection drops (under the node's
+   watcher, :attr:`TorService.supervised`, a managed tor that died or could not start
+   waits for :meth:`TorService.restart`: the watcher's back-off and report);
 2. has the proxy serve each wanted site on a unix socket of its own (a site-only
    listener, :meth:`~engine.proxy.service.ProxyService.serve_site_at`) and gives tor
    that socket as the service's target, keyed by the site's own key, so the onion address
