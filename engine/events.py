@@ -179,6 +179,26 @@ class Log(Event, frozen=True, kw_only=True):
     message: str
 
 
+class PartFailed(Event, frozen=True, kw_only=True):
+    """A supervised part died (docs/watcher.md); the watcher restarts it in ``retry_in``
+    seconds (the engine itself: the daemon exits non-zero instead)."""
+
+    part: str
+    why: str
+    attempt: int
+    """How many times in a row it died (1 after a stable run)."""
+    retry_in: float
+
+
+class PartRestarted(Event, frozen=True, kw_only=True):
+    """The watcher restarted a part that had died."""
+
+    part: str
+    why: str
+    """Why it had died."""
+    attempt: int
+
+
 class DaemonConnection(Event, frozen=True, kw_only=True):
     """A remote client lost or regained its daemon (emitted by the client, not the engine)."""
 

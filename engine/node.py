@@ -30,6 +30,7 @@ from .engine import Engine
 from .errors import EngineError
 from .events import EventStream
 from .state import ChainEntryInfo, OnionReply, SiteReport, SiteState, Snapshot
+from .supervisor import EnginePart, Part, Supervisor
 
 if TYPE_CHECKING:
     from .automation.hooks import HookRunner
@@ -53,11 +54,14 @@ class Node:
         sites: run published and followed sites (``sites.enabled`` permitting), the Smart
             Proxy (``web.enabled``) and tor (``tor.mode`` not ``clearnet``).
         state_dir, restore, download_dir: as :class:`~engine.engine.Engine`'s.
+        on_fatal: called (from the watcher's thread) with the reason when the torrent
+            engine's thread died: the daemon exits non-zero (docs/watcher.md).
     """
 
     def __init__(self, loaded: LoadedConfig | None = None, *, sites: bool = True,
                  state_dir: Path | None = None, restore: bool = True,
-                 download_dir: Path | None = None):
+                 download_dir: Path | None = None,
+                 on_fatal: Callable[[str], None] | None = None):
         self.engine = Engine(loaded, state_dir=state_dir, restore=restore,
                              download_dir=download_dir,
                              no_sites="sites are off in this config (sites.enabled = false)")
@@ -78,6 +82,10 @@ class Node:
         """The event hooks, from the config file only (``[hooks]``; docs/automation.md)."""
         self.reader: SiteReader | None = None
         """Programs' verified reads of sites (``site_read``; docs/program-api.md)."""
+        self.on_fatal = on_fatal or (lambda why: None)
+        self.watcher: Supervisor | None = None
+        """Restarts the parts that die (engine/supervisor.py; started by :meth:`start`)."""
+        self._extra_parts: list[Part] = []
         if sites and self.config.sites.enabled:
             # imported here: sites pull in the chain, cryptography and asyncio (~60 ms)
             from .sites.service import SitesService
@@ -117,16 +125,36 @@ class Node:
                 paths = self.loaded.paths
                 self.tor = TorService(self.engine, self.proxy, paths.data_dir / "tor",
                                       paths.runtime_dir)
+                self.tor.supervised = True
                 self.tor.start()  # the sites thread's next tick tells it what to publish
         except BaseException:
             self.stop()
             raise
+        finally:
+            if self.engine.running:
+                self._watch()
         return self
+
+    def add_part(self, part: Part) -> None:
+        """Have the watcher supervise ``part`` too (started and stopped by its owner)."""
+        self._extra_parts.append(part)
+        if self.watcher is not None:
+            self.watcher.add(part)
+
+    def _watch(self) -> None:
+        """Start the watcher over the engine and every service this node started."""
+        parts: list[Part] = [EnginePart(lambda: self.engine.crash, self.on_fatal)]
+        parts += [p for p in (self.qbt, self.sites, self.proxy, self.tor) if p is not None]
+        self.watcher = Supervisor(parts + self._extra_parts, self.engine.set_parts,
+                                  self.engine.post_event).start()
 
     def stop(self, timeout: float | None = None, save: bool = True) -> None:
         """Stop the qBittorrent API, tor, the proxy and the sites thread, then the engine
         (resume data)."""
         try:
+            if self.watcher is not None:
+                self.watcher.stop()  # what stops now stops on purpose
+                self.watcher = None
             for part in (self.rss, self.watch, self.hooks):
                 if part is not None:
                     part.stop()

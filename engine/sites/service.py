@@ -56,7 +56,13 @@ class SitesService:
         tor: the tor thread the owned onion sites are handed to, asked at every
             publication (it starts after this thread, or never: None); the node
             (:class:`engine.node.Node`) passes it.
+
+    A supervised part (engine/supervisor.py): ``alive()`` is False when the thread ended
+    while not stopped; ``restart()`` runs it again (the registry, the components and their
+    sockets are built anew from the sites' folder; queued commands are kept).
     """
+
+    name = "sites"
 
     def __init__(self, engine: TorrentService, root: Path,
                  tor: Callable[[], TorService | None] = lambda: None):
@@ -71,6 +77,8 @@ class SitesService:
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self.failure = ""
+        """Why the thread ended last while it should have run."""
         self._published: dict[str, SiteState] = {}
         self._faults_logged: set[str] = set()
         self.served = ServedTable()
@@ -91,6 +99,25 @@ class SitesService:
             raise SiteError("sites", f"the sites thread did not start within {timeout:g} s")
         if self._error is not None:
             raise self._error
+
+    def alive(self) -> bool:
+        thread = self._thread
+        if self._stop.is_set() or thread is None or thread.is_alive():
+            return True
+        self.failure = self.failure or "the sites thread ended"
+        return False
+
+    def restart(self, timeout: float = 30.0) -> None:
+        """Run the thread again after it died (raises what its start raises)."""
+        if self._thread is not None and self._thread.is_alive():
+            return  # a start that timed out came up after all: never a second thread
+        self.failure = ""
+        self._error = None
+        self._ready = threading.Event()
+        self._waker = Waker()
+        self._onion_sig = None  # tell tor again what to publish
+        self._published = {}
+        self.start(timeout)
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
@@ -210,6 +237,8 @@ class SitesService:
                     self._guarded(partial(self.handler.tick, mono))
                     self._guarded(partial(self.hosting.tick, mono, self.engine.post_event))
                     self._publish()
+        except BaseException as exc:  # for the watcher, which restarts the thread
+            self.failure = f"its loop raised {describe(exc)}"
         finally:
             self.handler.close()
             if self.links is not None:

@@ -27,6 +27,8 @@ from tidegate.engine.events import (
     EventsLost,
     Log,
     MetadataReceived,
+    PartFailed,
+    PartRestarted,
     PeerBanned,
     PieceFailed,
     ResumeDataError,
@@ -735,6 +737,8 @@ def _one_of_each_event() -> list[Event]:
         PeerBanned(seq=22, torrent_id=t, peer="127.0.0.2:6881", reason="bad data"),
         SiteChanged(seq=23, address="a" * 56 + ".onion", height=4, head="ab" * 32, snapshot=4,
                     changed=["index.html", "a/b.txt"], removed=["old.txt"], truncated=True),
+        PartFailed(seq=24, part="proxy", why="its loop raised", attempt=2, retry_in=2.0),
+        PartRestarted(seq=25, part="proxy", why="its loop raised", attempt=2),
     ]
 
 
