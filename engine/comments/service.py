@@ -121,9 +121,10 @@ class CommentService:
             self.store.close()
 
     def alive(self) -> bool:
-        """The thread runs, or it was stopped on purpose."""
+        """The thread serves, or it was stopped on purpose (false once it failed)."""
         thread = self._thread
-        return self._on_purpose or (thread is not None and thread.is_alive())
+        return self._on_purpose or (thread is not None and thread.is_alive()
+                                    and not self.failure)
 
     def restart(self) -> None:
         """Stop the thread (if it still runs) and start it again, on the same port when
