@@ -70,6 +70,9 @@ class CommentStatus(Command[CommentsInfo], frozen=True, forbid_unknown_fields=Tr
     tui = COMMENTS_TUI
 
 
-COMMENT_COMMANDS = frozenset({CommentPost, CommentList, CommentImport, CommentExport,
-                              CommentStatus})
-"""Commands the node runs (its comment service), not the torrent engine."""
+COMMENT_ORDER = (CommentPost, CommentList, CommentImport, CommentExport, CommentStatus)
+"""Commands the node runs (its comment service), not the torrent engine, in the order
+docs/api.md lists them."""
+
+__all__ = ["COMMENT_ORDER", "CommentExport", "CommentImport", "CommentList", "CommentPost",
+           "CommentStatus"]
