@@ -139,7 +139,7 @@ def main() -> None:
             forged["event"]["content"] = "changed"
             cheap = make_comment(key, URL, "cheap", parent=None, now=time.time(),
                                  difficulty=0)
-            cases = [("GET a URL with %d comments" % args.held, "GET",
+            cases = [(f"GET a URL with {args.held} comments", "GET",
                       base + held[0].url_hash, None),
                      ("GET an empty URL", "GET", base + "ab" * 32, None),
                      ("POST refused: forged", "POST", base + held[0].url_hash,
