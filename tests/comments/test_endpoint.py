@@ -103,6 +103,13 @@ def test_the_body_limit_is_enforced_before_reading(node: Node) -> None:
     big = encode({"event": {"content": "x" * 20000}})
     status, _, body = call(node, "POST", "/" + H, big)
     assert status == 413 and body["error"] == "OversizedComment"
+    conn = http.client.HTTPConnection("127.0.0.1", node.comments.port, timeout=10)
+    try:  # no Content-Length: the limit holds while reading the chunks
+        conn.request("POST", "/" + H, body=iter([b"x" * 8192] * 4), encode_chunked=True)
+        resp = conn.getresponse()
+        assert resp.status == 413 and json.loads(resp.read())["error"] == "OversizedComment"
+    finally:
+        conn.close()
 
 
 def test_cors_preflight_allows_content_type_only(node: Node) -> None:
