@@ -3,9 +3,10 @@
 The composition root. :class:`Node` builds the :class:`~engine.engine.Engine` (the
 torrent thread) and, when the config allows, the sites thread
 (:class:`~engine.sites.service.SitesService`: the Blockchain Handler and the Hosting
-Component), the Smart Proxy and tor, wires each to what it needs, starts them in order
-and stops them in reverse. The daemon and the TUI's embedded engine run a node; one-shot
-jobs (``download``, ``seed``) run a bare Engine.
+Component), the Smart Proxy, tor and the comment service (``comments.enabled``), wires
+each to what it needs, starts them in order and stops them in reverse. The daemon and
+the TUI's embedded engine run a node; one-shot jobs (``download``, ``seed``) run a bare
+Engine.
 
 A node runs every command of :mod:`engine.commands`: the sites thread's (``site_*``)
 here, the others on the engine. The services see the engine only through
@@ -28,7 +29,7 @@ from .commands_apps import MAX_READ, SiteChunk, SiteListing
 from .config import Config, LoadedConfig
 from .engine import Engine
 from .errors import EngineError
-from .events import EventStream
+from .events import EventStream, Log
 from .state import ChainEntryInfo, OnionReply, SiteReport, SiteState, Snapshot
 from .supervisor import EnginePart, Part, Supervisor
 
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from .automation.rss_state import RssFeedState, RssState
     from .automation.state import WatchFolderState
     from .automation.watch import WatchService
+    from .comments.service import CommentService
+    from .comments.views import CommentsInfo, CommentView, ImportResult
     from .proxy.service import ProxyService
     from .proxy.site_reader import SiteReader
     from .qbt.service import QbtService
@@ -86,6 +89,8 @@ class Node:
         self.watcher: Supervisor | None = None
         """Restarts the parts that die (engine/supervisor.py; started by :meth:`start`)."""
         self._extra_parts: list[Part] = []
+        self.comments: CommentService | None = None
+        """The comment store and endpoint (``comments.enabled``; docs/comments.md)."""
         if sites and self.config.sites.enabled:
             # imported here: sites pull in the chain, cryptography and asyncio (~60 ms)
             from .sites.service import SitesService
@@ -104,6 +109,7 @@ class Node:
         self.engine.start(timeout)
         try:
             self._start_automation()
+            self._start_comments()
             if self.config.qbt.enabled:
                 from .qbt.service import QbtService
                 self.qbt = QbtService(self, self.loaded.paths.data_dir,
@@ -144,7 +150,8 @@ class Node:
     def _watch(self) -> None:
         """Start the watcher over the engine and every service this node started."""
         parts: list[Part] = [EnginePart(lambda: self.engine.crash, self.on_fatal)]
-        parts += [p for p in (self.qbt, self.sites, self.proxy, self.tor) if p is not None]
+        parts += [p for p in (self.qbt, self.comments, self.sites, self.proxy, self.tor)
+                  if p is not None]
         self.watcher = Supervisor(parts + self._extra_parts, self.engine.set_parts,
                                   self.engine.post_event).start()
 
@@ -160,6 +167,8 @@ class Node:
                     part.stop()
             if self.qbt is not None:
                 self.qbt.stop()
+            if self.comments is not None:
+                self.comments.stop()
             if self.tor is not None:
                 self.tor.stop()
             if self.proxy is not None:
@@ -183,6 +192,20 @@ class Node:
         if watch.folders:
             from .automation.watch import WatchService
             self.watch = WatchService(self.engine, watch).start()
+
+    def _start_comments(self) -> None:
+        """The comment store and endpoint, when ``comments.enabled`` (as the config file
+        says: a later ``apply_config`` does not start or stop it)."""
+        cfg = self.loaded.config.comments
+        if not cfg.enabled:
+            return
+        from .comments.service import CommentService
+
+        def log(line: str) -> None:
+            self.engine.post_event(Log(level="error", message=f"comments: {line}"[:500]))
+
+        self.comments = CommentService(cfg, self.loaded.paths.data_dir / "comments",
+                                       log=log).start()
 
     def __enter__(self) -> Node:
         return self.start()
@@ -386,6 +409,46 @@ class Node:
         fut: Future[list[WatchFolderState]] = Future()
         fut.set_result(self.watch.states() if self.watch is not None else [])
         return fut
+
+
+    # ------------------------------------------------------------------ comments
+
+    def _comments(self, call: Callable[[CommentService], Any]) -> Future[Any]:
+        """Run ``call`` on the comment service's worker thread, as a future."""
+        service = self.comments
+        if service is None:
+            return failed(EngineError("comments are off on this node (set comments.enabled "
+                                      "= true in the config and restart it)"))
+        try:
+            return service.submit(lambda: call(service))
+        except RuntimeError:  # its worker was shut down: the node is stopping
+            return failed(EngineError("the comment service has stopped"))
+
+    @implements(cmds.CommentPost)
+    def comment_post(self, url: str, text: str, parent: str = "") -> Future[CommentView]:
+        from .comments import actions
+        return self._comments(lambda c: actions.post(c.store, c.author, url, text, parent))
+
+    @implements(cmds.CommentList)
+    def comment_list(self, url: str) -> Future[list[CommentView]]:
+        from .comments import actions
+        return self._comments(lambda c: actions.listing(c.store, url))
+
+    @implements(cmds.CommentImport)
+    def comment_import(self, records: list[str]) -> Future[list[ImportResult]]:
+        from .comments import actions
+        return self._comments(lambda c: actions.import_records(c.store, records))
+
+    @implements(cmds.CommentExport)
+    def comment_export(self, url: str) -> Future[list[str]]:
+        from .comments import actions
+        return self._comments(lambda c: actions.export(c.store, url))
+
+    @implements(cmds.CommentStatus)
+    def comment_status(self) -> Future[CommentsInfo]:
+        from .comments import actions
+        return self._comments(lambda c: actions.status(
+            c.store, c.author, c.url, c.config.network, c.failure))
 
 
 _IMPLEMENTATIONS = implementations(Node)

@@ -154,6 +154,12 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "handler_register": {"site": "blog", "prefix": "/app/", "target": "http://127.0.0.1:8080",
                          "ttl": 30.0},
     "handler_unregister": {"site": "blog", "prefix": "/app/"},
+    "comment_post": {"url": "https://example.org/post", "text": "hello",
+                     "parent": "ab" * 32},
+    "comment_list": {"url": "https://example.org/post"},
+    "comment_import": {"records": ['{"event": {}}']},
+    "comment_export": {"url": "https://example.org/post"},
+    "comment_status": {},
     "shutdown": {},
 }
 
