@@ -13,7 +13,8 @@ those threads, and a test can only plant one.
   - ``proxy``: its once-a-second idle sweep raises ``RuntimeError`` (its loop ends with
     it; the restarted proxy has a new sweep, without the fault);
   - ``sites``: the sites thread's next publication raises ``RuntimeError``, once;
-  - ``qbt``: the qBittorrent API's serving task is cancelled (its loop ends).
+  - ``qbt``: the qBittorrent API's serving task is cancelled (its loop ends);
+  - ``comments``: the comment endpoint's tasks are cancelled (its loop ends).
 """
 
 from __future__ import annotations
@@ -74,10 +75,10 @@ def _break_part(signum: int, frame: FrameType | None) -> None:
 
         sites._publish = publish  # type: ignore[method-assign]
         sites._waker.wake()
-    elif which == "qbt":
-        qbt = node.qbt
-        assert qbt is not None and qbt.loop is not None
-        loop = qbt.loop
+    elif which in ("qbt", "comments"):
+        service = node.qbt if which == "qbt" else node.comments
+        assert service is not None and service.loop is not None
+        loop = service.loop
 
         def cancel() -> None:
             for task in asyncio.all_tasks(loop):

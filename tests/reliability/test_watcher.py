@@ -423,3 +423,43 @@ def test_a_tor_that_cannot_start_is_retried_with_growing_delays_and_shows_failin
             client.stop()
         daemon.stop()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_comment_server_that_dies_is_restarted_on_its_port_with_its_comments(
+        tmp_path: Path) -> None:
+    """The comment endpoint's loop ends (injected: its tasks are cancelled): the watcher
+    restarts it on the same port, and the comment posted before is still answered."""
+    home = short_home('\n[comments]\nenabled = true\ndifficulty = 4\n')
+    daemon = DaemonProc(home, program=FAULTY).start()
+    client: RemoteEngine | None = None
+    try:
+        client = daemon.client()
+        url = "https://example.org/watched"
+        posted = client.run(cmds.CommentPost(url, "before the fault")).result(60)
+        endpoint = client.run(cmds.CommentStatus()).result(30).url
+        assert endpoint.startswith("http://127.0.0.1:"), endpoint
+        port = int(endpoint.rsplit(":", 1)[1].strip("/"))
+        assert http_status(port) == 200
+        client.wait_for(lambda s: "comments" in s.parts, 30)
+        stream = client.subscribe()
+        (home / "fault").write_text("comments")
+        assert daemon.p is not None
+        daemon.p.send_signal(signal.SIGUSR2)
+        seen = events_until(stream, lambda ev: bool(of_part(ev, PartRestarted, "comments")),
+                            30)
+        (failed,) = of_part(seen, PartFailed, "comments")
+        assert "CancelledError" in failed.why, failed.why  # type: ignore[attr-defined]
+        snap = client.wait_for(lambda s: s.parts["comments"].restarts == 1 and
+                               s.parts["comments"].status == "running", 10)
+        assert snap.parts["engine"].status == "running"
+        assert http_status(port) == 200
+        listed = client.run(cmds.CommentList(url)).result(30)
+        assert [c.id for c in listed] == [posted.id]
+        client.stop()
+        client = None
+        assert daemon.stop() == 0
+    finally:
+        if client is not None:
+            client.stop()
+        daemon.stop()
+        shutil.rmtree(home, ignore_errors=True)
