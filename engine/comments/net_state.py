@@ -18,6 +18,8 @@ class CommentPeerState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Why its last sync failed ("" after a success)."""
     failures: int = 0
     """Failed syncs in a row (it is backed off meanwhile)."""
+    received: int = 0
+    """Records it sent (pages since our cursor; ones held already included)."""
     pulled: int = 0
     """Records taken from it that this node lacked."""
     refused: int = 0

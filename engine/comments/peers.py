@@ -55,6 +55,8 @@ class Peer:
     """Wall time of the last sync that succeeded (0 = never)."""
     last_error: str = ""
     """Why the last sync failed ("" after a success)."""
+    received: int = 0
+    """Records it sent us (held ones included)."""
     pulled: int = 0
     """Records taken from it (new to us)."""
     refused: int = 0

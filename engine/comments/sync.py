@@ -144,6 +144,9 @@ class CommentNet:
         self._announce_error = ""
         self._lookup: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._syncing: dict[str, asyncio.Task[None]] = {}
+        self._dirty = False
+        self._digest_at: tuple[int, str] | None = None
         self.state = CommentsNetState(network=self.network.hex(), topic=self.topic.hex(),
                                       cursor_error=self.table.load_error)
         """The newest state, replaced whole after each round (read from any thread)."""
@@ -162,7 +165,17 @@ class CommentNet:
         first = self.store.since(0, 1)
         first_id = _id_decoder.decode(first[0][1]).event.id if first else ""
         return Digest(network=self.network.hex(), node=self.node_id, count=self.store.count(),
-                      head=self.store.head(), first=first_id, digest=self.store.digest())
+                      head=self.store.head(), first=first_id, digest=self.our_digest())
+
+    def our_digest(self) -> str:
+        """The store's digest, computed again only when its head moved (blocking)."""
+        head = self.store.head()
+        cached = self._digest_at
+        if cached is not None and cached[0] == head:
+            return cached[1]
+        digest = self.store.digest()
+        self._digest_at = (head, digest)
+        return digest
 
     async def _serve_digest(self, request: web.Request) -> web.Response:
         body = encode_digest(await asyncio.to_thread(self.digest))
@@ -194,8 +207,9 @@ class CommentNet:
                                             - (time.monotonic() - started)))
             finally:
                 self._session = None
-                if self._lookup is not None:
-                    self._lookup.cancel()
+                for task in [self._lookup, *self._syncing.values()]:
+                    if task is not None:
+                        task.cancel()
 
     async def round(self) -> None:
         """Announce and look up when due, sync every due peer, publish the state."""
@@ -207,16 +221,19 @@ class CommentNet:
                 await self._announce()
             if lookup and (self._lookup is None or self._lookup.done()):
                 self._lookup = asyncio.create_task(self._look_up())
-        due = self.table.due(now)
-        if due:
-            ours = await asyncio.to_thread(self.store.digest)
-            gate = asyncio.Semaphore(PARALLEL)
-            moved = await asyncio.gather(*(self._sync_bounded(gate, p, ours) for p in due))
-            if any(moved):
-                try:
-                    await asyncio.to_thread(self.table.save)
-                except OSError as exc:
-                    self._log(f"comments: cursors not saved: {exc}")
+        for peer in self.table.due(now):
+            if len(self._syncing) >= PARALLEL:
+                break
+            if peer.endpoint not in self._syncing:
+                task = asyncio.create_task(self._sync_bounded(peer))
+                self._syncing[peer.endpoint] = task
+                task.add_done_callback(lambda _t, ep=peer.endpoint: self._syncing.pop(ep, None))
+        if self._dirty:
+            self._dirty = False
+            try:
+                await asyncio.to_thread(self.table.save)
+            except OSError as exc:
+                self._log(f"comments: cursors not saved: {exc}")
         self.rounds += 1
         self._publish()
 
@@ -240,21 +257,22 @@ class CommentNet:
         eps = [endpoint(ip, port) for ip, port in found if not (port == own and _local(ip))]
         self.table.found(eps, time.monotonic())
 
-    async def _sync_bounded(self, gate: asyncio.Semaphore, peer: Peer, ours: str) -> bool:
-        async with gate:
-            cursor = peer.cursor
-            try:
-                async with asyncio.timeout(SYNC_BOUND):
-                    await self._sync(peer, ours)
-            except TimeoutError:
-                peer.failed(time.monotonic(), self.interval, f"sync took over {SYNC_BOUND:.0f} s")
-            except (aiohttp.ClientError, OSError, PeerError, SyncProtocolError,
-                    sqlite3.Error, TidegateError) as exc:
-                peer.failed(time.monotonic(), self.interval,
-                            f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
-            return peer.cursor != cursor
+    async def _sync_bounded(self, peer: Peer) -> None:
+        """One peer's sync as its own task (a slow peer holds up no other), bounded."""
+        cursor = peer.cursor
+        try:
+            async with asyncio.timeout(SYNC_BOUND):
+                await self._sync(peer)
+        except TimeoutError:
+            peer.failed(time.monotonic(), self.interval, f"sync took over {SYNC_BOUND:.0f} s")
+        except (aiohttp.ClientError, OSError, PeerError, SyncProtocolError,
+                sqlite3.Error, TidegateError) as exc:
+            peer.failed(time.monotonic(), self.interval,
+                        f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        if peer.cursor != cursor:
+            self._dirty = True
 
-    async def _sync(self, peer: Peer, ours: str) -> None:
+    async def _sync(self, peer: Peer) -> None:
         host, port = parse_endpoint(peer.endpoint)
         base = f"http://{endpoint(host, port)}"
         theirs = decode_digest(await self._get(base + "/sync/digest", MAX_DIGEST_BYTES))
@@ -263,7 +281,7 @@ class CommentNet:
             return
         if theirs.network != self.network.hex():
             raise PeerError(f"serves network {theirs.network[:16]}…, not ours")
-        if theirs.digest != ours:
+        if theirs.digest != await asyncio.to_thread(self.our_digest):
             if theirs.first != peer.first or theirs.head < peer.cursor:
                 peer.cursor, peer.first = 0, theirs.first  # a store started anew: all again
             for _ in range(MAX_PAGES):
@@ -275,6 +293,7 @@ class CommentNet:
                 if not records:
                     break
                 new, refusals = await asyncio.to_thread(self._add_all, records)
+                peer.received += len(records)
                 peer.pulled += new
                 peer.refused += len(refusals)
                 for kind, reason in refusals:
@@ -322,8 +341,8 @@ class CommentNet:
         peers = tuple(CommentPeerState(
             endpoint=p.endpoint, source="config" if p.configured else "dht",
             last_sync=p.last_sync, last_error=p.last_error, failures=p.failures,
-            pulled=p.pulled, refused=p.refused, refusals=tuple(sorted(p.reasons)),
-            cursor=p.cursor)
+            received=p.received, pulled=p.pulled, refused=p.refused,
+            refusals=tuple(sorted(p.reasons)), cursor=p.cursor)
             for _ep, p in sorted(self.table.peers.items()) if not p.is_self)
         self.state = CommentsNetState(
             network=self.network.hex(), topic=self.topic.hex(), announced_at=self._announced_at,
