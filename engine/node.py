@@ -26,7 +26,7 @@ from .commands import R, implementations, implements
 from .config import Config, LoadedConfig
 from .engine import Engine
 from .errors import EngineError
-from .events import EventStream
+from .events import EventStream, Log
 from .state import ChainEntryInfo, OnionReply, SiteReport, SiteState, Snapshot
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .automation.rss_state import RssFeedState, RssState
     from .automation.state import WatchFolderState
     from .automation.watch import WatchService
+    from .comments.service import CommentService
     from .proxy.service import ProxyService
     from .qbt.service import QbtService
     from .sites.service import SitesService
@@ -73,6 +74,8 @@ class Node:
         """The watch folders (``watch.folders``; docs/automation.md)."""
         self.hooks: HookRunner | None = None
         """The event hooks, from the config file only (``[hooks]``; docs/automation.md)."""
+        self.comments: CommentService | None = None
+        """The comment store and endpoint (``comments.enabled``; docs/comments.md)."""
         if sites and self.config.sites.enabled:
             # imported here: sites pull in the chain, cryptography and asyncio (~60 ms)
             from .sites.service import SitesService
@@ -91,6 +94,7 @@ class Node:
         self.engine.start(timeout)
         try:
             self._start_automation()
+            self._start_comments()
             if self.config.qbt.enabled:
                 from .qbt.service import QbtService
                 self.qbt = QbtService(self, self.loaded.paths.data_dir,
@@ -122,6 +126,8 @@ class Node:
                     part.stop()
             if self.qbt is not None:
                 self.qbt.stop()
+            if self.comments is not None:
+                self.comments.stop()
             if self.tor is not None:
                 self.tor.stop()
             if self.proxy is not None:
@@ -143,6 +149,20 @@ class Node:
         if watch.folders:
             from .automation.watch import WatchService
             self.watch = WatchService(self.engine, watch).start()
+
+    def _start_comments(self) -> None:
+        """The comment store and endpoint, when ``comments.enabled`` (as the config file
+        says: a later ``apply_config`` does not start or stop it)."""
+        cfg = self.loaded.config.comments
+        if not cfg.enabled:
+            return
+        from .comments.service import CommentService
+
+        def log(line: str) -> None:
+            self.engine.post_event(Log(level="error", message=f"comments: {line}"[:500]))
+
+        self.comments = CommentService(cfg, self.loaded.paths.data_dir / "comments",
+                                       log=log).start()
 
     def __enter__(self) -> Node:
         return self.start()
