@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .automation.state import WatchFolderState
     from .automation.watch import WatchService
     from .comments.service import CommentService
+    from .comments.sync import CommentNet
     from .proxy.service import ProxyService
     from .qbt.service import QbtService
     from .sites.service import SitesService
@@ -76,6 +77,8 @@ class Node:
         """The event hooks, from the config file only (``[hooks]``; docs/automation.md)."""
         self.comments: CommentService | None = None
         """The comment store and endpoint (``comments.enabled``; docs/comments.md)."""
+        self.comments_net: CommentNet | None = None
+        """Discovery and sync with other comment servers (docs/comments-network.md)."""
         if sites and self.config.sites.enabled:
             # imported here: sites pull in the chain, cryptography and asyncio (~60 ms)
             from .sites.service import SitesService
@@ -161,8 +164,11 @@ class Node:
         def log(line: str) -> None:
             self.engine.post_event(Log(level="error", message=f"comments: {line}"[:500]))
 
-        self.comments = CommentService(cfg, self.loaded.paths.data_dir / "comments",
-                                       log=log).start()
+        service = CommentService(cfg, self.loaded.paths.data_dir / "comments", log=log)
+        from .comments.sync import CommentNet
+        self.comments_net = CommentNet.attach(service, self.engine,
+                                              use_dht=self.config.network.enable_dht)
+        self.comments = service.start()
 
     def __enter__(self) -> Node:
         return self.start()

@@ -33,7 +33,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 import msgspec
@@ -60,6 +60,9 @@ from .sync_messages import (
     parse_query,
     topic,
 )
+
+if TYPE_CHECKING:
+    from .service import CommentService
 
 PARALLEL = 8
 """Peers synced at once at most."""
@@ -153,6 +156,18 @@ class CommentNet:
         self.rounds = 0
         """Rounds done (tests wait on it)."""
 
+    @classmethod
+    def attach(cls, service: CommentService, engine: DhtPort, *, use_dht: bool) -> CommentNet:
+        """A CommentNet over ``service`` (not started yet): its routes and its task added."""
+        cfg = service.config
+        net = cls(service.store, engine, network=cfg.network_id,
+                  sync_interval=cfg.sync_interval, announce_interval=cfg.announce_interval,
+                  peers=list(cfg.peers), folder=service.folder, port=lambda: service.port,
+                  use_dht=use_dht)
+        service.add_routes(net.routes())
+        service.add_task(net.run)
+        return net
+
     # -- the routes we serve --------------------------------------------------------------
 
     def routes(self) -> list[web.RouteDef]:
@@ -162,10 +177,11 @@ class CommentNet:
 
     def digest(self) -> Digest:
         """Our digest now (blocking: SQLite)."""
+        head = self.store.head()  # before the digest: a puller may take it as covered
         first = self.store.since(0, 1)
         first_id = _id_decoder.decode(first[0][1]).event.id if first else ""
         return Digest(network=self.network.hex(), node=self.node_id, count=self.store.count(),
-                      head=self.store.head(), first=first_id, digest=self.our_digest())
+                      head=head, first=first_id, digest=self.our_digest())
 
     def our_digest(self) -> str:
         """The store's digest, computed again only when its head moved (blocking)."""
@@ -207,6 +223,8 @@ class CommentNet:
                                             - (time.monotonic() - started)))
             finally:
                 self._session = None
+                with contextlib.suppress(OSError):
+                    self.table.save()  # the last cursors (a restart pulls only what is new)
                 for task in [self._lookup, *self._syncing.values()]:
                     if task is not None:
                         task.cancel()
@@ -225,9 +243,7 @@ class CommentNet:
             if len(self._syncing) >= PARALLEL:
                 break
             if peer.endpoint not in self._syncing:
-                task = asyncio.create_task(self._sync_bounded(peer))
-                self._syncing[peer.endpoint] = task
-                task.add_done_callback(lambda _t, ep=peer.endpoint: self._syncing.pop(ep, None))
+                self._syncing[peer.endpoint] = asyncio.create_task(self._sync_bounded(peer))
         if self._dirty:
             self._dirty = False
             try:
@@ -260,17 +276,22 @@ class CommentNet:
     async def _sync_bounded(self, peer: Peer) -> None:
         """One peer's sync as its own task (a slow peer holds up no other), bounded."""
         cursor = peer.cursor
+        bound = asyncio.timeout(SYNC_BOUND)
         try:
-            async with asyncio.timeout(SYNC_BOUND):
+            async with bound:
                 await self._sync(peer)
-        except TimeoutError:
-            peer.failed(time.monotonic(), self.interval, f"sync took over {SYNC_BOUND:.0f} s")
-        except (aiohttp.ClientError, OSError, PeerError, SyncProtocolError,
+        except TimeoutError as exc:  # ours, or aiohttp's (a subclass)
+            peer.failed(time.monotonic(), self.interval,
+                        f"sync took over {SYNC_BOUND:.0f} s" if bound.expired()
+                        else f"{type(exc).__name__}: {exc or 'no answer in time'}")
+        except (aiohttp.ClientError, OSError, PeerError, SyncProtocolError, ValueError,
                 sqlite3.Error, TidegateError) as exc:
             peer.failed(time.monotonic(), self.interval,
                         f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
-        if peer.cursor != cursor:
-            self._dirty = True
+        finally:
+            self._syncing.pop(peer.endpoint, None)
+            if peer.cursor != cursor:
+                self._dirty = True
 
     async def _sync(self, peer: Peer) -> None:
         host, port = parse_endpoint(peer.endpoint)
@@ -281,7 +302,11 @@ class CommentNet:
             return
         if theirs.network != self.network.hex():
             raise PeerError(f"serves network {theirs.network[:16]}…, not ours")
-        if theirs.digest != await asyncio.to_thread(self.our_digest):
+        if theirs.digest == await asyncio.to_thread(self.our_digest):
+            # the same set: all of theirs up to their head is held (they read the head before
+            # the digest, so the head is never ahead of what the digest covers)
+            peer.cursor, peer.first = theirs.head, theirs.first
+        else:
             if theirs.first != peer.first or theirs.head < peer.cursor:
                 peer.cursor, peer.first = 0, theirs.first  # a store started anew: all again
             for _ in range(MAX_PAGES):

@@ -47,7 +47,7 @@ def store(node: Node) -> CommentStore:
 
 
 def net_state(node: Node) -> CommentsNetState:
-    net = service(node).net
+    net = node.comments_net
     assert net is not None
     return net.state
 
