@@ -16,6 +16,7 @@ from tidegate import __version__
 from tidegate.engine.errors import ConfigError, TidegateError
 
 from .commands import (
+    comments,
     control,
     create,
     daemon,
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tidegate {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (tui, download, create, seed, info, daemon, torrents, control, labels, swarm,
-                   sites, web, tor, qbt, rss, watch, turtle):
+                   sites, web, tor, qbt, rss, watch, turtle, comments):
         module.register(sub)
     return parser
 
@@ -78,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     parser = build_parser()
-    args = parser.parse_args(join_key_values(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(comments.shorthand(join_key_values(
+        sys.argv[1:] if argv is None else argv)))
     if not getattr(args, "run", None):
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             parser.print_help()  # no terminal to draw on: say what there is instead

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from .automation.watch import WatchService
     from .comments.service import CommentService
     from .comments.sync import CommentNet
+    from .comments.views import CommentsInfo, CommentView, ImportResult
     from .proxy.service import ProxyService
     from .qbt.service import QbtService
     from .sites.service import SitesService
@@ -334,6 +335,43 @@ class Node:
         fut: Future[list[WatchFolderState]] = Future()
         fut.set_result(self.watch.states() if self.watch is not None else [])
         return fut
+
+
+    # ------------------------------------------------------------------ comments
+
+    def _comments(self, call: Callable[[CommentService], Any]) -> Future[Any]:
+        """Run ``call`` on the comment service's worker thread, as a future."""
+        service = self.comments
+        if service is None:
+            return failed(EngineError("comments are off on this node (set comments.enabled "
+                                      "= true in the config and restart it)"))
+        return service.submit(lambda: call(service))
+
+    @implements(cmds.CommentPost)
+    def comment_post(self, url: str, text: str, parent: str = "") -> Future[CommentView]:
+        from .comments import actions
+        return self._comments(lambda c: actions.post(c.store, c.author, url, text, parent))
+
+    @implements(cmds.CommentList)
+    def comment_list(self, url: str) -> Future[list[CommentView]]:
+        from .comments import actions
+        return self._comments(lambda c: actions.listing(c.store, url))
+
+    @implements(cmds.CommentImport)
+    def comment_import(self, records: list[str]) -> Future[list[ImportResult]]:
+        from .comments import actions
+        return self._comments(lambda c: actions.import_records(c.store, records))
+
+    @implements(cmds.CommentExport)
+    def comment_export(self, url: str) -> Future[list[str]]:
+        from .comments import actions
+        return self._comments(lambda c: actions.export(c.store, url))
+
+    @implements(cmds.CommentStatus)
+    def comment_status(self) -> Future[CommentsInfo]:
+        from .comments import actions
+        return self._comments(lambda c: actions.status(
+            c.store, c.author, c.url, c.config.network, c.failure))
 
 
 _IMPLEMENTATIONS = implementations(Node)

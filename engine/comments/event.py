@@ -256,6 +256,8 @@ def parse_record(raw: bytes, *, now: float, difficulty: int,
         record = _DECODER.decode(raw)
     except msgspec.DecodeError as exc:
         raise BadComment(f"the record does not parse: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise BadComment(f"the record is not valid UTF-8 (byte {exc.start})") from None
     ev = record.event
     if ev.kind != KIND:
         raise BadComment(f"the event's kind is {ev.kind}, not {KIND} (a NIP-22 comment)")
@@ -321,7 +323,7 @@ def as_record(raw: bytes) -> bytes:
     """A record from either a record or a bare NIP-01 event (import takes both)."""
     try:
         top = msgspec.json.decode(raw, type=dict[str, msgspec.Raw])
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         return raw  # parse_record names what is wrong
     if "event" in top or "kind" not in top:
         return raw

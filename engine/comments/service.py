@@ -12,12 +12,13 @@ died without being asked to (``failure`` says why); ``restart()`` brings it back
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import threading
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -27,6 +28,7 @@ from .author import AuthorKey, load_or_create
 from .store import CommentStore
 
 TaskFactory = Callable[[], Coroutine[Any, Any, Any]]
+T = TypeVar("T")
 
 
 class CommentService:
@@ -62,6 +64,8 @@ class CommentService:
         self._stop: asyncio.Event | None = None
         self._on_purpose = False
         self._started = False
+        self._work = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="tidegate-comment-work")
 
     # ------------------------------------------------------------------ any thread
 
@@ -86,6 +90,11 @@ class CommentService:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self._spawn, factory)
 
+    def submit(self, call: Callable[[], T]) -> concurrent.futures.Future[T]:
+        """Run ``call`` on the service's worker thread (the commands: mining and
+        verifying hold the CPU, never the API's or the UI's thread)."""
+        return self._work.submit(call)
+
     def start(self, timeout: float = 10.0) -> CommentService:
         """Start the thread and wait until it listens (or failed: ``failure``)."""
         self._started = True
@@ -108,12 +117,14 @@ class CommentService:
         if self._thread is not None:
             self._thread.join(timeout)
         if close_store:
+            self._work.shutdown(wait=True, cancel_futures=True)
             self.store.close()
 
     def alive(self) -> bool:
-        """The thread runs, or it was stopped on purpose."""
+        """The thread serves, or it was stopped on purpose (false once it failed)."""
         thread = self._thread
-        return self._on_purpose or (thread is not None and thread.is_alive())
+        return self._on_purpose or (thread is not None and thread.is_alive()
+                                    and not self.failure)
 
     def restart(self) -> None:
         """Stop the thread (if it still runs) and start it again, on the same port when

@@ -10,6 +10,7 @@ of the normalised URL's UTF-8 bytes (what the endpoint's path names).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
@@ -28,8 +29,11 @@ def _host(host: str) -> str:
     host = host.rstrip(".") if host.endswith(".") and host != "." else host
     if not host:
         raise BadUrl("the URL has no host")
-    if host.startswith("[") and host.endswith("]"):
-        return host.lower()  # an IPv6 literal
+    if ":" in host:  # an IPv6 literal (urlsplit took its brackets off)
+        try:
+            return f"[{ipaddress.IPv6Address(host).compressed}]"
+        except ValueError:
+            raise BadUrl(f"the host {host!r} is not an IPv6 address") from None
     try:
         ascii_host = host.encode("idna").decode("ascii").lower()
     except (UnicodeError, ValueError) as exc:

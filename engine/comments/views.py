@@ -48,3 +48,27 @@ class CommentsInfo(msgspec.Struct, frozen=True, kw_only=True):
     """The same author's Nostr pubkey (hex)."""
     failure: str = ""
     """Why the endpoint is not serving ("" when it is)."""
+
+
+MAX_DEPTH = 12
+"""Deepest indentation shown; deeper replies are shown at this depth."""
+
+
+def threaded(comments: list[CommentView]) -> list[tuple[int, CommentView]]:
+    """(depth, comment) in thread order: each comment followed by its replies, oldest
+    first at every level; a reply whose parent is not held is shown at the top."""
+    ids = {c.id for c in comments}
+    children: dict[str, list[CommentView]] = {}
+    for c in comments:
+        children.setdefault(c.parent if c.parent in ids else "", []).append(c)
+    out: list[tuple[int, CommentView]] = []
+    stack = [(0, c) for c in reversed(children.get("", []))]
+    seen: set[str] = set()
+    while stack:  # iterative: a long chain of replies cannot exhaust the Python stack
+        depth, c = stack.pop()
+        if c.id in seen:
+            continue
+        seen.add(c.id)
+        out.append((depth, c))
+        stack.extend((min(depth + 1, MAX_DEPTH), r) for r in reversed(children.get(c.id, [])))
+    return out

@@ -1,0 +1,211 @@
+"""Comments on any URL from the command line (docs/comments.md):
+
+    tidegate comment URL               the thread, as a table (--json: the records' views)
+    tidegate comment URL "text" [--reply ID]
+    tidegate comment export URL        JSON lines of NIP-22 Nostr events
+    tidegate comment import FILE|-     records or Nostr events, one JSON per line
+    tidegate comment status            the endpoint, difficulty, author
+
+``comment URL ...`` is short for ``comment show URL`` / ``comment post URL TEXT``
+(:func:`shorthand`). Comment text, URLs and keys come from strangers: every one printed
+goes through ``clean`` and is never markup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import msgspec
+
+from tidegate.engine import commands as cmds
+from tidegate.engine.comments.views import CommentView, ImportResult, threaded
+from tidegate.engine.errors import InputError
+
+from ..console import clean, done, err, line, note, print_json
+from ..remote import add_connect_options, connect
+from ..tables import KEEP_ALWAYS, Column, print_table
+
+VERBS = ("show", "post", "export", "import", "status")
+BATCH = 200
+"""Records sent per ``comment_import`` request."""
+MAX_LINE = 32 * 1024
+
+
+def shorthand(argv: list[str]) -> list[str]:
+    """``comment URL`` -> ``comment show URL``; ``comment URL TEXT`` -> ``comment post URL
+    TEXT``."""
+    if len(argv) < 2 or argv[0] != "comment" or argv[1] in VERBS or argv[1].startswith("-"):
+        return argv
+    positional = [a for a in argv[1:] if not a.startswith("-")]
+    return ["comment", "post" if len(positional) >= 2 else "show", *argv[1:]]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("comment", help="comments on any URL: `comment URL` shows them, "
+                                       "`comment URL TEXT` posts one")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    show = verbs.add_parser("show", help="a URL's comments as a thread (also `comment URL`)")
+    show.add_argument("url", metavar="URL")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(run=run_show)
+    post = verbs.add_parser("post", help="comment on a URL, signed by this node's author "
+                                         "key (also `comment URL TEXT`)")
+    post.add_argument("url", metavar="URL")
+    post.add_argument("text", metavar="TEXT")
+    post.add_argument("--reply", default="", metavar="ID",
+                      help="the id of the comment this answers")
+    post.set_defaults(run=run_post)
+    export = verbs.add_parser("export", help="a URL's comments as JSON lines of NIP-22 "
+                                             "Nostr events")
+    export.add_argument("url", metavar="URL")
+    export.set_defaults(run=run_export)
+    imp = verbs.add_parser("import", help="import records or Nostr events (one JSON per "
+                                          "line), each accepted or refused with its reason")
+    imp.add_argument("file", metavar="FILE", help="a file, or - for standard input")
+    imp.set_defaults(run=run_import)
+    status = verbs.add_parser("status", help="the comment endpoint, difficulty and author")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(run=run_status)
+    for q in (show, post, export, imp, status):
+        add_connect_options(q)
+
+
+def _ago(t: int) -> str:
+    s = max(0, int(time.time()) - t)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size:
+            return f"{s // size}{unit} ago"
+    return f"{s}s ago"
+
+
+def show_thread(comments: list[CommentView]) -> None:
+    """The thread as a table: replies under their parent, indented."""
+    if not comments:
+        note("no comments yet")
+        return
+    columns = [Column("ID", keep=60, min_width=8), Column("Author", keep=40),
+               Column("When", keep=30, justify="right"),
+               Column("Comment", keep=KEEP_ALWAYS, wrap=True, min_width=20)]
+    rows = []
+    for depth, c in threaded(comments):
+        who = c.author[:12] if c.author else "nostr:" + c.nostr[:8]
+        text = clean(c.content.replace("\n", " "))
+        rows.append([c.id[:12], clean(who), _ago(c.created_at),
+                     "  " * depth + ("↳ " if depth else "") + text])
+    print_table(columns, rows)
+
+
+def run_show(args: argparse.Namespace) -> int:
+    client = connect(args)
+    try:
+        comments = client.run(cmds.CommentList(args.url)).result()
+    finally:
+        client.stop()
+    if args.json:
+        print_json(comments)
+    else:
+        show_thread(comments)
+    return 0
+
+
+def run_post(args: argparse.Namespace) -> int:
+    client = connect(args)
+    try:
+        view = client.run(cmds.CommentPost(args.url, args.text, args.reply)).result()
+    finally:
+        client.stop()
+    done("posted", f"{view.id} on {view.url} ({view.work} bits of work)")
+    line(view.id)
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    client = connect(args)
+    try:
+        events = client.run(cmds.CommentExport(args.url)).result()
+    finally:
+        client.stop()
+    for event in events:
+        line(event)
+    return 0
+
+
+def _records(path: str) -> list[str]:
+    try:
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(path, f"cannot read it: {exc.strerror}") from None
+    text = data.decode("utf-8", "surrogateescape")
+    if text.lstrip().startswith("["):  # a JSON array of records or events
+        try:
+            items = msgspec.json.decode(data, type=list[msgspec.Raw])
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            raise InputError(path, f"not a JSON array: {exc}") from None
+        return [bytes(i).decode("utf-8", "surrogateescape") for i in items]
+    return [ln for ln in text.splitlines() if ln.strip()]
+
+
+@contextlib.contextmanager
+def _progress(total: int) -> Iterator[Callable[[int], None]]:
+    if not err.is_terminal or total <= BATCH:
+        yield lambda n: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
+                  console=err.console, transient=True) as bar:
+        task = bar.add_task("import", total=total)
+        yield lambda n: bar.update(task, completed=n)
+
+
+def run_import(args: argparse.Namespace) -> int:
+    records = _records(args.file)
+    results: list[ImportResult] = []
+    client = connect(args)
+    try:
+        with _progress(len(records)) as advance:
+            for start in range(0, len(records), BATCH):
+                batch = records[start:start + BATCH]
+                sendable = [r if len(r) <= MAX_LINE else "" for r in batch]
+                for r in client.run(cmds.CommentImport(sendable)).result():
+                    index = start + r.index
+                    if len(batch[r.index]) > MAX_LINE:
+                        r = ImportResult(index=index, error="OversizedComment",
+                                         reason=f"the line is over {MAX_LINE} characters")
+                    results.append(msgspec.structs.replace(r, index=index))
+                advance(start + len(batch))
+    finally:
+        client.stop()
+    accepted = sum(1 for r in results if not r.error)
+    for r in results:
+        if r.error:
+            note(f"line {r.index + 1}: {r.error}: {clean(r.reason)}")
+    done("imported", f"{accepted} of {len(results)} accepted")
+    return 0 if all(not r.error or r.error == "ReplayedComment" for r in results) else 1
+
+
+def run_status(args: argparse.Namespace) -> int:
+    client = connect(args)
+    try:
+        info = client.run(cmds.CommentStatus()).result()
+    finally:
+        client.stop()
+    if args.json:
+        print_json(info)
+        return 0
+    line(f"endpoint    {info.url or 'not serving'}")
+    if info.failure:
+        line(f"failure     {clean(info.failure)}")
+    line(f"network     {info.network}")
+    work = (f"none (allow-list of {info.allow_authors})" if info.allow_authors
+            else f"{info.difficulty} bits")
+    line(f"work        {work}")
+    line(f"comments    {info.count}")
+    line(f"author      {info.author}")
+    line(f"nostr       {info.nostr}")
+    return 0
