@@ -32,6 +32,7 @@ from .commands_comments import (
     CommentExport,
     CommentImport,
     CommentList,
+    CommentPeers,
     CommentPost,
     CommentStatus,
 )
@@ -454,7 +455,7 @@ ALL: tuple[type[Command[Any]], ...] = (
     SiteVerify, SiteOnion, WatchList,
     RssFeedAdd, RssFeedRemove, RssRuleSet, RssRuleRemove, RssList, RssRefresh,
     SetAltSpeed,
-    CommentPost, CommentList, CommentImport, CommentExport, CommentStatus,
+    CommentPost, CommentList, CommentImport, CommentExport, CommentStatus, CommentPeers,
 )
 """Every engine command, in the order docs/api.md lists them."""
 

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .automation.rss_state import RssFeedState, RssState
     from .automation.state import WatchFolderState
     from .automation.watch import WatchService
+    from .comments.net_state import CommentsNetState
     from .comments.service import CommentService
     from .comments.sync import CommentNet
     from .comments.views import CommentsInfo, CommentView, ImportResult
@@ -372,6 +373,17 @@ class Node:
         from .comments import actions
         return self._comments(lambda c: actions.status(
             c.store, c.author, c.url, c.config.network, c.failure))
+
+    @implements(cmds.CommentPeers)
+    def comment_peers(self) -> Future[CommentsNetState]:
+        """The comments network's state (discovery and every peer), as it stands now."""
+        net = self.comments_net
+        if net is None:
+            return failed(EngineError("comments are off on this node (set comments.enabled "
+                                      "= true in the config and restart it)"))
+        fut: Future[CommentsNetState] = Future()
+        fut.set_result(net.state)
+        return fut
 
 
 _IMPLEMENTATIONS = implementations(Node)
