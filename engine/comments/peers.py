@@ -32,6 +32,8 @@ EARLY_REANNOUNCE = 5.0
 """After the DHT came back, announce again once it grew, at most this often ..."""
 EARLY_REANNOUNCES = 3
 """... and at most this many times (a private or young DHT is still filling its table)."""
+EARLY_ANNOUNCES = (3.0, 10.0, 30.0)
+"""Seconds after the DHT came back when the announce is made again regardless."""
 MAX_CURSOR_FILE = 1024 * 1024
 
 
@@ -152,7 +154,14 @@ class PeerTable:
 
 
 class DhtTiming:
-    """When to announce our endpoint and look the topic up (monotonic seconds)."""
+    """When to announce our endpoint and look the topic up (monotonic seconds).
+
+    An announce made while the routing table holds only nodes not yet heard from reaches
+    nobody, and nothing says so (libtorrent gives no count for ``dht_announce``). So after
+    the DHT comes back (no nodes -> some) the announce is repeated :data:`EARLY_ANNOUNCES`
+    s later, and again whenever the table has grown since the last one (at most every
+    :data:`EARLY_REANNOUNCE` s, :data:`EARLY_REANNOUNCES` times); then every
+    ``announce_interval``."""
 
     def __init__(self, announce_interval: float, lookup_interval: float):
         self.announce_interval = announce_interval
@@ -161,6 +170,8 @@ class DhtTiming:
         self.next_lookup = 0.0
         self._nodes = 0
         self._early = 0
+        self._back = 0.0
+        self._schedule: list[float] = []
         self._last_announce = float("-inf")
         self._announced_nodes = 0
 
@@ -170,10 +181,14 @@ class DhtTiming:
             self.next_announce = now
             self.next_lookup = now
             self._early = EARLY_REANNOUNCES
+            self._schedule = [now + d for d in EARLY_ANNOUNCES]
         elif (self._early and nodes > self._announced_nodes
               and now - self._last_announce >= EARLY_REANNOUNCE):
             self.next_announce = now  # the table grew: more nodes to hold our announce
             self._early -= 1
+        if self._schedule and now >= self._schedule[0]:
+            self._schedule = [t for t in self._schedule if t > now]
+            self.next_announce = min(self.next_announce, now)
         self._nodes = nodes
         announce = nodes > 0 and now >= self.next_announce
         if announce:

@@ -11,6 +11,7 @@ Measured numbers are printed (``-s``) and written in docs/comments-network.md.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from tests.helpers.comments_net import (
 )
 from tests.helpers.hostile_comments import HostileCommentPeer
 from tests.helpers.sites_util import join_dht
+from tidegate.engine import commands as cmds
 from tidegate.engine.comments.author import AuthorKey, load_or_create
 from tidegate.engine.comments.event import make_comment
 from tidegate.engine.node import Node
@@ -48,6 +50,8 @@ class Net:
     hostile: dict[str, HostileCommentPeer]
     hostile_ids: dict[str, str]
     """kind -> the event id each bad record claims."""
+    joined: float
+    """When (monotonic) the nodes joined the DHT."""
     held: int = 0
     """Records every node must hold now."""
 
@@ -100,7 +104,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
         for n in nodes:
             started.append(n.start())
         join_dht(nodes)
-        yield Net(nodes, homes, author, hostile, ids)
+        yield Net(nodes, homes, author, hostile, ids, time.monotonic())
     finally:
         for n in [*started, *nodes]:
             if n.running:
@@ -110,26 +114,38 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
 
 
 def test_five_nodes_find_each_other_in_the_dht_and_converge(net: Net) -> None:
-    for i, node in enumerate(net.nodes):  # two comments posted on each node
-        for j in range(2):
-            post_http(node, net.author, URL, f"comment {j} on node {'abcde'[i]}")
-    net.held = 10 + 1  # + the hostile server's one valid record, pulled by A and B
-    took = wait_converged(net.nodes, net.held, CONVERGE_BOUND)
-    print(f"\nconverged: 5 nodes, {net.held} comments, {took:.2f} s after the last post")
-    assert took < CONVERGE_BOUND
-    # every node finds the four others through the DHT (none is configured with them) and
-    # syncs with each; converging came first where records travelled through a third node
+    # discovery: every node finds the four others through the DHT (none is configured
+    # with them) and syncs with each; the hostile server's one valid record (pulled by A
+    # and B) reaches all meanwhile
     def synced_with_all(node: Node) -> bool:
         st = net_state(node)
         return st.announced_at > 0 and len(
             [p for p in st.peers if p.source == "dht" and p.last_sync > 0]) >= 4
-    deadline = time.monotonic() + CONVERGE_BOUND
+    deadline = net.joined + CONVERGE_BOUND
     while not all(synced_with_all(n) for n in net.nodes):
         assert time.monotonic() < deadline, _summary(net.nodes)
         time.sleep(0.1)
+    print(f"\ndiscovery: every node synced with the 4 others "
+          f"{time.monotonic() - net.joined:.2f} s after joining the DHT")
+    net.held = 1
+    wait_converged(net.nodes, net.held, CONVERGE_BOUND)
     for node in net.nodes:
         own = f"127.0.0.1:{node.comments.port}" if node.comments else ""
-        assert own not in {p.endpoint for p in net_state(node).peers}, _summary(net.nodes)
+        shown = node.run(cmds.CommentPeers()).result(10)  # what `comment peers` shows
+        assert own not in {p.endpoint for p in shown.peers}, _summary(net.nodes)
+        assert shown.topic == hashlib.sha1(bytes.fromhex(shown.network)).hexdigest()
+
+    for i, node in enumerate(net.nodes):  # two comments on each node: HTTP or the command
+        for j in range(2):
+            text = f"comment {j} on node {'abcde'[i]}"
+            if i % 2:
+                node.run(cmds.CommentPost(URL, text)).result(60)
+            else:
+                post_http(node, net.author, URL, text)
+    net.held += 10
+    took = wait_converged(net.nodes, net.held, CONVERGE_BOUND)
+    print(f"converged: 5 nodes, {net.held} comments, {took:.2f} s after the last post")
+    assert took < CONVERGE_BOUND
 
 
 def test_hostile_records_are_refused_and_counted_per_peer(net: Net) -> None:

@@ -122,7 +122,11 @@ def test_announces_wait_for_dht_nodes_and_repeat_when_the_dht_comes_back() -> No
     assert t.tick(1.0, 3) == (True, True)
     assert t.tick(2.0, 3) == (False, False)
     assert t.tick(3.0, 3) == (False, True)  # lookups every lookup_interval
-    assert t.tick(7.0, 8)[0]  # the young table grew: announced again early
-    assert t.tick(8.0, 0) == (False, False)  # the network gone
-    assert t.tick(9.0, 2) == (True, True)  # and back: at once
-    assert not t.tick(500.0, 2)[0] and t.tick(910.0, 2)[0]  # then every announce_interval
+    assert t.tick(4.0, 3)[0]  # 3 s after the DHT came back: again, in case none held it
+    assert t.tick(9.5, 8)[0]  # the young table grew: announced again early
+    assert not t.tick(10.0, 8)[0]
+    assert t.tick(11.0, 8)[0]  # 10 s after
+    assert t.tick(12.0, 0) == (False, False)  # the network gone
+    assert t.tick(13.0, 2) == (True, True)  # and back: at once
+    announced = [now for now in range(14, 2000) if t.tick(float(now), 2)[0]]
+    assert announced == [16, 23, 43, 943, 1843]  # the early ones, then every 900 s
