@@ -11,7 +11,11 @@ class CommentPeerState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     endpoint: str
     """``host:port`` of its comment endpoint."""
     source: str
-    """``"dht"`` (found as a peer of the network's topic) or ``"config"`` (``comments.peers``)."""
+    """How this node first heard of it: ``"dht"`` (a peer of the network's topic),
+    ``"config"`` (``comments.peers``), ``"incoming"`` (it pulled from us and told its
+    port) or ``"saved"`` (its cursor was kept from the last run)."""
+    in_dht: bool = False
+    """A DHT lookup named it."""
     last_sync: float = 0.0
     """Wall time of its last successful sync (0 = never)."""
     last_error: str = ""

@@ -45,6 +45,11 @@ class Peer:
     """``host:port`` of its comment endpoint."""
     configured: bool = False
     """Listed in ``comments.peers`` (kept and tried for ever) rather than found in the DHT."""
+    source: str = "dht"
+    """How we first heard of it: ``config``, ``dht``, ``incoming`` (it pulled from us and
+    told its port) or ``saved`` (a cursor kept from the last run)."""
+    in_dht: bool = False
+    """A DHT lookup named it (at least once)."""
     cursor: int = 0
     """Its local seq we pulled up to."""
     first: str = ""
@@ -93,12 +98,13 @@ class PeerTable:
         """Why the cursor file could not be read ("" if it was, or there was none)."""
         saved = self._load()
         for ep in configured:
-            self.peers[ep] = Peer(ep, configured=True, seen=now)
+            self.peers[ep] = Peer(ep, configured=True, source="config", seen=now)
         for ep, (cursor, first) in saved.items():
             if ep in self.peers:
                 self.peers[ep].cursor, self.peers[ep].first = cursor, first
             elif len(self.peers) < MAX_PEERS:
-                self.peers[ep] = Peer(ep, cursor=cursor, first=first, seen=now)
+                self.peers[ep] = Peer(ep, cursor=cursor, first=first, seen=now, due=now,
+                                      source="saved")
 
     def found(self, endpoints: list[str], now: float) -> None:
         """The DHT named these endpoints now: new ones are due at once."""
@@ -109,6 +115,21 @@ class PeerTable:
                     continue
                 peer = self.peers[ep] = Peer(ep, due=now)
             peer.seen = now
+            peer.in_dht = True
+
+    def learned(self, ep: str, now: float) -> None:
+        """``ep`` pulled from us and told its port: a new peer is due at once, and so is a
+        known one that was failing (it is back: a restart need not wait out the back-off).
+        The host is the request's address, never a claim, so a stranger can only name its
+        own ports."""
+        peer = self.peers.get(ep)
+        if peer is None:
+            if len(self.peers) < MAX_PEERS:
+                self.peers[ep] = Peer(ep, source="incoming", due=now, seen=now)
+        elif not peer.is_self:
+            peer.seen = now
+            if peer.failures:
+                peer.due = min(peer.due, now)
 
     def due(self, now: float) -> list[Peer]:
         """The peers to sync now, the longest waiting first."""

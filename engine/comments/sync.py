@@ -74,6 +74,8 @@ REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30.0, sock_connect=5.0, sock_read=
 LOOKUP_TIMEOUT = 10.0
 ROUND = 1.0
 """Seconds between rounds at most."""
+PORT_HEADER = "Tidegate-Comments-Port"
+"""A puller's own comment port, told to whom it pulls from (who then pulls back)."""
 
 
 class SyncStore(Protocol):
@@ -194,6 +196,9 @@ class CommentNet:
         return digest
 
     async def _serve_digest(self, request: web.Request) -> web.Response:
+        told = request.headers.get(PORT_HEADER, "")
+        if told.isdigit() and 1 <= int(told) <= 65535 and request.remote:
+            self.table.learned(endpoint(request.remote, int(told)), time.monotonic())
         body = encode_digest(await asyncio.to_thread(self.digest))
         return web.Response(body=body, content_type="application/json")
 
@@ -292,6 +297,7 @@ class CommentNet:
             self._syncing.pop(peer.endpoint, None)
             if peer.cursor != cursor:
                 self._dirty = True
+            self._publish()
 
     async def _sync(self, peer: Peer) -> None:
         host, port = parse_endpoint(peer.endpoint)
@@ -345,7 +351,9 @@ class CommentNet:
 
     async def _get(self, url: str, limit: int) -> bytes:
         """A GET's body, at most ``limit`` bytes (more is the peer's error)."""
-        async with self._http().get(url, allow_redirects=False) as resp:
+        port = self._port()
+        headers = {PORT_HEADER: str(port)} if port else {}
+        async with self._http().get(url, allow_redirects=False, headers=headers) as resp:
             if resp.status != 200:
                 raise PeerError(f"HTTP {resp.status} for {url}")
             if resp.content_length is not None and resp.content_length > limit:
@@ -364,7 +372,7 @@ class CommentNet:
 
     def _publish(self) -> None:
         peers = tuple(CommentPeerState(
-            endpoint=p.endpoint, source="config" if p.configured else "dht",
+            endpoint=p.endpoint, source=p.source, in_dht=p.in_dht,
             last_sync=p.last_sync, last_error=p.last_error, failures=p.failures,
             received=p.received, pulled=p.pulled, refused=p.refused,
             refusals=tuple(sorted(p.reasons)), cursor=p.cursor)

@@ -130,3 +130,20 @@ def test_announces_wait_for_dht_nodes_and_repeat_when_the_dht_comes_back() -> No
     assert t.tick(13.0, 2) == (True, True)  # and back: at once
     announced = [now for now in range(14, 2000) if t.tick(float(now), 2)[0]]
     assert announced == [16, 23, 43, 943, 1843]  # the early ones, then every 900 s
+
+
+def test_a_peer_that_pulled_from_us_is_pulled_from_and_a_failing_one_retried_at_once(
+        tmp_path: Path) -> None:
+    table = PeerTable(tmp_path / "c.json", [], 0.0)
+    table.learned("127.0.0.1:7000", 5.0)
+    assert table.peers["127.0.0.1:7000"].source == "incoming"
+    assert [p.endpoint for p in table.due(5.0)] == ["127.0.0.1:7000"]
+    p = table.peers["127.0.0.1:7000"]
+    for _ in range(6):
+        p.failed(5.0, 1.0, "refused")
+    assert not table.due(6.0)  # backed off ...
+    table.learned("127.0.0.1:7000", 6.0)
+    assert table.due(6.0) == [p]  # ... until it shows up again
+    p.is_self = True
+    table.learned("127.0.0.1:7000", 7.0)
+    assert not table.due(7.0)
