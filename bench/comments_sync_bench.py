@@ -52,8 +52,12 @@ from tidegate.engine.comments.event import make_comment  # noqa: E402
 URL = "https://example.org/bench"
 
 
+_given: set[int] = set()
+
+
 def free_port() -> int:
-    """A port free for both TCP and UDP on 127.0.0.1 (libtorrent listens on both)."""
+    """A port free for both TCP and UDP on 127.0.0.1 (libtorrent listens on both), never
+    one handed out before in this run."""
     for _ in range(200):
         with socket.socket() as t, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
             t.bind(("127.0.0.1", 0))
@@ -62,6 +66,9 @@ def free_port() -> int:
                 u.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            if port in _given:
+                continue
+            _given.add(port)
             return int(port)
     raise RuntimeError("no free port")
 
@@ -75,8 +82,9 @@ class Daemon:
 
     def start(self) -> None:
         env = dict(os.environ, TIDEGATE_HOME=str(self.home), PYTHONPATH=str(ROOT))
-        self.proc = subprocess.Popen([sys.executable, "-m", "tidegate", "daemon"], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(self.home / "daemon.err", "ab") as err:
+            self.proc = subprocess.Popen([sys.executable, "-m", "tidegate", "daemon"],
+                                         env=env, stdout=subprocess.DEVNULL, stderr=err)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -184,8 +192,9 @@ def run(args: argparse.Namespace, root: Path, daemons: list[Daemon]) -> list[dic
     for d in daemons:
         deadline = time.monotonic() + 120
         while d.digest() is None:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"daemon {d.home} did not serve comments")
+            if time.monotonic() > deadline or (d.proc is not None and d.proc.poll() is not None):
+                tail = (d.home / "daemon.err").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"daemon {d.home} did not serve comments:\n{tail}")
             time.sleep(0.1)
     print(f"{args.nodes} daemons up in {time.monotonic() - t_start:.1f} s", flush=True)
     rows: list[dict[str, Any]] = []
