@@ -81,6 +81,10 @@ class CommentPeers(Command[CommentsNetState], frozen=True, forbid_unknown_fields
     no_face = "TUI: a diagnostic; the CLI's `tidegate comment peers`"
 
 
-COMMENT_COMMANDS = frozenset({CommentPost, CommentList, CommentImport, CommentExport,
-                              CommentStatus, CommentPeers})
-"""Commands the node runs (its comment service), not the torrent engine."""
+COMMENT_ORDER = (CommentPost, CommentList, CommentImport, CommentExport, CommentStatus,
+                 CommentPeers)
+"""Commands the node runs (its comment service), not the torrent engine, in the order
+docs/api.md lists them."""
+
+__all__ = ["COMMENT_ORDER", "CommentExport", "CommentImport", "CommentList", "CommentPeers",
+           "CommentPost", "CommentStatus"]

@@ -346,7 +346,10 @@ class Node:
         if service is None:
             return failed(EngineError("comments are off on this node (set comments.enabled "
                                       "= true in the config and restart it)"))
-        return service.submit(lambda: call(service))
+        try:
+            return service.submit(lambda: call(service))
+        except RuntimeError:  # its worker was shut down: the node is stopping
+            return failed(EngineError("the comment service has stopped"))
 
     @implements(cmds.CommentPost)
     def comment_post(self, url: str, text: str, parent: str = "") -> Future[CommentView]:

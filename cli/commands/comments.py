@@ -140,19 +140,38 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _records(path: str) -> list[str]:
+def _records(path: str) -> list[tuple[str, str | None]]:
+    """The file's records, one JSON per line (or a JSON array), each with where it is
+    (``line 3``, ``item 3``); None for one that is not UTF-8 (refused here: the wire
+    carries text)."""
     try:
         data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as exc:
         raise InputError(path, f"cannot read it: {exc.strerror}") from None
-    text = data.decode("utf-8", "surrogateescape")
-    if text.lstrip().startswith("["):  # a JSON array of records or events
+    if data.lstrip().startswith(b"["):  # a JSON array of records or events
         try:
             items = msgspec.json.decode(data, type=list[msgspec.Raw])
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             raise InputError(path, f"not a JSON array: {exc}") from None
-        return [bytes(i).decode("utf-8", "surrogateescape") for i in items]
-    return [ln for ln in text.splitlines() if ln.strip()]
+        chunks = [(f"item {n}", bytes(i)) for n, i in enumerate(items, 1)]
+    else:
+        chunks = [(f"line {n}", ln) for n, ln in enumerate(data.splitlines(), 1)
+                  if ln.strip()]
+    out: list[tuple[str, str | None]] = []
+    for where, chunk in chunks:
+        try:
+            out.append((where, chunk.decode("utf-8")))
+        except UnicodeDecodeError:
+            out.append((where, None))
+    return out
+
+
+def _local_refusal(record: str | None) -> tuple[str, str] | None:
+    if record is None:
+        return "BadComment", "the line is not valid UTF-8"
+    if len(record) > MAX_LINE:
+        return "OversizedComment", f"the line is over {MAX_LINE} characters"
+    return None
 
 
 @contextlib.contextmanager
@@ -176,20 +195,21 @@ def run_import(args: argparse.Namespace) -> int:
         with _progress(len(records)) as advance:
             for start in range(0, len(records), BATCH):
                 batch = records[start:start + BATCH]
-                sendable = [r if len(r) <= MAX_LINE else "" for r in batch]
+                local = [_local_refusal(r) for _, r in batch]
+                sendable = [r if r is not None and why is None else ""
+                            for (_, r), why in zip(batch, local, strict=True)]
                 for r in client.run(cmds.CommentImport(sendable)).result():
-                    index = start + r.index
-                    if len(batch[r.index]) > MAX_LINE:
-                        r = ImportResult(index=index, error="OversizedComment",
-                                         reason=f"the line is over {MAX_LINE} characters")
-                    results.append(msgspec.structs.replace(r, index=index))
+                    why = local[r.index]
+                    if why is not None:
+                        r = ImportResult(index=r.index, error=why[0], reason=why[1])
+                    results.append(msgspec.structs.replace(r, index=start + r.index))
                 advance(start + len(batch))
     finally:
         client.stop()
     accepted = sum(1 for r in results if not r.error)
     for r in results:
         if r.error:
-            note(f"line {r.index + 1}: {r.error}: {clean(r.reason)}")
+            note(f"{records[r.index][0]}: {r.error}: {clean(r.reason)}")
     done("imported", f"{accepted} of {len(results)} accepted")
     return 0 if all(not r.error or r.error == "ReplayedComment" for r in results) else 1
 

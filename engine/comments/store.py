@@ -123,19 +123,26 @@ class CommentStore:
     # ---------------------------------------------------------------- reading
 
     def _remember(self, comment: Comment) -> None:
+        """Keep a parsed comment (called with the lock held)."""
         self._cache[comment.id] = comment
         self._cache.move_to_end(comment.id)
         while len(self._cache) > CACHE:
             self._cache.popitem(last=False)
 
-    def _load(self, comment_id: str, raw: bytes) -> Comment:
-        held = self._cache.get(comment_id)
-        if held is not None:
-            return held
-        # verified again on the way out: a file edited behind our back shows as an error
-        comment = parse_record(bytes(raw), now=float("inf"), difficulty=0)
-        self._remember(comment)
-        return comment
+    def _load(self, rows: list[tuple[str, bytes]]) -> list[Comment]:
+        """Rows as comments: from the cache, or parsed outside the lock (a cold URL's
+        verification does not hold up writers)."""
+        with self._lock:
+            held = [self._cache.get(i) for i, _ in rows]
+        out = []
+        for (_, raw), comment in zip(rows, held, strict=True):
+            if comment is None:
+                # verified again on the way out: a file edited behind our back is an error
+                comment = parse_record(bytes(raw), now=float("inf"), difficulty=0)
+                with self._lock:
+                    self._remember(comment)
+            out.append(comment)
+        return out
 
     def for_url(self, url_hash: str) -> list[Comment]:
         """The comments on a URL (by its hash), oldest first."""
@@ -143,13 +150,13 @@ class CommentStore:
             rows = self._db.execute(
                 "SELECT id, raw FROM comments WHERE url_hash = ? ORDER BY created_at, seq",
                 (url_hash,)).fetchall()
-            return [self._load(i, r) for i, r in rows]
+        return self._load(rows)
 
     def get(self, comment_id: str) -> Comment | None:
         with self._lock:
             row = self._db.execute("SELECT id, raw FROM comments WHERE id = ?",
                                    (comment_id,)).fetchone()
-            return self._load(row[0], row[1]) if row else None
+        return self._load([row])[0] if row else None
 
     def since(self, seq: int, limit: int) -> list[tuple[int, bytes]]:
         """(local seq, raw record) of the records inserted after ``seq``, ascending, at

@@ -22,9 +22,10 @@ class CommentsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     port: int = 0
     """Port of the comment endpoint; 0 picks a free one (``tidegate comment`` and the
     TUI find it in the node's state)."""
-    difficulty: int = 16
-    """NIP-13 bits of work a comment needs (0 to 32; docs/comments.md has the time to
-    mine each)."""
+    difficulty: int = 20
+    """NIP-13 bits of work a comment needs (0 to 32). 20 by measurement: ~0.7 s of one
+    core on average in Python (16 bits is ~0.04 s, too cheap to slow a spammer);
+    docs/comments.md has the numbers."""
     allow_authors: list[str] = msgspec.field(default_factory=list)
     """Hex ed25519 or Nostr public keys: when any, only their comments are admitted and
     no work is required."""

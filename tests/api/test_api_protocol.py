@@ -143,6 +143,12 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "rss_list": {},
     "rss_refresh": {"url": ""},
     "set_alt_speed": {"on": True},
+    "comment_post": {"url": "https://example.org/post", "text": "hello",
+                     "parent": "ab" * 32},
+    "comment_list": {"url": "https://example.org/post"},
+    "comment_import": {"records": ['{"event": {}}']},
+    "comment_export": {"url": "https://example.org/post"},
+    "comment_status": {},
     "shutdown": {},
 }
 

@@ -55,11 +55,13 @@ def test_comment_post_show_export_import(daemons: list[DaemonProc], tmp_path: Pa
     bad = json.loads(exported[0])
     bad["content"] = "changed"
     dump = tmp_path / "events.jsonl"
-    dump.write_text("\n".join([*exported, json.dumps(bad), "{broken"]) + "\n")
+    lines = [*exported, json.dumps(bad), "{broken", "", ""]  # a blank line 5
+    dump.write_bytes("\n".join(lines).encode() + b"\xff\xfe not text\n")
     r = tg(b_home, "comment", "import", str(dump), ok=False)
     assert r.returncode == 1
     assert "line 3: ForgedComment" in r.stderr and "line 4: BadComment" in r.stderr
-    assert "2 of 4 accepted" in r.stderr
+    assert "line 6: BadComment: the line is not valid UTF-8" in r.stderr
+    assert "2 of 5 accepted" in r.stderr
     again = tg(b_home, "comment", "import", "-", stdin="\n".join(exported))  # replays only
     assert "0 of 2 accepted" in again.stderr
     assert [c["id"] for c in json.loads(tg(b_home, "comment", URL, "--json").stdout)] == \

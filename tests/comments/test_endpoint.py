@@ -4,6 +4,7 @@ requests and the preflight), no cookies, and hypothesis bytes never stopping it.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import socket
@@ -102,6 +103,13 @@ def test_the_body_limit_is_enforced_before_reading(node: Node) -> None:
     big = encode({"event": {"content": "x" * 20000}})
     status, _, body = call(node, "POST", "/" + H, big)
     assert status == 413 and body["error"] == "OversizedComment"
+    conn = http.client.HTTPConnection("127.0.0.1", node.comments.port, timeout=10)
+    try:  # no Content-Length: the limit holds while reading the chunks
+        conn.request("POST", "/" + H, body=iter([b"x" * 8192] * 4), encode_chunked=True)
+        resp = conn.getresponse()
+        assert resp.status == 413 and json.loads(resp.read())["error"] == "OversizedComment"
+    finally:
+        conn.close()
 
 
 def test_cors_preflight_allows_content_type_only(node: Node) -> None:
@@ -160,3 +168,49 @@ def test_a_port_in_use_is_the_services_failure_not_the_nodes(tmp_path: Path) -> 
             assert service is not None and n.running
             assert not service.alive() and "cannot listen" in service.failure
             assert str(port) in service.failure
+
+
+def test_added_routes_and_tasks_run_and_run_again_after_a_restart(tmp_path: Path) -> None:
+    from aiohttp import web
+
+    from tidegate.engine.comments.service import CommentService
+    from tidegate.engine.config.comments import CommentsConfig
+
+    runs: list[int] = []
+
+    async def sync_status(request: web.Request) -> web.Response:
+        return web.json_response({"runs": len(runs)})
+
+    async def task() -> None:
+        runs.append(1)
+        await asyncio.Event().wait()  # until cancelled by stop
+
+    service = CommentService(CommentsConfig(enabled=True, difficulty=8), tmp_path)
+    service.add_routes([web.get("/sync/status", sync_status)])
+    service.add_task(task)
+    service.start()
+    try:
+        assert service.loop is not None and service.alive()
+        deadline = time.monotonic() + 10
+        while len(runs) < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=10)
+        conn.request("GET", "/sync/status")
+        assert json.loads(conn.getresponse().read()) == {"runs": 1}
+        conn.close()
+        late: list[int] = []
+
+        async def late_task() -> None:
+            late.append(1)
+
+        service.add_task(late_task)  # while running: run now
+        while not late and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert late == [1]
+        service.restart()
+        while len(runs) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(runs) == 2 and len(late) == 2
+    finally:
+        service.stop()
+    assert service.alive() and service.port == 0
