@@ -155,8 +155,6 @@ class CommentNet:
         self.state = CommentsNetState(network=self.network.hex(), topic=self.topic.hex(),
                                       cursor_error=self.table.load_error)
         """The newest state, replaced whole after each round (read from any thread)."""
-        self.rounds = 0
-        """Rounds done (tests wait on it)."""
 
     @classmethod
     def attach(cls, service: CommentService, engine: DhtPort, *, use_dht: bool) -> CommentNet:
@@ -227,12 +225,14 @@ class CommentNet:
                     await asyncio.sleep(max(0.05, min(ROUND, self.interval)
                                             - (time.monotonic() - started)))
             finally:
-                self._session = None
+                tasks = [t for t in [self._lookup, *self._syncing.values()] if t is not None]
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                self._lookup, self._session = None, None
+                self._syncing.clear()
                 with contextlib.suppress(OSError):
                     self.table.save()  # the last cursors (a restart pulls only what is new)
-                for task in [self._lookup, *self._syncing.values()]:
-                    if task is not None:
-                        task.cancel()
 
     async def round(self) -> None:
         """Announce and look up when due, sync every due peer, publish the state."""
@@ -255,7 +255,6 @@ class CommentNet:
                 await asyncio.to_thread(self.table.save)
             except OSError as exc:
                 self._log(f"comments: cursors not saved: {exc}")
-        self.rounds += 1
         self._publish()
 
     async def _announce(self) -> None:

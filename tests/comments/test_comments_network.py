@@ -212,3 +212,17 @@ def test_a_stopped_node_catches_up_when_it_comes_back(net: Net) -> None:
     received = sum(p.received for p in net_state(e2).peers)
     assert received <= 4 * (8 + 1) + 4, _summary([e2])
     assert sum(p.pulled for p in net_state(e2).peers) == 8, _summary([e2])
+
+
+def test_sync_goes_on_after_the_comment_service_restarts(net: Net) -> None:
+    a = net.nodes[0]
+    svc = a.comments
+    assert svc is not None
+    port, restarted = svc.port, time.time()
+    svc.restart()  # what the daemon's watcher does when the thread died
+    assert svc.alive() and svc.port == port
+    post_http(net.nodes[2], net.author, URL, "after A's service restarted")
+    net.held += 1
+    took = wait_converged(net.nodes, net.held, CONVERGE_BOUND)
+    print(f"after a service restart: all equal {took:.2f} s after the post")
+    assert any(p.last_sync > restarted for p in net_state(a).peers), _summary([a])
