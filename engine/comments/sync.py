@@ -332,6 +332,9 @@ class CommentNet:
                         self._log(f"comments: peer {peer.endpoint} sent a refused record "
                                   f"({kind}): {reason}")
                 peer.cursor = records[-1][0]
+                if len(refusals) == len(records):  # nothing but refused records: stop here
+                    raise PeerError(f"all {len(records)} records of a page were refused "
+                                    f"({', '.join(sorted({k for k, _ in refusals}))})")
         peer.succeeded(time.monotonic(), time.time(), self.interval)
 
     def _add_all(self, records: list[tuple[int, bytes]]) -> tuple[int, list[tuple[str, str]]]:

@@ -1,10 +1,11 @@
 """Five comment servers find each other through a private DHT on 127.0.0.1 and converge
 (real Nodes: libtorrent's DHT, the comment endpoints over HTTP, SQLite stores).
 
-Nodes A and B are also configured (``comments.peers``) with four hostile servers
+Nodes A and B are also configured (``comments.peers``) with five hostile servers
 (tests/helpers/hostile_comments.py): one serving forged, oversized, malformed and
-duplicated records among one valid one, one answering garbage, one a 10 MiB body, one
-never answering. The honest nodes must keep converging meanwhile.
+duplicated records among one valid one, one serving nothing but refused records (its
+store "new" every time), one answering garbage, one a 10 MiB body, one never answering.
+The honest nodes must keep converging meanwhile.
 
 Measured numbers are printed (``-s``) and written in docs/comments-network.md.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -92,7 +94,8 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
     tmp = tmp_path_factory.mktemp("commentsnet")
     author = load_or_create(tmp / "author.key")
     records, ids = _hostile_records(author)
-    hostile = {"records": HostileCommentPeer("records", records)}
+    hostile = {"records": HostileCommentPeer("records", records),
+               "junk": HostileCommentPeer("reset", [records[0], records[3]])}
     for mode in ("garbage", "huge", "slow"):
         hostile[mode] = HostileCommentPeer(mode)
     bad_peers = [h.endpoint for h in hostile.values()]
@@ -166,11 +169,21 @@ def test_hostile_records_are_refused_and_counted_per_peer(net: Net) -> None:
         assert rec.refused == 4, rec  # forged id, forged sig, oversized, malformed
         assert set(rec.refusals) == {"ForgedComment", "OversizedComment", "BadComment"}, rec
         assert rec.received == 6 and rec.last_error == "", rec  # its duplicate: held, not refused
+        # only refused records, "started anew" before every pull: a failure, backed off
+        junk = peers[net.hostile["junk"].endpoint]
+        assert junk.refused >= 2 and junk.pulled == 0 and junk.failures >= 1, junk
+        assert "all 2 records of a page were refused" in junk.last_error, junk
+        assert set(junk.refusals) == {"ForgedComment", "OversizedComment"}, junk
         assert "digest answer" in peers[net.hostile["garbage"].endpoint].last_error
         assert "bytes" in peers[net.hostile["huge"].endpoint].last_error
         assert "Timeout" in peers[net.hostile["slow"].endpoint].last_error
         for bad in ("garbage", "huge", "slow"):
             assert peers[net.hostile[bad].endpoint].last_sync == 0
+    # backed off (doubling) rather than pulled every second: two requests a sync, two nodes
+    elapsed = time.monotonic() - net.joined
+    print(f"\nthe all-refused server: {net.hostile['junk'].hits} requests in {elapsed:.1f} s")
+    assert net.hostile["junk"].hits <= 4 * (math.log2(elapsed) + 3), \
+        (net.hostile["junk"].hits, elapsed)
     # nothing forged anywhere; the one valid record everywhere; nothing stored twice
     for node in net.nodes:
         assert store(node).get(net.hostile_ids["forged"]) is None

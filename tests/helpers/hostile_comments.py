@@ -4,6 +4,8 @@
 
 * ``"records"``: an honest-looking digest and pages holding exactly ``records`` (raw bytes,
   whatever they are: forged, oversized, duplicated ones), seqs 1, 2, 3, ...
+* ``"reset"``: as ``"records"``, but its digest names another first record every time (as
+  if its store were started anew before each pull, to make pullers take everything again).
 * ``"garbage"``: answers that are not JSON.
 * ``"huge"``: a digest answer of 10 MiB.
 * ``"slow"``: never answers (holds the request until stopped).
@@ -84,7 +86,8 @@ class HostileCommentPeer:
             return await self._hold()
         body = json.dumps({
             "network": self.network, "node": os.urandom(16).hex(), "count": len(self.records),
-            "head": len(self.records), "first": "",
+            "head": len(self.records),
+            "first": os.urandom(32).hex() if self.mode == "reset" else "",
             "digest": hashlib.sha256(os.urandom(8)).hexdigest()}).encode()
         return web.Response(body=body, content_type="application/json")
 
