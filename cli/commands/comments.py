@@ -252,6 +252,8 @@ def run_peers(args: argparse.Namespace) -> int:
         line(f"dht error   {clean(state.announce_error)}")
     if state.cursor_error:
         line(f"cursors     {clean(state.cursor_error)}")
+    if state.config_error:
+        line(f"config      {clean(state.config_error)}")
     if not state.peers:
         note("no peers found yet")
         return 0

@@ -51,3 +51,5 @@ class CommentsNetState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Every peer known, by endpoint."""
     cursor_error: str = ""
     """Why the persisted cursors could not be read at start ("" if they could)."""
+    config_error: str = ""
+    """``comments.peers`` entries left out, and why ("" when none)."""

@@ -138,9 +138,15 @@ class CommentNet:
         self.interval = sync_interval
         self.node_id = os.urandom(16).hex()
         """Told in our digest: a lookup that finds our own endpoint knows it by this."""
-        for ep in peers:
-            parse_endpoint(ep)  # the config checked them; a bad one fails here, not later
-        self.table = PeerTable(folder / "sync_cursors.json", list(peers), time.monotonic())
+        good, bad = [], []
+        for ep in peers:  # the config checked them loosely; a bad one is shown, not fatal
+            try:
+                parse_endpoint(ep)
+                good.append(ep)
+            except SyncProtocolError as exc:
+                bad.append(str(exc))
+        self.config_error = "; ".join(bad)[:500]
+        self.table = PeerTable(folder / "sync_cursors.json", good, time.monotonic())
         self.timing = DhtTiming(announce_interval, sync_interval)
         self.use_dht = use_dht
         self._port = port
@@ -153,7 +159,8 @@ class CommentNet:
         self._dirty = False
         self._digest_at: tuple[int, str] | None = None
         self.state = CommentsNetState(network=self.network.hex(), topic=self.topic.hex(),
-                                      cursor_error=self.table.load_error)
+                                      cursor_error=self.table.load_error,
+                                      config_error=self.config_error)
         """The newest state, replaced whole after each round (read from any thread)."""
 
     @classmethod
@@ -382,7 +389,7 @@ class CommentNet:
         self.state = CommentsNetState(
             network=self.network.hex(), topic=self.topic.hex(), announced_at=self._announced_at,
             announce_error=self._announce_error, looked_up_at=self._looked_up_at, peers=peers,
-            cursor_error=self.table.load_error)
+            cursor_error=self.table.load_error, config_error=self.config_error)
 
     def _log(self, message: str) -> None:
         with contextlib.suppress(TidegateError):

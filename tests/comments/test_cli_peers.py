@@ -1,5 +1,6 @@
 """``tidegate comment peers`` against real daemons: A pulls from B (a configured peer) and
-shows it synced; a garbage-answering peer is shown with its error, literally."""
+shows it synced; a garbage-answering peer is shown with its error, literally; a configured
+endpoint the sync cannot use is left out and named."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ def test_comment_peers_shows_a_configured_peer_synced_and_a_bad_one_failing(
         b_port = _free_port()
         b_home = short_home(f"\n[comments]\nenabled = true\ndifficulty = 8\nport = {b_port}\n")
         a_home = short_home("\n[comments]\nenabled = true\ndifficulty = 8\nsync_interval = 1\n"
-                            f'peers = ["127.0.0.1:{b_port}", "{hostile.endpoint}"]\n')
+                            f'peers = ["127.0.0.1:{b_port}", "{hostile.endpoint}", '
+                            '"[1.2.3.4]:5"]\n')  # the last passes the config, not the sync
         daemons.append(DaemonProc(b_home).start())
         daemons.append(DaemonProc(a_home).start())
         posted = tg(b_home, "comment", URL, "from B").stdout.strip()
@@ -51,6 +53,7 @@ def test_comment_peers_shows_a_configured_peer_synced_and_a_bad_one_failing(
             time.sleep(0.3)
         assert b["source"] == "config" and b["last_sync"] > 0 and b["last_error"] == ""
         assert "digest answer" in peers[hostile.endpoint]["last_error"]
+        assert "'[1.2.3.4]:5'" in state["config_error"] and len(peers) == 2
         assert [c["id"] for c in json.loads(tg(a_home, "comment", URL, "--json").stdout)] \
             == [posted]
 
