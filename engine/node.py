@@ -3,9 +3,10 @@
 The composition root. :class:`Node` builds the :class:`~engine.engine.Engine` (the
 torrent thread) and, when the config allows, the sites thread
 (:class:`~engine.sites.service.SitesService`: the Blockchain Handler and the Hosting
-Component), the Smart Proxy and tor, wires each to what it needs, starts them in order
-and stops them in reverse. The daemon and the TUI's embedded engine run a node; one-shot
-jobs (``download``, ``seed``) run a bare Engine.
+Component), the Smart Proxy, tor and the comment service (``comments.enabled``), wires
+each to what it needs, starts them in order and stops them in reverse. The daemon and
+the TUI's embedded engine run a node; one-shot jobs (``download``, ``seed``) run a bare
+Engine.
 
 A node runs every command of :mod:`engine.commands`: the sites thread's (``site_*``)
 here, the others on the engine. The services see the engine only through

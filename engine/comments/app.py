@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import msgspec
 from aiohttp import web
 
-from .event import BadComment, CommentError, NotEnoughWork, parse_record
+from .event import BadComment, CommentError, NotEnoughWork, as_record, parse_record
 from .store import CommentStoreError
 
 if TYPE_CHECKING:
@@ -114,6 +114,7 @@ class CommentApp:
             return _json({"error": "OversizedComment", "reason": (
                 f"the body is over {self.config.max_body} bytes")}, 413)
         store = self.store
+        raw = as_record(raw)  # a bare Nostr event is taken too
         try:
             comment = parse_record(raw, now=store.clock(), difficulty=store.difficulty,
                                    allow_authors=store.allow_authors)

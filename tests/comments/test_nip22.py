@@ -6,6 +6,7 @@ changed makes it forged."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import nostr_sdk as nostr
 
 from tidegate.engine import commands as cmds
+from tidegate.engine.comments.urls import url_hash
 
 from .util import URL, comment, node_with_comments
 
@@ -81,6 +83,22 @@ def test_a_signature_byte_changed_in_a_foreign_event_is_forged(tmp_path: Path) -
         result, = node.run(cmds.CommentImport([json.dumps(event)])).result(30)
         assert result.error == "ForgedComment" and "Schnorr" in result.reason
         assert node.run(cmds.CommentList(URL)).result(10) == []
+
+
+def test_a_foreign_event_posts_to_the_endpoint_as_it_is(tmp_path: Path) -> None:
+    with node_with_comments(tmp_path / "n") as node:
+        assert node.comments is not None
+        event = _foreign("posted bare")
+        conn = http.client.HTTPConnection("127.0.0.1", node.comments.port, timeout=10)
+        try:
+            conn.request("POST", "/" + url_hash(URL), body=event.encode())
+            resp = conn.getresponse()
+            assert (resp.status, json.loads(resp.read())["id"]) == \
+                (201, json.loads(event)["id"])
+        finally:
+            conn.close()
+        got, = node.run(cmds.CommentList(URL)).result(10)
+        assert got.content == "posted bare" and got.author == ""
 
 
 def test_a_node_export_imports_into_another_node(tmp_path: Path) -> None:
