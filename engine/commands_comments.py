@@ -8,6 +8,7 @@ from typing import Annotated
 import msgspec
 
 from .command_base import Command
+from .comments.net_state import CommentsNetState
 from .comments.views import CommentsInfo, CommentView, ImportResult
 
 CommentUrl = Annotated[str, msgspec.Meta(max_length=2048)]
@@ -70,9 +71,20 @@ class CommentStatus(Command[CommentsInfo], frozen=True, forbid_unknown_fields=Tr
     tui = COMMENTS_TUI
 
 
-COMMENT_ORDER = (CommentPost, CommentList, CommentImport, CommentExport, CommentStatus)
+class CommentPeers(Command[CommentsNetState], frozen=True, forbid_unknown_fields=True):
+    """The comments network (docs/comments-network.md): this node's DHT announce and
+    every comment server it pulls from, with its last sync, last error and the records
+    pulled from it and refused."""
+
+    cmd = "comment_peers"
+    cli = "comment peers"
+    no_face = "TUI: a diagnostic; the CLI's `tidegate comment peers`"
+
+
+COMMENT_ORDER = (CommentPost, CommentList, CommentImport, CommentExport, CommentStatus,
+                 CommentPeers)
 """Commands the node runs (its comment service), not the torrent engine, in the order
 docs/api.md lists them."""
 
-__all__ = ["COMMENT_ORDER", "CommentExport", "CommentImport", "CommentList", "CommentPost",
-           "CommentStatus"]
+__all__ = ["COMMENT_ORDER", "CommentExport", "CommentImport", "CommentList", "CommentPeers",
+           "CommentPost", "CommentStatus"]

@@ -40,7 +40,9 @@ if TYPE_CHECKING:
     from .automation.rss_state import RssFeedState, RssState
     from .automation.state import WatchFolderState
     from .automation.watch import WatchService
+    from .comments.net_state import CommentsNetState
     from .comments.service import CommentService
+    from .comments.sync import CommentNet
     from .comments.views import CommentsInfo, CommentView, ImportResult
     from .proxy.service import ProxyService
     from .proxy.site_reader import SiteReader
@@ -91,6 +93,8 @@ class Node:
         self._extra_parts: list[Part] = []
         self.comments: CommentService | None = None
         """The comment store and endpoint (``comments.enabled``; docs/comments.md)."""
+        self.comments_net: CommentNet | None = None
+        """Discovery and sync with other comment servers (docs/comments-network.md)."""
         if sites and self.config.sites.enabled:
             # imported here: sites pull in the chain, cryptography and asyncio (~60 ms)
             from .sites.service import SitesService
@@ -204,8 +208,11 @@ class Node:
         def log(line: str) -> None:
             self.engine.post_event(Log(level="error", message=f"comments: {line}"[:500]))
 
-        self.comments = CommentService(cfg, self.loaded.paths.data_dir / "comments",
-                                       log=log).start()
+        service = CommentService(cfg, self.loaded.paths.data_dir / "comments", log=log)
+        from .comments.sync import CommentNet
+        self.comments_net = CommentNet.attach(service, self.engine,
+                                              use_dht=self.config.network.enable_dht)
+        self.comments = service.start()
 
     def __enter__(self) -> Node:
         return self.start()
@@ -449,6 +456,17 @@ class Node:
         from .comments import actions
         return self._comments(lambda c: actions.status(
             c.store, c.author, c.url, c.config.network, c.failure))
+
+    @implements(cmds.CommentPeers)
+    def comment_peers(self) -> Future[CommentsNetState]:
+        """The comments network's state (discovery and every peer), as it stands now."""
+        net = self.comments_net
+        if net is None:
+            return failed(EngineError("comments are off on this node (set comments.enabled "
+                                      "= true in the config and restart it)"))
+        fut: Future[CommentsNetState] = Future()
+        fut.set_result(net.state)
+        return fut
 
 
 _IMPLEMENTATIONS = implementations(Node)

@@ -5,6 +5,7 @@
     tidegate comment export URL        JSON lines of NIP-22 Nostr events
     tidegate comment import FILE|-     records or Nostr events, one JSON per line
     tidegate comment status            the endpoint, difficulty, author
+    tidegate comment peers             the comments network: our announce, each peer
 
 ``comment URL ...`` is short for ``comment show URL`` / ``comment post URL TEXT``
 (:func:`shorthand`). Comment text, URLs and keys come from strangers: every one printed
@@ -30,7 +31,7 @@ from ..console import clean, done, err, line, note, print_json
 from ..remote import add_connect_options, connect
 from ..tables import KEEP_ALWAYS, Column, print_table
 
-VERBS = ("show", "post", "export", "import", "status")
+VERBS = ("show", "post", "export", "import", "status", "peers")
 BATCH = 200
 """Records sent per ``comment_import`` request."""
 MAX_LINE = 32 * 1024
@@ -71,7 +72,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     status = verbs.add_parser("status", help="the comment endpoint, difficulty and author")
     status.add_argument("--json", action="store_true")
     status.set_defaults(run=run_status)
-    for q in (show, post, export, imp, status):
+    peers = verbs.add_parser("peers", help="the comments network: this node's DHT announce "
+                                           "and each comment server it pulls from")
+    peers.add_argument("--json", action="store_true")
+    peers.set_defaults(run=run_peers)
+    for q in (show, post, export, imp, status, peers):
         add_connect_options(q)
 
 
@@ -228,4 +233,38 @@ def run_status(args: argparse.Namespace) -> int:
     line(f"comments    {info.count}")
     line(f"author      {info.author}")
     line(f"nostr       {info.nostr}")
+    return 0
+
+
+def run_peers(args: argparse.Namespace) -> int:
+    client = connect(args)
+    try:
+        state = client.run(cmds.CommentPeers()).result()
+    finally:
+        client.stop()
+    if args.json:
+        print_json(state)
+        return 0
+    line(f"network     {state.network}")
+    line(f"dht topic   {state.topic}")
+    line("announced   " + (_ago(int(state.announced_at)) if state.announced_at else "not yet"))
+    if state.announce_error:
+        line(f"dht error   {clean(state.announce_error)}")
+    if state.cursor_error:
+        line(f"cursors     {clean(state.cursor_error)}")
+    if state.config_error:
+        line(f"config      {clean(state.config_error)}")
+    if not state.peers:
+        note("no peers found yet")
+        return 0
+    columns = [Column("Peer", keep=KEEP_ALWAYS), Column("From", keep=20),
+               Column("Synced", keep=50, justify="right"),
+               Column("Pulled", keep=40, justify="right"),
+               Column("Refused", keep=45, justify="right"),
+               Column("Error", keep=30, wrap=True)]
+    rows = [[clean(p.endpoint), p.source,
+             _ago(int(p.last_sync)) if p.last_sync else "never", str(p.pulled),
+             str(p.refused) + (f" ({', '.join(p.refusals)})" if p.refusals else ""),
+             clean(p.last_error)] for p in state.peers]
+    print_table(columns, rows)
     return 0

@@ -47,6 +47,12 @@ DAY = 86400.0
 YEAR = 365 * DAY
 
 
+def _is_endpoint(value: str) -> bool:
+    """``host:port`` (``[v6]:port``) with a port 1-65535."""
+    m = re.fullmatch(r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]{1,253}):(\d{1,5})", value)
+    return m is not None and 1 <= int(m.group(2)) <= 65535
+
+
 def _between(lo: float, hi: float, unit: str = "") -> tuple[Any, str]:
     return (lambda v: lo <= v <= hi), f"must be between {lo:g} and {hi:g}{unit}"
 
@@ -140,6 +146,8 @@ _CHECKS: list[tuple[str, Any, str]] = [
      "must be \"\" (the public network) or 64 lowercase hex digits"),
     ("comments.sync_interval", *_between(1, DAY, " seconds")),
     ("comments.announce_interval", *_between(60, DAY, " seconds")),
+    ("comments.peers", lambda v: len(v) <= 64 and all(_is_endpoint(p) for p in v),
+     "must be a list of at most 64 \"host:port\" endpoints (\"[v6]:port\" for IPv6)"),
 ]
 
 
