@@ -1,5 +1,5 @@
 """How fast comments spread between comment servers that found each other in the DHT: the
-measurements of docs/comments-network.md.
+measurements of docs/comments.md "The comments network".
 
 ``--nodes`` (default 20) ``tidegate daemon`` processes on 127.0.0.1, each with its own home,
 libtorrent port and comment port, comments on (``--difficulty`` bits, ``--sync-interval``

@@ -72,7 +72,7 @@ class CommentStatus(Command[CommentsInfo], frozen=True, forbid_unknown_fields=Tr
 
 
 class CommentPeers(Command[CommentsNetState], frozen=True, forbid_unknown_fields=True):
-    """The comments network (docs/comments-network.md): this node's DHT announce and
+    """The comments network (docs/comments.md "The comments network"): this node's DHT announce and
     every comment server it pulls from, with its last sync, last error and the records
     pulled from it and refused."""
 

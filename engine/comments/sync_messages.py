@@ -1,6 +1,6 @@
 """The comment servers' sync protocol as values: network id, DHT topic, digests, pages (sans-IO).
 
-Two routes, answered by every comment server (docs/comments-network.md):
+Two routes, answered by every comment server (docs/comments.md "The comments network"):
 
 * ``GET /sync/digest``: :class:`Digest`, what a puller compares before it pulls.
 * ``GET /sync/since?seq=N&limit=L``: :class:`Page`, the records this server inserted after

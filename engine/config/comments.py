@@ -40,7 +40,7 @@ class CommentsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     """Seconds between announcements of this node on the DHT (60 to 86400)."""
     peers: list[str] = msgspec.field(default_factory=list)
     """Comment servers always synced with besides those the DHT finds: ``"host:port"``
-    each (``"[v6]:port"`` for IPv6), at most 64 (docs/comments-network.md)."""
+    each (``"[v6]:port"`` for IPv6), at most 64 (docs/comments.md "The comments network")."""
 
     @property
     def network(self) -> str:

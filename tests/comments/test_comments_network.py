@@ -7,7 +7,7 @@ duplicated records among one valid one, one serving nothing but refused records 
 store "new" every time), one answering garbage, one a 10 MiB body, one never answering.
 The honest nodes must keep converging meanwhile.
 
-Measured numbers are printed (``-s``) and written in docs/comments-network.md.
+Measured numbers are printed (``-s``) and written in docs/comments.md "The comments network".
 """
 
 from __future__ import annotations
