@@ -94,7 +94,7 @@ class Node:
         self.comments: CommentService | None = None
         """The comment store and endpoint (``comments.enabled``; docs/comments.md)."""
         self.comments_net: CommentNet | None = None
-        """Discovery and sync with other comment servers (docs/comments.md "The comments network")."""
+        """Discovery and sync with other comment servers (docs/comments.md)."""
         if sites and self.config.sites.enabled:
             # imported here: sites pull in the chain, cryptography and asyncio (~60 ms)
             from .sites.service import SitesService
