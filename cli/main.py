@@ -17,6 +17,7 @@ from tidegate.engine.errors import ConfigError, TidegateError
 
 from .commands import (
     cat,
+    comments,
     control,
     create,
     daemon,
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tidegate {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (tui, download, create, seed, info, daemon, torrents, control, labels, swarm,
-                   sites, web, tor, qbt, rss, watch, turtle, cat):
+                   sites, web, tor, qbt, rss, watch, turtle, comments, cat):
         module.register(sub)
     return parser
 
@@ -79,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     parser = build_parser()
-    args = parser.parse_args(join_key_values(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(comments.shorthand(join_key_values(
+        sys.argv[1:] if argv is None else argv)))
     if not getattr(args, "run", None):
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             parser.print_help()  # no terminal to draw on: say what there is instead

@@ -27,6 +27,8 @@ from typing import Annotated, Any, TypeVar, get_args
 import msgspec
 
 from .command_base import Command, R  # noqa: F401  (R: re-exported, `Command[R]`)
+from .commands_apps import APP_COMMANDS, APP_ORDER
+from .commands_comments import *  # noqa: F403  (its __all__: Comment*, COMMENT_ORDER)
 from .commands_rss import (
     RSS_COMMANDS,
     RssFeedAdd,
@@ -446,14 +448,15 @@ ALL: tuple[type[Command[Any]], ...] = (
     SiteNew, SiteImport, SitePublish, SiteFollow, SiteUnfollow, SiteCheck, SiteList, SiteLog,
     SiteVerify, SiteOnion, WatchList,
     RssFeedAdd, RssFeedRemove, RssRuleSet, RssRuleRemove, RssList, RssRefresh,
-    SetAltSpeed, TorrentRead,
+    SetAltSpeed, TorrentRead, *APP_ORDER, *COMMENT_ORDER,  # noqa: F405
 )
 """Every engine command, in the order docs/api.md lists them."""
 
 BY_NAME: dict[str, type[Command[Any]]] = {c.cmd: c for c in ALL}
 SITE_COMMANDS = frozenset(c for c in ALL if c.cmd.startswith("site_"))
 """Commands the sites thread runs (a :class:`engine.node.Node`, not the torrent engine)."""
-NODE_COMMANDS = SITE_COMMANDS | RSS_COMMANDS | WATCH_COMMANDS
+NODE_COMMANDS = (SITE_COMMANDS | RSS_COMMANDS | WATCH_COMMANDS | APP_COMMANDS
+                 | frozenset(COMMENT_ORDER))  # noqa: F405
 """Commands the node runs itself: the sites thread's and the automation's."""
 
 

@@ -108,6 +108,9 @@ class Daemon:
         self._stop = threading.Event()
         self.on_stop: Callable[[], None] | None = None
         """Also called by :meth:`request_stop` (the TUI that serves its engine quits)."""
+        self.failure = ""
+        """Set when the daemon stops because a part that cannot be restarted in place (the
+        torrent engine) died: the process must exit non-zero (docs/watcher.md)."""
 
     def start(self) -> Daemon:
         """Lock the data folder, start the engine, bind the API."""
@@ -119,7 +122,7 @@ class Daemon:
             tcp = sockets.is_tcp(self.endpoint) or sockets.is_tcp(self.publish_endpoint)
             keys = server_keys(self.loaded) if tcp else None
             allowed = authorized_keys(self.loaded) if tcp else []
-            self.engine = Node(self.loaded).start()
+            self.engine = Node(self.loaded, on_fatal=self.fail).start()
             self.server = ApiServer(
                 self.engine, self.endpoint, self.publish_endpoint, keys=keys,
                 authorized_keys=allowed, max_message_size=self.loaded.config.api.max_message_size,
@@ -147,6 +150,13 @@ class Daemon:
     def info(self) -> dict[str, object]:
         """What the daemon serves: pid, endpoints, the server's public key."""
         return dict(json.loads(self.info_file.read_text()))
+
+    def fail(self, why: str) -> None:
+        """Stop because of an unrecoverable failure (thread-safe): :attr:`failure` says
+        why, and the process exits non-zero so a supervisor (systemd) starts it again."""
+        if not self.failure:
+            self.failure = why or "an unrecoverable failure"
+        self.request_stop()
 
     def request_stop(self) -> None:
         """Ask :meth:`wait` to return (thread- and signal-safe)."""

@@ -54,6 +54,7 @@ from .requests import (
 )
 from .session_loop import SessionLoop
 from .state import (
+    PartState,
     SiteState,
     Snapshot,
     TorrentDetails,
@@ -446,6 +447,14 @@ class Engine(DhtCalls, StreamCalls):
         """Tor's state (from the tor thread), published in the next snapshot."""
         def apply() -> None:
             self._out.tor = state
+            self._m().dirty = True
+        return self._call(apply)
+
+    def set_parts(self, parts: dict[str, PartState]) -> Future[None]:
+        """The supervised parts' states (from the watcher), published in the next
+        snapshot."""
+        def apply() -> None:
+            self._out.parts = MappingProxyType(dict(parts))
             self._m().dirty = True
         return self._call(apply)
 

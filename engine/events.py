@@ -143,6 +143,29 @@ class SiteHosted(Event, frozen=True, kw_only=True):
     """The seq of the UPDATE naming the snapshot."""
 
 
+class SiteChanged(Event, frozen=True, kw_only=True):
+    """The snapshot a site is served from changed (published here, or followed, fetched
+    and verified): which file paths are new or have new content, which are gone, compared
+    with the snapshot served before (docs/program-api.md). The lists hold at most
+    ``MAX_CHANGED_PATHS`` paths each; ``truncated`` says when more changed (read
+    ``site_files`` for the whole list)."""
+
+    address: str
+    height: int
+    """The verified chain height."""
+    head: str
+    """Hex SHA-256 of the head entry."""
+    snapshot: int
+    """The seq of the UPDATE naming the snapshot now served."""
+    changed: list[str]
+    removed: list[str]
+    truncated: bool = False
+
+
+MAX_CHANGED_PATHS = 1000
+"""Paths a :class:`SiteChanged` lists per list (an event stays a few tens of KiB)."""
+
+
 class SiteProgress(Event, frozen=True, kw_only=True):
     """Publishing a site: bytes hashed so far (a few per second at most)."""
 
@@ -154,6 +177,26 @@ class SiteProgress(Event, frozen=True, kw_only=True):
 class Log(Event, frozen=True, kw_only=True):
     level: str
     message: str
+
+
+class PartFailed(Event, frozen=True, kw_only=True):
+    """A supervised part died (docs/watcher.md); the watcher restarts it in ``retry_in``
+    seconds (the engine itself: the daemon exits non-zero instead)."""
+
+    part: str
+    why: str
+    attempt: int
+    """How many times in a row it died (1 after a stable run)."""
+    retry_in: float
+
+
+class PartRestarted(Event, frozen=True, kw_only=True):
+    """The watcher restarted a part that had died."""
+
+    part: str
+    why: str
+    """Why it had died."""
+    attempt: int
 
 
 class DaemonConnection(Event, frozen=True, kw_only=True):

@@ -19,7 +19,7 @@ import msgspec
 
 from .board import StateBoard
 from .events import Event, EventStream
-from .state import SiteState, Snapshot, TorState, WebState
+from .state import PartState, SiteState, Snapshot, TorState, WebState
 
 if TYPE_CHECKING:
     from .torrents.manager import TorrentManager
@@ -37,6 +37,8 @@ class Publisher:
         """The sites' states, as the sites thread last handed them in."""
         self.web = WebState()
         self.tor = tor
+        self.parts: MappingProxyType[str, PartState] = MappingProxyType({})
+        """The supervised parts, as the watcher last handed them in."""
 
     @property
     def snapshot(self) -> Snapshot:
@@ -86,7 +88,8 @@ class Publisher:
             m.torrents_changed = False
         self.board.publish(Snapshot(seq=old.seq + 1, time=time.time(), torrents=torrents,
                                     stats=m.stats, sites=self.sites, web=self.web,
-                                    tor=self.tor, categories=m.labels.categories))
+                                    tor=self.tor, categories=m.labels.categories,
+                                    parts=self.parts))
         self.notify()
 
     def publish_stopped(self, mode: str) -> None:
@@ -95,5 +98,5 @@ class Publisher:
         self.board.publish(Snapshot(seq=old.seq + 1, time=time.time(), torrents=old.torrents,
                                     stats=old.stats, running=False, sites=old.sites,
                                     web=WebState(), tor=TorState(mode=mode),
-                                    categories=old.categories))
+                                    categories=old.categories, parts=old.parts))
         self.notify()

@@ -209,6 +209,9 @@ class SiteState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     magnet: str = ""
     """The BEP 46 link (``magnet:?xs=urn:btpk:<key hex>``): any BEP 46 client resolves it
     to the newest snapshot."""
+    handlers: tuple[str, ...] = ()
+    """Owned sites: the programs' HTTP handlers whose leases are live, each
+    ``"<prefix> -> <target>"`` (docs/program-api.md)."""
 
 
 class ChainEntryInfo(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -329,6 +332,22 @@ class CategoryState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Where a torrent put in it is moved (and one added to it is saved); "" none."""
 
 
+class PartState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One supervised part of a node (engine/supervisor.py, docs/watcher.md)."""
+
+    name: str
+    """``engine``, ``sites``, ``proxy``, ``tor``, ``qbt`` (and any part handed in)."""
+    status: str = "running"
+    """``running``; ``restarting`` (it died, a restart is due at ``retry_at``); ``failed``
+    (it keeps dying: retried at the back-off ceiling)."""
+    restarts: int = 0
+    """Restarts made since the node started."""
+    failure: str = ""
+    """Why it died last (kept after a restart); empty if it never did."""
+    retry_at: float = 0.0
+    """Wall-clock time of the next restart while not running; 0 otherwise."""
+
+
 class Snapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The whole session at one moment. Replaced, never mutated."""
 
@@ -346,6 +365,8 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Tor and the sites' onion services (docs/tor.md)."""
     categories: Mapping[str, CategoryState] = MappingProxyType({})
     """Every category by name (a new mapping only when one changed)."""
+    parts: Mapping[str, PartState] = MappingProxyType({})
+    """The supervised parts by name (empty for a bare engine; docs/watcher.md)."""
 
 
 def enc_hook(obj: object) -> object:

@@ -90,6 +90,8 @@ ACTIONS: tuple[Action, ...] = (
     Action("sort_reverse", "i", "Invert sort", "Reverse the sort order"),
     Action("sites", "S", "Sites", "Show hosted and followed sites"),
     Action("rss", "R", "RSS", "RSS feeds (their errors) and rules: add a feed, poll now"),
+    Action("comments", "C", "Comments", "Comments on any URL: read a thread, comment or "
+           "reply (comments.enabled)"),
     Action("watch_folders", "W", "Watch folders", "Show each watch folder (watch.folders): "
            "files added and refused, and its last error"),
     Action("toggle_dark", "ctrl+t", "Light/dark", "Switch between the light and dark theme"),

@@ -403,6 +403,12 @@ class TidegateApp(App[None]):
         if not isinstance(self.screen, RssDialog):
             self.push_screen(RssDialog(self.engine))
 
+    def action_comments(self) -> None:
+        from .screens.comments import CommentsDialog
+
+        if not isinstance(self.screen, CommentsDialog):
+            self.push_screen(CommentsDialog(self.engine))
+
     def action_watch_folders(self) -> None:
         from .watch_view import show_watch_folders
 

@@ -19,6 +19,7 @@ from tidegate.engine.state import Snapshot
 NOTIFIED: tuple[type[ev.Event], ...] = (
     ev.TorrentCompleted, ev.MetadataReceived, ev.TorrentErrored, ev.StorageMoveFailed,
     ev.ShareLimitReached, ev.ResumeDataError, ev.DaemonConnection, ev.Log, ev.TorrentChecked,
+    ev.PartFailed, ev.PartRestarted,
 )
 """Event types :func:`describe_event` may turn into a notification."""
 
@@ -64,6 +65,11 @@ def describe_event(event: ev.Event, snap: Snapshot) -> tuple[str, str, SeverityL
             if c:
                 return "Daemon connected", clean(e), "information"
             return "Daemon connection lost", clean(m or e), "error"
+        case ev.PartFailed(part=part, why=why, attempt=n, retry_in=delay):
+            again = f"restarting in {delay:g} s" + (f" (death {n} in a row)" if n > 1 else "")
+            return f"{clean(part)} stopped", f"{clean(why)}; {again}", "error"
+        case ev.PartRestarted(part=part):
+            return f"{clean(part)} restarted", "the watcher started it again", "information"
         case ev.Log(level="error", message=m):
             return "Engine", clean(m), "error"
     return None

@@ -18,11 +18,15 @@ from tidegate.engine.config import load
 from tidegate.engine.errors import EngineLockedError
 from tidegate.engine.lockfile import PidLock
 
-from ..console import note
+from ..console import fail, note
 
 if TYPE_CHECKING:
     from tidegate.engine.daemon import Daemon
 from ..remote import add_connect_options, connect
+
+EXIT_FAILED = 70
+"""The daemon's exit status when a part that cannot be restarted in place died (EX_SOFTWARE):
+non-zero, so systemd's ``Restart=on-failure`` starts it again; a stop exits 0."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +38,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="print {pid, endpoint, publish, server_key} as one JSON line once ready")
     p.add_argument("--show-keys", action="store_true",
                    help="print this machine's CURVE public keys (daemon and client) and exit")
+    unit = p.add_mutually_exclusive_group()
+    unit.add_argument("--install", action="store_true",
+                      help="write a systemd user unit that runs this daemon (with these "
+                           "options and TIDEGATE_HOME) and restarts it on failure, then exit")
+    unit.add_argument("--uninstall", action="store_true",
+                      help="remove the systemd user unit, then exit")
+    p.add_argument("--force", action="store_true",
+                   help="with --install: replace a different unit already there")
     p.set_defaults(run=run)
 
     s = sub.add_parser("stop-daemon", help="ask the running daemon to save and exit")
@@ -46,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     from tidegate.engine.daemon import Daemon, client_keys, server_keys
 
     loaded = load()
+    if args.install or args.uninstall:
+        return _unit(args, loaded.config.engine.stop_timeout)
     if args.show_keys:
         print(f"daemon  {server_keys(loaded).public}")
         print(f"client  {client_keys(loaded).public}")
@@ -71,6 +85,33 @@ def run(args: argparse.Namespace) -> int:
         note("stopping: saving resume data")
     finally:
         daemon.stop()
+    if daemon.failure:
+        fail(f"the daemon stopped: {daemon.failure}",
+             "the data is intact (resume files are written as acknowledged); under systemd "
+             "(`tidegate daemon --install`) it starts again by itself")
+        return EXIT_FAILED
+    return 0
+
+
+def _unit(args: argparse.Namespace, stop_timeout: float) -> int:
+    """``--install`` / ``--uninstall`` (cli/commands/daemon_unit.py)."""
+    import os
+
+    from . import daemon_unit as u
+
+    path = u.unit_path()
+    if args.uninstall:
+        note(u.uninstall(path))
+        note(u.DISABLE_HINT)
+        return 0
+    options = []
+    if args.endpoint:
+        options += ["--endpoint", args.endpoint]
+    if args.publish:
+        options += ["--publish", args.publish]
+    text = u.render(options, os.environ, stop_timeout, pythonpath=u.source_root())
+    note(u.install(text, path, force=args.force))
+    note(u.ENABLE_HINT)
     return 0
 
 

@@ -371,6 +371,9 @@ def run_ls(args: argparse.Namespace) -> int:
          _announced(s, now), str(s.hosting.seq) if s.hosting.seq >= 0 else "-", _progress(s),
          str(s.hosting.peers), str(s.links), Text(_errors(s), style="red")) for s in sites])
     for s in sites:
+        for handler in s.handlers:  # programs' leased paths (docs/program-api.md)
+            out.print(f"{clean(s.name) or s.address}: handler {clean(handler)} (dynamic, "
+                      "not verified)", markup=False, highlight=False)
         if s.equivocating:
             err.print(Text(f"WARNING: {clean(s.name) or s.address} ({s.address}) is "
                            "EQUIVOCATING: its key signed two different entries for one seq. "

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import time
 from collections import Counter
 
 from tidegate.engine import commands as cmds
 from tidegate.engine import units as fmt
 from tidegate.engine.config import load
 from tidegate.engine.errors import TidegateError
-from tidegate.engine.state import Snapshot, TorrentDetails, TorrentState
+from tidegate.engine.state import PartState, Snapshot, TorrentDetails, TorrentState
 
 from ..console import clean, fail, note, out, print_json
 from ..remote import add_connect_options, connect, local_folder, ordered, resolve
@@ -241,7 +242,8 @@ def run_stats(args: argparse.Namespace) -> int:
     phases = Counter(t.phase.value for t in snap.torrents.values())
     if args.json:
         print_json({"daemon_pid": pid, "torrents": len(snap.torrents),
-                    "phases": dict(phases), "stats": snap.stats})
+                    "phases": dict(phases), "stats": snap.stats,
+                    "parts": list(snap.parts.values())})
         return 0
     _print_stats(snap, phases, pid)
     return 0
@@ -257,6 +259,21 @@ def _print_stats(snap: Snapshot, phases: Counter[str], pid: int | None) -> None:
               f"{_limit(s.upload_limit)}), {fmt.size(s.total_upload)} total\n"
               f"peers        {s.num_peers}\ndht nodes    {s.dht_nodes}\n"
               f"listen port  {s.listen_port}", markup=False)
+    for part in snap.parts.values():
+        out.print(f"{'part ' + part.name:<13}{part_line(part)}", markup=False)
+
+
+def part_line(part: PartState) -> str:
+    """``running``, or ``restarting (3 restarts; died: ...)`` (docs/watcher.md)."""
+    text = part.status
+    extra = []
+    if part.restarts:
+        extra.append(f"{part.restarts} restart{'s' if part.restarts != 1 else ''}")
+    if part.status != "running" and part.retry_at:
+        extra.append(f"next try at {time.strftime('%H:%M:%S', time.localtime(part.retry_at))}")
+    if part.failure:
+        extra.append(f"last failure: {clean(part.failure)}")
+    return f"{text} ({'; '.join(extra)})" if extra else text
 
 
 def _limit(v: int) -> str:

@@ -21,7 +21,7 @@ from tidegate.engine.config import LoadedConfig, load
 from tidegate.engine.errors import ConfigError, EngineLockedError
 from tidegate.engine.lockfile import PidLock
 
-from ..console import note
+from ..console import fail, note
 from ..remote import add_connect_options, connect
 
 if TYPE_CHECKING:
@@ -96,11 +96,17 @@ def run(args: argparse.Namespace) -> int:
         app.startup_notes.extend(qbt_notes(daemon.engine))
 
     try:
-        return run_app(daemon.engine, connection="embedded", limits=loaded.config.limits,
-                       on_app=on_app)
+        rc = run_app(daemon.engine, connection="embedded", limits=loaded.config.limits,
+                     on_app=on_app)
     finally:
         quietly(note, "saving resume data…")
         daemon.stop()  # the API first (its socket files removed), then the engine
+    if daemon.failure:  # the engine died: the TUI quit (docs/watcher.md)
+        from .daemon import EXIT_FAILED
+
+        quietly(fail, f"stopped: {daemon.failure}")
+        return EXIT_FAILED
+    return rc
 
 
 def serve_embedded(loaded: LoadedConfig) -> Daemon | None:

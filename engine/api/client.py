@@ -215,7 +215,7 @@ class RemoteEngine:
         if self._stopping.is_set() or self._thread is None:
             fut.set_exception(EngineStoppedError("the client is not started"))
             return fut
-        args = msgspec.to_builtins(args)
+        args = msgspec.to_builtins(args, builtin_types=(bytes,))  # bytes: msgpack bin
         with self._out_lock:
             self._out.append((next(self._ids), cmd, args, fut, timeout or self.timeout,
                               time.monotonic()))

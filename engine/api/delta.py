@@ -20,14 +20,15 @@ def diff(old: Snapshot, new: Snapshot, epoch: str) -> Delta:
     tor = None if old.tor == new.tor else new.tor
     categories = None if old.categories is new.categories else list(
         new.categories.values())
+    parts = None if old.parts is new.parts else list(new.parts.values())
     before = old.torrents
     if before is new.torrents:
         return Delta(epoch, new.seq, old.seq, new.time, [], [], new.stats, new.running, sites,
-                     web, tor, categories)
+                     web, tor, categories, parts)
     changed = [t for tid, t in new.torrents.items() if before.get(tid) is not t]
     removed = [tid for tid in before if tid not in new.torrents]
     return Delta(epoch, new.seq, old.seq, new.time, changed, removed, new.stats, new.running,
-                 sites, web, tor, categories)
+                 sites, web, tor, categories, parts)
 
 
 def apply(snapshot: Snapshot, delta: Delta) -> dict[str, TorrentState]:

@@ -13,6 +13,7 @@ import msgspec
 from ..events import Event, event_types
 from ..state import (
     CategoryState,
+    PartState,
     SessionStats,
     SiteState,
     Snapshot,
@@ -105,6 +106,8 @@ class Delta(msgspec.Struct, frozen=True):
     """Tor's state (and the onion services) when it changed since ``base``."""
     categories: list[CategoryState] | None = None
     """Every category when any changed since ``base``; None when none did."""
+    parts: list[PartState] | None = None
+    """Every supervised part when any changed since ``base``; None when none did."""
 
 
 class FullSnapshot(msgspec.Struct, frozen=True):

@@ -300,6 +300,9 @@ def applied(snap: Snapshot, delta: p.Delta) -> Snapshot:
     categories = snap.categories
     if delta.categories is not None:
         categories = MappingProxyType({c.name: c for c in delta.categories})
+    parts = snap.parts
+    if delta.parts is not None:
+        parts = MappingProxyType({part.name: part for part in delta.parts})
     return Snapshot(seq=delta.seq, time=delta.time, torrents=torrents, stats=delta.stats,
                     running=delta.running, sites=sites, web=web, tor=tor,
-                    categories=categories)
+                    categories=categories, parts=parts)

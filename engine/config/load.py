@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import math
+import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,6 +45,12 @@ INT_MAX = 2**31 - 1
 of 2**31 became -2147483648) or kills the engine thread at start (OverflowError)."""
 DAY = 86400.0
 YEAR = 365 * DAY
+
+
+def _is_endpoint(value: str) -> bool:
+    """``host:port`` (``[v6]:port``) with a port 1-65535."""
+    m = re.fullmatch(r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]{1,253}):(\d{1,5})", value)
+    return m is not None and 1 <= int(m.group(2)) <= 65535
 
 
 def _between(lo: float, hi: float, unit: str = "") -> tuple[Any, str]:
@@ -127,6 +134,20 @@ _CHECKS: list[tuple[str, Any, str]] = [
     ("hooks.max_running", *_between(1, 64)),
     ("hooks.max_queued", *_between(1, 100_000)),
     ("hooks.timeout", *_between(0.1, DAY, " seconds")),
+    ("comments.listen", lambda v: _is_ip(v), "must be an IP address (127.0.0.1: this "
+     "computer only; 0.0.0.0: every interface)"),
+    ("comments.port", lambda v: 0 <= v <= 65535, "must be a port number (0-65535)"),
+    ("comments.difficulty", *_between(0, 32, " bits")),
+    ("comments.allow_authors", lambda v: len(v) <= 10_000 and all(
+        re.fullmatch(r"[0-9a-fA-F]{64}", k) for k in v),
+     "must be a list of at most 10000 public keys of 64 hex digits (ed25519 or Nostr)"),
+    ("comments.max_body", *_between(1024, 1 << 20, " bytes")),
+    ("comments.network_id", lambda v: v == "" or re.fullmatch(r"[0-9a-f]{64}", v),
+     "must be \"\" (the public network) or 64 lowercase hex digits"),
+    ("comments.sync_interval", *_between(1, DAY, " seconds")),
+    ("comments.announce_interval", *_between(60, DAY, " seconds")),
+    ("comments.peers", lambda v: len(v) <= 64 and all(_is_endpoint(p) for p in v),
+     "must be a list of at most 64 \"host:port\" endpoints (\"[v6]:port\" for IPv6)"),
 ]
 
 

@@ -10,6 +10,7 @@ from typing import Literal
 
 import msgspec
 
+from .comments import CommentsConfig
 from .completion import CompletionConfig
 from .rss import RssConfig
 from .schedule import ScheduleConfig
@@ -359,5 +360,6 @@ class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     hooks: HooksConfig = msgspec.field(default_factory=HooksConfig)
     completion: CompletionConfig = msgspec.field(default_factory=CompletionConfig)
     schedule: ScheduleConfig = msgspec.field(default_factory=ScheduleConfig)
+    comments: CommentsConfig = msgspec.field(default_factory=CommentsConfig)
 
 

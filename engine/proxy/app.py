@@ -41,11 +41,13 @@ from aiohttp import web
 from ..sites.onion_http import HEAD_PATH, SNAPSHOT_PREFIX
 from ..sites.served import ServedFile, ServedSite
 from ..sites.snapshot import NAME
+from .forward import forward
 from .hosts import HostRoute, may_visit, route_host, target_authority
 from .ranges import apply_span, http_date, not_modified, parse_range, range_applies
 from .responses import (
     LOCAL_HEADERS,
     SITE_HEADERS,
+    VERIFIED,
     head_response,
     page,
     refuse,
@@ -54,6 +56,7 @@ from .token import matches
 from .verify import Mismatch, Verifier
 
 if TYPE_CHECKING:
+    from ..sites.app_handlers import HandlerTable
     from .stream import Streamer
     from .visit import Visitor
 
@@ -94,6 +97,8 @@ class ProxyApp:
     counters: Counters = field(default_factory=Counters)
     token: str = ""
     """The user's token (:mod:`.token`); empty: nothing needs it is served."""
+    handlers: HandlerTable | None = None
+    """Programs' leases of owned sites' paths (:mod:`.forward`); None: none here."""
     consented: dict[str, None] = field(default_factory=dict)
     """Sites not held here that the user asked for with the token (oldest first)."""
     _reported: dict[tuple[str, int, str], float] = field(default_factory=dict)
@@ -121,6 +126,11 @@ class ProxyApp:
         if route is None:
             self.counters.bump("refused")
             return refuse()
+        if route.kind == "site" and self.handlers is not None and \
+                (lease := self.handlers.find(route.address, request.path,
+                                             time.monotonic())) is not None:
+            self.counters.bump("served")
+            return await forward(request, lease, route.address)
         if request.method not in ("GET", "HEAD"):
             self.counters.bump("refused")
             resp = refuse(405)
@@ -163,7 +173,7 @@ class ProxyApp:
 
     def _bytes(self, request: web.BaseRequest, body: bytes, site: ServedSite) -> web.Response:
         self.counters.bump("served")
-        headers = {**SITE_HEADERS, "Content-Type": "application/octet-stream",
+        headers = {**SITE_HEADERS, **VERIFIED, "Content-Type": "application/octet-stream",
                    "Cache-Control": "no-store", "Tidegate-Height": str(site.height),
                    "Tidegate-Snapshot": str(site.seq)}
         if request.method == "HEAD":
@@ -329,7 +339,7 @@ class ProxyApp:
             if len(self._header_cache) >= HEADER_CACHE:
                 self._header_cache.clear()
             base = self._header_cache[key] = {
-                **SITE_HEADERS, "Content-Type": f.content_type, "ETag": f.etag,
+                **SITE_HEADERS, **VERIFIED, "Content-Type": f.content_type, "ETag": f.etag,
                 "Last-Modified": http_date(f.modified), "Accept-Ranges": "bytes",
                 "Cache-Control": "no-cache", "Tidegate-Height": str(site.height),
                 "Tidegate-Snapshot": str(site.seq)}

@@ -126,8 +126,8 @@ class FastPath:
                 return None
             address = route.address
         site = app.sites().get(address)
-        if site is None:
-            return None
+        if site is None or (app.handlers is not None and address in app.handlers.current):
+            return None  # a site with programs' handlers: aiohttp forwards or serves it
         path = target.split(b"?", 1)[0]
         if path.translate(None, _URL_OK):  # any byte left over is not plain
             return None

@@ -27,7 +27,12 @@ COMMON = {
     "Cross-Origin-Resource-Policy": "same-origin",
     "X-DNS-Prefetch-Control": "off",
 }
-SITE_HEADERS = {**COMMON, "Content-Security-Policy": SITE_CSP, "X-Frame-Options": "SAMEORIGIN"}
+SITE_HEADERS = {**COMMON, "Content-Security-Policy": SITE_CSP, "X-Frame-Options": "SAMEORIGIN",
+                "Tidegate-Content": "proxy"}
+"""Every answer of a site says what it is (``Tidegate-Content``): ``verified`` (a file
+checked against the chain), ``dynamic; program`` (a program's answer, not verified:
+:mod:`.forward`) or ``proxy`` (the proxy's own page: an error, a redirect)."""
+VERIFIED = {"Tidegate-Content": "verified"}
 LOCAL_HEADERS = {**COMMON, "Content-Security-Policy": LOCAL_CSP, "X-Frame-Options": "DENY"}
 
 

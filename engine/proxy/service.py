@@ -26,6 +26,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from ..errors import EngineError
 from ..events import Log
+from ..sites.app_handlers import HandlerTable
 from ..sites.served import ServedTable
 from ..state import WebState
 from .app import ProxyApp
@@ -131,9 +132,17 @@ class _Divert(logging.Filter):
 
 
 class ProxyService:
+    """The Smart Proxy's thread; a supervised part (engine/supervisor.py): ``alive()``
+    is False when its thread ended while not stopped, ``restart()`` starts it again on
+    the same port with the same site listeners (onion targets)."""
+
+    name = "proxy"
+
     def __init__(self, engine: TorrentService, table: ServedTable,
-                 on_bad: Callable[[str, int, str, str], None]):
+                 on_bad: Callable[[str, int, str, str], None],
+                 handlers: HandlerTable | None = None):
         self.engine = engine
+        self.handlers = handlers
         self.config: Config = engine.config
         self.table = table
         self.on_bad = on_bad
@@ -150,6 +159,13 @@ class ProxyService:
         self.gate = Gate()
         """Every listener's connections against one cap (set when the thread starts)."""
         self._site_fast: dict[str, FastPath] = {}
+        self._site_specs: dict[str, Path | int] = {}
+        """Each site listener's socket path or 127.0.0.1 port, opened again by restart()."""
+        self._bound_port = 0
+        """The port bound last: a restart listens there again (with ``web.port = 0`` too)."""
+        self._stopped = False
+        self.failure = ""
+        """Why the thread ended last while it should have run."""
         self._pool = concurrent.futures.ThreadPoolExecutor(READ_THREADS,
                                                            thread_name_prefix="tidegate-read")
         self.log = logging.Logger("tidegate.proxy", logging.DEBUG)
@@ -167,6 +183,7 @@ class ProxyService:
         return f"http://{host}:{self.port}/" if self.port else ""
 
     def start(self, timeout: float = 10.0) -> None:
+        self._stopped = False
         self._thread = threading.Thread(target=self._run, name="tidegate-proxy", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
@@ -174,13 +191,50 @@ class ProxyService:
         self._publish()
 
     def stop(self, timeout: float = 10.0) -> None:
+        self._stopped = True
+        self._halt(timeout)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _halt(self, timeout: float) -> None:
+        """Ask the loop to end and wait for the thread (up to ``timeout`` s)."""
         loop, stop = self.loop, self._stop
         if loop is not None and stop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(stop.set)
         if self._thread is not None:
             self._thread.join(timeout)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def alive(self) -> bool:
+        """False when the thread ended (a fault in its loop, or a port it could not bind)
+        while the proxy should run."""
+        thread = self._thread
+        if self._stopped or thread is None or thread.is_alive():
+            return True
+        self.failure = self.failure or self.error or "the proxy thread ended"
+        return False
+
+    def restart(self, timeout: float = 10.0) -> None:
+        """Start the thread again (after it died): the same port, the same site listeners.
+        Raises EngineError when it cannot listen again (or what is left of a restart that
+        failed half-way does not end)."""
+        self._halt(timeout)
+        if self._thread is not None and self._thread.is_alive():
+            raise EngineError(f"the proxy thread did not end within {timeout:g} s")
+        self.failure = ""
+        self.loop, self._stop, self._fast, self.app = None, None, None, None
+        self._site_servers.clear()
+        self._site_fast.clear()
+        self._ready = threading.Event()
+        self.error = ""
+        self.start(timeout)
+        if self.error or not self.port:
+            raise EngineError(self.error or "the proxy did not listen")
+        for address, spec in list(self._site_specs.items()):
+            assert self.loop is not None
+            asyncio.run_coroutine_threadsafe(
+                self._open_site(address, spec if isinstance(spec, Path) else None,
+                                spec if isinstance(spec, int) else 0),
+                self.loop).result(timeout)
 
     def serve_site_at(self, address: str, socket_path: Path | None
                       ) -> concurrent.futures.Future[str]:
@@ -211,6 +265,7 @@ class ProxyService:
         try:
             runner(self._main())
         except BaseException as exc:  # never silent
+            self.failure = f"its loop raised {exc!r}"
             self.error = self.error or f"the proxy stopped: {exc!r}"
             self.engine.post_event(Log(level="error", message=self.error))
             self._publish()
@@ -261,21 +316,23 @@ class ProxyService:
             sites=lambda: self.table.current, verifier=Verifier(web_cfg.cache_mb << 20),
             port=lambda: self.port, on_bad=self.on_bad,
             streamer=Streamer(self.engine, web_cfg.stream_timeout, web_cfg.readahead_mb << 20),
-            visitor=self.visitor)
+            visitor=self.visitor, handlers=self.handlers)
         server = web.Server(self.app.handle, access_log=None, logger=self.log)
         fast = FastPath(self.app, server, self.server_log.report, self.gate)
         self._fast = fast
         try:
-            listener = await self.loop.create_server(fast.protocol, web_cfg.listen,
-                                                     web_cfg.port, reuse_address=True)
+            listener = await self.loop.create_server(
+                fast.protocol, web_cfg.listen, self._bound_port or web_cfg.port,
+                reuse_address=True)
         except OSError as exc:
-            self.error = (f"cannot listen on {web_cfg.listen}:{web_cfg.port}: {exc.strerror}"
+            self.error = (f"cannot listen on {web_cfg.listen}:"
+                          f"{self._bound_port or web_cfg.port}: {exc.strerror}"
                           " (set web.port in the config, or 0 for any free port)")
             self.engine.post_event(Log(level="error", message=f"proxy: {self.error}"))
             outbox.close()
             self._ready.set()
             return
-        self.port = listener.sockets[0].getsockname()[1]
+        self.port = self._bound_port = listener.sockets[0].getsockname()[1]
         self._ready.set()
         try:
             while not self._stop.is_set():
@@ -297,27 +354,32 @@ class ProxyService:
             outbox.close()
             self.port = 0
 
-    async def _open_site(self, address: str, socket_path: Path | None) -> str:
+    async def _open_site(self, address: str, socket_path: Path | None, port: int = 0) -> str:
         assert self.app is not None and self.loop is not None
         await self._close_site(address)
         app = ProxyApp(sites=self.app.sites, verifier=self.app.verifier,
                        port=lambda: self.port, on_bad=self.on_bad, site_only=address,
-                       counters=self.app.counters)
+                       counters=self.app.counters, handlers=self.handlers)
         fast = FastPath(app, web.Server(app.handle, access_log=None, logger=self.log),
                         self.server_log.report, self.gate)
         if socket_path is None:
-            server = await self.loop.create_server(fast.protocol, "127.0.0.1", 0)
-            target = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+            server = await self.loop.create_server(fast.protocol, "127.0.0.1", port,
+                                                   reuse_address=True)
+            port = server.sockets[0].getsockname()[1]
+            target = f"127.0.0.1:{port}"
+            self._site_specs[address] = port
         else:
             socket_path.unlink(missing_ok=True)
             server = await self.loop.create_unix_server(fast.protocol, str(socket_path))
             socket_path.chmod(0o600)
             target = f"unix:{socket_path}"
+            self._site_specs[address] = socket_path
         self._site_servers[address] = server
         self._site_fast[address] = fast
         return target
 
     async def _close_site(self, address: str) -> None:
+        self._site_specs.pop(address, None)
         server = self._site_servers.pop(address, None)
         if server is not None:
             server.close()

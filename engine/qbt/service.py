@@ -29,7 +29,12 @@ MAX_BODY_FILES = 2
 
 class QbtService:
     """The endpoint's thread. ``first_password`` holds a password made at this start
-    (none was stored) for the daemon to print once; "" otherwise."""
+    (none was stored) for the daemon to print once; "" otherwise.
+
+    A supervised part (engine/supervisor.py): ``alive()`` is False when the thread ended
+    while not stopped; ``restart()`` serves again on the same port."""
+
+    name = "qbt"
 
     def __init__(self, host: Host, data_dir: Path, default_save_path: str):
         self.host = host
@@ -44,6 +49,10 @@ class QbtService:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
+        self._stopped = False
+        self._bound_port = 0
+        self.failure = ""
+        """Why the thread ended last while it should have run."""
         self.log = logging.Logger("tidegate.qbt", logging.CRITICAL + 1)
         """aiohttp's logger for this server: not in logging's registry, writes nothing."""
 
@@ -55,13 +64,38 @@ class QbtService:
 
     def start(self, timeout: float = 10.0) -> QbtService:
         self.first_password = ensure_password(self.data_dir)
+        self._stopped = False
         self._thread = threading.Thread(target=self._run, name="tidegate-qbt", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
             self.error = f"the qBittorrent API did not start within {timeout:g} s"
         return self
 
+    def alive(self) -> bool:
+        thread = self._thread
+        if self._stopped or thread is None or thread.is_alive():
+            return True
+        self.failure = self.failure or self.error or "the qBittorrent API thread ended"
+        return False
+
+    def restart(self, timeout: float = 10.0) -> None:
+        """Serve again (after the thread died), on the port bound before."""
+        self._halt(timeout)
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError(f"the qBittorrent API thread did not end within {timeout:g} s")
+        self.failure = ""
+        self.loop, self._stop, self.error = None, None, ""
+        self._ready = threading.Event()
+        self.start(timeout)
+        if self.error:
+            raise RuntimeError(self.error)
+
     def stop(self, timeout: float = 10.0) -> None:
+        self._stopped = True
+        self._halt(timeout)
+
+    def _halt(self, timeout: float) -> None:
+        """Ask the loop to end and wait for the thread (up to ``timeout`` s)."""
         loop, stop = self.loop, self._stop
         if loop is not None and stop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
@@ -75,6 +109,8 @@ class QbtService:
         self.loop = loop
         try:
             loop.run_until_complete(self._serve())
+        except BaseException as exc:  # recorded for the watcher, never to stderr
+            self.failure = f"its loop raised {exc!r}"
         finally:
             with contextlib.suppress(Exception):
                 loop.run_until_complete(loop.shutdown_asyncgens())
@@ -91,16 +127,17 @@ class QbtService:
         runner = web.AppRunner(app, handle_signals=False, access_log=None, logger=self.log,
                                keepalive_timeout=KEEPALIVE)
         await runner.setup()
-        site = web.TCPSite(runner, cfg.qbt.listen, cfg.qbt.port, backlog=64)
+        port = self._bound_port or cfg.qbt.port
+        site = web.TCPSite(runner, cfg.qbt.listen, port, backlog=64, reuse_address=True)
         try:
             await site.start()
         except OSError as e:
-            self.error = f"cannot listen on {cfg.qbt.listen}:{cfg.qbt.port}: {e.strerror or e}"
+            self.error = f"cannot listen on {cfg.qbt.listen}:{port}: {e.strerror or e}"
             await runner.cleanup()
             self._ready.set()
             return
         bound = runner.addresses
-        self.port = int(bound[0][1]) if bound else cfg.qbt.port
+        self.port = self._bound_port = int(bound[0][1]) if bound else port
         self._ready.set()
         try:
             await self._stop.wait()

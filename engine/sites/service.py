@@ -19,7 +19,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
@@ -27,12 +27,17 @@ from typing import TYPE_CHECKING, Any
 
 from ..chain import ChainRejected
 from ..errors import EngineStoppedError, SiteError, TidegateError, describe
-from ..events import Log
+from ..events import MAX_CHANGED_PATHS, Log, SiteChanged
 from ..state import OnionReply, SiteState
 from ..waker import Waker
+from .app_handlers import HandlerTable
+from .changes import changed_sites
 from .inspect import chain_log, verify_site
 from .registry import Registry, SiteRecord, btpk_magnet
-from .served import ServedTable
+from .served import ServedSite, ServedTable
+from .source_write import delete_file, write_file
+
+APP_KINDS = frozenset({"handler_register", "handler_unregister", "write", "delete"})
 
 if TYPE_CHECKING:
     from ..services import TorrentService
@@ -51,7 +56,13 @@ class SitesService:
         tor: the tor thread the owned onion sites are handed to, asked at every
             publication (it starts after this thread, or never: None); the node
             (:class:`engine.node.Node`) passes it.
+
+    A supervised part (engine/supervisor.py): ``alive()`` is False when the thread ended
+    while not stopped; ``restart()`` runs it again (the registry, the components and their
+    sockets are built anew from the sites' folder; queued commands are kept).
     """
+
+    name = "sites"
 
     def __init__(self, engine: TorrentService, root: Path,
                  tor: Callable[[], TorService | None] = lambda: None):
@@ -66,10 +77,15 @@ class SitesService:
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self.failure = ""
+        """Why the thread ended last while it should have run."""
         self._published: dict[str, SiteState] = {}
         self._faults_logged: set[str] = set()
         self.served = ServedTable()
         """What the Smart Proxy serves; rebuilt here, read by the proxy thread."""
+        self._served_once = False
+        self.handlers = HandlerTable()
+        """Programs' HTTP handlers of owned sites (leases); read by the proxy thread."""
         self._onion_sig: tuple[Any, ...] | None = None
         self.links: Links | None = None
         """Live links to the other nodes holding the sites (None: off, or not bound)."""
@@ -83,6 +99,25 @@ class SitesService:
             raise SiteError("sites", f"the sites thread did not start within {timeout:g} s")
         if self._error is not None:
             raise self._error
+
+    def alive(self) -> bool:
+        thread = self._thread
+        if self._stop.is_set() or thread is None or thread.is_alive():
+            return True
+        self.failure = self.failure or "the sites thread ended"
+        return False
+
+    def restart(self, timeout: float = 30.0) -> None:
+        """Run the thread again after it died (raises what its start raises)."""
+        if self._thread is not None and self._thread.is_alive():
+            return  # a start that timed out came up after all: never a second thread
+        self.failure = ""
+        self._error = None
+        self._ready = threading.Event()
+        self._waker = Waker()
+        self._onion_sig = None  # tell tor again what to publish
+        self._published = {}
+        self.start(timeout)
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
@@ -202,6 +237,8 @@ class SitesService:
                     self._guarded(partial(self.handler.tick, mono))
                     self._guarded(partial(self.hosting.tick, mono, self.engine.post_event))
                     self._publish()
+        except BaseException as exc:  # for the watcher, which restarts the thread
+            self.failure = f"its loop raised {describe(exc)}"
         finally:
             self.handler.close()
             if self.links is not None:
@@ -283,6 +320,7 @@ class SitesService:
             rec = self.registry.resolve(args[0])
             h.unfollow(*args)
             self.hosting.forget(rec.address, bool(args[1]))
+            self.handlers.forget(rec.address)
             return None
         if kind == "check":
             return h.check(*args)
@@ -297,7 +335,28 @@ class SitesService:
             rec, line = set_onion(self.registry, self.engine.config, *args)
             self.push_onions()
             return OnionReply(site=self._state(rec), auth_line=line)
+        if kind in APP_KINDS:
+            return self._app_command(kind, *args)
         raise SiteError(kind, "unknown site command")
+
+    def _app_command(self, kind: str, site: str, *args: Any) -> Any:
+        """The program API's commands that change an owned site (docs/program-api.md)."""
+        rec = self.registry.resolve(site)
+        if not rec.owner:
+            raise SiteError(rec.name, f"{kind}: only an owned site can be changed here "
+                                      "(this node follows it)")
+        if kind == "handler_register":
+            prefix, target, ttl = args
+            self.handlers.register(rec.address, prefix, target, ttl, time.monotonic())
+            return ttl
+        if kind == "handler_unregister":
+            return self.handlers.unregister(rec.address, args[0])
+        if not rec.source:
+            raise SiteError(rec.name, f"{kind}: the site has no source folder (give one to "
+                                      "`site publish --folder`)")
+        if kind == "write":
+            return write_file(Path(rec.source), *args)
+        return delete_file(Path(rec.source), *args)
 
     def push_onions(self) -> None:
         """Tell the tor thread which owned sites should be onion services (when that
@@ -336,7 +395,19 @@ class SitesService:
             source=rec.source, hosting=self.hosting.state_for(rec.address), onion=rec.onion,
             onion_clients=tuple(sorted(rec.onion_clients)), stored_nodes=rec.stored_nodes,
             stored_at=rec.stored_at, **self._kept(rec),
-            links=self.links.count(rec.address) if self.links is not None else 0)
+            links=self.links.count(rec.address) if self.links is not None else 0,
+            handlers=self.handlers.prefixes(rec.address))
+
+    def _changed(self, before: Mapping[str, ServedSite]) -> None:
+        """A :class:`SiteChanged` per site whose served snapshot changed; none for what the
+        table held when the thread started (that is not a change)."""
+        for diff in changed_sites(before, self.served.current, MAX_CHANGED_PATHS):
+            rec = self.registry.sites.get(diff.site.address)
+            head = rec.store.chain.head_hash if rec is not None else None
+            self.engine.post_event(SiteChanged(
+                address=diff.site.address, height=diff.site.height,
+                head=head.hex() if head else "", snapshot=diff.site.seq,
+                changed=diff.changed, removed=diff.removed, truncated=diff.truncated))
 
     @staticmethod
     def _kept(rec: SiteRecord) -> dict[str, Any]:
@@ -346,8 +417,14 @@ class SitesService:
 
     def _publish(self, wait: bool = False) -> None:
         self.push_onions()
-        self.served.update({a: (r, seq) for a, r in self.registry.sites.items()
-                            if (seq := self.hosting.newest(a)) >= 0})
+        before = self.served.current
+        if self.served.update({a: (r, seq) for a, r in self.registry.sites.items()
+                               if (seq := self.hosting.newest(a)) >= 0}) and self._served_once:
+            self._changed(before)
+        self._served_once = True
+        if self.handlers.expire(time.monotonic()):
+            self.engine.post_event(Log(level="info", message="apps: a handler's lease "
+                                       "expired (its program stopped renewing it)"))
         states = {a: self._state(r) for a, r in self.registry.sites.items()}
         if states != self._published:
             self._published = states

@@ -18,6 +18,7 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import socket as socketlib
 import subprocess
 import time
@@ -164,6 +165,20 @@ class ManagedTor:
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def exit_text(self) -> str:
+        """How tor ended (``killed by SIGKILL``, ``exited with status 1``); "" while it
+        runs or before it started."""
+        code = self._proc.poll() if self._proc is not None else None
+        if code is None:
+            return ""
+        if code < 0:
+            try:
+                return f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exited with status {code}"
 
     @property
     def control_socket(self) -> Path | None:

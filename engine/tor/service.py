@@ -6,7 +6,9 @@ thread then, on its own schedule (a second, or at once when woken):
 
 1. makes sure there is a control connection: it starts a managed tor (data under
    ``<data_dir>/tor``) or connects to the user's tor (``tor.control``), and restarts or
-   reconnects, with back-off, when tor exits or the connection drops;
+   reconnects, with back-off, when tor exits or the connection drops (under the node's
+   watcher, :attr:`TorService.supervised`, a managed tor that died or could not start
+   waits for :meth:`TorService.restart`: the watcher's back-off and report);
 2. has the proxy serve each wanted site on a unix socket of its own (a site-only
    listener, :meth:`~engine.proxy.service.ProxyService.serve_site_at`) and gives tor
    that socket as the service's target, keyed by the site's own key, so the onion address
@@ -70,6 +72,14 @@ class Wanted:
 
 
 class TorService:
+    """The tor thread; a supervised part (engine/supervisor.py). ``alive()`` is False when
+    the thread ended while not stopped, or when the managed tor process died; with
+    :attr:`supervised` the thread then waits for ``restart()`` (the watcher's back-off)
+    instead of starting tor again by itself. Either way the new tor gets every onion
+    service again."""
+
+    name = "tor"
+
     def __init__(self, engine: TorrentService, proxy: SiteListener | None, data_dir: Path,
                  runtime_dir: Path) -> None:
         self.engine = engine
@@ -95,6 +105,12 @@ class TorService:
         self._retry_at = 0.0
         self._backoff = RETRY_FIRST
         self._published: TorState | None = None
+        self.supervised = False
+        """A watcher restarts a managed tor that died (set by the node)."""
+        self.failure = ""
+        """Why the thread or the managed tor ended last."""
+        self._tor_died = False
+        """The managed tor died and waits for restart() (supervised only)."""
 
     # ------------------------------------------------------------------ any thread
 
@@ -108,6 +124,7 @@ class TorService:
         self._wake.set()
 
     def start(self) -> None:
+        self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="tidegate-tor", daemon=True)
         self._thread.start()
 
@@ -116,6 +133,28 @@ class TorService:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def alive(self) -> bool:
+        thread = self._thread
+        if self._stopping.is_set() or thread is None:
+            return True
+        if not thread.is_alive():
+            self.failure = self.failure or "the tor thread ended"
+            return False
+        return not self._tor_died
+
+    def restart(self) -> None:
+        """Start the thread again if it died; start a managed tor that died again (on the
+        thread, which publishes the onion services on it)."""
+        thread = self._thread
+        if thread is not None and not thread.is_alive():
+            self._control = None
+            self._managed = None
+            self._given.clear()
+            self.start()
+        self._tor_died = False
+        self._retry_at = 0.0
+        self.wake()
 
     @property
     def managed_pid(self) -> int | None:
@@ -135,6 +174,8 @@ class TorService:
                     self._fail(f"unexpected: {exc!r}")
                 self._report()
                 self._wake.wait(TICK)
+        except BaseException as exc:  # for the watcher, which starts the thread again
+            self.failure = f"the tor thread raised {exc!r}"
         finally:
             self._shutdown()
             self._report()
@@ -145,13 +186,19 @@ class TorService:
     def _step(self) -> None:
         with self._lock:
             wanted = dict(self._wanted)
+        managed = self._managed
+        if managed is not None and not managed.running:  # before the connection it ends
+            why = f"tor (pid {managed.pid}) {managed.exit_text or 'exited'}"
+            self._managed = None
+            managed.stop()
+            if self._control is not None:
+                self._drop(why)
+            self.failure = why
+            self._tor_died = self.supervised
         if self._control is not None and not self._control.is_alive():
             self._drop("lost the connection to tor")
-        if self._managed is not None and not self._managed.running and \
-                self._control is not None:
-            self._drop("tor exited")
         if self._control is None:
-            if not self._needed(wanted) or time.monotonic() < self._retry_at:
+            if self._tor_died or not self._needed(wanted) or time.monotonic() < self._retry_at:
                 return
             self._connect()
         assert self._control is not None
@@ -216,6 +263,10 @@ class TorService:
             self._drop("the connection failed")
         self._retry_at = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, RETRY_MAX)
+        if self.supervised and self._control is None and self.config.tor.control == "managed":
+            # our tor could not be brought up: the watcher's back-off and report, not ours
+            self.failure = f"tor did not start: {message}"
+            self._tor_died = True
 
     def _target(self, address: str) -> str:
         """Where the proxy serves ``address`` alone, for tor: a unix socket (0600) for a

@@ -9,7 +9,7 @@ that setting with a warning instead of dropping the torrent.
 
 from __future__ import annotations
 
-import json
+import copy
 import math
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,10 @@ BASE_ARGS: dict[str, dict[str, Any]] = {
     "set_file_priorities": {"torrent_id": TID, "priorities": {}},
     "rss_feed_add": {"url": "https://example.org/feed.xml"},
     "torrent_read": {"torrent_id": TID, "file_index": 0, "offset": 0, "length": 0},
+    "site_files": {"site": "blog"},
+    "site_read": {"site": "blog", "path": "a.txt"},
+    "site_write": {"site": "blog", "path": "a.txt", "data": b"x"},
+    "handler_register": {"site": "blog", "prefix": "/app/", "target": "http://127.0.0.1:1"},
 }
 """Valid arguments of each command with numbers, the numbers left out (or 0 where required)."""
 
@@ -52,7 +56,7 @@ def _numeric_commands() -> list[tuple[str, NumericField]]:
 
 def _with(args: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     """``args`` (a deep copy) with ``value`` placed at a numeric field's path."""
-    out = json.loads(json.dumps(args))
+    out = copy.deepcopy(args)
     key = path.startswith("key in ")
     item = path.endswith("[...]")
     parts = path.removeprefix("key in ").removesuffix("[...]").split(".")[1:]

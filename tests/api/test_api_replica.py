@@ -304,3 +304,26 @@ def test_the_replica_does_no_io() -> None:
     imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree)
                  if isinstance(node, ast.ImportFrom) and node.level == 0}
     assert not imported & {"zmq", "socket", "selectors", "threading", "time", "asyncio"}
+
+
+def test_the_parts_travel_in_a_delta_only_when_they_changed() -> None:
+    """The watcher's part states (Snapshot.parts): a delta carries them when the server's
+    mapping is a new one, and the replica keeps the same mapping otherwise."""
+    from tidegate.engine.api.delta import diff
+    from tidegate.engine.state import PartState
+
+    running = MappingProxyType({"tor": PartState(name="tor")})
+    failed = MappingProxyType({"tor": PartState(name="tor", status="restarting",
+                                                restarts=1, failure="killed by SIGKILL",
+                                                retry_at=12.5)})
+    s5 = msgspec.structs.replace(snap(5, A), parts=running)
+    s6 = msgspec.structs.replace(snap(6, A), torrents=s5.torrents, parts=running)
+    s7 = msgspec.structs.replace(snap(7, A), torrents=s5.torrents, parts=failed)
+    assert diff(s5, s6, EPOCH).parts is None
+    wire = diff(s6, s7, EPOCH)
+    assert wire.parts == list(failed.values())
+    rep = synced(s5)
+    held = published(rep.publication(diff(s5, s6, EPOCH), 11.0))
+    assert held.parts is rep.snapshot.parts and dict(held.parts) == dict(running)
+    held = published(rep.publication(wire, 12.0))
+    assert dict(held.parts) == dict(failed)

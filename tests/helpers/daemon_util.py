@@ -43,17 +43,20 @@ def env_for(home: Path) -> dict[str, str]:
 class DaemonProc:
     """``tidegate daemon --json`` in a subprocess; ``info`` is its JSON line."""
 
-    def __init__(self, home: Path, *args: str, prefix: list[str] | None = None):
+    def __init__(self, home: Path, *args: str, prefix: list[str] | None = None,
+                 program: list[str] | None = None):
         self.home = home
         self.args = list(args)
         self.prefix = prefix or []
         """Run under this command (``ip netns exec NAME``), which execs the daemon."""
+        self.program = program or TIDEGATE
+        """What runs ``daemon --json ARGS`` (a test's own wrapper of the CLI)."""
         self.p: subprocess.Popen[str] | None = None
         self.info: dict[str, Any] = {}
         self.stderr = ""
 
     def start(self, timeout: float = 30) -> DaemonProc:
-        self.p = subprocess.Popen(self.prefix + TIDEGATE + ["daemon", "--json", *self.args],
+        self.p = subprocess.Popen(self.prefix + self.program + ["daemon", "--json", *self.args],
                                   env=env_for(self.home), stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
         line = _readline(self.p, timeout)
