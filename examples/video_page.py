@@ -246,8 +246,12 @@ def main(argv: list[str] | None = None) -> int:
         tid = args.torrent_id.lower()
         if tid not in engine.snapshot.torrents:
             raise UnknownTorrentError(tid)
-        engine.wait_for(lambda s: tid in s.torrents and s.torrents[tid].has_metadata,
-                        METADATA_WAIT)
+        try:
+            engine.wait_for(lambda s: tid in s.torrents and s.torrents[tid].has_metadata,
+                            METADATA_WAIT)
+        except TimeoutError:
+            raise TimeoutError(f"torrent {tid} got no metadata within {METADATA_WAIT:g} s "
+                               "(no peer has it?)") from None
         f = pick_file(torrent_files(engine, tid), args.file)
         TorrentFileStream(engine, tid, f.index).close()  # refusals show here, before serving
         server = VideoServer(args.port, engine, tid, f)
