@@ -2,7 +2,7 @@
 
     python examples/video_page.py TORRENT_ID [--file N] [--port P] [--connect ENDPOINT]
 
-It uses only tidegate's program API: a ``RemoteEngine`` connected to the running daemon
+It uses only tidegate's program API: ``AppClient.connect`` to the running daemon
 (``tidegate daemon``) and ``TorrentFileStream``, which reads the file with the daemon's
 ``torrent_read`` command. It serves on 127.0.0.1 a page with a ``<video>`` element and the
 video's bytes at ``/video`` with Range support (206, Content-Range, HEAD), so the browser
@@ -29,8 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import PurePosixPath
 from typing import Any
 
-from tidegate.cli.remote import add_connect_options, connect
 from tidegate.engine.api.torrent_stream import TorrentFileStream, torrent_files
+from tidegate.engine.apps.client import AppClient
 from tidegate.engine.errors import TidegateError, UnknownTorrentError
 from tidegate.engine.interface import EngineAPI
 from tidegate.engine.state import FileState
@@ -235,13 +235,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--file", type=int, default=None,
                    help="the file's index (default: the largest video file)")
     p.add_argument("--port", type=int, default=8480, help="port on 127.0.0.1 (0: any free)")
-    add_connect_options(p)
+    p.add_argument("--connect", metavar="ENDPOINT",
+                   help="the daemon's endpoint (default: api.endpoint, or this user's ipc socket)")
+    p.add_argument("--server-key", metavar="KEY",
+                   help="the daemon's CURVE public key, for tcp:// endpoints")
     args = p.parse_args(argv)
     try:
-        engine = connect(args)
+        app = AppClient.connect(args.connect, args.server_key)
     except TidegateError as exc:
         print(f"video_page: {exc}", file=sys.stderr)
         return 2
+    engine = app.engine
     try:
         tid = args.torrent_id.lower()
         if tid not in engine.snapshot.torrents:
@@ -257,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         server = VideoServer(args.port, engine, tid, f)
     except (TidegateError, TimeoutError, OSError) as exc:
         print(f"video_page: {exc}", file=sys.stderr)
-        engine.stop()
+        app.close()
         return 2
     signal.signal(signal.SIGTERM, _interrupt)
     port = server.server_address[1]
@@ -269,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         server.server_close()
-        engine.stop()
+        app.close()
     return 0
 
 
