@@ -176,10 +176,12 @@ def test_the_video_page_plays_and_seeks_ahead_of_the_download(tmp_path: Path) ->
                 client.run(cmds.Details(tid)).result(30).pieces.hex(), example.lines())
             progress_before = client.snapshot.torrents[tid].progress
             seek_time = time.monotonic()
-            page.evaluate("""(t) => new Promise((resolve) => {
+            seeked = page.evaluate("""(t) => new Promise((resolve) => {
                 const v = document.getElementById('video');
                 v.addEventListener('seeked', () => resolve(true), {once: true});
+                setTimeout(() => resolve(false), 90000);
                 v.currentTime = t; })""", target)
+            assert seeked is True, "no 'seeked' event within 90 s"
             page.wait_for_function("() => document.getElementById('video').readyState >= 2",
                                    timeout=60_000)
             seeked_after = time.monotonic() - seek_time
