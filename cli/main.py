@@ -16,6 +16,7 @@ from tidegate import __version__
 from tidegate.engine.errors import ConfigError, TidegateError
 
 from .commands import (
+    cat,
     comments,
     control,
     create,
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tidegate {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (tui, download, create, seed, info, daemon, torrents, control, labels, swarm,
-                   sites, web, tor, qbt, rss, watch, turtle, comments):
+                   sites, web, tor, qbt, rss, watch, turtle, comments, cat):
         module.register(sub)
     return parser
 

@@ -39,6 +39,7 @@ from .commands_rss import (
     RssRuleSet,
 )
 from .commands_schedule import SetAltSpeed
+from .commands_stream import TorrentRead
 from .commands_watchhooks import WATCH_COMMANDS, WatchList
 from .config import Config
 from .labels import Ids, Name, Names
@@ -447,7 +448,7 @@ ALL: tuple[type[Command[Any]], ...] = (
     SiteNew, SiteImport, SitePublish, SiteFollow, SiteUnfollow, SiteCheck, SiteList, SiteLog,
     SiteVerify, SiteOnion, WatchList,
     RssFeedAdd, RssFeedRemove, RssRuleSet, RssRuleRemove, RssList, RssRefresh,
-    SetAltSpeed, *APP_ORDER, *COMMENT_ORDER,  # noqa: F405
+    SetAltSpeed, TorrentRead, *APP_ORDER, *COMMENT_ORDER,  # noqa: F405
 )
 """Every engine command, in the order docs/api.md lists them."""
 

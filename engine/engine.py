@@ -31,6 +31,7 @@ from .config import load as load_config
 from .config import validate as validate_config
 from .config.watchhooks import keep_file_only
 from .engine_dht import DhtCalls
+from .engine_stream import StreamCalls
 from .errors import (
     EngineError,
     EngineStoppedError,
@@ -49,7 +50,6 @@ from .requests import (
     check_queue_move,
     check_rates,
     check_ratio,
-    check_read,
     check_seed_time,
 )
 from .session_loop import SessionLoop
@@ -62,13 +62,12 @@ from .state import (
     WebState,
 )
 from .torrents.manager import TorrentManager
-from .torrents.pieces import StreamInfo
 
 NO_SITES = ("this engine runs no sites: it was started for torrents only (sites run in "
             "`tidegate daemon` and `tidegate tui`)")
 
 
-class Engine(DhtCalls):
+class Engine(DhtCalls, StreamCalls):
     """The torrent engine. Start it, send it commands, read its snapshots.
 
     It runs torrents only: :class:`engine.node.Node` composes it with the sites thread,
@@ -395,26 +394,6 @@ class Engine(DhtCalls):
     def details(self, torrent_id: str) -> Future[TorrentDetails]:
         """Files, peers, trackers and pieces of one torrent."""
         return self._call(lambda: self._m().details(torrent_id))
-
-    def stream_info(self, torrent_id: str) -> Future[StreamInfo]:
-        """A torrent's files and pieces, for streaming (in-process only)."""
-        return self._call(lambda: self._m().pieces.info(torrent_id,
-                                                        self._m().get(torrent_id).handle))
-
-    def read_piece(self, torrent_id: str, piece: int, deadline_ms: int = 0,
-                   prefetch: Iterable[int] = ()) -> Future[bytes]:
-        """A piece's bytes once libtorrent has it (asked for first, by ``deadline_ms``);
-        ``prefetch`` pieces are asked for next, in order (in-process only)."""
-        ahead = list(prefetch)
-
-        def read(fut: Future[bytes]) -> None:
-            m = self._m()
-            handle = m.get(torrent_id).handle
-            m.pieces.read(torrent_id, handle, piece, deadline_ms, fut)
-            if ahead:
-                m.pieces.prefetch(handle, ahead, deadline_ms + 500, 200)
-
-        return self._checked(lambda: check_read(piece, ahead, deadline_ms), read, DEFERRED)
 
     @implements(cmds.SaveResumeData)
     def save_resume_data(self) -> Future[None]:

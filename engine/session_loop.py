@@ -161,6 +161,8 @@ class SessionLoop:
                 step = "expiring DHT requests"
                 m.dht.expire(now)
                 m.dht_peers.expire(now)
+                step = "expiring file reads"
+                m.file_reads.expire(now)
                 if now >= next_snap:
                     next_snap = now + period
                     step = "asking for status updates"
@@ -259,6 +261,7 @@ class SessionLoop:
         for _fn, _args, fut in self.channel.close():
             fut.set_exception(EngineStoppedError("the engine is stopping"))
         m.dht.close()
+        m.file_reads.close()
         ses.pause()
         if self.save_on_stop:
             m.save_all(only_modified=False)

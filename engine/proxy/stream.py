@@ -4,7 +4,8 @@ Each piece a response needs is read through the engine (:meth:`Engine.read_piece
 piece already held comes from libtorrent's disk I/O at once; a missing one is asked for
 first (a piece deadline) and the response continues when it has arrived and passed its
 hash check. The next pieces (``web.readahead_mb``) are asked for in order too, so a player
-reading sequentially finds them ready. Range requests start anywhere, so a video player
+reading sequentially finds them ready (the span arithmetic is ``torrents/file_reads.py``'s,
+shared with the program API's ``torrent_read``). Range requests start anywhere, so a video player
 can seek before the download ends. ``/torrent/<id>/`` lists the files.
 
 Served only on the loopback names, with a sandboxing CSP: a file streamed from a torrent
@@ -23,6 +24,7 @@ from aiohttp import web
 
 from ..errors import EngineError, UnknownTorrentError
 from ..sites.served import content_type
+from ..torrents.file_reads import ahead_of, cut, pieces_of
 from ..torrents.pieces import StreamFile, StreamInfo
 from .ranges import apply_span, parse_range
 from .responses import LOCAL_HEADERS, head_response, page
@@ -79,12 +81,11 @@ class Streamer:
                     start: int, end: int, status: int, headers: dict[str, str]
                     ) -> web.StreamResponse:
         length = info.piece_length
-        first = (f.offset + start) // length
-        last = (f.offset + end - 1) // length
-        ahead = max(2, self.readahead // length)
+        span = pieces_of(length, f, start, end)
         resp: web.StreamResponse | None = None
-        for piece in range(first, last + 1):
-            prefetch = range(piece + 1, min(last, piece + ahead) + 1)
+        for piece in span:
+            done = min(end, (piece + 1) * length - f.offset)  # the file's bytes up to here
+            prefetch = [p for p in ahead_of(length, f, done, self.readahead) if p <= span[-1]]
             try:
                 data = await asyncio.wait_for(asyncio.wrap_future(
                     self.engine.read_piece(info.torrent_id, piece, 0, prefetch)), self.timeout)
@@ -95,13 +96,11 @@ class Streamer:
                 if request.transport is not None:
                     request.transport.abort()
                 return resp
-            lo = max(f.offset + start, piece * length) - piece * length
-            hi = min(f.offset + end, (piece + 1) * length) - piece * length
             if resp is None:
                 resp = web.StreamResponse(status=status, headers=headers)
                 resp.content_length = end - start
                 await resp.prepare(request)
-            await resp.write(data[lo:hi])
+            await resp.write(cut(data, piece, length, f, start, end))
         assert resp is not None
         await resp.write_eof()
         return resp

@@ -13,7 +13,8 @@ dispatch of :class:`~.alerts.TorrentTable` every part's handlers:
 * :class:`~.moves.StorageMoves`, :class:`~.removal.Removals`: moves and removes under way;
 * :class:`~.labels.TorrentLabels`: the categories, and torrents' categories and tags;
 * :class:`~.stats.SessionCounters`, :class:`~.share_limits.ShareLimits`,
-  :class:`~.dht.DhtItems`, :class:`~.dht_peers.DhtPeers`, :class:`~.pieces.PieceReader`.
+  :class:`~.dht.DhtItems`, :class:`~.dht_peers.DhtPeers`, :class:`~.pieces.PieceReader`,
+  :class:`~.file_reads.FileReads` (a file's bytes from its pieces, for `torrent_read`).
 
 Commands change libtorrent through handles; those that finish on an alert park their
 future in the part that owns that alert. The attributes the engine reads (``torrents``,
@@ -51,6 +52,7 @@ from .contain import TorrentContainment
 from .dht import DhtItems, bind_ip
 from .dht_peers import DhtPeers
 from .faults import DiskFaults
+from .file_reads import FileReads
 from .flood import TrackerFloods
 from .isolation import Containment
 from .labels import TorrentLabels
@@ -97,6 +99,7 @@ class TorrentManager:
         self.completion = CompletionMoves(cfg, default_save_path, self.records, self.moves,
                                           self.saves.save_soon, emit)
         self.pieces = PieceReader(self.records.id_for)
+        self.file_reads = FileReads(self.pieces)
         self.dht = DhtItems(ses, bind_ip(cfg.network.listen_interfaces),
                             direct=cfg.proxy.type == "none")
         self.dht_peers = DhtPeers(ses)

@@ -98,15 +98,24 @@ class PieceReader:
             handle.set_piece_deadline(piece, max(0, deadline_ms),
                                       lt.deadline_flags_t.alert_when_available)
 
-    @staticmethod
-    def prefetch(handle: lt.torrent_handle, pieces: list[int], deadline_ms: int,
-                 step_ms: int) -> None:
-        """Ask for ``pieces`` soon, in order (no alert): read-ahead for a stream."""
+    def waiting(self, torrent_id: str, piece: int) -> bool:
+        """A read waits for this piece (its deadline must stay)."""
+        return bool(self._waiting.get((torrent_id, piece)))
+
+    def prefetch(self, torrent_id: str, handle: lt.torrent_handle, pieces: list[int],
+                 deadline_ms: int, step_ms: int) -> None:
+        """Ask for ``pieces`` soon, in order (no alert): read-ahead for a stream.
+
+        A piece a read waits for is left alone: a deadline set again without
+        ``alert_when_available`` takes that flag away, and the read would never hear of
+        its piece (a tail read behind another reader's read-ahead waited out its timeout).
+        """
         ti = handle.torrent_file()
         if ti is None:
             return
         for n, piece in enumerate(pieces):
-            if 0 <= piece < ti.num_pieces() and not handle.have_piece(piece):
+            if (0 <= piece < ti.num_pieces() and not handle.have_piece(piece)
+                    and not self._waiting.get((torrent_id, piece))):
                 handle.set_piece_deadline(piece, deadline_ms + n * step_ms)
 
     def _on_read(self, a: lt.read_piece_alert) -> None:

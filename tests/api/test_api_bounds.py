@@ -40,12 +40,13 @@ BASE_ARGS: dict[str, dict[str, Any]] = {
     "set_share_limits": {"torrent_id": TID},
     "set_file_priorities": {"torrent_id": TID, "priorities": {}},
     "rss_feed_add": {"url": "https://example.org/feed.xml"},
+    "torrent_read": {"torrent_id": TID, "file_index": 0, "offset": 0, "length": 0},
     "site_files": {"site": "blog"},
     "site_read": {"site": "blog", "path": "a.txt"},
     "site_write": {"site": "blog", "path": "a.txt", "data": b"x"},
     "handler_register": {"site": "blog", "prefix": "/app/", "target": "http://127.0.0.1:1"},
 }
-"""Valid arguments of each command with numbers, the numbers left out."""
+"""Valid arguments of each command with numbers, the numbers left out (or 0 where required)."""
 
 
 def _numeric_commands() -> list[tuple[str, NumericField]]:
@@ -144,6 +145,9 @@ def test_engine_refuses_numbers_it_cannot_keep(make_engine: EngineFactory,
         _refused(engine.add(AddRequest(uri="magnet:?xt=urn:btih:" + "cd" * 20,
                                        ratio_limit=bad)), "ratio_limit")
     _refused(engine.read_piece(tid, -1), "piece")
+    _refused(engine.torrent_read(tid, -1, 0, 1), "file_index")
+    _refused(engine.torrent_read(tid, 0, 2**62 + 1, 1), "offset")
+    _refused(engine.torrent_read(tid, 0, 0, -1), "length")
     _refused(engine.dht_get(b"k" * 32, b"", timeout=math.inf), "timeout")
     _refused(engine.add_dht_node("127.0.0.1", 70000), "port")
     assert engine.running

@@ -146,6 +146,7 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "rss_list": {},
     "rss_refresh": {"url": ""},
     "set_alt_speed": {"on": True},
+    "torrent_read": {"torrent_id": TID, "file_index": 2, "offset": 1 << 40, "length": 1 << 20},
     "site_files": {"site": "blog", "start": 5000},
     "site_read": {"site": "blog", "path": "img/a.png", "offset": 10, "length": 1 << 20},
     "site_write": {"site": "blog", "path": "a.txt", "data": b"\x00\xff", "offset": None,
@@ -160,6 +161,7 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "comment_import": {"records": ['{"event": {}}']},
     "comment_export": {"url": "https://example.org/post"},
     "comment_status": {},
+    "comment_peers": {},
     "shutdown": {},
 }
 
