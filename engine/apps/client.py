@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..api.torrent_stream import TorrentFileStream
 from ..commands import SitePublish
 from ..commands_apps import SiteDelete, SiteFile, SiteFiles, SiteWrite
 from ..events import DaemonConnection, EventsLost, SiteChanged
@@ -189,6 +190,11 @@ class AppClient:
     def publish(self, site: str) -> SiteState:
         """Publish the owned site's source folder (a new UPDATE when anything changed)."""
         return self.engine.run(SitePublish(site)).result(PUBLISH_TIMEOUT)
+
+    def open_torrent_file(self, torrent_id: str, file_index: int) -> TorrentFileStream:
+        """A torrent's file as a seekable raw stream while it downloads (hash-checked
+        pieces only; ``torrent_read``, docs/program-api.md)."""
+        return TorrentFileStream(self.engine, torrent_id, file_index)
 
     def serve(self, site: str, prefix: str, handler: Handler, ttl: float = 30.0,
               port: int = 0) -> HandlerServer:

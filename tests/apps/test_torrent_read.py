@@ -15,6 +15,7 @@ from tests.conftest import EngineFactory, make_payload, make_torrent, port_of, s
 from tidegate.engine import AddRequest
 from tidegate.engine import commands as cmds
 from tidegate.engine.api.torrent_stream import TorrentFileStream, torrent_files
+from tidegate.engine.apps.client import AppClient
 from tidegate.engine.commands_stream import MAX_READ, FileChunk
 from tidegate.engine.errors import (
     EngineError,
@@ -91,6 +92,9 @@ def test_reads_and_seeks_return_the_files_bytes_at_every_boundary(
         stream.close()
         with pytest.raises(ValueError):
             stream.read(1)
+        with AppClient(seed).open_torrent_file(tid, f.index) as through_app:
+            through_app.seek(size // 2)
+            assert through_app.read() == data[size // 2:]
 
 
 def test_each_refusal_names_what_was_wrong(tmp_path: Path,
