@@ -35,7 +35,7 @@ from .changes import changed_sites
 from .inspect import chain_log, verify_site
 from .registry import Registry, SiteRecord, btpk_magnet
 from .served import ServedSite, ServedTable
-from .source_write import delete_file, write_file
+from .source_write import delete_file, remove_leftovers, write_file
 
 APP_KINDS = frozenset({"handler_register", "handler_unregister", "write", "delete"})
 
@@ -313,6 +313,7 @@ class SitesService:
         if kind == "import":
             return self._state(h.import_key(*args))
         if kind == "publish":
+            self._clear_leftovers(args[0])
             return self._state(h.publish(*args))
         if kind == "follow":
             return self._state(h.follow(*args))
@@ -338,6 +339,15 @@ class SitesService:
         if kind in APP_KINDS:
             return self._app_command(kind, *args)
         raise SiteError(kind, "unknown site command")
+
+    def _clear_leftovers(self, site: str) -> None:
+        """Before a publish: a program's write cut short by a crash left a temp file in the
+        owned site's source folder; it is no file of the site."""
+        rec = self.registry.resolve(site)
+        if rec.owner and rec.source and Path(rec.source).is_dir():
+            for path in remove_leftovers(Path(rec.source)):
+                self.engine.post_event(Log(level="warning", message=(
+                    f"{rec.name}: removed {path!r}, left by a write cut short")[:500]))
 
     def _app_command(self, kind: str, site: str, *args: Any) -> Any:
         """The program API's commands that change an owned site (docs/program-api.md)."""

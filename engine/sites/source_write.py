@@ -173,3 +173,28 @@ def delete_file(folder: Path, path: str) -> None:
         raise InputError(where, f"{path}: no such file in the site's folder") from None
     finally:
         os.close(dfd)
+
+
+def remove_leftovers(folder: Path, limit: int = 10_000) -> list[str]:
+    """Remove what a write cut short by a crash left in ``folder``: files named
+    ``.tidegate-write-*`` (writes and publishes run one at a time on the sites thread, so
+    none is in flight when a publish calls this). Symlinks are never followed; at most
+    ``limit`` folders are looked at. Returns the paths removed, relative to ``folder``."""
+    removed: list[str] = []
+    seen = 0
+    for top, dirs, files in os.walk(folder, followlinks=False):
+        seen += 1
+        if seen > limit:
+            break
+        here = Path(top)
+        if here == folder:
+            dirs[:] = [d for d in dirs if d != RESERVED]
+        for name in files:
+            if not name.startswith(TEMP_PREFIX):
+                continue
+            path = here / name
+            with contextlib.suppress(OSError):
+                if stat.S_ISREG(path.lstat().st_mode):
+                    path.unlink()
+                    removed.append(str(path.relative_to(folder)))
+    return removed

@@ -18,7 +18,7 @@ import pytest
 from tests.helpers.sites_util import joined, site_engine, wait_site, write_site
 from tidegate.engine.apps.client import AppClient
 from tidegate.engine.errors import InputError, SiteError
-from tidegate.engine.events import SiteChanged, SiteRefused
+from tidegate.engine.events import Log, SiteChanged, SiteRefused
 from tidegate.engine.node import Node
 
 BIG = bytes(range(256)) * 4096 * 3  # 3 MiB: several pieces, several site_read calls
@@ -138,6 +138,36 @@ def test_a_followers_watcher_hears_what_the_owner_changed(pair: Pair) -> None:
         print(f"publish -> follower's SiteChanged: {took:.2f} s")
     finally:
         watch.close()
+
+
+def test_a_write_cut_short_leaves_nothing_a_publish_takes(pair: Pair) -> None:
+    """A crash between a whole-file write's temp file and its rename leaves
+    ``.tidegate-write-*`` in the source folder (made here as that crash would leave it):
+    the next publish removes it, says so, and the snapshot does not hold it."""
+    app = AppClient(pair.owner)
+    stream = pair.owner.subscribe()
+    left = [pair.source / ".tidegate-write-0123456789abcdef",
+            pair.source / "sub" / ".tidegate-write-fedcba9876543210"]
+    try:
+        (pair.source / "sub").mkdir(exist_ok=True)
+        for path in left:
+            path.write_bytes(b"half a file")
+        app.write(pair.address, "after-crash.txt", b"kept")
+        height = app.publish(pair.address).height
+        assert not any(path.exists() for path in left)
+        wait_site(pair.owner, pair.address, lambda s: s.hosting.seq == height, 60)
+        files = [f.path for f in app.files(pair.address)]
+        assert "after-crash.txt" in files
+        assert not [f for f in files if ".tidegate-write-" in f], files
+        logs = []
+        deadline = time.monotonic() + 10
+        while len(logs) < 2 and time.monotonic() < deadline:
+            ev = stream.get(0.5)
+            if isinstance(ev, Log) and "left by a write cut short" in ev.message:
+                logs.append(ev.message)
+        assert len(logs) == 2, logs
+    finally:
+        pair.owner.unsubscribe(stream)
 
 
 def test_a_file_changed_under_the_followers_snapshot_is_refused(pair: Pair) -> None:
