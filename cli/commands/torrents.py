@@ -259,8 +259,8 @@ def _print_stats(snap: Snapshot, phases: Counter[str], pid: int | None) -> None:
               f"{_limit(s.upload_limit)}), {fmt.size(s.total_upload)} total\n"
               f"peers        {s.num_peers}\ndht nodes    {s.dht_nodes}\n"
               f"listen port  {s.listen_port}", markup=False)
-    for part in snap.parts.values():
-        out.print(f"{'part ' + part.name:<13}{part_line(part)}", markup=False)
+    for part in snap.parts.values():  # a long name still leaves a space before its line
+        out.print(f"{'part ' + part.name:<12} {part_line(part)}", markup=False)
 
 
 def part_line(part: PartState) -> str:

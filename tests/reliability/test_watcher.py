@@ -455,6 +455,10 @@ def test_a_comment_server_that_dies_is_restarted_on_its_port_with_its_comments(
         assert http_status(port) == 200
         listed = client.run(cmds.CommentList(url)).result(30)
         assert [c.id for c in listed] == [posted.id]
+        stats = subprocess.run([*TIDEGATE, "stats"], env=env_for(home), capture_output=True,
+                               text=True, timeout=60)
+        line = next(x for x in stats.stdout.splitlines() if x.startswith("part comments"))
+        assert line.split()[:3] == ["part", "comments", "running"], line
         client.stop()
         client = None
         assert daemon.stop() == 0
