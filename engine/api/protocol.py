@@ -24,6 +24,7 @@ server's own). msgpack was chosen by measurement (docs/api.md): as fast as msgsp
 from __future__ import annotations
 
 import base64
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -174,36 +175,79 @@ class _WireAdd(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     request: _WireAddRequest
 
 
+def _bytes_fields(t: type[msgspec.Struct]) -> tuple[str, ...]:
+    """The command's own ``bytes`` fields (``Annotated`` or not): each read as bin or a
+    base64 ``str`` (docs/api.md), like ``AddRequest.torrent``."""
+    out = []
+    for f in msgspec.structs.fields(t):
+        base = typing.get_args(f.type)[0] if typing.get_origin(f.type) is typing.Annotated \
+            else f.type
+        if base is bytes:
+            out.append(f.name)
+    return tuple(out)
+
+
+def _wire_type(t: type[msgspec.Struct]) -> type[msgspec.Struct]:
+    """What a command's arguments decode into off the wire: its bytes fields kept raw."""
+    if t is commands.Add:
+        return _WireAdd
+    names = _bytes_fields(t)
+    if not names:
+        return t
+    fields: list[Any] = []
+    for f in msgspec.structs.fields(t):
+        kind = msgspec.Raw if f.name in names else f.type
+        if f.required:  # still required: a missing field is named as missing
+            fields.append((f.name, kind))
+        else:
+            default = msgspec.Raw(b"\xc0") if f.name in names else (
+                f.default if f.default_factory is msgspec.NODEFAULT
+                else msgspec.field(default_factory=f.default_factory))
+            fields.append((f.name, kind, default))
+    return msgspec.defstruct(f"_Wire{t.__name__}", fields, frozen=True,
+                             forbid_unknown_fields=True)
+
+
+_wire_types = {t: _wire_type(t) for t in set(COMMANDS.values())}
 _args_decoders: dict[type[msgspec.Struct], msgspec.msgpack.Decoder[Any]] = {
-    t: msgspec.msgpack.Decoder(_WireAdd if t is commands.Add else t)
-    for t in set(COMMANDS.values())}
-_bytes_decoder = msgspec.msgpack.Decoder(bytes | None)
+    t: msgspec.msgpack.Decoder(w) for t, w in _wire_types.items()}
+_bytes_decoder = msgspec.msgpack.Decoder(bytes)
+_bytes_or_nil_decoder = msgspec.msgpack.Decoder(bytes | None)
 _str_decoder = msgspec.msgpack.Decoder(str)
+
+
+def _bin_or_base64(raw: msgspec.Raw, where: str, nil: bool = False) -> bytes | None:
+    try:
+        return (_bytes_or_nil_decoder if nil else _bytes_decoder).decode(raw)
+    except msgspec.ValidationError as exc:
+        try:
+            text = _str_decoder.decode(raw)
+        except msgspec.ValidationError:
+            raise msgspec.ValidationError(f"{str(exc).partition(' - at ')[0]} (or a base64 "
+                                          f"`str`) - at `$.{where}`") from None
+        try:
+            return base64.b64decode(text, validate=True)
+        except ValueError:
+            raise msgspec.ValidationError("Invalid base64 encoded string - at "
+                                          f"`$.{where}`") from None
 
 
 def _decode_args(args_type: type[msgspec.Struct], data: bytes) -> msgspec.Struct:
     """The typed arguments in ``data`` (a msgpack map), checked strictly: for an engine
     command, the command itself."""
     args = _args_decoders[args_type].decode(data)
-    if not isinstance(args, _WireAdd):
+    if isinstance(args, _WireAdd):
+        wire = args.request
+        fields = {f: getattr(wire, f) for f in wire.__struct_fields__}
+        fields["torrent"] = _bin_or_base64(wire.torrent, "request.torrent", nil=True)
+        return commands.Add(AddRequest(**fields))
+    if type(args) is args_type:
         return args
-    wire = args.request
-    try:
-        torrent = _bytes_decoder.decode(wire.torrent)
-    except msgspec.ValidationError as exc:
-        try:
-            text = _str_decoder.decode(wire.torrent)
-        except msgspec.ValidationError:
-            raise msgspec.ValidationError(f"{str(exc).partition(' - at ')[0]} (or a base64 "
-                                          "`str`) - at `$.request.torrent`") from None
-        try:
-            torrent = base64.b64decode(text, validate=True)
-        except ValueError:
-            raise msgspec.ValidationError("Invalid base64 encoded string - at "
-                                          "`$.request.torrent`") from None
-    fields = {f: getattr(wire, f) for f in wire.__struct_fields__}
-    fields["torrent"] = torrent
-    return commands.Add(AddRequest(**fields))
+    values = {f: getattr(args, f) for f in args.__struct_fields__}
+    for name in _bytes_fields(args_type):
+        values[name] = _bin_or_base64(values[name], name)
+    # convert checks the bytes fields' own constraints (a length bound) as decoding would
+    return msgspec.convert(values, args_type)
 
 
 def _as_map(args: dict[str, msgspec.Raw]) -> bytes:

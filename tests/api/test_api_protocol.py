@@ -335,7 +335,7 @@ WRONG_BY_TYPE: dict[str, list[Any]] = {
     "float | None": ["1.0", True, [1.0]],
     "float": ["1.0", True, [1.0], None],
     "int": ["5", True, 1.5, None, [1]],
-    "bytes": ["text", 5, None, [1, 2]],
+    "bytes": ["not base64!", 5, None, [1, 2]],  # a base64 str is a bytes value
     "dict[int, int]": [{"0": 1}, {0: "7"}, {0: True}, [[0, 1]], None],
     "list[str]": ["http://a", [1], [None], None],
     "AddRequest": ["magnet:?", [], {"uri": 5}, {"paused": 1}, {"pasued": True}, None],

@@ -147,9 +147,10 @@ def test_add_takes_a_torrent_as_bin_or_base64_str_and_nothing_else() -> None:
         assert "args.request.torrent" in out.error.message
 
 
-def test_only_add_request_torrent_is_bytes_in_any_command() -> None:
-    """The bin-or-base64 rule is implemented for that one field: a new bytes field in a
-    command's arguments must get the same treatment (protocol._decode_args)."""
+def test_every_bytes_field_of_a_command_is_known() -> None:
+    """The bin-or-base64 rule (docs/api.md) is implemented for a command's own bytes fields
+    and for ``AddRequest.torrent`` (protocol._decode_args): a bytes field nested anywhere
+    else would not get it, so a new one must be looked at (and added here)."""
     import typing
 
     import msgspec
@@ -171,7 +172,27 @@ def test_only_add_request_torrent_is_bytes_in_any_command() -> None:
 
     for cmd, args in p.COMMANDS.items():
         walk(args, cmd)
-    assert found == ["add.request.torrent"]
+    assert found == ["add.request.torrent", "site_write.data"]
+
+
+def test_a_commands_bytes_field_takes_bin_or_base64_and_keeps_its_bounds() -> None:
+    """site_write's ``data`` (found by the test above when it was new: it took only bin)."""
+    import base64
+
+    def request(data: object) -> list[bytes]:
+        return [p.VERSION, p.encode({"id": 7, "cmd": "site_write", "args": {
+            "site": "blog", "path": "a.txt", "data": data, "offset": None,
+            "truncate": False}})]
+
+    as_bin = p.parse_request(request(b"\x00\xffhello"), 1 << 20)
+    as_text = p.parse_request(request(base64.b64encode(b"\x00\xffhello").decode()), 1 << 20)
+    assert isinstance(as_bin, p.Decoded) and isinstance(as_text, p.Decoded)
+    assert as_bin.args == as_text.args and as_bin.args.data == b"\x00\xffhello"
+    for bad, says in (("not base64!", "base64"), (12, "base64"),
+                      (b"x" * ((512 << 10) + 1), "data")):
+        out = p.parse_request(request(bad), 4 << 20)
+        assert not isinstance(out, p.Decoded), bad
+        assert says in str(out), out
 
 
 def test_bounded_argument_lists() -> None:
