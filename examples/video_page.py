@@ -31,9 +31,10 @@ from typing import Any
 
 from tidegate.engine.api.torrent_stream import TorrentFileStream, torrent_files
 from tidegate.engine.apps.client import AppClient
-from tidegate.engine.errors import TidegateError, UnknownTorrentError
+from tidegate.engine.errors import TidegateError
 from tidegate.engine.interface import EngineAPI
 from tidegate.engine.state import FileState
+from tidegate.engine.torrent_refs import resolve_torrent
 
 CHUNK = 256 << 10
 """Bytes per ``torrent_read``: small enough that the first bytes go out quickly."""
@@ -231,7 +232,8 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("torrent_id", help="the torrent's id (`tidegate ls` shows it)")
+    p.add_argument("torrent_id", help="the torrent: its number in `tidegate ls` or an "
+                   "info-hash prefix")
     p.add_argument("--file", type=int, default=None,
                    help="the file's index (default: the largest video file)")
     p.add_argument("--port", type=int, default=8480, help="port on 127.0.0.1 (0: any free)")
@@ -247,9 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     engine = app.engine
     try:
-        tid = args.torrent_id.lower()
-        if tid not in engine.snapshot.torrents:
-            raise UnknownTorrentError(tid)
+        tid = resolve_torrent(engine.snapshot, args.torrent_id)
         try:
             engine.wait_for(lambda s: tid in s.torrents and s.torrents[tid].has_metadata,
                             METADATA_WAIT)
