@@ -22,9 +22,7 @@ x ``--file-size``, default 2,000 x 64 KiB), both as v1 torrents by default (aria
 transmission 3.00 know neither v2 nor BEP 47 pad files). Times are whole-process wall times
 from spawn to exit; MB/s = payload bytes / 10^6 / that time; the ratio is raw libtorrent's
 time over the client's (so > 1 is faster than raw). Each download waits ``--settle``
-seconds first (bench/README.md says why).
-
-    python bench/download_vs_clients.py --payload both --rounds 4
+seconds first (bench/README.md says why). Usage: bench/README.md.
 """
 
 from __future__ import annotations
@@ -246,18 +244,16 @@ class Bench:
         target.mkdir()
         time.sleep(self.args.settle)  # memory freed by the last round settles (README)
         seed_cpu0 = cpu_of(seed.child.pid)
-        inproc = None
-        if client == "qbittorrent":
-            wall, cpu, rss = download_with_qbt(self.tmp / f"qbt-{name}", p.torrent.read_bytes(),
-                                               target, seed.dial, self.args.timeout)
-        else:
-            wall, cpu, rss, inproc = self.download_child(client, p, target, seed, name)
+        qbt = self.tmp / f"qbt-{name}"
+        wall, cpu, rss, inproc = (
+            download_with_qbt(qbt, p.torrent.read_bytes(), target, seed.dial, self.args.timeout)
+            if client == "qbittorrent" else self.download_child(client, p, target, seed, name))
         seed_cpu = cpu_of(seed.child.pid) - seed_cpu0
         got = target / p.name
         ok = got.exists() and (tree_digest if got.is_dir() else tree_digest_file)(got) == p.digest
         shutil.rmtree(target)
         shutil.rmtree(target.parent / f"{target.name}-trcfg", ignore_errors=True)
-        shutil.rmtree(self.tmp / f"qbt-{name}", ignore_errors=True)
+        shutil.rmtree(qbt, ignore_errors=True)
         os.sync()
         if not ok:
             raise BenchError(f"{client} ({name}): the downloaded data differs from the source")
@@ -381,10 +377,13 @@ def report(p: Payload, clients: list[str], rounds: int) -> dict[str, Any]:
               f"{m['ratio_to_raw']:.3f} | {', '.join(f'{x:.3f}' for x in per)} | "
               f"{m['peak_rss_mib']:.1f} | {m['cpu_s']:.2f} | {m['seed_cpu_s']:.2f} |")
     inproc = {c: {r.round: r.inproc_s for r in p.runs if r.client == c and r.inproc_s}
-              for c in ("tidegate", "raw")}
-    if inproc["raw"]:
-        print(f"\nraw libtorrent in-process add->flushed: median "
-              f"{median([p.size / s / 1e6 for s in inproc['raw'].values()]):.1f} MB/s")
+              for c in ("tidegate", "raw", "qbittorrent")}
+    print()
+    for c, what in (("raw", "raw libtorrent in-process add->flushed"),
+                    ("qbittorrent", "qbittorrent API add->complete (polled)")):
+        if inproc[c]:
+            print(f"{what}: median "
+                  f"{median([p.size / s / 1e6 for s in inproc[c].values()]):.1f} MB/s")
     if inproc["tidegate"]:
         # the transfer alone, without either process's start-up and exit: tidegate's
         # clock starts before the add is parsed (raw's after) and stops when the CLI sees

@@ -178,10 +178,11 @@ def seed_with_qbt(folder: Path, torrent: bytes, data_dir: Path, timeout: float) 
 
 
 def download_with_qbt(folder: Path, torrent: bytes, target: Path, dial: Any,
-                      timeout: float) -> tuple[float, float, float]:
+                      timeout: float) -> tuple[float, float, float, float]:
     """One qbittorrent-nox download: spawn, add the torrent, let the seed dial it
     (``dial(peer_port)``), wait until complete. Returns (seconds from spawn to the poll that
-    saw it complete, CPU seconds of qbittorrent at that moment, peak RSS MiB (VmHWM)).
+    saw it complete, CPU seconds of qbittorrent at that moment, peak RSS MiB (VmHWM), and
+    seconds from the API add to that poll: the transfer without start-up).
 
     qbittorrent-nox never exits by itself, so its time stops at completion, not at exit;
     the process is then stopped and its exit is not counted (the others' times include
@@ -191,13 +192,14 @@ def download_with_qbt(folder: Path, torrent: bytes, target: Path, dial: Any,
         qbt.start()
         assert qbt.child is not None
         qbt.child.peak_kib["VmHWM"] = 0
+        added = time.monotonic()
         qbt.add(torrent, target)
         qbt.wait_listed(30)
         dial(qbt.port)
         done = qbt.wait_seeding(timeout)
         qbt.child.sample()
         cpu = cpu_of(qbt.child.pid)
-        return done - qbt.child.t_start, cpu, qbt.child.peak_mib("VmHWM")
+        return done - qbt.child.t_start, cpu, qbt.child.peak_mib("VmHWM"), done - added
     finally:
         qbt.stop()
 
