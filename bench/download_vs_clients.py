@@ -1,10 +1,9 @@
-"""Benchmark ``tidegate download`` against raw libtorrent, transmission and aria2.
+"""Benchmark ``tidegate download`` against raw libtorrent, transmission, aria2, qBittorrent.
 
 One tidegate seed (a ``tidegate daemon`` holding the torrent, so the bench can ask it to
-dial peers through the API) serves one payload on 127.0.0.1; four downloaders fetch it in
+dial peers through the API) serves one payload on 127.0.0.1; five downloaders fetch it in
 turn (tidegate and raw side by side, their order swapped every round; see round_order),
-each into a fresh folder that is checked
-against the source's SHA-256 and deleted:
+each into a fresh folder that is checked against the source's SHA-256 and deleted:
 
 - ``tidegate download TORRENT -d DIR --peer 127.0.0.1:SEED_PORT``
 - ``bench/raw_libtorrent.py`` (the same libtorrent settings, no tidegate code), dialling
@@ -14,15 +13,16 @@ against the source's SHA-256 and deleted:
   127.0.0.0/8 that a tracker hands out and has no command to add a peer, so the seed dials
   it (``add_peers``) once its port listens
 - ``aria2c`` (options in ARIA2_OPTIONS), dialled by the seed the same way
+- ``qbittorrent-nox``: see bench/qbt_client.py (it never exits: timed spawn to complete)
+
+``--seeds both`` (default): then `tidegate download` from the tidegate seed vs a qBittorrent one.
 
 Two payloads: one big file (``--size``, default 1 GiB) and many small files (``--files``
 x ``--file-size``, default 2,000 x 64 KiB), both as v1 torrents by default (aria2 1.36 and
 transmission 3.00 know neither v2 nor BEP 47 pad files). Times are whole-process wall times
 from spawn to exit; MB/s = payload bytes / 10^6 / that time; the ratio is raw libtorrent's
 time over the client's (so > 1 is faster than raw). Each download waits ``--settle``
-seconds first (bench/README.md says why).
-
-    python bench/download_vs_clients.py --payload both --rounds 4
+seconds first (bench/README.md says why). Usage: bench/README.md.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -48,6 +47,7 @@ from download_vs_raw import (
     bench_folder,
     bench_main,
     free_port,
+    median,
     parse_size,
     read_json_from,
     run_quietly,
@@ -55,8 +55,9 @@ from download_vs_raw import (
     tidegate_source,
     write_payload,
 )
+from qbt_client import compare_seeds, cpu_of, download_with_qbt, report_seeds
 
-CLIENTS = ("tidegate", "raw", "transmission", "aria2")
+CLIENTS = ("tidegate", "raw", "transmission", "aria2", "qbittorrent")
 
 # transmission 3.00 settings.json for the downloader: loopback only, TCP only (uTP is off
 # for every client here), no DHT/LPD/PEX/port mapping/blocklist, no speed limits, and a
@@ -117,12 +118,6 @@ def listening(port: int) -> bool:
     return False
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a live process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def tree_digest(root: Path) -> str:
     """SHA-256 over every file's relative path and contents, in sorted order."""
     h = hashlib.sha256()
@@ -175,6 +170,8 @@ class Payload:
     tid: str = ""
     files: int = 1
     runs: list[Run] = field(default_factory=list)
+    seed_runs: list[Run] = field(default_factory=list)
+    qbt_settings: dict[str, Any] = field(default_factory=dict)
 
 
 class Seed:
@@ -188,12 +185,11 @@ class Seed:
         self.child = Child(f"seed ({payload.kind})", [tidegate, "daemon", "--json"], env,
                            tmp / f"seed-{payload.kind}.log", stdout_pipe=True)
         info = read_json_from(self.child, 60)
-        from tidegate.engine.api import RemoteEngine  # the tree under test (PYTHONPATH)
+        from tidegate.engine import commands as cmds  # the tree under test (PYTHONPATH)
+        from tidegate.engine.api import RemoteEngine
         from tidegate.engine.requests import AddRequest
 
         self.api = RemoteEngine(info["endpoint"]).start(10)
-        from tidegate.engine import commands as cmds
-
         payload.tid = self.api.run(cmds.Add(AddRequest(torrent=payload.torrent.read_bytes(),
                                                        save_path=str(src)))).result(30)
         snap = self.api.wait_for(lambda s: payload.tid in s.torrents and
@@ -241,15 +237,36 @@ class Bench:
         return ["aria2c", *ARIA2_OPTIONS, f"--listen-port={own_port}", "-d", str(target),
                 str(p.torrent)]
 
-    def download(self, client: str, p: Payload, rnd: int, seed: Seed) -> Run:
-        target = self.tmp / f"dl-{p.kind}-{client}-{rnd}"
+    def download(self, client: str, p: Payload, rnd: int, seed: Any, tag: str = "") -> Run:
+        """``client`` fetches from ``seed`` (a Seed or a qbt_client.Qbt); ``tag``: see there"""
+        name = f"{p.kind}-{client}{tag}-{rnd}"
+        target = self.tmp / f"dl-{name}"
         target.mkdir()
+        time.sleep(self.args.settle)  # memory freed by the last round settles (README)
+        seed_cpu0 = cpu_of(seed.child.pid)
+        qbt = self.tmp / f"qbt-{name}"
+        wall, cpu, rss, inproc = (
+            download_with_qbt(qbt, p.torrent.read_bytes(), target, seed.dial, self.args.timeout)
+            if client == "qbittorrent" else self.download_child(client, p, target, seed, name))
+        seed_cpu = cpu_of(seed.child.pid) - seed_cpu0
+        got = target / p.name
+        ok = got.exists() and (tree_digest if got.is_dir() else tree_digest_file)(got) == p.digest
+        shutil.rmtree(target)
+        shutil.rmtree(target.parent / f"{target.name}-trcfg", ignore_errors=True)
+        shutil.rmtree(qbt, ignore_errors=True)
+        os.sync()
+        if not ok:
+            raise BenchError(f"{client} ({name}): the downloaded data differs from the source")
+        return Run(p.kind, rnd, client + tag, wall, p.size / wall / 1e6, rss, cpu, seed_cpu,
+                   ok, inproc)
+
+    def download_child(self, client: str, p: Payload, target: Path, seed: Any,
+                       name: str) -> tuple[float, float, float, float | None]:
+        """Spawn to exit: (wall s, CPU s, peak RSS MiB, its own add->complete s or None)"""
         own_port = free_port()
         argv = self.argv(client, p, target, seed.port, own_port)
-        log = self.tmp / f"{p.kind}-{client}-{rnd}.log"
-        time.sleep(self.args.settle)  # memory freed by the last round settles (README)
-        seed_cpu0 = cpu_seconds(seed.child.pid)
-        child = Child(f"{client} ({p.kind}, round {rnd})", argv, self.dl_env, log)
+        log = self.tmp / f"{name}.log"
+        child = Child(f"{client} ({name})", argv, self.dl_env, log)
         # ru_maxrss from wait4 would include the RSS of this (forking) bench process,
         # which Linux carries over exec; VmHWM is the exec'd program's own peak.
         child.peak_kib["VmHWM"] = 0
@@ -269,7 +286,6 @@ class Bench:
                                  f"{self.args.timeout:g} s\n{child.log_tail()}")
         finally:
             child.stop()
-        seed_cpu = cpu_seconds(seed.child.pid) - seed_cpu0
         if child.status != 0:
             raise BenchError(f"{child.name} exited {child.status}\n{child.log_tail()}")
         inproc = None
@@ -279,16 +295,7 @@ class Bench:
         elif client == "tidegate":  # --json: an indented object, the log's last lines
             text = log.read_text()
             inproc = float(json.loads(text[text.rfind("\n{") + 1:])["seconds"])
-        got = target / p.name
-        ok = (tree_digest(got) if got.is_dir() else
-              tree_digest_file(got)) == p.digest if got.exists() else False
-        shutil.rmtree(target)
-        shutil.rmtree(target.parent / f"{target.name}-trcfg", ignore_errors=True)
-        os.sync()
-        if not ok:
-            raise BenchError(f"{child.name}: the downloaded data differs from the source")
-        return Run(p.kind, rnd, client, child.wall, p.size / child.wall / 1e6,
-                   child.peak_mib("VmHWM"), child.cpu_s, seed_cpu, ok, inproc)
+        return child.wall, child.cpu_s, child.peak_mib("VmHWM"), inproc
 
     def run_payload(self, p: Payload, src: Path) -> None:
         clients = self.args.clients
@@ -306,6 +313,8 @@ class Bench:
                           f"{run.mb_s:7.1f} MB/s  peak RSS {run.peak_rss_mib:7.1f} MiB  "
                           f"CPU {run.cpu_s:5.2f} s  seed CPU {run.seed_cpu_s:5.2f} s",
                           file=sys.stderr, flush=True)
+            if self.args.seeds == "both":
+                compare_seeds(self.download, p, seed, src, self.tmp, self.args.rounds)
         finally:
             seed.stop()
 
@@ -333,10 +342,6 @@ def tree_digest_file(path: Path) -> str:
     h.update(b"\0")
     h.update(b"1")
     return h.hexdigest()
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
 
 
 def report(p: Payload, clients: list[str], rounds: int) -> dict[str, Any]:
@@ -372,10 +377,13 @@ def report(p: Payload, clients: list[str], rounds: int) -> dict[str, Any]:
               f"{m['ratio_to_raw']:.3f} | {', '.join(f'{x:.3f}' for x in per)} | "
               f"{m['peak_rss_mib']:.1f} | {m['cpu_s']:.2f} | {m['seed_cpu_s']:.2f} |")
     inproc = {c: {r.round: r.inproc_s for r in p.runs if r.client == c and r.inproc_s}
-              for c in ("tidegate", "raw")}
-    if inproc["raw"]:
-        print(f"\nraw libtorrent in-process add->flushed: median "
-              f"{median([p.size / s / 1e6 for s in inproc['raw'].values()]):.1f} MB/s")
+              for c in ("tidegate", "raw", "qbittorrent")}
+    print()
+    for c, what in (("raw", "raw libtorrent in-process add->flushed"),
+                    ("qbittorrent", "qbittorrent API add->complete (polled)")):
+        if inproc[c]:
+            print(f"{what}: median "
+                  f"{median([p.size / s / 1e6 for s in inproc[c].values()]):.1f} MB/s")
     if inproc["tidegate"]:
         # the transfer alone, without either process's start-up and exit: tidegate's
         # clock starts before the add is parsed (raw's after) and stops when the CLI sees
@@ -392,7 +400,6 @@ def report(p: Payload, clients: list[str], rounds: int) -> dict[str, Any]:
     return out
 
 
-
 @bench_main
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -400,12 +407,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=parse_size, default=1 << 30,
                    help="size of the big payload, e.g. 256M or 1G (default 1G)")
     p.add_argument("--files", type=int, default=2000, help="small files (default 2000)")
-    p.add_argument("--file-size", type=parse_size, default=None,
+    p.add_argument("--file-size", type=parse_size, default=64 << 10,
                    help="size of each small file (default 64K)")
     p.add_argument("--format", choices=("v1", "hybrid"), default="v1",
                    help="torrent format (default v1: the other clients know no v2)")
     p.add_argument("--clients", default=",".join(CLIENTS),
                    help=f"comma-separated subset of {','.join(CLIENTS)}")
+    p.add_argument("--seeds", choices=("both", "tidegate"), default="both",
+                   help="both (default): also `tidegate download` from a qbittorrent seed")
     p.add_argument("--rounds", type=int, default=4, help="measured rounds (default 4)")
     p.add_argument("--settle", type=float, default=4.0,
                    help="seconds to wait before each download (default 4; see README)")
@@ -419,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--clients takes names from {','.join(CLIENTS)}")
     if args.rounds < 1 or args.settle < 0 or args.files < 1:
         p.error("--rounds and --files must be at least 1, --settle >= 0")
-    file_size = args.file_size or 64 << 10
+    file_size = args.file_size
 
     started = time.monotonic()
     results: dict[str, Any] = {}
@@ -430,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         versions = {
             "transmission-cli": version_of(["transmission-cli", "--version"], tmp / "v1.log"),
             "aria2c": version_of(["aria2c", "--version"], tmp / "v2.log"),
+            "qbittorrent-nox": version_of(["qbittorrent-nox", "--version"], tmp / "v4.log"),
             "libtorrent": version_of([sys.executable, "-c", "import libtorrent as lt; "
                                       "print(lt.__version__)"], tmp / "v3.log"),
         }
@@ -464,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
             payloads.append(pl)
             bench.run_payload(pl, src)
             results[kind] = report(pl, args.clients, args.rounds)
+            if pl.seed_runs:
+                results[kind]["seeds"] = report_seeds(pl)
             shutil.rmtree(src)
         source_after = tidegate_source(tmp)
 
@@ -478,7 +490,8 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json_out).write_text(json.dumps(
             {"args": {k: v for k, v in vars(args).items()}, "tidegate": source,
              "versions": versions, "results": results,
-             "runs": [asdict(r) for pl in payloads for r in pl.runs]}, indent=2))
+             "runs": [asdict(r) for pl in payloads for r in pl.runs + pl.seed_runs]},
+            indent=2))
     return 0
 
 
