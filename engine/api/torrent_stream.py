@@ -10,12 +10,12 @@ rarely waits; every byte comes from a piece that passed its hash check.
 
 from __future__ import annotations
 
-import io
 from typing import TYPE_CHECKING
 
 from ..commands import Details
 from ..commands_stream import MAX_READ, FileChunk, TorrentRead
 from ..errors import InputError
+from .seekable import SeekableRaw
 
 if TYPE_CHECKING:
     from ..interface import EngineAPI
@@ -31,7 +31,7 @@ def torrent_files(engine: EngineAPI, torrent_id: str,
     return engine.run(Details(torrent_id)).result(timeout).files
 
 
-class TorrentFileStream(io.RawIOBase):
+class TorrentFileStream(SeekableRaw):
     """File ``file_index`` of torrent ``torrent_id``, readable and seekable.
 
     Opening it asks the engine once (an empty read), so an unknown torrent, a file index
@@ -65,31 +65,6 @@ class TorrentFileStream(io.RawIOBase):
         fut = self.engine.run(TorrentRead(self.torrent_id, self.file_index, offset, length))
         # the engine bounds the wait, a RemoteEngine too; this only guards a lost future
         return fut.result(TorrentRead.timeout + 30.0 if TorrentRead.timeout else None)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        self._checkClosed()
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self._checkClosed()
-        if whence == io.SEEK_SET:
-            pos = offset
-        elif whence == io.SEEK_CUR:
-            pos = self._pos + offset
-        elif whence == io.SEEK_END:
-            pos = self.size + offset
-        else:
-            raise ValueError(f"whence must be 0, 1 or 2, not {whence!r}")
-        if pos < 0:
-            raise ValueError(f"negative position {pos}")
-        self._pos = pos
-        return pos
 
     def readall(self) -> bytes:
         """The rest of the file, ``chunk`` bytes per read (``io.RawIOBase.readall`` asks

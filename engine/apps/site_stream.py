@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import io
 from typing import TYPE_CHECKING
 
+from ..api.seekable import SeekableRaw
 from ..commands_apps import MAX_READ, SiteChunk, SiteRead
 from ..errors import InputError
 
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 READ_TIMEOUT = 60.0
 
 
-class SiteFileStream(io.RawIOBase):
+class SiteFileStream(SeekableRaw):
     """Bytes ``[start, end)`` of a site's file (``end`` None: to its end), readable and
     seekable; positions are within that window (0 is ``start``).
 
@@ -49,26 +49,6 @@ class SiteFileStream(io.RawIOBase):
     def _read(self, offset: int, length: int) -> SiteChunk:
         return self.engine.run(SiteRead(self.site, self.path, offset, length)).result(
             READ_TIMEOUT)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        self._checkClosed()
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self._checkClosed()
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}.get(whence)
-        if base is None:
-            raise ValueError(f"whence must be 0, 1 or 2, not {whence!r}")
-        if base + offset < 0:
-            raise ValueError(f"negative position {base + offset}")
-        self._pos = base + offset
-        return self._pos
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         self._checkClosed()
