@@ -304,11 +304,35 @@ class Transmission:
 # --------------------------------------------------------------------------- the bench
 
 
-def measure_idle(child: Child, seconds: float) -> tuple[float, dict[str, int]]:
+def thread_switches(pid: int) -> dict[str, int]:
+    """Voluntary context switches (sleeps that ended: wake-ups) per thread, by
+    ``name/tid``; a thread that ended meanwhile is left out."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    out[f"{name}/{task.name}"] = int(line.split()[1])
+        except OSError:
+            continue
+    return out
+
+
+def measure_idle(child: Child, seconds: float) -> tuple[float, dict[str, int], dict[str, float]]:
+    """CPU seconds per second, /proc status, and wake-ups per second per thread name
+    (threads of one name summed; only those that woke)."""
+    w0 = thread_switches(child.pid)
     c0, t0 = cpu_seconds(child.pid), time.monotonic()
     time.sleep(seconds)
     c1, t1 = cpu_seconds(child.pid), time.monotonic()
-    return (c1 - c0) / (t1 - t0), proc_status(child.pid)
+    w1 = thread_switches(child.pid)
+    wakes: dict[str, float] = {}
+    for key, n in w1.items():
+        if key in w0 and n > w0[key]:
+            name = key.rsplit("/", 1)[0]
+            wakes[name] = wakes.get(name, 0.0) + (n - w0[key]) / (t1 - t0)
+    return (c1 - c0) / (t1 - t0), proc_status(child.pid), wakes
 
 
 
@@ -381,24 +405,29 @@ def main(argv: list[str] | None = None) -> int:
                     s.disconnect()
                     time.sleep(args.settle)
                     assert s.child is not None
-                    cpu, status = measure_idle(s.child, args.idle)
+                    cpu, status, wakes = measure_idle(s.child, args.idle)
                     stop_s = s.stop()
                     r = {"n": n, "client": c, "phase": "restart", "round": rnd,
                          "api_up_s": up, "ready_s": ready, "idle_cpu": cpu,
                          "rss_mib": status["VmRSS"] / 1024, "hwm_mib": status["VmHWM"] / 1024,
-                         "threads": status["Threads"], "stop_s": stop_s}
+                         "threads": status["Threads"], "stop_s": stop_s,
+                         "wakeups_per_s": sum(wakes.values()), "wakeups_by_thread": wakes}
                     results.append(r)
                     print(f"{n}: round {rnd} {c:12} API up {up:6.2f} s, all seeding "
-                          f"{ready:6.2f} s, idle CPU {cpu * 100:5.1f}%, RSS "
+                          f"{ready:6.2f} s, idle CPU {cpu * 100:5.2f}%, RSS "
                           f"{r['rss_mib']:7.1f} MiB (peak {r['hwm_mib']:7.1f}), "
-                          f"stop {stop_s:5.1f} s", file=sys.stderr, flush=True)
+                          f"stop {stop_s:5.1f} s, wake-ups/s {r['wakeups_per_s']:.1f} ("
+                          + ", ".join(f"{k} {v:.1f}" for k, v in
+                                      sorted(wakes.items(), key=lambda kv: -kv[1]))
+                          + ")", file=sys.stderr, flush=True)
             shutil.rmtree(data)
         source_after = tidegate_source(tmp)
 
     print("### Session scale: restart from saved state, then idle\n")
     print("| torrents | client | API up s | all seeding s | idle CPU % of a core | "
-          "RSS MiB | peak RSS MiB | threads | stop s | add all s (first run) |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "idle wake-ups/s | RSS MiB | peak RSS MiB | threads | stop s | "
+          "add all s (first run) |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     med = statistics.median
     for n in sizes:
         for c in clients:
@@ -406,11 +435,12 @@ def main(argv: list[str] | None = None) -> int:
                   and r["phase"] == "restart"]
             add = [r for r in results if r["n"] == n and r["client"] == c and r["phase"] == "add"]
             if not rs:
-                print(f"| {n:,} | {c} | - | - | - | - | - | - | - | failed |")
+                print(f"| {n:,} | {c} | - | - | - | - | - | - | - | - | failed |")
                 continue
             print(f"| {n:,} | {c} | {med(r['api_up_s'] for r in rs):.2f} | "
                   f"{med(r['ready_s'] for r in rs):.2f} | "
-                  f"{med(r['idle_cpu'] for r in rs) * 100:.1f} | "
+                  f"{med(r['idle_cpu'] for r in rs) * 100:.2f} | "
+                  f"{med(r['wakeups_per_s'] for r in rs):.1f} | "
                   f"{med(r['rss_mib'] for r in rs):.1f} | {med(r['hwm_mib'] for r in rs):.1f} | "
                   f"{med(r['threads'] for r in rs):.0f} | {med(r['stop_s'] for r in rs):.1f} | "
                   f"{add[0]['add_s']:.1f} |")
