@@ -320,8 +320,8 @@ def thread_switches(pid: int) -> dict[str, int]:
 
 
 def measure_idle(child: Child, seconds: float) -> tuple[float, dict[str, int], dict[str, float]]:
-    """CPU seconds per second, /proc status, and wake-ups per second per thread name
-    (threads of one name summed; only those that woke)."""
+    """CPU seconds per second, /proc status, and wake-ups per second per thread
+    (``comm/tid``: Python threads all show as ``python``; only those that woke)."""
     w0 = thread_switches(child.pid)
     c0, t0 = cpu_seconds(child.pid), time.monotonic()
     time.sleep(seconds)
@@ -330,8 +330,7 @@ def measure_idle(child: Child, seconds: float) -> tuple[float, dict[str, int], d
     wakes: dict[str, float] = {}
     for key, n in w1.items():
         if key in w0 and n > w0[key]:
-            name = key.rsplit("/", 1)[0]
-            wakes[name] = wakes.get(name, 0.0) + (n - w0[key]) / (t1 - t0)
+            wakes[key] = (n - w0[key]) / (t1 - t0)
     return (c1 - c0) / (t1 - t0), proc_status(child.pid), wakes
 
 
@@ -418,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"{r['rss_mib']:7.1f} MiB (peak {r['hwm_mib']:7.1f}), "
                           f"stop {stop_s:5.1f} s, wake-ups/s {r['wakeups_per_s']:.1f} ("
                           + ", ".join(f"{k} {v:.1f}" for k, v in
-                                      sorted(wakes.items(), key=lambda kv: -kv[1]))
+                                      sorted(wakes.items(), key=lambda kv: -kv[1])[:8])
                           + ")", file=sys.stderr, flush=True)
             shutil.rmtree(data)
         source_after = tidegate_source(tmp)

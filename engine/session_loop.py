@@ -3,8 +3,9 @@
 :class:`SessionLoop` makes the session and the :class:`~engine.torrents.manager.TorrentManager`,
 restores torrents, then sleeps in ``select`` on libtorrent's alert notification and the
 command channel's wake-up, runs posted commands, hands alerts to the manager, asks for
-status updates at ``engine.snapshot_hz`` and does the periodic work (resume saves, share
-limits, disk retries, pinned DHT nodes). On stop it refuses commands, saves every
+status updates at ``engine.snapshot_hz`` while anything moves or anyone watches and less
+often while nothing does (:mod:`engine.pacer`), and does the periodic work (resume saves,
+share limits, disk retries, pinned DHT nodes). On stop it refuses commands, saves every
 torrent's resume data and drops the session before the notification socket closes.
 
 The :class:`~engine.engine.Engine` owns one and is its only caller: it starts the thread
@@ -13,6 +14,7 @@ on :meth:`SessionLoop.run` and reads ``ready``, ``startup_error`` and ``crash``.
 
 from __future__ import annotations
 
+import collections
 import selectors
 import socket
 import threading
@@ -23,10 +25,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import libtorrent as lt
+
 from .channel import DEFERRED, CommandChannel
 from .config import Config
 from .errors import EngineError, EngineStoppedError, TidegateError
 from .events import Log
+from .pacer import Pacer
 from .publisher import Publisher
 from .schedule import SpeedSchedule, in_force
 from .torrents import session as lt_session
@@ -74,6 +79,13 @@ class SessionLoop:
         """Set if the thread died of an unexpected exception."""
         self.save_waiters: list[Future[None]] = []
         """save_resume_data() callers, resolved when no save is outstanding."""
+        self.pacer: Pacer | None = None
+        """When status is polled (:mod:`engine.pacer`); made when the loop starts."""
+        self.counters: collections.Counter[str] = collections.Counter()
+        """The loop's own numbers: ``wakeups`` (returns from ``select``), ``polls`` (status
+        polls asked), ``jobs`` (runs of the once-a-second jobs), ``alert:<type>`` (alerts
+        that ended a back-off). Bounded: a key per alert type at most."""
+        out.board.on_watched = self._on_watched
 
     def run(self) -> None:
         """The thread's body: make the session, loop until stopped, shut down."""
@@ -133,16 +145,21 @@ class SessionLoop:
 
     def _loop(self, ses: Any, m: TorrentManager, sel: selectors.BaseSelector,
               alert_r: socket.socket) -> None:
-        period = 1.0 / self.config.engine.snapshot_hz
-        next_snap = time.monotonic()
+        pace = self.pacer = Pacer(1.0 / self.config.engine.snapshot_hz)
         next_save = time.monotonic() + self.config.storage.resume_save_interval
         next_counters = time.monotonic() + self.config.storage.counters_save_interval
-        next_limits = time.monotonic() + 1.0
+        next_jobs = time.monotonic() + 1.0
         next_pin = time.monotonic() + 5.0
+        counters = self.counters
         while not self.stopping.is_set():
             now = time.monotonic()
-            wait = max(0.0, min(next_snap, next_save, next_limits) - now)
-            sel.select(wait)
+            # Backed off, the once-a-second jobs ride on the polls (every job that
+            # depends on what moves starts moving with activity, which ends the back-off)
+            # and only turtle mode's next boundary has a time of its own.
+            due = min(pace.next_poll, next_save,
+                      self._next_turn(now) if pace.idle else next_jobs)
+            sel.select(max(0.0, due - now))
+            counters["wakeups"] += 1
             # Each step on its own: a fault in one (a bug of ours; per-torrent faults are
             # contained further down, engine/torrents/isolation.py) is logged once and the
             # loop goes on, so the engine thread never dies of one.
@@ -150,21 +167,29 @@ class SessionLoop:
             try:
                 drain(alert_r)
                 self.channel.waker.drain()
-                for fn, args, fut in self.channel.take():
+                commands = self.channel.take()
+                for fn, args, fut in commands:
                     self._run_command(fn, args, fut)
-                m.handle_alerts(ses.pop_alerts())
+                alerts = ses.pop_alerts()
+                m.handle_alerts(alerts)
+                now = time.monotonic()
+                if commands or self._news(alerts, m) or self.out.board.watched \
+                        or m.waiting_on_time or self.save_waiters:
+                    pace.active(now)
+                elif any(type(a) is lt.session_stats_alert for a in alerts):
+                    pace.quiet()  # a poll answered, nothing moved, no one watches
                 step = "writing resume data"
                 m.report_write_errors()
                 m.run_durable()
                 self._resolve_save_waiters(m)
-                now = time.monotonic()
                 step = "expiring DHT requests"
                 m.dht.expire(now)
                 m.dht_peers.expire(now)
                 step = "expiring file reads"
                 m.file_reads.expire(now)
-                if now >= next_snap:
-                    next_snap = now + period
+                if pace.due(now):
+                    pace.polled(now)
+                    counters["polls"] += 1
                     step = "asking for status updates"
                     ses.post_torrent_updates()
                     ses.post_session_stats()
@@ -172,14 +197,15 @@ class SessionLoop:
                     step = "publishing a snapshot"
                     self.out.publish(m)
                 if now >= next_save:
-                    counters = now >= next_counters
+                    with_counters = now >= next_counters
                     next_save = now + self.config.storage.resume_save_interval
-                    if counters:
+                    if with_counters:
                         next_counters = now + self.config.storage.counters_save_interval
                     step = "saving resume data"
-                    m.save_all(only_modified=True, counters=counters)
-                if now >= next_limits:
-                    next_limits = now + 1.0
+                    m.save_all(only_modified=True, counters=with_counters)
+                if now >= next_jobs:
+                    next_jobs = now + 1.0
+                    counters["jobs"] += 1
                     step = "checking share limits"
                     m.enforce_share_limits()
                     step = "retrying failed writes"
@@ -196,6 +222,37 @@ class SessionLoop:
                 m.containment.other_fault(f"the engine loop ({step})", exc)
                 m.dirty = True
                 time.sleep(0.05)  # a fault that repeats must not spin a core
+
+    def _next_turn(self, now: float) -> float:
+        """While backed off: the monotonic time of turtle mode's next boundary (the
+        schedule, or a switch by hand running out), or infinity."""
+        m = self.manager
+        until = m.stats.alt_speed.until if m is not None else 0.0
+        if not until:
+            return float("inf")
+        return now + max(0.0, until - self.clock().timestamp())
+
+    def _news(self, alerts: list[Any], m: TorrentManager) -> bool:
+        """Whether ``alerts`` say anything moved: any alert but a poll's two answers, a
+        state update that names a torrent, session numbers that changed (free disk
+        space aside: another program's writes are not ours)."""
+        news = m.counters.moved
+        m.counters.moved = False
+        for a in alerts:
+            kind = type(a)
+            if kind is lt.state_update_alert:
+                if a.status:
+                    news = True
+            elif kind is not lt.session_stats_alert:
+                self.counters[f"alert:{kind.__name__}"] += 1
+                news = True
+        return news
+
+    def _on_watched(self) -> None:
+        """A first watcher came (any thread): poll now if the loop is backed off."""
+        pacer = self.pacer
+        if pacer is not None and pacer.idle:
+            self.channel.waker.wake()
 
     def apply_config(self, config: Config) -> None:
         """A new configuration, applied live with the limits in force (engine thread)."""

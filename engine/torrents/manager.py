@@ -173,6 +173,13 @@ class TorrentManager:
         """Resume data asked of libtorrent whose alert has not come yet."""
         return self.saves.asked
 
+    @property
+    def waiting_on_time(self) -> bool:
+        """Work that ends on a deadline the loop must meet (DHT puts and lookups, file
+        reads) or on the disk (resume data): the loop stays at ``snapshot_hz``."""
+        return bool(self.dht.waiting or self.dht_peers.waiting or self.file_reads.waiting
+                    or self.saves.outstanding)
+
 
     def get(self, torrent_id: str) -> TorrentRecord:
         return self.records.get(torrent_id)

@@ -29,8 +29,8 @@ RATE_WINDOW = 2.0
 
 
 class SessionCounters:
-    """The latest :class:`~engine.state.SessionStats` and the listen port; a new one marks
-    ``records`` dirty (a snapshot is due)."""
+    """The latest :class:`~engine.state.SessionStats` and the listen port; one that differs
+    from the last marks ``records`` dirty (a snapshot is due)."""
 
     def __init__(self, cfg: Config, default_save_path: Path, records: TorrentRecords,
                  emit: Callable[[Event], None]):
@@ -42,6 +42,9 @@ class SessionCounters:
         self._counters: deque[tuple[float, dict[str, int]]] = deque()
         """Recent session counters; rates are measured over about :data:`RATE_WINDOW`."""
         self.listen_port = 0
+        self.moved = False
+        """Set when new session numbers differ from the last in more than free disk space
+        (the engine loop reads and clears it: activity, :mod:`engine.pacer`)."""
 
     def handlers(self) -> dict[type, Callable[[Any], None]]:
         return {lt.session_stats_alert: self._on_session_stats,
@@ -81,7 +84,7 @@ class SessionCounters:
             dt = max(now - then, 1e-3)
             rates = {k: max(0, int((values.get(k, 0) - old.get(k, 0)) / dt)) for k in keys}
         self._counters.append((now, {k: values.get(k, 0) for k in keys}))
-        self.stats = SessionStats(
+        new = SessionStats(
             download_rate=rates["net.recv_bytes"],
             upload_rate=rates["net.sent_bytes"],
             payload_download_rate=rates["net.recv_payload_bytes"],
@@ -96,7 +99,11 @@ class SessionCounters:
             free_disk=self._free_disk(),
             alt_speed=self.stats.alt_speed,
         )
-        self._records.dirty = True
+        if new != self.stats:  # the same numbers again: no new snapshot for them
+            if msgspec.structs.replace(new, free_disk=self.stats.free_disk) != self.stats:
+                self.moved = True
+            self.stats = new
+            self._records.dirty = True
 
     def set_alt_speed(self, cfg: Config, alt: AltSpeedState) -> None:
         """Turtle mode switched (or its reason changed): ``cfg`` holds the limits in force;
