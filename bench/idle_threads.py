@@ -31,13 +31,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--settle", type=float, default=5.0)
     p.add_argument("--attached", action="store_true", help="keep a RemoteEngine attached")
+    p.add_argument("--toml", default="", help="more config text (e.g. '[engine]\\n"
+                                             "tick_interval_ms = 500')")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tidegate-idle-") as tmp:
         home = Path(tmp) / "home"
         home.mkdir()
         from tidegate.engine.config import loopback_toml
 
-        (home / "config.toml").write_text(loopback_toml() + TIDEGATE_EXTRA)
+        (home / "config.toml").write_text(loopback_toml() + TIDEGATE_EXTRA
+                                        + args.toml.replace("\\n", "\n") + "\n")
         os.environ["TIDEGATE_HOME"] = str(home)
         from tidegate.engine import commands as cmds
         from tidegate.engine.api import RemoteEngine
