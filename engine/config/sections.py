@@ -165,7 +165,9 @@ class EngineConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     """The engine thread itself."""
 
     snapshot_hz: float = 4.0
-    """Snapshots published per second (plus one on every important change)."""
+    """Status polls (and so snapshots, when something changed) per second while anything
+    moves or a frontend watches, plus one on every important change; while nothing moves
+    and no one watches the engine polls less often, down to one per 5 s (engine/pacer.py)."""
     stop_timeout: float = 15.0
     """Seconds ``stop`` waits for resume data before giving up."""
     tick_interval_ms: int = 100
