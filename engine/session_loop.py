@@ -151,6 +151,7 @@ class SessionLoop:
         next_jobs = time.monotonic() + 1.0
         next_pin = time.monotonic() + 5.0
         counters = self.counters
+        calm = False  # nothing new since the last poll was asked for
         while not self.stopping.is_set():
             now = time.monotonic()
             # Backed off, the once-a-second jobs ride on the polls (every job that
@@ -176,8 +177,13 @@ class SessionLoop:
                 if commands or self._news(alerts, m) or self.out.board.watched \
                         or m.waiting_on_time or self.save_waiters:
                     pace.active(now)
-                elif any(type(a) is lt.session_stats_alert for a in alerts):
-                    pace.quiet()  # a poll answered, nothing moved, no one watches
+                    calm = False
+                if any(type(a) is lt.session_stats_alert for a in alerts):
+                    if calm:  # the poll's answers (both) showed nothing new
+                        pace.quiet()
+                        if self.out.board.watched:  # came meanwhile (_on_watched saw
+                            pace.active(now)        # the loop not yet backed off)
+                    calm = False
                 step = "writing resume data"
                 m.report_write_errors()
                 m.run_durable()
@@ -189,6 +195,7 @@ class SessionLoop:
                 m.file_reads.expire(now)
                 if pace.due(now):
                     pace.polled(now)
+                    calm = True  # until something says otherwise before its answers
                     counters["polls"] += 1
                     step = "asking for status updates"
                     ses.post_torrent_updates()
