@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-from session_scale import TIDEGATE_EXTRA, make_torrents, thread_switches
+from session_scale import TIDEGATE_EXTRA, make_torrents, thread_cpu_ns, thread_switches
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,25 +68,30 @@ def main(argv: list[str] | None = None) -> int:
             me = threading.get_native_id()
             pid = os.getpid()
             w0 = thread_switches(pid)
+            n0 = thread_cpu_ns(pid)
             r0 = resource.getrusage(resource.RUSAGE_SELF)
             t0 = time.monotonic()
             time.sleep(args.seconds)
             dt = time.monotonic() - t0
             r1 = resource.getrusage(resource.RUSAGE_SELF)
             w1 = thread_switches(pid)
+            n1 = thread_cpu_ns(pid)
             cpu = (r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) / dt
             rows = []
             for key, n in w1.items():
                 tid = int(key.rsplit("/", 1)[1])
                 if key in w0 and tid != me:
-                    rows.append(((n - w0[key]) / dt, names.get(tid, "native")))
+                    ran = (n1.get(str(tid), 0) - n0.get(str(tid), 0)) / 1e6 / dt
+                    rows.append(((n - w0[key]) / dt, ran, names.get(tid, "native")))
             rows.sort(reverse=True)
+            ran_all = sum(r for _w, r, _n in rows) / 10  # ms/s -> % of a core
             print(f"{args.torrents} torrents, {'attached' if args.attached else 'no client'}, "
-                  f"{dt:.1f} s: CPU {cpu * 100:.2f} % of a core (this process, the "
-                  f"measuring thread asleep), wake-ups/s {sum(r for r, _ in rows):.1f}")
-            for rate, name in rows:
-                if rate > 0:
-                    print(f"  {rate:6.1f}/s  {name}")
+                  f"{dt:.1f} s: CPU {cpu * 100:.2f} % of a core (rusage, 10 ms ticks), "
+                  f"{ran_all:.3f} % (schedstat, threads but this one), wake-ups/s "
+                  f"{sum(w for w, _r, _n in rows):.1f}")
+            for rate, ran, name in rows:
+                if rate > 0 or ran > 0:
+                    print(f"  {rate:6.1f}/s  {ran * 1000:8.1f} us/s  {name}")
             counters = getattr(node.engine, "loop_counters", None)
             if counters is not None:
                 print(f"  engine loop counters at the end: {counters()}")

@@ -8,7 +8,9 @@ over plain values and the time passed in (no clock, no libtorrent):
 
 * A poll whose answers show nothing new (no torrent in the state update, the session
   numbers the same but for free disk space) while no one watches doubles the time to the
-  next poll, from ``1 / snapshot_hz`` up to :data:`IDLE_MAX`.
+  next poll, from ``1 / snapshot_hz`` up to :data:`IDLE_MAX`. Backed off, a poll asks
+  for the session's numbers only every :data:`IDLE_STATS` seconds (their decoding was
+  most of an idle poll's cost); a torrent's traffic shows in its own status anyway.
 * Anything else is activity and brings the period back to ``1 / snapshot_hz`` at once, with
   a poll right away when the loop was backed off: any other alert, a command, a poll that
   showed a change, work that waits on time (DHT requests, file reads, resume saves), and
@@ -26,6 +28,11 @@ IDLE_MAX = 5.0
 """Seconds between status polls at most, once nothing changed for a while and no one
 watches: how late an unwatched snapshot may show a transfer that started without any
 alert."""
+
+
+IDLE_STATS = 30.0
+"""Seconds between session stats (``post_session_stats``) while backed off: the polls
+between ask only for the torrents' status."""
 
 
 class Pacer:

@@ -31,7 +31,7 @@ from .channel import DEFERRED, CommandChannel
 from .config import Config
 from .errors import EngineError, EngineStoppedError, TidegateError
 from .events import Log
-from .pacer import Pacer
+from .pacer import IDLE_STATS, Pacer
 from .publisher import Publisher
 from .schedule import SpeedSchedule, in_force
 from .torrents import session as lt_session
@@ -61,6 +61,8 @@ class SessionLoop:
         """Turtle mode: the schedule and a switch by hand (:mod:`engine.schedule`)."""
         self._alt_on = False
         """Whether the alternative limits are what libtorrent has now."""
+        self._slow_tick = False
+        """Whether libtorrent ticks at ``engine.idle_tick_interval_ms`` now."""
         self.state_dir = state_dir
         self.download_dir = download_dir
         self.restore = restore
@@ -152,6 +154,10 @@ class SessionLoop:
         next_pin = time.monotonic() + 5.0
         counters = self.counters
         calm = False  # nothing new since the last poll was asked for
+        next_stats = 0.0  # backed off: when session stats are asked for again
+        commanded = False  # a command ran since the share limits were last checked
+        limits_seen: object = None  # the torrents mapping they were checked over
+        limits_due = 0.0  # when a seed-time limit falls due
         while not self.stopping.is_set():
             now = time.monotonic()
             # Backed off, the once-a-second jobs ride on the polls (every job that
@@ -171,6 +177,7 @@ class SessionLoop:
                 commands = self.channel.take()
                 for fn, args, fut in commands:
                     self._run_command(fn, args, fut)
+                commanded = commanded or bool(commands)
                 alerts = ses.pop_alerts()
                 m.handle_alerts(alerts)
                 now = time.monotonic()
@@ -178,12 +185,14 @@ class SessionLoop:
                         or m.waiting_on_time or self.save_waiters:
                     pace.active(now)
                     calm = False
-                if any(type(a) is lt.session_stats_alert for a in alerts):
-                    if calm:  # the poll's answers (both) showed nothing new
+                if any(type(a) is lt.state_update_alert for a in alerts):
+                    if calm:  # the poll's answer showed nothing new
                         pace.quiet()
                         if self.out.board.watched:  # came meanwhile (_on_watched saw
                             pace.active(now)        # the loop not yet backed off)
                     calm = False
+                step = "setting libtorrent's tick"
+                self._set_tick(ses, slow=pace.every >= pace.idle_max)
                 step = "writing resume data"
                 m.report_write_errors()
                 m.run_durable()
@@ -199,7 +208,12 @@ class SessionLoop:
                     counters["polls"] += 1
                     step = "asking for status updates"
                     ses.post_torrent_updates()
-                    ses.post_session_stats()
+                    # Backed off, the session's numbers (hundreds of counters decoded in
+                    # Python) only every IDLE_STATS s: a torrent's traffic shows in its
+                    # own status, and any change brings them back with snapshot_hz.
+                    if not pace.idle or now >= next_stats:
+                        next_stats = now + IDLE_STATS
+                        ses.post_session_stats()
                 if m.dirty:
                     step = "publishing a snapshot"
                     self.out.publish(m)
@@ -213,8 +227,14 @@ class SessionLoop:
                 if now >= next_jobs:
                     next_jobs = now + 1.0
                     counters["jobs"] += 1
-                    step = "checking share limits"
-                    m.enforce_share_limits()
+                    # Share limits: when a torrent changed (a new torrents mapping), a
+                    # command ran (limits, config) or a seed-time limit falls due.
+                    torrents = self.out.snapshot.torrents
+                    if commanded or torrents is not limits_seen or now >= limits_due:
+                        step = "checking share limits"
+                        counters["limit_checks"] += 1
+                        commanded, limits_seen = False, torrents
+                        limits_due = m.enforce_share_limits()
                     step = "retrying failed writes"
                     m.retry_disk_errors(now)
                     step = "applying the speed schedule"
@@ -229,6 +249,21 @@ class SessionLoop:
                 m.containment.other_fault(f"the engine loop ({step})", exc)
                 m.dirty = True
                 time.sleep(0.05)  # a fault that repeats must not spin a core
+
+    def _set_tick(self, ses: Any, slow: bool) -> None:
+        """libtorrent's tick: ``engine.idle_tick_interval_ms`` while backed off to the
+        slowest polls (libtorrent's ticks were most of an idle daemon's CPU: ~150 us each
+        with 1,000 seeds), ``engine.tick_interval_ms`` again on any activity."""
+        if slow == self._slow_tick:
+            return
+        engine = self.config.engine
+        if engine.idle_tick_interval_ms == engine.tick_interval_ms and slow:
+            return
+        self._slow_tick = slow
+        self.counters["slow_ticks" if slow else "fast_ticks"] += 1
+        ses.apply_settings({"tick_interval": max(engine.tick_interval_ms,
+                                                 engine.idle_tick_interval_ms)
+                            if slow else engine.tick_interval_ms})
 
     def _next_turn(self, now: float) -> float:
         """While backed off: the monotonic time of turtle mode's next boundary (the
@@ -285,6 +320,7 @@ class SessionLoop:
             self._alt_on = alt.on
             m.cfg = cfg
             m.ses.apply_settings(lt_session.settings_for(cfg))  # type: ignore[arg-type]
+            self._slow_tick = False  # the pack has the configured tick
             lt_session.apply_peer_classes(m.ses, cfg)
             lt_session.assert_safety(m.ses)
             m.apply_pex()

@@ -199,8 +199,10 @@ class TorrentManager:
     def retry_disk_errors(self, now: float) -> None:
         self.faults.retry_disk_errors(now)
 
-    def enforce_share_limits(self) -> None:
-        self.limits.enforce()
+    def enforce_share_limits(self) -> float:
+        """Pause what reached a share limit; the monotonic time the next seed-time limit
+        falls due (infinity: none)."""
+        return self.limits.enforce()
 
     # ------------------------------------------------------------------ commands
 

@@ -26,6 +26,10 @@ from .text import read_text
 
 RATE_WINDOW = 2.0
 """Seconds over which session-wide rates are measured."""
+FREE_DISK_STEP = 16 * 1024 * 1024
+"""Free disk space that moved by less than this keeps its last value: other programs'
+writes change it all the time, and each change was a snapshot (and a publication) of an
+otherwise idle engine."""
 
 
 class SessionCounters:
@@ -84,6 +88,9 @@ class SessionCounters:
             dt = max(now - then, 1e-3)
             rates = {k: max(0, int((values.get(k, 0) - old.get(k, 0)) / dt)) for k in keys}
         self._counters.append((now, {k: values.get(k, 0) for k in keys}))
+        free_disk = self._free_disk()
+        if abs(free_disk - self.stats.free_disk) < FREE_DISK_STEP and self.stats.free_disk >= 0:
+            free_disk = self.stats.free_disk
         new = SessionStats(
             download_rate=rates["net.recv_bytes"],
             upload_rate=rates["net.sent_bytes"],
@@ -96,7 +103,7 @@ class SessionCounters:
             listen_port=self.listen_port,
             download_limit=self.cfg.rates.download,
             upload_limit=self.cfg.rates.upload,
-            free_disk=self._free_disk(),
+            free_disk=free_disk,
             alt_speed=self.stats.alt_speed,
         )
         if new != self.stats:  # the same numbers again: no new snapshot for them
