@@ -7,8 +7,9 @@ session counters in Python: 4 Hz of that was most of an idle daemon's CPU. The r
 over plain values and the time passed in (no clock, no libtorrent):
 
 * A poll whose answers show nothing new (no torrent in the state update, the session
-  numbers the same but for free disk space) while no one watches doubles the time to the
-  next poll, from ``1 / snapshot_hz`` up to :data:`IDLE_MAX`. Backed off, a poll asks
+  numbers the same but for free disk space) while no one watches makes the time to the
+  next poll :data:`BACKOFF` times longer, from ``1 / snapshot_hz`` up to :data:`IDLE_MAX`
+  (0.25, 1, 4, 5 s: the slowest within ~5 s of the last change). Backed off, a poll asks
   for the session's numbers only every :data:`IDLE_STATS` seconds (their decoding was
   most of an idle poll's cost); a torrent's traffic shows in its own status anyway.
 * Anything else is activity and brings the period back to ``1 / snapshot_hz`` at once, with
@@ -30,6 +31,8 @@ watches: how late an unwatched snapshot may show a transfer that started without
 alert."""
 
 
+BACKOFF = 4.0
+"""Each quiet poll makes the next this many times further away."""
 IDLE_STATS = 30.0
 """Seconds between session stats (``post_session_stats``) while backed off: the polls
 between ask only for the torrents' status."""
@@ -79,4 +82,4 @@ class Pacer:
 
     def quiet(self) -> None:
         """A poll's answers showed nothing new, and no one watches: back off."""
-        self.every = min(self.every * 2, self.idle_max)
+        self.every = min(self.every * BACKOFF, self.idle_max)
