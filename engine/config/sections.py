@@ -175,10 +175,11 @@ class EngineConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     idle_tick_interval_ms: int = 500
     """libtorrent's tick while nothing moves and no one watches (the status polls backed
     off to their slowest, engine/pacer.py); ``tick_interval_ms`` again at once on any
-    activity. Each tick costs libtorrent ~0.15 us per torrent: at 100 ms, 1,000 idle seeds
-    cost 0.15 % of a core in ticks alone. The price: the first connection after an idle
-    spell waits for the slow tick already armed (~0.3 s median, 0.5 s at most; measured,
-    docs/BENCHMARKS.md "Idle CPU"). Set it to ``tick_interval_ms`` to keep one tick."""
+    activity. libtorrent alone, 100 idle seeds: 0.077 % of a core at a 100 ms tick, 0.027 %
+    at 500. The price: the first transfer after an idle spell waits for the slow tick
+    already armed (add to complete of 64 KiB from a loopback seed: median 0.9 s instead of
+    0.08 s; docs/BENCHMARKS.md "Idle CPU"). Set it to ``tick_interval_ms`` to keep one
+    tick."""
 
 
 class PerformanceConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
