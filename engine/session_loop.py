@@ -252,8 +252,8 @@ class SessionLoop:
 
     def _set_tick(self, ses: Any, slow: bool) -> None:
         """libtorrent's tick: ``engine.idle_tick_interval_ms`` while backed off to the
-        slowest polls (libtorrent's ticks were most of an idle daemon's CPU: ~150 us each
-        with 1,000 seeds), ``engine.tick_interval_ms`` again on any activity."""
+        slowest polls (libtorrent alone, 100 idle seeds: 0.077 % of a core at 100 ms,
+        0.027 % at 500), ``engine.tick_interval_ms`` again on any activity."""
         if slow == self._slow_tick:
             return
         engine = self.config.engine
