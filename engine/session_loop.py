@@ -23,6 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import libtorrent as lt
+
 from .channel import DEFERRED, CommandChannel
 from .config import Config
 from .errors import EngineError, EngineStoppedError, TidegateError
@@ -262,9 +264,11 @@ class SessionLoop:
             fut.set_exception(EngineStoppedError("the engine is stopping"))
         m.dht.close()
         m.file_reads.close()
+        if self.save_on_stop:
+            self._refresh_states(ses, m)  # before the pause makes every torrent change
         ses.pause()
         if self.save_on_stop:
-            m.save_all(only_modified=False)
+            m.save_on_stop()
         deadline = time.monotonic() + self.config.engine.stop_timeout
         # Wait for libtorrent's save alerts only: the files queued from them are the
         # writer's, and store.close() waits for those. (Waiting here on saves_outstanding
@@ -282,6 +286,20 @@ class SessionLoop:
                                                   "save resume data before the stop timeout"))
         self._resolve_save_waiters(m)
         self.out.publish(m)
+
+    @staticmethod
+    def _refresh_states(ses: Any, m: TorrentManager, timeout: float = 2.0) -> None:
+        """The states of the torrents that changed since the last status update, so the
+        stop sees the newest upload and download totals (bounded: a stop does not wait
+        long for them)."""
+        ses.post_torrent_updates()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            alerts = ses.pop_alerts()
+            m.handle_alerts(alerts)
+            if any(isinstance(a, lt.state_update_alert) for a in alerts):
+                return
+            ses.wait_for_alert(100)
 
     def _repin_dht(self, m: TorrentManager) -> None:
         if self.dht_pinned and m.stats.dht_nodes < len(self.dht_pinned):

@@ -136,6 +136,8 @@ class TorrentTable:
         merge_peers(extras, peers)  # with those kept in its resume file
         t = TorrentRecord(id=torrent_id, handle=h, extras=extras,
                           restored_complete=restored_complete, fault=extras.quarantined)
+        if req is None:  # restored: its file holds these totals
+            t.saved_transfer = (p.total_uploaded, p.total_downloaded)
         old = self._records.add(t)  # numbered; a reload (:mod:`.faults`) keeps its number
         self._faults.reload_added(t, old)
         if old is not None:
@@ -235,6 +237,7 @@ class TorrentTable:
             ticket = self._store.save(tid, a.params, t.extras,
                                       urgent=self._saves.waited_for(tid))
             t.trackers = _trackers_of(a.params)
+            t.saved_transfer = (a.params.total_uploaded, a.params.total_downloaded)
         except Exception as exc:
             # answered all the same (with the file as it is), or whoever waits on this
             # save would wait for ever

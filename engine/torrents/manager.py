@@ -183,6 +183,9 @@ class TorrentManager:
     def save_all(self, only_modified: bool, counters: bool = True) -> int:
         return self.saves.save_all(only_modified, counters)
 
+    def save_on_stop(self) -> int:
+        return self.saves.save_on_stop()
+
     def run_durable(self, everything: bool = False) -> None:
         self.saves.run_durable(everything)
 

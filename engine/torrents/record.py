@@ -51,6 +51,9 @@ class TorrentRecord:
     """``save_resume_data`` calls so far; libtorrent answers each with exactly one alert,
     in order, so the n-th answer reflects everything done before the n-th call."""
     saves_answered: int = 0
+    saved_transfer: tuple[int, int] | None = None
+    """(uploaded, downloaded) totals in its newest resume file written (None: not known):
+    a stop saves it again only if they moved, or something else changed (:mod:`.saves`)."""
     disk: DiskFault = field(default_factory=lambda: DiskFault())
     """A failed write to the download folder, and its retries (:mod:`.faults`)."""
     fault: str = ""

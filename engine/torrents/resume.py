@@ -11,6 +11,7 @@ A file that cannot be read back is renamed ``*.corrupt`` and reported, never del
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -127,7 +128,7 @@ def read_extras(raw: object) -> tuple[TorrentExtras, tuple[str, ...]]:
                                  "they are reset to the defaults",)
     kept: dict[str, Any] = {}
     warnings: list[str] = []
-    types = {f.name: f.type for f in msgspec.structs.fields(TorrentExtras)}
+    types = _extras_types()
     for name, value in fields.items():
         if name not in types:
             continue  # a setting of a newer version: ignored, as before
@@ -142,6 +143,14 @@ def read_extras(raw: object) -> tuple[TorrentExtras, tuple[str, ...]]:
             continue
         kept[name] = value
     return TorrentExtras(**kept), tuple(warnings)
+
+
+@functools.cache
+def _extras_types() -> dict[str, Any]:
+    """Each :class:`TorrentExtras` field's type, worked out once: ``msgspec.structs.fields``
+    evaluates the annotations on every call (15 of the 26 s a 50,000-torrent restore took,
+    docs/BENCHMARKS.md)."""
+    return {f.name: f.type for f in msgspec.structs.fields(TorrentExtras)}
 
 
 @dataclass(frozen=True, slots=True)
