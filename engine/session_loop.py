@@ -96,7 +96,7 @@ class SessionLoop:
                     ses.add_dht_node(node)
                 self._wait_listening(ses, m)
                 if self.restore:
-                    m.restore()
+                    m.begin_restore()  # loaded by the loop, a slice at a time
             except TidegateError as exc:
                 self.startup_error = exc
                 self.ready.set()
@@ -141,10 +141,11 @@ class SessionLoop:
         next_counters = time.monotonic() + self.config.storage.counters_save_interval
         next_limits = time.monotonic() + 1.0
         next_pin = time.monotonic() + 5.0
+        next_publish = 0.0
         while not self.stopping.is_set():
             now = time.monotonic()
             wait = max(0.0, min(next_snap, next_save, next_limits) - now)
-            sel.select(wait)
+            sel.select(0.0 if m.restore_queue is not None else wait)
             # Each step on its own: a fault in one (a bug of ours; per-torrent faults are
             # contained further down, engine/torrents/isolation.py) is logged once and the
             # loop goes on, so the engine thread never dies of one.
@@ -152,7 +153,8 @@ class SessionLoop:
             try:
                 drain(alert_r)
                 self.channel.waker.drain()
-                for fn, args, fut in self.channel.take():
+                commands = self.channel.take()
+                for fn, args, fut in commands:
                     self._run_command(fn, args, fut)
                 m.handle_alerts(ses.pop_alerts())
                 step = "writing resume data"
@@ -170,7 +172,13 @@ class SessionLoop:
                     step = "asking for status updates"
                     ses.post_torrent_updates()
                     ses.post_session_stats()
-                if m.dirty:
+                if m.restore_queue is not None:
+                    step = "loading torrents from the resume folder"
+                    m.restore_step()
+                # While torrents load, a snapshot at most every period (each is a new
+                # mapping of every torrent), unless a command waits to see its effect.
+                if m.dirty and (commands or now >= next_publish or not m.loading):
+                    next_publish = now + period
                     step = "publishing a snapshot"
                     self.out.publish(m)
                 if now >= next_save:
@@ -276,8 +284,8 @@ class SessionLoop:
         # `tidegate download`, docs/BENCHMARKS.md.)
         while m.saves_asked and time.monotonic() < deadline:
             ses.wait_for_alert(100)
-            m.handle_alerts(ses.pop_alerts())
-        m.handle_alerts(ses.pop_alerts())
+            m.handle_alerts(_not_paused(ses.pop_alerts()))
+        m.handle_alerts(_not_paused(ses.pop_alerts()))
         m.store.close(max(0.0, deadline - time.monotonic()))
         m.report_write_errors()
         m.run_durable(everything=True)  # written, or as written as it will ever be
@@ -305,3 +313,9 @@ class SessionLoop:
         if self.dht_pinned and m.stats.dht_nodes < len(self.dht_pinned):
             for node in self.dht_pinned:
                 m.ses.add_dht_node(node)
+
+
+def _not_paused(alerts: list[Any]) -> list[Any]:
+    """The alerts of a stop but those saying the session's pause paused each torrent (one
+    per torrent; reading each one's status took seconds at 50,000)."""
+    return [a for a in alerts if not isinstance(a, lt.torrent_paused_alert)]

@@ -215,19 +215,27 @@ class ResumeStore:
         queued, data = self.writer.pending(path)
         if queued and data is not None:
             return self._parse(path, data)
-        return self._read(path)
+        return self.read(path)
 
     def close(self, timeout: float) -> bool:
         """Write everything queued and stop the writer; False if it ran out of time."""
         return self.writer.close(timeout)
 
-    def load_all(self) -> Iterator[Saved | Corrupt]:
-        if not self.folder.is_dir():
-            return
-        for file in sorted(self.folder.glob(f"*{SUFFIX}")):
-            yield self._read(file)
+    def files(self) -> dict[str, Path]:
+        """id -> file of every resume file, in name order (ids not yet checked)."""
+        try:
+            names = sorted(e.name for e in os.scandir(self.folder)
+                           if e.name.endswith(SUFFIX))
+        except (FileNotFoundError, NotADirectoryError):
+            return {}
+        return {name[: -len(SUFFIX)]: self.folder / name for name in names}
 
-    def _read(self, file: Path) -> Saved | Corrupt:
+    def load_all(self) -> Iterator[Saved | Corrupt]:
+        for file in self.files().values():
+            yield self.read(file)
+
+    def read(self, file: Path) -> Saved | Corrupt:
+        """The resume file ``file`` read and checked (a bad one is renamed ``*.corrupt``)."""
         torrent_id = file.name[: -len(SUFFIX)]
         if not valid_id(torrent_id):
             return self._quarantine(file, "file name is not an info-hash")
