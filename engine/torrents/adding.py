@@ -19,8 +19,8 @@ from typing import NamedTuple
 import libtorrent as lt
 
 from ..config import Config
-from ..errors import DuplicateTorrentError, InputError, describe
-from ..events import Event, Log, ResumeDataError
+from ..errors import DuplicateTorrentError, InputError
+from ..events import Event, Log
 from ..requests import (
     AddRequest,
     check_add_numbers,
@@ -34,7 +34,7 @@ from . import inputs, recheck, special
 from .record import Then, TorrentRecord, has_every_piece, resolve
 from .records import TorrentRecords
 from .recover import settle_move
-from .resume import Corrupt, ResumeStore, Saved, TorrentExtras, merge_peers
+from .resume import ResumeStore, Saved, TorrentExtras, merge_peers
 from .text import read_text
 
 _TF = lt.torrent_flags

@@ -59,10 +59,10 @@ from .isolation import Containment
 from .labels import TorrentLabels
 from .moves import StorageMoves
 from .pieces import PieceReader
-from .restoring import SLICE, RestoreQueue
 from .record import TorrentRecord, resolve
 from .records import TorrentRecords
 from .removal import Removals
+from .restoring import SLICE, RestoreQueue
 from .resume import ResumeStore, merge_peers
 from .saves import ResumeSaves
 from .share_limits import ShareLimits

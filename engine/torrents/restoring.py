@@ -80,17 +80,16 @@ class RestoreQueue:
             self._order = sorted(self._saved, reverse=True, key=lambda i: (
                 self._saved[i].params.added_time, i))
         while self._order and time.monotonic() < deadline:
-            torrent_id = self._order.pop()
-            item = self._saved.pop(torrent_id, None)
-            if item is not None:  # else taken already by a command
-                self._add(item)
+            saved = self._saved.pop(self._order.pop(), None)
+            if saved is not None:  # else taken already by a command
+                self._add(saved)
         return self.left > 0
 
     def take_now(self, torrent_id: str) -> bool:
         """Add ``torrent_id`` now if it is still queued (a command names it); True if it
         was."""
-        item: Saved | Corrupt | None = self._saved.pop(torrent_id, None)
-        if item is None:
+        saved = self._saved.pop(torrent_id, None)
+        if saved is None:
             file = self._files.pop(torrent_id, None)
             if file is None:
                 return False
@@ -98,8 +97,9 @@ class RestoreQueue:
             if isinstance(item, Corrupt):
                 self._emit(ResumeDataError(file=str(item.file), message=item.message))
                 return False
-            self._recover([item.extras])
-        self._add(item)
+            saved = item
+            self._recover([saved.extras])
+        self._add(saved)
         return True
 
     def unknown(self, torrent_id: str) -> UnknownTorrentError:
