@@ -30,45 +30,12 @@ from typing import Any
 import libtorrent as lt
 import pytest
 
-from tests.conftest import build_engine
-from tests.helpers.daemon_util import TIDEGATE, DaemonProc, env_for, short_home
-from tidegate.engine import AddRequest
-from tidegate.engine.torrents.create import CreateSpec, create_torrent
+from tests.helpers.daemon_util import TIDEGATE, DaemonProc, env_for
+from tests.helpers.many_torrents import Expected, seeding_home
 from tidegate.engine.torrents.recheck import held
 
 N = 800
 ROUNDS = 8
-Expected = dict[str, tuple[bool, str, list[str]]]
-"""id -> (paused, category, tags)."""
-
-
-def build_home() -> tuple[Path, Expected]:
-    home = short_home()
-    payload = home / "payload"
-    payload.mkdir()
-    made = []
-    for i in range(N):
-        f = payload / f"f{i:05d}.dat"
-        f.write_bytes(os.urandom(600))
-        made.append(create_torrent(CreateSpec(path=str(f), format="v1")))
-    engine = build_engine(home).start()
-    expected: Expected = {}
-    try:
-        engine.category_add("cat-a").result(10)
-        futures = []
-        for i, c in enumerate(made):
-            paused = i % 20 == 0
-            cat, tags = ("cat-a", ["t1"]) if i % 25 == 1 else ("", [])
-            futures.append((paused, cat, tags, engine.add(AddRequest(
-                torrent=c.data, save_path=c.save_path, seed_mode=True, paused=paused,
-                category=cat, tags=tuple(tags)))))
-        for paused, cat, tags, fut in futures:
-            expected[fut.result(120)] = (paused, cat, tags)
-    finally:
-        engine.stop(timeout=120)
-    return home, expected
-
-
 def resume_dir(home: Path) -> Path:
     return home / "data" / "resume"
 
@@ -128,7 +95,7 @@ def wait_all_listed(d: DaemonProc, expected: Expected, timeout: float) -> float:
 def test_kill9_at_any_moment_of_the_start_loses_nothing() -> None:
     seed = int(os.environ.get("TIDEGATE_KILL_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)
-    home, expected = build_home()
+    home, expected, _made = seeding_home(N, paused_every=20, category_every=25)
     ids = sorted(expected)
     try:
         check_disk(home, expected, "after the build")
