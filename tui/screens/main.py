@@ -25,7 +25,6 @@ from ..widgets.state_tabs import StateTabs
 from ..widgets.status_bar import StatusBar
 from ..widgets.torrent_table import EMPTY_HINT, FILTERED_HINT, TorrentTable
 
-
 LOADING_REFRESH = 1.0
 """Seconds between two list refreshes while the engine loads its torrents (each snapshot
 then brings new torrents, and a refresh of 50,000 rows took ~0.2 s of the UI's time)."""
