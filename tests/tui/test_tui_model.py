@@ -130,3 +130,13 @@ def test_name_order_kept_through_arrivals_renames_and_removals() -> None:
     for t in pool[500:]:  # arrivals after removals
         current[t.id] = t
     check()
+
+
+def test_status_bar_says_how_many_torrents_are_still_loading() -> None:
+    from tidegate.tui.widgets.status_bar import StatusBar
+
+    bar = StatusBar("embedded")
+    bar.show(SessionStats(loading=12_345), 100, 100, 0, True)
+    assert "100 torrents (loading 12,345 more)" in bar.render().plain
+    bar.show(SessionStats(), 50_000, 50_000, 0, True)
+    assert "loading" not in bar.render().plain
