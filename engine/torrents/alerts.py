@@ -49,6 +49,12 @@ _TF = lt.torrent_flags
 Handler = Callable[[Any], None]
 
 
+QUIET_BATCH = 200
+"""A torrent restored while at least this many others wait for their add alert takes the
+quiet path (no status calls for its load: its state comes with the next status update).
+Fewer, and each is shown at once, as a torrent added by hand is."""
+
+
 class TorrentTable:
     """Alert dispatch and the torrents' own alerts; only the engine thread uses it.
 
@@ -135,10 +141,14 @@ class TorrentTable:
         h = a.handle
         merge_peers(extras, peers)  # with those kept in its resume file
         t = TorrentRecord(id=torrent_id, handle=h, extras=extras,
-                          restored_complete=restored_complete, quiet_load=restored_complete,
+                          restored_complete=restored_complete,
                           fault=extras.quarantined)
         if req is None:  # restored: its file holds these totals
             t.saved_transfer = (p.total_uploaded, p.total_downloaded)
+            # one of many restored at once, with every piece: its load's check and finish
+            # are not news, and a status call for each would wait behind the adds queued
+            t.quiet_check = t.quiet_finish = (restored_complete and
+                                              self._adds.restoring >= QUIET_BATCH)
         old = self._records.add(t)  # numbered; a reload (:mod:`.faults`) keeps its number
         self._faults.reload_added(t, old)
         if old is not None:
@@ -181,10 +191,11 @@ class TorrentTable:
         t = self._records.torrent_of(a)
         if t is None:
             return
-        if t.restored_complete and not t.extras.rechecking:
+        if t.quiet_finish and not t.extras.rechecking:
             # restored with every piece: nothing was written, so nothing to flush, and
             # its state comes with the next status update (a status call per torrent
             # here waited behind libtorrent's queue of adds: seconds at 50,000)
+            t.quiet_finish = False
             return
         # The finished alert comes before the data is on disk: flush first.
         if t.extras.rechecking:
@@ -302,8 +313,10 @@ class TorrentTable:
     def _on_checked(self, a: lt.torrent_checked_alert) -> None:
         t = self._records.torrent_of(a)
         if t is not None:
-            if t.quiet_load and not t.extras.rechecking:
-                t.quiet_load = False
+            if recheck.after_load(t):
+                return  # the load's check: the interrupted recheck starts now
+            if t.quiet_check and not t.extras.rechecking:
+                t.quiet_check = False
                 # the load of a torrent restored with every piece: not news, but the
                 # peers the user named were dropped if dialled while it loaded
                 for peer in t.peers:
