@@ -172,6 +172,8 @@ class SessionLoop:
                     step = "asking for status updates"
                     ses.post_torrent_updates()
                     ses.post_session_stats()
+                    step = "reading the state of torrents a status update left out"
+                    m.records.refresh_unlisted(older_than=2.0)
                 if m.restore_queue is not None:
                     step = "loading torrents from the resume folder"
                     m.restore_step()

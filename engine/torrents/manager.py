@@ -221,7 +221,9 @@ class TorrentManager:
         self.restore_queue = RestoreQueue(self.store, self.adds.restore_one,
                                           self.labels.recover, self._emit)
         self.adds.take_queued = self.restore_queue.take_now
-        self.restore_step(0.0)
+        # a first slice before the engine says it is ready: a home of a few hundred
+        # torrents is read and handed to libtorrent in it, as before the queue
+        self.restore_step()
 
     def restore_step(self, budget: float = SLICE) -> bool:
         """A slice of the restore (:mod:`.restoring`); True while some is left."""
@@ -239,7 +241,7 @@ class TorrentManager:
     def loading(self) -> int:
         """Torrents of the resume folder not in the list yet."""
         q = self.restore_queue
-        return (q.left if q is not None else 0) + self.adds.restoring
+        return (q.left if q is not None else 0) + self.adds.restoring + len(self.records.unlisted)
 
     def add(self, req: AddRequest, fut: Future[str]) -> None:
         prepared, complete_dir = self.completion.prepare(req, self.labels.prepare(req))
