@@ -44,6 +44,13 @@ class TorrentRecord:
     restored_complete: bool = False
     """Restored from resume data that already had every piece: libtorrent still reports it
     as finishing once, which is neither news for the user nor a reason to rewrite its file."""
+    recheck_after_load: bool = False
+    """A recheck interrupted by a stop, to start again once its load's check ends."""
+    quiet_check: bool = False
+    """Restored with every piece among many at once, its load's check not seen yet: that
+    check is not news (no event, no status call: :mod:`.alerts`)."""
+    quiet_finish: bool = False
+    """The same for the finish libtorrent reports at its load (nothing to flush)."""
     finished_by_check: bool = False
     """A recheck found every wanted piece: the completion that follows is not a download's
     (``TorrentCompleted.after_check``); cleared when the torrent downloads."""
@@ -51,6 +58,9 @@ class TorrentRecord:
     """``save_resume_data`` calls so far; libtorrent answers each with exactly one alert,
     in order, so the n-th answer reflects everything done before the n-th call."""
     saves_answered: int = 0
+    saved_transfer: tuple[int, int] | None = None
+    """(uploaded, downloaded) totals in its newest resume file written (None: not known):
+    a stop saves it again only if they moved, or something else changed (:mod:`.saves`)."""
     disk: DiskFault = field(default_factory=lambda: DiskFault())
     """A failed write to the download folder, and its retries (:mod:`.faults`)."""
     fault: str = ""

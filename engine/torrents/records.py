@@ -34,6 +34,8 @@ class TorrentRecords:
         self.torrents_changed = True
         """Set when a torrent was added, removed or changed state since the last snapshot;
         when clear, the next snapshot reuses the previous torrents mapping."""
+        self.unlisted: dict[str, float] = {}
+        """Torrents without a state yet (not in snapshots), and since when (monotonic)."""
 
     # ------------------------------------------------------------------ lookup
 
@@ -72,6 +74,8 @@ class TorrentRecords:
         self.torrents[t.id] = t
         self.torrents_changed = True
         self._by_handle[t.handle] = t.id
+        if t.state is None:
+            self.unlisted[t.id] = time.monotonic()
         return old
 
     def unindex(self, t: TorrentRecord) -> None:
@@ -82,6 +86,21 @@ class TorrentRecords:
         self.torrents_changed = True
         self.torrents.pop(t.id, None)
         self._by_handle.pop(t.handle, None)
+        self.unlisted.pop(t.id, None)
+
+    def refresh_unlisted(self, older_than: float, most: int = 200) -> None:
+        """Read the state of torrents that have waited ``older_than`` seconds for one (a
+        status update that left them out): at most ``most`` per call."""
+        if not self.unlisted:
+            return
+        cutoff = time.monotonic() - older_than
+        late = [tid for tid, since in self.unlisted.items() if since < cutoff][:most]
+        for tid in late:
+            t = self.torrents.get(tid)
+            if t is None or not t.handle.is_valid():
+                self.unlisted.pop(tid, None)
+                continue
+            self.refresh(t)
 
     # ------------------------------------------------------------------ state
 
@@ -107,6 +126,8 @@ class TorrentRecords:
             if new.phase == Phase.DOWNLOADING:
                 t.restored_complete = False  # data was missing after all: its finish is news
                 t.finished_by_check = False  # and so is the finish of a download
+            if t.state is None:
+                self.unlisted.pop(t.id, None)
             t.state = new
             t.state_at = time.monotonic()
             self.dirty = self.torrents_changed = True
