@@ -260,7 +260,8 @@ class TorrentAdds:
             extras.site, extras.site_role = req.site, req.site_role
         if req.category:  # checked by the labels (engine/torrents/labels.py)
             extras.category = req.category
-        extras.tags = sorted(set(extras.tags) | set(req.tags))
+        if req.tags:  # (an empty list each otherwise: kept sorted, each once, when read)
+            extras.tags = sorted(set(extras.tags) | set(req.tags))
         if complete_dir:
             extras.complete_dir = complete_dir
         self._pex_flag(atp)

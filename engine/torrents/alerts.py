@@ -134,6 +134,7 @@ class TorrentTable:
             return
         h = a.handle
         merge_peers(extras, peers)  # with those kept in its resume file
+        self._records.share_texts(extras)
         t = TorrentRecord(id=torrent_id, handle=h, extras=extras,
                           restored_complete=restored_complete, fault=extras.quarantined)
         old = self._records.add(t)  # numbered; a reload (:mod:`.faults`) keeps its number
@@ -234,7 +235,7 @@ class TorrentTable:
             # queued (failures come via the writer); first in line when a command waits
             ticket = self._store.save(tid, a.params, t.extras,
                                       urgent=self._saves.waited_for(tid))
-            t.trackers = _trackers_of(a.params)
+            t.trackers = self._records.tracker_pairs(_trackers_of(a.params))
         except Exception as exc:
             # answered all the same (with the file as it is), or whoever waits on this
             # save would wait for ever
@@ -265,7 +266,7 @@ class TorrentTable:
         if t is not None:
             msg = read_text(a.error_message) or read_text(a.error.message)
             url = read_url(a.tracker_url)
-            t.tracker_errors[url] = msg
+            t.tracker_errors = {**t.tracker_errors, url: msg}
             self._emit(TrackerError(torrent_id=t.id, url=url, message=msg))
 
     def _on_hash_failed(self, a: lt.hash_failed_alert) -> None:
