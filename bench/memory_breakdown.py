@@ -106,7 +106,9 @@ def child_seed(home: Path, data: Path, n: int, file_size: int) -> dict[str, Any]
     return {"added_s": round(added, 1)}
 
 
-def child_raw(home: Path, n: int, settle: float) -> dict[str, Any]:
+def child_raw(home: Path, n: int, settle: float, batch: bool = False) -> dict[str, Any]:
+    """``batch``: as tidegate restores (every file parsed first, then every torrent added,
+    then the alerts read), not one file at a time with the alerts read as they come."""
     import libtorrent as lt
 
     from tidegate.engine.torrents.session import make_session
@@ -117,7 +119,10 @@ def child_raw(home: Path, n: int, settle: float) -> dict[str, Any]:
     base = rss_kib()
     files = sorted(home.rglob("*.resume"))
     added = 0
-    for f in files:
+    if batch:
+        for atp in [lt.read_resume_data(f.read_bytes()) for f in files]:
+            ses.async_add_torrent(atp)
+    for f in [] if batch else files:
         atp = lt.read_resume_data(f.read_bytes())
         ses.async_add_torrent(atp)
         del atp
@@ -279,6 +284,7 @@ def main() -> None:
                                                  str(a.file_size)])}), flush=True)
         results = {
             "raw": run_child(["_raw", str(home), str(a.n), s]),
+            "raw-batch": run_child(["_raw", str(home), str(a.n), s, "batch"]),
             "empty": run_child(["_tidegate", str(empty), "0", s]),
             "tidegate": run_child(["_tidegate", str(home), str(a.n), s]),
         }
@@ -302,6 +308,10 @@ def table(r: dict[str, Any], n: int) -> None:
     print(f"\nKiB per torrent at {n:,} (restored, seeding):")
     print(f"  libtorrent (raw session, RSS above its base): {per(raw['rss_kib'] - raw['base_kib'])}"
           f"  after malloc_trim: {per(raw['trimmed_kib'] - raw['base_kib'])}")
+    rb = r["raw-batch"]
+    print(f"  libtorrent, all parsed then all added (as tidegate restores): "
+          f"{per(rb['rss_kib'] - rb['base_kib'])}  after malloc_trim: "
+          f"{per(rb['trimmed_kib'] - rb['base_kib'])}")
     print(f"  tidegate Engine (RSS above an empty engine): {per(tg['rss_kib'] - base['rss_kib'])}"
           f"  after malloc_trim: {per(tg['trimmed_kib'] - base['trimmed_kib'])}")
     for k, v in tg["layers"].items():
@@ -323,7 +333,7 @@ if __name__ == "__main__":
         if kind == "_seed":
             res = child_seed(Path(rest[0]), Path(rest[1]), int(rest[2]), int(rest[3]))
         elif kind == "_raw":
-            res = child_raw(Path(rest[0]), int(rest[1]), float(rest[2]))
+            res = child_raw(Path(rest[0]), int(rest[1]), float(rest[2]), len(rest) > 3)
         else:
             res = child_tidegate(Path(rest[0]), int(rest[1]), float(rest[2]),
                                  len(rest) > 3, int(rest[4]) if len(rest) > 4 else 25)

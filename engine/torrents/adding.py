@@ -102,7 +102,18 @@ class TorrentAdds:
         trackers = self._trackers.pop(torrent_id, [])
         restored_complete = torrent_id in self._restoring_complete
         self._restoring_complete.discard(torrent_id)
+        if not self._pending:
+            self._shrink()
         return Pending(fut, extras, req, peers, trackers, restored_complete)
+
+    def _shrink(self) -> None:
+        """Every add is done: tables that held a whole restore get their room back (a
+        dict or set keeps the size it grew to; ~100 bytes per torrent restored)."""
+        self._pending = {}
+        self._peers = dict(self._peers)
+        self._trackers = dict(self._trackers)
+        self._restoring_complete = set(self._restoring_complete)
+        self._resave_on_add = set(self._resave_on_add)
 
     def pending_extras(self) -> list[TorrentExtras]:
         """The extras of the torrents waiting for their add alert (restored ones)."""
