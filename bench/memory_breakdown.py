@@ -172,6 +172,42 @@ def child_tidegate(home: Path, n: int, settle: float, trace: bool,
     return out
 
 
+def child_daemon(home: Path, tmp: Path, n: int, settle: float) -> dict[str, Any]:
+    """``tidegate daemon`` (session_scale's config) on a copy of ``home``'s resume files:
+    its RSS once restored with no client ever connected (``settle`` + 20 s after its API
+    is up), then after a client synced a full snapshot, saw every torrent seed and left
+    (``settle`` s later): the API server's share, the full snapshot it encoded and sent."""
+    from download_vs_raw import read_json_from
+    from session_scale import Tidegate, proc_status
+
+    from tidegate.engine.api import RemoteEngine
+    from tidegate.engine.paths import resolve_paths
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    tg = Tidegate(tmp, n)
+    target = resolve_paths({"TIDEGATE_HOME": str(tg.home)}).resume_dir
+    target.mkdir(parents=True)
+    for f in home.rglob("*.resume"):
+        shutil.copyfile(f, target / f.name)
+    tg.starts += 1
+    from download_vs_raw import Child
+
+    tg.child = Child("tidegate daemon", [sys.executable, "-m", "tidegate", "daemon", "--json"],
+                     tg.env, tmp / "daemon.log", stdout_pipe=True)
+    try:
+        info = read_json_from(tg.child, 300)
+        time.sleep(settle + 20)
+        alone = proc_status(tg.child.pid)["VmRSS"]
+        tg.api = RemoteEngine(info["endpoint"], timeout=120).start(60)
+        tg.wait_seeding(300)
+        tg.disconnect()
+        time.sleep(settle)
+        after = proc_status(tg.child.pid)["VmRSS"]
+    finally:
+        tg.stop()
+    return {"torrents": n, "no_client_kib": alone, "after_client_kib": after}
+
+
 # --------------------------------------------------------------------------- sizes
 
 
@@ -287,6 +323,8 @@ def main() -> None:
             "raw-batch": run_child(["_raw", str(home), str(a.n), s, "batch"]),
             "empty": run_child(["_tidegate", str(empty), "0", s]),
             "tidegate": run_child(["_tidegate", str(home), str(a.n), s]),
+            "daemon": run_child(["_daemon", str(home), str(tmp / "d"), str(a.n), s]),
+            "daemon-empty": run_child(["_daemon", str(empty), str(tmp / "d0"), "0", s]),
         }
         if a.trace:
             results["traced-empty"] = run_child(["_tidegate", str(empty), "0", s, "trace",
@@ -317,6 +355,10 @@ def table(r: dict[str, Any], n: int) -> None:
     for k, v in tg["layers"].items():
         if k != "handles":
             print(f"    {k}: {v / n:.0f} B")
+    d, d0 = r["daemon"], r["daemon-empty"]
+    print(f"  tidegate daemon, no client ever: {per(d['no_client_kib'] - d0['no_client_kib'])}"
+          f"  after a client synced and left: "
+          f"{per(d['after_client_kib'] - d0['after_client_kib'])}")
     if "traced" in r:
         live = r["traced"]["trace"]["total_bytes"] - r["traced-empty"]["trace"]["total_bytes"]
         print(f"  Python allocations live (tracemalloc, above an empty engine): {live / n:.0f} B")
@@ -332,6 +374,8 @@ if __name__ == "__main__":
         kind, rest = sys.argv[1], sys.argv[2:]
         if kind == "_seed":
             res = child_seed(Path(rest[0]), Path(rest[1]), int(rest[2]), int(rest[3]))
+        elif kind == "_daemon":
+            res = child_daemon(Path(rest[0]), Path(rest[1]), int(rest[2]), float(rest[3]))
         elif kind == "_raw":
             res = child_raw(Path(rest[0]), int(rest[1]), float(rest[2]), len(rest) > 3)
         else:
