@@ -102,7 +102,7 @@ def child_seed(home: Path, data: Path, n: int, file_size: int) -> dict[str, Any]
         engine.wait_for(all_seeding(n), 600)
         added = time.monotonic() - t0
     finally:
-        engine.stop()
+        engine.stop(900)  # every resume file written and fsynced
     return {"added_s": round(added, 1)}
 
 
@@ -168,7 +168,7 @@ def child_tidegate(home: Path, n: int, settle: float, trace: bool,
         if trace:
             out["trace"] = engine._call(lambda: traced(top)).result(300)
     finally:
-        engine.stop()
+        engine.stop(900)
     return out
 
 

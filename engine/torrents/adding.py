@@ -336,6 +336,8 @@ class TorrentAdds:
 
 def _valid_peers(peers: list[tuple[str, int]]) -> list[tuple[str, int]]:
     """Peers read from a resume file that are still valid addresses (it may be edited)."""
+    if not peers:
+        return peers  # (its own empty list, not one more per torrent)
     out = []
     for ip, port in peers:
         try:

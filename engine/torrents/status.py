@@ -50,7 +50,8 @@ def phase_of(s: lt.torrent_status, extras: TorrentExtras, disk_error: str = "") 
 
 def ratio_of(s: lt.torrent_status) -> float:
     down = s.all_time_download or s.total_wanted_done
-    return s.all_time_upload / down if down > 0 else 0.0
+    # 0.0 itself when nothing was uploaded: not a new float per torrent
+    return s.all_time_upload / down if down > 0 and s.all_time_upload else 0.0
 
 
 _ONE = 1.0
