@@ -8,11 +8,17 @@ process restoring the same torrents from that resume data:
 * **raw**: a bare libtorrent session made by ``engine.torrents.session.make_session``
   (tidegate's settings) that reads each resume file (``lt.read_resume_data``) and adds it,
   one at a time; RSS before the adds (its base) and once every torrent seeds.
+  **raw-batch**: the same, done the way tidegate's restore does it (every file parsed
+  first, then every torrent added, then the alerts read).
 * **tidegate**: an embedded ``Engine`` on the same folder (restore), RSS with no torrents
   (an empty folder: the base) and with all of them seeding; then ``malloc_trim(0)`` (what
   glibc gives back: freed but held memory, i.e. fragmentation); then the size of
   tidegate's own Python objects per layer (the snapshot's ``TorrentState`` values, the
   records, the other per-torrent tables of the torrent manager), counted once each.
+* **daemon**: ``tidegate daemon`` (session_scale's config) on a copy of the files: RSS
+  above an empty daemon with no client ever connected, and after a ``RemoteEngine`` synced
+  a full snapshot, saw every torrent seed and left (``--no-daemon`` skips it: at 50,000
+  the daemon's engine did not start within its 10 s).
 * **tracemalloc** (``--trace``): the same restore with ``tracemalloc`` on: the Python
   allocations still live once every torrent seeds, grouped by the tidegate line that
   made them (top ``--top``), and their total.
@@ -21,8 +27,10 @@ Each child prints one JSON line; the parent prints them and a table of KiB per t
 Every process is waited for; the temp folder is deleted (``--keep`` keeps it).
 
     cd /tmp && PYTHONPATH=/work/wt-memory /work/main/.venv/bin/python \\
-        /work/wt-memory/bench/memory_breakdown.py --n 10000 --trace
+        /work/wt-memory/bench/memory_breakdown.py --n 10000 --trace --keep /tmp/tg-mem-10k
     # with MALLOC_ARENA_MAX=2 in the environment to see glibc's arenas' share
+    # one child on another tree (main's, say) on the kept files:
+    PYTHONPATH=<tree> python memory_breakdown.py _tidegate /tmp/tg-mem-10k/home 10000 3
 """
 
 from __future__ import annotations
