@@ -108,7 +108,18 @@ class TorrentAdds:
         restored_complete = torrent_id in self._restoring_complete
         self._restoring_complete.discard(torrent_id)
         self._restoring.discard(torrent_id)
+        if not self._pending:
+            self._shrink()
         return Pending(fut, extras, req, peers, trackers, restored_complete)
+
+    def _shrink(self) -> None:
+        """Every add is done: tables that held a whole restore get their room back (a
+        dict or set keeps the size it grew to; ~100 bytes per torrent restored)."""
+        self._pending = {}
+        self._peers = dict(self._peers)
+        self._trackers = dict(self._trackers)
+        self._restoring_complete = set(self._restoring_complete)
+        self._resave_on_add = set(self._resave_on_add)
 
     def pending_extras(self) -> list[TorrentExtras]:
         """The extras of the torrents waiting for their add alert (restored ones)."""
@@ -260,7 +271,8 @@ class TorrentAdds:
             extras.site, extras.site_role = req.site, req.site_role
         if req.category:  # checked by the labels (engine/torrents/labels.py)
             extras.category = req.category
-        extras.tags = sorted(set(extras.tags) | set(req.tags))
+        if req.tags:  # (an empty list each otherwise: kept sorted, each once, when read)
+            extras.tags = sorted(set(extras.tags) | set(req.tags))
         if complete_dir:
             extras.complete_dir = complete_dir
         self._pex_flag(atp)
@@ -324,6 +336,8 @@ class TorrentAdds:
 
 def _valid_peers(peers: list[tuple[str, int]]) -> list[tuple[str, int]]:
     """Peers read from a resume file that are still valid addresses (it may be edited)."""
+    if not peers:
+        return peers  # (its own empty list, not one more per torrent)
     out = []
     for ip, port in peers:
         try:

@@ -140,6 +140,7 @@ class TorrentTable:
             return
         h = a.handle
         merge_peers(extras, peers)  # with those kept in its resume file
+        self._records.share_texts(extras)
         t = TorrentRecord(id=torrent_id, handle=h, extras=extras,
                           restored_complete=restored_complete,
                           fault=extras.quarantined)
@@ -157,7 +158,7 @@ class TorrentTable:
             h.connect_peer(peer)
         recheck.resume_check(t)
         if req is None:
-            t.trackers = list(trackers)  # its resume file's, as handed to libtorrent
+            t.trackers = self._records.tracker_pairs(trackers)  # as handed to libtorrent
         else:
             self._records.read_trackers(t, trackers)
         # the name without asking libtorrent (a call that waits for its thread: 50,000 of
@@ -262,7 +263,7 @@ class TorrentTable:
             # queued (failures come via the writer); first in line when a command waits
             ticket = self._store.save(tid, a.params, t.extras,
                                       urgent=self._saves.waited_for(tid))
-            t.trackers = _trackers_of(a.params)
+            t.trackers = self._records.tracker_pairs(_trackers_of(a.params))
             t.saved_transfer = (a.params.total_uploaded, a.params.total_downloaded)
         except Exception as exc:
             # answered all the same (with the file as it is), or whoever waits on this
@@ -294,7 +295,7 @@ class TorrentTable:
         if t is not None:
             msg = read_text(a.error_message) or read_text(a.error.message)
             url = read_url(a.tracker_url)
-            t.tracker_errors[url] = msg
+            t.tracker_errors = {**t.tracker_errors, url: msg}
             self._emit(TrackerError(torrent_id=t.id, url=url, message=msg))
 
     def _on_hash_failed(self, a: lt.hash_failed_alert) -> None:

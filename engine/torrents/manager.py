@@ -380,7 +380,8 @@ class TorrentManager:
         tier = (max(tiers) + 1) if tiers else 0
         for url in checked:
             t.handle.add_tracker({"url": url, "tier": tier})
-            t.dropped_trackers.pop(url, None)  # the user wants it back
+            if url in t.dropped_trackers:  # the user wants it back
+                t.dropped_trackers = {u: v for u, v in t.dropped_trackers.items() if u != url}
         self.saves.save_soon(t, resolve(fut))
 
     def remove_trackers(self, torrent_id: str, urls: list[str], fut: Future[None]) -> None:
@@ -397,7 +398,7 @@ class TorrentManager:
                 entry.tier = tier
                 keep.append(entry)
         t.handle.replace_trackers(keep)
-        t.trackers = [(url, tier) for url, tier in current if url not in urls]
+        t.trackers = tuple((url, tier) for url, tier in current if url not in urls)
         self.saves.save_soon(t, resolve(fut))
 
     def _tracker_list(self, t: TorrentRecord) -> list[tuple[str, int]]:

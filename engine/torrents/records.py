@@ -10,6 +10,7 @@ changed, so snapshots share it), and says when a snapshot is due.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import libtorrent as lt
@@ -17,7 +18,8 @@ import libtorrent as lt
 from ..errors import UnknownTorrentError
 from ..state import Phase, TorrentState
 from . import status
-from .record import TorrentRecord
+from .record import NO_TRACKERS, TorrentRecord
+from .shared import Shared
 
 
 class TorrentRecords:
@@ -36,6 +38,11 @@ class TorrentRecords:
         when clear, the next snapshot reuses the previous torrents mapping."""
         self.unlisted: dict[str, float] = {}
         """Torrents without a state yet (not in snapshots), and since when (monotonic)."""
+        self.texts: Shared[str] = Shared()
+        """Save paths, tracker URLs and the extras' strings, one object each for all the
+        torrents that repeat them (:mod:`.shared`)."""
+        self.numbers: Shared[int] = Shared()
+        """Sizes, times and counts above 256 in the states, likewise."""
 
     # ------------------------------------------------------------------ lookup
 
@@ -118,7 +125,7 @@ class TorrentRecords:
             ti = t.handle.torrent_file()
             t.total_pieces = ti.num_pieces() if ti is not None else 0
         return status.torrent_state(t.id, s, t.extras, t.flushed, t.error, t.number,
-                                    t.total_pieces)
+                                    t.total_pieces, self.texts, self.numbers)
 
     def set_state(self, t: TorrentRecord, new: TorrentState) -> None:
         # Keep the old object when nothing changed, so snapshots share it.
@@ -142,7 +149,22 @@ class TorrentRecords:
         the engine's loop reaches that alert; it did on a loaded machine)."""
         try:
             # the list converted: every string in it is valid
-            t.trackers = [(str(e["url"]), int(e["tier"])) for e in t.handle.trackers()]
+            t.trackers = self.tracker_pairs((str(e["url"]), int(e["tier"]))
+                                            for e in t.handle.trackers())
         except UnicodeDecodeError:
             if added and not t.trackers:
-                t.trackers = list(added)
+                t.trackers = self.tracker_pairs(added)
+
+    def tracker_pairs(self, pairs: Iterable[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
+        """(url, tier) pairs as a record keeps them: a tuple (the one empty tuple when there
+        are none), each URL shared with the other torrents that name it."""
+        kept = tuple((self.texts(url), self.numbers(tier)) for url, tier in pairs)
+        return kept or NO_TRACKERS
+
+    def share_texts(self, extras: Any) -> None:
+        """Each string setting of ``extras`` (category, folders, creator, ...) as the one
+        object all torrents with that value share (a restore decodes a copy per file)."""
+        for name in extras.__struct_fields__:
+            value = getattr(extras, name)
+            if isinstance(value, str) and value:
+                setattr(extras, name, self.texts(value))

@@ -36,8 +36,10 @@ SUFFIX = ".resume"
 EXTRA_KEY = b"tidegate"
 
 
-class TorrentExtras(msgspec.Struct, kw_only=True):
-    """tidegate's own per-torrent settings, saved beside libtorrent's resume data."""
+class TorrentExtras(msgspec.Struct, kw_only=True, gc=False):
+    """tidegate's own per-torrent settings, saved beside libtorrent's resume data.
+    (``gc=False``: one per torrent, and it holds only strings, numbers and lists of them,
+    which make no cycles.)"""
 
     ratio_limit: float = -1.0
     """-1 means use the global default; 0 means no limit."""
