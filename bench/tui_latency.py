@@ -249,6 +249,8 @@ def measure(tm: Tmux, n: int, args: argparse.Namespace, res: Result) -> None:
         tm.send("Enter")
         wait(tm, before.__ne__, 2)
 
+    if args.no_churn:
+        return
     tm.send("C-a")
     if not wait(tm, lambda c: f"{n} torrents ({n} marked)" in "".join(plain(c)), 30):
         raise Frozen("ctrl+a did not mark every torrent")
@@ -272,6 +274,41 @@ def measure(tm: Tmux, n: int, args: argparse.Namespace, res: Result) -> None:
     tm.send("Escape")
     time.sleep(0.5)  # a key right after escape would be read as alt+key
     wait(tm, lambda c: "marked)" not in "".join(plain(c)), 30)
+
+
+def measure_loading(tm: Tmux, n: int, args: argparse.Namespace, res: Result,
+                    t0: float) -> None:
+    """Keys while the torrents load (``--during-load``): from the first rows on screen
+    until the list has all ``n``, down (the cursor moves) and sort (``>``: the header
+    changes), each timed as in :func:`measure`."""
+    if not wait(tm, lambda c: (k := counts(c)) is not None and k[1] > 40 and
+                lone_bgs(c), args.startup_timeout):
+        raise Frozen("no rows on screen while loading")
+    res["first rows s"] = time.monotonic() - t0
+    found = lone_bgs(tm.capture())
+    misses = 0
+    while f" All {n} " not in plain(tm.capture())[0]:
+        for kind, key in (("loading: down", "Down"), ("loading: sort", ">")):
+            before = tm.capture()
+            k0 = time.perf_counter()
+            tm.send(key)
+
+            def done(c: str, kind: str = kind, before: str = before) -> bool:
+                if kind == "loading: down":
+                    return cursor(c, found) != cursor(before, found)
+                return plain(c)[2] != plain(before)[2]
+
+            ok = wait(tm, done, args.timeout)
+            if ok:
+                misses = 0
+                res["lat"].setdefault(kind, []).append(time.perf_counter() - k0)
+            else:
+                res["timeouts"][kind] = res["timeouts"].get(kind, 0) + 1
+                misses += 1
+                if misses >= 3:
+                    raise Frozen(f"no reaction to 3 keys in a row ({kind})")
+            time.sleep(args.gap)
+    res["all listed s"] = time.monotonic() - t0
 
 
 def settle(pid: int, cores: float, timeout: float) -> tuple[float, float]:
@@ -298,13 +335,16 @@ def block(mode: str, n: int, home: Path, args: argparse.Namespace, res: Result) 
             assert daemon.stdout is not None
             if not select.select([daemon.stdout], [], [], 120)[0] or not daemon.stdout.readline():
                 raise Frozen("the daemon did not start")
-            res["daemon settled s"], _ = settle(daemon.pid, 0.1, 300)  # restored
+            if not args.during_load:
+                res["daemon settled s"], _ = settle(daemon.pid, 0.1, 300)  # restored
         tm = Tmux(f"tgb{os.getpid()}{mode}{n}")
         tm.send(f"exec env TIDEGATE_HOME={home} {args.tidegate} tui"
                 + (" --embedded" if mode == "embedded" else ""), literal=True)
         t0 = time.monotonic()
         tm.send("Enter")
         tui = int(tm.pane("pane_pid"))
+        if args.during_load:
+            measure_loading(tm, n, args, res, t0)
         if not wait(tm, lambda c: f" All {n} " in plain(c)[0], args.startup_timeout):
             raise Frozen(f"the list did not show {n} torrents in {args.startup_timeout:g} s")
         res["startup s"] = time.monotonic() - t0
@@ -371,13 +411,22 @@ def main() -> int:
     ap.add_argument("--churn-timeout", type=float, default=180.0)
     ap.add_argument("--tidegate", default=str(Path(sys.executable).parent / "tidegate"))
     ap.add_argument("--json-out", metavar="FILE", help="keep every sample")
+    ap.add_argument("--no-churn", action="store_true", help="skip pause all / resume all")
+    ap.add_argument("--during-load", action="store_true",
+                    help="also time keys while the torrents load (daemon mode: the TUI "
+                         "attaches as soon as the daemon answers)")
+    ap.add_argument("--home", action="append", default=[], metavar="N=PATH",
+                    help="reuse a home made before for size N (kept)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     homes: dict[int, Path] = {}
     results: list[Result] = []
     try:
+        given = {int(k): Path(v) for k, v in (h.split("=", 1) for h in args.home)}
         for n in sizes:
+            if n in given:
+                continue
             t0 = time.monotonic()
             homes[n] = make_home(n)
             print(f"{n:,} torrents made in {time.monotonic() - t0:.0f} s", file=sys.stderr)
@@ -385,7 +434,7 @@ def main() -> int:
             for n in sizes if i % 2 == 0 else sizes[::-1]:
                 print(f"{mode}, {n:,} torrents…", file=sys.stderr, flush=True)
                 results.append({"mode": mode, "n": n, "lat": {}, "timeouts": {}})
-                block(mode, n, homes[n], args, results[-1])
+                block(mode, n, given.get(n) or homes[n], args, results[-1])
     finally:
         for home in homes.values():
             shutil.rmtree(home, ignore_errors=True)

@@ -74,8 +74,8 @@ class EngineStoppedError(EngineError):
 class UnknownTorrentError(EngineError):
     """No torrent matches the given id."""
 
-    def __init__(self, torrent_id: str):
-        super().__init__(f"no torrent with id {torrent_id!r}")
+    def __init__(self, torrent_id: str, message: str = ""):
+        super().__init__(message or f"no torrent with id {torrent_id!r}")
         self.torrent_id = torrent_id
 
 

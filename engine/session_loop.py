@@ -108,7 +108,7 @@ class SessionLoop:
                     ses.add_dht_node(node)
                 self._wait_listening(ses, m)
                 if self.restore:
-                    m.restore()
+                    m.begin_restore()  # loaded by the loop, a slice at a time
             except TidegateError as exc:
                 self.startup_error = exc
                 self.ready.set()
@@ -158,6 +158,7 @@ class SessionLoop:
         commanded = False  # a command ran since the share limits were last checked
         limits_seen: object = None  # the torrents mapping they were checked over
         limits_due = 0.0  # when a seed-time limit falls due
+        next_publish = 0.0
         while not self.stopping.is_set():
             now = time.monotonic()
             # Backed off, the once-a-second jobs ride on the polls (every job that
@@ -165,7 +166,7 @@ class SessionLoop:
             # and only turtle mode's next boundary has a time of its own.
             due = min(pace.next_poll, next_save,
                       self._next_turn(now) if pace.idle else next_jobs)
-            sel.select(max(0.0, due - now))
+            sel.select(0.0 if m.restore_queue is not None else max(0.0, due - now))
             counters["wakeups"] += 1
             # Each step on its own: a fault in one (a bug of ours; per-torrent faults are
             # contained further down, engine/torrents/isolation.py) is logged once and the
@@ -182,7 +183,8 @@ class SessionLoop:
                 m.handle_alerts(alerts)
                 now = time.monotonic()
                 if commands or self._news(alerts, m) or self.out.board.watched \
-                        or m.waiting_on_time or self.save_waiters:
+                        or m.waiting_on_time or self.save_waiters \
+                        or m.restore_queue is not None or m.records.unlisted:
                     pace.active(now)
                     calm = False
                 if any(type(a) is lt.state_update_alert for a in alerts):
@@ -214,7 +216,15 @@ class SessionLoop:
                     if not pace.idle or now >= next_stats:
                         next_stats = now + IDLE_STATS
                         ses.post_session_stats()
-                if m.dirty:
+                    step = "reading the state of torrents a status update left out"
+                    m.records.refresh_unlisted(older_than=2.0)
+                if m.restore_queue is not None:
+                    step = "loading torrents from the resume folder"
+                    m.restore_step()
+                # While torrents load, a snapshot at most every period (each is a new
+                # mapping of every torrent), unless a command waits to see its effect.
+                if m.dirty and (commands or now >= next_publish or not m.loading):
+                    next_publish = now + pace.period
                     step = "publishing a snapshot"
                     self.out.publish(m)
                 if now >= next_save:
@@ -362,9 +372,11 @@ class SessionLoop:
             fut.set_exception(EngineStoppedError("the engine is stopping"))
         m.dht.close()
         m.file_reads.close()
+        if self.save_on_stop:
+            self._refresh_states(ses, m)  # before the pause makes every torrent change
         ses.pause()
         if self.save_on_stop:
-            m.save_all(only_modified=False)
+            m.save_on_stop()
         deadline = time.monotonic() + self.config.engine.stop_timeout
         # Wait for libtorrent's save alerts only: the files queued from them are the
         # writer's, and store.close() waits for those. (Waiting here on saves_outstanding
@@ -372,8 +384,8 @@ class SessionLoop:
         # `tidegate download`, docs/BENCHMARKS.md.)
         while m.saves_asked and time.monotonic() < deadline:
             ses.wait_for_alert(100)
-            m.handle_alerts(ses.pop_alerts())
-        m.handle_alerts(ses.pop_alerts())
+            m.handle_alerts(_not_paused(ses.pop_alerts()))
+        m.handle_alerts(_not_paused(ses.pop_alerts()))
         m.store.close(max(0.0, deadline - time.monotonic()))
         m.report_write_errors()
         m.run_durable(everything=True)  # written, or as written as it will ever be
@@ -383,7 +395,27 @@ class SessionLoop:
         self._resolve_save_waiters(m)
         self.out.publish(m)
 
+    @staticmethod
+    def _refresh_states(ses: Any, m: TorrentManager, timeout: float = 2.0) -> None:
+        """The states of the torrents that changed since the last status update, so the
+        stop sees the newest upload and download totals (bounded: a stop does not wait
+        long for them)."""
+        ses.post_torrent_updates()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            alerts = ses.pop_alerts()
+            m.handle_alerts(alerts)
+            if any(isinstance(a, lt.state_update_alert) for a in alerts):
+                return
+            ses.wait_for_alert(100)
+
     def _repin_dht(self, m: TorrentManager) -> None:
         if self.dht_pinned and m.stats.dht_nodes < len(self.dht_pinned):
             for node in self.dht_pinned:
                 m.ses.add_dht_node(node)
+
+
+def _not_paused(alerts: list[Any]) -> list[Any]:
+    """The alerts of a stop but those saying the session's pause paused each torrent (one
+    per torrent; reading each one's status took seconds at 50,000)."""
+    return [a for a in alerts if not isinstance(a, lt.torrent_paused_alert)]

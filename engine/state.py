@@ -137,6 +137,9 @@ class SessionStats(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Bytes free on the default download folder's file system (-1 unknown)."""
     alt_speed: AltSpeedState = AltSpeedState()
     """Turtle mode (docs/automation.md); the limits above are the ones in force."""
+    loading: int = 0
+    """Torrents of the resume folder not in the list yet: the engine is still loading them
+    after its start (0 once every one is in; engine/torrents/restoring.py)."""
 
 
 class SiteHosting(msgspec.Struct, frozen=True, kw_only=True, gc=False):

@@ -217,45 +217,65 @@ class TextFilter:
                 category = value
         return cls(_LABEL.sub(" ", text).strip().casefold(), category, tuple(tags))
 
-    def test(self, t: TorrentState) -> bool:
+    def test(self, t: TorrentState, folded: str | None = None) -> bool:
+        """``folded``: ``t.name.casefold()`` if known (:meth:`NameOrder.folded`)."""
         if self.category is not None and t.category.casefold() != self.category:
             return False
         if self.tags:
             have = {x.casefold() for x in t.tags}
             if not all(x in have for x in self.tags):
                 return False
-        return not self.needle or matches_text(t, self.needle)
+        return not self.needle or matches_text(t, self.needle, folded)
 
 
-def matches_text(t: TorrentState, needle: str) -> bool:
-    """``needle`` is already casefolded."""
-    return (needle in t.name.casefold() or t.id.startswith(needle)
-            or (t.info_hash_v2 or "").startswith(needle))
+def matches_text(t: TorrentState, needle: str, folded: str | None = None) -> bool:
+    """``needle`` is already casefolded; ``folded`` is the name casefolded, if known."""
+    return (needle in (t.name.casefold() if folded is None else folded)
+            or t.id.startswith(needle) or (t.info_hash_v2 or "").startswith(needle))
 
 
 class NameOrder:
     """Torrent ids by name (casefolded), then id: the order ties are shown in.
 
     Sorting 10,000 names is the costliest part of a refresh, and names almost never
-    change, so the order is kept and re-sorted only when a torrent comes, goes or is
-    renamed (one dict lookup per torrent tells).
+    change, so the order is kept and sorted again only when a torrent comes, goes or is
+    renamed (one dict lookup per torrent tells). Torrents that only came (a daemon loading
+    50,000 at its start) are merged in: their keys are made, the old list is already in
+    order, and Python's sort merges two ordered runs in one pass.
     """
 
     def __init__(self) -> None:
         self._names: dict[str, str] = {}
+        self._keys: dict[str, tuple[str, str]] = {}
+        """id -> its sort key (casefolded name, id), made once per name."""
         self._ids: list[str] = []
         self._of: Mapping[str, TorrentState] | None = None
 
     def __call__(self, torrents: Mapping[str, TorrentState]) -> list[str]:
         if torrents is self._of:
             return self._ids
-        names = self._names
-        if len(torrents) != len(names) or any(
-                names.get(tid) != t.name for tid, t in torrents.items()):
-            self._names = {tid: t.name for tid, t in torrents.items()}
-            self._ids = sorted(torrents, key=lambda tid: (torrents[tid].name.casefold(), tid))
+        names, keys = self._names, self._keys
+        changed = [tid for tid, t in torrents.items() if names.get(tid) != t.name]
+        if changed or len(torrents) != len(names):
+            gone = len(names) + len(changed) != len(torrents) or any(
+                tid in names for tid in changed)  # removed or renamed: sort them all
+            for tid in changed:
+                name = torrents[tid].name
+                names[tid] = name
+                keys[tid] = (name.casefold(), tid)
+            if gone:
+                for tid in [tid for tid in names if tid not in torrents]:
+                    del names[tid], keys[tid]
+                self._ids = sorted(torrents, key=keys.__getitem__)
+            else:
+                new = sorted(changed, key=keys.__getitem__)
+                self._ids = sorted(self._ids + new, key=keys.__getitem__)
         self._of = torrents
         return self._ids
+
+    def folded(self, tid: str) -> str:
+        """The casefolded name of a torrent of the last mapping ordered."""
+        return self._keys[tid][0]
 
 
 def rows(torrents: Mapping[str, TorrentState], spec: ViewSpec,
@@ -264,14 +284,16 @@ def rows(torrents: Mapping[str, TorrentState], spec: ViewSpec,
 
     Pass the same ``order`` on every call to skip re-sorting names that did not change.
     """
-    by_name: Iterable[TorrentState] = map(torrents.__getitem__,
-                                          (order or NameOrder())(torrents))
+    order = order or NameOrder()
+    ids = order(torrents)
+    by_name: Iterable[TorrentState] = map(torrents.__getitem__, ids)
     if not spec.sites:
         by_name = (t for t in by_name if not t.site)
     test = FILTER_BY_KEY[spec.state].test
     if spec.text.strip():
         text = TextFilter.parse(spec.text)
-        chosen = [t for t in by_name if test(t) and text.test(t)]
+        folded = order.folded
+        chosen = [t for t in by_name if test(t) and text.test(t, folded(t.id))]
     elif spec.state == "all":
         chosen = list(by_name)
     else:

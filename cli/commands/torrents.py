@@ -107,6 +107,9 @@ def run_ls(args: argparse.Namespace) -> int:
     finally:
         client.stop()
     torrents = ordered(snap)
+    if snap.stats.loading:  # the daemon has just started: its list is not complete yet
+        note(f"the daemon is still loading {snap.stats.loading:,} more torrents from its "
+             f"resume folder; this list is not complete yet")
     hidden = 0
     if not args.all:
         shown = [t for t in torrents if not t.site]

@@ -19,8 +19,8 @@ from typing import NamedTuple
 import libtorrent as lt
 
 from ..config import Config
-from ..errors import DuplicateTorrentError, InputError, describe
-from ..events import Event, Log, ResumeDataError
+from ..errors import DuplicateTorrentError, InputError
+from ..events import Event, Log
 from ..requests import (
     AddRequest,
     check_add_numbers,
@@ -34,7 +34,7 @@ from . import inputs, recheck, special
 from .record import Then, TorrentRecord, has_every_piece, resolve
 from .records import TorrentRecords
 from .recover import settle_move
-from .resume import Corrupt, ResumeStore, Saved, TorrentExtras, merge_peers
+from .resume import ResumeStore, Saved, TorrentExtras, merge_peers
 from .text import read_text
 
 _TF = lt.torrent_flags
@@ -74,6 +74,11 @@ class TorrentAdds:
         """Ids being restored from resume data that had every piece."""
         self._resave_on_add: set[str] = set()
         """Ids restored from resume data repaired on load: saved again once added."""
+        self._restoring: set[str] = set()
+        """Ids restored from resume data and waiting for their add alert."""
+        self.take_queued: Callable[[str], object] = lambda torrent_id: None
+        """Adds a torrent still in the restore queue now (:mod:`.restoring`): an add of
+        the same torrent then meets it as it would after the start."""
 
     # ------------------------------------------------------------------ pending
 
@@ -102,7 +107,19 @@ class TorrentAdds:
         trackers = self._trackers.pop(torrent_id, [])
         restored_complete = torrent_id in self._restoring_complete
         self._restoring_complete.discard(torrent_id)
+        self._restoring.discard(torrent_id)
+        if not self._pending:
+            self._shrink()
         return Pending(fut, extras, req, peers, trackers, restored_complete)
+
+    def _shrink(self) -> None:
+        """Every add is done: tables that held a whole restore get their room back (a
+        dict or set keeps the size it grew to; ~100 bytes per torrent restored)."""
+        self._pending = {}
+        self._peers = dict(self._peers)
+        self._trackers = dict(self._trackers)
+        self._restoring_complete = set(self._restoring_complete)
+        self._resave_on_add = set(self._resave_on_add)
 
     def pending_extras(self) -> list[TorrentExtras]:
         """The extras of the torrents waiting for their add alert (restored ones)."""
@@ -116,29 +133,21 @@ class TorrentAdds:
 
     # ------------------------------------------------------------------ restore
 
-    def restore(self) -> int:
-        """Add every torrent from the resume folder; report unreadable files."""
-        n = 0
-        saved: list[Saved] = []
-        for item in self._store.load_all():
-            if isinstance(item, Corrupt):
-                self._emit(ResumeDataError(file=str(item.file), message=item.message))
-            else:
-                saved.append(item)
-        # in the order they were added: their numbers (TorrentState.number) follow it;
-        # taken from the end, so each one's params are freed once it is added
-        saved.sort(key=lambda i: (i.params.added_time, i.torrent_id), reverse=True)
-        while saved:
-            item = saved.pop()
-            try:
-                self._restore_one(item)
-            except Exception as exc:  # one file's fault: reported, the others go on
-                self._pending.pop(item.torrent_id, None)
-                self._emit(ResumeDataError(file=str(self._store.path(item.torrent_id)),
-                                           message=f"could not restore: {describe(exc)}"))
-                continue
-            n += 1
-        return n
+    def restore_one(self, item: Saved) -> None:
+        """Hand one torrent read from the resume folder to libtorrent (the engine loop
+        calls it a slice at a time: :mod:`.restoring`); raises on a fault of its file's."""
+        try:
+            self._restore_one(item)
+        except Exception:
+            self._pending.pop(item.torrent_id, None)
+            self._restoring_complete.discard(item.torrent_id)
+            self._restoring.discard(item.torrent_id)
+            raise
+
+    @property
+    def restoring(self) -> int:
+        """Restored torrents handed to libtorrent whose add alert has not come yet."""
+        return len(self._restoring)
 
     def _restore_one(self, item: Saved) -> None:
         self._settle(item)
@@ -157,6 +166,7 @@ class TorrentAdds:
         self._pex_flag(atp)
         item.extras.peers = _valid_peers(item.extras.peers)
         self._pending[item.torrent_id] = (None, item.extras, None)
+        self._restoring.add(item.torrent_id)
         if has_every_piece(atp):
             self._restoring_complete.add(item.torrent_id)
         self.submit(item.torrent_id, atp)
@@ -206,6 +216,7 @@ class TorrentAdds:
             raise InputError(source or "add", "nothing to add: give a .torrent, magnet or hash")
         torrent_id = inputs.torrent_id(ih)
         peers = [parse_peer(p) for p in req.peers]
+        self.take_queued(torrent_id)
         torrents = self._records.torrents
         if torrent_id in torrents and peers:
             # added again with peers: the user wants it to find them (after a restart of
@@ -260,7 +271,8 @@ class TorrentAdds:
             extras.site, extras.site_role = req.site, req.site_role
         if req.category:  # checked by the labels (engine/torrents/labels.py)
             extras.category = req.category
-        extras.tags = sorted(set(extras.tags) | set(req.tags))
+        if req.tags:  # (an empty list each otherwise: kept sorted, each once, when read)
+            extras.tags = sorted(set(extras.tags) | set(req.tags))
         if complete_dir:
             extras.complete_dir = complete_dir
         self._pex_flag(atp)
@@ -324,6 +336,8 @@ class TorrentAdds:
 
 def _valid_peers(peers: list[tuple[str, int]]) -> list[tuple[str, int]]:
     """Peers read from a resume file that are still valid addresses (it may be edited)."""
+    if not peers:
+        return peers  # (its own empty list, not one more per torrent)
     out = []
     for ip, port in peers:
         try:

@@ -49,6 +49,12 @@ _TF = lt.torrent_flags
 Handler = Callable[[Any], None]
 
 
+QUIET_BATCH = 200
+"""A torrent restored while at least this many others wait for their add alert takes the
+quiet path (no status calls for its load: its state comes with the next status update).
+Fewer, and each is shown at once, as a torrent added by hand is."""
+
+
 class TorrentTable:
     """Alert dispatch and the torrents' own alerts; only the engine thread uses it.
 
@@ -134,8 +140,16 @@ class TorrentTable:
             return
         h = a.handle
         merge_peers(extras, peers)  # with those kept in its resume file
+        self._records.share_texts(extras)
         t = TorrentRecord(id=torrent_id, handle=h, extras=extras,
-                          restored_complete=restored_complete, fault=extras.quarantined)
+                          restored_complete=restored_complete,
+                          fault=extras.quarantined)
+        if req is None:  # restored: its file holds these totals
+            t.saved_transfer = (p.total_uploaded, p.total_downloaded)
+            # one of many restored at once, with every piece: its load's check and finish
+            # are not news, and a status call for each would wait behind the adds queued
+            t.quiet_check = t.quiet_finish = (restored_complete and
+                                              self._adds.restoring >= QUIET_BATCH)
         old = self._records.add(t)  # numbered; a reload (:mod:`.faults`) keeps its number
         self._faults.reload_added(t, old)
         if old is not None:
@@ -143,9 +157,15 @@ class TorrentTable:
         for peer in t.peers:
             h.connect_peer(peer)
         recheck.resume_check(t)
-        self._records.read_trackers(t, trackers)
+        if req is None:
+            t.trackers = self._records.tracker_pairs(trackers)  # as handed to libtorrent
+        else:
+            self._records.read_trackers(t, trackers)
+        # the name without asking libtorrent (a call that waits for its thread: 50,000 of
+        # them made a restore seconds longer)
         self._emit(TorrentAdded(torrent_id=torrent_id,
-                                name=read_text(lambda: h.status().name) or torrent_id,
+                                name=read_text(lambda: p.ti.name() if p.ti is not None
+                                               else p.name) or torrent_id,
                                 restored=req is None))
         resave = self._adds.take_resave(torrent_id)
         if req is not None:
@@ -172,6 +192,12 @@ class TorrentTable:
         t = self._records.torrent_of(a)
         if t is None:
             return
+        if t.quiet_finish and not t.extras.rechecking:
+            # restored with every piece: nothing was written, so nothing to flush, and
+            # its state comes with the next status update (a status call per torrent
+            # here waited behind libtorrent's queue of adds: seconds at 50,000)
+            t.quiet_finish = False
+            return
         # The finished alert comes before the data is on disk: flush first.
         if t.extras.rechecking:
             t.finished_by_check = True  # a recheck found it complete (before its end alert)
@@ -185,10 +211,13 @@ class TorrentTable:
             return
         was_pending = not t.flushed
         t.flushed = True
-        for fut in self._pending_flush.pop(t.id, []):
+        waiting = self._pending_flush.pop(t.id, [])
+        for fut in waiting:
             if not fut.done():
                 fut.set_result(None)
         self._faults.clear_disk_error(t)
+        if not was_pending and not waiting:
+            return  # a flush nobody waited for (libtorrent's own): nothing changed here
         self._records.refresh(t)
         if was_pending and t.state is not None and t.state.complete_on_disk:
             if t.restored_complete:
@@ -234,7 +263,8 @@ class TorrentTable:
             # queued (failures come via the writer); first in line when a command waits
             ticket = self._store.save(tid, a.params, t.extras,
                                       urgent=self._saves.waited_for(tid))
-            t.trackers = _trackers_of(a.params)
+            t.trackers = self._records.tracker_pairs(_trackers_of(a.params))
+            t.saved_transfer = (a.params.total_uploaded, a.params.total_downloaded)
         except Exception as exc:
             # answered all the same (with the file as it is), or whoever waits on this
             # save would wait for ever
@@ -265,7 +295,7 @@ class TorrentTable:
         if t is not None:
             msg = read_text(a.error_message) or read_text(a.error.message)
             url = read_url(a.tracker_url)
-            t.tracker_errors[url] = msg
+            t.tracker_errors = {**t.tracker_errors, url: msg}
             self._emit(TrackerError(torrent_id=t.id, url=url, message=msg))
 
     def _on_hash_failed(self, a: lt.hash_failed_alert) -> None:
@@ -284,6 +314,15 @@ class TorrentTable:
     def _on_checked(self, a: lt.torrent_checked_alert) -> None:
         t = self._records.torrent_of(a)
         if t is not None:
+            if recheck.after_load(t):
+                return  # the load's check: the interrupted recheck starts now
+            if t.quiet_check and not t.extras.rechecking:
+                t.quiet_check = False
+                # the load of a torrent restored with every piece: not news, but the
+                # peers the user named were dropped if dialled while it loaded
+                for peer in t.peers:
+                    t.handle.connect_peer(peer)
+                return
             ended = recheck.ended(t)
             if ended:
                 self._saves.save_soon(t)  # no longer to be checked (and paused again) at start

@@ -26,7 +26,7 @@ import libtorrent as lt
 from ..config import Config
 from ..events import Event, Log, TorrentErrored
 from .adding import TorrentAdds
-from .record import DiskFault, TorrentRecord
+from .record import NO_DISK_FAULT, TorrentRecord
 from .records import TorrentRecords
 from .saves import ResumeSaves
 from .text import read_text
@@ -80,7 +80,7 @@ class DiskFaults:
         if t.handle.status(0).flags & _TF.upload_mode and not t.extras.metadata_first:
             # A failed write: libtorrent now only seeds this torrent. Say so on the
             # torrent, naming the file, and try again later (retry_disk_errors).
-            d = t.disk
+            d = t.own_disk()
             first = not d.error
             if first:  # later ones follow from it (a read of a block never written)
                 d.error = f"{message}: {file}" if file else message
@@ -107,7 +107,7 @@ class DiskFaults:
                 self._contain(exc, "retrying a failed write", t)
 
     def _retry_one(self, t: TorrentRecord, now: float) -> None:
-        d = t.disk
+        d = t.own_disk()
         if not d.retried:
             self.retry_disk(t)
             return
@@ -120,13 +120,13 @@ class DiskFaults:
             d.retried = False
             d.retry_at = now + self.cfg.storage.disk_retry_interval
         elif s.is_finished or s.total_payload_download > d.mark + DISK_PROOF:
-            t.disk = DiskFault()  # received and kept: recovered
+            t.disk = NO_DISK_FAULT  # received and kept: recovered
             self._records.refresh(t)
         # else nothing arrived to write yet (no peer, checking): still unknown
 
     def retry_disk(self, t: TorrentRecord) -> None:
         """Try writing again now."""
-        d = t.disk
+        d = t.own_disk()
         s = t.handle.status(0)
         d.retried = True
         d.mark = s.total_payload_download
@@ -144,7 +144,7 @@ class DiskFaults:
     def clear_disk_error(self, t: TorrentRecord) -> None:
         """Every wanted byte is on disk: whatever failed before is over."""
         if t.disk.error and t.handle.status(0).is_finished:
-            t.disk = DiskFault()
+            t.disk = NO_DISK_FAULT
 
     # ------------------------------------------------------------------ reload
 
@@ -211,7 +211,7 @@ class DiskFaults:
         if old is not None:
             new.dropped_trackers = old.dropped_trackers
         if old is not None and old.reload and not old.purge:
-            new.disk = old.disk
+            new.disk = old.own_disk()
             new.disk.mark = 0
             new.disk.retried = True
             new.disk.retry_at = time.monotonic() + DISK_SETTLE

@@ -72,14 +72,15 @@ class TrackerFloods:
         keep = []
         for u, tier in listed:
             if u == url:
-                t.dropped_trackers[url] = (tier, why)
+                t.dropped_trackers = {**t.dropped_trackers, url: (tier, why)}
                 continue
             entry = lt.announce_entry(u)
             entry.tier = tier
             keep.append(entry)
-        t.dropped_trackers.setdefault(url, (0, why))
+        if url not in t.dropped_trackers:
+            t.dropped_trackers = {**t.dropped_trackers, url: (0, why)}
         t.handle.replace_trackers(keep)
-        t.trackers = [(u, tier) for u, tier in t.trackers if u != url]
+        t.trackers = tuple((u, tier) for u, tier in t.trackers if u != url)
         self._emit(TrackerError(torrent_id=t.id, url=url, message=why))
         self._emit(Log(level="warning", message=f"torrent {t.id}: tracker {url} {why}"))
         self._faults.reload(t, purge=True)

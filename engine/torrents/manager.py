@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import libtorrent as lt
+import msgspec
 
 from ..config import Config
-from ..errors import EngineError, InputError
+from ..errors import EngineError, InputError, UnknownTorrentError
 from ..events import Event
 from ..requests import (
     AddRequest,
@@ -61,6 +62,7 @@ from .pieces import PieceReader
 from .record import TorrentRecord, resolve
 from .records import TorrentRecords
 from .removal import Removals
+from .restoring import SLICE, RestoreQueue
 from .resume import ResumeStore, merge_peers
 from .saves import ResumeSaves
 from .share_limits import ShareLimits
@@ -80,6 +82,8 @@ class TorrentManager:
         self.store = store
         self.default_save_path = default_save_path
         self._emit = emit
+        self.restore_queue: RestoreQueue | None = None
+        """The resume folder while it is being loaded (:meth:`begin_restore`)."""
         self.records = TorrentRecords()
         self.torrents = self.records.torrents
         """Every torrent by id (the records' own dict, never replaced)."""
@@ -157,7 +161,11 @@ class TorrentManager:
 
     @property
     def stats(self) -> SessionStats:
-        return self.counters.stats
+        s = self.counters.stats
+        loading = self.loading
+        if s.loading != loading:
+            s = self.counters.stats = msgspec.structs.replace(s, loading=loading)
+        return s
 
     @property
     def listen_port(self) -> int:
@@ -182,6 +190,14 @@ class TorrentManager:
 
 
     def get(self, torrent_id: str) -> TorrentRecord:
+        t = self.records.torrents.get(torrent_id)
+        if t is None and self.loading:
+            q = self.restore_queue
+            if q is not None:
+                q.take_now(torrent_id)  # in the session soon: asked again, it is there
+                raise q.unknown(torrent_id)
+            raise UnknownTorrentError(torrent_id, f"no torrent {torrent_id} yet: torrents "
+                                                  f"are still loading")
         return self.records.get(torrent_id)
 
     def handle_alerts(self, alerts: list[Any]) -> None:
@@ -189,6 +205,9 @@ class TorrentManager:
 
     def save_all(self, only_modified: bool, counters: bool = True) -> int:
         return self.saves.save_all(only_modified, counters)
+
+    def save_on_stop(self) -> int:
+        return self.saves.save_on_stop()
 
     def run_durable(self, everything: bool = False) -> None:
         self.saves.run_durable(everything)
@@ -206,11 +225,32 @@ class TorrentManager:
 
     # ------------------------------------------------------------------ commands
 
-    def restore(self) -> int:
-        """Add every torrent from the resume folder; report unreadable files."""
-        n = self.adds.restore()
-        self.labels.recover(self.adds.pending_extras())
-        return n
+    def begin_restore(self) -> None:
+        """Queue every torrent of the resume folder; :meth:`restore_step` adds them."""
+        self.restore_queue = RestoreQueue(self.store, self.adds.restore_one,
+                                          self.labels.recover, self._emit)
+        self.adds.take_queued = self.restore_queue.take_now
+        # a first slice before the engine says it is ready: a home of a few hundred
+        # torrents is read and handed to libtorrent in it, as before the queue
+        self.restore_step()
+
+    def restore_step(self, budget: float = SLICE) -> bool:
+        """A slice of the restore (:mod:`.restoring`); True while some is left."""
+        q = self.restore_queue
+        if q is None:
+            return False
+        more = q.step(budget)
+        self.records.dirty = True  # SessionStats.loading changed
+        if not more:
+            self.restore_queue = None
+            self.adds.take_queued = lambda torrent_id: None
+        return more
+
+    @property
+    def loading(self) -> int:
+        """Torrents of the resume folder not in the list yet."""
+        q = self.restore_queue
+        return (q.left if q is not None else 0) + self.adds.restoring + len(self.records.unlisted)
 
     def add(self, req: AddRequest, fut: Future[str]) -> None:
         prepared, complete_dir = self.completion.prepare(req, self.labels.prepare(req))
@@ -349,7 +389,8 @@ class TorrentManager:
         tier = (max(tiers) + 1) if tiers else 0
         for url in checked:
             t.handle.add_tracker({"url": url, "tier": tier})
-            t.dropped_trackers.pop(url, None)  # the user wants it back
+            if url in t.dropped_trackers:  # the user wants it back
+                t.dropped_trackers = {u: v for u, v in t.dropped_trackers.items() if u != url}
         self.saves.save_soon(t, resolve(fut))
 
     def remove_trackers(self, torrent_id: str, urls: list[str], fut: Future[None]) -> None:
@@ -366,7 +407,7 @@ class TorrentManager:
                 entry.tier = tier
                 keep.append(entry)
         t.handle.replace_trackers(keep)
-        t.trackers = [(url, tier) for url, tier in current if url not in urls]
+        t.trackers = tuple((url, tier) for url, tier in current if url not in urls)
         self.saves.save_soon(t, resolve(fut))
 
     def _tracker_list(self, t: TorrentRecord) -> list[tuple[str, int]]:

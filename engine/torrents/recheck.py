@@ -34,6 +34,7 @@ def start(t: TorrentRecord) -> None:
     if held(flags):
         t.extras.pause_after_check = True
     t.extras.rechecking = True
+    t.restored_complete = False  # what this check finds is news
     t.handle.force_recheck()
     if flags & _TF.paused and t.extras.pause_after_check:
         t.handle.unset_flags(_TF.auto_managed)
@@ -55,9 +56,23 @@ def restoring(params: lt.add_torrent_params, extras: TorrentExtras) -> None:
 
 
 def resume_check(t: TorrentRecord) -> None:
-    """Just added: a recheck interrupted by a stop starts again."""
+    """Just added: a recheck interrupted by a stop starts again, once the check of its load
+    has ended (:func:`after_load`). Asked at once, it raced that check: the load's
+    ``torrent_checked_alert`` could come while the torrent was not checking and be taken
+    for the recheck's end, which then paused the recheck at 97 % (seen once libtorrent's
+    queue of adds no longer slowed the add alert's handling)."""
     if t.extras.rechecking and t.handle.torrent_file() is not None:
-        t.handle.force_recheck()
+        t.recheck_after_load = True
+
+
+def after_load(t: TorrentRecord) -> bool:
+    """``torrent_checked_alert`` came: if it ends the load of a torrent whose recheck was
+    interrupted, the recheck starts now. True if so (the alert is not a recheck's end)."""
+    if not t.recheck_after_load:
+        return False
+    t.recheck_after_load = False
+    t.handle.force_recheck()
+    return True
 
 
 def defer_pause(t: TorrentRecord) -> bool:

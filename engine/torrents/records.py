@@ -10,6 +10,7 @@ changed, so snapshots share it), and says when a snapshot is due.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import libtorrent as lt
@@ -17,7 +18,8 @@ import libtorrent as lt
 from ..errors import UnknownTorrentError
 from ..state import Phase, TorrentState
 from . import status
-from .record import TorrentRecord
+from .record import NO_TRACKERS, TorrentRecord
+from .shared import Shared
 
 
 class TorrentRecords:
@@ -34,6 +36,13 @@ class TorrentRecords:
         self.torrents_changed = True
         """Set when a torrent was added, removed or changed state since the last snapshot;
         when clear, the next snapshot reuses the previous torrents mapping."""
+        self.unlisted: dict[str, float] = {}
+        """Torrents without a state yet (not in snapshots), and since when (monotonic)."""
+        self.texts: Shared[str] = Shared()
+        """Save paths, tracker URLs and the extras' strings, one object each for all the
+        torrents that repeat them (:mod:`.shared`)."""
+        self.numbers: Shared[int] = Shared()
+        """Sizes, times and counts above 256 in the states, likewise."""
 
     # ------------------------------------------------------------------ lookup
 
@@ -72,6 +81,8 @@ class TorrentRecords:
         self.torrents[t.id] = t
         self.torrents_changed = True
         self._by_handle[t.handle] = t.id
+        if t.state is None:
+            self.unlisted[t.id] = time.monotonic()
         return old
 
     def unindex(self, t: TorrentRecord) -> None:
@@ -82,6 +93,21 @@ class TorrentRecords:
         self.torrents_changed = True
         self.torrents.pop(t.id, None)
         self._by_handle.pop(t.handle, None)
+        self.unlisted.pop(t.id, None)
+
+    def refresh_unlisted(self, older_than: float, most: int = 200) -> None:
+        """Read the state of torrents that have waited ``older_than`` seconds for one (a
+        status update that left them out): at most ``most`` per call."""
+        if not self.unlisted:
+            return
+        cutoff = time.monotonic() - older_than
+        late = [tid for tid, since in self.unlisted.items() if since < cutoff][:most]
+        for tid in late:
+            t = self.torrents.get(tid)
+            if t is None or not t.handle.is_valid():
+                self.unlisted.pop(tid, None)
+                continue
+            self.refresh(t)
 
     # ------------------------------------------------------------------ state
 
@@ -99,7 +125,7 @@ class TorrentRecords:
             ti = t.handle.torrent_file()
             t.total_pieces = ti.num_pieces() if ti is not None else 0
         return status.torrent_state(t.id, s, t.extras, t.flushed, t.error, t.number,
-                                    t.total_pieces)
+                                    t.total_pieces, self.texts, self.numbers)
 
     def set_state(self, t: TorrentRecord, new: TorrentState) -> None:
         # Keep the old object when nothing changed, so snapshots share it.
@@ -107,6 +133,8 @@ class TorrentRecords:
             if new.phase == Phase.DOWNLOADING:
                 t.restored_complete = False  # data was missing after all: its finish is news
                 t.finished_by_check = False  # and so is the finish of a download
+            if t.state is None:
+                self.unlisted.pop(t.id, None)
             t.state = new
             t.state_at = time.monotonic()
             self.dirty = self.torrents_changed = True
@@ -121,7 +149,22 @@ class TorrentRecords:
         the engine's loop reaches that alert; it did on a loaded machine)."""
         try:
             # the list converted: every string in it is valid
-            t.trackers = [(str(e["url"]), int(e["tier"])) for e in t.handle.trackers()]
+            t.trackers = self.tracker_pairs((str(e["url"]), int(e["tier"]))
+                                            for e in t.handle.trackers())
         except UnicodeDecodeError:
             if added and not t.trackers:
-                t.trackers = list(added)
+                t.trackers = self.tracker_pairs(added)
+
+    def tracker_pairs(self, pairs: Iterable[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
+        """(url, tier) pairs as a record keeps them: a tuple (the one empty tuple when there
+        are none), each URL shared with the other torrents that name it."""
+        kept = tuple((self.texts(url), self.numbers(tier)) for url, tier in pairs)
+        return kept or NO_TRACKERS
+
+    def share_texts(self, extras: Any) -> None:
+        """Each string setting of ``extras`` (category, folders, creator, ...) as the one
+        object all torrents with that value share (a restore decodes a copy per file)."""
+        for name in extras.__struct_fields__:
+            value = getattr(extras, name)
+            if isinstance(value, str) and value:
+                setattr(extras, name, self.texts(value))

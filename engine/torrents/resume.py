@@ -11,6 +11,7 @@ A file that cannot be read back is renamed ``*.corrupt`` and reported, never del
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,8 +36,10 @@ SUFFIX = ".resume"
 EXTRA_KEY = b"tidegate"
 
 
-class TorrentExtras(msgspec.Struct, kw_only=True):
-    """tidegate's own per-torrent settings, saved beside libtorrent's resume data."""
+class TorrentExtras(msgspec.Struct, kw_only=True, gc=False):
+    """tidegate's own per-torrent settings, saved beside libtorrent's resume data.
+    (``gc=False``: one per torrent, and it holds only strings, numbers and lists of them,
+    which make no cycles.)"""
 
     ratio_limit: float = -1.0
     """-1 means use the global default; 0 means no limit."""
@@ -127,7 +130,7 @@ def read_extras(raw: object) -> tuple[TorrentExtras, tuple[str, ...]]:
                                  "they are reset to the defaults",)
     kept: dict[str, Any] = {}
     warnings: list[str] = []
-    types = {f.name: f.type for f in msgspec.structs.fields(TorrentExtras)}
+    types = _extras_types()
     for name, value in fields.items():
         if name not in types:
             continue  # a setting of a newer version: ignored, as before
@@ -142,6 +145,14 @@ def read_extras(raw: object) -> tuple[TorrentExtras, tuple[str, ...]]:
             continue
         kept[name] = value
     return TorrentExtras(**kept), tuple(warnings)
+
+
+@functools.cache
+def _extras_types() -> dict[str, Any]:
+    """Each :class:`TorrentExtras` field's type, worked out once: ``msgspec.structs.fields``
+    evaluates the annotations on every call (15 of the 26 s a 50,000-torrent restore took,
+    docs/BENCHMARKS.md)."""
+    return {f.name: f.type for f in msgspec.structs.fields(TorrentExtras)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,19 +217,27 @@ class ResumeStore:
         queued, data = self.writer.pending(path)
         if queued and data is not None:
             return self._parse(path, data)
-        return self._read(path)
+        return self.read(path)
 
     def close(self, timeout: float) -> bool:
         """Write everything queued and stop the writer; False if it ran out of time."""
         return self.writer.close(timeout)
 
-    def load_all(self) -> Iterator[Saved | Corrupt]:
-        if not self.folder.is_dir():
-            return
-        for file in sorted(self.folder.glob(f"*{SUFFIX}")):
-            yield self._read(file)
+    def files(self) -> dict[str, Path]:
+        """id -> file of every resume file, in name order (ids not yet checked)."""
+        try:
+            names = sorted(e.name for e in os.scandir(self.folder)
+                           if e.name.endswith(SUFFIX))
+        except (FileNotFoundError, NotADirectoryError):
+            return {}
+        return {name[: -len(SUFFIX)]: self.folder / name for name in names}
 
-    def _read(self, file: Path) -> Saved | Corrupt:
+    def load_all(self) -> Iterator[Saved | Corrupt]:
+        for file in self.files().values():
+            yield self.read(file)
+
+    def read(self, file: Path) -> Saved | Corrupt:
+        """The resume file ``file`` read and checked (a bad one is renamed ``*.corrupt``)."""
         torrent_id = file.name[: -len(SUFFIX)]
         if not valid_id(torrent_id):
             return self._quarantine(file, "file name is not an info-hash")

@@ -75,6 +75,30 @@ class ResumeSaves:
                 n += 1
         return n
 
+    def save_on_stop(self) -> int:
+        """Ask for the resume data of every torrent that changed since its last save.
+
+        libtorrent marks every torrent's counters as changed every second (its active and
+        seeding clocks), so "only if modified" rewrote all 50,000 files of a box at each
+        stop (over 20 s). Here the clocks alone do not count: a torrent is saved when
+        anything else changed (``need_save_resume_data`` without the counters) or when it
+        moved bytes since its last save (its upload or download total differs from the one
+        saved). The clocks of the others keep the value of their last counters save (every
+        ``storage.counters_save_interval``). Returns how many were asked."""
+        n = 0
+        for t in self._records.torrents.values():
+            h = t.handle
+            if not h.is_valid():
+                continue
+            s = t.state
+            moved = s is None or (s.all_time_upload, s.all_time_download) != t.saved_transfer
+            if moved or h.need_save_resume_data(_IF_CHANGED):
+                h.save_resume_data(SAVE_FLAGS)
+                t.saves_asked += 1
+                self._outstanding.add(t.id)
+                n += 1
+        return n
+
     def arrived(self, torrent_id: str) -> None:
         """libtorrent answered a save of ``torrent_id`` (its file is not written yet)."""
         self._outstanding.discard(torrent_id)

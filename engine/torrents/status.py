@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import libtorrent as lt
@@ -16,6 +16,7 @@ import libtorrent as lt
 from ..state import FileState, PeerState, Phase, TorrentState, TrackerState
 from .inputs import hash_hex
 from .resume import TorrentExtras
+from .shared import Shared
 from .text import as_text, read_text, read_url
 
 _S = lt.torrent_status.states
@@ -49,16 +50,29 @@ def phase_of(s: lt.torrent_status, extras: TorrentExtras, disk_error: str = "") 
 
 def ratio_of(s: lt.torrent_status) -> float:
     down = s.all_time_download or s.total_wanted_done
-    return s.all_time_upload / down if down > 0 else 0.0
+    # 0.0 itself when nothing was uploaded: not a new float per torrent
+    return s.all_time_upload / down if down > 0 and s.all_time_upload else 0.0
+
+
+_ONE = 1.0
+_NOT_SHARED: Shared[Any] = Shared(limit=0)
 
 
 def torrent_state(
     torrent_id: str, s: lt.torrent_status, extras: TorrentExtras, flushed: bool,
     disk_error: str = "", number: int = 0, total_pieces: int = 0,
+    texts: Shared[str] = _NOT_SHARED, numbers: Shared[int] = _NOT_SHARED,
 ) -> TorrentState:
     """``disk_error``: a failed write the engine keeps (libtorrent itself only stops
-    downloading, and shows no error). ``number``: its small number for people."""
+    downloading, and shows no error). ``number``: its small number for people.
+    ``texts``, ``numbers``: the engine's tables of shared values (:mod:`.shared`): equal
+    save paths and numbers above 256 are then one object in every state."""
     v1, v2 = hash_hex(s.info_hashes)
+    # the id is one of the hashes: one string, not two equal ones (89 bytes each)
+    v1 = torrent_id if v1 == torrent_id else v1
+    v2 = torrent_id if v2 == torrent_id else v2
+    n = numbers
+    progress = float(s.progress)
     phase = phase_of(s, extras, disk_error)
     remaining = s.total_wanted - s.total_wanted_done
     # libtorrent stops updating a paused torrent, so its last rates would linger; and its
@@ -76,37 +90,37 @@ def torrent_state(
         info_hash_v1=v1,
         info_hash_v2=v2,
         phase=phase,
-        progress=float(s.progress),
-        total_size=s.total if s.has_metadata else 0,
-        wanted=s.total_wanted,
-        wanted_done=s.total_wanted_done,
+        progress=_ONE if progress == _ONE else progress,
+        total_size=n(s.total) if s.has_metadata else 0,
+        wanted=n(s.total_wanted),
+        wanted_done=n(s.total_wanted_done),
         download_rate=rate,
         upload_rate=0 if idle else s.upload_payload_rate,
         num_peers=s.num_peers,
         num_seeds=s.num_seeds,
         swarm_seeds=s.num_complete,
         swarm_peers=s.num_incomplete,
-        all_time_download=s.all_time_download,
-        all_time_upload=s.all_time_upload,
+        all_time_download=n(s.all_time_download),
+        all_time_upload=n(s.all_time_upload),
         ratio=ratio_of(s),
         eta=int(eta),
-        save_path=read_text(lambda: s.save_path),
-        added_time=int(s.added_time),
-        completed_time=int(s.completed_time),
-        seeding_time=int(s.seeding_duration.total_seconds()),
+        save_path=texts(read_text(lambda: s.save_path)),
+        added_time=n(int(s.added_time)),
+        completed_time=n(int(s.completed_time)),
+        seeding_time=n(int(s.seeding_duration.total_seconds())),
         has_metadata=s.has_metadata,
         paused=bool(s.flags & lt.torrent_flags.paused)
         and not (s.flags & lt.torrent_flags.auto_managed),
         sequential=bool(s.flags & lt.torrent_flags.sequential_download),
-        queue_position=int(s.queue_position),
+        queue_position=n(int(s.queue_position)),
         download_limit=max(0, s.download_limit),
         upload_limit=max(0, s.upload_limit),
         ratio_limit=extras.ratio_limit,
         seed_time_limit=extras.seed_time_limit,
         complete_on_disk=bool(s.is_finished and s.has_metadata and flushed and s.total_wanted > 0),
         error=disk_error or (read_text(s.errc.message) if s.errc.value() else ""),
-        num_pieces=total_pieces if s.has_metadata else 0,  # s.num_pieces: the pieces had
-        pieces_done=s.num_pieces,
+        num_pieces=n(total_pieces) if s.has_metadata else 0,  # s.num_pieces: the pieces had
+        pieces_done=n(s.num_pieces),
         site=extras.site,
         site_role=extras.site_role,
         category=extras.category,
@@ -157,7 +171,7 @@ def peers_of(h: lt.torrent_handle) -> tuple[PeerState, ...]:
     return tuple(out)
 
 
-def trackers_of(h: lt.torrent_handle, known: list[tuple[str, int]] | None = None,
+def trackers_of(h: lt.torrent_handle, known: Sequence[tuple[str, int]] | None = None,
                 known_errors: Mapping[str, str] | None = None,
                 dropped: Mapping[str, tuple[int, str]] | None = None,
                 ) -> tuple[TrackerState, ...]:

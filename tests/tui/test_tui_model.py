@@ -94,3 +94,49 @@ def test_rate_history_keeps_sampling_when_the_engine_reuses_its_mapping() -> Non
                              stats=SessionStats()))
     assert [t for t, _d, _u in history.of(busy.id)] == [0.0, 1.0, 2.0, 3.0, 4.0]
     assert history.of(idle.id) == []
+
+
+def test_name_order_kept_through_arrivals_renames_and_removals() -> None:
+    """The kept order equals a full sort after every change: torrents arriving in batches
+    (a daemon loading), one renamed, some removed, names equal but for case."""
+    import random
+
+    from tidegate.engine.state import TorrentState
+    from tidegate.tui.model import NameOrder
+
+    rng = random.Random(7)
+    names = ["alpha", "Alpha", "beta", "ünïcode", "zeta", "Zeta", "mid", ""]
+    pool = [torrent(i, f"{rng.choice(names)}{rng.randrange(30)}", Phase.SEEDING, 1.0,
+                    id=f"{i:040x}") for i in range(600)]
+    order = NameOrder()
+    current: dict[str, TorrentState] = {}
+
+    def check() -> None:
+        m = MappingProxyType(dict(current))
+        got = order(m)
+        assert got == sorted(m, key=lambda tid: (m[tid].name.casefold(), tid))
+        assert order(m) is got  # the same mapping: nothing recomputed
+
+    for start in range(0, 500, 100):  # arrivals in batches, in no name order
+        for t in pool[start:start + 100]:
+            current[t.id] = t
+        check()
+    renamed = pool[3]
+    current[renamed.id] = torrent(3, "AAA first now", Phase.SEEDING, 1.0, id=renamed.id)
+    check()
+    for t in pool[10:60]:
+        del current[t.id]
+    check()
+    for t in pool[500:]:  # arrivals after removals
+        current[t.id] = t
+    check()
+
+
+def test_status_bar_says_how_many_torrents_are_still_loading() -> None:
+    from tidegate.tui.widgets.status_bar import StatusBar
+
+    bar = StatusBar("embedded")
+    bar.show(SessionStats(loading=12_345), 100, 100, 0, True)
+    assert "100 torrents (loading 12,345 more)" in bar.render().plain
+    bar.show(SessionStats(), 50_000, 50_000, 0, True)
+    assert "loading" not in bar.render().plain

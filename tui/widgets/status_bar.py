@@ -56,6 +56,8 @@ class StatusBar(Widget):
         text.append(f"  free {units.size(s.free_disk) if s.free_disk >= 0 else '?'}")
         listed = f"{shown}/{total}" if shown != total else f"{total}"
         text.append(f"  {listed} torrents")
+        if s.loading:  # the engine is still reading its resume folder after its start
+            text.append(f" (loading {s.loading:,} more)", "bold yellow")
         if marked:
             text.append(f" ({marked} marked)", "bold")
         text.append("  ")
