@@ -16,8 +16,10 @@ libtorrent in a temp folder), then:
 3. ``--rounds`` times, alternating which goes first: restarts each from its saved state
    and measures **start-up** (spawn until the API/RPC answers, and until every torrent is
    listed as seeding), then disconnects, waits ``--settle`` seconds, and measures **idle**
-   CPU seconds per second over ``--idle`` seconds and resident memory (VmRSS at the end,
-   VmHWM) from /proc.
+   CPU seconds per second over ``--idle`` seconds (each thread's run time from
+   /proc/PID/task/TID/schedstat, in ns; /proc/PID/stat's 10 ms ticks are printed beside),
+   wake-ups per second per thread (voluntary context switches) and resident memory
+   (VmRSS at the end, VmHWM) from /proc.
 
 Every process is stopped by its pid; the temp folder is deleted.
 
@@ -304,11 +306,52 @@ class Transmission:
 # --------------------------------------------------------------------------- the bench
 
 
-def measure_idle(child: Child, seconds: float) -> tuple[float, dict[str, int]]:
+def thread_cpu_ns(pid: int) -> dict[str, int]:
+    """Nanoseconds each thread ran (/proc/PID/task/TID/schedstat, first field): the
+    scheduler's own count, where /proc/PID/stat's is in 10 ms clock ticks (one tick is
+    0.03 % over a 30 s window: too coarse for an idle daemon)."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out[task.name] = int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def thread_switches(pid: int) -> dict[str, int]:
+    """Voluntary context switches (sleeps that ended: wake-ups) per thread, by
+    ``name/tid``; a thread that ended meanwhile is left out."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    out[f"{name}/{task.name}"] = int(line.split()[1])
+        except OSError:
+            continue
+    return out
+
+
+def measure_idle(child: Child, seconds: float) -> tuple[float, dict[str, Any], dict[str, float]]:
+    """CPU seconds per second (schedstat), /proc status, and wake-ups per second per thread
+    (``comm/tid``: Python threads all show as ``python``; only those that woke)."""
+    w0 = thread_switches(child.pid)
+    n0 = thread_cpu_ns(child.pid)
     c0, t0 = cpu_seconds(child.pid), time.monotonic()
     time.sleep(seconds)
     c1, t1 = cpu_seconds(child.pid), time.monotonic()
-    return (c1 - c0) / (t1 - t0), proc_status(child.pid)
+    n1 = thread_cpu_ns(child.pid)
+    w1 = thread_switches(child.pid)
+    wakes: dict[str, float] = {}
+    for key, n in w1.items():
+        if key in w0 and n > w0[key]:
+            wakes[key] = (n - w0[key]) / (t1 - t0)
+    status: dict[str, Any] = dict(proc_status(child.pid))
+    status["cpu_ticks"] = (c1 - c0) / (t1 - t0)  # the clock-tick count, for comparison
+    ran = sum(n - n0.get(tid, 0) for tid, n in n1.items())  # threads that ended: left out
+    return ran / 1e9 / (t1 - t0), status, wakes
 
 
 
@@ -381,24 +424,31 @@ def main(argv: list[str] | None = None) -> int:
                     s.disconnect()
                     time.sleep(args.settle)
                     assert s.child is not None
-                    cpu, status = measure_idle(s.child, args.idle)
+                    cpu, status, wakes = measure_idle(s.child, args.idle)
                     stop_s = s.stop()
                     r = {"n": n, "client": c, "phase": "restart", "round": rnd,
                          "api_up_s": up, "ready_s": ready, "idle_cpu": cpu,
                          "rss_mib": status["VmRSS"] / 1024, "hwm_mib": status["VmHWM"] / 1024,
-                         "threads": status["Threads"], "stop_s": stop_s}
+                         "threads": status["Threads"], "stop_s": stop_s,
+                         "wakeups_per_s": sum(wakes.values()), "wakeups_by_thread": wakes,
+                         "idle_cpu_ticks": status["cpu_ticks"]}
                     results.append(r)
                     print(f"{n}: round {rnd} {c:12} API up {up:6.2f} s, all seeding "
-                          f"{ready:6.2f} s, idle CPU {cpu * 100:5.1f}%, RSS "
+                          f"{ready:6.2f} s, idle CPU {cpu * 100:6.3f}% (ticks "
+                          f"{status['cpu_ticks'] * 100:.2f}%), RSS "
                           f"{r['rss_mib']:7.1f} MiB (peak {r['hwm_mib']:7.1f}), "
-                          f"stop {stop_s:5.1f} s", file=sys.stderr, flush=True)
+                          f"stop {stop_s:5.1f} s, wake-ups/s {r['wakeups_per_s']:.1f} ("
+                          + ", ".join(f"{k} {v:.1f}" for k, v in
+                                      sorted(wakes.items(), key=lambda kv: -kv[1])[:8])
+                          + ")", file=sys.stderr, flush=True)
             shutil.rmtree(data)
         source_after = tidegate_source(tmp)
 
     print("### Session scale: restart from saved state, then idle\n")
     print("| torrents | client | API up s | all seeding s | idle CPU % of a core | "
-          "RSS MiB | peak RSS MiB | threads | stop s | add all s (first run) |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "idle wake-ups/s | RSS MiB | peak RSS MiB | threads | stop s | "
+          "add all s (first run) |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     med = statistics.median
     for n in sizes:
         for c in clients:
@@ -406,16 +456,18 @@ def main(argv: list[str] | None = None) -> int:
                   and r["phase"] == "restart"]
             add = [r for r in results if r["n"] == n and r["client"] == c and r["phase"] == "add"]
             if not rs:
-                print(f"| {n:,} | {c} | - | - | - | - | - | - | - | failed |")
+                print(f"| {n:,} | {c} | - | - | - | - | - | - | - | - | failed |")
                 continue
             print(f"| {n:,} | {c} | {med(r['api_up_s'] for r in rs):.2f} | "
                   f"{med(r['ready_s'] for r in rs):.2f} | "
-                  f"{med(r['idle_cpu'] for r in rs) * 100:.1f} | "
+                  f"{med(r['idle_cpu'] for r in rs) * 100:.3f} | "
+                  f"{med(r['wakeups_per_s'] for r in rs):.1f} | "
                   f"{med(r['rss_mib'] for r in rs):.1f} | {med(r['hwm_mib'] for r in rs):.1f} | "
                   f"{med(r['threads'] for r in rs):.0f} | {med(r['stop_s'] for r in rs):.1f} | "
                   f"{add[0]['add_s']:.1f} |")
     print(f"\nmedians of {args.rounds} restart(s) per size and client; idle = CPU seconds per "
-          f"second over {args.idle:g} s, {args.settle:g} s after every torrent was seeding, no "
+          f"second (the threads' schedstat run time) over {args.idle:g} s, {args.settle:g} s "
+          f"after every torrent was seeding, no "
           f"client connected; {args.file_size}-byte v1 torrents; {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}, libtorrent {lt.__version__}, "
           f"{tr_version.splitlines()[0]}; bench took {time.monotonic() - started:.0f} s")

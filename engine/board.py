@@ -19,11 +19,30 @@ from .state import EMPTY_SNAPSHOT, Snapshot
 class StateBoard:
     """Holds the newest :class:`Snapshot`; wakes waiters; fans events out."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_watched: Callable[[], None] | None = None) -> None:
         self._snapshot: Snapshot = EMPTY_SNAPSHOT
         self._cond = threading.Condition()
         self._streams: list[EventStream] = []
         self._streams_lock = threading.Lock()
+        self._watchers = 0
+        self._watch_lock = threading.Lock()
+        self.on_watched = on_watched
+        """Called (on the watcher's thread; it must be quick) when the first watcher
+        comes: the engine loop polls at ``engine.snapshot_hz`` again at once."""
+
+    @property
+    def watched(self) -> bool:
+        """Someone waits for a new snapshot (a ``wait_for`` caller) or said it watches
+        (:meth:`watch`: the API server while a client is subscribed)."""
+        return self._watchers > 0
+
+    def watch(self, on: bool) -> None:
+        """One watcher more (``on``) or fewer; counted, so each ``True`` needs a ``False``."""
+        with self._watch_lock:
+            first = on and self._watchers == 0
+            self._watchers = max(0, self._watchers + (1 if on else -1))
+        if first and self.on_watched is not None:
+            self.on_watched()
 
     @property
     def snapshot(self) -> Snapshot:
@@ -49,18 +68,25 @@ class StateBoard:
             EngineStoppedError: ``stopped()`` returned a reason.
         """
         deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                snap = self._snapshot
-                if predicate(snap):
-                    return snap
-                reason = stopped()
-                if reason:
-                    raise EngineStoppedError(reason)
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"condition not met within {timeout} s")
-                self._cond.wait(min(left, 0.5))
+        snap = self._snapshot
+        if predicate(snap):
+            return snap
+        self.watch(True)  # a waiter watches: snapshots come at snapshot_hz meanwhile
+        try:
+            with self._cond:
+                while True:
+                    snap = self._snapshot
+                    if predicate(snap):
+                        return snap
+                    reason = stopped()
+                    if reason:
+                        raise EngineStoppedError(reason)
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError(f"condition not met within {timeout} s")
+                    self._cond.wait(min(left, 0.5))
+        finally:
+            self.watch(False)
 
     def subscribe(self, maxsize: int = 10_000) -> EventStream:
         """A new ordered stream of events from now on."""

@@ -215,6 +215,17 @@ class Engine(DhtCalls, StreamCalls):
     def remove_listener(self, wake: Callable[[], None]) -> None:
         self._out.remove_listener(wake)
 
+    def frontend_attached(self, on: bool) -> None:
+        """A frontend attached (``on``) or left (the API server, per subscribed client):
+        while any is, or a ``wait_for`` caller waits, the loop polls at
+        ``engine.snapshot_hz`` even when nothing moves (:mod:`engine.pacer`)."""
+        self._out.board.watch(on)
+
+    def loop_counters(self) -> dict[str, int]:
+        """The engine loop's own numbers (``wakeups``, ``polls``, ``jobs``, ...: see
+        ``SessionLoop.counters``); a copy, for tests and benchmarks."""
+        return dict(self._loop.counters)
+
     # ------------------------------------------------------------------ commands
 
     def run(self, cmd: cmds.Command[R]) -> Future[R]:

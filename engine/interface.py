@@ -48,3 +48,7 @@ class ServedEngine(EngineAPI, Protocol):
     def add_listener(self, wake: Callable[[], None]) -> None: ...
 
     def remove_listener(self, wake: Callable[[], None]) -> None: ...
+
+    def frontend_attached(self, on: bool) -> None:
+        """A frontend is attached (``on``) or left: counted; while any is, snapshots come
+        at ``engine.snapshot_hz`` even when nothing moves (:mod:`engine.pacer`)."""

@@ -249,6 +249,9 @@ class Node:
     def remove_listener(self, wake: Callable[[], None]) -> None:
         self.engine.remove_listener(wake)
 
+    def frontend_attached(self, on: bool) -> None:
+        self.engine.frontend_attached(on)
+
     def run(self, cmd: cmds.Command[R]) -> Future[R]:
         """Run a command: a site command on the sites thread, any other on the engine."""
         impl = _IMPLEMENTATIONS.get(type(cmd))

@@ -3,8 +3,9 @@
 :class:`SessionLoop` makes the session and the :class:`~engine.torrents.manager.TorrentManager`,
 restores torrents, then sleeps in ``select`` on libtorrent's alert notification and the
 command channel's wake-up, runs posted commands, hands alerts to the manager, asks for
-status updates at ``engine.snapshot_hz`` and does the periodic work (resume saves, share
-limits, disk retries, pinned DHT nodes). On stop it refuses commands, saves every
+status updates at ``engine.snapshot_hz`` while anything moves or anyone watches and less
+often while nothing does (:mod:`engine.pacer`), and does the periodic work (resume saves,
+share limits, disk retries, pinned DHT nodes). On stop it refuses commands, saves every
 torrent's resume data and drops the session before the notification socket closes.
 
 The :class:`~engine.engine.Engine` owns one and is its only caller: it starts the thread
@@ -13,6 +14,7 @@ on :meth:`SessionLoop.run` and reads ``ready``, ``startup_error`` and ``crash``.
 
 from __future__ import annotations
 
+import collections
 import selectors
 import socket
 import threading
@@ -29,6 +31,7 @@ from .channel import DEFERRED, CommandChannel
 from .config import Config
 from .errors import EngineError, EngineStoppedError, TidegateError
 from .events import Log
+from .pacer import IDLE_STATS, Pacer
 from .publisher import Publisher
 from .schedule import SpeedSchedule, in_force
 from .torrents import session as lt_session
@@ -58,6 +61,8 @@ class SessionLoop:
         """Turtle mode: the schedule and a switch by hand (:mod:`engine.schedule`)."""
         self._alt_on = False
         """Whether the alternative limits are what libtorrent has now."""
+        self._slow_tick = False
+        """Whether libtorrent ticks at ``engine.idle_tick_interval_ms`` now."""
         self.state_dir = state_dir
         self.download_dir = download_dir
         self.restore = restore
@@ -76,6 +81,13 @@ class SessionLoop:
         """Set if the thread died of an unexpected exception."""
         self.save_waiters: list[Future[None]] = []
         """save_resume_data() callers, resolved when no save is outstanding."""
+        self.pacer: Pacer | None = None
+        """When status is polled (:mod:`engine.pacer`); made when the loop starts."""
+        self.counters: collections.Counter[str] = collections.Counter()
+        """The loop's own numbers: ``wakeups`` (returns from ``select``), ``polls`` (status
+        polls asked), ``jobs`` (runs of the once-a-second jobs), ``alert:<type>`` (alerts
+        that ended a back-off). Bounded: a key per alert type at most."""
+        out.board.on_watched = self._on_watched
 
     def run(self) -> None:
         """The thread's body: make the session, loop until stopped, shut down."""
@@ -135,17 +147,27 @@ class SessionLoop:
 
     def _loop(self, ses: Any, m: TorrentManager, sel: selectors.BaseSelector,
               alert_r: socket.socket) -> None:
-        period = 1.0 / self.config.engine.snapshot_hz
-        next_snap = time.monotonic()
+        pace = self.pacer = Pacer(1.0 / self.config.engine.snapshot_hz)
         next_save = time.monotonic() + self.config.storage.resume_save_interval
         next_counters = time.monotonic() + self.config.storage.counters_save_interval
-        next_limits = time.monotonic() + 1.0
+        next_jobs = time.monotonic() + 1.0
         next_pin = time.monotonic() + 5.0
+        counters = self.counters
+        calm = False  # nothing new since the last poll was asked for
+        next_stats = 0.0  # backed off: when session stats are asked for again
+        commanded = False  # a command ran since the share limits were last checked
+        limits_seen: object = None  # the torrents mapping they were checked over
+        limits_due = 0.0  # when a seed-time limit falls due
         next_publish = 0.0
         while not self.stopping.is_set():
             now = time.monotonic()
-            wait = max(0.0, min(next_snap, next_save, next_limits) - now)
-            sel.select(0.0 if m.restore_queue is not None else wait)
+            # Backed off, the once-a-second jobs ride on the polls (every job that
+            # depends on what moves starts moving with activity, which ends the back-off)
+            # and only turtle mode's next boundary has a time of its own.
+            due = min(pace.next_poll, next_save,
+                      self._next_turn(now) if pace.idle else next_jobs)
+            sel.select(0.0 if m.restore_queue is not None else max(0.0, due - now))
+            counters["wakeups"] += 1
             # Each step on its own: a fault in one (a bug of ours; per-torrent faults are
             # contained further down, engine/torrents/isolation.py) is logged once and the
             # loop goes on, so the engine thread never dies of one.
@@ -156,22 +178,44 @@ class SessionLoop:
                 commands = self.channel.take()
                 for fn, args, fut in commands:
                     self._run_command(fn, args, fut)
-                m.handle_alerts(ses.pop_alerts())
+                commanded = commanded or bool(commands)
+                alerts = ses.pop_alerts()
+                m.handle_alerts(alerts)
+                now = time.monotonic()
+                if commands or self._news(alerts, m) or self.out.board.watched \
+                        or m.waiting_on_time or self.save_waiters \
+                        or m.restore_queue is not None or m.records.unlisted:
+                    pace.active(now)
+                    calm = False
+                if any(type(a) is lt.state_update_alert for a in alerts):
+                    if calm:  # the poll's answer showed nothing new
+                        pace.quiet()
+                        if self.out.board.watched:  # came meanwhile (_on_watched saw
+                            pace.active(now)        # the loop not yet backed off)
+                    calm = False
+                step = "setting libtorrent's tick"
+                self._set_tick(ses, slow=pace.every >= pace.idle_max)
                 step = "writing resume data"
                 m.report_write_errors()
                 m.run_durable()
                 self._resolve_save_waiters(m)
-                now = time.monotonic()
                 step = "expiring DHT requests"
                 m.dht.expire(now)
                 m.dht_peers.expire(now)
                 step = "expiring file reads"
                 m.file_reads.expire(now)
-                if now >= next_snap:
-                    next_snap = now + period
+                if pace.due(now):
+                    pace.polled(now)
+                    calm = True  # until something says otherwise before its answers
+                    counters["polls"] += 1
                     step = "asking for status updates"
                     ses.post_torrent_updates()
-                    ses.post_session_stats()
+                    # Backed off, the session's numbers (hundreds of counters decoded in
+                    # Python) only every IDLE_STATS s: a torrent's traffic shows in its
+                    # own status, and any change brings them back with snapshot_hz.
+                    if not pace.idle or now >= next_stats:
+                        next_stats = now + IDLE_STATS
+                        ses.post_session_stats()
                     step = "reading the state of torrents a status update left out"
                     m.records.refresh_unlisted(older_than=2.0)
                 if m.restore_queue is not None:
@@ -180,20 +224,27 @@ class SessionLoop:
                 # While torrents load, a snapshot at most every period (each is a new
                 # mapping of every torrent), unless a command waits to see its effect.
                 if m.dirty and (commands or now >= next_publish or not m.loading):
-                    next_publish = now + period
+                    next_publish = now + pace.period
                     step = "publishing a snapshot"
                     self.out.publish(m)
                 if now >= next_save:
-                    counters = now >= next_counters
+                    with_counters = now >= next_counters
                     next_save = now + self.config.storage.resume_save_interval
-                    if counters:
+                    if with_counters:
                         next_counters = now + self.config.storage.counters_save_interval
                     step = "saving resume data"
-                    m.save_all(only_modified=True, counters=counters)
-                if now >= next_limits:
-                    next_limits = now + 1.0
-                    step = "checking share limits"
-                    m.enforce_share_limits()
+                    m.save_all(only_modified=True, counters=with_counters)
+                if now >= next_jobs:
+                    next_jobs = now + 1.0
+                    counters["jobs"] += 1
+                    # Share limits: when a torrent changed (a new torrents mapping), a
+                    # command ran (limits, config) or a seed-time limit falls due.
+                    torrents = self.out.snapshot.torrents
+                    if commanded or torrents is not limits_seen or now >= limits_due:
+                        step = "checking share limits"
+                        counters["limit_checks"] += 1
+                        commanded, limits_seen = False, torrents
+                        limits_due = m.enforce_share_limits()
                     step = "retrying failed writes"
                     m.retry_disk_errors(now)
                     step = "applying the speed schedule"
@@ -208,6 +259,52 @@ class SessionLoop:
                 m.containment.other_fault(f"the engine loop ({step})", exc)
                 m.dirty = True
                 time.sleep(0.05)  # a fault that repeats must not spin a core
+
+    def _set_tick(self, ses: Any, slow: bool) -> None:
+        """libtorrent's tick: ``engine.idle_tick_interval_ms`` while backed off to the
+        slowest polls (libtorrent alone, 100 idle seeds: 0.077 % of a core at 100 ms,
+        0.027 % at 500), ``engine.tick_interval_ms`` again on any activity."""
+        if slow == self._slow_tick:
+            return
+        engine = self.config.engine
+        if engine.idle_tick_interval_ms == engine.tick_interval_ms and slow:
+            return
+        self._slow_tick = slow
+        self.counters["slow_ticks" if slow else "fast_ticks"] += 1
+        ses.apply_settings({"tick_interval": max(engine.tick_interval_ms,
+                                                 engine.idle_tick_interval_ms)
+                            if slow else engine.tick_interval_ms})
+
+    def _next_turn(self, now: float) -> float:
+        """While backed off: the monotonic time of turtle mode's next boundary (the
+        schedule, or a switch by hand running out), or infinity."""
+        m = self.manager
+        until = m.stats.alt_speed.until if m is not None else 0.0
+        if not until:
+            return float("inf")
+        return now + max(0.0, until - self.clock().timestamp())
+
+    def _news(self, alerts: list[Any], m: TorrentManager) -> bool:
+        """Whether ``alerts`` say anything moved: any alert but a poll's two answers, a
+        state update that names a torrent, session numbers that changed (free disk
+        space aside: another program's writes are not ours)."""
+        news = m.counters.moved
+        m.counters.moved = False
+        for a in alerts:
+            kind = type(a)
+            if kind is lt.state_update_alert:
+                if a.status:
+                    news = True
+            elif kind is not lt.session_stats_alert:
+                self.counters[f"alert:{kind.__name__}"] += 1
+                news = True
+        return news
+
+    def _on_watched(self) -> None:
+        """A first watcher came (any thread): poll now if the loop is backed off."""
+        pacer = self.pacer
+        if pacer is not None and pacer.idle:
+            self.channel.waker.wake()
 
     def apply_config(self, config: Config) -> None:
         """A new configuration, applied live with the limits in force (engine thread)."""
@@ -233,6 +330,7 @@ class SessionLoop:
             self._alt_on = alt.on
             m.cfg = cfg
             m.ses.apply_settings(lt_session.settings_for(cfg))  # type: ignore[arg-type]
+            self._slow_tick = False  # the pack has the configured tick
             lt_session.apply_peer_classes(m.ses, cfg)
             lt_session.assert_safety(m.ses)
             m.apply_pex()

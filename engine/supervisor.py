@@ -3,7 +3,8 @@
 A node's parts (the sites thread, the Smart Proxy, tor, the qBittorrent API, and any part
 handed in, such as the comment server) each offer the small :class:`Part` shape: a
 ``name``, ``alive()``, ``restart()`` and ``failure`` (why it died). One thread
-(``tidegate-watch-parts``) looks at every part each :data:`CHECK_EVERY` seconds. A part
+(``tidegate-watch-parts``) looks at every part each :data:`CHECK_IDLE` seconds while all
+run, each :data:`CHECK_EVERY` while one waits for its restart. A part
 found dead while it should run is restarted after a delay that doubles from
 :data:`FIRST_DELAY` up to :data:`MAX_DELAY` while it keeps dying, and starts again from
 the first delay once it has stayed up :data:`STABLE_AFTER` seconds. Each death is a
@@ -33,7 +34,11 @@ from .events import Event, Log, PartFailed, PartRestarted
 from .state import PartState
 
 CHECK_EVERY = 0.5
-"""Seconds between two looks at the parts."""
+"""Seconds between two looks at the parts while one is dead (its restart is due soon)."""
+CHECK_IDLE = 5.0
+"""Seconds between two looks while every part runs: a death is seen within this, then
+restarted after :data:`FIRST_DELAY` (an idle daemon wakes for it 0.2 times a second,
+not twice; issue 27)."""
 FIRST_DELAY = 1.0
 """Seconds before the first restart of a part that died."""
 MAX_DELAY = 60.0
@@ -147,13 +152,20 @@ class Supervisor:
 
     def _run(self) -> None:
         self._report()
-        while not self._stop.wait(CHECK_EVERY):
+        while not self._stop.wait(self.check_every()):
             try:
                 self.check(self._clock())
             except Exception as exc:  # the watcher must not die of a part's fault
                 self._say(Log(level="error", message=f"watcher: {exc!r}"[:MAX_FAILURE]))
 
     # ------------------------------------------------------------------ the policy
+
+    def check_every(self) -> float:
+        """Seconds to the next look: :data:`CHECK_EVERY` while a part waits for its
+        restart, :data:`CHECK_IDLE` while all run."""
+        with self._lock:
+            waiting = any(w.retry_at is not None for w in self._watched.values())
+        return CHECK_EVERY if waiting else CHECK_IDLE
 
     def check(self, now: float) -> None:
         """Look at every part once at monotonic time ``now``: note deaths, restart the

@@ -80,7 +80,10 @@ def run(args: argparse.Namespace) -> int:
         note(f"tidegate daemon (pid {info['pid']}) serving {info['endpoint']}, publishing on "
              f"{info['publish']}")
         _note_qbt(daemon)
-        while not daemon.wait(1.0):
+        # A signal's handler sets the event, which ends the wait at once (the handler runs
+        # in this thread, between the lock's retries), so the main thread need not wake
+        # every second to look (issue 27: an idle daemon's wake-ups).
+        while not daemon.wait(3600.0):
             pass
         note("stopping: saving resume data")
     finally:

@@ -38,7 +38,10 @@ from . import sockets
 from .keys import KeyPair
 
 BEAT_INTERVAL = 1.0
-"""Seconds between heartbeats on the PUB socket."""
+"""Seconds between heartbeats on the PUB socket while a client is subscribed (none
+while no one is: nothing would receive them)."""
+MAX_SUBSCRIPTIONS = 64
+"""Distinct topics subscribers may hold (ours are three); more are ignored."""
 CLOSE_LINGER = 500
 """Milliseconds the ROUTER may spend flushing queued replies when the server stops."""
 PUB_HWM = 100
@@ -103,7 +106,8 @@ class ApiServer:
         self.bound_endpoint = ""
         self.bound_publish = ""
         self.counters: collections.Counter[str] = collections.Counter()
-        """requests, errors (by code), replies, deltas, events, beats."""
+        """requests, errors (by code), replies, deltas, events, beats, attached/detached
+        (the first subscriber came, the last left)."""
         self._waker = Waker()
         self._done: collections.deque[tuple[bytes, int, int, Future[Any]]] = \
             collections.deque()
@@ -116,6 +120,8 @@ class ApiServer:
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._auth: zmq.auth.thread.ThreadAuthenticator | None = None
+        self._topics: set[bytes] = set()
+        """Topics some client is subscribed to (any: a client is attached)."""
         self._events = engine.subscribe(maxsize=10_000)
         self._published: Snapshot = engine.snapshot
         self._event_seq = engine.event_seq
@@ -165,7 +171,9 @@ class ApiServer:
 
     def _run(self) -> None:
         router = self.context.socket(zmq.ROUTER)
-        pub = self.context.socket(zmq.PUB)
+        # XPUB: a PUB that reports (un)subscriptions, so the server knows whether anyone
+        # is attached: it beats only then, and tells the engine (``frontend_attached``)
+        pub = self.context.socket(zmq.XPUB)
         try:
             try:
                 # Over the socket limit libzmq drops the connection without a word; between
@@ -194,26 +202,54 @@ class ApiServer:
     def _serve(self, router: zmq.Socket, pub: zmq.Socket) -> None:
         poller = zmq.Poller()
         poller.register(router, zmq.POLLIN)
+        poller.register(pub, zmq.POLLIN)
         poller.register(self._waker.reader, zmq.POLLIN)
         next_beat = time.monotonic()
-        while not self._stopping.is_set():
-            timeout_ms = max(0, int((next_beat - time.monotonic()) * 1000))
-            ready = dict(poller.poll(timeout_ms))
-            if self._waker.reader.fileno() in ready or self._waker.reader in ready:
-                self._waker.drain()
+        try:
+            while not self._stopping.is_set():
+                timeout_ms = -1 if not self._topics else \
+                    max(0, int((next_beat - time.monotonic()) * 1000))
+                ready = dict(poller.poll(timeout_ms))
+                if self._waker.reader.fileno() in ready or self._waker.reader in ready:
+                    self._waker.drain()
+                if pub in ready and self._read_subscriptions(pub):
+                    next_beat = time.monotonic()  # a new subscriber hears one at once
+                self._publish_state(pub)
+                self._publish_events(pub)
+                if router in ready:
+                    self._read_requests(router)
+                self._send_done(router)
+                if self._topics and time.monotonic() >= next_beat:
+                    self._send(pub, p.TOPIC_BEAT, p.Beat(self.epoch, self._published.seq,
+                                                         self._event_seq))
+                    self.counters["beats"] += 1
+                    next_beat = time.monotonic() + BEAT_INTERVAL
             self._publish_state(pub)
             self._publish_events(pub)
-            if router in ready:
-                self._read_requests(router)
             self._send_done(router)
-            if time.monotonic() >= next_beat:
-                self._send(pub, p.TOPIC_BEAT, p.Beat(self.epoch, self._published.seq,
-                                                     self._event_seq))
-                self.counters["beats"] += 1
-                next_beat = time.monotonic() + BEAT_INTERVAL
-        self._publish_state(pub)
-        self._publish_events(pub)
-        self._send_done(router)
+        finally:
+            if self._topics:
+                self._topics.clear()
+                self.engine.frontend_attached(False)
+
+    def _read_subscriptions(self, pub: zmq.Socket) -> bool:
+        """Take the XPUB's (un)subscription frames (libzmq passes the first subscription
+        to a topic and the last unsubscription from it); True when the first subscriber
+        came."""
+        before = bool(self._topics)
+        for _ in range(BATCH):
+            try:
+                frame = pub.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if frame[:1] == b"\x01" and len(self._topics) < MAX_SUBSCRIPTIONS:
+                self._topics.add(frame[1:])
+            elif frame[:1] == b"\x00":
+                self._topics.discard(frame[1:])
+        if bool(self._topics) != before:
+            self.counters["attached" if self._topics else "detached"] += 1
+            self.engine.frontend_attached(bool(self._topics))
+        return bool(self._topics) and not before
 
     # ------------------------------------------------------------------ publications
 

@@ -89,6 +89,7 @@ _CHECKS: list[tuple[str, Any, str]] = [
     ("engine.snapshot_hz", lambda v: 0.2 <= v <= 60, "must be between 0.2 and 60"),
     ("engine.stop_timeout", lambda v: 0 < v <= 600, "must be between 0 and 600 seconds"),
     ("engine.tick_interval_ms", lambda v: 10 <= v <= 1000, "must be between 10 and 1000"),
+    ("engine.idle_tick_interval_ms", lambda v: 10 <= v <= 1000, "must be between 10 and 1000"),
     ("api.request_timeout", lambda v: 0 < v <= 3600, "must be between 0 and 3600 seconds"),
     ("api.max_message_size", lambda v: 1 << 20 <= v <= 1 << 30,
      "must be between 1 MiB and 1 GiB"),

@@ -124,6 +124,11 @@ class DhtItems:
     def close(self) -> None:
         self.krpc.close()
 
+    @property
+    def waiting(self) -> bool:
+        """Something waits on a deadline that :meth:`expire` must meet."""
+        return bool(self._puts or self._gets)
+
     def expire(self, now: float) -> None:
         """Resolve what waited past its deadline."""
         for key, waiting in list(self._puts.items()):

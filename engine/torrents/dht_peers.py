@@ -64,6 +64,11 @@ class DhtPeers:
             self._found[key] = []
             self.ses.dht_get_peers(lt.sha1_hash(key))
 
+    @property
+    def waiting(self) -> bool:
+        """Something waits on a deadline that :meth:`expire` must meet."""
+        return bool(self._gets)
+
     def expire(self, now: float) -> None:
         """Resolve the lookups that settled or waited past their deadline."""
         for key, waiting in list(self._gets.items()):

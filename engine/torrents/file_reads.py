@@ -164,6 +164,11 @@ class FileReads:
         for part in r.parts.values():
             part.cancel()  # the PieceReader skips futures that are done
 
+    @property
+    def waiting(self) -> bool:
+        """Something waits on a deadline that :meth:`expire` must meet."""
+        return bool(self._reads)
+
     def expire(self, now: float) -> None:
         """Fail the reads that waited past their deadline, naming the missing piece."""
         for r in self._reads:

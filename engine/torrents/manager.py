@@ -181,6 +181,13 @@ class TorrentManager:
         """Resume data asked of libtorrent whose alert has not come yet."""
         return self.saves.asked
 
+    @property
+    def waiting_on_time(self) -> bool:
+        """Work that ends on a deadline the loop must meet (DHT puts and lookups, file
+        reads) or on the disk (resume data): the loop stays at ``snapshot_hz``."""
+        return bool(self.dht.waiting or self.dht_peers.waiting or self.file_reads.waiting
+                    or self.saves.outstanding)
+
 
     def get(self, torrent_id: str) -> TorrentRecord:
         t = self.records.torrents.get(torrent_id)
@@ -211,8 +218,10 @@ class TorrentManager:
     def retry_disk_errors(self, now: float) -> None:
         self.faults.retry_disk_errors(now)
 
-    def enforce_share_limits(self) -> None:
-        self.limits.enforce()
+    def enforce_share_limits(self) -> float:
+        """Pause what reached a share limit; the monotonic time the next seed-time limit
+        falls due (infinity: none)."""
+        return self.limits.enforce()
 
     # ------------------------------------------------------------------ commands
 

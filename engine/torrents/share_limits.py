@@ -36,26 +36,31 @@ class ShareLimits:
         self._contain = contain
         self._emit = emit
 
-    def enforce(self) -> None:
-        """Pause seeding torrents that reached their ratio or seed-time limit."""
+    def enforce(self) -> float:
+        """Pause seeding torrents that reached their ratio or seed-time limit; return the
+        ``time.monotonic()`` at which the next seed-time limit is reached if nothing
+        changes meanwhile (infinity: none), so the engine loop need not look again before
+        then unless a torrent, a limit or the config changed."""
         now = time.monotonic()
+        due = float("inf")
         for t in list(self._records.torrents.values()):
             st = t.state
             if st is None or st.paused or not st.has_metadata or st.phase != "seeding" or \
                     t.extras.pause_after_check:  # running only for a recheck
                 continue
             try:
-                self._enforce_one(t, st, now)
+                due = min(due, self._enforce_one(t, st, now))
             except Exception as exc:  # this torrent's fault only
                 self._contain(exc, "checking its share limits", t)
+        return due
 
-    def _enforce_one(self, t: TorrentRecord, st: TorrentState, now: float) -> None:
+    def _enforce_one(self, t: TorrentRecord, st: TorrentState, now: float) -> float:
         ratio_limit = t.extras.ratio_limit if t.extras.ratio_limit >= 0 else \
             self.cfg.seeding.ratio_limit
         time_limit = t.extras.seed_time_limit if t.extras.seed_time_limit >= 0 else \
             self.cfg.seeding.seed_time_limit
         if not ratio_limit and not time_limit:
-            return
+            return float("inf")
         # libtorrent need not report a seed whose only change is its seeding time,
         # so that time is the state's value plus the time since it was recorded.
         seeded = st.seeding_time + int(now - t.state_at)
@@ -70,3 +75,5 @@ class ShareLimits:
             t.handle.pause()
             self._save(t)
             self._emit(ShareLimitReached(torrent_id=t.id, reason=reason))
+            return float("inf")
+        return now + (time_limit - seeded) if time_limit else float("inf")

@@ -26,11 +26,15 @@ from .text import read_text
 
 RATE_WINDOW = 2.0
 """Seconds over which session-wide rates are measured."""
+FREE_DISK_STEP = 16 * 1024 * 1024
+"""Free disk space that moved by less than this keeps its last value: other programs'
+writes change it all the time, and each change was a snapshot (and a publication) of an
+otherwise idle engine."""
 
 
 class SessionCounters:
-    """The latest :class:`~engine.state.SessionStats` and the listen port; a new one marks
-    ``records`` dirty (a snapshot is due)."""
+    """The latest :class:`~engine.state.SessionStats` and the listen port; one that differs
+    from the last marks ``records`` dirty (a snapshot is due)."""
 
     def __init__(self, cfg: Config, default_save_path: Path, records: TorrentRecords,
                  emit: Callable[[Event], None]):
@@ -42,6 +46,9 @@ class SessionCounters:
         self._counters: deque[tuple[float, dict[str, int]]] = deque()
         """Recent session counters; rates are measured over about :data:`RATE_WINDOW`."""
         self.listen_port = 0
+        self.moved = False
+        """Set when new session numbers differ from the last in more than free disk space
+        (the engine loop reads and clears it: activity, :mod:`engine.pacer`)."""
 
     def handlers(self) -> dict[type, Callable[[Any], None]]:
         return {lt.session_stats_alert: self._on_session_stats,
@@ -81,7 +88,10 @@ class SessionCounters:
             dt = max(now - then, 1e-3)
             rates = {k: max(0, int((values.get(k, 0) - old.get(k, 0)) / dt)) for k in keys}
         self._counters.append((now, {k: values.get(k, 0) for k in keys}))
-        self.stats = SessionStats(
+        free_disk = self._free_disk()
+        if abs(free_disk - self.stats.free_disk) < FREE_DISK_STEP and self.stats.free_disk >= 0:
+            free_disk = self.stats.free_disk
+        new = SessionStats(
             download_rate=rates["net.recv_bytes"],
             upload_rate=rates["net.sent_bytes"],
             payload_download_rate=rates["net.recv_payload_bytes"],
@@ -93,10 +103,14 @@ class SessionCounters:
             listen_port=self.listen_port,
             download_limit=self.cfg.rates.download,
             upload_limit=self.cfg.rates.upload,
-            free_disk=self._free_disk(),
+            free_disk=free_disk,
             alt_speed=self.stats.alt_speed,
         )
-        self._records.dirty = True
+        if new != self.stats:  # the same numbers again: no new snapshot for them
+            if msgspec.structs.replace(new, free_disk=self.stats.free_disk) != self.stats:
+                self.moved = True
+            self.stats = new
+            self._records.dirty = True
 
     def set_alt_speed(self, cfg: Config, alt: AltSpeedState) -> None:
         """Turtle mode switched (or its reason changed): ``cfg`` holds the limits in force;
