@@ -22,7 +22,9 @@ loopback needs (LT_DEFAULTS_LOOPBACK), and leaves the peer classes alone.
 ``--recheck`` adds the torrent over complete data in DATA_DIR, waits for the check at add,
 then ``force_recheck()`` ROUNDS times, each timed from the call to torrent_checked_alert,
 and prints ``{"check_at_add_s": S, "rechecks_s": [S, ...]}`` (exit 1 if a check finds the
-data incomplete).
+data incomplete). The torrent is not auto-managed, unless ``RAW_LT_AUTO_MANAGED=1`` (as
+tidegate adds torrents: libtorrent then starts a forced recheck only at its next
+auto-manage pass, up to ~1 s later).
 """
 
 from __future__ import annotations
@@ -198,6 +200,8 @@ def recheck(torrent: str, data_dir: str, rounds: int, disk_io: str) -> int:
     atp.save_path = data_dir
     tf = lt.torrent_flags
     atp.flags = (tf.default_flags & ~tf.paused & ~tf.auto_managed) | tf.duplicate_is_error
+    if os.environ.get("RAW_LT_AUTO_MANAGED") == "1":
+        atp.flags |= tf.auto_managed
     t0 = time.monotonic()
     handle = ses.add_torrent(atp)
     times = []

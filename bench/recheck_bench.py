@@ -7,7 +7,10 @@
 - **raw** / **raw-defaults**: ``bench/raw_libtorrent.py --recheck TORRENT DATA 1`` in a fresh
   process per round, with tidegate's libtorrent settings (pread) or libtorrent's defaults
   (``RAW_LT_DEFAULTS=1``, its default disk I/O); it times ``force_recheck()`` to
-  ``torrent_checked_alert`` itself (the check at add before it is not counted).
+  ``torrent_checked_alert`` itself (the check at add before it is not counted). The torrent
+  is not auto-managed there; **raw-auto-managed** is ``raw`` with the torrent auto-managed
+  (``RAW_LT_AUTO_MANAGED=1``), as tidegate adds torrents: libtorrent starts that check only
+  at its next auto-manage pass.
 
 The data is read once before every check, so all sides hash from the page cache: the bound
 is the hash rate, not the disk. The order rotates every round. Seconds per check, in
@@ -28,7 +31,7 @@ from create_vs_tools import warm
 from download_vs_clients import Payload, Seed
 from download_vs_raw import RAW_SCRIPT, BenchError, Child
 
-SIDES = ("tidegate", "raw", "raw-defaults")
+SIDES = ("tidegate", "raw", "raw-defaults", "raw-auto-managed")
 
 
 def tidegate_recheck(seed: Seed, events: Any, timeout: float) -> float:
@@ -58,6 +61,8 @@ def raw_recheck(side: str, torrent: Path, data: Path, tmp: Path, rnd: int,
     if side == "raw-defaults":
         env["RAW_LT_DEFAULTS"] = "1"
         disk_io = "default"
+    elif side == "raw-auto-managed":
+        env["RAW_LT_AUTO_MANAGED"] = "1"
     log = tmp / f"recheck-{side}-{rnd}.log"
     child = Child(f"{side} recheck", [sys.executable, str(RAW_SCRIPT), "--recheck",
                                       str(torrent), str(data), "1", disk_io], env, log)

@@ -10,7 +10,8 @@ In one run, in this order (the other scripts do the work; this one only calls th
    with its own defaults, aria2c, transmission-cli and qbittorrent-nox; then
    ``tidegate download`` from the tidegate seed against a qbittorrent-nox seed;
 3. recheck of that file (bench/recheck_bench.py): tidegate's ``recheck`` against libtorrent's
-   ``force_recheck`` with tidegate's settings and with libtorrent's defaults;
+   ``force_recheck`` with tidegate's settings, with libtorrent's defaults, and with
+   tidegate's settings on an auto-managed torrent (as tidegate's are);
 4. creating a torrent of that file (bench/create_vs_tools.py): ``tidegate create`` v1, v2
    and hybrid against libtorrent's ``set_piece_hashes``, and v1 against mktorrent;
 5. the downloads again for many small files (``--files`` x ``--file-size``), without

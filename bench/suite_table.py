@@ -9,7 +9,8 @@ from typing import Any, TextIO
 
 OTHER_NAMES = {"raw": "raw libtorrent, tidegate's settings",
                "raw-defaults": "raw libtorrent, its defaults", "aria2": "aria2c",
-               "transmission": "transmission-cli", "qbittorrent": "qbittorrent-nox"}
+               "transmission": "transmission-cli", "qbittorrent": "qbittorrent-nox",
+               "raw-auto-managed": "raw libtorrent, tidegate's settings, auto-managed"}
 
 
 @dataclass
@@ -75,7 +76,7 @@ def recheck_rows(label: str, runs: list[dict[str, Any]], size: int,
 
     text = f"SHA-1 2 cores {lim['sha1_2']:.0f} (1 core {lim['sha1_1']:.0f})"
     return [Row(label, OTHER_NAMES[side], mb_s("tidegate"), mb_s(side), lim["sha1_2"], text)
-            for side in ("raw", "raw-defaults")]
+            for side in ("raw", "raw-defaults", "raw-auto-managed")]
 
 
 def create_rows(label: str, walls: dict[str, float], size: int, missing: dict[str, str],

@@ -26,6 +26,7 @@ EXPECTED = (
     [("download 16 MiB", o) for o in OTHERS_BIG]
     + [("download 16 MiB, seeds", SEEDS)]
     + [("recheck 16 MiB", o) for o in OTHERS_BIG[:2]]
+    + [("recheck 16 MiB", "raw libtorrent, tidegate's settings, auto-managed")]
     + [(f"create 16 MiB {f}", "libtorrent set_piece_hashes") for f in ("v1", "v2", "hybrid")]
     + [("create 16 MiB v1", "mktorrent -t 2")]
     + [("download 40 x 64 KiB", o) for o in OTHERS_BIG if o != "transmission-cli"]
