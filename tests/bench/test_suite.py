@@ -35,6 +35,22 @@ LIMITS = ("sha1_1", "sha1_2", "sha256_1", "sha256_2", "loopback", "disk_write",
           "disk_read_cold", "disk_read_warm")
 
 
+def processes_using(folder: Path) -> list[int]:
+    """pids whose command line or environment names ``folder`` (the suite's children all
+    do: their arguments, TIDEGATE_HOME or HOME are in it)."""
+    mark = str(folder).encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if mark in (proc / "cmdline").read_bytes() or mark in (proc / "environ").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+    return found
+
+
 def run_suite(tmp_path: Path, work: Path, path_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PATH": str(path_dir), "PYTHONPATH": str(ROOT)}
     out = tmp_path / "suite.json"
@@ -71,6 +87,7 @@ def test_smoke_suite_without_aria2(tmp_path: Path) -> None:
     try:
         done = run_suite(tmp_path, work, bin_dir)
         left = list(work.iterdir())
+        alive = processes_using(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -78,6 +95,7 @@ def test_smoke_suite_without_aria2(tmp_path: Path) -> None:
     assert "missing: aria2c" in done.stderr
     assert "INCOMPLETE: missing aria2c" in done.stdout
     assert left == []  # its temp folder is gone
+    assert alive == []  # and every process it started has ended
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("| ")]
     header, body = lines[0], lines[1:]
     assert "ratio tidegate/other" in header
