@@ -53,7 +53,7 @@ fuzz: $(TEST_STAMP)
 # Benchmarks (never run in CI; results and commands in docs/BENCHMARKS.md). Each takes
 # minutes and wants an otherwise idle machine.
 # Everything in one table: downloads vs raw libtorrent / aria2 / transmission / qBittorrent,
-# seeds, recheck, creation, beside the machine's limits (~12 min; ARGS=--quick ~2 min).
+# seeds, recheck, creation, beside the machine's limits (~10 min; ARGS=--quick ~2 min).
 # Exits 3 when a program is missing (its rows say so).
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/suite.py $(ARGS)
