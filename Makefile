@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv run test lint bench bench-clients bench-create bench-scale bench-settings fuzz reliability \
+.PHONY: venv run test lint bench bench-raw bench-clients bench-create bench-scale bench-settings fuzz reliability \
 	clean
 
 # Two installs, two stamps: `run` needs only tidegate's own dependencies; `test` (and lint,
@@ -52,7 +52,14 @@ fuzz: $(TEST_STAMP)
 
 # Benchmarks (never run in CI; results and commands in docs/BENCHMARKS.md). Each takes
 # minutes and wants an otherwise idle machine.
+# Everything in one table: downloads vs raw libtorrent / aria2 / transmission / qBittorrent,
+# seeds, recheck, creation, beside the machine's limits (~10 min; ARGS=--quick ~2 min).
+# Exits 3 when a program is missing (its rows say so).
 bench: $(TEST_STAMP)
+	$(BIN)/python bench/suite.py $(ARGS)
+
+# tidegate download vs raw libtorrent per disk I/O backend (the first bench)
+bench-raw: $(TEST_STAMP)
 	$(BIN)/python bench/download_vs_raw.py
 
 # tidegate vs raw libtorrent vs transmission-cli vs aria2c; 1 GiB and 2,000 x 64 KiB (~12 min)

@@ -4,8 +4,8 @@ Writes one file of random bytes (``--size``, default 1 GiB), then runs in a rota
 each round:
 
 - ``tidegate create FILE --v1``, ``--v2`` and ``--hybrid``
-- libtorrent's own ``set_piece_hashes`` making the hybrid (one hashing thread: what
-  tidegate did before ``engine/torrents/create_v2.py``)
+- libtorrent's own ``set_piece_hashes`` making the v1, v2 and hybrid (one hashing thread:
+  what tidegate did before ``engine/torrents/create.py`` and ``create_v2.py``)
 - ``mktorrent -l LOG2 -t THREADS`` (v1; the piece size tidegate chose, ``--mk-threads``
   threads, default 2 = the machine's cores)
 - ``transmission-create -s KIB`` (v1, the same piece size)
@@ -83,9 +83,9 @@ def layers_of(torrent: Path) -> dict[bytes, bytes]:
     return layers
 
 
-LT_HYBRID = """import sys, libtorrent as lt
-data, out, piece = sys.argv[1], sys.argv[2], int(sys.argv[3])
-ct = lt.create_torrent(lt.list_files(data), piece, 0)
+LT_CREATE = """import sys, libtorrent as lt
+data, out, piece, flags = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+ct = lt.create_torrent(lt.list_files(data), piece, flags)
 lt.set_piece_hashes(ct, __import__("os").path.dirname(data))
 open(out, "wb").write(lt.bencode(ct.generate()))
 """
@@ -126,6 +126,85 @@ def hash_pieces(view: memoryview | None, path: Path, size: int, piece: int, algo
 
 
 
+def tools_for(exe: str, data: Path, tmp: Path, piece: int, mk_threads: int
+              ) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Every creator's argv, and the stem of the .torrent it writes in ``tmp``."""
+    log2 = piece.bit_length() - 1
+    ct = lt.create_torrent
+    outputs = {"tidegate v1": "tg1", "tidegate v2": "tg2", "tidegate hybrid": "tgh",
+               "libtorrent v1": "lt1", "libtorrent v2": "lt2", "libtorrent hybrid": "lth",
+               f"mktorrent -t {mk_threads}": "mk", "transmission-create": "tc"}
+    tools: dict[str, list[str]] = {
+        f"tidegate {fmt}": [exe, "create", str(data), "-o",
+                            str(tmp / f"{outputs[f'tidegate {fmt}']}.torrent"), f"--{fmt}"]
+        for fmt in ("v1", "v2", "hybrid")}
+    for fmt, flags in (("v1", ct.v1_only), ("v2", ct.v2_only), ("hybrid", 0)):
+        tools[f"libtorrent {fmt}"] = [
+            sys.executable, "-c", LT_CREATE, str(data),
+            str(tmp / f"{outputs[f'libtorrent {fmt}']}.torrent"), str(piece), str(int(flags))]
+    tools[f"mktorrent -t {mk_threads}"] = ["mktorrent", "-l", str(log2), "-t", str(mk_threads),
+                                           "-o", str(tmp / "mk.torrent"), str(data)]
+    tools["transmission-create"] = ["transmission-create", "-s", str(piece // 1024), "-o",
+                                    str(tmp / "tc.torrent"), str(data)]
+    return tools, outputs
+
+
+def probe_piece(exe: str, data: Path, tmp: Path, env: dict[str, str]) -> tuple[bytes, int]:
+    """tidegate picks the piece size (libtorrent's rule); the others get the same one.
+    Returns tidegate v1's ``pieces`` and that size."""
+    first = tmp / "first.torrent"
+    run_tool("tidegate-probe", [exe, "create", str(data), "-o", str(first), "--v1"], tmp, env)
+    return pieces_of(first)
+
+
+def time_creators(tmp: Path, data: Path, names: list[str], tools: dict[str, list[str]],
+                  outputs: dict[str, str], ref_pieces: bytes, piece: int, rounds: int,
+                  env: dict[str, str], first: int = 1) -> list[dict[str, Any]]:
+    """``rounds`` rounds of every creator in ``names``, rotating, the file warm before each;
+    fails unless every v1 ``pieces`` equals ``ref_pieces`` and every v2 ``piece layers``
+    equals the first v2 or hybrid one's. Rounds are numbered from ``first``."""
+    runs: list[dict[str, Any]] = []
+    for rnd in range(first, first + rounds):
+        k = (rnd - 1) % len(names)
+        for name in names[k:] + names[:k]:
+            out = tmp / f"{outputs[name]}.torrent"
+            out.unlink(missing_ok=True)  # mktorrent refuses to overwrite
+            warm(data)
+            wall, cpu = run_tool(outputs[name], tools[name], tmp, env)
+            if not name.endswith(" v2"):  # v2 has no v1 pieces: its layers are checked below
+                got, got_piece = pieces_of(out)
+                if got != ref_pieces or got_piece != piece:
+                    raise BenchError(f"{name}: the piece hashes differ from tidegate v1's")
+            runs.append({"round": rnd, "what": name, "wall_s": wall, "cpu_s": cpu})
+            print(f"  round {rnd} {name:22} {wall:7.3f} s  CPU {cpu:6.2f} s",
+                  file=sys.stderr, flush=True)
+        v2 = [n for n in names if n.endswith((" v2", " hybrid"))]
+        if v2:
+            ref_layers = layers_of(tmp / f"{outputs[v2[0]]}.torrent")
+            for other in v2[1:]:
+                if layers_of(tmp / f"{outputs[other]}.torrent") != ref_layers:
+                    raise BenchError(f"{other}: the v2 piece layers differ from {v2[0]}'s")
+    return runs
+
+
+def time_hashlib(data: Path, size: int, piece: int, rnd: int) -> list[dict[str, Any]]:
+    """hashlib SHA-1 and SHA-256 of every piece on 1 and 2 threads, from memory and file."""
+    runs = []
+    buf = data.read_bytes()
+    view = memoryview(buf)
+    for algo in ("sha1", "sha256"):
+        for threads in (1, 2):
+            for where in ("memory", "file"):
+                warm(data)
+                s = hash_pieces(view if where == "memory" else None, data, size, piece, algo,
+                                threads)
+                name = f"hashlib {algo}, {threads} thread(s), {where}"
+                runs.append({"round": rnd, "what": name, "wall_s": s, "cpu_s": None})
+                print(f"  round {rnd} {name:36} {s:7.3f} s", file=sys.stderr, flush=True)
+    del view
+    return runs
+
+
 @bench_main
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -148,65 +227,14 @@ def main(argv: list[str] | None = None) -> int:
         env = {**os.environ, "TIDEGATE_HOME": str(tmp / "home")}
         data = tmp / PAYLOAD
         write_payload(data, args.size)
-        # tidegate picks the piece size (libtorrent's rule); the others get the same one.
-        first = tmp / "first.torrent"
-        run_tool("tidegate-probe", [exe, "create", str(data), "-o", str(first), "--v1"],
-                 tmp, env)
-        ref_pieces, piece = pieces_of(first)
-        log2 = piece.bit_length() - 1
+        ref_pieces, piece = probe_piece(exe, data, tmp, env)
         mk_version = run_quietly("mktorrent", ["mktorrent", "-h"], tmp / "mkv.log")
-        tools: dict[str, list[str]] = {
-            "tidegate v1": [exe, "create", str(data), "-o", str(tmp / "tg1.torrent"), "--v1"],
-            "tidegate v2": [exe, "create", str(data), "-o", str(tmp / "tg2.torrent"), "--v2"],
-            "tidegate hybrid": [exe, "create", str(data), "-o", str(tmp / "tgh.torrent"),
-                                "--hybrid"],
-            "libtorrent hybrid (set_piece_hashes)": [
-                sys.executable, "-c", LT_HYBRID, str(data), str(tmp / "lth.torrent"),
-                str(piece)],
-            f"mktorrent -t {args.mk_threads}": [
-                "mktorrent", "-l", str(log2), "-t", str(args.mk_threads), "-o",
-                str(tmp / "mk.torrent"), str(data)],
-            "transmission-create": ["transmission-create", "-s", str(piece // 1024), "-o",
-                                    str(tmp / "tc.torrent"), str(data)],
-        }
-        outputs = {"tidegate v1": "tg1", "tidegate v2": "tg2", "tidegate hybrid": "tgh",
-                   "libtorrent hybrid (set_piece_hashes)": "lth",
-                   f"mktorrent -t {args.mk_threads}": "mk", "transmission-create": "tc"}
-        names = list(tools)
+        tools, outputs = tools_for(exe, data, tmp, piece, args.mk_threads)
         print(f"piece size {piece} bytes; {args.size // piece} pieces", file=sys.stderr)
         for rnd in range(1, args.rounds + 1):
-            k = (rnd - 1) % len(names)
-            for name in names[k:] + names[:k]:
-                out = tmp / f"{outputs[name]}.torrent"
-                out.unlink(missing_ok=True)  # mktorrent refuses to overwrite
-                warm(data)
-                wall, cpu = run_tool(outputs[name], tools[name], tmp, env)
-                if name == "tidegate v2":
-                    pass  # no v1 pieces: its layers are checked against libtorrent's below
-                else:
-                    got, got_piece = pieces_of(out)
-                    if got != ref_pieces or got_piece != piece:
-                        raise BenchError(f"{name}: the piece hashes differ from tidegate v1's")
-                runs.append({"round": rnd, "what": name, "wall_s": wall, "cpu_s": cpu})
-                print(f"  round {rnd} {name:22} {wall:7.3f} s  CPU {cpu:6.2f} s",
-                      file=sys.stderr, flush=True)
-            ref_layers = layers_of(tmp / "lth.torrent")
-            for mine in ("tg2", "tgh"):
-                if layers_of(tmp / f"{mine}.torrent") != ref_layers:
-                    raise BenchError(f"{mine}: the v2 piece layers differ from libtorrent's")
-            buf = data.read_bytes()
-            view = memoryview(buf)
-            for algo in ("sha1", "sha256"):
-                for threads in (1, 2):
-                    for where in ("memory", "file"):
-                        warm(data)
-                        s = hash_pieces(view if where == "memory" else None, data, args.size,
-                                        piece, algo, threads)
-                        name = f"hashlib {algo}, {threads} thread(s), {where}"
-                        runs.append({"round": rnd, "what": name, "wall_s": s, "cpu_s": None})
-                        print(f"  round {rnd} {name:36} {s:7.3f} s", file=sys.stderr,
-                              flush=True)
-            del view, buf
+            runs += time_creators(tmp, data, list(tools), tools, outputs, ref_pieces, piece,
+                                  1, env, first=rnd)
+            runs += time_hashlib(data, args.size, piece, rnd)
         source_after = tidegate_source(tmp)
 
     whats = list(dict.fromkeys(r["what"] for r in runs))

@@ -7,7 +7,8 @@ each into a fresh folder that is checked against the source's SHA-256 and delete
 
 - ``tidegate download TORRENT -d DIR --peer 127.0.0.1:SEED_PORT``
 - ``bench/raw_libtorrent.py`` (the same libtorrent settings, no tidegate code), dialling
-  the seed the same way
+  the seed the same way; ``raw-defaults`` (not in the default ``--clients``) is the same
+  script with libtorrent's own defaults (``RAW_LT_DEFAULTS=1``) and its default disk I/O
 - ``transmission-cli`` with a fresh config folder and port per round (its settings.json is
   written by this script, see TRANSMISSION_SETTINGS); transmission 3.00 ignores peers on
   127.0.0.0/8 that a tracker hands out and has no command to add a peer, so the seed dials
@@ -28,7 +29,6 @@ seconds first (bench/README.md says why). Usage: bench/README.md.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -55,9 +55,12 @@ from download_vs_raw import (
     tidegate_source,
     write_payload,
 )
+from payload_files import make_small_payload, tree_digest, tree_digest_file
 from qbt_client import compare_seeds, cpu_of, download_with_qbt, report_seeds
 
-CLIENTS = ("tidegate", "raw", "transmission", "aria2", "qbittorrent")
+CLIENTS = ("tidegate", "raw", "raw-defaults", "transmission", "aria2", "qbittorrent")
+DEFAULT_CLIENTS = ("tidegate", "raw", "transmission", "aria2", "qbittorrent")
+RAW_CLIENTS = ("raw", "raw-defaults")
 
 # transmission 3.00 settings.json for the downloader: loopback only, TCP only (uTP is off
 # for every client here), no DHT/LPD/PEX/port mapping/blocklist, no speed limits, and a
@@ -116,29 +119,6 @@ def listening(port: int) -> bool:
             if len(parts) > 3 and parts[3] == "0A" and (parts[1] + " ").endswith(want):
                 return True
     return False
-
-
-def tree_digest(root: Path) -> str:
-    """SHA-256 over every file's relative path and contents, in sorted order."""
-    h = hashlib.sha256()
-    files = sorted(p for p in root.rglob("*") if p.is_file())
-    for f in files:
-        h.update(str(f.relative_to(root)).encode() + b"\0")
-        with open(f, "rb") as fh:
-            while block := fh.read(16 << 20):
-                h.update(block)
-        h.update(b"\0")
-    h.update(str(len(files)).encode())
-    return h.hexdigest()
-
-
-def make_small_payload(folder: Path, files: int, file_size: int) -> None:
-    """``files`` files of random bytes in 20 sub-folders."""
-    for i in range(files):
-        sub = folder / f"d{i % 20:02d}"
-        sub.mkdir(parents=True, exist_ok=True)
-        (sub / f"f{i:05d}.bin").write_bytes(os.urandom(file_size))
-    os.sync()
 
 
 def version_of(argv: list[str], log: Path) -> str:
@@ -223,9 +203,9 @@ class Bench:
         if client == "tidegate":
             return [self.tidegate, "download", str(p.torrent), "-d", str(target),
                     "--peer", f"127.0.0.1:{seed_port}", "--json"]
-        if client == "raw":
+        if client in RAW_CLIENTS:
             return [sys.executable, str(RAW_SCRIPT), str(p.torrent), str(target),
-                    f"127.0.0.1:{seed_port}", "pread"]
+                    f"127.0.0.1:{seed_port}", "pread" if client == "raw" else "default"]
         if client == "transmission":
             cfg = target.parent / f"{target.name}-trcfg"
             cfg.mkdir()
@@ -266,7 +246,9 @@ class Bench:
         own_port = free_port()
         argv = self.argv(client, p, target, seed.port, own_port)
         log = self.tmp / f"{name}.log"
-        child = Child(f"{client} ({name})", argv, self.dl_env, log)
+        env = ({**self.dl_env, "RAW_LT_DEFAULTS": "1"} if client == "raw-defaults"
+               else self.dl_env)
+        child = Child(f"{client} ({name})", argv, env, log)
         # ru_maxrss from wait4 would include the RSS of this (forking) bench process,
         # which Linux carries over exec; VmHWM is the exec'd program's own peak.
         child.peak_kib["VmHWM"] = 0
@@ -289,7 +271,7 @@ class Bench:
         if child.status != 0:
             raise BenchError(f"{child.name} exited {child.status}\n{child.log_tail()}")
         inproc = None
-        if client == "raw":
+        if client in RAW_CLIENTS:
             line = log.read_text().strip().splitlines()[-1]
             inproc = float(json.loads(line)["added_to_flushed_s"])
         elif client == "tidegate":  # --json: an indented object, the log's last lines
@@ -330,18 +312,6 @@ def round_order(clients: list[str], rnd: int) -> list[str]:
         pair.reverse()
         rest.reverse()
     return pair + rest
-
-
-def tree_digest_file(path: Path) -> str:
-    """tree_digest of a folder holding only this file, computed for the file itself."""
-    h = hashlib.sha256()
-    h.update(path.name.encode() + b"\0")
-    with open(path, "rb") as fh:
-        while block := fh.read(16 << 20):
-            h.update(block)
-    h.update(b"\0")
-    h.update(b"1")
-    return h.hexdigest()
 
 
 def report(p: Payload, clients: list[str], rounds: int) -> dict[str, Any]:
@@ -400,6 +370,36 @@ def report(p: Payload, clients: list[str], rounds: int) -> dict[str, Any]:
     return out
 
 
+def make_payload(kind: str, tmp: Path, exe: str, args: argparse.Namespace
+                 ) -> tuple[Payload, Path]:
+    """Write the ``kind`` payload ("big": one file of ``args.size``; "small": ``args.files``
+    files of ``args.file_size``) into a fresh ``tmp/src-KIND`` and make its torrent with
+    ``tidegate create --FORMAT``. Returns the payload and that folder."""
+    src = tmp / f"src-{kind}"
+    src.mkdir()
+    if kind == "big":
+        name, size, files = "payload.bin", args.size, 1
+        print(f"writing {size / (1 << 20):.0f} MiB", file=sys.stderr, flush=True)
+        write_payload(src / name, size)
+        digest = tree_digest_file(src / name)
+    else:
+        name, size, files = "many", args.files * args.file_size, args.files
+        print(f"writing {files} files of {args.file_size} bytes", file=sys.stderr, flush=True)
+        make_small_payload(src / name, files, args.file_size)
+        digest = tree_digest(src / name)
+    torrent = tmp / f"{kind}.torrent"
+    create = Child("tidegate create", [exe, "create", str(src / name), "-o", str(torrent),
+                                       f"--{args.format}", "--json"],
+                   {**os.environ, "TIDEGATE_HOME": str(tmp / "create-home")},
+                   tmp / f"create-{kind}.log")
+    try:
+        if not create.wait(600) or create.status != 0:
+            raise BenchError(f"tidegate create failed\n{create.log_tail()}")
+    finally:
+        create.stop()
+    return Payload(kind, name, size, digest, torrent, files=files), src
+
+
 @bench_main
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -411,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="size of each small file (default 64K)")
     p.add_argument("--format", choices=("v1", "hybrid"), default="v1",
                    help="torrent format (default v1: the other clients know no v2)")
-    p.add_argument("--clients", default=",".join(CLIENTS),
+    p.add_argument("--clients", default=",".join(DEFAULT_CLIENTS),
                    help=f"comma-separated subset of {','.join(CLIENTS)}")
     p.add_argument("--seeds", choices=("both", "tidegate"), default="both",
                    help="both (default): also `tidegate download` from a qbittorrent seed")
@@ -428,7 +428,6 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--clients takes names from {','.join(CLIENTS)}")
     if args.rounds < 1 or args.settle < 0 or args.files < 1:
         p.error("--rounds and --files must be at least 1, --settle >= 0")
-    file_size = args.file_size
 
     started = time.monotonic()
     results: dict[str, Any] = {}
@@ -447,30 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         kinds = ["big", "small"] if args.payload == "both" else [args.payload]
         bench = Bench(args, tmp, exe)
         for kind in kinds:
-            src = tmp / f"src-{kind}"
-            src.mkdir()
-            if kind == "big":
-                name, size, files = "payload.bin", args.size, 1
-                print(f"writing {size / (1 << 20):.0f} MiB", file=sys.stderr, flush=True)
-                write_payload(src / name, size)
-                digest = tree_digest_file(src / name)
-            else:
-                name, size, files = "many", args.files * file_size, args.files
-                print(f"writing {files} files of {file_size} bytes", file=sys.stderr,
-                      flush=True)
-                make_small_payload(src / name, files, file_size)
-                digest = tree_digest(src / name)
-            torrent = tmp / f"{kind}.torrent"
-            create = Child("tidegate create", [exe, "create", str(src / name), "-o",
-                                               str(torrent), f"--{args.format}", "--json"],
-                           {**os.environ, "TIDEGATE_HOME": str(tmp / "create-home")},
-                           tmp / f"create-{kind}.log")
-            try:
-                if not create.wait(600) or create.status != 0:
-                    raise BenchError(f"tidegate create failed\n{create.log_tail()}")
-            finally:
-                create.stop()
-            pl = Payload(kind, name, size, digest, torrent, files=files)
+            pl, src = make_payload(kind, tmp, exe, args)
             payloads.append(pl)
             bench.run_payload(pl, src)
             results[kind] = report(pl, args.clients, args.rounds)

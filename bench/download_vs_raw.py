@@ -313,7 +313,9 @@ def tidegate_exe() -> str:
 
 
 def run_quietly(name: str, argv: list[str], log: Path, timeout: float = 30.0) -> str:
-    """Run a short helper command; its output, or "" if it failed."""
+    """Run a short helper command; its output, or "" if it failed or is not installed."""
+    if shutil.which(argv[0]) is None:
+        return ""
     child = Child(name, argv, dict(os.environ), log)
     try:
         ok = child.wait(timeout) and child.status == 0

@@ -2,6 +2,7 @@
 
 Usage: python bench/raw_libtorrent.py TORRENT SAVE_DIR HOST:PORT [pread|posix|mmap|default]
        python bench/raw_libtorrent.py --seed TORRENT DATA_DIR [pread|posix|mmap|default]
+       python bench/raw_libtorrent.py --recheck TORRENT DATA_DIR ROUNDS [pread|...]
 
 Applies the same libtorrent settings ``tidegate download`` applies with the loopback bench
 config (copied from engine/torrents/session.py and engine/config.py; nothing is imported
@@ -14,7 +15,16 @@ file error, 2 on bad usage, 3 on timeout.
 ``--seed`` serves the torrent from DATA_DIR instead (after checking it) and prints
 ``{"port": N}`` once it serves, until SIGINT/SIGTERM. Environment ``RAW_LT_SETTINGS`` (a
 JSON object of settings_pack names) overrides settings on either side, for
-bench/settings_study.py; ``RAW_LT_UTP=1`` turns uTP on and TCP off.
+bench/settings_study.py; ``RAW_LT_UTP=1`` turns uTP on and TCP off; ``RAW_LT_DEFAULTS=1``
+starts from libtorrent's own defaults instead of tidegate's settings, changing only what
+loopback needs (LT_DEFAULTS_LOOPBACK), and leaves the peer classes alone.
+
+``--recheck`` adds the torrent over complete data in DATA_DIR, waits for the check at add,
+then ``force_recheck()`` ROUNDS times, each timed from the call to torrent_checked_alert,
+and prints ``{"check_at_add_s": S, "rechecks_s": [S, ...]}`` (exit 1 if a check finds the
+data incomplete). The torrent is not auto-managed, unless ``RAW_LT_AUTO_MANAGED=1`` (as
+tidegate adds torrents: libtorrent then starts a forced recheck only at its next
+auto-manage pass, up to ~1 s later).
 """
 
 from __future__ import annotations
@@ -111,9 +121,28 @@ LOCAL_RANGES = [
 ]
 
 
+# With RAW_LT_DEFAULTS=1: libtorrent's defaults except what a loopback bench needs (listen
+# on 127.0.0.1 only, nothing reaching outside, TCP only as for every client, and the alerts
+# this script waits for).
+LT_DEFAULTS_LOOPBACK = {
+    "alert_mask": int(ALERT_MASK),
+    "listen_interfaces": "127.0.0.1:0",
+    "enable_dht": False,
+    "enable_lsd": False,
+    "enable_upnp": False,
+    "enable_natpmp": False,
+    "enable_outgoing_utp": False,
+    "enable_incoming_utp": False,
+}
+
+
+def lt_defaults() -> bool:
+    return os.environ.get("RAW_LT_DEFAULTS") == "1"
+
+
 def settings() -> dict[str, object]:
-    """SETTINGS with the study's overrides from the environment."""
-    out = dict(SETTINGS)
+    """SETTINGS (or LT_DEFAULTS_LOOPBACK) with the study's overrides from the environment."""
+    out = dict(LT_DEFAULTS_LOOPBACK if lt_defaults() else SETTINGS)
     if os.environ.get("RAW_LT_UTP") == "1":
         out.update(enable_outgoing_utp=True, enable_incoming_utp=True,
                    enable_outgoing_tcp=False, enable_incoming_tcp=False)
@@ -126,6 +155,8 @@ def make_session(disk_io: str) -> lt.session:
     params.settings = settings()
     params.disk_io_constructor = DISK_IO[disk_io]
     ses = lt.session(params)  # session_params carries ut_metadata, ut_pex and smart_ban
+    if lt_defaults():
+        return ses
     # engine/torrents/session.py apply_peer_classes(): everyone in the global class, local
     # networks (loopback included) in the local class, exempt from the global rate limits.
     ip_filter = lt.ip_filter()
@@ -162,7 +193,50 @@ def seed(torrent: str, data_dir: str, disk_io: str) -> int:
     return 0
 
 
+def recheck(torrent: str, data_dir: str, rounds: int, disk_io: str) -> int:
+    ses = make_session(disk_io)
+    atp = lt.add_torrent_params()
+    atp.ti = lt.torrent_info(torrent)
+    atp.save_path = data_dir
+    tf = lt.torrent_flags
+    atp.flags = (tf.default_flags & ~tf.paused & ~tf.auto_managed) | tf.duplicate_is_error
+    if os.environ.get("RAW_LT_AUTO_MANAGED") == "1":
+        atp.flags |= tf.auto_managed
+    t0 = time.monotonic()
+    handle = ses.add_torrent(atp)
+    times = []
+    for rnd in range(rounds + 1):
+        if rnd:
+            t0 = time.monotonic()
+            handle.force_recheck()
+        deadline = t0 + TIMEOUT_S
+        checked = None
+        while checked is None:
+            if time.monotonic() > deadline:
+                print(json.dumps({"error": f"no check within {TIMEOUT_S:g} s"}), flush=True)
+                return 3
+            ses.wait_for_alert(500)
+            for a in ses.pop_alerts():
+                if isinstance(a, lt.torrent_checked_alert):
+                    checked = time.monotonic()
+                elif isinstance(a, (lt.torrent_error_alert, lt.file_error_alert)):
+                    print(json.dumps({"error": a.message()}), flush=True)
+                    return 1
+        if handle.status().progress_ppm != 1_000_000:
+            print(json.dumps({"error": "the data is not complete"}), flush=True)
+            return 1
+        times.append(round(checked - t0, 4))
+    print(json.dumps({"check_at_add_s": times[0], "rechecks_s": times[1:]}), flush=True)
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "--recheck":
+        if (len(argv) not in (4, 5) or not argv[3].isdigit()
+                or (len(argv) == 5 and argv[4] not in DISK_IO)):
+            print(__doc__.strip().splitlines()[4], file=sys.stderr)
+            return 2
+        return recheck(argv[1], argv[2], int(argv[3]), argv[4] if len(argv) == 5 else "pread")
     if argv and argv[0] == "--seed":
         if len(argv) not in (3, 4) or (len(argv) == 4 and argv[3] not in DISK_IO):
             print(__doc__.strip().splitlines()[3], file=sys.stderr)

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import libtorrent as lt
-from download_vs_clients import make_small_payload, tree_digest, tree_digest_file
 from download_vs_raw import (
     RAW_SCRIPT,
     BenchError,
@@ -38,6 +37,7 @@ from download_vs_raw import (
     read_json_from,
     write_payload,
 )
+from payload_files import make_small_payload, tree_digest, tree_digest_file
 
 MIB = 1 << 20
 # name: (seed overrides, downloader overrides, uTP instead of TCP)
