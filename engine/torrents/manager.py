@@ -280,7 +280,7 @@ class TorrentManager:
             t.extras.metadata_first = False  # the user has chosen: download now
             t.handle.unset_flags(_TF.upload_mode)
         t.extras.stopped_by_limit = False
-        t.extras.pause_after_check = False
+        t.extras.pause_after_check = t.extras.manage_after_check = False
         self.completion.retry(t)
         self.contained.clear(t)
         if t.disk.error:

@@ -35,6 +35,10 @@ def start(t: TorrentRecord) -> None:
         t.extras.pause_after_check = True
     t.extras.rechecking = True
     t.restored_complete = False  # what this check finds is news
+    if flags & _TF.auto_managed and not flags & _TF.paused:
+        # checked now, not at libtorrent's next auto-manage pass; managed again at the end
+        t.extras.manage_after_check = True
+        t.handle.unset_flags(_TF.auto_managed)
     t.handle.force_recheck()
     if flags & _TF.paused and t.extras.pause_after_check:
         t.handle.unset_flags(_TF.auto_managed)
@@ -48,6 +52,9 @@ def restoring(params: lt.add_torrent_params, extras: TorrentExtras) -> None:
         return
     if extras.quarantined:
         extras.rechecking = extras.pause_after_check = False
+        if extras.manage_after_check:
+            extras.manage_after_check = False
+            params.flags |= _TF.auto_managed
         return
     if held(params.flags):
         extras.pause_after_check = True
@@ -80,6 +87,7 @@ def defer_pause(t: TorrentRecord) -> bool:
     if not t.extras.rechecking or t.handle.status().state not in _CHECKING:
         return False
     t.extras.pause_after_check = True
+    t.extras.manage_after_check = False  # paused by the user at the end, not managed
     t.handle.unset_flags(_TF.auto_managed)
     return True
 
@@ -93,6 +101,9 @@ def ended(t: TorrentRecord) -> bool:
     if t.handle.status().state in _CHECKING:
         return False
     t.extras.rechecking = False
+    if t.extras.manage_after_check:
+        t.extras.manage_after_check = False
+        t.handle.set_flags(_TF.auto_managed)
     if t.extras.pause_after_check:
         t.extras.pause_after_check = False
         t.handle.unset_flags(_TF.auto_managed)

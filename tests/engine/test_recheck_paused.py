@@ -91,3 +91,55 @@ def test_recheck_of_a_paused_torrent_interrupted_by_a_stop_ends_after_restart(
         again.stop()
     saved = ResumeStore(home / "data" / "resume", again.config.limits).load(tid)
     assert isinstance(saved, Saved) and not saved.extras.rechecking
+
+
+def test_recheck_of_a_running_torrent_is_managed_again_after_it(tmp_path: Path) -> None:
+    """A running, auto-managed torrent is checked at once (libtorrent would wait for its
+    next auto-manage pass: ~1 s) and is auto-managed again when the check ends; a check a
+    stop interrupted (the file saying so, as the stop left it) ends managed too."""
+    import json
+
+    import libtorrent as lt
+
+    auto = int(lt.torrent_flags.auto_managed)
+    folder = make_payload(tmp_path / "src", sizes=(3_000_000, 5))
+    home = tmp_path / "a"
+    resume = home / "data" / "resume"
+
+    def in_file(tid: str) -> tuple[int, bool, bool]:
+        saved = ResumeStore(resume, eng.config.limits).load(tid)
+        assert isinstance(saved, Saved)
+        return int(saved.params.flags), saved.extras.manage_after_check, saved.extras.rechecking
+
+    eng = build_engine(home).start()
+    try:
+        tid = start_seed(eng, make_torrent(folder, fmt="v1"), folder)
+        events = eng.subscribe()
+        eng.recheck(tid).result(5)
+        assert checked(events, 15).progress == 1.0
+        eng.wait_for(lambda s: s.torrents[tid].phase == "seeding", 10)
+        eng.save_resume_data().result(10)
+        flags, manage, rechecking = in_file(tid)
+        assert flags & auto and not manage and not rechecking
+    finally:
+        eng.stop()
+    # as a stop in the middle of the check leaves it: unmanaged, to be managed again
+    path = resume / f"{tid}.resume"
+    entry = lt.bdecode(path.read_bytes())
+    entry[b"auto_managed"] = 0
+    extras = json.loads(entry[b"tidegate"])
+    extras.update(rechecking=True, manage_after_check=True)
+    entry[b"tidegate"] = json.dumps(extras).encode()
+    path.write_bytes(lt.bencode(entry))
+    eng = build_engine(home).start()
+    try:
+        eng.wait_for(lambda s: tid in s.torrents and s.torrents[tid].phase == "seeding"
+                     and s.torrents[tid].progress == 1.0, 30)
+        deadline = time.monotonic() + 15
+        while (state := in_file(tid)) and state[2] and time.monotonic() < deadline:
+            eng.save_resume_data().result(10)  # until the restarted check has ended
+            time.sleep(0.2)
+        flags, manage, rechecking = in_file(tid)
+        assert not rechecking and not manage and flags & auto, (flags, manage)
+    finally:
+        eng.stop()
