@@ -15,16 +15,15 @@ Every figure is the median of ``reps`` runs, in MB/s (10^6 bytes per second).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from create_vs_tools import hash_pieces
 from download_vs_raw import BenchError, Child, read_json_from
 
 PIECE = 1 << 20
@@ -50,22 +49,11 @@ conn.close()
 
 
 def hash_rate(buf: bytes, algo: str, threads: int) -> float:
-    """MB/s of hashing ``buf`` in PIECE pieces on ``threads`` threads."""
-    view = memoryview(buf)
+    """MB/s of hashing ``buf`` in PIECE pieces on ``threads`` threads (from memory, with
+    create_vs_tools.py's timing, which the creation rows use too)."""
     n = len(buf) // PIECE
-    bounds = [(n * i // threads, n * (i + 1) // threads) for i in range(threads)]
-
-    def work(lo: int, hi: int) -> None:
-        for i in range(lo, hi):
-            hashlib.new(algo, view[i * PIECE:(i + 1) * PIECE]).digest()
-
-    t0 = time.monotonic()
-    if threads == 1:
-        work(*bounds[0])
-    else:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(lambda b: work(*b), bounds))
-    return n * PIECE / (time.monotonic() - t0) / 1e6
+    seconds = hash_pieces(memoryview(buf), Path(), n * PIECE, PIECE, algo, threads)
+    return n * PIECE / seconds / 1e6
 
 
 def loopback_rate(tmp: Path, size: int) -> float:
