@@ -143,8 +143,15 @@ def test_closing_the_terminal_or_sigterm_quits_like_q(how: str) -> None:
         while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not alive(pid), f"the TUI kept running after {how}"
-        # it stopped the engine the way q does, which saves every torrent's resume data
-        assert resume.stat().st_mtime_ns != written
+        # it stopped the engine the way q does. (A stop saves only the torrents that
+        # changed since their last save, issue 27, so an unchanged file is not rewritten:
+        # what is checked is that it is whole and says what it said.)
+        import libtorrent as lt
+
+        data = resume.read_bytes()
+        params = lt.read_resume_data(data)
+        assert params.flags & lt.torrent_flags.paused and str(params.info_hashes.v1) == HASH
+        assert resume.stat().st_mtime_ns >= written
     finally:
         term.close()
     engine = build_engine(home).start()  # the engine lock was released
