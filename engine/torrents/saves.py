@@ -49,9 +49,7 @@ class ResumeSaves:
         runs once the file recording everything done so far is durable, so a command
         acknowledged through it survives a crash of the process."""
         if t.handle.is_valid():
-            t.handle.save_resume_data(SAVE_FLAGS)
-            t.saves_asked += 1
-            self._outstanding.add(t.id)
+            self._ask(t, SAVE_FLAGS)
             if then is not None:
                 self._await_answer.setdefault(t.id, []).append((t.saves_asked, then))
         elif then is not None:
@@ -69,9 +67,7 @@ class ResumeSaves:
         n = 0
         for t in self._records.torrents.values():
             if t.handle.is_valid():
-                t.handle.save_resume_data(flags)
-                t.saves_asked += 1
-                self._outstanding.add(t.id)
+                self._ask(t, flags)
                 n += 1
         return n
 
@@ -93,11 +89,15 @@ class ResumeSaves:
             s = t.state
             moved = s is None or (s.all_time_upload, s.all_time_download) != t.saved_transfer
             if moved or h.need_save_resume_data(_IF_CHANGED):
-                h.save_resume_data(SAVE_FLAGS)
-                t.saves_asked += 1
-                self._outstanding.add(t.id)
+                self._ask(t, SAVE_FLAGS)
                 n += 1
         return n
+
+    def _ask(self, t: TorrentRecord, flags: Any) -> None:
+        """One ``save_resume_data`` call, counted (libtorrent answers each with one alert)."""
+        t.handle.save_resume_data(flags)
+        t.saves_asked += 1
+        self._outstanding.add(t.id)
 
     def arrived(self, torrent_id: str) -> None:
         """libtorrent answered a save of ``torrent_id`` (its file is not written yet)."""
