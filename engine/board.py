@@ -15,6 +15,10 @@ from .errors import EngineStoppedError
 from .events import Event, EventStream
 from .state import EMPTY_SNAPSHOT, Snapshot
 
+GLANCE_LEASE = 10.0
+"""Seconds a :meth:`StateBoard.glance` counts as watching: longer than the polling
+interval of the clients that read this way (qBittorrent's web UI asks every 1.5 s)."""
+
 
 class StateBoard:
     """Holds the newest :class:`Snapshot`; wakes waiters; fans events out."""
@@ -25,6 +29,7 @@ class StateBoard:
         self._streams: list[EventStream] = []
         self._streams_lock = threading.Lock()
         self._watchers = 0
+        self._glanced_until = 0.0
         self._watch_lock = threading.Lock()
         self.on_watched = on_watched
         """Called (on the watcher's thread; it must be quick) when the first watcher
@@ -32,9 +37,20 @@ class StateBoard:
 
     @property
     def watched(self) -> bool:
-        """Someone waits for a new snapshot (a ``wait_for`` caller) or said it watches
-        (:meth:`watch`: the API server while a client is subscribed)."""
-        return self._watchers > 0
+        """Someone waits for a new snapshot (a ``wait_for`` caller), said it watches
+        (:meth:`watch`: the API server while a client is subscribed), or read the
+        snapshot through a polling interface within :data:`GLANCE_LEASE` seconds
+        (:meth:`glance`: the qBittorrent API)."""
+        return self._watchers > 0 or time.monotonic() < self._glanced_until
+
+    def glance(self, lease: float = GLANCE_LEASE) -> None:
+        """A reader that polls (an HTTP client asking again every few seconds) counts
+        as a watcher for ``lease`` seconds from now: its next read sees the present."""
+        with self._watch_lock:
+            first = not self.watched
+            self._glanced_until = time.monotonic() + lease
+        if first and self.on_watched is not None:
+            self.on_watched()
 
     def watch(self, on: bool) -> None:
         """One watcher more (``on``) or fewer; counted, so each ``True`` needs a ``False``."""

@@ -192,6 +192,11 @@ class Engine(DhtCalls, StreamCalls):
             predicate, timeout,
             lambda: "the engine stopped while waiting" if self._loop.stopped.is_set() else None)
 
+    def glance(self) -> None:
+        """A reader that polls read the snapshot (the qBittorrent API): snapshots come at
+        ``engine.snapshot_hz`` for the next few seconds (``StateBoard.glance``)."""
+        self._out.board.glance()
+
     def subscribe(self, maxsize: int = 10_000) -> EventStream:
         """A new ordered stream of events from now on."""
         return self._out.subscribe(maxsize)

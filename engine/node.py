@@ -237,6 +237,9 @@ class Node:
     def wait_for(self, predicate: Callable[[Snapshot], bool], timeout: float) -> Snapshot:
         return self.engine.wait_for(predicate, timeout)
 
+    def glance(self) -> None:
+        self.engine.glance()
+
     def subscribe(self, maxsize: int = 10_000) -> EventStream:
         return self.engine.subscribe(maxsize)
 

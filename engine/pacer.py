@@ -9,14 +9,15 @@ over plain values and the time passed in (no clock, no libtorrent):
 * A poll whose answers show nothing new (no torrent in the state update, the session
   numbers the same but for free disk space) while no one watches makes the time to the
   next poll :data:`BACKOFF` times longer, from ``1 / snapshot_hz`` up to :data:`IDLE_MAX`
-  (0.25, 1, 4, 5 s: the slowest within ~5 s of the last change). Backed off, a poll asks
+  (0.25, 1, 4, 16, 30 s). Backed off, a poll asks
   for the session's numbers only every :data:`IDLE_STATS` seconds (their decoding was
   most of an idle poll's cost); a torrent's traffic shows in its own status anyway.
 * Anything else is activity and brings the period back to ``1 / snapshot_hz`` at once, with
   a poll right away when the loop was backed off: any other alert, a command, a poll that
   showed a change, work that waits on time (DHT requests, file reads, resume saves), and
   a watcher: a ``wait_for`` caller (the TUI's bridge, a test, a CLI waiting) or an API
-  client subscribed to the daemon's publications (:meth:`StateBoard.watch`).
+  client subscribed to the daemon's publications (:meth:`StateBoard.watch`), or a client
+  of the qBittorrent API within the last few seconds (:meth:`StateBoard.glance`).
 
 So a user who watches sees rates and progress at ``snapshot_hz`` exactly as before, and a
 state change (libtorrent alerts it) within one period; a daemon nobody watches polls every
@@ -25,10 +26,17 @@ state change (libtorrent alerts it) within one period; a daemon nobody watches p
 
 from __future__ import annotations
 
-IDLE_MAX = 5.0
+IDLE_MAX = 30.0
 """Seconds between status polls at most, once nothing changed for a while and no one
 watches: how late an unwatched snapshot may show a transfer that started without any
-alert."""
+alert (a peer that connects to a seed and downloads). Nobody sees that snapshot but the
+engine's own share limits (a seed's ratio moves only once it uploads, and the first poll
+that shows the upload brings ``snapshot_hz`` back); every reader is a watcher and brings
+the present at once. Each idle poll wakes the engine thread twice (~0.2 ms of CPU): 5 s
+cost ~0.009 % of a core, 30 s ~0.0015 % (issue 27)."""
+SLOW_TICK_EVERY = 5.0
+"""libtorrent's idle tick (``engine.idle_tick_interval_ms``) starts once the polls are
+this far apart or more (:attr:`Pacer.slow`): after ~5 s with nothing new."""
 
 
 BACKOFF = 4.0
@@ -63,6 +71,11 @@ class Pacer:
     def idle(self) -> bool:
         """Backed off: polling slower than ``snapshot_hz``."""
         return self.every > self.period
+
+    @property
+    def slow(self) -> bool:
+        """Backed off far enough for libtorrent's idle tick (:data:`SLOW_TICK_EVERY`)."""
+        return self.every >= min(self.idle_max, SLOW_TICK_EVERY)
 
     def due(self, now: float) -> bool:
         return now >= self.next_poll

@@ -194,7 +194,7 @@ class SessionLoop:
                             pace.active(now)        # the loop not yet backed off)
                     calm = False
                 step = "setting libtorrent's tick"
-                self._set_tick(ses, slow=pace.every >= pace.idle_max)
+                self._set_tick(ses, slow=pace.slow)
                 step = "writing resume data"
                 m.report_write_errors()
                 m.run_durable()

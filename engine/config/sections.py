@@ -167,14 +167,14 @@ class EngineConfig(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     snapshot_hz: float = 4.0
     """Status polls (and so snapshots, when something changed) per second while anything
     moves or a frontend watches, plus one on every important change; while nothing moves
-    and no one watches the engine polls less often, down to one per 5 s (engine/pacer.py)."""
+    and no one watches the engine polls less often, down to one per 30 s (engine/pacer.py)."""
     stop_timeout: float = 15.0
     """Seconds ``stop`` waits for resume data before giving up."""
     tick_interval_ms: int = 100
     """libtorrent's internal tick; 100 makes connect_peer take effect within 0.1 s."""
     idle_tick_interval_ms: int = 500
-    """libtorrent's tick while nothing moves and no one watches (the status polls backed
-    off to their slowest, engine/pacer.py); ``tick_interval_ms`` again at once on any
+    """libtorrent's tick while nothing moves and no one watches (after ~5 s of status polls
+    that showed nothing new, engine/pacer.py); ``tick_interval_ms`` again at once on any
     activity. libtorrent alone, 100 idle seeds: 0.077 % of a core at a 100 ms tick, 0.027 %
     at 500. The price: the first transfer after an idle spell waits for the slow tick
     already armed (add to complete of 64 KiB from a loopback seed: median 0.9 s instead of

@@ -48,6 +48,10 @@ class Host(Protocol):
 
     def run(self, cmd: Command[Any]) -> Future[Any]: ...
 
+    def glance(self) -> None:
+        """A client read or wrote: keep the snapshots fresh while clients poll."""
+        ...
+
 
 class ApiError(Exception):
     """An answer other than 200: qBittorrent's status and text."""
@@ -180,6 +184,7 @@ class QbtApp:
         sid = request.cookies.get("SID", "")
         if not self.sessions.touch(sid):
             raise ApiError(403)
+        self.host.glance()  # a client polls: its next read sees the present (pacer)
         endpoint = self.reads.get(name)
         if endpoint is None:
             endpoint = self.writes.get(name)

@@ -118,3 +118,24 @@ def test_a_waiter_brings_a_backed_off_engine_back_to_snapshot_hz(
         pass
     waited = time.monotonic() - t0
     assert eng.loop_counters()["polls"] - polls >= 6, (waited, eng.loop_counters())
+
+
+def test_a_glance_keeps_snapshot_hz_for_its_lease_then_the_engine_backs_off(
+        make_engine: EngineFactory, tmp_path: Path) -> None:
+    """A reader that polls (the qBittorrent API, engine/qbt/app.py) calls ``glance``: the
+    loop polls at once and at snapshot_hz for GLANCE_LEASE seconds, then backs off."""
+    from tidegate.engine.board import GLANCE_LEASE
+
+    eng = idle_engine(make_engine, tmp_path)
+    time.sleep(SETTLE + 6.0)
+    polls = eng.loop_counters()["polls"]
+    time.sleep(2.0)
+    assert eng.loop_counters()["polls"] - polls <= 1  # backed off
+    polls = eng.loop_counters()["polls"]
+    eng.glance()
+    time.sleep(2.0)
+    assert eng.loop_counters()["polls"] - polls >= 6  # ~4 Hz while the lease runs
+    time.sleep(GLANCE_LEASE + 4.0)  # the lease ends; 0.25 + 1 + 4 s of quiet polls
+    polls = eng.loop_counters()["polls"]
+    time.sleep(3.0)
+    assert eng.loop_counters()["polls"] - polls <= 1

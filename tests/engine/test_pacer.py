@@ -35,3 +35,17 @@ def test_the_ceiling_is_never_below_the_period() -> None:
     pace = Pacer(10.0, idle_max=5.0)  # snapshot_hz 0.1
     pace.quiet()
     assert pace.every == 10.0 and not pace.idle
+
+
+def test_the_idle_tick_starts_after_about_five_quiet_seconds_not_at_the_ceiling() -> None:
+    pace = Pacer(0.25)
+    quiet_for, slow_at = 0.0, None
+    for _ in range(6):
+        quiet_for += pace.every
+        pace.quiet()
+        if pace.slow and slow_at is None:
+            slow_at = quiet_for
+    assert slow_at is not None and 4.0 <= slow_at <= 6.0, slow_at  # 0.25 + 1 + 4 s
+    assert pace.every == IDLE_MAX > 5.0 and pace.slow
+    pace.active(100.0)
+    assert not pace.slow
