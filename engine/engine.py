@@ -40,6 +40,7 @@ from .errors import (
 )
 from .events import Event, EventStream
 from .lockfile import PidLock
+from .part_bell import ringing
 from .paths import secure_state
 from .publisher import Publisher
 from .requests import (
@@ -82,6 +83,9 @@ class Engine(DhtCalls, StreamCalls):
         clock: local wall time for the speed schedule (tests inject one).
     """
 
+    on_exit: Callable[[], object] | None = None
+    """The watcher's nudge, rung when this part's thread ends (engine/part_bell.py)."""
+
     def __init__(
         self,
         loaded: LoadedConfig | None = None,
@@ -116,7 +120,8 @@ class Engine(DhtCalls, StreamCalls):
         secure_state(self.loaded.paths, self.state_dir)
         self._take_lock()
         loop = self._loop
-        self._thread = threading.Thread(target=loop.run, name="tidegate-engine", daemon=True)
+        self._thread = threading.Thread(target=ringing(loop.run, self),
+                                        name="tidegate-engine", daemon=True)
         self._thread.start()
         if not loop.ready.wait(timeout):
             self.stop()

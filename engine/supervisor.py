@@ -3,8 +3,11 @@
 A node's parts (the sites thread, the Smart Proxy, tor, the qBittorrent API, and any part
 handed in, such as the comment server) each offer the small :class:`Part` shape: a
 ``name``, ``alive()``, ``restart()`` and ``failure`` (why it died). One thread
-(``tidegate-watch-parts``) looks at every part each :data:`CHECK_IDLE` seconds while all
-run, each :data:`CHECK_EVERY` while one waits for its restart. A part
+(``tidegate-watch-parts``) looks at every part when one says it died (a part with an
+``on_exit`` attribute gets :meth:`Supervisor.nudge` there, engine/part_bell.py), and
+besides each :data:`CHECK_QUIET` seconds while every part can say so, each
+:data:`CHECK_IDLE` while one cannot, each :data:`CHECK_EVERY` while one waits for its
+restart. A part
 found dead while it should run is restarted after a delay that doubles from
 :data:`FIRST_DELAY` up to :data:`MAX_DELAY` while it keeps dying, and starts again from
 the first delay once it has stayed up :data:`STABLE_AFTER` seconds. Each death is a
@@ -28,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from .events import Event, Log, PartFailed, PartRestarted
 from .state import PartState
@@ -39,6 +42,12 @@ CHECK_IDLE = 5.0
 """Seconds between two looks while every part runs: a death is seen within this, then
 restarted after :data:`FIRST_DELAY` (an idle daemon wakes for it 0.2 times a second,
 not twice; issue 27)."""
+CHECK_QUIET = 60.0
+"""Seconds between two looks while all run and every part rings when it dies (a safety
+net: the ring is what is relied on)."""
+RUNG_LOOKS = 2.0
+"""Seconds of looks every :data:`CHECK_EVERY` after a ring (the ring comes from the dying
+thread itself, which may still count as alive for a moment)."""
 FIRST_DELAY = 1.0
 """Seconds before the first restart of a part that died."""
 MAX_DELAY = 60.0
@@ -124,6 +133,10 @@ class Supervisor:
         self._watched: dict[str, _Watched] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._nudge = threading.Event()
+        self._rung_at = float("-inf")
+        self._silent: set[str] = set()
+        """Parts that cannot ring (no ``on_exit``): looked at each CHECK_IDLE."""
         self._thread: threading.Thread | None = None
         self._published: dict[str, PartState] | None = None
         now = clock()
@@ -135,6 +148,16 @@ class Supervisor:
         with self._lock:
             self._watched[part.name] = _Watched(part, up_since=self._clock() if now is None
                                                 else now)
+            if hasattr(part, "on_exit"):
+                part.on_exit = self.nudge
+                self._silent.discard(part.name)
+            else:
+                self._silent.add(part.name)
+
+    def nudge(self) -> None:
+        """A part says it died (any thread): look at the parts now."""
+        self._rung_at = self._clock()
+        self._nudge.set()
 
     # ------------------------------------------------------------------ the thread
 
@@ -147,12 +170,17 @@ class Supervisor:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop watching (before the node stops its parts on purpose)."""
         self._stop.set()
+        self._nudge.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
     def _run(self) -> None:
         self._report()
-        while not self._stop.wait(self.check_every()):
+        while True:
+            self._nudge.wait(self.check_every())
+            self._nudge.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.check(self._clock())
             except Exception as exc:  # the watcher must not die of a part's fault
@@ -161,11 +189,15 @@ class Supervisor:
     # ------------------------------------------------------------------ the policy
 
     def check_every(self) -> float:
-        """Seconds to the next look: :data:`CHECK_EVERY` while a part waits for its
-        restart, :data:`CHECK_IDLE` while all run."""
+        """Seconds to the next look (unless a part rings first): :data:`CHECK_EVERY`
+        while a part waits for its restart or just rang, :data:`CHECK_IDLE` while all run
+        and one cannot ring, :data:`CHECK_QUIET` while all run and every one can."""
         with self._lock:
             waiting = any(w.retry_at is not None for w in self._watched.values())
-        return CHECK_EVERY if waiting else CHECK_IDLE
+            silent = bool(self._silent)
+        if waiting or self._clock() - self._rung_at < RUNG_LOOKS:
+            return CHECK_EVERY
+        return CHECK_IDLE if silent else CHECK_QUIET
 
     def check(self, now: float) -> None:
         """Look at every part once at monotonic time ``now``: note deaths, restart the
@@ -257,14 +289,25 @@ class Supervisor:
 class EnginePart:
     """The torrent engine as a part: it is not restarted in place (docs/watcher.md);
     ``restart()`` calls ``on_fatal`` (the daemon exits non-zero and systemd starts a new
-    one). ``crash`` reads the engine thread's exception (None while it runs)."""
+    one). ``crash`` reads the engine thread's exception (None while it runs);
+    ``engine`` is the object whose thread rings at its end (the ``Engine``: the watcher's
+    nudge is hung on its ``on_exit``)."""
 
     name = "engine"
 
     def __init__(self, crash: Callable[[], BaseException | None],
-                 on_fatal: Callable[[str], None]) -> None:
+                 on_fatal: Callable[[str], None], engine: Any) -> None:
         self._crash = crash
         self._on_fatal = on_fatal
+        self._engine = engine
+
+    @property
+    def on_exit(self) -> Callable[[], object] | None:
+        return getattr(self._engine, "on_exit", None)
+
+    @on_exit.setter
+    def on_exit(self, bell: Callable[[], object] | None) -> None:
+        self._engine.on_exit = bell
 
     @property
     def failure(self) -> str:

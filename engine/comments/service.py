@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from ..config.comments import CommentsConfig
+from ..part_bell import ringing
 from .app import CommentApp
 from .author import AuthorKey, load_or_create
 from .store import CommentStore
@@ -40,6 +41,9 @@ class CommentService:
         log: called with a line for each fault of ours (the node posts it as a Log event).
         clock: seconds since the epoch (the store's).
     """
+
+    on_exit: Callable[[], object] | None = None
+    """The watcher's nudge, rung when this part's thread ends (engine/part_bell.py)."""
 
     name = "comments"
     """Its name to the watcher (engine/supervisor.py)."""
@@ -104,7 +108,7 @@ class CommentService:
         self._on_purpose = False
         self.failure = ""
         self._ready.clear()
-        self._thread = threading.Thread(target=self._run, name="tidegate-comments",
+        self._thread = threading.Thread(target=ringing(self._run, self), name="tidegate-comments",
                                         daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):

@@ -26,6 +26,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from ..errors import EngineError
 from ..events import Log
+from ..part_bell import ringing
 from ..sites.app_handlers import HandlerTable
 from ..sites.served import ServedTable
 from ..state import WebState
@@ -136,6 +137,9 @@ class ProxyService:
     is False when its thread ended while not stopped, ``restart()`` starts it again on
     the same port with the same site listeners (onion targets)."""
 
+    on_exit: Callable[[], object] | None = None
+    """The watcher's nudge, rung when this part's thread ends (engine/part_bell.py)."""
+
     name = "proxy"
 
     def __init__(self, engine: TorrentService, table: ServedTable,
@@ -184,7 +188,8 @@ class ProxyService:
 
     def start(self, timeout: float = 10.0) -> None:
         self._stopped = False
-        self._thread = threading.Thread(target=self._run, name="tidegate-proxy", daemon=True)
+        self._thread = threading.Thread(target=ringing(self._run, self),
+                                        name="tidegate-proxy", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
             self.error = f"the proxy did not start within {timeout:g} s"

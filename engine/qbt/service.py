@@ -13,10 +13,12 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
 
+from ..part_bell import ringing
 from . import reads, writes
 from .app import Host, QbtApp
 from .auth import ensure_password
@@ -33,6 +35,9 @@ class QbtService:
 
     A supervised part (engine/supervisor.py): ``alive()`` is False when the thread ended
     while not stopped; ``restart()`` serves again on the same port."""
+
+    on_exit: Callable[[], object] | None = None
+    """The watcher's nudge, rung when this part's thread ends (engine/part_bell.py)."""
 
     name = "qbt"
 
@@ -65,7 +70,8 @@ class QbtService:
     def start(self, timeout: float = 10.0) -> QbtService:
         self.first_password = ensure_password(self.data_dir)
         self._stopped = False
-        self._thread = threading.Thread(target=self._run, name="tidegate-qbt", daemon=True)
+        self._thread = threading.Thread(target=ringing(self._run, self),
+                                        name="tidegate-qbt", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
             self.error = f"the qBittorrent API did not start within {timeout:g} s"

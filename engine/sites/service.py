@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from ..chain import ChainRejected
 from ..errors import EngineStoppedError, SiteError, TidegateError, describe
 from ..events import MAX_CHANGED_PATHS, Log, SiteChanged
+from ..part_bell import ringing
 from ..state import OnionReply, SiteState
 from ..waker import Waker
 from .app_handlers import HandlerTable
@@ -62,6 +63,9 @@ class SitesService:
     sockets are built anew from the sites' folder; queued commands are kept).
     """
 
+    on_exit: Callable[[], object] | None = None
+    """The watcher's nudge, rung when this part's thread ends (engine/part_bell.py)."""
+
     name = "sites"
 
     def __init__(self, engine: TorrentService, root: Path,
@@ -93,7 +97,8 @@ class SitesService:
     # ------------------------------------------------------------------ any thread
 
     def start(self, timeout: float = 30.0) -> None:
-        self._thread = threading.Thread(target=self._run, name="tidegate-sites", daemon=True)
+        self._thread = threading.Thread(target=ringing(self._run, self),
+                                        name="tidegate-sites", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
             raise SiteError("sites", f"the sites thread did not start within {timeout:g} s")

@@ -29,6 +29,7 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Protocol
 from ..config import tor_socks
 from ..errors import TidegateError
 from ..events import Log
+from ..part_bell import ring, ringing
 from ..paths import private_dir
 from ..state import OnionState, TorState
 from .control import UNIX_PATH_MAX, TorControl
@@ -77,6 +79,9 @@ class TorService:
     :attr:`supervised` the thread then waits for ``restart()`` (the watcher's back-off)
     instead of starting tor again by itself. Either way the new tor gets every onion
     service again."""
+
+    on_exit: Callable[[], object] | None = None
+    """The watcher's nudge, rung when this part's thread ends (engine/part_bell.py)."""
 
     name = "tor"
 
@@ -125,7 +130,8 @@ class TorService:
 
     def start(self) -> None:
         self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="tidegate-tor", daemon=True)
+        self._thread = threading.Thread(target=ringing(self._run, self),
+                                        name="tidegate-tor", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 15.0) -> None:
@@ -195,6 +201,8 @@ class TorService:
                 self._drop(why)
             self.failure = why
             self._tor_died = self.supervised
+            if self._tor_died:
+                ring(self)  # the watcher looks now
         if self._control is not None and not self._control.is_alive():
             self._drop("lost the connection to tor")
         if self._control is None:
@@ -267,6 +275,7 @@ class TorService:
             # our tor could not be brought up: the watcher's back-off and report, not ours
             self.failure = f"tor did not start: {message}"
             self._tor_died = True
+            ring(self)
 
     def _target(self, address: str) -> str:
         """Where the proxy serves ``address`` alone, for tor: a unix socket (0600) for a

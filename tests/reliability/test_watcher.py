@@ -200,6 +200,62 @@ def test_a_part_that_cannot_say_whether_it_runs_is_treated_as_dead() -> None:
     assert isinstance(event, PartFailed) and event.part == "dying"
 
 
+def test_a_part_whose_thread_rings_is_seen_dead_at_once_and_the_watcher_sleeps_meanwhile(
+        ) -> None:
+    """A part with ``on_exit`` gets the watcher's nudge and rings it from its thread's end
+    (engine/part_bell.py): its death is seen well before CHECK_IDLE, let alone
+    CHECK_QUIET, and while every part can ring the watcher looks only each CHECK_QUIET."""
+    import threading
+
+    from tidegate.engine.part_bell import ringing
+    from tidegate.engine.supervisor import CHECK_IDLE, CHECK_QUIET
+
+    class Threaded(_Dying):
+        name = "threaded"
+        on_exit = None
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.go = threading.Event()
+            self.thread = threading.Thread(target=ringing(self.go.wait, self), daemon=True)
+            self.thread.start()
+
+        def alive(self) -> bool:
+            return self.thread.is_alive()
+
+        def restart(self) -> None:
+            self.restarts += 1
+            self.go = threading.Event()
+            self.thread = threading.Thread(target=ringing(self.go.wait, self), daemon=True)
+            self.thread.start()
+
+    events: list[Event] = []
+    part = Threaded()
+    sup = Supervisor([part], lambda s: None, events.append,
+                     backoff=Backoff(first=0.2, ceiling=1.0, stable=300.0))
+    assert part.on_exit == sup.nudge  # the bell is hung
+    assert sup.check_every() == CHECK_QUIET > CHECK_IDLE
+    silent = Supervisor([_Dying()], lambda s: None, events.append)
+    assert silent.check_every() == CHECK_IDLE  # a part that cannot ring: looked at
+    sup.start()
+    try:
+        time.sleep(0.3)  # the watcher sleeps in its CHECK_QUIET wait now
+        t0 = time.monotonic()
+        part.go.set()  # the thread ends and rings
+        deadline = t0 + 5.0
+        while not any(isinstance(e, PartRestarted) for e in events) \
+                and time.monotonic() < deadline:
+            time.sleep(0.02)
+        took = time.monotonic() - t0
+        assert any(isinstance(e, PartFailed) and e.part == "threaded" for e in events)
+        assert any(isinstance(e, PartRestarted) for e in events), events
+        assert took < CHECK_IDLE, took  # seen at once, restarted after its 0.2 s delay
+        assert part.restarts == 1 and part.thread.is_alive()
+    finally:
+        sup.stop()
+        part.go.set()
+
+
 # ---------------------------------------------------------------------- real daemons
 
 
