@@ -303,6 +303,11 @@ def measure_loading(tm: Tmux, n: int, args: argparse.Namespace, res: Result,
                 misses = 0
                 res["lat"].setdefault(kind, []).append(time.perf_counter() - k0)
             else:
+                if args.dump:  # what the screen showed before the key and after the wait
+                    stem = Path(args.dump) / f"timeout-{len(list(Path(args.dump).iterdir()))}"
+                    stem.with_suffix(".before").write_text(before)
+                    stem.with_suffix(".after").write_text(tm.capture())
+                    stem.with_suffix(".cursor").write_text(repr(sorted(map(str, found))))
                 res["timeouts"][kind] = res["timeouts"].get(kind, 0) + 1
                 misses += 1
                 if misses >= 3:
@@ -415,6 +420,8 @@ def main() -> int:
     ap.add_argument("--during-load", action="store_true",
                     help="also time keys while the torrents load (daemon mode: the TUI "
                          "attaches as soon as the daemon answers)")
+    ap.add_argument("--dump", metavar="DIR", default="",
+                    help="write the screens of every key that timed out while loading here")
     ap.add_argument("--home", action="append", default=[], metavar="N=PATH",
                     help="reuse a home made before for size N (kept)")
     args = ap.parse_args()

@@ -26,7 +26,7 @@ from textual.strip import Strip
 from tidegate.engine.safetext import clean
 from tidegate.engine.state import Phase, TorrentState
 
-from ..model import COLUMNS, Column, layout
+from ..model import BY_KEY, COLUMNS, Column, layout
 
 EMPTY_HINT = "No torrents yet: press a to add one (a .torrent or a magnet), ? for every key."
 FILTERED_HINT = "Nothing matches: esc clears the text filter, 1 shows every state."
@@ -259,10 +259,18 @@ class TorrentTable(ScrollView, can_focus=True):
         base = self._style("header")
         sorted_style = self._style("sorted")
         segments = []
-        for column, _x, w in layout(width, self.columns):
+        shown = layout(width, self.columns)
+        arrow = " ▼" if self.reverse else " ▲"
+        hidden = BY_KEY.get(self.sort_key) if all(
+            c.key != self.sort_key for c, _x, _w in shown) else None
+        for column, _x, w in shown:
             title = column.title
-            if column.key == self.sort_key:
-                title += " ▼" if self.reverse else " ▲"
+            if column.key == self.sort_key:  # the arrow kept whole: "Peers/▲", not "eers/S ▲"
+                title = title[:max(0, w - len(arrow))].rstrip() + arrow if column.width \
+                    and len(title) + len(arrow) > w else title + arrow
+            elif column.key == "name" and hidden is not None:
+                # sorted by a column the width left out: say by what, where the name is
+                title += f" (by {hidden.title}{arrow})"
             text = _fit(title, w, column.align)
             style = sorted_style if column.key == self.sort_key else base
             segments += [Segment(text, style), Segment(" ", base)]
