@@ -202,6 +202,24 @@ def wait(tm: Tmux, test: Callable[[str], bool], timeout: float) -> bool:
     return False
 
 
+def cursor_colours(tm: Tmux) -> set[str | None]:
+    """The cursor row's backgrounds, focused and blurred: the lone ones after a key each
+    way. Never the default background: a capture in which only one row had it (a few rows
+    listed) made every row "the cursor", and a moved cursor went unseen (the 3 "no effect"
+    keys of the 50,000-torrent load were that: the cursor had moved, screens kept by
+    ``--dump``)."""
+    found = lone_bgs(tm.capture())
+    for key in ("Down", "Up"):
+        before = tm.capture()
+        tm.send(key)
+        wait(tm, before.__ne__, 2)
+        found |= lone_bgs(tm.capture())
+    found.discard(None)
+    if not found:
+        raise Frozen("no cursor row on screen")
+    return found
+
+
 def measure(tm: Tmux, n: int, args: argparse.Namespace, res: Result) -> None:
     misses = [0]
 
@@ -222,14 +240,7 @@ def measure(tm: Tmux, n: int, args: argparse.Namespace, res: Result) -> None:
             res["lat"].setdefault(kind, []).append(t)
         time.sleep(args.gap)
 
-    found = lone_bgs(tm.capture())  # the cursor, focused or blurred
-    for key in ("Down", "Up"):
-        before = tm.capture()
-        tm.send(key)
-        wait(tm, before.__ne__, 2)
-        found |= lone_bgs(tm.capture())
-    if not found:
-        raise Frozen("no cursor row on screen")
+    found = cursor_colours(tm)
 
     def moved(a: str, b: str) -> bool:
         return cursor(a, found) != cursor(b, found)
@@ -282,10 +293,10 @@ def measure_loading(tm: Tmux, n: int, args: argparse.Namespace, res: Result,
     until the list has all ``n``, down (the cursor moves) and sort (``>``: the header
     changes), each timed as in :func:`measure`."""
     if not wait(tm, lambda c: (k := counts(c)) is not None and k[1] > 40 and
-                lone_bgs(c), args.startup_timeout):
+                bool(lone_bgs(c)), args.startup_timeout):
         raise Frozen("no rows on screen while loading")
     res["first rows s"] = time.monotonic() - t0
-    found = lone_bgs(tm.capture())
+    found = cursor_colours(tm)
     misses = 0
     while f" All {n} " not in plain(tm.capture())[0]:
         for kind, key in (("loading: down", "Down"), ("loading: sort", ">")):
