@@ -10,13 +10,14 @@ handler servers, which :meth:`AppClient.close` stops.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..api.torrent_stream import TorrentFileStream
 from ..commands import SitePublish
 from ..commands_apps import SiteDelete, SiteFile, SiteFiles, SiteWrite
+from ..errors import UnknownSiteError
 from ..events import DaemonConnection, EventsLost, SiteChanged
 from ..site_names import resolve
 from ..state import SiteState
@@ -32,8 +33,18 @@ __all__ = ["AppClient", "AppRequest", "AppResponse", "SiteChanged", "SiteFile",
 
 CALL_TIMEOUT = 60.0
 PUBLISH_TIMEOUT = 3600.0
+SITE_APPEARS = 5.0
+"""Seconds :meth:`AppClient.site` waits for a site missing from the snapshot."""
 MAX_PAGES = 1000
 """``files`` reads at most this many pages (5 million files)."""
+
+
+def _holds(sites: Mapping[str, SiteState], site: str) -> bool:
+    try:
+        resolve(sites, site)
+    except UnknownSiteError:
+        return False
+    return True
 
 
 class Watch:
@@ -126,9 +137,19 @@ class AppClient:
     # ------------------------------------------------------------------ sites
 
     def site(self, site: str) -> SiteState:
-        """A held site's state (name or address)."""
+        """A held site's state (name or address). A site the daemon has just made (its
+        ``site_new`` reply can come before the snapshot that holds it: the reply and the
+        publications travel on two sockets) is waited for up to :data:`SITE_APPEARS`
+        seconds before UnknownSiteError."""
         sites = self.engine.snapshot.sites
-        return sites[resolve(sites, site)]
+        try:
+            return sites[resolve(sites, site)]
+        except UnknownSiteError:
+            try:
+                snap = self.engine.wait_for(lambda s: _holds(s.sites, site), SITE_APPEARS)
+            except TimeoutError:
+                raise UnknownSiteError(site) from None
+            return snap.sites[resolve(snap.sites, site)]
 
     def watch(self, site: str, callback: Callable[[SiteChanged], None],
               on_gap: Callable[[], None] | None = None) -> Watch:

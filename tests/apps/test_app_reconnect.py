@@ -53,3 +53,33 @@ def test_a_watch_survives_the_daemon_restarting(daemons: list[DaemonProc],
         ev = got.get(timeout=EVENT_BOUND)
         assert (ev.changed, ev.removed, ev.height) == (["b.txt"], ["a.txt"], 3)
         assert ev.head == app.engine.snapshot.sites[address].head
+
+
+def test_a_site_made_a_moment_ago_can_be_watched_at_once(daemons: list[DaemonProc],
+                                                          tmp_path: Path) -> None:
+    """``site_new``'s reply can reach a remote client before the snapshot that holds the
+    site (two sockets): ``app.watch(address)`` right after it raised UnknownSiteError now
+    and then (CI, this test's neighbour above). The client now waits for the snapshot,
+    up to SITE_APPEARS; a site that never comes is still refused, within that bound."""
+    import time
+
+    import pytest
+
+    from tidegate.engine.apps.client import SITE_APPEARS
+    from tidegate.engine.errors import UnknownSiteError
+
+    d = DaemonProc(short_home()).start()
+    daemons.append(d)
+    with AppClient(d.client()) as app:
+        for i in range(8):
+            source = tmp_path / f"src{i}"
+            source.mkdir()
+            (source / "index.html").write_bytes(b"x")
+            address = app.engine.run(SiteNew(f"s{i}", str(source))).result(30).address
+            watch = app.watch(address, lambda ev: None)  # no wait in between
+            assert app.site(f"s{i}").address == address
+            watch.close()
+        t0 = time.monotonic()
+        with pytest.raises(UnknownSiteError):
+            app.site("no-such-site")
+        assert time.monotonic() - t0 < SITE_APPEARS + 3
