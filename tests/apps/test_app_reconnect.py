@@ -59,7 +59,7 @@ def test_a_site_made_a_moment_ago_can_be_watched_at_once(daemons: list[DaemonPro
                                                           tmp_path: Path) -> None:
     """``site_new``'s reply can reach a remote client before the snapshot that holds the
     site (two sockets): ``app.watch(address)`` right after it raised UnknownSiteError now
-    and then (CI, this test's neighbour above). The client now waits for the snapshot,
+    and then (a full run, this test's neighbour above). The client now waits for the snapshot,
     up to SITE_APPEARS; a site that never comes is still refused, within that bound."""
     import time
 
