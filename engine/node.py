@@ -153,8 +153,7 @@ class Node:
 
     def _watch(self) -> None:
         """Start the watcher over the engine and every service this node started."""
-        parts: list[Part] = [EnginePart(lambda: self.engine.crash, self.on_fatal,
-                                         self.engine)]
+        parts: list[Part] = [EnginePart(self.engine, self.on_fatal)]
         parts += [p for p in (self.qbt, self.comments, self.sites, self.proxy, self.tor)
                   if p is not None]
         self.watcher = Supervisor(parts + self._extra_parts, self.engine.set_parts,

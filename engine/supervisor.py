@@ -135,8 +135,6 @@ class Supervisor:
         self._stop = threading.Event()
         self._nudge = threading.Event()
         self._rung_at = float("-inf")
-        self._silent: set[str] = set()
-        """Parts that cannot ring (no ``on_exit``): looked at each CHECK_IDLE."""
         self._thread: threading.Thread | None = None
         self._published: dict[str, PartState] | None = None
         now = clock()
@@ -150,9 +148,6 @@ class Supervisor:
                                                 else now)
             if hasattr(part, "on_exit"):
                 part.on_exit = self.nudge
-                self._silent.discard(part.name)
-            else:
-                self._silent.add(part.name)
 
     def nudge(self) -> None:
         """A part says it died (any thread): look at the parts now."""
@@ -194,7 +189,7 @@ class Supervisor:
         and one cannot ring, :data:`CHECK_QUIET` while all run and every one can."""
         with self._lock:
             waiting = any(w.retry_at is not None for w in self._watched.values())
-            silent = bool(self._silent)
+            silent = any(not hasattr(w.part, "on_exit") for w in self._watched.values())
         if waiting or self._clock() - self._rung_at < RUNG_LOOKS:
             return CHECK_EVERY
         return CHECK_IDLE if silent else CHECK_QUIET
@@ -289,17 +284,14 @@ class Supervisor:
 class EnginePart:
     """The torrent engine as a part: it is not restarted in place (docs/watcher.md);
     ``restart()`` calls ``on_fatal`` (the daemon exits non-zero and systemd starts a new
-    one). ``crash`` reads the engine thread's exception (None while it runs);
-    ``engine`` is the object whose thread rings at its end (the ``Engine``: the watcher's
-    nudge is hung on its ``on_exit``)."""
+    one). It reads ``engine.crash`` (the engine thread's exception, None while it runs)
+    and hangs the watcher's nudge on ``engine.on_exit`` (its thread rings at its end)."""
 
     name = "engine"
 
-    def __init__(self, crash: Callable[[], BaseException | None],
-                 on_fatal: Callable[[str], None], engine: Any) -> None:
-        self._crash = crash
-        self._on_fatal = on_fatal
+    def __init__(self, engine: Any, on_fatal: Callable[[str], None]) -> None:
         self._engine = engine
+        self._on_fatal = on_fatal
 
     @property
     def on_exit(self) -> Callable[[], object] | None:
@@ -311,11 +303,11 @@ class EnginePart:
 
     @property
     def failure(self) -> str:
-        crash = self._crash()
+        crash = self._engine.crash
         return f"the engine thread crashed: {crash!r}" if crash is not None else ""
 
     def alive(self) -> bool:
-        return self._crash() is None
+        return self._engine.crash is None
 
     def restart(self) -> None:
         self._on_fatal(self.failure)

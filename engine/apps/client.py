@@ -141,15 +141,11 @@ class AppClient:
         ``site_new`` reply can come before the snapshot that holds it: the reply and the
         publications travel on two sockets) is waited for up to :data:`SITE_APPEARS`
         seconds before UnknownSiteError."""
-        sites = self.engine.snapshot.sites
-        try:
-            return sites[resolve(sites, site)]
-        except UnknownSiteError:
-            try:
-                snap = self.engine.wait_for(lambda s: _holds(s.sites, site), SITE_APPEARS)
-            except TimeoutError:
-                raise UnknownSiteError(site) from None
-            return snap.sites[resolve(snap.sites, site)]
+        try:  # (at once when the snapshot holds it)
+            snap = self.engine.wait_for(lambda s: _holds(s.sites, site), SITE_APPEARS)
+        except TimeoutError:
+            raise UnknownSiteError(site) from None
+        return snap.sites[resolve(snap.sites, site)]
 
     def watch(self, site: str, callback: Callable[[SiteChanged], None],
               on_gap: Callable[[], None] | None = None) -> Watch:

@@ -266,8 +266,7 @@ class TorrentTable(ScrollView, can_focus=True):
         for column, _x, w in shown:
             title = column.title
             if column.key == self.sort_key:  # the arrow kept whole: "Peers/▲", not "eers/S ▲"
-                title = title[:max(0, w - len(arrow))].rstrip() + arrow if column.width \
-                    and len(title) + len(arrow) > w else title + arrow
+                title = title[:max(0, w - len(arrow))].rstrip() + arrow
             elif column.key == "name" and hidden is not None:
                 # sorted by a column the width left out: say by what, where the name is
                 title += f" (by {hidden.title}{arrow})"
